@@ -1,0 +1,51 @@
+"""The services container handed to every transport and operation."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import trio
+
+from .config import Settings
+from .connections import ConnectionSet
+from .hub import Hub
+from .journal.writer import JournalWriter
+from .metrics import Metrics
+from .services.access import AccessService
+from .state import State
+
+
+class Core:
+    def __init__(self, settings: Settings, state: State, hub: Hub, writer: JournalWriter, *, online: bool):
+        self.settings = settings
+        self.state = state
+        self.hub = hub
+        self.writer = writer
+        self.online = online
+        self.started = time.monotonic()
+        self.metrics = Metrics()
+        self.nursery: trio.Nursery | None = None
+        self.stopping = trio.Event()
+        self.connections = ConnectionSet()
+        self.access = AccessService(self)
+        self.extras: dict[str, Any] = {}
+        self._register_gauges()
+
+    @property
+    def journal_dir(self):
+        return self.settings.state_path / "journal"
+
+    def _register_gauges(self) -> None:
+        w = self.writer.stats
+        m = self.metrics
+        m.gauge("gatewayd_journal_seq", "Last durable journal sequence number.", lambda: self.writer.durable_seq)
+        m.gauge("gatewayd_journal_appends_total", "Records written to the journal.", lambda: w.appends)
+        m.gauge("gatewayd_journal_fsyncs_total", "fsync calls (one per batch).", lambda: w.batches)
+        m.gauge("gatewayd_journal_bytes_total", "Bytes written to the journal.", lambda: w.bytes)
+        m.gauge("gatewayd_journal_fsync_seconds_total", "Time spent in fsync.", lambda: w.fsync_seconds)
+        m.gauge("gatewayd_journal_fsync_seconds_max", "Longest fsync.", lambda: w.fsync_max)
+        m.gauge("gatewayd_journal_write_errors_total", "Failed journal writes.", lambda: w.write_errors)
+        m.gauge("gatewayd_journal_pending_bytes", "Bytes waiting to be written.", lambda: self.writer.pending_bytes)
+        m.gauge("gatewayd_subscribers", "Live subscriptions to the record stream.", lambda: self.hub.subscriber_count)
+        m.gauge("gatewayd_uptime_seconds", "Seconds since start.", lambda: time.monotonic() - self.started)

@@ -1,0 +1,113 @@
+"""publish(): journal -> state -> fan-out, and subscriptions with bounded queues."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Sequence
+
+import trio
+
+from .journal.record import Record, encode_line, utc_now_iso
+from .journal.writer import JournalUnavailable, JournalWriter
+from .state import State
+
+log = logging.getLogger("gatewayd.hub")
+
+
+class Subscription:
+    """A bounded queue of durable records. Overflow ends it: the consumer must resume with `since`."""
+
+    def __init__(self, hub: "Hub", size: int, accept: Callable[[Record], bool] | None):
+        self._hub = hub
+        self._send, self.receive = trio.open_memory_channel[Record](size)
+        self._accept = accept
+        self.overflowed = False
+        # Everything up to this seq was fanned out before we joined; it is in the journal files.
+        self.start_after = hub.fanned_seq
+
+    def offer(self, record: Record) -> None:
+        if self._accept is not None and not self._accept(record):
+            return
+        try:
+            self._send.send_nowait(record)
+        except trio.WouldBlock:
+            self.overflowed = True
+            self.close()
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self.close()
+
+    def close(self) -> None:
+        self._hub._subscribers.discard(self)
+        self._send.close()
+
+    def __enter__(self) -> "Subscription":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+        self.receive.close()
+
+
+class Hub:
+    def __init__(self, state: State, writer: JournalWriter, *, durable_timeout: float = 10.0):
+        self.state = state
+        self.writer = writer
+        self.durable_timeout = durable_timeout
+        self.next_seq = state.seq + 1
+        self.fanned_seq = state.seq
+        self._subscribers: set[Subscription] = set()
+        writer.on_durable = self._fan_out
+
+    def _record(self, type_: str, data: dict[str, Any]) -> tuple[Record, bytes]:
+        if self.writer.failed is not None:
+            raise JournalUnavailable(f"journal cannot write: {self.writer.failed}")
+        record = Record(self.next_seq, utc_now_iso(), type_, data)
+        line = encode_line(record)  # before apply: a record that cannot be written never happened
+        self.state.apply(record)
+        self.next_seq += 1
+        return record, line
+
+    async def publish(self, type_: str, data: dict[str, Any], *, durable: bool = True) -> Record:
+        """Append a record and apply it. With durable=True, return only once it is fsynced."""
+        if self.writer.pending_bytes > self.writer.max_pending_bytes:
+            with trio.fail_after(self.durable_timeout):
+                await self.writer.wait_for_space()
+        record, line = self._record(type_, data)
+        batch = self.writer.append(record, line, durable)
+        if durable:
+            await batch.wait(self.durable_timeout)
+        return record
+
+    def publish_nowait(self, type_: str, data: dict[str, Any]) -> Record:
+        """Non-durable publish for places that cannot await (e.g. cleanup after cancellation)."""
+        record, line = self._record(type_, data)
+        self.writer.append(record, line, durable=False)
+        return record
+
+    async def publish_many(self, items: Sequence[tuple[str, dict[str, Any]]]) -> list[Record]:
+        """Several records, one durability wait: they land in the same or consecutive batches."""
+        records = []
+        batch = None
+        for type_, data in items:
+            record, line = self._record(type_, data)
+            batch = self.writer.append(record, line, True)
+            records.append(record)
+        if batch is not None:
+            await batch.wait(self.durable_timeout)
+        return records
+
+    def subscribe(self, size: int = 1000, accept: Callable[[Record], bool] | None = None) -> Subscription:
+        subscription = Subscription(self, size, accept)
+        self._subscribers.add(subscription)
+        return subscription
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    def _fan_out(self, records: Sequence[Record]) -> None:
+        subscribers = list(self._subscribers)
+        for record in records:
+            for subscription in subscribers:
+                subscription.offer(record)
+        self.fanned_seq = records[-1].seq

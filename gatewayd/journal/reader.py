@@ -1,0 +1,321 @@
+"""Reading the journal back: snapshots, replay, verification, tail recovery and repair."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+from .files import list_segments, list_snapshots, write_atomically
+from .record import Record, RecordError, decode_line, encode_line
+
+log = logging.getLogger("gatewayd.journal")
+
+REPAIRS_FILE = "REPAIRS"
+
+
+class CorruptJournal(RuntimeError):
+    """Damage before the tail: startup must stop until an operator runs `journal repair`."""
+
+    def __init__(self, path: Path, line: int, after_seq: int, reason: str):
+        super().__init__(
+            f"{path}: line {line} (after seq {after_seq}): {reason}; "
+            "run `gatewayd journal repair` to set the damaged lines aside"
+        )
+        self.path = path
+        self.line = line
+        self.after_seq = after_seq
+        self.reason = reason
+
+
+@dataclass
+class Snapshot:
+    seq: int
+    ts: str
+    state: dict
+    path: Path
+
+
+@dataclass
+class TailCut:
+    path: Path
+    kept_bytes: int
+    cut_bytes: int
+    side_file: Path
+
+
+@dataclass
+class VerifyReport:
+    segments: int = 0
+    records: int = 0
+    first_seq: int | None = None
+    last_seq: int = 0
+    snapshots: list[int] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    torn_tail: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _split_lines(data: bytes) -> list[bytes]:
+    lines = data.split(b"\n")
+    # A file that ends with "\n" yields a final empty element; anything else is an unterminated tail.
+    return lines
+
+
+class JournalReader:
+    """Reads one journal directory. Never writes, except in `cut_torn_tail` and `repair`."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+
+    # -- snapshots ---------------------------------------------------------------------------
+    def load_snapshot(self, max_seq: int | None = None) -> Snapshot | None:
+        """The newest snapshot that checks out (optionally at or before max_seq)."""
+        for seq, path in reversed(list_snapshots(self.directory)):
+            if max_seq is not None and seq > max_seq:
+                continue
+            try:
+                record = decode_line(path.read_bytes())
+                if record.type != "snapshot" or record.seq != seq:
+                    raise RecordError("not a snapshot of the seq in its name")
+                return Snapshot(seq, record.ts, record.data["state"], path)
+            except (OSError, RecordError, KeyError, TypeError) as exc:
+                log.warning("snapshot %s is unusable (%s); trying an older one", path.name, exc)
+        return None
+
+    @staticmethod
+    def write_snapshot(directory: Path, seq: int, ts: str, state: dict) -> Path:
+        from .files import snapshot_path
+
+        path = snapshot_path(Path(directory), seq)
+        line = encode_line(Record(seq, ts, "snapshot", {"format": 1, "state": state}))
+        write_atomically(path, line)
+        return path
+
+    # -- accepted gaps ------------------------------------------------------------------------
+    def accepted_gaps(self) -> set[int]:
+        """Seqs after which `journal repair` accepted a gap."""
+        path = self.directory / REPAIRS_FILE
+        gaps: set[int] = set()
+        if path.exists():
+            for line in path.read_text().splitlines():
+                try:
+                    gaps.add(int(json.loads(line)["after_seq"]))
+                except (ValueError, KeyError, TypeError):
+                    continue
+        return gaps
+
+    # -- replay ---------------------------------------------------------------------------------
+    def records(self, after_seq: int = 0, until_seq: int | None = None,
+                contiguous: bool = False) -> Iterator[Record]:
+        """Every record with after_seq < seq (<= until_seq), in order, checked.
+
+        A damaged final line of the last segment is a torn write: it is skipped here (the writer
+        cuts it on open). Damage anywhere else raises CorruptJournal. With `contiguous`, the first
+        record must be after_seq + 1 (replay on top of a snapshot must not skip anything).
+        """
+        segments = list_segments(self.directory)
+        gaps = self.accepted_gaps()
+        expected = None
+        start = 0
+        for index, (first_seq, _) in enumerate(segments):
+            if first_seq <= after_seq + 1:
+                start = index
+        for index in range(start, len(segments)):
+            first_seq, path = segments[index]
+            is_last = index == len(segments) - 1
+            for record in self._segment_records(path, is_last):
+                if expected is not None and record.seq != expected:
+                    if not (record.seq > expected and expected - 1 in gaps):
+                        raise CorruptJournal(path, 0, expected - 1, f"expected seq {expected}, found {record.seq}")
+                expected = record.seq + 1
+                if record.seq <= after_seq:
+                    continue
+                if contiguous and record.seq != after_seq + 1 and after_seq not in gaps:
+                    raise CorruptJournal(path, 0, after_seq,
+                                         f"records {after_seq + 1} to {record.seq - 1} are missing")
+                contiguous = False
+                if until_seq is not None and record.seq > until_seq:
+                    return
+                yield record
+
+    def _segment_records(self, path: Path, is_last: bool) -> Iterator[Record]:
+        data = path.read_bytes()
+        lines = _split_lines(data)
+        last_index = len(lines) - 1
+        prev_seq = 0
+        for number, line in enumerate(lines):
+            if number == last_index and line == b"":
+                return
+            try:
+                record = decode_line(line)
+            except RecordError as exc:
+                if is_last and self._only_damage_follows(lines, number):
+                    return
+                raise CorruptJournal(path, number + 1, prev_seq, str(exc)) from None
+            if number == last_index and not is_last:
+                raise CorruptJournal(path, number + 1, prev_seq, "sealed segment ends without a newline")
+            prev_seq = record.seq
+            yield record
+
+    @staticmethod
+    def _only_damage_follows(lines: list[bytes], number: int) -> bool:
+        for later in lines[number + 1:]:
+            if later == b"":
+                continue
+            try:
+                decode_line(later)
+                return False
+            except RecordError:
+                continue
+        return True
+
+    def last_seq(self) -> int:
+        """Seq of the last good record in the segments (0 when there are none)."""
+        segments = list_segments(self.directory)
+        for first_seq, path in reversed(segments):
+            last = None
+            for record in self._segment_records(path, is_last=path == segments[-1][1]):
+                last = record.seq
+            if last is not None:
+                return last
+        snapshot = self.load_snapshot()
+        return snapshot.seq if snapshot else 0
+
+    # -- torn tail -------------------------------------------------------------------------------
+    def cut_torn_tail(self) -> TailCut | None:
+        """Cut a damaged tail off the last segment, keeping a copy beside it. Returns what was cut."""
+        segments = list_segments(self.directory)
+        if not segments:
+            return None
+        path = segments[-1][1]
+        data = path.read_bytes()
+        good_end = 0
+        offset = 0
+        for line in data.split(b"\n"):
+            end = offset + len(line) + 1
+            if end > len(data):  # unterminated last piece
+                if line:
+                    try:
+                        decode_line(line)
+                        good_end = len(data)  # complete record missing only its newline
+                    except RecordError:
+                        pass
+                break
+            if line:
+                try:
+                    decode_line(line)
+                    good_end = end
+                except RecordError:
+                    break
+            offset = end
+        if good_end >= len(data):
+            if data and not data.endswith(b"\n"):
+                with open(path, "ab") as handle:
+                    handle.write(b"\n")
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            return None
+        # Only cut when nothing valid follows; otherwise this is mid-file damage for repair.
+        rest = data[good_end:].split(b"\n")
+        for line in rest:
+            if line:
+                try:
+                    decode_line(line)
+                    return None
+                except RecordError:
+                    pass
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        side = path.with_name(f"{path.name}.torn-{stamp}")
+        side.write_bytes(data[good_end:])
+        with open(path, "r+b") as handle:
+            handle.truncate(good_end)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return TailCut(path, good_end, len(data) - good_end, side)
+
+    # -- verify and repair --------------------------------------------------------------------
+    def verify(self) -> VerifyReport:
+        report = VerifyReport()
+        report.snapshots = [seq for seq, _ in list_snapshots(self.directory)]
+        segments = list_segments(self.directory)
+        report.segments = len(segments)
+        gaps = self.accepted_gaps()
+        expected = None
+        for index, (first_seq, path) in enumerate(segments):
+            is_last = index == len(segments) - 1
+            data = path.read_bytes()
+            lines = _split_lines(data)
+            for number, line in enumerate(lines):
+                if number == len(lines) - 1 and line == b"":
+                    break
+                try:
+                    record = decode_line(line)
+                except RecordError as exc:
+                    if is_last and self._only_damage_follows(lines, number):
+                        report.torn_tail = f"{path.name}: line {number + 1}: {exc} (cut at next start)"
+                        break
+                    report.problems.append(f"{path.name}: line {number + 1}: {exc}")
+                    continue
+                if expected is not None and record.seq != expected and not (
+                    record.seq > expected and expected - 1 in gaps
+                ):
+                    report.problems.append(
+                        f"{path.name}: line {number + 1}: expected seq {expected}, found {record.seq}"
+                    )
+                if report.first_seq is None:
+                    report.first_seq = record.seq
+                expected = record.seq + 1
+                report.last_seq = record.seq
+                report.records += 1
+        for seq, path in list_snapshots(self.directory):
+            try:
+                decode_line(path.read_bytes())
+            except (OSError, RecordError) as exc:
+                report.problems.append(f"{path.name}: {exc}")
+        return report
+
+    def repair(self) -> list[str]:
+        """Set every damaged line aside (into `<segment>.dropped-<time>`), accept the seq gaps
+        they leave, and cut a torn tail. Returns one line per thing dropped."""
+        dropped: list[str] = []
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        cut = self.cut_torn_tail()
+        if cut:
+            dropped.append(f"{cut.path.name}: torn tail of {cut.cut_bytes} bytes moved to {cut.side_file.name}")
+        for _, path in list_segments(self.directory):
+            data = path.read_bytes()
+            keep: list[bytes] = []
+            bad: list[bytes] = []
+            gaps_after: list[int] = []
+            prev_seq = 0
+            for number, line in enumerate(data.split(b"\n")):
+                if not line:
+                    continue
+                try:
+                    record = decode_line(line)
+                except RecordError as exc:
+                    bad.append(line + b"\n")
+                    gaps_after.append(prev_seq)
+                    dropped.append(f"{path.name}: line {number + 1} after seq {prev_seq}: {exc}")
+                    continue
+                prev_seq = record.seq
+                keep.append(line + b"\n")
+            if bad:
+                side = path.with_name(f"{path.name}.dropped-{stamp}")
+                with open(side, "ab") as handle:
+                    handle.write(b"".join(bad))
+                with open(self.directory / REPAIRS_FILE, "a") as handle:
+                    for after in gaps_after:
+                        handle.write(json.dumps({"after_seq": after, "segment": path.name, "at": stamp}) + "\n")
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                write_atomically(path, b"".join(keep))
+        return dropped

@@ -1,0 +1,247 @@
+"""The journal writer: one task that appends batches of lines and fsyncs each batch once.
+
+Publishers hand over encoded lines synchronously (`append`) and, when they need durability,
+wait for the batch their line went into. While one batch is being written and synced in a worker
+thread, new lines gather in the next batch: one fsync covers everything waiting at that moment
+(group commit). A batch holding only non-durable lines may wait up to `flush_interval` to grow.
+
+On a write error the batch stays queued and is retried with backoff; its waiters are told at once
+(JournalUnavailable) instead of being acknowledged, and `failed` stays set until a write succeeds,
+so callers can refuse new work meanwhile. Bytes of a failed attempt are truncated away before the
+retry, so a line is never written twice.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import trio
+
+from .fileops import FileOps
+from .files import fsync_directory, list_segments, segment_path
+from .record import Record
+
+log = logging.getLogger("gatewayd.journal")
+
+
+class JournalUnavailable(RuntimeError):
+    """The journal cannot make records durable right now; the client should retry later."""
+
+
+class Batch:
+    __slots__ = ("settled", "error", "durable")
+
+    def __init__(self) -> None:
+        self.settled = trio.Event()
+        self.error: BaseException | None = None
+        self.durable = False
+
+    async def wait(self, timeout: float) -> None:
+        with trio.move_on_after(timeout):
+            await self.settled.wait()
+        if not self.settled.is_set():
+            raise JournalUnavailable(f"journal did not confirm the write within {timeout:g} s")
+        if self.error is not None:
+            raise JournalUnavailable(f"journal write failed: {self.error}")
+
+
+class JournalStats:
+    __slots__ = ("appends", "batches", "bytes", "fsync_seconds", "fsync_max", "write_errors")
+
+    def __init__(self) -> None:
+        self.appends = 0
+        self.batches = 0
+        self.bytes = 0
+        self.fsync_seconds = 0.0
+        self.fsync_max = 0.0
+        self.write_errors = 0
+
+
+class JournalWriter:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        next_seq: int,
+        segment_bytes: int = 16 * 1024 * 1024,
+        flush_interval: float = 0.1,
+        on_durable: Callable[[Sequence[Record]], None] = lambda records: None,
+        fileops: FileOps | None = None,
+        max_pending_bytes: int = 16 * 1024 * 1024,
+    ):
+        self.directory = Path(directory)
+        self.segment_bytes = segment_bytes
+        self.flush_interval = flush_interval
+        self.on_durable = on_durable
+        self.ops = fileops or FileOps()
+        self.max_pending_bytes = max_pending_bytes
+        self.stats = JournalStats()
+        self.failed: BaseException | None = None
+        self.durable_seq = next_seq - 1
+        self.last_progress = time.monotonic()
+        self._lines: list[bytes] = []
+        self._records: list[Record] = []
+        self._pending_bytes = 0
+        self._batch = Batch()
+        self._wake = trio.Event()
+        self._durable_wanted = trio.Event()
+        self._space = trio.Event()
+        self._closing = False
+        self._finished = trio.Event()
+        self._fd: int | None = None
+        self._size = 0
+        self._open_segment(next_seq)
+
+    # -- segment files ----------------------------------------------------------------------------
+    def _open_segment(self, next_seq: int) -> None:
+        segments = list_segments(self.directory)
+        if segments and segments[-1][0] <= next_seq:
+            path = segments[-1][1]
+        else:
+            path = segment_path(self.directory, next_seq)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        created = not path.exists()
+        self._fd = self.ops.open_append(path)
+        self._size = self.ops.size(self._fd)
+        self._segment = path
+        if created:
+            fsync_directory(self.directory)
+
+    def _rotate(self, next_seq: int) -> None:
+        old = self._fd
+        self._segment = segment_path(self.directory, next_seq)
+        self._fd = self.ops.open_append(self._segment)
+        self._size = 0
+        fsync_directory(self.directory)
+        if old is not None:
+            self.ops.close(old)
+
+    # -- publishers' side ---------------------------------------------------------------------------
+    @property
+    def pending_bytes(self) -> int:
+        return self._pending_bytes
+
+    def append(self, record: Record, line: bytes, durable: bool) -> Batch:
+        """Queue one encoded record. Never blocks; the caller awaits `batch.wait()` if durable."""
+        if self._closing:
+            raise JournalUnavailable("journal is closing")
+        self._lines.append(line)
+        self._records.append(record)
+        self._pending_bytes += len(line)
+        batch = self._batch
+        if durable and not batch.durable:
+            batch.durable = True
+            self._durable_wanted.set()
+        self._wake.set()
+        return batch
+
+    async def wait_for_space(self) -> None:
+        """Backpressure for publishers: wait while too much is queued."""
+        while self._pending_bytes > self.max_pending_bytes:
+            if self._space.is_set():
+                self._space = trio.Event()
+            await self._space.wait()
+
+    # -- the writer task ----------------------------------------------------------------------------
+    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        try:
+            await self._loop()
+        finally:
+            self._finished.set()
+
+    async def _loop(self) -> None:
+        backoff = 0.05
+        pending: tuple[Batch, list[bytes], list[Record]] | None = None
+        while True:
+            self.last_progress = time.monotonic()
+            if pending is None:
+                if not self._lines:
+                    if self._closing:
+                        return
+                    self._wake = trio.Event()
+                    await self._wake.wait()
+                    continue
+                if not self._batch.durable and not self._closing and self.flush_interval > 0:
+                    self._durable_wanted = trio.Event()
+                    with trio.move_on_after(self.flush_interval):
+                        await self._durable_wanted.wait()
+                pending = (self._batch, self._lines, self._records)
+                self._batch, self._lines, self._records = Batch(), [], []
+            batch, lines, records = pending
+            data = b"".join(lines)
+            try:
+                await trio.to_thread.run_sync(self._write_sync, data, records[0].seq)
+            except OSError as exc:
+                self.stats.write_errors += 1
+                if self.failed is None:
+                    log.error("journal write failed (%s); not acknowledging until writes succeed",
+                              errno.errorcode.get(exc.errno or 0, exc))
+                self.failed = exc
+                if not batch.settled.is_set():
+                    batch.error = exc
+                    batch.settled.set()
+                    pending = (Batch(), lines, records)
+                await trio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            if self.failed is not None:
+                log.warning("journal writes succeed again; acknowledging resumes")
+                self.failed = None
+            backoff = 0.05
+            pending = None
+            self._pending_bytes -= len(data)
+            self.durable_seq = records[-1].seq
+            self.stats.appends += len(records)
+            self.stats.batches += 1
+            self.stats.bytes += len(data)
+            if self._pending_bytes <= self.max_pending_bytes:
+                self._space.set()
+            try:
+                self.on_durable(records)
+            finally:
+                batch.settled.set()
+
+    def _write_sync(self, data: bytes, first_seq: int) -> None:
+        if self._size >= self.segment_bytes:
+            self._rotate(first_seq)
+        fd = self._fd
+        start = self._size
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[self.ops.write(fd, view):]
+            began = time.perf_counter()
+            self.ops.sync(fd)
+            took = time.perf_counter() - began
+        except OSError:
+            try:
+                self.ops.truncate(fd, start)
+            except OSError:
+                pass
+            raise
+        self._size = start + len(data)
+        self.stats.fsync_seconds += took
+        if took > self.stats.fsync_max:
+            self.stats.fsync_max = took
+
+    async def close(self, timeout: float = 3.0) -> bool:
+        """Write out everything queued, then let `run` return. True if all of it is durable."""
+        self._closing = True
+        self._durable_wanted.set()
+        self._wake.set()
+        with trio.move_on_after(timeout):
+            await self._finished.wait()
+        done = not self._lines and self.failed is None
+        if not done:
+            log.error("journal closed with %d records not written", len(self._records))
+        return done
+
+    def close_files(self) -> None:
+        if self._fd is not None:
+            self.ops.close(self._fd)
+            self._fd = None

@@ -1,0 +1,67 @@
+"""Operations: the state-changing (and reading) commands an operator can run.
+
+One registry serves the local control socket (daemon running), the offline command line (daemon
+stopped: the CLI takes the journal lock and runs the same function) and the REST API where it fits.
+An operation is `async def fn(core, **args) -> JSON-able`, registered with `@operation("x.y")`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+
+class OpError(Exception):
+    """A refusal with a stable code, a human message and the HTTP status that fits it."""
+
+    def __init__(self, code: str, message: str, status: int = 400):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message}
+
+
+def not_found(what: str, ident: str) -> OpError:
+    return OpError("not_found", f"no {what} with id {ident!r}", 404)
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    name: str
+    fn: Callable[..., Awaitable[Any]]
+    needs_daemon: bool
+
+
+OPS: dict[str, OpSpec] = {}
+
+
+def operation(name: str, *, needs_daemon: bool = False):
+    def register(fn):
+        OPS[name] = OpSpec(name, fn, needs_daemon)
+        return fn
+    return register
+
+
+def load_all() -> None:
+    """Import every module that registers operations."""
+    from .services import catalog  # noqa: F401
+
+
+async def call(core, name: str, args: dict[str, Any]) -> Any:
+    load_all()
+    spec = OPS.get(name)
+    if spec is None:
+        raise OpError("unknown_op", f"unknown operation {name!r}", 404)
+    if spec.needs_daemon and not core.online:
+        raise OpError("daemon_required", f"{name} needs a running gatewayd", 409)
+    if not isinstance(args, dict):
+        raise OpError("invalid", "arguments must be an object")
+    try:
+        inspect.signature(spec.fn).bind(core, **args)
+    except TypeError as exc:
+        raise OpError("invalid", f"{name}: {exc}") from None
+    return await spec.fn(core, **args)

@@ -1,0 +1,78 @@
+"""Opening a state directory: lock, recover the tail, load the snapshot, replay, start the writer.
+
+The daemon and the offline command line both go through `open_core`, so a command run while the
+daemon is stopped sees (and changes) exactly the state the daemon would.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+import trio
+
+from .config import Settings
+from .core import Core
+from .hub import Hub
+from .journal.fileops import FileOps
+from .journal.lock import JournalLock
+from .journal.reader import JournalReader
+from .journal.writer import JournalWriter
+from .state import State, build_state
+
+log = logging.getLogger("gatewayd.runtime")
+
+
+def load_state(journal_dir, until_seq: int | None = None, cut_tail: bool = True) -> tuple[State, int]:
+    """Replay the journal into a fresh model. Returns (state, records replayed)."""
+    reader = JournalReader(journal_dir)
+    if cut_tail:
+        cut = reader.cut_torn_tail()
+        if cut is not None:
+            log.warning("journal: cut a torn tail of %d bytes off %s (kept in %s)",
+                        cut.cut_bytes, cut.path.name, cut.side_file.name)
+    state = build_state()
+    snapshot = reader.load_snapshot(max_seq=until_seq)
+    if snapshot is not None:
+        state.restore(snapshot.state)
+    count = 0
+    for record in reader.records(after_seq=state.seq, until_seq=until_seq, contiguous=True):
+        state.apply(record)
+        count += 1
+    return state, count
+
+
+@asynccontextmanager
+async def open_core(settings: Settings, *, online: bool, fileops: FileOps | None = None) -> AsyncIterator[Core]:
+    journal_dir = settings.state_path / "journal"
+    journal_dir.mkdir(parents=True, exist_ok=True)
+    settings.state_path.chmod(0o700)
+    lock = JournalLock(journal_dir)
+    lock.acquire()
+    writer = None
+    try:
+        state, replayed = load_state(journal_dir)
+        log.info("journal: state at seq %d (%d records replayed)", state.seq, replayed)
+        writer = JournalWriter(
+            journal_dir,
+            next_seq=state.seq + 1,
+            segment_bytes=settings.journal.segment_bytes,
+            flush_interval=settings.journal.flush_interval_ms / 1000,
+            fileops=fileops,
+        )
+        hub = Hub(state, writer, durable_timeout=settings.journal.durable_timeout)
+        core = Core(settings, state, hub, writer, online=online)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(writer.run)
+            core.nursery = nursery
+            try:
+                yield core
+            finally:
+                with trio.CancelScope(shield=True):
+                    await writer.close()
+                nursery.cancel_scope.cancel()
+    finally:
+        if writer is not None:
+            writer.close_files()
+        lock.release()
