@@ -30,7 +30,16 @@ class Core:
         self.connections = ConnectionSet()
         self.access = AccessService(self)
         self.extras: dict[str, Any] = {}
+        self.http_port: int | None = None
+        self.services: dict[str, Any] = {}
+        from .services.registry import service_factories
+
+        for name, factory in service_factories():
+            self.services[name] = factory(self)
         self._register_gauges()
+
+    def service(self, name: str) -> Any:
+        return self.services[name]
 
     @property
     def journal_dir(self):

@@ -25,13 +25,6 @@ from .transports.web import create_app
 
 log = logging.getLogger("gatewayd")
 
-# Each background service: (name, factory(core) -> object with `async run(task_status)`).
-def background_services():
-    from .services.journal_ops import Compactor
-
-    return [("compactor", Compactor)]
-
-
 def _listen_socket(settings: Settings) -> socket.socket:
     inherited = listen_fds()
     for sock in inherited:
@@ -127,10 +120,9 @@ async def serve(settings: Settings, config_path: str | None = None, overrides: d
         shutdown = trio.Event()
         async with trio.open_nursery() as nursery:
             core.nursery = nursery
-            for name, factory in background_services():
-                service = factory(core)
-                core.extras[name] = service
-                await nursery.start(service.run)
+            for service in core.services.values():
+                if hasattr(service, "run"):
+                    await nursery.start(service.run)
             await nursery.start(control.serve, core)
             await nursery.start(partial(
                 worker_serve, wrap_app(app, 16 * 1024 * 1024, None), _hypercorn_config(settings),

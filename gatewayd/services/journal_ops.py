@@ -50,5 +50,5 @@ class Compactor:
 
 @operation("journal.compact")
 async def journal_compact(core) -> dict:
-    compactor = core.extras.get("compactor") or Compactor(core)
+    compactor = core.service("compactor")
     return await compactor.compact()
