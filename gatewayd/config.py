@@ -307,6 +307,7 @@ def sample_toml() -> str:
     """The commented sample configuration: every key, its default and what it does."""
     lines = [
         "# gatewayd configuration. Every key is optional; the values shown are the defaults.",
+        "# Uncomment a `#key = value` line to change it.",
         "# Keys marked (reload) take effect on `systemctl reload gatewayd` (SIGHUP); others need a restart.",
         "",
     ]
@@ -318,9 +319,9 @@ def sample_toml() -> str:
             note = " (reload)" if f.metadata.get("reload") else ""
             lines.append(f"# {f.metadata['doc']}{note}")
             if isinstance(value, dict):
-                lines.append(f"# {f.name} = {{}}")
+                lines.append(f"#{f.name} = {{}}")
             else:
-                lines.append(f"# {f.name} = {_toml_value(value)}")
+                lines.append(f"#{f.name} = {_toml_value(value)}")
         lines.append("")
     return "\n".join(lines)
 

@@ -53,6 +53,7 @@ class Hub:
         self.state = state
         self.writer = writer
         self.durable_timeout = durable_timeout
+        writer.durable_timeout = durable_timeout
         self.next_seq = state.seq + 1
         self.fanned_seq = state.seq
         self._subscribers: set[Subscription] = set()
@@ -75,7 +76,7 @@ class Hub:
         record, line = self._record(type_, data)
         batch = self.writer.append(record, line, durable)
         if durable:
-            await batch.wait(self.durable_timeout)
+            await batch.wait()
         return record
 
     def publish_nowait(self, type_: str, data: dict[str, Any]) -> Record:
@@ -93,7 +94,7 @@ class Hub:
             batch = self.writer.append(record, line, True)
             records.append(record)
         if batch is not None:
-            await batch.wait(self.durable_timeout)
+            await batch.wait()
         return records
 
     def subscribe(self, size: int = 1000, accept: Callable[[Record], bool] | None = None) -> Subscription:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .files import list_segments, list_snapshots, write_atomically
-from .record import Record, RecordError, decode_line, encode_line
+from .record import Record, RecordError, decode_line, decode_unterminated, encode_line
 
 log = logging.getLogger("gatewayd.journal")
 
@@ -146,24 +146,26 @@ class JournalReader:
                     return
                 yield record
 
-    def _segment_records(self, path: Path, is_last: bool) -> Iterator[Record]:
-        data = path.read_bytes()
-        lines = _split_lines(data)
-        last_index = len(lines) - 1
-        prev_seq = 0
-        for number, line in enumerate(lines):
-            if number == last_index and line == b"":
-                return
-            try:
-                record = decode_line(line)
-            except RecordError as exc:
-                if is_last and self._only_damage_follows(lines, number):
-                    return
-                raise CorruptJournal(path, number + 1, prev_seq, str(exc)) from None
-            if number == last_index and not is_last:
-                raise CorruptJournal(path, number + 1, prev_seq, "sealed segment ends without a newline")
-            prev_seq = record.seq
-            yield record
+    def _segment_records(self, path: Path, is_last: bool) -> list[Record]:
+        """All records of one segment (a list: this loop is the hot path of startup)."""
+        lines = path.read_bytes().split(b"\n")
+        terminated = lines[-1] == b""
+        if terminated:
+            lines.pop()
+        records: list[Record] = []
+        append = records.append
+        decode = decode_unterminated
+        try:
+            for line in lines:
+                append(decode(line))
+        except RecordError as exc:
+            number = len(records)
+            if is_last and self._only_damage_follows(lines, number):
+                return records
+            raise CorruptJournal(path, number + 1, records[-1].seq if records else 0, str(exc)) from None
+        if lines and not terminated and not is_last:
+            raise CorruptJournal(path, len(lines), records[-1].seq, "sealed segment ends without a newline")
+        return records
 
     @staticmethod
     def _only_damage_follows(lines: list[bytes], number: int) -> bool:

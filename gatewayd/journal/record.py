@@ -9,32 +9,51 @@ and every line is still plain JSON for jq and friends.
 
 from __future__ import annotations
 
-import json
+import time
 import zlib
-from dataclasses import dataclass
+from typing import NamedTuple
 from datetime import datetime, timezone
 from typing import Any
 
+import orjson
+
 _CRC_TAIL_LEN = len(',"crc":"00000000"}')
 _CRC_PREFIX = b',"crc":"'
-_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-_decode = json.loads
+# orjson: replay decodes and publish encodes every record once, so these are the hot paths.
+_dumps = orjson.dumps
+_loads = orjson.loads
+_crc32 = zlib.crc32
 
 
 class RecordError(ValueError):
     """A line that is not a well-formed, checksummed journal record."""
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
+class UnencodableRecord(ValueError):
+    """Data that cannot be a journal record (e.g. an integer beyond 64 bits, a non-string key)."""
+
+
+class Record(NamedTuple):
     seq: int
     ts: str
     type: str
     data: dict[str, Any]
 
 
+_second_cache: tuple[int, str] = (-1, "")
+
+
+_new_record = tuple.__new__  # skips NamedTuple's Python-level __new__ on the replay path
+
+
 def utc_now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """UTC now as 2026-11-22T03:04:05.123456Z (the second's text is cached: this runs per record)."""
+    global _second_cache
+    now = time.time()
+    second = int(now)
+    if second != _second_cache[0]:
+        _second_cache = (second, datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"))
+    return "%s.%06dZ" % (_second_cache[1], int((now - second) * 1_000_000))
 
 
 def parse_ts(ts: str) -> datetime:
@@ -43,28 +62,33 @@ def parse_ts(ts: str) -> datetime:
 
 def encode_line(record: Record) -> bytes:
     """Serialise a record to one newline-terminated line with its checksum."""
-    body = _encoder.encode(
-        {"seq": record.seq, "ts": record.ts, "type": record.type, "data": record.data}
-    ).encode()
+    try:
+        body = _dumps({"seq": record.seq, "ts": record.ts, "type": record.type, "data": record.data})
+    except TypeError as exc:  # orjson.JSONEncodeError
+        raise UnencodableRecord(f"cannot journal this {record.type} record: {exc}") from None
     crc = zlib.crc32(body)
     return b"%s,\"crc\":\"%08x\"}\n" % (body[:-1], crc)
 
 
 def decode_line(line: bytes) -> Record:
     """Parse and check one line (with or without its trailing newline)."""
-    if line.endswith(b"\n"):
+    if line[-1:] == b"\n":
         line = line[:-1]
-    if len(line) < _CRC_TAIL_LEN + 2 or line[-_CRC_TAIL_LEN:-10] != _CRC_PREFIX or line[-2:] != b'"}':
+    return decode_unterminated(line)
+
+
+def decode_unterminated(line: bytes) -> Record:
+    """decode_line for a line already split off (the replay loop calls this once per record)."""
+    if line[-_CRC_TAIL_LEN:-10] != _CRC_PREFIX or line[-2:] != b'"}' or len(line) < _CRC_TAIL_LEN + 2:
         raise RecordError("no checksum at the end of the line")
-    body = line[:-_CRC_TAIL_LEN] + b"}"
     try:
         expected = int(line[-10:-2], 16)
     except ValueError:
         raise RecordError("checksum is not hexadecimal") from None
-    if zlib.crc32(body) != expected:
+    if _crc32(b"}", _crc32(line[:-_CRC_TAIL_LEN])) != expected:
         raise RecordError("checksum mismatch")
     try:
-        obj = _decode(body)
-        return Record(obj["seq"], obj["ts"], obj["type"], obj["data"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise RecordError(f"checksum matches but the record is malformed: {exc}") from None
+        obj = _loads(line)  # the whole line is JSON too; its "crc" member is simply ignored
+        return _new_record(Record, (obj["seq"], obj["ts"], obj["type"], obj["data"]))
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise RecordError(f"checksum matches but the record is malformed: {exc!r}") from None

@@ -33,20 +33,25 @@ class JournalUnavailable(RuntimeError):
 
 
 class Batch:
-    __slots__ = ("settled", "error", "durable")
+    __slots__ = ("settled", "error", "durable", "opened")
 
     def __init__(self) -> None:
         self.settled = trio.Event()
-        self.error: BaseException | None = None
+        self.error: BaseException | str | None = None
         self.durable = False
+        self.opened = time.monotonic()
 
-    async def wait(self, timeout: float) -> None:
-        with trio.move_on_after(timeout):
-            await self.settled.wait()
-        if not self.settled.is_set():
-            raise JournalUnavailable(f"journal did not confirm the write within {timeout:g} s")
+    async def wait(self) -> None:
+        # No timeout here: the writer's stall watcher settles a batch that takes too long, which
+        # costs one task instead of a cancel scope per waiting publisher.
+        await self.settled.wait()
         if self.error is not None:
             raise JournalUnavailable(f"journal write failed: {self.error}")
+
+    def fail(self, error: BaseException | str) -> None:
+        if not self.settled.is_set():
+            self.error = error
+            self.settled.set()
 
 
 class JournalStats:
@@ -72,7 +77,10 @@ class JournalWriter:
         on_durable: Callable[[Sequence[Record]], None] = lambda records: None,
         fileops: FileOps | None = None,
         max_pending_bytes: int = 16 * 1024 * 1024,
+        durable_timeout: float = 10.0,
     ):
+        self.durable_timeout = durable_timeout
+        self._in_flight: Batch | None = None
         self.directory = Path(directory)
         self.segment_bytes = segment_bytes
         self.flush_interval = flush_interval
@@ -150,9 +158,21 @@ class JournalWriter:
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
         try:
-            await self._loop()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._watch_stalls)
+                await self._loop()
+                nursery.cancel_scope.cancel()
         finally:
             self._finished.set()
+
+    async def _watch_stalls(self) -> None:
+        """Fail batches whose records are not durable within `durable_timeout` (a hung disk)."""
+        while True:
+            await trio.sleep(max(self.durable_timeout / 4, 0.01))
+            now = time.monotonic()
+            for batch in (self._in_flight, self._batch):
+                if batch is not None and not batch.settled.is_set() and now - batch.opened > self.durable_timeout:
+                    batch.fail(f"not confirmed within {self.durable_timeout:g} s")
 
     async def _loop(self) -> None:
         backoff = 0.05
@@ -173,6 +193,7 @@ class JournalWriter:
                 pending = (self._batch, self._lines, self._records)
                 self._batch, self._lines, self._records = Batch(), [], []
             batch, lines, records = pending
+            self._in_flight = batch
             data = b"".join(lines)
             try:
                 await trio.to_thread.run_sync(self._write_sync, data, records[0].seq)
@@ -183,8 +204,7 @@ class JournalWriter:
                               errno.errorcode.get(exc.errno or 0, exc))
                 self.failed = exc
                 if not batch.settled.is_set():
-                    batch.error = exc
-                    batch.settled.set()
+                    batch.fail(exc)
                     pending = (Batch(), lines, records)
                 await trio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
