@@ -160,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(check)
     sample = cfg_sub.add_parser("sample", help="print the commented sample configuration")
     _common(sample)
+    _common(cfg_sub.add_parser("reference", help="print the configuration reference (Markdown)"))
 
     admin = sub.add_parser("admin", help="the dashboard's admin account")
     admin_sub = admin.add_subparsers(dest="sub", required=True, metavar="SUBCOMMAND")
@@ -317,6 +318,9 @@ def _dispatch(ns, settings, overrides) -> int:
         if ns.sub == "sample":
             print(config_mod.sample_toml())
             return EXIT_OK
+        if ns.sub == "reference":
+            print(config_mod.reference_markdown())
+            return EXIT_OK
         print(f"# {settings.source}: valid" if not ns.json else "", end="\n" if not ns.json else "")
         data = settings.to_dict(redact=True)
         if ns.json:
@@ -328,7 +332,7 @@ def _dispatch(ns, settings, overrides) -> int:
                     print(f"{key} = {config_mod._toml_value(value) if not isinstance(value, dict) else json.dumps(value)}")
                 print()
         return EXIT_OK
-    if ns.command == "journal":
+    if ns.command == "journal" and getattr(ns, "op_command", None) is None:
         return _journal_command(ns, settings)
     if ns.command == "admin" and ns.sub == "set-password":
         if ns.password_stdin:

@@ -68,3 +68,12 @@ def test_reload_splits_live_and_restart_keys():
     assert live == ["presence.ws_timeout"] and restart == ["server.port"]
     config.apply_reload(old, new)
     assert old.presence.ws_timeout == 10.0 and old.server.port == 3000
+
+
+def test_shipped_sample_and_reference_are_up_to_date():
+    from tests.conftest import ROOT
+
+    assert (ROOT / "etc" / "gatewayd.toml").read_text() == config.sample_toml() + "\n", \
+        "regenerate: gatewayd config sample > etc/gatewayd.toml"
+    assert (ROOT / "docs" / "configuration.md").read_text() == config.reference_markdown() + "\n", \
+        "regenerate: gatewayd config reference > docs/configuration.md"
