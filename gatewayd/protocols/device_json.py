@@ -1,8 +1,9 @@
 """The generic JSON dialect of the device WebSocket: one JSON object per text frame.
 
 Error codes: "too_large" (frame over the size limit), "bad_json" (not JSON, not an object,
-NaN / Infinity), "unknown_type", "invalid" (schema violations, nesting too deep).
-Unknown fields are ignored; a field set to null counts as absent.
+NaN / Infinity, numbers out of range), "unknown_type", "invalid" (schema violations, nesting
+too deep). Unknown fields are ignored; a field set to null counts as absent. Attendance records
+are read from `records` (or `record`, as attendance terminals name it).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from collections.abc import Callable
 
 from .device_messages import (
     CLIENT_TYPES,
-    MAX_DOCUMENT_CHARS,
     MAX_DEPTH,
+    MAX_DOCUMENT_CHARS,
     Ack,
     Attendance,
     ClientMessage,
@@ -28,6 +29,7 @@ from .device_messages import (
     Registered,
     ServerMessage,
     Telemetry,
+    frame_text,
 )
 from .errors import ProtocolError
 from .terminal import MAX_RECORDS_PER_BATCH, describe, parse_punch, punch_to_record
@@ -35,7 +37,7 @@ from .terminal import MAX_RECORDS_PER_BATCH, describe, parse_punch, punch_to_rec
 
 def decode(text: str | bytes, *, max_chars: int = MAX_DOCUMENT_CHARS) -> ClientMessage:
     """One frame from a device -> message."""
-    obj = _load_object(text, max_chars)
+    obj = _load_object(frame_text(text, max_chars, "bad_json"))
     kind = obj.get("type")
     if kind is None:
         raise ProtocolError("invalid", "message has no 'type'")
@@ -43,8 +45,9 @@ def decode(text: str | bytes, *, max_chars: int = MAX_DOCUMENT_CHARS) -> ClientM
         raise ProtocolError("invalid", f"type must be a string, got {describe(kind)}")
     build = _BUILDERS.get(kind)
     if build is None:
+        expected = ", ".join(CLIENT_TYPES)
         raise ProtocolError(
-            "unknown_type", f"unknown message type {describe(kind)}; expected one of {', '.join(CLIENT_TYPES)}"
+            "unknown_type", f"unknown message type {describe(kind)}; expected one of {expected}"
         )
     return build(obj)
 
@@ -54,25 +57,16 @@ def encode(msg: ClientMessage | ServerMessage) -> str:
     to_object = _ENCODERS.get(type(msg))
     if to_object is None:
         raise TypeError(f"not a device message: {type(msg).__name__}")
-    return json.dumps(to_object(msg), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return json.dumps(
+        to_object(msg), separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # Decoding
 
 
-def _load_object(text: str | bytes, max_chars: int) -> dict:
-    if isinstance(text, (bytes, bytearray)):
-        if len(text) > max_chars * 4:
-            raise ProtocolError("too_large", f"message is {len(text)} bytes, the limit is {max_chars} characters")
-        try:
-            text = bytes(text).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ProtocolError("bad_json", f"message is not UTF-8: {exc.reason} at byte {exc.start}") from None
-    if not isinstance(text, str):
-        raise ProtocolError("bad_json", f"message must be text, got {describe(text)}")
-    if len(text) > max_chars:
-        raise ProtocolError("too_large", f"message is {len(text)} characters, the limit is {max_chars}")
+def _load_object(text: str) -> dict:
     if not text.lstrip(" \t\r\n").startswith("{"):
         raise ProtocolError("bad_json", "message must be a JSON object")
     try:
@@ -84,7 +78,10 @@ def _load_object(text: str | bytes, max_chars: int) -> dict:
             "bad_json", f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         ) from None
     except RecursionError:
-        raise ProtocolError("invalid", f"message is nested deeper than {MAX_DEPTH} levels") from None
+        # the C parser recurses per level; far past MAX_DEPTH, so the schema answer fits
+        raise ProtocolError(
+            "invalid", f"message is nested deeper than {MAX_DEPTH} levels"
+        ) from None
     except ValueError as exc:  # an integer with more digits than Python will convert
         raise ProtocolError("bad_json", f"not valid JSON: {exc}") from None
     if not isinstance(obj, dict):
@@ -120,7 +117,12 @@ def _telemetry(obj: dict) -> Telemetry:
 
 def _event(obj: dict) -> Event:
     payload = obj.get("payload")
-    return Event(_required(obj, "event", "event"), {} if payload is None else payload, obj.get("ts"), obj.get("id"))
+    return Event(
+        _required(obj, "event", "event"),
+        {} if payload is None else payload,
+        obj.get("ts"),
+        obj.get("id"),
+    )
 
 
 def _attendance(obj: dict) -> Attendance:
@@ -132,7 +134,8 @@ def _attendance(obj: dict) -> Attendance:
         raise ProtocolError(
             "invalid", f"attendance: {len(records)} records, the limit is {MAX_RECORDS_PER_BATCH}"
         )
-    return Attendance([parse_punch(r, f"attendance: {key}[{i}]") for i, r in enumerate(records)], obj.get("id"))
+    punches = [parse_punch(record, f"attendance: {key}[{i}]") for i, record in enumerate(records)]
+    return Attendance(punches, obj.get("id"))
 
 
 def _command_result(obj: dict) -> CommandResult:
@@ -163,22 +166,43 @@ def _with_optional(obj: dict, **optional: object) -> dict:
     return obj
 
 
+def _telemetry_object(m: Telemetry) -> dict:
+    return _with_optional({"type": "telemetry", "payload": m.payload}, ts=m.ts, id=m.msg_id)
+
+
+def _event_object(m: Event) -> dict:
+    obj = {"type": "event", "event": m.event, "payload": m.payload}
+    return _with_optional(obj, ts=m.ts, id=m.msg_id)
+
+
+def _attendance_object(m: Attendance) -> dict:
+    obj = {"type": "attendance", "records": [punch_to_record(p) for p in m.records]}
+    return _with_optional(obj, id=m.msg_id)
+
+
+def _command_result_object(m: CommandResult) -> dict:
+    obj = {"type": "command_result", "id": m.command_id, "ok": m.ok}
+    return _with_optional(obj, result=m.result, error=m.error)
+
+
+def _registered_object(m: Registered) -> dict:
+    return {"type": "registered", "device_id": m.device_id, "server_time": m.server_time}
+
+
+def _command_object(m: Command) -> dict:
+    return {"type": "command", "id": m.command_id, "command": m.command, "payload": m.payload}
+
+
 _ENCODERS: dict[type, Callable] = {
     Register: lambda m: {"type": "register", "device_id": m.device_id, "token": m.token},
-    Telemetry: lambda m: _with_optional({"type": "telemetry", "payload": m.payload}, ts=m.ts, id=m.msg_id),
-    Event: lambda m: _with_optional(
-        {"type": "event", "event": m.event, "payload": m.payload}, ts=m.ts, id=m.msg_id
-    ),
-    Attendance: lambda m: _with_optional(
-        {"type": "attendance", "records": [punch_to_record(p) for p in m.records]}, id=m.msg_id
-    ),
+    Telemetry: _telemetry_object,
+    Event: _event_object,
+    Attendance: _attendance_object,
     Ping: lambda m: {"type": "ping"},
-    CommandResult: lambda m: _with_optional(
-        {"type": "command_result", "id": m.command_id, "ok": m.ok}, result=m.result, error=m.error
-    ),
-    Registered: lambda m: {"type": "registered", "device_id": m.device_id, "server_time": m.server_time},
+    CommandResult: _command_result_object,
+    Registered: _registered_object,
     Ack: lambda m: {"type": "ack", "id": m.msg_id},
     Pong: lambda m: {"type": "pong", "server_time": m.server_time},
-    Command: lambda m: {"type": "command", "id": m.command_id, "command": m.command, "payload": m.payload},
+    Command: _command_object,
     Error: lambda m: {"type": "error", "code": m.code, "message": m.message},
 }

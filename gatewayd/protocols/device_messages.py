@@ -1,7 +1,8 @@
 """Messages of the device WebSocket, independent of the dialect (JSON or XML) that carries them.
 
 Each message validates itself on construction and raises `ProtocolError("invalid", ...)`, so a
-decoder only has to pick the fields out of its own syntax.
+decoder only has to pick the fields out of its own syntax. Error texts use the wire names
+(`id` for msg_id / command_id).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from .errors import ProtocolError
 from .terminal import MAX_RECORDS_PER_BATCH, Punch, describe
@@ -21,18 +22,24 @@ MAX_NODES = 10_000  # values in a whole payload
 MAX_KEY_CHARS = 128
 MAX_DEVICE_ID_CHARS = 64
 MAX_TOKEN_CHARS = 128
-MAX_NAME_CHARS = 64  # event and command names
+MAX_NAME_CHARS = 64  # event names, command names, error codes
 MAX_MSG_ID_CHARS = 64  # message and command ids
 MAX_TS_CHARS = 64
-MAX_ERROR_TEXT_CHARS = 1024
+MAX_ERROR_TEXT_CHARS = 1024  # command_result error
 MIN_INT, MAX_INT = -(2**63), 2**63 - 1
 
-_DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*", re.ASCII)
-_TOKEN = re.compile(r"[!-~]+", re.ASCII)
-_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]*", re.ASCII)
-_MSG_ID = re.compile(r"[!-~]+", re.ASCII)
-_ERROR_CODE = re.compile(r"[a-z][a-z0-9_]*", re.ASCII)
-_BAD_CODE_POINTS = re.compile(r"[\ud800-\udfff]")
+
+class _Charset(NamedTuple):
+    pattern: re.Pattern
+    description: str
+
+
+_IDENTIFIER = _Charset(
+    re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*", re.ASCII), "letters, digits and _ . : - (not first)"
+)
+_VISIBLE = _Charset(re.compile(r"[!-~]+", re.ASCII), "visible ASCII characters")
+_ERROR_CODE = _Charset(re.compile(r"[a-z][a-z0-9_]*", re.ASCII), "a-z, 0-9 and _")
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
@@ -40,15 +47,38 @@ def _invalid(message: str) -> ProtocolError:
     return ProtocolError("invalid", message)
 
 
-def _check_pattern(value: object, where: str, pattern: re.Pattern, max_chars: int, charset: str) -> None:
+def frame_text(frame: object, max_chars: int, unreadable_code: str) -> str:
+    """A frame as text: "too_large" over `max_chars` characters, `unreadable_code` for bytes that
+    are not UTF-8 and for anything that is neither text nor bytes."""
+    if isinstance(frame, (bytes, bytearray)):
+        if len(frame) > 4 * max_chars:  # cheap early refusal; the character count decides below
+            raise ProtocolError(
+                "too_large", f"message is {len(frame)} bytes, the limit is {max_chars} characters"
+            )
+        try:
+            frame = bytes(frame).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ProtocolError(
+                unreadable_code, f"message is not UTF-8: {exc.reason} at byte {exc.start}"
+            ) from None
+    if not isinstance(frame, str):
+        raise ProtocolError(unreadable_code, f"message must be text, got {describe(frame)}")
+    if len(frame) > max_chars:
+        raise ProtocolError(
+            "too_large", f"message is {len(frame)} characters, the limit is {max_chars}"
+        )
+    return frame
+
+
+def _check_word(value: object, where: str, charset: _Charset, max_chars: int) -> None:
     if not isinstance(value, str):
         raise _invalid(f"{where} must be a string, got {describe(value)}")
     if not value:
         raise _invalid(f"{where} is empty")
     if len(value) > max_chars:
         raise _invalid(f"{where} is {len(value)} characters long, the limit is {max_chars}")
-    if not pattern.fullmatch(value):
-        raise _invalid(f"{where} may only contain {charset}, got {describe(value)}")
+    if not charset.pattern.fullmatch(value):
+        raise _invalid(f"{where} may only contain {charset.description}, got {describe(value)}")
 
 
 def _check_text(value: object, where: str, max_chars: float, *, printable: bool) -> None:
@@ -56,7 +86,7 @@ def _check_text(value: object, where: str, max_chars: float, *, printable: bool)
         raise _invalid(f"{where} must be a string, got {describe(value)}")
     if len(value) > max_chars:
         raise _invalid(f"{where} is {len(value)} characters long, the limit is {max_chars}")
-    if (_CONTROL_CHARS if printable else _BAD_CODE_POINTS).search(value):
+    if (_CONTROL_CHARS if printable else _SURROGATES).search(value):
         raise _invalid(f"{where} contains control characters or invalid code points")
 
 
@@ -68,7 +98,7 @@ def check_msg_id(value: object, where: str) -> None:
         return
     if not isinstance(value, str):
         raise _invalid(f"{where} must be a string or an integer, got {describe(value)}")
-    _check_pattern(value, where, _MSG_ID, MAX_MSG_ID_CHARS, "visible ASCII characters")
+    _check_word(value, where, _VISIBLE, MAX_MSG_ID_CHARS)
 
 
 def check_payload(payload: object, where: str) -> None:
@@ -82,24 +112,20 @@ def check_payload(payload: object, where: str) -> None:
         nodes += 1
         if nodes > MAX_NODES:
             raise _invalid(f"{where} has more than {MAX_NODES} values")
-        if isinstance(value, (dict, list)):
+        if isinstance(value, dict):
             if depth > MAX_DEPTH:
                 raise _invalid(f"{path}: nesting deeper than {MAX_DEPTH} levels")
-            if isinstance(value, dict):
-                if len(value) > MAX_KEYS:
-                    raise _invalid(f"{path} has {len(value)} keys, the limit is {MAX_KEYS}")
-                for key, item in value.items():
-                    if not isinstance(key, str):
-                        raise _invalid(f"{path}: keys must be strings, got {describe(key)}")
-                    if not key or len(key) > MAX_KEY_CHARS:
-                        raise _invalid(f"{path}: keys must be 1-{MAX_KEY_CHARS} characters, got {describe(key)}")
-                    if _BAD_CODE_POINTS.search(key):
-                        raise _invalid(f"{path}: key {describe(key)} contains invalid code points")
-                    stack.append((item, depth + 1, f"{path}.{key}"))
-            else:
-                stack.extend((item, depth + 1, f"{path}[{i}]") for i, item in enumerate(value))
+            if len(value) > MAX_KEYS:
+                raise _invalid(f"{path} has {len(value)} keys, the limit is {MAX_KEYS}")
+            for key, item in value.items():
+                _check_key(key, path)
+                stack.append((item, depth + 1, f"{path}.{key}"))
+        elif isinstance(value, list):
+            if depth > MAX_DEPTH:
+                raise _invalid(f"{path}: nesting deeper than {MAX_DEPTH} levels")
+            stack.extend((item, depth + 1, f"{path}[{i}]") for i, item in enumerate(value))
         elif isinstance(value, str):
-            if _BAD_CODE_POINTS.search(value):
+            if _SURROGATES.search(value):
                 raise _invalid(f"{path} contains invalid code points (lone surrogates)")
         elif value is None or isinstance(value, bool):
             pass
@@ -111,6 +137,15 @@ def check_payload(payload: object, where: str) -> None:
                 raise _invalid(f"{path} must be a finite number")
         else:
             raise _invalid(f"{path} has unsupported type {type(value).__name__}")
+
+
+def _check_key(key: object, path: str) -> None:
+    if not isinstance(key, str):
+        raise _invalid(f"{path}: keys must be strings, got {describe(key)}")
+    if not key or len(key) > MAX_KEY_CHARS:
+        raise _invalid(f"{path}: keys must be 1-{MAX_KEY_CHARS} characters, got {describe(key)}")
+    if _SURROGATES.search(key):
+        raise _invalid(f"{path}: key {describe(key)} contains invalid code points")
 
 
 def _check_optional_id(value: object, where: str) -> None:
@@ -134,9 +169,8 @@ class Register:
     token: str
 
     def __post_init__(self) -> None:
-        _check_pattern(self.device_id, "register: device_id", _DEVICE_ID, MAX_DEVICE_ID_CHARS,
-                       "letters, digits and . _ : - (not first)")
-        _check_pattern(self.token, "register: token", _TOKEN, MAX_TOKEN_CHARS, "visible ASCII characters")
+        _check_word(self.device_id, "register: device_id", _IDENTIFIER, MAX_DEVICE_ID_CHARS)
+        _check_word(self.token, "register: token", _VISIBLE, MAX_TOKEN_CHARS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,8 +195,7 @@ class Event:
     msg_id: str | int | None = None
 
     def __post_init__(self) -> None:
-        _check_pattern(self.event, "event: event name", _NAME, MAX_NAME_CHARS,
-                       "letters, digits and _ . : - (not first)")
+        _check_word(self.event, "event: event name", _IDENTIFIER, MAX_NAME_CHARS)
         check_payload(self.payload, "event: payload")
         _check_optional_ts(self.ts, "event: ts")
         _check_optional_id(self.msg_id, "event: id")
@@ -175,11 +208,12 @@ class Attendance:
     msg_id: str | int | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.records, list) or not all(isinstance(r, Punch) for r in self.records):
+        records = self.records
+        if not isinstance(records, list) or not all(isinstance(r, Punch) for r in records):
             raise _invalid("attendance: records must be a list of punches")
-        if len(self.records) > MAX_RECORDS_PER_BATCH:
+        if len(records) > MAX_RECORDS_PER_BATCH:
             raise _invalid(
-                f"attendance: {len(self.records)} records, the limit is {MAX_RECORDS_PER_BATCH}"
+                f"attendance: {len(records)} records, the limit is {MAX_RECORDS_PER_BATCH}"
             )
         _check_optional_id(self.msg_id, "attendance: id")
 
@@ -198,8 +232,7 @@ class CommandResult:
     error: str | None = None
 
     def __post_init__(self) -> None:
-        _check_pattern(self.command_id, "command_result: id", _MSG_ID, MAX_MSG_ID_CHARS,
-                       "visible ASCII characters")
+        _check_word(self.command_id, "command_result: id", _VISIBLE, MAX_MSG_ID_CHARS)
         if not isinstance(self.ok, bool):
             raise _invalid(f"command_result: ok must be true or false, got {describe(self.ok)}")
         if self.result is not None:
@@ -249,9 +282,8 @@ class Command:
     payload: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _check_pattern(self.command_id, "command: id", _MSG_ID, MAX_MSG_ID_CHARS, "visible ASCII characters")
-        _check_pattern(self.command, "command: command name", _NAME, MAX_NAME_CHARS,
-                       "letters, digits and _ . : - (not first)")
+        _check_word(self.command_id, "command: id", _VISIBLE, MAX_MSG_ID_CHARS)
+        _check_word(self.command, "command: command name", _IDENTIFIER, MAX_NAME_CHARS)
         check_payload(self.payload, "command: payload")
 
 
@@ -262,11 +294,13 @@ class Error:
     message: str
 
     def __post_init__(self) -> None:
-        _check_pattern(self.code, "error: code", _ERROR_CODE, MAX_NAME_CHARS, "a-z, 0-9 and _")
+        _check_word(self.code, "error: code", _ERROR_CODE, MAX_NAME_CHARS)
         # No length limit: the server builds these from its own, bounded messages.
         _check_text(self.message, "error: message", math.inf, printable=False)
 
 
 ClientMessage = Register | Telemetry | Event | Attendance | Ping | CommandResult
 ServerMessage = Registered | Ack | Pong | Command | Error
-CLIENT_TYPES = tuple(cls.kind for cls in (Register, Telemetry, Event, Attendance, Ping, CommandResult))
+CLIENT_TYPES = tuple(
+    cls.kind for cls in (Register, Telemetry, Event, Attendance, Ping, CommandResult)
+)

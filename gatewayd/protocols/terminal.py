@@ -67,11 +67,13 @@ DEVINFO_COUNT_FIELDS = (
 DEVINFO_TEXT_FIELDS = ("modelname", "fpalgo", "firmware", "time", "mac")
 
 _INT_TEXT = re.compile(r"[+-]?\d{1,19}", re.ASCII)
-_FLOAT_TEXT = re.compile(r"[+-]?(?:\d{1,20}(?:\.\d{0,20})?|\.\d{1,20})(?:[eE][+-]?\d{1,3})?", re.ASCII)
+_FLOAT_TEXT = re.compile(
+    r"[+-]?(?:\d{1,20}(?:\.\d{0,20})?|\.\d{1,20})(?:[eE][+-]?\d{1,3})?", re.ASCII
+)
 _LOCAL_TIME = re.compile(
     r"(\d{4})-(\d{1,2})-(\d{1,2})[ T](\d{1,2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?", re.ASCII
 )
-_CLOUDTIME = re.compile(r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})", re.ASCII)
+_CLOUDTIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", re.ASCII)
 _DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})", re.ASCII)
 _SN = re.compile(r"[ -~]+", re.ASCII)
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
@@ -113,8 +115,7 @@ def loads_lenient(data: str | bytes, max_bytes: int) -> dict:
     """
     if isinstance(data, (bytes, bytearray, memoryview)):
         raw = bytes(data)
-        if len(raw) > max_bytes:
-            raise ProtocolError("too_large", f"message is {len(raw)} bytes, the limit is {max_bytes}")
+        _check_size(len(raw), max_bytes)
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
@@ -122,9 +123,8 @@ def loads_lenient(data: str | bytes, max_bytes: int) -> dict:
                 "bad_json", f"message is not UTF-8: {exc.reason} at byte {exc.start}"
             ) from None
     elif isinstance(data, str):
-        size = len(data) if len(data) * 4 <= max_bytes else len(data.encode("utf-8", "surrogatepass"))
-        if size > max_bytes:
-            raise ProtocolError("too_large", f"message is {size} bytes, the limit is {max_bytes}")
+        if 4 * len(data) > max_bytes:  # a character is at most 4 bytes: else it surely fits
+            _check_size(len(data.encode("utf-8", "surrogatepass")), max_bytes)
         text = data.removeprefix("\ufeff")
     else:
         raise ProtocolError("bad_json", f"message must be text or bytes, got {describe(data)}")
@@ -141,6 +141,11 @@ def loads_lenient(data: str | bytes, max_bytes: int) -> dict:
     if not isinstance(value, dict):
         raise ProtocolError("bad_json", f"message must be a JSON object, got {describe(value)}")
     return value
+
+
+def _check_size(size: int, max_bytes: int) -> None:
+    if size > max_bytes:
+        raise ProtocolError("too_large", f"message is {size} bytes, the limit is {max_bytes}")
 
 
 def _drop_trailing_commas(text: str) -> str:
@@ -210,8 +215,10 @@ def _to_int(value: object, where: str, low: int, high: int) -> int:
 def _to_float(value: object, where: str) -> float:
     if isinstance(value, bool):
         raise _invalid(f"{where} must be a number, got {describe(value)}")
-    if isinstance(value, (int, float)):
-        number = float(value) if not isinstance(value, int) or abs(value) < 10**30 else math.inf
+    if isinstance(value, int):
+        number = float(value) if abs(value) < 10**30 else math.inf
+    elif isinstance(value, float):
+        number = value
     elif isinstance(value, str) and _FLOAT_TEXT.fullmatch(value.strip()):
         number = float(value.strip())
     else:
@@ -235,10 +242,11 @@ def _to_text(value: object, where: str, max_chars: int) -> str:
 def parse_local_time(text: str, where: str = "time") -> datetime:
     """Terminal wall-clock time without a zone: 'YYYY-MM-DD HH:MM:SS' or with 'T', with up to
     six fractional digits (what Python's isoformat() writes). Returns a naive datetime."""
-    match = _LOCAL_TIME.fullmatch(text)
+    match = _LOCAL_TIME.fullmatch(text) if isinstance(text, str) else None
     if match is None:
         raise _invalid(
-            f"{where} must look like 'YYYY-MM-DD HH:MM:SS' (local time, no zone), got {describe(text)}"
+            f"{where} must look like 'YYYY-MM-DD HH:MM:SS' (local time, no zone), "
+            f"got {describe(text)}"
         )
     year, month, day, hour, minute, second, fraction = match.groups()
     try:
@@ -384,7 +392,9 @@ def decode_request(obj: object) -> TerminalRequest:
     if name == "sendlog":
         return _decode_sendlog(obj, sn)
     time = obj.get("time")
-    return CheckLive(sn, None if time is None else _to_text(time, "checklive.time", MAX_TIME_TEXT_CHARS))
+    if time is not None:
+        time = _to_text(time, "checklive.time", MAX_TIME_TEXT_CHARS)
+    return CheckLive(sn, time)
 
 
 def _parse_sn(obj: Mapping) -> str:
@@ -500,7 +510,9 @@ def format_cloudtime(
 
 def _check_stn(value: object, where: str) -> bool:
     if not isinstance(value, bool):
-        raise _invalid(f"{where} must be true (first page) or false (next page), got {describe(value)}")
+        raise _invalid(
+            f"{where} must be true (first page) or false (next page), got {describe(value)}"
+        )
     return value
 
 
@@ -536,25 +548,27 @@ def _check_door(value: object, where: str) -> int:
 
 def _check_cloudtime(value: object, where: str) -> str:
     text = _to_text(value, where, MAX_TIME_TEXT_CHARS)
-    match = _CLOUDTIME.fullmatch(text)
     try:
-        if match is None:
-            raise ValueError("wrong layout")
-        datetime(*(int(part) for part in match.groups()))
+        if not _CLOUDTIME.fullmatch(text):
+            raise ValueError
+        datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
     except ValueError:
         raise _invalid(f"{where} must be 'YYYY-MM-DD HH:MM:SS', got {describe(text)}") from None
     return text
 
 
-def _check_date(value: object, where: str) -> str:
-    text = _to_text(value, where, MAX_TIME_TEXT_CHARS)
+def _parse_date(text: str) -> date | None:
     match = _DATE.fullmatch(text)
     try:
-        if match is None:
-            raise ValueError("wrong layout")
-        date(*(int(part) for part in match.groups()))
+        return date(*(int(part) for part in match.groups())) if match else None
     except ValueError:
-        raise _invalid(f"{where} must be a date 'YYYY-MM-DD', got {describe(text)}") from None
+        return None
+
+
+def _check_date(value: object, where: str) -> str:
+    text = _to_text(value, where, MAX_TIME_TEXT_CHARS)
+    if _parse_date(text) is None:
+        raise _invalid(f"{where} must be a date 'YYYY-MM-DD', got {describe(text)}")
     return text
 
 
@@ -575,10 +589,10 @@ def _check_user_record(params: dict) -> None:
 
 def _check_log_range(params: dict) -> None:
     if "from" in params and "to" in params:
-        first = date(*(int(p) for p in params["from"].split("-")))
-        last = date(*(int(p) for p in params["to"].split("-")))
-        if first > last:
-            raise _invalid(f"getalllog.from ({params['from']}) is after getalllog.to ({params['to']})")
+        if _parse_date(params["from"]) > _parse_date(params["to"]):
+            raise _invalid(
+                f"getalllog.from ({params['from']}) is after getalllog.to ({params['to']})"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -605,7 +619,9 @@ _ENROLLID = Param(_check_enrollid)
 COMMANDS: Mapping[str, CommandSpec] = MappingProxyType(
     {
         "getuserlist": CommandSpec({"stn": _STN}, paged=True),
-        "getuserinfo": CommandSpec({"enrollid": _ENROLLID, "backupnum": Param(_code_checker(BACKUPNUM))}),
+        "getuserinfo": CommandSpec(
+            {"enrollid": _ENROLLID, "backupnum": Param(_code_checker(BACKUPNUM))}
+        ),
         "setuserinfo": CommandSpec(
             {
                 "enrollid": _ENROLLID,
