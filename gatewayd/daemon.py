@@ -65,8 +65,9 @@ def _write_runfile(settings: Settings, port: int, udp_port: int | None) -> None:
     os.replace(tmp, path)
 
 
-async def _signals(core, reload) -> None:
+async def _signals(core, reload, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+        task_status.started()
         async for signum in signals:
             if signum == signal.SIGHUP:
                 await reload()
@@ -127,6 +128,9 @@ async def serve(settings: Settings, config_path: str | None = None, overrides: d
             await nursery.start(partial(
                 worker_serve, wrap_app(app, 16 * 1024 * 1024, None), _hypercorn_config(settings),
                 sockets=Sockets([], [sock], []), shutdown_trigger=shutdown.wait))
+            if handle_signals:
+                # Before anything announces readiness: an early SIGHUP must reload, not kill us.
+                await nursery.start(_signals, core, reload)
             udp_port = core.extras.get("udp_port")
             _write_runfile(settings, port, udp_port)
             await core.hub.publish("server.started", {"version": __version__, "pid": os.getpid(),
@@ -140,8 +144,6 @@ async def serve(settings: Settings, config_path: str | None = None, overrides: d
             if period:
                 nursery.start_soon(_watchdog, core, notifier, period)
             core.extras["reload"] = reload
-            if handle_signals:
-                nursery.start_soon(_signals, core, reload)
 
             await core.stopping.wait()
             began = trio.current_time()
