@@ -147,6 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gatewayd", description="On-prem device gateway.")
     parser.add_argument("--version", action="version", version=f"gatewayd {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from .monitor_cli import add_monitor_parser  # `gatewayd monitor`: a streaming client
+    add_monitor_parser(sub, _common)
+    from .services.backup_cli import add_backup_parsers  # `gatewayd backup` / `gatewayd restore`
+    add_backup_parsers(sub, _common)
 
     serve = sub.add_parser("serve", help="run the daemon")
     _common(serve)
@@ -308,12 +312,42 @@ def _export(ns, reader) -> int:
 
 
 # -- main ---------------------------------------------------------------------------------------------------
+def _serve(settings, config_path, overrides) -> int:
+    from .daemon import serve
+    from .journal.lock import JournalLocked
+    from .journal.reader import CorruptJournal
+
+    setup_logging(settings.log.level)
+    log = logging.getLogger("gatewayd")
+    try:
+        return trio.run(serve, settings, config_path, overrides)
+    except (JournalLocked, CorruptJournal) as exc:
+        log.critical("cannot start: %s", exc)
+        return EXIT_FAIL
+    except OSError as exc:
+        if exc.errno in (98, 13):  # EADDRINUSE, EACCES
+            log.critical("cannot start: %s (port %s)", exc.strerror, settings.server.port)
+            return EXIT_FAIL
+        log.critical("gatewayd stopped: %s", exc, exc_info=True)
+        return EXIT_FAIL
+    except Exception as exc:
+        # A critical task died: say so in one clear line (the traceback follows for the log reader)
+        # and exit non-zero so that systemd restarts the service.
+        log.critical("gatewayd stopped: a critical task failed: %r", exc, exc_info=True)
+        return EXIT_FAIL
+
 def _dispatch(ns, settings, overrides) -> int:
     if ns.command == "serve":
         from .daemon import serve
 
+        from .journal.lock import JournalLocked
+        from .journal.reader import CorruptJournal
+
         setup_logging(settings.log.level)
-        return trio.run(serve, settings, ns.config, overrides)
+        try:
+            return trio.run(serve, settings, ns.config, overrides)
+        except (CorruptJournal, JournalLocked) as exc:  # an operator's problem, not a program error
+            raise CliError(f"cannot start: {exc}") from None
     if ns.command == "config":
         if ns.sub == "sample":
             print(config_mod.sample_toml())
@@ -344,6 +378,8 @@ def _dispatch(ns, settings, overrides) -> int:
         run_op(settings, "admin.set_password", {"password": password})
         print("admin password changed")
         return EXIT_OK
+    if getattr(ns, "run_command", None) is not None:  # commands with their own runner (monitor)
+        return ns.run_command(ns, settings)
     command: OpCommand | None = getattr(ns, "op_command", None)
     if command is None:
         raise CliError("no command given; see gatewayd --help", EXIT_USAGE)

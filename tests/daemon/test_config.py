@@ -77,3 +77,27 @@ def test_shipped_sample_and_reference_are_up_to_date():
         "regenerate: gatewayd config sample > etc/gatewayd.toml"
     assert (ROOT / "docs" / "configuration.md").read_text() == config.reference_markdown() + "\n", \
         "regenerate: gatewayd config reference > docs/configuration.md"
+
+
+async def test_a_dying_critical_task_takes_the_daemon_down(tmp_path, monkeypatch):
+    import trio
+
+    from gatewayd.daemon import serve
+    from gatewayd.services import registry
+    from tests.conftest import make_settings
+
+    class Doomed:
+        def __init__(self, core):
+            self.core = core
+
+        async def run(self, task_status=trio.TASK_STATUS_IGNORED):
+            task_status.started()
+            await trio.sleep(0.05)
+            raise RuntimeError("disk controller on fire")
+
+    original = registry.service_factories
+    monkeypatch.setattr(registry, "service_factories", lambda: original() + [("doomed", Doomed)])
+    with trio.fail_after(10):
+        with pytest.raises(BaseException) as excinfo:
+            await serve(make_settings(tmp_path / "state"), handle_signals=False)
+    assert "disk controller on fire" in repr(excinfo.value)

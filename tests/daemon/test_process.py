@@ -152,3 +152,18 @@ def test_admin_password_set_and_checked(tmp_path):
     assert short.returncode == 1 and "at least 8" in short.stderr
     text = "".join(p.read_text() for p in (tmp_path / "state" / "journal").glob("segment-*"))
     assert "correct horse" not in text and "scrypt$" in text
+
+
+def test_corrupt_journal_refuses_to_start_with_a_precise_message_and_no_traceback(tmp_path):
+    state = tmp_path / "state"
+    for name in ("a", "b", "c"):
+        assert run_cli("apikey", "create", name, "--state-dir", str(state)).returncode == 0
+    segment = next((state / "journal").glob("segment-*.jsonl"))
+    lines = segment.read_bytes().split(b"\n")
+    lines[1] = lines[1].replace(b'"seq":2', b'"seq":7')
+    segment.write_bytes(b"\n".join(lines))
+    result = run_cli("serve", "--state-dir", str(state), "--port", "0", "--udp-port", "0", timeout=30)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1
+    assert "cannot start" in output and segment.name in output and "line 2" in output and "after seq 1" in output
+    assert "Traceback" not in output
