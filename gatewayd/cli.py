@@ -57,13 +57,20 @@ async def _run_offline(settings, name, args):
     from .journal.writer import JournalUnavailable
     from .runtime import open_core
 
+    failure = None
     try:
         async with open_core(settings, online=False) as core:
-            return await ops.call(core, name, args)
+            try:
+                return await ops.call(core, name, args)
+            except (ops.OpError, JournalUnavailable) as exc:
+                failure = exc  # raised below: out of the core's nursery, which would wrap it in a group
     except ops.OpError as exc:
         raise CliError(f"{exc.code}: {exc.message}") from None
     except (JournalLocked, CorruptJournal, JournalUnavailable) as exc:
         raise CliError(str(exc)) from None
+    if isinstance(failure, ops.OpError):
+        raise CliError(f"{failure.code}: {failure.message}") from None
+    raise CliError(str(failure)) from None
 
 
 # -- output -----------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from hypercorn.utils import wrap_app
 
 from . import __version__, config as config_mod
 from .config import Settings
+from .journal.writer import JournalUnavailable
 from .logs import setup_logging
 from .runtime import open_core
 from .sdnotify import Notifier, listen_fds, watchdog_interval
@@ -25,17 +26,63 @@ from .transports.web import create_app
 
 log = logging.getLogger("gatewayd")
 
+def _dead_peer_timeouts(sock: socket.socket, seconds: float) -> None:
+    """Accepted connections inherit these: data a peer does not acknowledge (it vanished, or it
+    stopped reading and left a zero window) for `seconds` ends its connection, and idle ones are
+    probed. hypercorn's sends cannot be timed out from above, so this is what frees a stalled one."""
+    if seconds <= 0 or not hasattr(socket, "TCP_USER_TIMEOUT"):
+        return
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(seconds * 1000))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, max(1, int(seconds)))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, max(1, int(seconds / 3)))
+    except OSError as exc:
+        log.warning("cannot set TCP timeouts on the listening socket: %s", exc)
+
+
+def _cut_connections(port: int) -> int:
+    """shutdown() every TCP connection this process accepted on `port` (Linux: found through
+    /proc/self/fd). A send blocked on a full window then fails at once instead of after
+    server.tcp_user_timeout. Returns how many were cut."""
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:
+        return 0
+    cut = 0
+    for fd in fds:
+        try:
+            if not os.readlink(f"/proc/self/fd/{fd}").startswith("socket:"):
+                continue
+            sock = socket.socket(fileno=os.dup(fd))
+        except OSError:
+            continue
+        try:
+            if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.type == socket.SOCK_STREAM \
+                    and sock.getsockname()[1] == port:
+                sock.getpeername()  # the listening socket has no peer: OSError, skipped
+                sock.shutdown(socket.SHUT_RDWR)
+                cut += 1
+        except OSError:
+            pass
+        finally:
+            sock.close()  # closes the duplicate only
+    return cut
+
+
 def _listen_socket(settings: Settings) -> socket.socket:
     inherited = listen_fds()
     for sock in inherited:
         if sock.type == socket.SOCK_STREAM:
             log.info("using the listening socket passed by systemd (%s)", sock.getsockname())
             sock.setblocking(False)
+            _dead_peer_timeouts(sock, settings.server.tcp_user_timeout)
             return sock
     host = settings.server.host
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    _dead_peer_timeouts(sock, settings.server.tcp_user_timeout)
     sock.bind((host, settings.server.port))
     sock.listen(1024)
     sock.setblocking(False)
@@ -49,6 +96,9 @@ def _hypercorn_config(settings: Settings) -> HypercornConfig:
     cfg.h11_max_incomplete_size = 16 * 1024
     cfg.keep_alive_timeout = 75
     cfg.read_timeout = 60
+    # read_timeout also cuts WebSockets that send nothing (monitors only read): the peer's pongs
+    # to these pings keep them within it, and a peer that stops answering is cut after it.
+    cfg.websocket_ping_interval = 20
     cfg.accesslog = None
     cfg.errorlog = logging.getLogger("hypercorn.error")
     if settings.server.certfile:
@@ -63,6 +113,27 @@ def _write_runfile(settings: Settings, port: int, udp_port: int | None) -> None:
     tmp.write_text(json.dumps({"pid": os.getpid(), "http_port": port, "udp_port": udp_port,
                                "host": settings.server.host}))
     os.replace(tmp, path)
+
+
+INITIAL_PASSWORD_FILE = "initial-admin-password"
+
+
+def _hand_over_initial_password(settings: Settings, password: str) -> None:
+    """The generated first password goes to a file only this user can read, never into the log
+    (under systemd the log is kept, and readable by the adm group)."""
+    path = settings.state_path / INITIAL_PASSWORD_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, password.encode() + b"\n")
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        log.error("first start: cannot write the admin password to %s (%s); set one with "
+                  "`gatewayd admin set-password`", path, exc.strerror or exc)
+        return
+    log.warning("first start: the dashboard login is admin with the password in %s (readable by this user "
+                "only; delete it once read, or change the password with `gatewayd admin set-password`)", path)
 
 
 async def _signals(core, reload, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
@@ -98,8 +169,7 @@ async def serve(settings: Settings, config_path: str | None = None, overrides: d
     async with open_core(settings, online=True) as core:
         password = await core.access.ensure_admin()
         if password is not None:
-            log.warning("first start: the dashboard login is admin / %s (shown once; change it with "
-                        "`gatewayd admin set-password`)", password)
+            _hand_over_initial_password(settings, password)
 
         async def reload() -> None:
             try:
@@ -132,9 +202,18 @@ async def serve(settings: Settings, config_path: str | None = None, overrides: d
                 # Before anything announces readiness: an early SIGHUP must reload, not kill us.
                 await nursery.start(_signals, core, reload)
             udp_port = core.extras.get("udp_port")
-            _write_runfile(settings, port, udp_port)
-            await core.hub.publish("server.started", {"version": __version__, "pid": os.getpid(),
-                                                      "http_port": port, "udp_port": udp_port})
+            # A full disk must not stop the start: the daemon then runs degraded (clients get
+            # retryable errors, /healthz says 503) and recovers by itself once writes succeed.
+            try:
+                _write_runfile(settings, port, udp_port)
+            except OSError as exc:
+                log.error("cannot write %s: %s", settings.state_path / "run.json", exc.strerror or exc)
+            try:
+                await core.hub.publish("server.started", {"version": __version__, "pid": os.getpid(),
+                                                          "http_port": port, "udp_port": udp_port})
+            except JournalUnavailable as exc:
+                log.error("starting with a journal that cannot write (%s); no device is acknowledged "
+                          "until writes succeed", exc)
             core.http_port = port
             log.info("gatewayd %s listening on http://%s:%d", __version__, settings.server.host, port)
             notifier.ready()
@@ -153,6 +232,11 @@ async def serve(settings: Settings, config_path: str | None = None, overrides: d
                 closed = await core.connections.close_all(1001, "server going away",
                                                           settings.server.graceful_timeout / 2)
                 log.info("closed %d WebSocket connections with 1001", closed)
+            # A peer that stopped reading leaves hypercorn blocked in a shielded send until the TCP
+            # timeout; cut what is still connected so the stop keeps its deadline.
+            stuck = _cut_connections(port)
+            if stuck:
+                log.warning("cut %d connections that did not close in time (peers not reading)", stuck)
             try:
                 core.hub.publish_nowait("server.stopping", {"pid": os.getpid()})
             except Exception:  # the journal may be unwritable; stopping must go on

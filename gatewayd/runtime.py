@@ -30,8 +30,8 @@ def load_state(journal_dir, until_seq: int | None = None, cut_tail: bool = True)
     if cut_tail:
         cut = reader.cut_torn_tail()
         if cut is not None:
-            log.warning("journal: cut a torn tail of %d bytes off %s (kept in %s)",
-                        cut.cut_bytes, cut.path.name, cut.side_file.name)
+            kept = f"kept in {cut.side_file.name}" if cut.side_file else "no room for a copy"
+            log.warning("journal: cut a torn tail of %d bytes off %s (%s)", cut.cut_bytes, cut.path.name, kept)
     state = build_state()
     snapshot = reader.load_snapshot(max_seq=until_seq)
     if snapshot is not None:

@@ -45,7 +45,7 @@ class TailCut:
     path: Path
     kept_bytes: int
     cut_bytes: int
-    side_file: Path
+    side_file: Path | None  # None when the copy could not be written (disk full)
 
 
 @dataclass
@@ -74,6 +74,7 @@ class JournalReader:
 
     def __init__(self, directory: Path):
         self.directory = Path(directory)
+        self.unusable_snapshots: list[str] = []  # "<file>: <reason>", filled by load_snapshot
 
     # -- snapshots ---------------------------------------------------------------------------
     def load_snapshot(self, max_seq: int | None = None) -> Snapshot | None:
@@ -88,6 +89,7 @@ class JournalReader:
                 return Snapshot(seq, record.ts, record.data["state"], path)
             except (OSError, RecordError, KeyError, TypeError) as exc:
                 log.warning("snapshot %s is unusable (%s); trying an older one", path.name, exc)
+                self.unusable_snapshots.append(f"{path.name}: {exc}")
         return None
 
     @staticmethod
@@ -131,16 +133,22 @@ class JournalReader:
         for index in range(start, len(segments)):
             first_seq, path = segments[index]
             is_last = index == len(segments) - 1
-            for record in self._segment_records(path, is_last):
+            for line, record in enumerate(self._segment_records(path, is_last), 1):
+                # Before the first record read, what precedes it is what the segment's name says.
+                previous = segments[start][0] - 1 if expected is None else expected - 1
                 if expected is not None and record.seq != expected:
                     if not (record.seq > expected and expected - 1 in gaps):
-                        raise CorruptJournal(path, 0, expected - 1, f"expected seq {expected}, found {record.seq}")
+                        raise CorruptJournal(path, line, expected - 1, f"expected seq {expected}, found {record.seq}")
                 expected = record.seq + 1
                 if record.seq <= after_seq:
                     continue
-                if contiguous and record.seq != after_seq + 1 and after_seq not in gaps:
-                    raise CorruptJournal(path, 0, after_seq,
-                                         f"records {after_seq + 1} to {record.seq - 1} are missing")
+                # An accepted gap that spans after_seq (e.g. a snapshot inside it) bridges it too.
+                bridged = previous is not None and previous <= after_seq and previous in gaps
+                if contiguous and record.seq != after_seq + 1 and after_seq not in gaps and not bridged:
+                    reason = f"records {after_seq + 1} to {record.seq - 1} are missing"
+                    if self.unusable_snapshots:
+                        reason += f" (unusable snapshot {'; '.join(self.unusable_snapshots)})"
+                    raise CorruptJournal(path, line, after_seq, reason)
                 contiguous = False
                 if until_seq is not None and record.seq > until_seq:
                     return
@@ -235,8 +243,16 @@ class JournalReader:
                 except RecordError:
                     pass
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        side = path.with_name(f"{path.name}.torn-{stamp}")
-        side.write_bytes(data[good_end:])
+        side: Path | None = path.with_name(f"{path.name}.torn-{stamp}")
+        try:
+            side.write_bytes(data[good_end:])
+        except OSError as exc:
+            # A torn tail was never acknowledged: cutting it without a copy loses nothing anyone was
+            # promised, while refusing to start on a full disk would leave every device unanswered.
+            log.warning("journal: cannot keep a copy of the torn tail of %s (%s); cutting it anyway",
+                        path.name, exc.strerror or exc)
+            side.unlink(missing_ok=True)
+            side = None
         with open(path, "r+b") as handle:
             handle.truncate(good_end)
             handle.flush()
@@ -286,18 +302,23 @@ class JournalReader:
 
     def repair(self) -> list[str]:
         """Set every damaged line aside (into `<segment>.dropped-<time>`), accept the seq gaps
-        they leave, and cut a torn tail. Returns one line per thing dropped."""
+        they leave (and gaps left by lost lines, e.g. a segment cut short), and cut a torn tail.
+        Returns one line per thing dropped."""
         dropped: list[str] = []
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         cut = self.cut_torn_tail()
         if cut:
-            dropped.append(f"{cut.path.name}: torn tail of {cut.cut_bytes} bytes moved to {cut.side_file.name}")
-        for _, path in list_segments(self.directory):
+            kept = f"moved to {cut.side_file.name}" if cut.side_file else "cut (no room for a copy)"
+            dropped.append(f"{cut.path.name}: torn tail of {cut.cut_bytes} bytes {kept}")
+        accepted = self.accepted_gaps()
+        prev_seq: int | None = None  # the last good record before the current line, across segments
+        for first_seq, path in list_segments(self.directory):
+            if prev_seq is None:
+                prev_seq = first_seq - 1
             data = path.read_bytes()
             keep: list[bytes] = []
             bad: list[bytes] = []
             gaps_after: list[int] = []
-            prev_seq = 0
             for number, line in enumerate(data.split(b"\n")):
                 if not line:
                     continue
@@ -305,19 +326,28 @@ class JournalReader:
                     record = decode_line(line)
                 except RecordError as exc:
                     bad.append(line + b"\n")
-                    gaps_after.append(prev_seq)
+                    if prev_seq not in accepted:
+                        gaps_after.append(prev_seq)
+                        accepted.add(prev_seq)
                     dropped.append(f"{path.name}: line {number + 1} after seq {prev_seq}: {exc}")
                     continue
+                if record.seq > prev_seq + 1 and prev_seq not in accepted:
+                    gaps_after.append(prev_seq)
+                    accepted.add(prev_seq)
+                    dropped.append(f"{path.name}: line {number + 1}: records {prev_seq + 1} to {record.seq - 1} "
+                                   "are missing; gap accepted")
                 prev_seq = record.seq
                 keep.append(line + b"\n")
-            if bad:
-                side = path.with_name(f"{path.name}.dropped-{stamp}")
-                with open(side, "ab") as handle:
-                    handle.write(b"".join(bad))
+            if gaps_after:
                 with open(self.directory / REPAIRS_FILE, "a") as handle:
                     for after in gaps_after:
                         handle.write(json.dumps({"after_seq": after, "segment": path.name, "at": stamp}) + "\n")
                     handle.flush()
                     os.fsync(handle.fileno())
+            if bad:
+                side = path.with_name(f"{path.name}.dropped-{stamp}")
+                with open(side, "ab") as handle:
+                    handle.write(b"".join(bad))
+            if bad or not data.endswith(b"\n") and data:
                 write_atomically(path, b"".join(keep))
         return dropped

@@ -137,10 +137,12 @@ class JournalWriter:
         """Queue one encoded record. Never blocks; the caller awaits `batch.wait()` if durable."""
         if self._closing:
             raise JournalUnavailable("journal is closing")
+        batch = self._batch
+        if not self._lines:  # the stall watcher times a batch from its first line, not its creation
+            batch.opened = time.monotonic()
         self._lines.append(line)
         self._records.append(record)
         self._pending_bytes += len(line)
-        batch = self._batch
         if durable and not batch.durable:
             batch.durable = True
             self._durable_wanted.set()
@@ -170,7 +172,8 @@ class JournalWriter:
         while True:
             await trio.sleep(max(self.durable_timeout / 4, 0.01))
             now = time.monotonic()
-            for batch in (self._in_flight, self._batch):
+            # The open batch counts only once it holds a line: an idle one is not late.
+            for batch in (self._in_flight, self._batch if self._lines else None):
                 if batch is not None and not batch.settled.is_set() and now - batch.opened > self.durable_timeout:
                     batch.fail(f"not confirmed within {self.durable_timeout:g} s")
 

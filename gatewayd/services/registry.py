@@ -5,8 +5,23 @@ from __future__ import annotations
 
 
 def service_factories() -> list[tuple[str, object]]:
+    from .commands import CommandService
+    from .devices import DeviceRegistry
     from .journal_ops import Compactor
+    from .lorawan import LorawanService
+    from ..transports.udp import GwmpListener
+    from .monitor import MonitorService
+    from .presence import Presence
+    from .sessions import Sessions
+    from .attendance import AttendanceService
+    from .terminal_commands import TerminalCommands
+    from .terminals import TerminalService
 
     return [
+        ("terminals", TerminalService), ("terminal_commands", TerminalCommands), ("attendance", AttendanceService),
         ("compactor", Compactor),
+        ("monitor", MonitorService),
+        ("devices", DeviceRegistry), ("presence", Presence), ("commands", CommandService),
+        ("lorawan", LorawanService), ("udp", GwmpListener),
+        ("sessions", Sessions),
     ]

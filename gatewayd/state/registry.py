@@ -5,5 +5,10 @@ from __future__ import annotations
 
 def part_classes() -> list[type]:
     from .access import AccessState
+    from .device_commands import CommandsState
+    from .devices import DevicesState
+    from .lorawan import LorawanState
+    from .attendance import AttendanceState
+    from .terminals import TerminalsState
 
-    return [AccessState]
+    return [AccessState, DevicesState, CommandsState, TerminalsState, AttendanceState, LorawanState]

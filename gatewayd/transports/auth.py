@@ -70,6 +70,8 @@ def operator_required(handler):
         operator = await identify(request)
         if operator is None:
             return json_error("unauthorized", "an API key (Authorization: Bearer ...) or a dashboard login is required", 401)
+        if operator.kind == "session" and not core.extras["sessions"].csrf_ok(request):
+            return json_error("csrf", "a dashboard session needs the X-CSRF-Token header for this request", 403)
         g.operator = operator
         return await handler(*args, **kwargs)
 

@@ -15,9 +15,15 @@ log = logging.getLogger("gatewayd.web")
 
 
 def blueprints():
-    from . import health
+    from . import device_ws, health, rest_devices
+    from . import monitor_ws, tx_api
+    from . import device_http, rest_terminals
+    from . import rest_gateways
+    from . import dashboard, dashboard_ws
 
-    return [health.blueprint]
+    return [health.blueprint, device_ws.blueprint, rest_devices.blueprint,
+            monitor_ws.blueprint, tx_api.blueprint, device_http.blueprint, rest_terminals.blueprint,
+            rest_gateways.blueprint, dashboard.blueprint, dashboard_ws.blueprint]
 
 
 def create_app(core) -> QuartTrio:

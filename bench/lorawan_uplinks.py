@@ -1,0 +1,356 @@
+"""LoRaWAN uplinks/s through the whole path (UDP, MIC, decrypt, journal, monitor), beside raw UDP.
+
+Simulated packet forwarders run in separate processes, each with its own ABP devices, and send
+PUSH_DATA (one rxpk each, every frame distinct and correctly encrypted) to 127.0.0.1. Three runs:
+1. raw: the same senders against a bare trio UDP loop that only answers PUSH_ACK (the stack's cost);
+2. max: gatewayd (a real `gatewayd serve` process) offered more than it can take; the figure is the
+   rate of comm_rx frames reaching a /monitor/communications client;
+3. half: gatewayd at half that rate, which must lose nothing (every frame sent is a comm_rx).
+
+Usage: python bench/lorawan_uplinks.py [--gateways 4] [--devices 1000] [--seconds 5] [--offer 20000]
+                                       [--per-push 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import trio  # noqa: E402
+
+from gatewayd.protocols import gwmp, lorawan  # noqa: E402
+from gatewayd.protocols.lorawan import MType  # noqa: E402
+
+BURST_SECONDS = 0.01  # senders wake every 10 ms and send what is due (cheap pacing)
+NWK = bytes.fromhex("2b7e151628aed2a6abf7158809cf4f3c")
+APP = bytes.fromhex("3c4fcf098815f7aba6d2ae2816157e2b")
+
+
+def dev_addr(i: int) -> int:
+    return 0x2600_0000 + i
+
+
+def gateway_eui(g: int) -> str:
+    return f"aa555a00000{g:05x}"
+
+
+# -- sender processes ------------------------------------------------------------------------------------
+def sender(port: int, g: int, devices: list[int], fcnt_start: int, count: int, rate: float, per_push: int,
+           ready, go, results) -> None:
+    """Precompute `count` uplinks (`per_push` rxpk per PUSH_DATA), then send them at `rate`/s once
+    `go` is set."""
+    eui = gateway_eui(g)
+    packets = []
+    per_device = len(devices)
+    for i in range(count):
+        addr = dev_addr(devices[i % per_device])
+        fcnt = fcnt_start + i // per_device
+        phy = lorawan.build_data_frame(MType.UNCONFIRMED_DATA_UP, addr, fcnt, NWK, APP, f_port=1,
+                                       payload=b"bench" + i.to_bytes(4, "big"))
+        packets.append(gwmp.RxPacket(tmst=(i * 1000) & 0xFFFF_FFFF, chan=0, rfch=0, freq=868.1, modu="LORA",
+                                     datr="SF7BW125", codr="4/5", rssi=-60, lsnr=7.5, data=phy))
+    datagrams = [gwmp.push_data(2, n & 0xFFFF, eui, packets[i:i + per_push])
+                 for n, i in enumerate(range(0, count, per_push))]
+    rate = rate / per_push
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    sock.connect(("127.0.0.1", port))
+    sock.setblocking(False)
+    ready.release()
+    go.wait()
+    began = time.perf_counter()
+    sent = acks = 0
+    burst = max(1, int(rate * BURST_SECONDS))
+    for start in range(0, len(datagrams), burst):
+        due = began + start / rate
+        pause = due - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+        for datagram in datagrams[start:start + burst]:
+            try:
+                sock.send(datagram)
+                sent += 1
+            except (BlockingIOError, ConnectionRefusedError):
+                pass
+        try:
+            while True:
+                sock.recv(64)
+                acks += 1
+        except (BlockingIOError, ConnectionRefusedError):
+            pass
+    elapsed = time.perf_counter() - began
+    deadline = time.perf_counter() + 0.5
+    while time.perf_counter() < deadline:
+        try:
+            sock.recv(64)
+            acks += 1
+        except BlockingIOError:
+            time.sleep(0.01)
+        except ConnectionRefusedError:
+            break
+    results.put({"gateway": g, "sent": min(sent * per_push, count), "acks": acks, "seconds": elapsed})
+
+
+def run_senders(port: int, gateways: int, devices: int, fcnt_start: int, rate: float, seconds: float,
+                on_go=None, per_push: int = 1) -> list[dict]:
+    ctx = mp.get_context("spawn")
+    ready, go, results = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
+    per_gateway = devices // gateways
+    count = int(rate / gateways * seconds)
+    procs = []
+    for g in range(gateways):
+        mine = list(range(g * per_gateway, (g + 1) * per_gateway))
+        p = ctx.Process(target=sender, args=(port, g, mine, fcnt_start, count, rate / gateways, per_push, ready,
+                                                   go, results))
+        p.start()
+        procs.append(p)
+    for _ in procs:
+        ready.acquire()
+    if on_go:
+        on_go()
+    go.set()
+    out = [results.get(timeout=seconds * 3 + 60) for _ in procs]
+    for p in procs:
+        p.join(10)
+    return out
+
+
+# -- the raw stack ----------------------------------------------------------------------------------------
+async def raw_udp_server(port_file: str) -> None:
+    """Receive datagrams and answer each PUSH_DATA with its PUSH_ACK; nothing else."""
+    sock = trio.socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+    await sock.bind(("127.0.0.1", 0))
+    Path(port_file).write_text(str(sock.getsockname()[1]))
+    count, first, last = 0, None, None
+    with trio.open_signal_receiver(signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            async def stop():
+                async for _ in signals:
+                    nursery.cancel_scope.cancel()
+                    return
+            nursery.start_soon(stop)
+            while True:
+                data, addr = await sock.recvfrom(65536)
+                now = time.perf_counter()
+                first = first or now
+                last = now
+                count += 1
+                await sock.sendto(data[:3] + b"\x01", addr)
+    print(json.dumps({"received": count, "seconds": (last - first) if first else 0}), flush=True)
+
+
+def measure_raw(args) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        port_file = Path(tmp) / "port"
+        proc = subprocess.Popen([sys.executable, __file__, "--raw-server", str(port_file)], stdout=subprocess.PIPE,
+                                text=True)
+        while not port_file.exists() or not port_file.read_text():
+            time.sleep(0.02)
+        port = int(port_file.read_text())
+        sent = run_senders(port, args.gateways, args.devices, 0, args.offer, args.seconds, per_push=args.per_push)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        result = json.loads(proc.communicate(timeout=10)[0])
+    result["sent"] = sum(s["sent"] for s in sent)
+    result["rate"] = result["received"] / result["seconds"] if result["seconds"] else 0
+    return result
+
+
+# -- gatewayd ---------------------------------------------------------------------------------------------
+async def prepare_state(state_dir: Path, devices: int) -> str:
+    from gatewayd import ops
+    from gatewayd.config import from_mapping
+    from gatewayd.runtime import open_core
+
+    settings = from_mapping({"server": {"state_dir": str(state_dir)}})
+    async with open_core(settings, online=False) as core:
+        key = (await ops.call(core, "apikey.create", {"name": "bench"}))["key"]
+
+        async def create(i: int) -> None:
+            await ops.call(core, "device.create", {"name": f"bench-{i}", "lorawan": {
+                "dev_eui": f"70b3d57e{i:08x}", "dev_addr": lorawan.dev_addr_hex(dev_addr(i)),
+                "nwk_s_key": NWK.hex(), "app_s_key": APP.hex()}})
+
+        async with trio.open_nursery() as nursery:  # concurrent creations share fsyncs
+            for i in range(devices):
+                nursery.start_soon(create, i)
+    return key
+
+
+class Daemon:
+    def __init__(self, state_dir: Path, udp_port: int, config: Path):
+        self.state_dir = state_dir
+        self.udp_port = udp_port
+        runfile = state_dir / "run.json"
+        if runfile.exists():
+            runfile.unlink()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gatewayd", "serve", "--config", str(config), "--state-dir", str(state_dir),
+             "--host", "127.0.0.1", "--port", "0", "--udp-port", str(udp_port)],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while not runfile.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("gatewayd did not start")
+            time.sleep(0.05)
+        self.http_port = json.loads(runfile.read_text())["http_port"]
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(20)
+
+
+class MonitorCount:
+    """Counts comm_rx frames on /monitor/communications with a minimal client in its own thread:
+    after the WebSocket handshake it only counts the frames' CommType in the raw byte stream
+    (server frames are not masked), so the client costs next to nothing."""
+
+    PATTERN = b'"CommType":"comm_rx"'
+
+    def __init__(self, http_port: int, key: str):
+        import base64
+        import threading
+
+        self.count = 0
+        self.last = 0.0
+        self.closed: str | None = None
+        self._stop = False
+        self.sock = socket.create_connection(("127.0.0.1", http_port))
+        nonce = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall((f"GET /monitor/communications?types=comm_rx&connector=lorawan HTTP/1.1\r\n"
+                           f"Host: 127.0.0.1:{http_port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                           f"Sec-WebSocket-Key: {nonce}\r\nSec-WebSocket-Version: 13\r\n"
+                           f"Authorization: Bearer {key}\r\n\r\n").encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += self.sock.recv(4096)
+        status, _, rest = head.partition(b"\r\n\r\n")
+        if b" 101 " not in status.split(b"\r\n")[0]:
+            raise RuntimeError(f"monitor handshake refused: {status[:80]!r}")
+        self._tail = rest
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        pattern, keep = self.PATTERN, len(self.PATTERN) - 1
+        data = self._tail
+        self.sock.settimeout(0.2)
+        while not self._stop:
+            found = data.count(pattern)
+            if found:
+                self.count += found
+                self.last = time.perf_counter()
+            data = data[-keep:]
+            try:
+                chunk = self.sock.recv(1 << 20)
+            except socket.timeout:
+                continue
+            if not chunk:
+                self.closed = "connection closed"
+                return
+            if chunk[:1] == b"\x88":
+                self.closed = "close frame"
+            data += chunk
+
+    def settle(self, quiet: float = 1.0, limit: float = 60.0) -> None:
+        """Wait until no frame arrived for `quiet` seconds."""
+        deadline = time.perf_counter() + limit
+        seen, since = -1, time.perf_counter()
+        while time.perf_counter() < deadline and time.perf_counter() - since < quiet:
+            if self.count != seen:
+                seen, since = self.count, time.perf_counter()
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        self._stop = True
+        self._thread.join(5)
+        self.sock.close()
+
+
+def uplink_counter(http_port: int) -> int:
+    import urllib.request
+
+    text = urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=5).read().decode()
+    return sum(int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
+               if line.startswith("gatewayd_lorawan_uplinks_total"))
+
+
+def gatewayd_run(daemon: Daemon, key: str, args, rate: float, fcnt_start: int) -> dict:
+    monitor = MonitorCount(daemon.http_port, key)
+    before = uplink_counter(daemon.http_port)
+    started = {}
+    sent = run_senders(daemon.udp_port, args.gateways, args.devices, fcnt_start, rate, args.seconds,
+                       on_go=lambda: started.setdefault("t", time.perf_counter()), per_push=args.per_push)
+    monitor.settle()
+    monitor.close()
+    accepted = uplink_counter(daemon.http_port) - before
+    total_sent = sum(s["sent"] for s in sent)
+    elapsed = (monitor.last - started["t"]) if monitor.count else 0
+    return {"offered": rate, "sent": total_sent, "send_seconds": max(s["seconds"] for s in sent),
+            "accepted": accepted, "comm_rx": monitor.count, "seconds": elapsed,
+            "rate": monitor.count / elapsed if elapsed else 0, "monitor_closed": monitor.closed,
+            "frames_per_device": int(rate / args.gateways * args.seconds) // (args.devices // args.gateways) + 1}
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--gateways", type=int, default=4)
+    parser.add_argument("--devices", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--offer", type=float, default=20000.0, help="uplinks/s offered in the raw and max runs")
+    parser.add_argument("--per-push", type=int, default=1,
+                        help="rxpk per PUSH_DATA (1: worst case; a busy forwarder sends up to 8)")
+    parser.add_argument("--raw-server", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.raw_server:
+        trio.run(raw_udp_server, args.raw_server)
+        return
+    print(f"{args.gateways} gateway processes, {args.devices} ABP devices, {args.per_push} rxpk per PUSH_DATA, "
+          f"{args.seconds:g} s per run, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+    raw = measure_raw(args)
+    print(f"raw trio UDP (PUSH_ACK only): {raw['rate'] * args.per_push:,.0f} uplinks/s "
+          f"({raw['received']:,} datagrams received of {raw['sent'] // args.per_push:,})")
+    with tempfile.TemporaryDirectory() as tmp:
+        state_dir = Path(tmp) / "state"
+        key = trio.run(prepare_state, state_dir, args.devices)
+        config = Path(tmp) / "gatewayd.toml"
+        config.write_text("[monitor]\nqueue_size = 200000\n[log]\nlevel = \"warning\"\n")
+        daemon = Daemon(state_dir, free_udp_port(), config)
+        try:
+            best = gatewayd_run(daemon, key, args, args.offer, 0)
+            print(f"gatewayd max: {best['rate']:,.0f} uplinks/s to the monitor ({best['comm_rx']:,} comm_rx of "
+                  f"{best['sent']:,} sent at {best['offered']:,.0f}/s offered; {best['accepted']:,} accepted)"
+                  + (f"; monitor closed: {best['monitor_closed']}" if best["monitor_closed"] else ""))
+            half_rate = best["rate"] / 2
+            half = gatewayd_run(daemon, key, args, half_rate, best["frames_per_device"] + 1)
+            lost = half["sent"] - half["comm_rx"]
+            print(f"gatewayd at half ({half_rate:,.0f}/s): {half['sent']:,} sent, {half['comm_rx']:,} comm_rx, "
+                  f"{half['accepted']:,} accepted -> {'zero loss' if lost == 0 else f'{lost:,} LOST'}")
+        finally:
+            daemon.stop()
+    ratio = best["rate"] / (raw["rate"] * args.per_push) if raw["rate"] else 0
+    print(f"ratio gatewayd/raw: {ratio:.2f}   target >= 5,000 uplinks/s: "
+          f"{'met' if best['rate'] >= 5000 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

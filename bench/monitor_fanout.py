@@ -1,0 +1,378 @@
+"""Monitoring fan-out: ingest and send->monitor latency with 1, 10 and 100 monitor clients.
+
+For each number of /monitor/communications clients it measures
+  - latency: devices send telemetry at a fixed total rate (default 1,000 msgs/s); every monitor
+    counts frames, up to 10 "probe" monitors time each frame from the device's send (p50 / p99);
+  - ingest: devices send telemetry with an "id" and wait for each ack (durable), as fast as they
+    can; the rate of acks is the ingest rate.
+The same runs go against the raw stack (hypercorn + quart-trio, the same fan-out with bounded
+per-client queues, no journal, no state, no mappers), measured in the same run, for the ratios.
+Targets: p99 < 20 ms at 1,000 msgs/s with 10 clients; ingest with 100 clients >= 80 % of 1.
+Clients run in separate processes; everything stays on 127.0.0.1.
+
+Usage: python bench/monitor_fanout.py [--seconds 3] [--rate 1000] [--clients 1,10,100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import trio  # noqa: E402
+
+LATENCY_DEVICES = 20
+INGEST_DEVICES = 50
+PROBES = 10
+MONITORS_PER_PROCESS = 50
+RAW_QUEUE = 2000
+
+
+# -- the raw stack ------------------------------------------------------------------------------------
+def raw_server(portfile: str) -> None:
+    import socket
+
+    from hypercorn.config import Config
+    from hypercorn.trio import serve
+    from quart import websocket
+    from quart_trio import QuartTrio
+
+    app = QuartTrio("raw-fanout")
+    monitors: set = set()
+    seq = 0
+
+    @app.websocket("/ws")
+    async def device():
+        nonlocal seq
+        await websocket.accept()
+        await websocket.receive()
+        await websocket.send('{"type":"registered"}')
+        while True:
+            message = json.loads(await websocket.receive())
+            seq += 1
+            frame = json.dumps({"CommType": "comm_rx", "MsgType": "comm_rx", "Connector": "7773", "AppEui": "",
+                                "DevEui": "raw", "Port": "", "GatewayEUIs": [],
+                                "Payload": json.dumps(message.get("payload")).encode().hex(),
+                                "Extra": {"type": "telemetry"}, "DT": "", "Seq": seq})
+            for channel in list(monitors):
+                try:
+                    channel.send_nowait(frame)
+                except trio.WouldBlock:
+                    monitors.discard(channel)
+                    channel.close()
+            if "id" in message:
+                await websocket.send(json.dumps({"type": "ack", "id": message["id"]}))
+
+    @app.websocket("/monitor/communications")
+    async def monitor():
+        await websocket.accept()
+        send, receive = trio.open_memory_channel(RAW_QUEUE)
+        monitors.add(send)
+        try:
+            async for frame in receive:
+                await websocket.send(frame)
+            await websocket.close(1013, "too slow")
+        finally:
+            monitors.discard(send)
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    config = Config()
+    config.bind = [f"127.0.0.1:{port}"]
+    config.accesslog = None
+    config.websocket_max_message_size = 65536
+
+    async def main():
+        async with trio.open_nursery() as nursery:
+            await nursery.start(lambda task_status: serve(app, config, task_status=task_status))
+            Path(portfile).write_text(json.dumps({"port": port}))
+            await trio.sleep_forever()
+
+    trio.run(main)
+
+
+# -- workers (separate processes) ---------------------------------------------------------------------------
+async def _stdin_line() -> str:
+    return await trio.to_thread.run_sync(sys.stdin.readline, abandon_on_cancel=True)
+
+
+async def monitor_worker(url: str, key: str, count: int, probes: int) -> None:
+    from trio_websocket import ConnectionClosed, open_websocket_url
+
+    frames = 0
+    samples: list[float] = []
+    closed: dict[str, int] = {}
+    connected = 0
+
+    async def one(index: int, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        nonlocal frames, connected
+        headers = [(b"Authorization", f"Bearer {key}".encode())]
+        try:
+            async with open_websocket_url(url, extra_headers=headers, message_queue_size=64) as ws:
+                connected += 1
+                task_status.started()
+                while True:
+                    text = await ws.get_message()
+                    received = time.time()
+                    frames += 1
+                    if index < probes:
+                        frame = json.loads(text)
+                        if frame.get("CommType") == "comm_rx" and frame.get("Payload"):
+                            payload = json.loads(bytes.fromhex(frame["Payload"]))
+                            samples.append((received - payload["t0"]) * 1000)
+        except ConnectionClosed as exc:
+            code = str(exc.reason.code if exc.reason else None)
+            closed[code] = closed.get(code, 0) + 1
+
+    async with trio.open_nursery() as nursery:
+        for index in range(count):
+            await nursery.start(one, index)
+        print("ready", flush=True)
+        await _stdin_line()
+        print(json.dumps({"frames": frames, "samples": samples, "closed": closed, "connected": connected}),
+              flush=True)
+        nursery.cancel_scope.cancel()
+
+
+async def device_worker(url: str, mode: str, rate: float, seconds: float, devices_file: str) -> None:
+    from trio_websocket import open_websocket_url
+
+    devices = json.loads(Path(devices_file).read_text())
+    sent = acked = 0
+    sockets = []
+    async with trio.open_nursery() as nursery:
+        async def connect(device, task_status=trio.TASK_STATUS_IGNORED):
+            async with open_websocket_url(url) as ws:
+                await ws.send_message(json.dumps({"type": "register", "device_id": device["id"],
+                                                  "token": device["token"]}))
+                reply = json.loads(await ws.get_message())
+                assert reply["type"] == "registered", reply
+                sockets.append(ws)
+                task_status.started()
+                await trio.sleep_forever()
+
+        for device in devices:
+            await nursery.start(connect, device)
+        print("ready", flush=True)
+        await _stdin_line()
+        began = trio.current_time()
+        deadline = began + seconds
+
+        async def paced(ws, offset: float):
+            nonlocal sent
+            interval = len(sockets) / rate
+            at = began + offset
+            while at < deadline:
+                await trio.sleep_until(at)
+                await ws.send_message(json.dumps({"type": "telemetry", "payload": {"t0": time.time()}}))
+                sent += 1
+                at += interval
+
+        async def closed_loop(ws):
+            nonlocal sent, acked
+            n = 0
+            while trio.current_time() < deadline:
+                n += 1
+                await ws.send_message(json.dumps({"type": "telemetry", "id": n, "payload": {"t0": time.time()}}))
+                sent += 1
+                while json.loads(await ws.get_message()).get("type") != "ack":
+                    pass
+                acked += 1
+
+        async with trio.open_nursery() as load:
+            for index, ws in enumerate(sockets):
+                if mode == "rate":
+                    load.start_soon(paced, ws, index / rate)
+                else:
+                    load.start_soon(closed_loop, ws)
+        elapsed = trio.current_time() - began
+        print(json.dumps({"sent": sent, "acked": acked, "elapsed": elapsed}), flush=True)
+        nursery.cancel_scope.cancel()
+
+
+# -- orchestration --------------------------------------------------------------------------------------------
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (contention on the box barely changes it)."""
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def settle(pid: int, timeout: float = 60.0) -> None:
+    """Wait until the server is idle (it may still be working off the previous scenario's backlog)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = cpu_seconds(pid)
+        time.sleep(0.5)
+        if cpu_seconds(pid) - before < 0.05:
+            return
+
+
+def run_scenario(base: str, key: str, devices_file: Path, devices: int, monitors: int, mode: str,
+                 rate: float, seconds: float, server_pid: int) -> dict:
+    from wsload import read_line, spawn_worker
+
+    settle(server_pid)
+    workers = []
+    remaining, probes = monitors, PROBES
+    while remaining > 0:
+        count = min(remaining, MONITORS_PER_PROCESS)
+        url = base + "/monitor/communications?types=comm_rx"
+        workers.append(spawn_worker(__file__, ["monitors", url, key, str(count), str(min(probes, count))]))
+        probes -= min(probes, count)
+        remaining -= count
+    try:
+        for worker in workers:
+            assert read_line(worker, 60) == "ready"
+        subset = json.loads(devices_file.read_text())[:devices]
+        subset_file = devices_file.with_name(f"devices-{devices}.json")
+        subset_file.write_text(json.dumps(subset))
+        driver = spawn_worker(__file__, ["devices", base + "/ws", mode, str(rate), str(seconds), str(subset_file)])
+        try:
+            assert read_line(driver, 60) == "ready"
+            cpu_before = cpu_seconds(server_pid)
+            driver.stdin.write("go\n")
+            driver.stdin.flush()
+            load = json.loads(read_line(driver, seconds + 60))
+            cpu = cpu_seconds(server_pid) - cpu_before
+        finally:
+            driver.kill()
+            driver.wait()
+        time.sleep(1.0)  # let the last frames arrive
+        results = []
+        for worker in workers:
+            worker.stdin.write("stop\n")
+            worker.stdin.flush()
+            results.append(json.loads(read_line(worker, 30)))
+    finally:
+        for worker in workers:
+            worker.kill()
+            worker.wait()
+    samples = [s for r in results for s in r["samples"]]
+    dropped = sum(n for r in results for code, n in r["closed"].items() if code == "1013")
+    frames = sum(r["frames"] for r in results)
+    return {"sent": load["sent"], "acked": load["acked"], "elapsed": load["elapsed"],
+            "sent_per_s": load["sent"] / load["elapsed"], "ingest_per_s": load["acked"] / load["elapsed"],
+            "delivered": frames / max(1, load["sent"] * monitors), "p50": percentile(samples, 50),
+            "p99": percentile(samples, 99), "dropped": dropped,
+            "cpu_ms_per_msg": 1000 * cpu / max(1, load["sent"]), "cpu_share": cpu / load["elapsed"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--rate", type=float, default=1000.0)
+    parser.add_argument("--clients", default="1,10,100")
+    parser.add_argument("--worker", nargs="+")
+    parser.add_argument("--raw-server")
+    args = parser.parse_args()
+    if args.raw_server:
+        return raw_server(args.raw_server)
+    if args.worker:
+        kind, *rest = args.worker
+        if kind == "monitors":
+            url, key, count, probes = rest
+            return trio.run(monitor_worker, url, key, int(count), int(probes))
+        url, mode, rate, seconds, devices_file = rest
+        return trio.run(device_worker, url, mode, float(rate), float(seconds), devices_file)
+
+    import subprocess
+
+    from wsload import ROOT, Server, create_devices, raise_nofile, temp_dir, write_config
+
+    raise_nofile(4096)
+    clients = [int(c) for c in args.clients.split(",")]
+    with temp_dir("gatewayd-bench-monitor-") as tmp:
+        tmp = Path(tmp)
+        state = tmp / "state"
+        state.mkdir()
+        devices = trio.run(create_devices, state, max(LATENCY_DEVICES, INGEST_DEVICES))
+        devices_file = tmp / "devices.json"
+        devices_file.write_text(json.dumps(devices))
+        created = subprocess.run([sys.executable, "-m", "gatewayd", "apikey", "create", "bench", "--json",
+                                  "--state-dir", str(state)], cwd=ROOT, capture_output=True, text=True, check=True)
+        key = json.loads(created.stdout)["key"]
+        config = write_config(tmp, {"devices": {"rate_per_second": 1e6, "rate_burst": 1_000_000},
+                                    "log": {"level": "warning"}})
+        portfile = tmp / "raw.json"
+        raw = subprocess.Popen([sys.executable, __file__, "--raw-server", str(portfile)], cwd=ROOT)
+        server = Server(state, config).start()
+        try:
+            deadline = time.monotonic() + 30
+            while not portfile.exists():
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the raw server did not start")
+                time.sleep(0.05)
+            bases = {"raw": f"ws://127.0.0.1:{json.loads(portfile.read_text())['port']}",
+                     "gatewayd": f"ws://127.0.0.1:{server.port}"}
+            pids = {"raw": raw.pid, "gatewayd": server.pid}
+            rows = {}
+            for name in ("raw", "gatewayd"):
+                for monitors in clients:
+                    rows[name, monitors, "rate"] = run_scenario(
+                        bases[name], key, devices_file, LATENCY_DEVICES, monitors, "rate", args.rate, args.seconds,
+                        pids[name])
+                    rows[name, monitors, "ingest"] = run_scenario(
+                        bases[name], key, devices_file, INGEST_DEVICES, monitors, "ingest", 0, args.seconds,
+                        pids[name])
+        finally:
+            server.stop()
+            raw.terminate()
+            raw.wait(10)
+    report(rows, clients, args.rate)
+
+
+def report(rows: dict, clients: list[int], rate: float) -> None:
+    import os
+
+    print(f"\n{os.cpu_count()} CPUs, load average now {os.getloadavg()[0]:.1f} (other work on the box skews all figures)")
+    print(f"\nlatency at {rate:g} msgs/s offered ({LATENCY_DEVICES} devices), send -> monitor receive")
+    print(f"{'server':>9} {'monitors':>8} {'sent/s':>8} {'delivered':>9} {'p50 ms':>7} {'p99 ms':>7} {'dropped':>7} "
+          f"{'srv CPU':>7} {'CPU ms/msg':>10}")
+    for name in ("raw", "gatewayd"):
+        for m in clients:
+            r = rows[name, m, "rate"]
+            print(f"{name:>9} {m:>8} {r['sent_per_s']:>8.0f} {r['delivered']:>9.1%} {r['p50']:>7.2f} "
+                  f"{r['p99']:>7.2f} {r['dropped']:>7} {r['cpu_share']:>7.0%} {r['cpu_ms_per_msg']:>10.3f}")
+    print(f"\ningest: {INGEST_DEVICES} devices, each waits for its ack (durable in gatewayd)")
+    print(f"{'server':>9} {'monitors':>8} {'ingest/s':>9} {'vs 1':>6} {'delivered':>9} {'p50 ms':>7} "
+          f"{'p99 ms':>7} {'dropped':>7} {'srv CPU':>7} {'CPU ms/msg':>10}")
+    for name in ("raw", "gatewayd"):
+        base = rows[name, clients[0], "ingest"]["ingest_per_s"]
+        for m in clients:
+            r = rows[name, m, "ingest"]
+            print(f"{name:>9} {m:>8} {r['ingest_per_s']:>9.0f} {r['ingest_per_s'] / base:>6.0%} "
+                  f"{r['delivered']:>9.1%} {r['p50']:>7.2f} {r['p99']:>7.2f} {r['dropped']:>7} "
+                  f"{r['cpu_share']:>7.0%} {r['cpu_ms_per_msg']:>10.3f}")
+    print("\ngatewayd / raw stack")
+    for m in clients:
+        g, r = rows["gatewayd", m, "ingest"], rows["raw", m, "ingest"]
+        gl, rl = rows["gatewayd", m, "rate"], rows["raw", m, "rate"]
+        print(f"  {m:>3} monitors: ingest {g['ingest_per_s'] / r['ingest_per_s']:.2f}x, "
+              f"p99 at {rate:g}/s {gl['p99']:.2f} ms vs {rl['p99']:.2f} ms")
+    if 10 in clients:
+        p99 = rows["gatewayd", 10, "rate"]["p99"]
+        print(f"\ntarget p99 < 20 ms at {rate:g} msgs/s with 10 monitors: {p99:.2f} ms -> "
+              f"{'met' if p99 < 20 else 'NOT met'}")
+    if 1 in clients and 100 in clients:
+        ratio = rows["gatewayd", 100, "ingest"]["ingest_per_s"] / rows["gatewayd", 1, "ingest"]["ingest_per_s"]
+        print(f"target ingest with 100 monitors >= 80 % of 1: {ratio:.0%} -> {'met' if ratio >= 0.8 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

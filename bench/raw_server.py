@@ -1,0 +1,62 @@
+"""The raw stack for comparison: hypercorn (trio worker) + quart-trio with a WebSocket route that only
+receives frames. It answers the first frame with {"type":"registered"}, a ping with a pong, and any
+frame carrying an "id" with an ack, so the same load generators can drive it. Nothing is parsed
+beyond finding those markers, nothing is stored.
+
+    python bench/raw_server.py PORTFILE
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+from pathlib import Path
+
+import trio
+from hypercorn.trio import serve
+from quart import websocket
+from quart_trio import QuartTrio
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from gatewayd.config import Settings as defaults  # noqa: E402
+from gatewayd.daemon import _hypercorn_config  # noqa: E402
+
+app = QuartTrio("raw")
+received = 0
+
+
+@app.websocket("/ws")
+async def raw_socket():
+    global received
+    await websocket.accept()
+    await websocket.receive()
+    await websocket.send('{"type":"registered"}')
+    while True:
+        frame = await websocket.receive()
+        received += 1
+        if '"ping"' in frame[:20]:
+            await websocket.send('{"type":"pong"}')
+        elif '"id"' in frame:
+            await websocket.send('{"type":"ack"}')
+
+
+async def main(portfile: str) -> None:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    # the daemon's own hypercorn settings (frame limit, timeouts, pings), so only the application differs
+    config = _hypercorn_config(defaults())
+    config.bind = [f"127.0.0.1:{port}"]
+    config.backlog = 1024
+    async with trio.open_nursery() as nursery:
+        await nursery.start(lambda task_status: serve(app, config, task_status=task_status))
+        with open(portfile, "w") as handle:
+            json.dump({"port": port}, handle)
+        await trio.sleep_forever()
+
+
+if __name__ == "__main__":
+    trio.run(main, sys.argv[1])

@@ -1,0 +1,287 @@
+"""Durable terminal `sendlog` requests/s (10 punches each, 50 HTTP clients) beside a raw quart-trio endpoint.
+
+Both servers run in their own process on 127.0.0.1 behind the same hypercorn settings; the raw one
+parses the same JSON with the same codec and answers without storing. The load comes from separate
+processes over keep-alive connections, every request carrying 10 new punches, so gatewayd stores
+(and fsyncs) all of them before it answers. Afterwards the journal is read back to check that
+every acknowledged punch is there.
+Usage: python bench/sendlog_http.py [--seconds 5] [--clients 50] [--processes 2] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import trio  # noqa: E402
+
+PATH = "/api/device-http"
+PUNCHES_PER_REQUEST = 10
+WARMUP = 1.0
+BASE_TIME = datetime(2026, 1, 1)
+
+
+# -- the raw endpoint (its own process) ---------------------------------------------------------------
+def raw_server(port_file: str) -> None:
+    from functools import partial
+
+    from hypercorn.config import Sockets
+    from hypercorn.trio.run import worker_serve
+    from hypercorn.utils import wrap_app
+    from quart import Response, request
+    from quart_trio import QuartTrio
+
+    from gatewayd.config import Settings
+    from gatewayd.daemon import _hypercorn_config
+    from gatewayd.protocols import terminal as tp
+
+    settings = Settings()
+    app = QuartTrio("raw", static_folder=None)
+
+    @app.post(PATH)
+    async def sendlog():
+        req = tp.decode_request(tp.loads_lenient(await request.get_data(cache=False), settings.server.max_body_bytes))
+        text = tp.encode_reply("sendlog", True, count=req.count, logindex=req.logindex,
+                               cloudtime=tp.format_cloudtime(datetime.now(timezone.utc)))
+        return Response(text, 200, content_type="application/json")
+
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1024)
+    sock.setblocking(False)
+    Path(port_file).write_text(str(sock.getsockname()[1]))
+    trio.run(partial(worker_serve, wrap_app(app, 16 * 1024 * 1024, None), _hypercorn_config(settings),
+                     sockets=Sockets([], [sock], [])))
+
+
+# -- load generators (their own processes) ----------------------------------------------------------------
+def _body(sn: str, client: int, n: int) -> bytes:
+    first = BASE_TIME + timedelta(seconds=n * PUNCHES_PER_REQUEST)
+    records = ",".join(
+        '{"enrollid":%d,"time":"%s","mode":1,"inout":%d,"event":0}'
+        % (client + 1, (first + timedelta(seconds=j)).strftime("%Y-%m-%d %H:%M:%S"), j % 2)
+        for j in range(PUNCHES_PER_REQUEST))
+    return ('{"cmd":"sendlog","sn":"%s","count":%d,"logindex":%d,"record":[%s]}'
+            % (sn, PUNCHES_PER_REQUEST, n, records)).encode()
+
+
+def _request(body: bytes) -> bytes:
+    return (b"POST " + PATH.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+
+async def _read_response(stream, buffer: bytearray) -> bytes:
+    while b"\r\n\r\n" not in buffer:
+        chunk = await stream.receive_some(65536)
+        if not chunk:
+            raise ConnectionError("server closed the connection")
+        buffer += chunk
+    head, _, rest = bytes(buffer).partition(b"\r\n\r\n")
+    length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))
+    while len(rest) < length:
+        chunk = await stream.receive_some(65536)
+        if not chunk:
+            raise ConnectionError("server closed the connection")
+        rest += chunk
+    buffer[:] = rest[length:]
+    return rest[:length]
+
+
+async def _client(port: int, client: int, tag: str, start: float, stop: float, out: dict) -> None:
+    sn = f"BENCH-{tag}-{client}"
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    buffer = bytearray()
+    n = 0
+    async with stream:
+        while True:
+            began = time.monotonic()
+            if began >= stop:
+                break
+            n += 1
+            await stream.send_all(_request(_body(sn, client, n)))
+            reply = await _read_response(stream, buffer)
+            ended = time.monotonic()
+            if b'"result":true' not in reply:
+                out["failed"] += 1
+                out.setdefault("refusals", set()).add(reply.decode(errors="replace")[:200])
+                continue
+            out["acked"] += 1
+            if began >= start:
+                out["counted"] += 1
+                out["latencies"].append(ended - began)
+
+
+def load_process(port: int, clients: list[int], tag: str, start: float, stop: float, results) -> None:
+    out = {"acked": 0, "counted": 0, "failed": 0, "latencies": []}
+
+    async def main():
+        async with trio.open_nursery() as nursery:
+            for client in clients:
+                nursery.start_soon(_client, port, client, tag, start, stop, out)
+
+    trio.run(main)
+    out["cpu"] = time.process_time()
+    results.put(out)
+
+
+def run_load(port: int, tag: str, seconds: float, clients: int, processes: int) -> dict:
+    start = time.monotonic() + 0.5 + WARMUP  # processes need a moment to start
+    stop = start + seconds
+    results = multiprocessing.Queue()
+    groups = [list(range(i, clients, processes)) for i in range(processes)]
+    workers = [multiprocessing.Process(target=load_process, args=(port, g, tag, start - WARMUP, stop, results))
+               for g in groups]
+    for w in workers:
+        w.start()
+    outs = [results.get(timeout=seconds + 60) for _ in workers]
+    for w in workers:
+        w.join(10)
+    latencies = sorted(x for o in outs for x in o["latencies"])
+    refusals = set().union(*(o.get("refusals", set()) for o in outs))
+    if refusals:
+        print(f"  {tag}: refused: {'; '.join(sorted(refusals)[:3])}")
+    counted = sum(o["counted"] for o in outs)
+
+    def pct(p):
+        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000 if latencies else float("nan")
+
+    return {"rps": counted / seconds, "acked": sum(o["acked"] for o in outs),
+            "load_cpu": sum(o["cpu"] for o in outs) / (seconds + WARMUP),
+            "failed": sum(o["failed"] for o in outs), "p50": pct(0.50), "p99": pct(0.99)}
+
+
+# -- orchestration -----------------------------------------------------------------------------------------
+def _wait_for_file(path: Path, proc: subprocess.Popen, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"server did not start: {proc.stdout.read().decode() if proc.stdout else ''}")
+        time.sleep(0.05)
+
+
+def _metric(port: int, name: str) -> float:
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    match = re.search(rb"^%s(?:\{[^}]*\})? ([0-9.e+]+)$" % name.encode(), data, re.M)
+    return float(match.group(1)) if match else float("nan")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux), 0 where /proc is not available."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _measured(proc: subprocess.Popen, port: int, tag: str, args) -> dict:
+    cpu = _cpu_seconds(proc.pid)
+    result = run_load(port, tag, args.seconds, args.clients, args.processes)
+    result["cpu_per_request"] = (_cpu_seconds(proc.pid) - cpu) / max(result["acked"] + result["failed"], 1)
+    return result
+
+
+def _stored_punches(state: Path) -> int:
+    from gatewayd.journal.reader import JournalReader
+
+    return sum(len(r.data["punches"]) for r in JournalReader(state / "journal").records()
+               if r.type == "attendance.punches")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--processes", type=int, default=2, help="load generator processes")
+    parser.add_argument("--rounds", type=int, default=2, help="raw / gatewayd alternations")
+    parser.add_argument("--raw-server", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.raw_server:
+        raw_server(args.raw_server)
+        return
+    if not 1 <= args.clients <= 500 or not 0.5 <= args.seconds <= 60 or not 1 <= args.rounds <= 10:
+        parser.error("keep it bounded: 1-500 clients, 0.5-60 seconds, 1-10 rounds")
+
+    with tempfile.TemporaryDirectory(dir=ROOT) as tmp:
+        tmp = Path(tmp)
+        port_file = tmp / "raw.port"
+        raw = subprocess.Popen([sys.executable, __file__, "--raw-server", str(port_file)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        config = tmp / "gatewayd.toml"
+        config.write_text('[terminals]\nauto_accept = true\n[log]\nlevel = "warning"\n')
+        state = tmp / "state"
+        gateway = subprocess.Popen([sys.executable, "-m", "gatewayd", "serve", "--config", str(config),
+                                    "--state-dir", str(state), "--host", "127.0.0.1", "--port", "0",
+                                    "--udp-port", "0"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            _wait_for_file(port_file, raw)
+            _wait_for_file(state / "run.json", gateway)
+            raw_port = int(port_file.read_text())
+            gw_port = json.loads((state / "run.json").read_text())["http_port"]
+            print(f"sendlog over HTTP: {args.clients} keep-alive clients in {args.processes} processes, "
+                  f"{PUNCHES_PER_REQUEST} new punches per request, {args.rounds} rounds of {args.seconds:g} s "
+                  f"per server (after {WARMUP:g} s warm-up), alternating; {os.cpu_count()} CPUs, "
+                  f"load average {os.getloadavg()[0]:.1f}")
+            raw_results, gw_results, fsyncs = [], [], 0.0
+            for n in range(args.rounds):
+                raw_results.append(_measured(raw, raw_port, f"raw{n}", args))
+                before = _metric(gw_port, "gatewayd_journal_fsyncs_total")
+                gw_results.append(_measured(gateway, gw_port, f"gw{n}", args))
+                fsyncs += _metric(gw_port, "gatewayd_journal_fsyncs_total") - before
+                print(f"  round {n + 1}: raw {raw_results[-1]['rps']:.0f} req/s, gatewayd {gw_results[-1]['rps']:.0f} "
+                      f"req/s ({gw_results[-1]['rps'] / raw_results[-1]['rps']:.0%})")
+        finally:
+            for proc in (raw, gateway):
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        stored = _stored_punches(state)
+
+    def best(results):
+        return max(results, key=lambda r: r["rps"])
+
+    raw_best, gw_best = best(raw_results), best(gw_results)
+    for label, r in (("raw quart-trio (parse, no store)", raw_best), ("gatewayd (durable, dedup)", gw_best)):
+        print(f"  best {label:34s} {r['rps']:7.0f} req/s {r['rps'] * PUNCHES_PER_REQUEST:8.0f} punches/s  "
+              f"p50 {r['p50']:6.2f} ms  p99 {r['p99']:6.2f} ms  refused {r['failed']}  "
+              f"(load generators used {r['load_cpu']:.2f} CPUs)")
+    raw_cpu = min(r["cpu_per_request"] for r in raw_results)
+    gw_cpu = min(r["cpu_per_request"] for r in gw_results)
+    if raw_cpu and gw_cpu:
+        print(f"  server CPU per request (least of the rounds): raw {raw_cpu * 1e6:.0f} us, gatewayd "
+              f"{gw_cpu * 1e6:.0f} us -> one free core would serve {1 / raw_cpu:.0f} vs {1 / gw_cpu:.0f} req/s "
+              f"({raw_cpu / gw_cpu:.0%})")
+    ratios = sorted(g["rps"] / r["rps"] for g, r in zip(gw_results, raw_results) if r["rps"])
+    ratio = ratios[(len(ratios) - 1) // 2] if ratios else float("nan")  # the lower middle
+    acked = sum(r["acked"] for r in gw_results)
+    print(f"  fsyncs during the gatewayd runs: {fsyncs:.0f} ({acked / fsyncs if fsyncs else float('nan'):.1f} "
+          f"requests per fsync)")
+    print(f"  punches acknowledged {acked * PUNCHES_PER_REQUEST}, found in the journal {stored}")
+    print(f"  median ratio gatewayd / raw per round: {ratio:.0%}; targets >= 2000 req/s and >= 50 %: "
+          f"{'met' if gw_best['rps'] >= 2000 and ratio >= 0.5 else 'NOT met'}")
+    if stored < acked * PUNCHES_PER_REQUEST:
+        sys.exit("an acknowledged punch is missing from the journal")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,230 @@
+/* Shared by every dashboard page: times, copy buttons, tabs, and the live-update socket. */
+"use strict";
+
+const GW = (() => {
+  const pad = (n) => String(n).padStart(2, "0");
+
+  function localTime(date) {
+    return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ` +
+      `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+  }
+
+  function relative(date) {
+    const seconds = Math.round((Date.now() - date.getTime()) / 1000);
+    if (seconds < 5) return "just now";
+    if (seconds < 60) return `${seconds} s ago`;
+    if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
+    if (seconds < 86400) return `${Math.floor(seconds / 3600)} h ago`;
+    return localTime(date);
+  }
+
+  /* <time datetime="..."> shows local time; with data-rel, "12 s ago" (local time in the tooltip). */
+  function refreshTimes(root) {
+    for (const el of (root || document).querySelectorAll("time[datetime]")) {
+      const date = new Date(el.getAttribute("datetime"));
+      if (isNaN(date)) continue;
+      el.title = localTime(date);
+      el.textContent = el.hasAttribute("data-rel") ? relative(date) : localTime(date);
+    }
+  }
+
+  function timeElement(iso, rel) {
+    const el = document.createElement("time");
+    el.setAttribute("datetime", iso);
+    if (rel) el.setAttribute("data-rel", "");
+    refreshTimes({ querySelectorAll: () => [el] });
+    return el;
+  }
+
+  function element(tag, attrs, ...children) {
+    const el = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key === "className") el.className = value;
+      else if (key === "text") el.textContent = value;
+      else el.setAttribute(key, value === true ? "" : value);
+    }
+    for (const child of children) {
+      if (child === null || child === undefined) continue;
+      el.append(child instanceof Node ? child : String(child));
+    }
+    return el;
+  }
+
+  function setBadge(el, status, label) {
+    if (!el) return;
+    el.className = `badge badge-${status}`;
+    el.textContent = label || status.charAt(0).toUpperCase() + status.slice(1);
+  }
+
+  /* Copy buttons: data-copy="<selector>". The clipboard API needs a secure context, which a
+     gateway on a LAN address often is not, so fall back to a selection and execCommand. */
+  async function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      try { await navigator.clipboard.writeText(text); return true; } catch (e) { /* fall back */ }
+    }
+    const area = element("textarea", { readonly: true, "aria-hidden": "true" });
+    area.value = text;
+    area.style.position = "fixed";
+    area.style.opacity = "0";
+    document.body.append(area);
+    area.select();
+    let ok = false;
+    try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+    area.remove();
+    return ok;
+  }
+
+  function wireCopyButtons() {
+    document.addEventListener("click", async (event) => {
+      const button = event.target.closest("[data-copy]");
+      if (!button) return;
+      const source = document.querySelector(button.getAttribute("data-copy"));
+      if (!source) return;
+      const ok = await copyText(source.textContent);
+      const label = button.dataset.label || button.textContent;
+      button.dataset.label = label;
+      button.textContent = ok ? "Copied" : "Select and copy";
+      if (!ok) {
+        const range = document.createRange();
+        range.selectNodeContents(source);
+        const selection = window.getSelection();
+        selection.removeAllRanges();
+        selection.addRange(range);
+      }
+      setTimeout(() => { button.textContent = label; }, 1800);
+    });
+  }
+
+  function wireTabs() {
+    for (const tabs of document.querySelectorAll("[data-tabs]")) {
+      const buttons = [...tabs.querySelectorAll('[role="tab"]')];
+      const select = (button) => {
+        for (const other of buttons) {
+          const on = other === button;
+          other.setAttribute("aria-selected", on ? "true" : "false");
+          other.tabIndex = on ? 0 : -1;
+          document.getElementById(other.getAttribute("aria-controls")).hidden = !on;
+        }
+      };
+      tabs.addEventListener("click", (event) => {
+        const button = event.target.closest('[role="tab"]');
+        if (button) select(button);
+      });
+      tabs.addEventListener("keydown", (event) => {
+        const index = buttons.indexOf(document.activeElement);
+        if (index < 0 || !["ArrowLeft", "ArrowRight"].includes(event.key)) return;
+        const next = buttons[(index + (event.key === "ArrowRight" ? 1 : buttons.length - 1)) % buttons.length];
+        select(next);
+        next.focus();
+      });
+    }
+  }
+
+  /* The live-update socket (/dashboard/ws). Remembers the last sequence number it saw and, after a
+     drop or a pause, reconnects with since=<next>, so the server replays what was missed. */
+  class Live {
+    constructor(params, handlers) {
+      this.params = params || {};
+      this.handlers = handlers || {};
+      this.lastSeq = this.params.since ? Number(this.params.since) - 1 : null;
+      this.paused = false;
+      this.ws = null;
+      this.retry = 0;
+      this.pinger = null;
+    }
+
+    url() {
+      const query = new URLSearchParams();
+      for (const [key, value] of Object.entries(this.params)) {
+        if (key !== "since" && value) query.set(key, value);
+      }
+      if (this.lastSeq !== null) query.set("since", String(this.lastSeq + 1));
+      const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+      return `${scheme}//${location.host}/dashboard/ws?${query}`;
+    }
+
+    start() {
+      if (this.ws || this.paused) return;
+      const ws = new WebSocket(this.url());
+      this.ws = ws;
+      this.state("connecting");
+      ws.onmessage = (message) => {
+        let data;
+        try { data = JSON.parse(message.data); } catch (e) { return; }
+        if (data.kind === "hello") {
+          this.retry = 0;
+          if (this.lastSeq === null || data.seq > this.lastSeq) this.lastSeq = data.seq;
+          this.state("live");
+          return;
+        }
+        if (data.kind === "pong") return;
+        if (data.kind === "gap") { if (this.handlers.gap) this.handlers.gap(data); return; }
+        if (typeof data.seq === "number") {
+          if (this.lastSeq !== null && data.seq <= this.lastSeq) return;
+          this.lastSeq = data.seq;
+        }
+        if (this.handlers.event) this.handlers.event(data);
+      };
+      ws.onopen = () => {
+        this.pinger = setInterval(() => { if (ws.readyState === 1) ws.send('{"type":"ping"}'); }, 30000);
+      };
+      ws.onclose = () => {
+        clearInterval(this.pinger);
+        if (this.ws !== ws) return;
+        this.ws = null;
+        if (this.paused) { this.state("paused"); return; }
+        this.state("reconnecting");
+        const delay = Math.min(10000, 500 * 2 ** this.retry);
+        this.retry += 1;
+        setTimeout(() => this.start(), delay);
+      };
+    }
+
+    pause() {
+      this.paused = true;
+      if (this.ws) { const ws = this.ws; this.ws = null; ws.close(1000, "paused"); }
+      this.state("paused");
+    }
+
+    resume() {
+      this.paused = false;
+      this.start();
+    }
+
+    state(name) {
+      const footer = document.getElementById("live-state");
+      if (footer) footer.textContent = name === "live" ? "· live" : `· ${name}`;
+      if (this.handlers.state) this.handlers.state(name);
+    }
+  }
+
+  function live(params, handlers) {
+    const feed = new Live(params, handlers);
+    feed.start();
+    return feed;
+  }
+
+  /* The journal position the page was rendered at: live updates start right after it. */
+  function pageSeq() {
+    return Number(document.body.dataset.seq || 0);
+  }
+
+  async function getJson(url) {
+    const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (!response.ok) throw new Error(`${response.status} ${response.statusText}`);
+    return response.json();
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    refreshTimes();
+    setInterval(() => refreshTimes(), 5000);
+    wireCopyButtons();
+    wireTabs();
+    for (const button of document.querySelectorAll("[data-back]")) {
+      button.addEventListener("click", () => history.back());
+    }
+  });
+
+  return { element, live, localTime, pageSeq, refreshTimes, setBadge, timeElement, getJson, copyText };
+})();

@@ -1,0 +1,114 @@
+"""WsConnection without a network: heartbeat deadline on a mock clock, close requests, the writer."""
+
+import trio
+
+from gatewayd.transports.wsconn import ConnectionEnded, WsConnection
+
+
+class FakeWebsocket:
+    remote_addr = "192.0.2.1"
+    path = "/ws"
+    requested_subprotocols: list = []
+
+    def __init__(self):
+        self.inbox_send, self.inbox = trio.open_memory_channel(10)
+        self.sent: list = []
+        self.closed_with = None
+        self.accepted = None
+
+    async def accept(self, subprotocol=None):
+        self.accepted = subprotocol
+
+    async def receive(self):
+        return await self.inbox.receive()
+
+    async def send(self, data):
+        self.sent.append(data)
+
+    async def close(self, code, reason=""):
+        assert self.closed_with is None, "closed twice"
+        self.closed_with = (code, reason)
+
+
+async def test_heartbeat_moves_with_each_frame_and_expires(autojump_clock):
+    ws = FakeWebsocket()
+    conn = WsConnection(ws, heartbeat=90.0)
+    received, ended = [], []
+
+    async def session(c):
+        try:
+            while True:
+                received.append((await c.receive(), trio.current_time()))
+        except ConnectionEnded as exc:
+            ended.append((exc.code, trio.current_time()))
+            raise
+
+    async def device():
+        for _ in range(3):
+            await trio.sleep(60)  # inside the 90 s window every time
+            await ws.inbox_send.send("ping")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(device)
+        await conn.run(session, subprotocol="gatewayd.json")
+    assert [t for _, t in received] == [60, 120, 180]
+    assert ended == [(4009, 270)]
+    assert ws.closed_with[0] == 4009 and ws.accepted == "gatewayd.json"
+
+
+async def test_close_request_ends_receive_and_flushes_queued_frames(autojump_clock):
+    ws = FakeWebsocket()
+    conn = WsConnection(ws, heartbeat=90.0, queue_size=2)
+    outcome = []
+
+    async def session(c):
+        outcome.append(c.send_nowait("one") and c.send_nowait("two"))
+        try:
+            await c.receive()
+        except ConnectionEnded as exc:
+            outcome.append(exc.code)
+        outcome.append(c.send_nowait("after close"))
+
+    async def closer():
+        await trio.sleep(5)
+        conn.request_close(4002, "superseded")
+        conn.request_close(4001, "later requests do not win")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(closer)
+        await conn.run(session)
+    with trio.fail_after(1):
+        await conn.closed()
+    assert outcome == [True, 4002, False] and ws.sent == ["one", "two"] and ws.closed_with == (4002, "superseded")
+
+
+async def test_full_queue_refuses_and_send_times_out(autojump_clock):
+    ws = FakeWebsocket()
+    release, stalled = trio.Event(), trio.Event()
+
+    async def stalled_send(data):
+        stalled.set()
+        await release.wait()  # a peer that does not read
+        ws.sent.append(data)
+
+    ws.send = stalled_send
+    conn = WsConnection(ws, heartbeat=90.0, queue_size=1, send_timeout=3)
+
+    seen = []
+
+    async def session(c):
+        try:
+            seen.append(c.send_nowait("a"))
+            await stalled.wait()  # the writer holds "a"
+            seen.append(c.send_nowait("b"))  # fills the queue
+            seen.append(c.send_nowait("c"))
+            try:
+                await c.send("d")
+            except ConnectionEnded as exc:
+                seen.append(exc.code)
+        finally:
+            release.set()
+
+    await conn.run(session)
+    assert seen == [True, True, False, 1013]
+    assert ws.closed_with[0] == 1013 and ws.sent == ["a", "b"]

@@ -1,0 +1,16 @@
+"""Every LoRaWAN test daemon listens for packet forwarders on a free UDP port of 127.0.0.1."""
+
+import pytest
+
+from .helpers import free_udp_port
+
+
+@pytest.fixture
+def lorawan_settings() -> dict:
+    """Override in a module for other [lorawan] settings."""
+    return {}
+
+
+@pytest.fixture
+def daemon_sections(lorawan_settings) -> dict:
+    return {"server": {"udp_port": free_udp_port(), "udp_host": "127.0.0.1"}, "lorawan": lorawan_settings}
