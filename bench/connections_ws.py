@@ -24,95 +24,60 @@ from wsload import ROOT, Server, create_devices, raise_nofile, read_line, rss_ki
 
 
 # -- worker: holds a share of the devices ---------------------------------------------------------------
-async def worker(url: str, devices: list[dict], ping_every: float) -> None:
+async def worker(url: str, devices: list[dict], ping_every: float, ramp_limit: int) -> None:
+    """Connect and register every device (at most `ramp_limit` handshakes at once, 0 = all at once),
+    print "up <failed attempts>", ping every `ping_every` s, print "pings <n>" for each "report" line."""
     from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
 
     registered = 0
     failures = 0
-    all_up = trio.Event()
-    drop = trio.Event()
-    dropped = 0
-    all_down = trio.Event()
-    go = trio.Event()
-    stop = trio.Event()
     pings = 0
-    ramp = trio.CapacityLimiter(200)
+    all_up = trio.Event()
+    ramp = trio.CapacityLimiter(ramp_limit or len(devices))
     reasons: dict[str, int] = {}
 
     async def hold(device: dict) -> None:
-        nonlocal registered, failures, dropped, pings
+        nonlocal registered, failures, pings
         borrower = object()
-        for phase in ("first", "storm"):
-            if phase == "storm":
-                await go.wait()
-            while True:
-                ramping = phase == "first"
-                if ramping:  # the first connections ramp up; the storm has no limit
-                    await ramp.acquire_on_behalf_of(borrower)
-                try:
-                    async with open_websocket_url(url, connect_timeout=60, disconnect_timeout=5) as ws:
-                        await ws.send_message(json.dumps({"type": "register", "device_id": device["id"],
-                                                          "token": device["token"]}))
+        while True:
+            await ramp.acquire_on_behalf_of(borrower)
+            holding = True
+            try:
+                async with open_websocket_url(url, connect_timeout=60, disconnect_timeout=5) as ws:
+                    await ws.send_message(json.dumps({"type": "register", "device_id": device["id"],
+                                                      "token": device["token"]}))
+                    with trio.fail_after(60):
+                        reply = json.loads(await ws.get_message())
+                    if reply.get("type") != "registered":
+                        raise RuntimeError(reply)
+                    ramp.release_on_behalf_of(borrower)
+                    holding = False
+                    registered += 1
+                    if registered == len(devices):
+                        all_up.set()
+                    next_ping = trio.current_time() + random.uniform(0, ping_every)
+                    while True:
+                        await trio.sleep_until(next_ping)
+                        await ws.send_message('{"type":"ping"}')
                         with trio.fail_after(60):
-                            reply = json.loads(await ws.get_message())
-                        if reply.get("type") != "registered":
-                            raise RuntimeError(reply)
-                        if ramping:
-                            ramping = False
-                            ramp.release_on_behalf_of(borrower)
-                        registered += 1
-                        if registered == len(devices):
-                            all_up.set()
-                        until = drop if phase == "first" else stop
-                        next_ping = trio.current_time() + random.uniform(0, ping_every)
-                        while not until.is_set():
-                            with trio.move_on_at(next_ping):
-                                await until.wait()
-                            if not until.is_set():
-                                await ws.send_message('{"type":"ping"}')
-                                with trio.fail_after(60):
-                                    await ws.get_message()
-                                pings += 1
-                                next_ping += ping_every
-                        registered -= 1
-                    break
-                except (ConnectionClosed, HandshakeError, OSError, RuntimeError, trio.TooSlowError) as exc:
-                    failures += 1
-                    reasons[type(exc).__name__ + ":" + str(exc)[:60]] = reasons.get(type(exc).__name__ + ":" + str(exc)[:60], 0) + 1
-                    if ramping:
-                        ramp.release_on_behalf_of(borrower)
-                    await trio.sleep(random.uniform(0.1, 0.5))
-            if phase == "first":
-                dropped += 1
-                if dropped == len(devices):
-                    all_down.set()
+                            await ws.get_message()
+                        pings += 1
+                        next_ping += ping_every
+            except (ConnectionClosed, HandshakeError, OSError, RuntimeError, trio.TooSlowError) as exc:
+                failures += 1
+                key = f"{type(exc).__name__}: {str(exc)[:60]}"
+                reasons[key] = reasons.get(key, 0) + 1
+                if holding:
+                    ramp.release_on_behalf_of(borrower)
+                registered -= 0 if holding else 1
+                await trio.sleep(random.uniform(0.1, 0.5))
 
     async def control() -> None:
         await all_up.wait()
         print(f"up {failures}", flush=True)
-        await trio.to_thread.run_sync(sys.stdin.readline)  # "drop"
-        drop.set()
-        await all_down.wait()
-        print(f"down {pings}", flush=True)
-        await trio.to_thread.run_sync(sys.stdin.readline)  # "go"
-        began = trio.current_time()
-        go.set()
-        await all_up_again.wait()
-        print(f"again {trio.current_time() - began:.3f} {failures}", flush=True)
-        await trio.to_thread.run_sync(sys.stdin.readline)  # "stop"
-        stop.set()
-        with trio.move_on_after(30):
-            while registered:
-                await trio.sleep(0.1)
+        while (await trio.to_thread.run_sync(sys.stdin.readline)).strip() == "report":
+            print(f"pings {pings} {registered} {failures}", flush=True)
         nursery.cancel_scope.cancel()
-
-    all_up_again = trio.Event()
-
-    async def watch_again() -> None:
-        await go.wait()
-        while registered < len(devices):
-            await trio.sleep(0.05)
-        all_up_again.set()
 
     async def progress() -> None:
         while True:
@@ -121,19 +86,18 @@ async def worker(url: str, devices: list[dict], ping_every: float) -> None:
                   f"{json.dumps(reasons)[:300]}", file=sys.stderr, flush=True)
 
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(progress)  # noqa: the nursery is cancelled by control() at the end
+        nursery.start_soon(progress)
         nursery.start_soon(control)
-        nursery.start_soon(watch_again)
         for device in devices:
             nursery.start_soon(hold, device)
 
 
 def worker_main(argv: list[str]) -> None:
-    url, path, start, end, ping = argv[0], argv[1], int(argv[2]), int(argv[3]), float(argv[4])
+    url, path, start, end, ping, ramp = argv[0], argv[1], int(argv[2]), int(argv[3]), float(argv[4]), int(argv[5])
     raise_nofile(end - start + 1000)
     devices = json.loads(open(path).read())[start:end]
     try:
-        trio.run(worker, url, devices, ping)
+        trio.run(worker, url, devices, ping, ramp)
     except BaseException as exc:
         import traceback
         traceback.print_exc()
@@ -142,12 +106,12 @@ def worker_main(argv: list[str]) -> None:
 
 
 # -- driver ---------------------------------------------------------------------------------------------
-def connect_all(url: str, creds: Path, count: int, args) -> tuple[list, int, float]:
+def connect_all(url: str, creds: Path, count: int, args, ramp: int = 200) -> tuple[list, int, float]:
     """Start the workers; returns (workers, retried attempts, seconds until all registered)."""
     share = -(-count // args.workers)
     began = time.monotonic()
     workers = [spawn_worker(__file__, [url, str(creds), str(w * share), str(min(count, (w + 1) * share)),
-                                       str(args.ping)]) for w in range(args.workers)]
+                                       str(args.ping), str(ramp)]) for w in range(args.workers)]
     failures = sum(int(read_line(p, 900).split()[1]) for p in workers)
     return workers, failures, time.monotonic() - began
 
@@ -231,20 +195,17 @@ def main() -> None:
             print(f"after holding {args.hold:g} s: RSS {held / 1024:.1f} MiB -> "
                   f"{(held - idle) / args.devices:.1f} KiB per connection")
             for p in workers:
-                p.stdin.write("drop\n")
-            pings = sum(int(read_line(p, 600).split()[1]) for p in workers)
+                p.stdin.write("report\n")
+            pings = sum(int(read_line(p, 120).split()[1]) for p in workers)
             print(f"pings answered while held: {pings}")
-            for p in workers:
-                p.stdin.write("go\n")
-            results = [read_line(p, 900).split() for p in workers]
-            storm = max(float(r[1]) for r in results)
-            storm_failures = sum(int(r[2]) for r in results) - failures
-            print(f"reconnect storm: all {args.devices} registered again {storm:.2f} s after reconnecting at once; "
-                  f"failed attempts (retried): {storm_failures}")
-            for p in workers:
-                p.stdin.write("stop\n")
-            for p in workers:
-                p.wait(120)
+            stop_workers(workers)  # every device drops at once (killed, no close handshake) ...
+            began = time.monotonic()
+            workers, storm_failures, took = connect_all(f"ws://127.0.0.1:{server.port}/ws", creds, args.devices,
+                                                        args, ramp=0)  # ... and all reconnect at once
+            print(f"reconnect storm: all {args.devices} registered again {took:.1f} s after reconnecting at once "
+                  f"(clients start included); failed attempts (retried): {storm_failures}")
+            online = rss_kib(server.pid)
+            print(f"gatewayd RSS after the storm: {online / 1024:.1f} MiB")
         finally:
             stop_workers(workers)
             server.stop()

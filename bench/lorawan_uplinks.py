@@ -1,8 +1,9 @@
-"""LoRaWAN uplinks/s through the whole path (UDP, MIC, decrypt, journal, monitor), beside raw UDP.
+"""LoRaWAN uplinks/s through the whole path (UDP, MIC, decrypt, journal, monitor), beside the raw stack.
 
 Simulated packet forwarders run in separate processes, each with its own ABP devices, and send
-PUSH_DATA (one rxpk each, every frame distinct and correctly encrypted) to 127.0.0.1. Three runs:
-1. raw: the same senders against a bare trio UDP loop that only answers PUSH_ACK (the stack's cost);
+PUSH_DATA (every frame distinct and correctly encrypted) to 127.0.0.1. Three runs:
+1. raw: the same senders against the bare stack: a trio UDP loop answering PUSH_ACK that pushes one
+   fixed frame per uplink to a hypercorn/quart-trio WebSocket client (no parsing, crypto, journal);
 2. max: gatewayd (a real `gatewayd serve` process) offered more than it can take; the figure is the
    rate of comm_rx frames reaching a /monitor/communications client;
 3. half: gatewayd at half that rate, which must lose nothing (every frame sent is a comm_rx).
@@ -128,45 +129,96 @@ def run_senders(port: int, gateways: int, devices: int, fcnt_start: int, rate: f
 
 
 # -- the raw stack ----------------------------------------------------------------------------------------
-async def raw_udp_server(port_file: str) -> None:
-    """Receive datagrams and answer each PUSH_DATA with its PUSH_ACK; nothing else."""
+RAW_FRAME = json.dumps({
+    "CommType": "comm_rx", "MsgType": "comm_rx", "Connector": "6c6f726177616e", "AppEui": "",
+    "DevEui": "70b3d57e00000001", "Port": "1", "GatewayEUIs": ["aa555a0000000000"], "Payload": "62656e6368000001",
+    "Extra": {"rssi": "-60", "snr": "7.5", "sf": "7", "modBW": "125", "frequency": "868.1", "channel": "0",
+              "seqno": "1", "adr": "false", "duplicate": "false", "confirmed": "false", "ack": "false", "dr": "5",
+              "devaddr": "26000001"},
+    "DT": "2026-01-01T00:00:00.0000000+00:00", "Seq": 1}, separators=(",", ":"))
+
+
+async def raw_stack_server(port_file: str) -> None:
+    """The same stack ends without gatewayd: a trio UDP loop that answers PUSH_ACK and hands one
+    fixed frame per datagram to a quart-trio WebSocket route served by hypercorn. No parsing,
+    crypto, journal or state."""
+    from hypercorn.config import Config
+    from hypercorn.trio import serve
+    from quart import websocket
+    from quart_trio import QuartTrio
+
+    app = QuartTrio("raw")
+    feeds: list = []
+
+    @app.websocket("/monitor/communications")
+    async def feed():
+        await websocket.accept()
+        send, receive = trio.open_memory_channel(200_000)
+        feeds.append(send)
+        async for text in receive:
+            await websocket.send(text)
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        http_port = probe.getsockname()[1]
+    config = Config()
+    config.bind = [f"127.0.0.1:{http_port}"]
+    config.accesslog = None
     sock = trio.socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
     await sock.bind(("127.0.0.1", 0))
-    Path(port_file).write_text(str(sock.getsockname()[1]))
-    count, first, last = 0, None, None
-    with trio.open_signal_receiver(signal.SIGTERM) as signals:
-        async with trio.open_nursery() as nursery:
-            async def stop():
+    shutdown = trio.Event()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(lambda: serve(app, config, shutdown_trigger=shutdown.wait))
+        Path(port_file).write_text(json.dumps({"udp": sock.getsockname()[1], "http": http_port}))
+
+        async def stop():
+            with trio.open_signal_receiver(signal.SIGTERM) as signals:
                 async for _ in signals:
+                    shutdown.set()
                     nursery.cancel_scope.cancel()
                     return
-            nursery.start_soon(stop)
-            while True:
-                data, addr = await sock.recvfrom(65536)
-                now = time.perf_counter()
-                first = first or now
-                last = now
-                count += 1
-                await sock.sendto(data[:3] + b"\x01", addr)
-    print(json.dumps({"received": count, "seconds": (last - first) if first else 0}), flush=True)
+        nursery.start_soon(stop)
+        while True:
+            data, addr = await sock.recvfrom(65536)
+            await sock.sendto(data[:3] + b"\x01", addr)
+            for _ in range(data.count(b'"tmst"')):  # one frame per uplink carried
+                for send in feeds:
+                    try:
+                        send.send_nowait(RAW_FRAME)
+                    except trio.WouldBlock:
+                        pass
 
 
 def measure_raw(args) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        port_file = Path(tmp) / "port"
-        proc = subprocess.Popen([sys.executable, __file__, "--raw-server", str(port_file)], stdout=subprocess.PIPE,
-                                text=True)
-        while not port_file.exists() or not port_file.read_text():
-            time.sleep(0.02)
-        port = int(port_file.read_text())
-        sent = run_senders(port, args.gateways, args.devices, 0, args.offer, args.seconds, per_push=args.per_push)
-        time.sleep(0.5)
-        proc.send_signal(signal.SIGTERM)
-        result = json.loads(proc.communicate(timeout=10)[0])
-    result["sent"] = sum(s["sent"] for s in sent)
-    result["rate"] = result["received"] / result["seconds"] if result["seconds"] else 0
-    return result
+        port_file = Path(tmp) / "ports"
+        proc = subprocess.Popen([sys.executable, __file__, "--raw-server", str(port_file)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            while not port_file.exists() or not port_file.read_text():
+                time.sleep(0.02)
+            ports = json.loads(port_file.read_text())
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    monitor = MonitorCount(ports["http"], "-")
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
+            started = {}
+            sent = run_senders(ports["udp"], args.gateways, args.devices, 0, args.offer, args.seconds,
+                               on_go=lambda: started.setdefault("t", time.perf_counter()), per_push=args.per_push)
+            monitor.settle()
+            monitor.close()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(10)
+    elapsed = (monitor.last - started["t"]) if monitor.count else 0
+    return {"sent": sum(s["sent"] for s in sent), "frames": monitor.count, "seconds": elapsed,
+            "rate": monitor.count / elapsed if elapsed else 0}
 
 
 # -- gatewayd ---------------------------------------------------------------------------------------------
@@ -322,13 +374,13 @@ def main() -> None:
     parser.add_argument("--raw-server", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.raw_server:
-        trio.run(raw_udp_server, args.raw_server)
+        trio.run(raw_stack_server, args.raw_server)
         return
     print(f"{args.gateways} gateway processes, {args.devices} ABP devices, {args.per_push} rxpk per PUSH_DATA, "
           f"{args.seconds:g} s per run, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
     raw = measure_raw(args)
-    print(f"raw trio UDP (PUSH_ACK only): {raw['rate'] * args.per_push:,.0f} uplinks/s "
-          f"({raw['received']:,} datagrams received of {raw['sent'] // args.per_push:,})")
+    print(f"raw stack (trio UDP + PUSH_ACK, one fixed frame per uplink over hypercorn/quart-trio WebSocket): "
+          f"{raw['rate']:,.0f} frames/s ({raw['frames']:,} of {raw['sent']:,} uplinks sent)")
     with tempfile.TemporaryDirectory() as tmp:
         state_dir = Path(tmp) / "state"
         key = trio.run(prepare_state, state_dir, args.devices)
@@ -347,7 +399,7 @@ def main() -> None:
                   f"{half['accepted']:,} accepted -> {'zero loss' if lost == 0 else f'{lost:,} LOST'}")
         finally:
             daemon.stop()
-    ratio = best["rate"] / (raw["rate"] * args.per_push) if raw["rate"] else 0
+    ratio = best["rate"] / raw["rate"] if raw["rate"] else 0
     print(f"ratio gatewayd/raw: {ratio:.2f}   target >= 5,000 uplinks/s: "
           f"{'met' if best['rate'] >= 5000 else 'NOT met'}")
 

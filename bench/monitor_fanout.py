@@ -1,8 +1,9 @@
 """Monitoring fan-out: ingest and send->monitor latency with 1, 10 and 100 monitor clients.
 
 For each number of /monitor/communications clients it measures
-  - latency: devices send telemetry at a fixed total rate (default 1,000 msgs/s); every monitor
-    counts frames, up to 10 "probe" monitors time each frame from the device's send (p50 / p99);
+  - latency: devices send telemetry at a fixed total rate (default 1,000 msgs/s), with an "id"
+    (durable at once; --no-ids: written within journal.flush_interval_ms); every monitor counts
+    frames, up to 10 "probe" monitors time each frame from the device's send (p50 / p99);
   - ingest: devices send telemetry with an "id" and wait for each ack (durable), as fast as they
     can; the rate of acks is the ingest rate.
 The same runs go against the raw stack (hypercorn + quart-trio, the same fan-out with bounded
@@ -10,7 +11,7 @@ per-client queues, no journal, no state, no mappers), measured in the same run, 
 Targets: p99 < 20 ms at 1,000 msgs/s with 10 clients; ingest with 100 clients >= 80 % of 1.
 Clients run in separate processes; everything stays on 127.0.0.1.
 
-Usage: python bench/monitor_fanout.py [--seconds 3] [--rate 1000] [--clients 1,10,100]
+Usage: python bench/monitor_fanout.py [--seconds 3] [--rate 1000] [--clients 1,10,100] [--no-ids]
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import trio  # noqa: E402
 
-LATENCY_DEVICES = 20
+LATENCY_DEVICES = 100  # 10 msgs/s each at 1,000 msgs/s: a device waits for each durable write in turn
 INGEST_DEVICES = 50
 PROBES = 10
 MONITORS_PER_PROCESS = 50
@@ -57,8 +58,8 @@ def raw_server(portfile: str) -> None:
             seq += 1
             frame = json.dumps({"CommType": "comm_rx", "MsgType": "comm_rx", "Connector": "7773", "AppEui": "",
                                 "DevEui": "raw", "Port": "", "GatewayEUIs": [],
-                                "Payload": json.dumps(message.get("payload")).encode().hex(),
-                                "Extra": {"type": "telemetry"}, "DT": "", "Seq": seq})
+                                "Payload": json.dumps(message.get("payload"), separators=(",", ":")).encode().hex(),
+                                "Extra": {"type": "telemetry"}, "DT": "", "Seq": seq}, separators=(",", ":"))
             for channel in list(monitors):
                 try:
                     channel.send_nowait(frame)
@@ -103,45 +104,109 @@ async def _stdin_line() -> str:
     return await trio.to_thread.run_sync(sys.stdin.readline, abandon_on_cancel=True)
 
 
-async def monitor_worker(url: str, key: str, count: int, probes: int) -> None:
-    from trio_websocket import ConnectionClosed, open_websocket_url
+class FrameReader:
+    """A minimal WebSocket client for reading a monitoring stream cheaply (trio-websocket's parser
+    costs more per frame than the server's send, so a bench with many readers would measure the
+    readers). Server frames are unmasked and unfragmented; pings are answered, so the daemon's
+    read timeout never cuts a reader."""
 
+    def __init__(self, stream: trio.SocketStream):
+        self.stream = stream
+        self.buffer = bytearray()
+        self.close_code: int | None = None
+
+    @classmethod
+    async def connect(cls, url: str, key: str) -> "FrameReader":
+        import base64
+        import os
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        stream = await trio.open_tcp_stream(parts.hostname, parts.port)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        request = (f"GET {target} HTTP/1.1\r\nHost: {parts.hostname}:{parts.port}\r\nUpgrade: websocket\r\n"
+                   f"Connection: Upgrade\r\nSec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\n"
+                   f"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {key}\r\n\r\n")
+        await stream.send_all(request.encode())
+        reader = cls(stream)
+        while b"\r\n\r\n" not in reader.buffer:
+            chunk = await stream.receive_some(65536)
+            if not chunk:
+                raise ConnectionError("closed during the handshake")
+            reader.buffer += chunk
+        head, _, rest = bytes(reader.buffer).partition(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 101"):
+            raise ConnectionError(head.split(b"\r\n", 1)[0].decode())
+        reader.buffer = bytearray(rest)
+        return reader
+
+    async def frames(self):
+        """Text frames as bytes, until the server closes."""
+        buffer = self.buffer
+        while True:
+            while True:
+                if len(buffer) < 2:
+                    break
+                opcode, length = buffer[0] & 0x0F, buffer[1] & 0x7F
+                offset = 2
+                if length == 126:
+                    if len(buffer) < 4:
+                        break
+                    length, offset = int.from_bytes(buffer[2:4], "big"), 4
+                elif length == 127:
+                    if len(buffer) < 10:
+                        break
+                    length, offset = int.from_bytes(buffer[2:10], "big"), 10
+                if len(buffer) < offset + length:
+                    break
+                payload = bytes(buffer[offset:offset + length])
+                del buffer[:offset + length]
+                if opcode == 0x1:
+                    yield payload
+                elif opcode == 0x9:  # ping -> pong (client frames are masked; a zero mask is allowed)
+                    await self.stream.send_all(bytes([0x8A, 0x80 | len(payload), 0, 0, 0, 0]) + payload)
+                elif opcode == 0x8:
+                    self.close_code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
+                    return
+            chunk = await self.stream.receive_some(262144)
+            if not chunk:
+                return
+            buffer += chunk
+
+
+async def monitor_worker(url: str, key: str, count: int, probes: int) -> None:
     frames = 0
     samples: list[float] = []
     closed: dict[str, int] = {}
-    connected = 0
+    marker = b'"Payload":"'
 
     async def one(index: int, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        nonlocal frames, connected
-        headers = [(b"Authorization", f"Bearer {key}".encode())]
-        try:
-            async with open_websocket_url(url, extra_headers=headers, message_queue_size=64) as ws:
-                connected += 1
-                task_status.started()
-                while True:
-                    text = await ws.get_message()
+        nonlocal frames
+        reader = await FrameReader.connect(url, key)
+        task_status.started()
+        async with reader.stream:
+            async for frame in reader.frames():
+                frames += 1
+                if index < probes:
                     received = time.time()
-                    frames += 1
-                    if index < probes:
-                        frame = json.loads(text)
-                        if frame.get("CommType") == "comm_rx" and frame.get("Payload"):
-                            payload = json.loads(bytes.fromhex(frame["Payload"]))
-                            samples.append((received - payload["t0"]) * 1000)
-        except ConnectionClosed as exc:
-            code = str(exc.reason.code if exc.reason else None)
-            closed[code] = closed.get(code, 0) + 1
+                    start = frame.find(marker) + len(marker)
+                    hex_payload = frame[start:frame.index(b'"', start)]
+                    if hex_payload:
+                        samples.append((received - json.loads(bytes.fromhex(hex_payload.decode()))["t0"]) * 1000)
+        code = str(reader.close_code)
+        closed[code] = closed.get(code, 0) + 1
 
     async with trio.open_nursery() as nursery:
         for index in range(count):
             await nursery.start(one, index)
         print("ready", flush=True)
         await _stdin_line()
-        print(json.dumps({"frames": frames, "samples": samples, "closed": closed, "connected": connected}),
-              flush=True)
+        print(json.dumps({"frames": frames, "samples": samples, "closed": closed}), flush=True)
         nursery.cancel_scope.cancel()
 
 
-async def device_worker(url: str, mode: str, rate: float, seconds: float, devices_file: str) -> None:
+async def device_worker(url: str, mode: str, rate: float, seconds: float, devices_file: str,
+                        with_ids: bool) -> None:
     from trio_websocket import open_websocket_url
 
     devices = json.loads(Path(devices_file).read_text())
@@ -166,14 +231,32 @@ async def device_worker(url: str, mode: str, rate: float, seconds: float, device
         deadline = began + seconds
 
         async def paced(ws, offset: float):
+            # Telemetry with an "id" is durable at once (group commit) and acknowledged; without
+            # one it is written within journal.flush_interval_ms, and monitors see a record only
+            # once it is written. The acks are read by a task of their own: sending never waits.
             nonlocal sent
             interval = len(sockets) / rate
             at = began + offset
-            while at < deadline:
-                await trio.sleep_until(at)
-                await ws.send_message(json.dumps({"type": "telemetry", "payload": {"t0": time.time()}}))
-                sent += 1
-                at += interval
+            async with trio.open_nursery() as acks:
+                if with_ids:
+                    acks.start_soon(drain, ws)
+                n = 0
+                while at < deadline:
+                    await trio.sleep_until(at)
+                    message = {"type": "telemetry", "payload": {"t0": time.time()}}
+                    if with_ids:
+                        n += 1
+                        message["id"] = n
+                    await ws.send_message(json.dumps(message))
+                    sent += 1
+                    at += interval
+                acks.cancel_scope.deadline = trio.current_time() + 2
+
+        async def drain(ws):
+            nonlocal acked
+            while True:
+                if json.loads(await ws.get_message()).get("type") == "ack":
+                    acked += 1
 
         async def closed_loop(ws):
             nonlocal sent, acked
@@ -192,7 +275,7 @@ async def device_worker(url: str, mode: str, rate: float, seconds: float, device
                     load.start_soon(paced, ws, index / rate)
                 else:
                     load.start_soon(closed_loop, ws)
-        elapsed = trio.current_time() - began
+        elapsed = min(trio.current_time(), deadline) - began
         print(json.dumps({"sent": sent, "acked": acked, "elapsed": elapsed}), flush=True)
         nursery.cancel_scope.cancel()
 
@@ -224,7 +307,7 @@ def settle(pid: int, timeout: float = 60.0) -> None:
 
 
 def run_scenario(base: str, key: str, devices_file: Path, devices: int, monitors: int, mode: str,
-                 rate: float, seconds: float, server_pid: int) -> dict:
+                 rate: float, seconds: float, server_pid: int, with_ids: bool = True) -> dict:
     from wsload import read_line, spawn_worker
 
     settle(server_pid)
@@ -242,7 +325,8 @@ def run_scenario(base: str, key: str, devices_file: Path, devices: int, monitors
         subset = json.loads(devices_file.read_text())[:devices]
         subset_file = devices_file.with_name(f"devices-{devices}.json")
         subset_file.write_text(json.dumps(subset))
-        driver = spawn_worker(__file__, ["devices", base + "/ws", mode, str(rate), str(seconds), str(subset_file)])
+        driver = spawn_worker(__file__, ["devices", base + "/ws", mode, str(rate), str(seconds), str(subset_file),
+                                         "ids" if with_ids else "no-ids"])
         try:
             assert read_line(driver, 60) == "ready"
             cpu_before = cpu_seconds(server_pid)
@@ -278,6 +362,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--clients", default="1,10,100")
+    parser.add_argument("--no-ids", action="store_true",
+                        help="latency runs send telemetry without an id: not durable at once, written "
+                             "within journal.flush_interval_ms (default 100 ms), and only then monitored")
     parser.add_argument("--worker", nargs="+")
     parser.add_argument("--raw-server")
     args = parser.parse_args()
@@ -288,8 +375,8 @@ def main() -> None:
         if kind == "monitors":
             url, key, count, probes = rest
             return trio.run(monitor_worker, url, key, int(count), int(probes))
-        url, mode, rate, seconds, devices_file = rest
-        return trio.run(device_worker, url, mode, float(rate), float(seconds), devices_file)
+        url, mode, rate, seconds, devices_file, ids = rest
+        return trio.run(device_worker, url, mode, float(rate), float(seconds), devices_file, ids == "ids")
 
     import subprocess
 
@@ -326,7 +413,7 @@ def main() -> None:
                 for monitors in clients:
                     rows[name, monitors, "rate"] = run_scenario(
                         bases[name], key, devices_file, LATENCY_DEVICES, monitors, "rate", args.rate, args.seconds,
-                        pids[name])
+                        pids[name], with_ids=not args.no_ids)
                     rows[name, monitors, "ingest"] = run_scenario(
                         bases[name], key, devices_file, INGEST_DEVICES, monitors, "ingest", 0, args.seconds,
                         pids[name])
@@ -334,14 +421,16 @@ def main() -> None:
             server.stop()
             raw.terminate()
             raw.wait(10)
-    report(rows, clients, args.rate)
+    report(rows, clients, args.rate, not args.no_ids)
 
 
-def report(rows: dict, clients: list[int], rate: float) -> None:
+def report(rows: dict, clients: list[int], rate: float, with_ids: bool) -> None:
     import os
 
     print(f"\n{os.cpu_count()} CPUs, load average now {os.getloadavg()[0]:.1f} (other work on the box skews all figures)")
-    print(f"\nlatency at {rate:g} msgs/s offered ({LATENCY_DEVICES} devices), send -> monitor receive")
+    kind = "with ids (durable, acknowledged)" if with_ids else "without ids (written within the flush interval)"
+    print(f"\nlatency at {rate:g} msgs/s offered ({LATENCY_DEVICES} devices, telemetry {kind}), "
+          "send -> monitor receive")
     print(f"{'server':>9} {'monitors':>8} {'sent/s':>8} {'delivered':>9} {'p50 ms':>7} {'p99 ms':>7} {'dropped':>7} "
           f"{'srv CPU':>7} {'CPU ms/msg':>10}")
     for name in ("raw", "gatewayd"):

@@ -174,12 +174,10 @@ def _wait_for_file(path: Path, proc: subprocess.Popen, timeout: float = 20) -> N
 
 
 def _metric(port: int, name: str) -> float:
-    with socket.create_connection(("127.0.0.1", port)) as sock:
-        sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
-    match = re.search(rb"^%s(?:\{[^}]*\})? ([0-9.e+]+)$" % name.encode(), data, re.M)
+    import httpx
+
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    match = re.search(r"^%s(?:\{[^}]*\})? ([0-9.e+]+)$" % re.escape(name), text, re.M)
     return float(match.group(1)) if match else float("nan")
 
 

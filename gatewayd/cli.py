@@ -345,16 +345,7 @@ def _serve(settings, config_path, overrides) -> int:
 
 def _dispatch(ns, settings, overrides) -> int:
     if ns.command == "serve":
-        from .daemon import serve
-
-        from .journal.lock import JournalLocked
-        from .journal.reader import CorruptJournal
-
-        setup_logging(settings.log.level)
-        try:
-            return trio.run(serve, settings, ns.config, overrides)
-        except (CorruptJournal, JournalLocked) as exc:  # an operator's problem, not a program error
-            raise CliError(f"cannot start: {exc}") from None
+        return _serve(settings, ns.config, overrides)
     if ns.command == "config":
         if ns.sub == "sample":
             print(config_mod.sample_toml())

@@ -70,6 +70,20 @@ def _cut_connections(port: int) -> int:
     return cut
 
 
+def _tune_for_dead_peers(sock: socket.socket, settings: Settings) -> None:
+    """Accepted sockets inherit these (Linux): unacknowledged data and silent peers are cut in time.
+
+    hypercorn's sends cannot be timed out from outside, so a peer that vanished without a FIN
+    must be detected by the kernel."""
+    if sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for option, value in (("TCP_KEEPIDLE", 30), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3),
+                          ("TCP_USER_TIMEOUT", int(settings.server.tcp_user_timeout * 1000))):
+        if hasattr(socket, option) and value > 0:
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
+
+
 def _listen_socket(settings: Settings) -> socket.socket:
     inherited = listen_fds()
     for sock in inherited:
@@ -84,6 +98,7 @@ def _listen_socket(settings: Settings) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     _dead_peer_timeouts(sock, settings.server.tcp_user_timeout)
     sock.bind((host, settings.server.port))
+    _tune_for_dead_peers(sock, settings)
     sock.listen(1024)
     sock.setblocking(False)
     return sock

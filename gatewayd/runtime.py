@@ -24,7 +24,8 @@ from .state import State, build_state
 log = logging.getLogger("gatewayd.runtime")
 
 
-def load_state(journal_dir, until_seq: int | None = None, cut_tail: bool = True) -> tuple[State, int]:
+def load_state(journal_dir, until_seq: int | None = None, cut_tail: bool = True,
+               settings: Settings | None = None) -> tuple[State, int]:
     """Replay the journal into a fresh model. Returns (state, records replayed)."""
     reader = JournalReader(journal_dir)
     if cut_tail:
@@ -32,7 +33,7 @@ def load_state(journal_dir, until_seq: int | None = None, cut_tail: bool = True)
         if cut is not None:
             kept = f"kept in {cut.side_file.name}" if cut.side_file else "no room for a copy"
             log.warning("journal: cut a torn tail of %d bytes off %s (%s)", cut.cut_bytes, cut.path.name, kept)
-    state = build_state()
+    state = build_state(settings)
     snapshot = reader.load_snapshot(max_seq=until_seq)
     if snapshot is not None:
         state.restore(snapshot.state)
@@ -52,7 +53,7 @@ async def open_core(settings: Settings, *, online: bool, fileops: FileOps | None
     lock.acquire()
     writer = None
     try:
-        state, replayed = load_state(journal_dir)
+        state, replayed = load_state(journal_dir, settings=settings)
         log.info("journal: state at seq %d (%d records replayed)", state.seq, replayed)
         writer = JournalWriter(
             journal_dir,

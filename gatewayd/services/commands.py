@@ -76,9 +76,8 @@ class CommandService:
             presence.wake(device_id)
         return dict(self.part.get(command_id))
 
-    def next_pending(self, device_id: str) -> dict[str, Any] | None:
-        pending = self.part.pending(device_id)
-        return pending[0] if pending else None
+    def next_to_send(self, device_id: str, session_id: str) -> dict[str, Any] | None:
+        return self.part.to_send(device_id, session_id)
 
     @staticmethod
     def expired(command: dict[str, Any], now_iso: str | None = None) -> bool:
@@ -110,7 +109,7 @@ class CommandService:
             return f"no command {command_id!r} for this device"
         if command["state"] not in ("sent", "queued"):
             return ""  # a repeat after a reconnect: already settled
-        data = self._fields(command)
+        data = {**self._fields(command), "by": "device"}
         if result is not None:
             data["result"] = result
         if ok:

@@ -56,8 +56,14 @@ class State:
             raise AttributeError(name) from None
 
 
-def build_state() -> State:
-    """The daemon's full model: every part, in a fixed order."""
+def build_state(settings=None) -> State:
+    """The daemon's full model: every part, in a fixed order. Parts with a `configure(settings)`
+    get it before any record is applied, so replay and live use the same limits."""
     from .registry import part_classes
 
-    return State(cls() for cls in part_classes())
+    parts = [cls() for cls in part_classes()]
+    if settings is not None:
+        for part in parts:
+            if hasattr(part, "configure"):
+                part.configure(settings)
+    return State(parts)

@@ -24,6 +24,7 @@ class CommandsState:
         self.by_id: dict[str, dict[str, Any]] = {}
         self.by_device: dict[str, list[str]] = {}
         self.queued: dict[str, dict[str, Any]] = {}  # command id -> command, queue order
+        self.answering: set[str] = set()  # devices that have answered a command with command_result
 
     def get(self, command_id: str) -> dict[str, Any] | None:
         return self.by_id.get(command_id) if isinstance(command_id, str) else None
@@ -34,6 +35,21 @@ class CommandsState:
     def pending(self, device_id: str) -> list[dict[str, Any]]:
         """The device's queued commands, oldest first."""
         return [c for c in self.for_device(device_id) if c["state"] == "queued"]
+
+    def to_send(self, device_id: str, session: str) -> dict[str, Any] | None:
+        """The next command to send on `session`: a queued one, or one sent on an earlier connection
+        and never answered, when an answer is expected (the command asked for a confirmation, or the
+        device answers commands). Devices that never answer get each command once: sending e.g.
+        `reboot` again after every reconnect would never end."""
+        answers = device_id in self.answering
+        for command_id in self.by_device.get(device_id, ()):
+            command = self.by_id[command_id]
+            if command["state"] == "queued":
+                return command
+            if command["state"] == "sent" and command.get("session") != session \
+                    and (answers or command["confirm"]):
+                return command
+        return None
 
     def appliers(self):
         handlers = {"command.queued": self._queued, "device.deleted": self._device_deleted}
@@ -77,6 +93,10 @@ class CommandsState:
             command["result"] = record.data["result"]
         if "error" in record.data:
             command["error"] = record.data["error"]
+        if "session" in record.data:
+            command["session"] = record.data["session"]
+        if record.data.get("by") == "device":
+            self.answering.add(command["device_id"])
         self.queued.pop(command["id"], None)
         if state in FINISHED:
             self._trim(command["device_id"])
@@ -92,12 +112,14 @@ class CommandsState:
                 del self.by_id[command_id]
 
     def _device_deleted(self, record: Record) -> None:
+        self.answering.discard(record.data["device_id"])
         for command_id in self.by_device.pop(record.data["device_id"], []):
             self.by_id.pop(command_id, None)
             self.queued.pop(command_id, None)
 
     def snapshot(self) -> dict[str, Any]:
-        return {"commands": [self.by_id[c] for ids in self.by_device.values() for c in ids]}
+        return {"commands": [self.by_id[c] for ids in self.by_device.values() for c in ids],
+                "answering": sorted(self.answering)}
 
     def restore(self, data: dict[str, Any]) -> None:
         self.__init__()
@@ -106,3 +128,4 @@ class CommandsState:
             self.by_device.setdefault(command["device_id"], []).append(command["id"])
             if command["state"] == "queued":
                 self.queued[command["id"]] = command
+        self.answering = set(data.get("answering", []))

@@ -27,7 +27,7 @@ PRESENCE_EVENTS = {
 
 class DevicesState:
     name = "devices"
-    history_limit = 1000
+    history_limit = 100
     events_limit = 1000
 
     def __init__(self) -> None:
@@ -38,6 +38,9 @@ class DevicesState:
 
     def get(self, device_id: str) -> dict[str, Any] | None:
         return self.devices.get(device_id) if isinstance(device_id, str) else None
+
+    def configure(self, settings) -> None:
+        self.history_limit = settings.devices.telemetry_history
 
     def appliers(self):
         return {

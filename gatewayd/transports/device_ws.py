@@ -113,6 +113,7 @@ class DeviceSession:
         self.errors = 0
         self.last_frame = time.time()
         self._delivering = False
+        self._attached = False
         self._max_chars = core.settings.devices.max_frame_bytes
 
     # -- presence hooks -------------------------------------------------------------------------------
@@ -126,46 +127,49 @@ class DeviceSession:
             self.conn.spawn(self._deliver_commands)
 
     # -- replies ----------------------------------------------------------------------------------------
-    def reply(self, msg) -> None:
+    async def reply(self, msg) -> None:
+        """Queue a reply, waiting for room: a device that sends faster than it reads is slowed down,
+        and one that stops reading is dropped with 1013 (raises ConnectionEnded)."""
         try:
             text = self.codec.encode(msg)
         except ProtocolError:
             text = self.codec.encode(Error("invalid", "the reply could not be written in this dialect"))
-        if not self.conn.send_nowait(text) and not self.conn.ending:
-            self.conn.request_close(CLOSE_SLOW, "not reading replies")
+        await self.conn.send(text)
 
-    def error(self, code: str, message: str) -> None:
-        self.reply(Error(code, message))
+    async def error(self, code: str, message: str) -> None:
+        await self.reply(Error(code, message))
 
-    def bad_message(self, exc: ProtocolError) -> None:
+    async def bad_message(self, exc: ProtocolError) -> None:
         self.errors += 1
-        self.error(exc.code, exc.message)
+        await self.error(exc.code, exc.message)
         if self.errors >= self.core.settings.devices.max_consecutive_errors:
             self.conn.request_close(CLOSE_BAD_MESSAGE, f"{self.errors} bad messages in a row")
 
     # -- the session --------------------------------------------------------------------------------------
     async def run(self, first, register_deadline: float) -> None:
-        if not await self._register(first, register_deadline):
-            return
         try:
-            self.wake()
-            await self._read_loop()
+            if await self._register(first, register_deadline):
+                self.wake()
+                await self._read_loop()
+        except ConnectionEnded:
+            pass
         finally:
-            reason = self.conn.close_reason or "connection closed"
-            seen = datetime.fromtimestamp(self.last_frame, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-            self.presence.detach(self, reason=reason, code=self.conn.close_code, last_seen=seen)
+            if self._attached:
+                reason = self.conn.close_reason or "connection closed"
+                seen = datetime.fromtimestamp(self.last_frame, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+                self.presence.detach(self, reason=reason, code=self.conn.close_code, last_seen=seen)
 
     async def _register(self, frame, deadline: float) -> bool:
         while True:
             try:
                 msg = self.codec.decode(frame, max_chars=self._max_chars)
             except ProtocolError as exc:
-                self.bad_message(exc)
+                await self.bad_message(exc)
             else:
                 if isinstance(msg, Register):
                     return await self._authenticate(msg)
                 self.errors += 1
-                self.error("not_registered", "register first: {\"type\":\"register\",\"device_id\":...,\"token\":...}"
+                await self.error("not_registered", "register first: {\"type\":\"register\",\"device_id\":...,\"token\":...}"
                            if self.dialect == "json" else "register first: <register device_id=\"...\" token=\"...\"/>")
             if self.conn.ending:
                 return False
@@ -173,7 +177,7 @@ class DeviceSession:
             with trio.move_on_at(deadline):
                 frame = await self.conn.receive()
             if frame is None:
-                self.error("not_registered", "no registration within the time limit")
+                await self.error("not_registered", "no registration within the time limit")
                 self.conn.request_close(CLOSE_REGISTER_TIMEOUT, "registration timeout")
                 return False
 
@@ -181,14 +185,14 @@ class DeviceSession:
         access = self.core.access
         source = self.conn.remote
         if access.blocked("device_token", source):
-            self.error("auth_failed", "too many failed registrations from this address; try later")
+            await self.error("auth_failed", "too many failed registrations from this address; try later")
             self.conn.request_close(CLOSE_AUTH_FAILED, "authentication failed")
             return False
         try:
             device = self.devices.authenticate(msg.device_id, msg.token)
         except AuthFailed as exc:
             await access.record_failure("device_token", source, msg.device_id)
-            self.error("auth_failed", str(exc))
+            await self.error("auth_failed", str(exc))
             self.conn.request_close(CLOSE_AUTH_FAILED, "authentication failed")
             return False
         self.device_id, self.device = device["id"], device
@@ -196,48 +200,46 @@ class DeviceSession:
         try:
             await self.presence.attach(self, device, remote=source, dialect=self.dialect)
         except JournalUnavailable:
-            self.error("unavailable", "the server cannot record the registration right now; retry later")
+            await self.error("unavailable", "the server cannot record the registration right now; retry later")
             self.conn.request_close(CLOSE_SLOW, "journal unavailable")
             return False
+        self._attached = True
         if not self.devices.token_matches(device["id"], token_hash):  # rotated or disabled meanwhile
-            self.error("auth_failed", "the token was changed or the device disabled")
-            self.conn.request_close(CLOSE_AUTH_FAILED, "authentication failed")
-            self.presence.detach(self, reason="token changed during registration", code=CLOSE_AUTH_FAILED,
-                                 last_seen=None)
+            await self.error("auth_failed", "the token was changed or the device disabled")
+            self.conn.request_close(CLOSE_AUTH_FAILED, "token changed during registration")
             return False
         self.errors = 0
-        self.reply(Registered(device["id"], utc_now_iso()))
+        await self.reply(Registered(device["id"], utc_now_iso()))
         return True
 
     async def _read_loop(self) -> None:
         conn, codec, presence = self.conn, self.codec, self.presence
-        while True:
-            try:
+        try:
+            while True:
                 frame = await conn.receive()
-            except ConnectionEnded:
-                return
-            self.last_frame = time.time()
-            if not presence.allow_message(self.device_id):
-                self.error("rate_limited", "too many messages; this one was not stored")
-                continue
-            try:
-                msg = codec.decode(frame, max_chars=self._max_chars)
-            except ProtocolError as exc:
-                self.bad_message(exc)
-                continue
-            self.errors = 0
-            handler = self._handlers.get(type(msg))
-            await handler(self, msg)
+                self.last_frame = time.time()
+                if not presence.allow_message(self.device_id):
+                    await self.error("rate_limited", "too many messages; this one was not stored")
+                    continue
+                try:
+                    msg = codec.decode(frame, max_chars=self._max_chars)
+                except ProtocolError as exc:
+                    await self.bad_message(exc)
+                    continue
+                self.errors = 0
+                await self._handlers[type(msg)](self, msg)
+        except ConnectionEnded:
+            return
 
     async def _store(self, kind: str, fields: dict, msg_id) -> None:
         fields = {k: v for k, v in fields.items() if v is not None}
         try:
             await self.devices.store(self.device, kind, fields, durable=msg_id is not None, dialect=self.dialect)
         except JournalUnavailable:
-            self.error("unavailable", "the server cannot store messages right now; retry later")
+            await self.error("unavailable", "the server cannot store messages right now; retry later")
             return
         if msg_id is not None:
-            self.reply(Ack(msg_id))
+            await self.reply(Ack(msg_id))
 
     async def _telemetry(self, msg: Telemetry) -> None:
         await self._store("telemetry", {"payload": msg.payload, "device_ts": msg.ts, "msg_id": msg.msg_id}, msg.msg_id)
@@ -249,30 +251,30 @@ class DeviceSession:
     async def _attendance(self, msg: Attendance) -> None:
         service = self.core.services.get("attendance")
         if service is None:
-            self.error("unsupported", "this server does not store attendance records")
+            await self.error("unsupported", "this server does not store attendance records")
             return
         try:
             await service.ingest(self.device_id, msg.records, connector="ws")
         except JournalUnavailable:
-            self.error("unavailable", "the server cannot store messages right now; retry later")
+            await self.error("unavailable", "the server cannot store messages right now; retry later")
             return
         if msg.msg_id is not None:
-            self.reply(Ack(msg.msg_id))
+            await self.reply(Ack(msg.msg_id))
 
     async def _ping(self, msg: Ping) -> None:
-        self.reply(Pong(utc_now_iso()))
+        await self.reply(Pong(utc_now_iso()))
 
     async def _command_result(self, msg: CommandResult) -> None:
         try:
             problem = await self.commands.result(self.device_id, msg.command_id, msg.ok, msg.result, msg.error)
         except JournalUnavailable:
-            self.error("unavailable", "the server cannot store messages right now; retry later")
+            await self.error("unavailable", "the server cannot store messages right now; retry later")
             return
         if problem:
-            self.error("invalid", problem)
+            await self.error("invalid", problem)
 
     async def _register_again(self, msg: Register) -> None:
-        self.error("invalid", "already registered on this connection")
+        await self.error("invalid", "already registered on this connection")
 
     _handlers = {Telemetry: _telemetry, Event: _event, Attendance: _attendance, Ping: _ping,
                  CommandResult: _command_result, Register: _register_again}
@@ -282,7 +284,7 @@ class DeviceSession:
         """Send the device's queued commands in order; end when none is left (`wake` restarts it)."""
         commands = self.commands
         try:
-            while (command := commands.next_pending(self.device_id)) is not None:
+            while (command := commands.next_to_send(self.device_id, self.session_id)) is not None:
                 if not self.presence.is_live(self) or self.conn.ending:
                     return
                 if commands.expired(command):

@@ -124,3 +124,26 @@ async def test_cli_send_and_list(daemon):
     bad = await trio.to_thread.run_sync(run_cli, "device", "send", device["id"], "reboot", "--payload", "{",
                                         "--state-dir", state_dir)
     assert bad.returncode == 2 and "not valid JSON" in bad.stderr
+
+
+async def test_unanswered_commands_are_sent_again_to_devices_that_answer(daemon):
+    device = await create_device(daemon)
+    first = await queue(daemon, device, "calibrate")
+    async with open_websocket_url(ws_url(daemon)) as ws:
+        await register(ws, device)
+        assert (await receive_json(ws))["id"] == first["id"]
+        await send_json(ws, {"type": "command_result", "id": first["id"], "ok": True})
+        await wait_for(lambda: daemon.core.state.commands.get(first["id"])["state"] == "acknowledged")
+        second = await queue(daemon, device, "reboot")
+        assert (await receive_json(ws))["id"] == second["id"]
+        # the connection ends before the device answers: it may never have read the command
+    await daemon.restart()
+    async with open_websocket_url(ws_url(daemon)) as ws:
+        await register(ws, device)
+        assert (await receive_json(ws))["id"] == second["id"]  # sent again, once per connection
+        await send_json(ws, {"type": "command_result", "id": second["id"], "ok": True})
+        await wait_for(lambda: daemon.core.state.commands.get(second["id"])["state"] == "acknowledged")
+    async with open_websocket_url(ws_url(daemon)) as ws:
+        await register(ws, device)
+        await send_json(ws, {"type": "ping"})
+        assert (await receive_json(ws))["type"] == "pong"  # nothing is pending any more

@@ -179,3 +179,20 @@ async def test_shutdown_closes_devices_with_1001(daemon):
         daemon.core.stopping.set()
         assert await close_code(ws) == 1001
     await daemon.stop()
+
+
+async def test_a_burst_is_answered_in_full_when_the_device_reads(daemon):
+    device = await create_device(daemon)
+    got = []
+    async with open_websocket_url(ws_url(daemon)) as ws:
+        await register(ws, device)
+        async with trio.open_nursery() as nursery:
+            async def read():
+                while len(got) < 300:
+                    got.append(await receive_json(ws))
+
+            nursery.start_soon(read)
+            for _ in range(300):  # far beyond devices.send_queue (64): replies wait for room
+                await send_json(ws, {"type": "ping"})
+    kinds = {r["type"] if r["type"] != "error" else r["code"] for r in got}
+    assert len(got) == 300 and kinds <= {"pong", "rate_limited"}
