@@ -73,7 +73,7 @@ class LorawanService:
         await self.gateways.keepalive(pull, addr)
 
     async def tx_ack(self, ack: gwmp.TxAck, addr: tuple) -> None:
-        await self.downlinks.tx_ack(ack)
+        await self.downlinks.tx_ack(ack, addr)
 
     # -- background work -------------------------------------------------------------------------------
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:

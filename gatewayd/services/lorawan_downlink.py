@@ -186,7 +186,7 @@ class Downlinks:
             if transmit is None:
                 return
             if tx.token is not None:
-                self._track(tx.gateway, tx.token, tx.track)
+                self._track(tx.gateway, tx.token, dict(tx.track, _addr=tx.addr))
             await transmit(tx.datagram, tx.addr)
             self.core.metrics.inc("gatewayd_lorawan_downlinks_total", kind=tx.track.get("kind", "downlink"))
 
@@ -199,14 +199,17 @@ class Downlinks:
                 break
             del self._tracked[key]
 
-    async def tx_ack(self, ack: gwmp.TxAck) -> None:
-        entry = self._tracked.pop((ack.gateway_eui, ack.token), None)
+    async def tx_ack(self, ack: gwmp.TxAck, addr: tuple) -> None:
+        key = (ack.gateway_eui, ack.token)
+        entry = self._tracked.get(key)
         error = ack.error or "NONE"
         self.core.metrics.inc("gatewayd_lorawan_tx_ack_total", error=error if error in gwmp.TX_ACK_ERRORS else "other")
-        if entry is None:
+        if entry is None or entry[1]["_addr"][0] != addr[0]:  # from the host the PULL_RESP went to
             self.core.metrics.inc("gatewayd_lorawan_tx_ack_unmatched_total")
             return
-        data = {"gateway": ack.gateway_eui, "token": ack.token, "error": error[:32], **entry[1]}
+        del self._tracked[key]
+        track = {k: v for k, v in entry[1].items() if k != "_addr"}
+        data = {"gateway": ack.gateway_eui, "token": ack.token, "error": error[:32], **track}
         if error == "NONE":
             data.pop("command", None)  # only a refused command goes back into the queue
         if ack.warn:

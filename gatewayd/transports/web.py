@@ -42,7 +42,10 @@ def create_app(core) -> QuartTrio:
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException):
         codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 400: "bad_request"}
-        return json_error(codes.get(exc.code, "http_error"), exc.description or exc.name, exc.code or 500)
+        response = json_error(codes.get(exc.code, "http_error"), exc.description or exc.name, exc.code or 500)
+        if getattr(exc, "valid_methods", None):  # a 405 must say what is allowed (RFC 9110)
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response
 
     @app.errorhandler(Exception)
     async def unexpected(exc: Exception):
