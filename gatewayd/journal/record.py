@@ -57,7 +57,7 @@ def utc_now_iso() -> str:
 
 
 def parse_ts(ts: str) -> datetime:
-    return datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(ts)  # the record form ends in "Z", which 3.11 reads as UTC
 
 
 def encode_line(record: Record) -> bytes:

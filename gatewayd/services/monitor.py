@@ -317,9 +317,11 @@ class Broadcast:
                     task_status.started()
                     started = True
                 async for record in subscription.receive:
-                    frames = self.kind.render(record, self.service.zone)
                     self.processed_seq = record.seq
                     self.records += 1
+                    if not self.sessions:
+                        continue  # nobody listens: rendering would be wasted work at full ingest rate
+                    frames = self.kind.render(record, self.service.zone)
                     if frames:
                         texts = [text for _, text in frames]
                         for session in list(self.sessions):
