@@ -44,11 +44,6 @@ def zone(name: str, where: str = "tz") -> ZoneInfo:
         raise OpError("invalid", f"{where}: unknown time zone {name!r}", 422) from None
 
 
-def utc_text(moment: datetime) -> str:
-    """'2026-06-12T07:00:00Z' (with microseconds only when there are any)."""
-    return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat() + "Z"
-
-
 class AttendanceService:
     def __init__(self, core):
         self.core = core
@@ -74,13 +69,13 @@ class AttendanceService:
 
     @staticmethod
     def _wire(punch: tp.Punch, key_time: str, tzinfo: ZoneInfo, now: datetime, skew_limit: float) -> dict[str, Any]:
+        """The record form of a punch: its raw fields plus the UTC instant (`now` is naive UTC)."""
         item = tp.punch_to_record(punch)
-        instant = punch.local_time.replace(tzinfo=tzinfo)
         try:
-            item["utc"] = utc_text(instant)
+            instant = punch.local_time - tzinfo.utcoffset(punch.local_time)
         except OverflowError:  # year 1 or 9999 shifted past the calendar's end: keep the wall clock
-            instant = punch.local_time.replace(tzinfo=timezone.utc)
-            item["utc"] = utc_text(instant)
+            instant = punch.local_time
+        item["utc"] = instant.isoformat() + "Z"
         if key_time != punch.time:
             item["key_time"] = key_time
         if abs((instant - now).total_seconds()) > skew_limit:
@@ -112,7 +107,7 @@ class AttendanceService:
         except (ZoneInfoNotFoundError, ValueError):
             log.warning("attendance: unknown time zone %r for %s; using UTC", tz_name, source)
             tz_name, tzinfo = "UTC", ZoneInfo("UTC")
-        now = datetime.now(timezone.utc)
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
         skew_limit = self.core.settings.terminals.clock_skew_hours * 3600
         fresh: list[dict[str, Any]] = []
         seen: set[str] = set()
