@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 from hypothesis import HealthCheck, settings
 
@@ -17,6 +18,9 @@ def pytest_terminal_summary(terminalreporter):
     from tests.fuzz.targets import TARGETS
 
     tried = {name: t.calls for name, t in TARGETS.items() if t.calls}
+    openapi = sys.modules.get("tests.fuzz.test_openapi")
+    if openapi is not None and openapi.CALLS["count"]:
+        tried["REST API (schemathesis requests)"] = openapi.CALLS["count"]
     if tried:
         terminalreporter.section(f"fuzz inputs tried ({PROFILE})")
         for name, calls in sorted(tried.items()):

@@ -6,7 +6,6 @@ clean and once with a planted leak (GATEWAYD_PLANT_LEAK=1) to prove the scanner 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re

@@ -12,7 +12,7 @@ from trio_websocket import open_websocket_url
 
 from gatewayd.journal.reader import JournalReader
 from tests.conftest import wait_for
-from tests.reliability.clients import create_device, punches, receive, register, send, telemetry
+from tests.reliability.clients import create_device, punches, receive, register, send
 from tests.reliability.rawws import RawWebSocket
 
 LIMIT = 3

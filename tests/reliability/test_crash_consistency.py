@@ -243,11 +243,13 @@ async def test_a_command_sent_on_a_connection_that_died_is_sent_again(daemon):
 
     await wait_for(lambda: daemon.core.state.commands.get(queued["id"])["state"] == "sent", timeout=5)
     ws.vanish()  # the device lost power before it read the command: it never got it
+    commands = []
     async with open_websocket_url(daemon.ws_url + "/ws") as again:
         assert (await register(again, device))["type"] == "registered"
-        with trio.fail_after(3):
+        with trio.move_on_after(3):
             while True:
                 msg = json.loads(await again.get_message())
                 if msg.get("type") == "command":
+                    commands.append(msg["id"])
                     break
-    assert msg["id"] == queued["id"]
+    assert commands == [queued["id"]], "the command the device never got was not sent again"

@@ -9,7 +9,6 @@ from datetime import datetime
 
 import httpx
 import pytest
-import trio
 
 from gatewayd.journal import writer as writer_module
 from gatewayd.journal.reader import JournalReader

@@ -13,7 +13,6 @@ import random
 import re
 
 import pytest
-import trio
 
 from gatewayd import ops
 from gatewayd.journal.files import list_snapshots

@@ -111,7 +111,7 @@ async def test_every_route_refuses_unauthenticated_requests_except_the_public_li
                                     f"{response.status_code} {response.text[:120]!r}")
             # Once refused, the same source would be rate-limited after a few bad keys: keep the
             # check about authentication, not about the limiter.
-            daemon.core.access.limiter.succeeded(f"apikey:127.0.0.1")
+            daemon.core.access.limiter.succeeded("apikey:127.0.0.1")
     count("routes checked for authentication", checked)
     count("public routes served", len(served_public))
     assert checked >= 10, "the route walk found almost nothing: is the app built differently now?"

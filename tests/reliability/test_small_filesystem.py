@@ -9,7 +9,6 @@ import subprocess
 
 import httpx
 import pytest
-import trio
 
 from gatewayd.journal.reader import JournalReader
 from tests.conftest import Daemon, wait_for

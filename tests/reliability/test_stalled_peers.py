@@ -92,14 +92,17 @@ async def test_a_monitor_that_stops_reading_is_dropped_and_others_keep_receiving
         assert (await register(ws, device))["type"] == "registered"
         for n in range(4000):  # ~9 MB of communications, none of which the stalled monitor reads
             await ws.send_message(json.dumps({"type": "telemetry", "payload": {"n": n, "pad": "p" * 1000}}))
-            if n % 100 == 99:  # paced by acknowledgements, as a real device would be
+            if n % 100 == 99:
+                # Paced so that a monitor that does read is never far behind (whatever this machine's
+                # speed): the stalled one alone falls behind without bound.
                 assert (await telemetry(ws, f"sync{n}", timeout=15))["type"] == "ack"
+                await wait_for(lambda: len(received) >= n - 200, timeout=15)
         assert (await telemetry(ws, "last", timeout=15))["type"] == "ack"
     started = time.monotonic()
     await wait_for(lambda: any(f.get("Extra", {}).get("type") == "telemetry" and "last" in json.dumps(f)
                                for f in received[-50:]) or len(received) >= 4000, timeout=15)
+    # Cut either way: its queue overflowed (1013), or its zero window outlasted tcp_user_timeout.
     await wait_for(lambda: sessions() == 1, timeout=15)  # only the healthy one is left
-    assert monitor.dropped >= 1
     code = await stalled.wait_closed(timeout=USER_TIMEOUT * 5)
     assert code in (1013, 1006, None), code
     print(f"stalled monitor cut after {time.monotonic() - started:.1f} s (code {code})")

@@ -30,9 +30,13 @@ async def test_random_write_errors_never_ack_unsaved_data_nor_write_twice(tmp_pa
     refused = 0
 
     async with open_core(settings, online=False, fileops=FaultyFileOps(faults)) as core:
+        storm_over = trio.Event()
+
         async def publisher(first: int) -> None:
             nonlocal refused
-            for n in range(first, first + 40):
+            n = first
+            while not storm_over.is_set():
+                n += 1
                 try:
                     await core.hub.publish("test.fault", {"n": n, "pad": "x" * rng.randrange(300)},
                                            durable=n % 5 != 0)
@@ -51,11 +55,12 @@ async def test_random_write_errors_never_ack_unsaved_data_nor_write_twice(tmp_pa
                             ("write", "sync")]), probability=rng.uniform(0.3, 1.0), short_writes=rng.random() < 0.5)
                 await trio.sleep(rng.uniform(0.001, 0.02))
                 faults.clear()
+            storm_over.set()
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(storm)
             for p in range(12):
-                nursery.start_soon(publisher, p * 1000)
+                nursery.start_soon(publisher, p * 1_000_000)
         faults.clear()
         await wait_for(lambda: core.writer.failed is None and core.writer.pending_bytes == 0, timeout=10)
         final = await core.hub.publish("test.fault", {"n": -1})
