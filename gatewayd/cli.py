@@ -31,13 +31,13 @@ class CliError(Exception):
 
 
 # -- running an operation ---------------------------------------------------------------------
-def run_op(settings: config_mod.Settings, name: str, args: dict[str, Any]) -> Any:
+def run_op(settings: config_mod.Settings, name: str, args: dict[str, Any], timeout: float = 30.0) -> Any:
     from .transports import control
 
     path = control.socket_path(settings.state_path)
     if path.exists():
         try:
-            reply = control.call_blocking(path, name, args)
+            reply = control.call_blocking(path, name, args, timeout=timeout)
         except (ConnectionRefusedError, FileNotFoundError):
             reply = None  # a stale socket: the daemon is not running
         except OSError as exc:

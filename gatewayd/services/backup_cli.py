@@ -8,9 +8,8 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-import trio
 
-from ..cli import EXIT_OK, EXIT_USAGE, CliError, _run_offline
+from ..cli import EXIT_OK, EXIT_USAGE, CliError, run_op
 from .backup import BackupError, restore_backup
 
 # A backup of a large journal on an SD card takes a while; the daemon keeps serving meanwhile.
@@ -51,22 +50,7 @@ def run_backup(ns: argparse.Namespace, settings) -> int:
 
 
 def _take_backup(settings) -> dict[str, Any]:
-    from ..transports import control
-
-    path = control.socket_path(settings.state_path)
-    if path.exists():
-        try:
-            reply = control.call_blocking(path, "state.backup", {}, timeout=BACKUP_TIMEOUT)
-        except (ConnectionRefusedError, FileNotFoundError):
-            reply = None  # a stale socket: the daemon is not running
-        except OSError as exc:
-            raise CliError(f"cannot reach the daemon at {path}: {exc.strerror or exc}") from None
-        if reply is not None:
-            if not reply.get("ok"):
-                error = reply.get("error", {})
-                raise CliError(f"{error.get('code', 'error')}: {error.get('message', 'failed')}")
-            return reply["result"]
-    return trio.run(_run_offline, settings, "state.backup", {})
+    return run_op(settings, "state.backup", {}, timeout=BACKUP_TIMEOUT)
 
 
 def _move(source: Path, target: Path) -> None:

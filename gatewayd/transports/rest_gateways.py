@@ -12,49 +12,27 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from quart import Blueprint, current_app, g, request
+from quart import Blueprint, g
 
-from .. import ops
 from ..journal.writer import JournalUnavailable
 from ..ops import OpError
-from .auth import json_error, operator_required
+from .auth import operator_required
+from .rest_common import call, journal_unavailable, read_json_object
 
 blueprint = Blueprint("rest_gateways", __name__, url_prefix="/api")
 MAX_BODY = 16 * 1024
 
 
-@blueprint.errorhandler(JournalUnavailable)
-async def _journal_unavailable(exc: JournalUnavailable):
-    response = json_error("journal_unavailable", "the journal cannot store changes right now; retry later", 503)
-    response.headers["Retry-After"] = "5"
-    return response
+blueprint.register_error_handler(JournalUnavailable, journal_unavailable)
 
 
-async def _call(op: str, **args: Any) -> Any:
-    return await ops.call(current_app.config["CORE"], op, args)
+_call = call
 
 
 async def _body(allowed: set[str], required: set[str]) -> dict[str, Any]:
-    raw = await request.get_data()
-    if len(raw) > MAX_BODY:
-        raise OpError("too_large", f"the request body is {len(raw)} bytes; at most {MAX_BODY}", 413)
-    try:
-        body = json.loads(raw) if raw.strip() else {}
-    except (ValueError, UnicodeDecodeError):
-        raise OpError("bad_json", "the request body is not valid JSON", 400) from None
-    if not isinstance(body, dict):
-        raise OpError("invalid", "the request body must be a JSON object", 422)
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise OpError("invalid", f"unknown field(s): {', '.join(unknown)[:200]}; allowed: {', '.join(sorted(allowed))}",
-                      422)
-    missing = sorted(k for k in required if body.get(k) is None)
-    if missing:
-        raise OpError("invalid", f"missing field(s): {', '.join(missing)}", 422)
-    return body
+    return await read_json_object(allowed, required, max_bytes=MAX_BODY)
 
 
 @blueprint.get("/gateways")
