@@ -12,11 +12,17 @@ from pathlib import Path
 
 import pytest
 import trio
+from hypothesis import HealthCheck, settings as hypothesis_settings
 
 from gatewayd import config, ops
 from gatewayd.daemon import serve
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Timing depends on the machine's load, the properties do not: no deadlines, no speed checks.
+hypothesis_settings.register_profile(
+    "gatewayd", deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "gatewayd"))
 
 
 def make_settings(state_dir: Path, **sections) -> config.Settings:
