@@ -99,6 +99,9 @@ class DeviceSettings:
     send_queue: int = _key(default=64, min=1, max=100_000, doc="Messages queued to one device's socket.")
     command_expiry: float = _key(default=86400.0, min=1, max=365 * 86400, reload=True,
                                  doc="Default seconds before an undelivered command expires.")
+    command_attempts: int = _key(default=3, min=1, max=100, reload=True,
+                                 doc="Deliveries of a command (one per connection) without a command_result "
+                                     "before it fails; fixed for a command when it is queued.")
     telemetry_history: int = _key(default=100, min=0, max=1_000_000,
                                   doc="Telemetry messages kept in memory per device for the API and dashboard "
                                       "(about 0.7 KiB each; older ones stay in the journal).")

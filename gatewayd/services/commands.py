@@ -2,8 +2,12 @@
 
 A command is journaled as queued, sent in queue order by the device's live session (at
 registration and whenever a new one is queued), and moved to acknowledged / failed by the
-device's `command_result`. A queued command past its expiry is marked expired by a sweeper and is
-never sent; the session checks expiry again right before sending.
+device's `command_result`. Delivery is at least once until the device answers: a command sent on a
+session that ended (or before a restart) without an answer is sent again, with the same id, on the
+device's next session, up to its `max_attempts` (`devices.command_attempts` when it was queued);
+then it fails. Each attempt is journaled (durably) before the frame goes out, so the bound holds
+across crashes. A command past its expiry is never sent: the sweeper marks waiting ones expired,
+and the session checks again right before sending.
 """
 
 from __future__ import annotations
@@ -70,6 +74,7 @@ class CommandService:
             data["confirm"] = True
         if actor:
             data["actor"] = actor
+        data["max_attempts"] = self.core.settings.devices.command_attempts
         await self.core.hub.publish("command.queued", data)
         presence = self.core.services.get("presence")
         if presence is not None:
@@ -91,9 +96,25 @@ class CommandService:
             data["confirm"] = True
         return data
 
+    def max_attempts(self, command: dict[str, Any]) -> int:
+        return command.get("max_attempts") or self.core.settings.devices.command_attempts
+
+    async def settle_if_due(self, command: dict[str, Any], now_iso: str | None = None) -> bool:
+        """Mark a waiting command expired, or failed when its attempts are used up with no answer.
+        Returns whether it was settled (then it is never sent again)."""
+        if self.expired(command, now_iso):
+            await self.mark_expired(command)
+            return True
+        attempts = command.get("attempts", 0)
+        if command["state"] == "sent" and attempts >= self.max_attempts(command):
+            await self.mark_failed(command, f"no answer from the device after {attempts} delivery attempt"
+                                            f"{'s' if attempts != 1 else ''}")
+            return True
+        return False
+
     async def mark_sent(self, command: dict[str, Any], session_id: str) -> None:
         await self.core.hub.publish("command.sent", {**self._fields(command), "payload": command["payload"],
-                                                     "session": session_id})
+                                                     "session": session_id, "attempt": command.get("attempts", 0) + 1})
 
     async def mark_expired(self, command: dict[str, Any]) -> None:
         await self.core.hub.publish("command.expired", {**self._fields(command), "expires_at": command["expires_at"]})
@@ -119,21 +140,32 @@ class CommandService:
             await self.core.hub.publish("command.failed", data)
         return ""
 
-    async def expire_due(self) -> int:
+    def session_over(self, command: dict[str, Any]) -> bool:
+        presence = self.core.services.get("presence")
+        session = presence.live.get(command["device_id"]) if presence is not None else None
+        return session is None or session.session_id != command.get("session")
+
+    async def settle_due(self) -> int:
+        """Expire queued commands past their expiry; expire or fail (attempts used up) the sent ones
+        whose session ended without an answer. A restart ends every session, so the first sweep after
+        one decides as the sessions' ends would have. Returns how many were settled."""
         now = utc_now_iso()
-        due = [c for c in self.part.queued.values() if self.expired(c, now)]
-        for command in due:
-            await self.mark_expired(command)
-        return len(due)
+        settled = 0
+        for command in [*self.part.queued.values(), *self.part.sent.values()]:
+            # checked as each comes: a session may have sent it meanwhile
+            waiting = command["state"] == "queued" or (command["state"] == "sent" and self.session_over(command))
+            if waiting and await self.settle_if_due(command, now):
+                settled += 1
+        return settled
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
         while True:
-            await trio.sleep(self.core.settings.presence.sweep_interval)
             try:
-                await self.expire_due()
+                await self.settle_due()
             except JournalUnavailable as exc:  # try again on the next sweep
-                log.warning("command expiry sweep failed: %s", exc)
+                log.warning("command sweep failed: %s", exc)
+            await trio.sleep(self.core.settings.presence.sweep_interval)
 
 
 def public(command: dict[str, Any]) -> dict[str, Any]:

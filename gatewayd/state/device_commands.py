@@ -1,8 +1,10 @@
-"""Durable commands to WebSocket devices: queued -> sent -> acknowledged | failed | expired.
+"""Durable commands to WebSocket devices: queued -> sent (once per attempt) -> acknowledged | failed |
+expired.
 
 Record types: command.queued|sent|acknowledged|failed|expired; device.deleted drops the device's
 commands. Each device keeps its commands in queue order; finished ones beyond `finished_limit`
-per device are forgotten (oldest first) so the model stays bounded.
+per device are forgotten (oldest first) so the model stays bounded. A finished command is final:
+a later record for it changes nothing but the `sent` stamp and the attempt count.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ class CommandsState:
         self.by_id: dict[str, dict[str, Any]] = {}
         self.by_device: dict[str, list[str]] = {}
         self.queued: dict[str, dict[str, Any]] = {}  # command id -> command, queue order
-        self.answering: set[str] = set()  # devices that have answered a command with command_result
+        self.sent: dict[str, dict[str, Any]] = {}  # command id -> command sent and not answered yet
 
     def get(self, command_id: str) -> dict[str, Any] | None:
         return self.by_id.get(command_id) if isinstance(command_id, str) else None
@@ -37,17 +39,11 @@ class CommandsState:
         return [c for c in self.for_device(device_id) if c["state"] == "queued"]
 
     def to_send(self, device_id: str, session: str) -> dict[str, Any] | None:
-        """The next command to send on `session`: a queued one, or one sent on an earlier connection
-        and never answered, when an answer is expected (the command asked for a confirmation, or the
-        device answers commands). Devices that never answer get each command once: sending e.g.
-        `reboot` again after every reconnect would never end."""
-        answers = device_id in self.answering
+        """The next command for `session`, in queue order: a queued one, or one sent on an earlier
+        session that ended before the device answered (it may never have read it)."""
         for command_id in self.by_device.get(device_id, ()):
             command = self.by_id[command_id]
-            if command["state"] == "queued":
-                return command
-            if command["state"] == "sent" and command.get("session") != session \
-                    and (answers or command["confirm"]):
+            if command["state"] == "queued" or (command["state"] == "sent" and command.get("session") != session):
                 return command
         return None
 
@@ -69,6 +65,8 @@ class CommandsState:
             "confirm": bool(data.get("confirm")),
             "queued": record.ts,
             "expires_at": data.get("expires_at"),
+            "attempts": 0,
+            "max_attempts": data.get("max_attempts"),
             "sent": None,
             "acknowledged": None,
             "failed": None,
@@ -85,9 +83,13 @@ class CommandsState:
         if command is None:
             return
         state = _STATE_OF[record.type]
-        command[state] = record.ts
-        if state == "sent" and command["state"] in FINISHED:
-            return  # the device's result overtook the sent record: states only move forward
+        if state == "sent":
+            command["sent"] = record.ts
+            command["attempts"] = record.data.get("attempt", command.get("attempts", 0) + 1)
+        if command["state"] in FINISHED:
+            return  # e.g. the device's result overtook the sent record: states only move forward
+        if state != "sent":
+            command[state] = record.ts
         command["state"] = state
         if "result" in record.data:
             command["result"] = record.data["result"]
@@ -95,10 +97,11 @@ class CommandsState:
             command["error"] = record.data["error"]
         if "session" in record.data:
             command["session"] = record.data["session"]
-        if record.data.get("by") == "device":
-            self.answering.add(command["device_id"])
         self.queued.pop(command["id"], None)
-        if state in FINISHED:
+        if state == "sent":
+            self.sent[command["id"]] = command
+        else:
+            self.sent.pop(command["id"], None)
             self._trim(command["device_id"])
 
     def _trim(self, device_id: str) -> None:
@@ -112,20 +115,22 @@ class CommandsState:
                 del self.by_id[command_id]
 
     def _device_deleted(self, record: Record) -> None:
-        self.answering.discard(record.data["device_id"])
         for command_id in self.by_device.pop(record.data["device_id"], []):
             self.by_id.pop(command_id, None)
             self.queued.pop(command_id, None)
+            self.sent.pop(command_id, None)
 
     def snapshot(self) -> dict[str, Any]:
-        return {"commands": [self.by_id[c] for ids in self.by_device.values() for c in ids],
-                "answering": sorted(self.answering)}
+        return {"commands": [self.by_id[c] for ids in self.by_device.values() for c in ids]}
 
     def restore(self, data: dict[str, Any]) -> None:
         self.__init__()
         for command in data.get("commands", []):
+            command.setdefault("attempts", 1 if command.get("sent") else 0)
+            command.setdefault("max_attempts", None)
             self.by_id[command["id"]] = command
             self.by_device.setdefault(command["device_id"], []).append(command["id"])
             if command["state"] == "queued":
                 self.queued[command["id"]] = command
-        self.answering = set(data.get("answering", []))
+            elif command["state"] == "sent":
+                self.sent[command["id"]] = command

@@ -281,14 +281,15 @@ class DeviceSession:
 
     # -- commands -----------------------------------------------------------------------------------------
     async def _deliver_commands(self) -> None:
-        """Send the device's queued commands in order; end when none is left (`wake` restarts it)."""
+        """Send the device's waiting commands in order; end when none is left (`wake` restarts it).
+        The attempt is journaled before the frame goes out: a device never gets more deliveries than
+        the journal counts, even across a crash."""
         commands = self.commands
         try:
             while (command := commands.next_to_send(self.device_id, self.session_id)) is not None:
                 if not self.presence.is_live(self) or self.conn.ending:
                     return
-                if commands.expired(command):
-                    await commands.mark_expired(command)
+                if await commands.settle_if_due(command):
                     continue
                 try:
                     text = self.codec.encode(Command(command["id"], command["command"], command["payload"]))
@@ -296,8 +297,8 @@ class DeviceSession:
                     await commands.mark_failed(command, f"cannot be written in the {self.dialect} dialect: "
                                                         f"{exc.message}")
                     continue
-                await self.conn.send(text)
                 await commands.mark_sent(command, self.session_id)
+                await self.conn.send(text)
         except ConnectionEnded:
             pass
         except JournalUnavailable:

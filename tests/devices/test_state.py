@@ -55,3 +55,28 @@ def test_finished_commands_are_trimmed():
         commands.appliers()["command.expired"](Record(i * 2 + 1, TS, "command.expired", {
             "device_id": "d", "command_id": f"c{i}"}))
     assert [c["id"] for c in commands.for_device("d")] == ["c3", "c4"]
+
+
+def test_attempts_are_counted_and_unanswered_commands_are_due_on_another_session():
+    commands = CommandsState()
+    apply = commands.appliers()
+    apply["command.queued"](Record(1, TS, "command.queued", {"device_id": "d", "command_id": "c1", "command": "a",
+                                                             "max_attempts": 2}))
+    apply["command.queued"](Record(2, TS, "command.queued", {"device_id": "d", "command_id": "c2", "command": "b"}))
+    apply["command.sent"](Record(3, TS, "command.sent", {"device_id": "d", "command_id": "c1", "session": "s1",
+                                                         "attempt": 1}))
+    assert commands.to_send("d", "s1")["id"] == "c2"  # not twice on one session
+    assert commands.to_send("d", "s2")["id"] == "c1"  # queue order on the next one
+    apply["command.sent"](Record(4, TS, "command.sent", {"device_id": "d", "command_id": "c1", "session": "s2"}))
+    c1 = commands.get("c1")
+    assert (c1["attempts"], c1["max_attempts"], c1["session"]) == (2, 2, "s2") and list(commands.sent) == ["c1"]
+    copy = CommandsState()
+    copy.restore(json.loads(json.dumps(commands.snapshot())))
+    assert copy.snapshot() == commands.snapshot() and list(copy.sent) == ["c1"] and list(copy.queued) == ["c2"]
+    for part in (commands, copy):
+        part.appliers()["command.acknowledged"](Record(5, TS, "command.acknowledged", {"device_id": "d",
+                                                                                       "command_id": "c1"}))
+        part.appliers()["command.failed"](Record(6, TS, "command.failed", {"device_id": "d", "command_id": "c1",
+                                                                           "error": "late"}))
+        assert part.get("c1")["state"] == "acknowledged" and part.get("c1")["error"] is None  # final
+        assert not part.sent and part.to_send("d", "s3")["id"] == "c2"

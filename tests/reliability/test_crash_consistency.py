@@ -226,9 +226,6 @@ def _all_commands_done(ledger: Ledger) -> bool:
     return all(_delivered(ledger, ref) for ref in ledger.tx_ok)
 
 
-@pytest.mark.xfail(strict=True, reason="a command marked sent is never sent again, even when the connection it "
-                   "went out on died before the device could answer (tests/devices/test_commands.py expects that); "
-                   "the command is then lost. Reported to the devices workstream.")
 async def test_a_command_sent_on_a_connection_that_died_is_sent_again(daemon):
     from tests.reliability.clients import create_device, register
     from tests.reliability.rawws import RawWebSocket
