@@ -37,10 +37,7 @@ def load_state(journal_dir, until_seq: int | None = None, cut_tail: bool = True,
     snapshot = reader.load_snapshot(max_seq=until_seq)
     if snapshot is not None:
         state.restore(snapshot.state)
-    count = 0
-    for record in reader.records(after_seq=state.seq, until_seq=until_seq, contiguous=True):
-        state.apply(record)
-        count += 1
+    count = state.replay(reader.records(after_seq=state.seq, until_seq=until_seq, contiguous=True))
     return state, count
 
 

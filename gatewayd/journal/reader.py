@@ -6,16 +6,18 @@ import json
 import logging
 import os
 from dataclasses import dataclass, field
+from operator import itemgetter
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
 from .files import list_segments, list_snapshots, write_atomically
-from .record import Record, RecordError, decode_line, decode_unterminated, encode_line
+from .record import Record, RecordError, decode_line, decode_lines, decode_unterminated, encode_line
 
 log = logging.getLogger("gatewayd.journal")
 
 REPAIRS_FILE = "REPAIRS"
+_seq_of = itemgetter(0)
 
 
 class CorruptJournal(RuntimeError):
@@ -67,6 +69,14 @@ def _split_lines(data: bytes) -> list[bytes]:
     lines = data.split(b"\n")
     # A file that ends with "\n" yields a final empty element; anything else is an unterminated tail.
     return lines
+
+
+def _consecutive(records: list[Record], expected: int | None) -> bool:
+    """Seqs first, first + 1, … (first being `expected` when given)."""
+    first = records[0].seq
+    if type(first) is not int or expected is not None and first != expected:
+        return False
+    return list(map(_seq_of, records)) == list(range(first, first + len(records)))
 
 
 class JournalReader:
@@ -133,7 +143,21 @@ class JournalReader:
         for index in range(start, len(segments)):
             first_seq, path = segments[index]
             is_last = index == len(segments) - 1
-            for line, record in enumerate(self._segment_records(path, is_last), 1):
+            records = self._segment_records(path, is_last)
+            if records and _consecutive(records, expected):
+                # The common case, checked for the whole segment at once: no seq to complain about.
+                first = records[0].seq
+                skip = min(max(after_seq + 1 - first, 0), len(records))
+                if not contiguous or skip == len(records) or records[skip].seq == after_seq + 1:
+                    expected = records[-1].seq + 1
+                    if skip < len(records):
+                        contiguous = False
+                        if until_seq is not None and records[-1].seq > until_seq:
+                            yield from records[skip:max(until_seq + 1 - first, skip)]
+                            return
+                        yield from records[skip:] if skip else records
+                    continue
+            for line, record in enumerate(records, 1):
                 # Before the first record read, what precedes it is what the segment's name says.
                 previous = segments[start][0] - 1 if expected is None else expected - 1
                 if expected is not None and record.seq != expected:
@@ -155,24 +179,30 @@ class JournalReader:
                 yield record
 
     def _segment_records(self, path: Path, is_last: bool) -> list[Record]:
-        """All records of one segment (a list: this loop is the hot path of startup)."""
+        """All records of one segment (a list: this is the hot path of startup)."""
         lines = path.read_bytes().split(b"\n")
         terminated = lines[-1] == b""
         if terminated:
             lines.pop()
+        try:
+            records = decode_lines(lines)
+        except RecordError:
+            records = self._decode_until_damage(path, lines, is_last)
+        if lines and not terminated and not is_last:
+            raise CorruptJournal(path, len(lines), records[-1].seq, "sealed segment ends without a newline")
+        return records
+
+    def _decode_until_damage(self, path: Path, lines: list[bytes], is_last: bool) -> list[Record]:
+        """One line at a time, to name the first bad one; a torn tail of the last segment is dropped."""
         records: list[Record] = []
-        append = records.append
-        decode = decode_unterminated
         try:
             for line in lines:
-                append(decode(line))
+                records.append(decode_unterminated(line))
         except RecordError as exc:
             number = len(records)
             if is_last and self._only_damage_follows(lines, number):
                 return records
             raise CorruptJournal(path, number + 1, records[-1].seq if records else 0, str(exc)) from None
-        if lines and not terminated and not is_last:
-            raise CorruptJournal(path, len(lines), records[-1].seq, "sealed segment ends without a newline")
         return records
 
     @staticmethod

@@ -166,3 +166,53 @@ async def test_retention_deletes_only_covered_old_segments(tmp_path):
     os.utime(segments_after[0][1], (0, 0))
     result = write_snapshot_and_prune(tmp_path, live.seq, encoded, max_age_seconds=3600, max_bytes=1 << 40)
     assert segments_after[0][1].name in result.segments_deleted
+
+
+def write_segments(directory, bounds):
+    """Segments holding seqs first..last for each (first, last)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for first, last in bounds:
+        (directory / f"segment-{first:016d}.jsonl").write_bytes(b"".join(
+            encode_line(Record(seq, "2026-11-22T00:00:00.000000Z", "test.add", {"key": "a", "amount": seq}))
+            for seq in range(first, last + 1)))
+
+
+def test_records_between_any_bounds_across_segments(tmp_path):
+    write_segments(tmp_path, [(1, 6), (7, 12), (13, 13), (14, 20)])
+    reader = JournalReader(tmp_path)
+    for after in range(0, 22):
+        for until in [None, *range(0, 22)]:
+            wanted = [seq for seq in range(1, 21) if seq > after and (until is None or seq <= until)]
+            assert [r.seq for r in reader.records(after_seq=after, until_seq=until)] == wanted, (after, until)
+            if after <= 20:
+                got = [r.seq for r in reader.records(after_seq=after, until_seq=until, contiguous=True)]
+                assert got == wanted, (after, until)
+
+
+def test_a_seq_gap_between_segments_is_named(tmp_path):
+    write_segments(tmp_path, [(1, 6), (8, 12)])
+    with pytest.raises(CorruptJournal, match="expected seq 7, found 8") as excinfo:
+        list(JournalReader(tmp_path).records())
+    assert "segment-0000000000000008.jsonl: line 1 (after seq 6)" in str(excinfo.value)
+
+
+def test_a_line_in_a_valid_but_unusual_form_is_still_read(tmp_path):
+    path, lines = write_records(tmp_path, 5)
+    upper = lines[2][:-11] + lines[2][-11:-3].upper() + lines[2][-3:]  # checksum in upper-case hex
+    assert upper != lines[2]
+    path.write_bytes(b"".join(lines[:2] + [upper] + lines[3:]))
+    assert [r.seq for r in JournalReader(tmp_path).records()] == [1, 2, 3, 4, 5]
+
+
+def test_state_replay_counts_and_leaves_the_collector_as_it_was(tmp_path):
+    import gc
+
+    path, lines = write_records(tmp_path, 5)
+    state = make_test_state()
+    assert state.replay(JournalReader(tmp_path).records()) == 5
+    assert state.seq == 5 and state.counters.values["a"] == 15 and gc.isenabled()
+    broken = make_test_state()
+    bad = Record(6, "2026-11-22T00:00:00.000000Z", "test.add", {"key": "a"})  # no amount: the applier fails
+    with pytest.raises(KeyError):
+        broken.replay([*JournalReader(tmp_path).records(), bad])
+    assert broken.seq == 5 and gc.isenabled()
