@@ -116,6 +116,8 @@ class Ledger:
     command_ref: dict[str, str] = field(default_factory=dict)            # cmd id -> TX Reference
     tx_delivered: set[str] = field(default_factory=set)                  # References acknowledged by devices
     deliveries: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))  # cmd id -> generations
+    delivered_as: dict[str, tuple] = field(default_factory=dict)         # cmd id -> (command, payload) first seen
+    changed_repeats: list[str] = field(default_factory=list)            # cmd ids delivered again with other content
     results_sent: dict[str, str] = field(default_factory=dict)           # cmd id -> device id
     confirmed: dict[str, int] = field(default_factory=dict)              # cmd id -> generation seen acknowledged
     durable_ack: dict[str, int] = field(default_factory=dict)            # cmd id -> generation it was durable by
@@ -161,6 +163,9 @@ async def ws_device(ep: Endpoint, ledger: Ledger, device: dict, rng: random.Rand
                             if reference is not None:
                                 ledger.command_ref[msg["id"]] = reference
                             ledger.deliveries[msg["id"]].append(ep.generation)
+                            content = (msg.get("command"), msg.get("payload"))
+                            if ledger.delivered_as.setdefault(msg["id"], content) != content:
+                                ledger.changed_repeats.append(msg["id"])
                             ledger.results_sent[msg["id"]] = device["id"]
                             await ws.send_message(json.dumps({"type": "command_result", "id": msg["id"], "ok": True}))
 
