@@ -329,11 +329,13 @@ def run_scenario(base: str, key: str, devices_file: Path, devices: int, monitors
                                          "ids" if with_ids else "no-ids"])
         try:
             assert read_line(driver, 60) == "ready"
-            cpu_before = cpu_seconds(server_pid)
+            watched = [server_pid, driver.pid] + [worker.pid for worker in workers]
+            cpu_before = [cpu_seconds(pid) for pid in watched]
             driver.stdin.write("go\n")
             driver.stdin.flush()
             load = json.loads(read_line(driver, seconds + 60))
-            cpu = cpu_seconds(server_pid) - cpu_before
+            cpu_used = [cpu_seconds(pid) - before for pid, before in zip(watched, cpu_before)]
+            cpu, driver_cpu, monitors_cpu = cpu_used[0], cpu_used[1], sum(cpu_used[2:])
         finally:
             driver.kill()
             driver.wait()
@@ -354,7 +356,8 @@ def run_scenario(base: str, key: str, devices_file: Path, devices: int, monitors
             "sent_per_s": load["sent"] / load["elapsed"], "ingest_per_s": load["acked"] / load["elapsed"],
             "delivered": frames / max(1, load["sent"] * monitors), "p50": percentile(samples, 50),
             "p99": percentile(samples, 99), "dropped": dropped,
-            "cpu_ms_per_msg": 1000 * cpu / max(1, load["sent"]), "cpu_share": cpu / load["elapsed"]}
+            "cpu_ms_per_msg": 1000 * cpu / max(1, load["sent"]), "cpu_share": cpu / load["elapsed"],
+            "driver_cpu": driver_cpu / load["elapsed"], "monitors_cpu": monitors_cpu / load["elapsed"]}
 
 
 def main() -> None:
@@ -432,22 +435,24 @@ def report(rows: dict, clients: list[int], rate: float, with_ids: bool) -> None:
     print(f"\nlatency at {rate:g} msgs/s offered ({LATENCY_DEVICES} devices, telemetry {kind}), "
           "send -> monitor receive")
     print(f"{'server':>9} {'monitors':>8} {'sent/s':>8} {'delivered':>9} {'p50 ms':>7} {'p99 ms':>7} {'dropped':>7} "
-          f"{'srv CPU':>7} {'CPU ms/msg':>10}")
+          f"{'srv CPU':>7} {'CPU ms/msg':>10} {'load CPU':>8} {'mon CPU':>7}")
     for name in ("raw", "gatewayd"):
         for m in clients:
             r = rows[name, m, "rate"]
             print(f"{name:>9} {m:>8} {r['sent_per_s']:>8.0f} {r['delivered']:>9.1%} {r['p50']:>7.2f} "
-                  f"{r['p99']:>7.2f} {r['dropped']:>7} {r['cpu_share']:>7.0%} {r['cpu_ms_per_msg']:>10.3f}")
+                  f"{r['p99']:>7.2f} {r['dropped']:>7} {r['cpu_share']:>7.0%} {r['cpu_ms_per_msg']:>10.3f} "
+                  f"{r['driver_cpu']:>8.0%} {r['monitors_cpu']:>7.0%}")
     print(f"\ningest: {INGEST_DEVICES} devices, each waits for its ack (durable in gatewayd)")
     print(f"{'server':>9} {'monitors':>8} {'ingest/s':>9} {'vs 1':>6} {'delivered':>9} {'p50 ms':>7} "
-          f"{'p99 ms':>7} {'dropped':>7} {'srv CPU':>7} {'CPU ms/msg':>10}")
+          f"{'p99 ms':>7} {'dropped':>7} {'srv CPU':>7} {'CPU ms/msg':>10} {'load CPU':>8} {'mon CPU':>7}")
     for name in ("raw", "gatewayd"):
         base = rows[name, clients[0], "ingest"]["ingest_per_s"]
         for m in clients:
             r = rows[name, m, "ingest"]
             print(f"{name:>9} {m:>8} {r['ingest_per_s']:>9.0f} {r['ingest_per_s'] / base:>6.0%} "
                   f"{r['delivered']:>9.1%} {r['p50']:>7.2f} {r['p99']:>7.2f} {r['dropped']:>7} "
-                  f"{r['cpu_share']:>7.0%} {r['cpu_ms_per_msg']:>10.3f}")
+                  f"{r['cpu_share']:>7.0%} {r['cpu_ms_per_msg']:>10.3f} "
+                  f"{r['driver_cpu']:>8.0%} {r['monitors_cpu']:>7.0%}")
     print("\ngatewayd / raw stack")
     for m in clients:
         g, r = rows["gatewayd", m, "ingest"], rows["raw", m, "ingest"]

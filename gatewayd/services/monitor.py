@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import deque
 from dataclasses import dataclass
 from datetime import tzinfo
 from itertools import islice
-from typing import Any, Awaitable, Callable, Iterator, Sequence
+from typing import Any, Awaitable, Callable, Iterable, Iterator, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import trio
@@ -34,6 +35,7 @@ from ..protocols.resiot import (
     encode_envelope,
     parse_filter,
 )
+from ..protocols.wsframe import SharedText
 from . import comms
 
 log = logging.getLogger("gatewayd.monitor")
@@ -42,10 +44,14 @@ STREAMS = ("communications", "actions")
 BROADCAST_QUEUE = 65_536  # records; the broadcaster only renders, so this absorbs bursts
 REPLAY_CHUNK = 512  # records read and rendered per worker-thread call
 CATCH_UP_SLACK = 256  # join the live stream once the replay is this close to it
+DRAIN_PER_TURN = 1024  # records the broadcaster takes per scheduler turn beyond the first
 
-Send = Callable[[str], Awaitable[None]]
+BATCH_ITEMS = 512  # queued items taken per writer wake-up
+BATCH_BYTES = 256 * 1024  # text per write, so a batch of big frames stays a modest buffer
+
+Send = Callable[[Sequence[SharedText]], Awaitable[None]]  # writes frames in order, each one message
 # One record's frames: (the Communication or Action, its JSON text).
-Rendered = list[tuple[Any, str]]
+Rendered = list[tuple[Any, SharedText]]
 
 
 class SlowConsumer(Exception):
@@ -91,15 +97,16 @@ class StreamKind:
         return record.type in self.mappers
 
     def render(self, record: Record, zone: tzinfo) -> Rendered:
-        """Every frame of one record. A failing mapper costs its record's frames, nothing more."""
+        """Every frame of one record, encoded once for every session. A failing mapper costs its
+        record's frames, nothing more."""
         mapper = self.mappers.get(record.type)
         if mapper is None:
             return []
         try:
             if self.name == "communications":
-                return [(c, encode_envelope(c, zone)) for c in mapper(record)]
+                return [(c, SharedText(encode_envelope(c, zone))) for c in mapper(record)]
             action = mapper(record)
-            return [] if action is None else [(action, encode_action(action, zone))]
+            return [] if action is None else [(action, SharedText(encode_action(action, zone)))]
         except Exception:
             # The first failure of a record type gets a traceback; repeats would flood the log.
             if record.type not in _FAILED_TYPES:
@@ -113,10 +120,10 @@ class StreamKind:
     def matches(self, flt: StreamFilter, item: Any) -> bool:
         return flt.matches_comm(item) if self.name == "communications" else flt.matches_action(item)
 
-    def select(self, flt: StreamFilter | None, frames: Rendered) -> list[str]:
+    def select(self, flt: StreamFilter | None, frames: Rendered) -> list[SharedText]:
         if flt is None:
-            return [text for _, text in frames]
-        return [text for item, text in frames if self.matches(flt, item)]
+            return [frame for _, frame in frames]
+        return [frame for item, frame in frames if self.matches(flt, item)]
 
     def parse_filter(self, query) -> StreamFilter | None:
         """The filter a URL asks for (None = everything). Raises ValueError with a precise text."""
@@ -142,7 +149,11 @@ def parse_since(value: str | None) -> int | None:
 # -- sessions ---------------------------------------------------------------------------------------------
 class Session:
     """One monitoring client's feed. `run(send)` delivers frames until the client is too slow
-    (SlowConsumer) or the caller cancels it; `reply(text)` queues an answer to a client request."""
+    (SlowConsumer) or the caller cancels it; `reply(text)` queues an answer to a client request.
+
+    The queue is a plain deque: the broadcaster appends to it for every record, so an append must
+    cost next to nothing, and the writer is woken only when it waits for an empty queue. The
+    writer takes everything queued (up to a batch) and sends it in one go."""
 
     def __init__(self, service: "MonitorService", kind: StreamKind, flt: StreamFilter | None,
                  since: int | None, queue_size: int):
@@ -150,47 +161,49 @@ class Session:
         self.kind = kind
         self.filter = flt
         self.since = since
-        # Items are (seq, frames) for records and (None, [text]) for replies.
-        self._send, self._receive = trio.open_memory_channel[tuple[int | None, list[str]]](queue_size)
+        # Items are (seq, frames) for records and (None, [frame]) for replies.
+        self._queue: deque[tuple[int | None, list[SharedText]]] = deque()
+        self._queue_size = queue_size
+        self._wakeup: trio.Event | None = None  # set while the writer waits for an empty queue
+        self._closed = False
         self.delivered_seq = since - 1 if since is not None else None  # the last record fully sent
         self.overflowed = False
         self._joined = False
         self._broadcast = service.broadcasts[kind.name]
 
     # broadcaster side (synchronous, never blocks) -----------------------------------------------
-    def offer(self, seq: int, frames: Rendered, all_texts: list[str]) -> None:
-        texts = all_texts if self.filter is None else self.kind.select(self.filter, frames)
-        if texts:
-            self._push((seq, texts))
+    def offer(self, seq: int, frames: list[SharedText]) -> None:
+        self._push((seq, frames))
 
     def reply(self, text: str) -> None:
-        self._push((None, [text]))
+        self._push((None, [SharedText(text)]))
 
-    def _push(self, item: tuple[int | None, list[str]]) -> None:
-        if self.overflowed:
+    def _push(self, item: tuple[int | None, list[SharedText]]) -> None:
+        if self.overflowed or self._closed:
             return
-        try:
-            self._send.send_nowait(item)
-        except trio.WouldBlock:
+        if len(self._queue) >= self._queue_size:
             self.drop()
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            pass
+            return
+        self._queue.append(item)
+        if self._wakeup is not None:
+            self._wakeup.set()
 
     def drop(self) -> None:
         """Too slow (or the broadcaster lost its place): stop queueing; `run` raises SlowConsumer."""
         self.overflowed = True
         self._leave()
-        self._send.close()
+        if self._wakeup is not None:
+            self._wakeup.set()
 
     def _leave(self) -> None:
         if self._joined:
-            self._broadcast.sessions.discard(self)
+            self._broadcast.leave(self)
             self._joined = False
 
     def close(self) -> None:
         self._leave()
-        self._send.close()
-        self._receive.close()
+        self._closed = True
+        self._queue.clear()
 
     def resume_seq(self) -> int:
         if self.delivered_seq is not None:
@@ -219,13 +232,9 @@ class Session:
 
     async def _send_queued_replies(self, send: Send) -> None:
         # Before joining, the queue holds only replies, so taking them out keeps the order.
-        while True:
-            try:
-                _, texts = self._receive.receive_nowait()
-            except (trio.WouldBlock, trio.EndOfChannel):
-                return
-            for text in texts:
-                await send(text)
+        replies = [frame for _, frames in self._queue for frame in frames]
+        self._queue.clear()
+        await send(replies)
 
     async def _replay(self, send: Send, until: int) -> None:
         """Send the frames of journal records delivered_seq < seq <= until, read in a worker thread."""
@@ -240,10 +249,7 @@ class Session:
                     if not chunk:
                         self.delivered_seq = until  # nothing more on disk up to `until`
                         break
-                    for seq, texts in chunk:
-                        for text in texts:
-                            await send(text)
-                        self.delivered_seq = seq
+                    await self._send_items(send, chunk)
                     if self.overflowed:
                         raise SlowConsumer(self.resume_seq())
             except FileNotFoundError:
@@ -256,40 +262,55 @@ class Session:
                 log.error("monitor replay stopped: %s", exc)
                 raise ReplayFailed("the journal is damaged; see the server log") from None
 
-    def _read_chunk(self, records: Iterator[Record], zone: tzinfo) -> list[tuple[int, list[str]]]:
+    def _read_chunk(self, records: Iterator[Record], zone: tzinfo) -> list[tuple[int, list[SharedText]]]:
         out = []
         last = None
         for record in islice(records, REPLAY_CHUNK):
             last = record.seq
             if self.kind.accepts(record):
-                texts = self.kind.select(self.filter, self.kind.render(record, zone))
-                if texts:
-                    out.append((record.seq, texts))
+                frames = self.kind.select(self.filter, self.kind.render(record, zone))
+                if frames:
+                    out.append((record.seq, frames))
         if last is not None and (not out or out[-1][0] != last):
             out.append((last, []))  # lets the caller advance past records without frames
         return out
 
-    async def _live(self, send: Send) -> None:
-        while True:
-            try:
-                item = await self._receive.receive()
-            except trio.EndOfChannel:
-                raise SlowConsumer(self.resume_seq()) from None
-            batch = [item]
-            while len(batch) < 64:
-                try:
-                    batch.append(self._receive.receive_nowait())
-                except (trio.WouldBlock, trio.EndOfChannel):
-                    break
-            for seq, texts in batch:
-                if self.overflowed:
-                    raise SlowConsumer(self.resume_seq())
-                if seq is not None and seq <= self.delivered_seq:
+    async def _send_items(self, send: Send, items: Iterable[tuple[int | None, list[SharedText]]]) -> None:
+        """Send queued or replayed items in order, several per write; records the replay already
+        delivered are skipped, and `delivered_seq` moves on once a write is done."""
+        batch: list[SharedText] = []
+        size = 0
+        last_seq = None
+        for seq, frames in items:
+            if seq is not None:
+                if seq <= self.delivered_seq:
                     continue
-                for text in texts:
-                    await send(text)
-                if seq is not None:
-                    self.delivered_seq = seq
+                last_seq = seq
+            batch += frames
+            size += sum(len(frame.text) for frame in frames)
+            if size >= BATCH_BYTES:
+                await send(batch)
+                batch, size = [], 0
+                if last_seq is not None:
+                    self.delivered_seq = last_seq
+        await send(batch)
+        if last_seq is not None:
+            self.delivered_seq = last_seq
+
+    async def _live(self, send: Send) -> None:
+        queue = self._queue
+        while True:
+            if self.overflowed:
+                raise SlowConsumer(self.resume_seq())
+            if not queue:
+                self._wakeup = trio.Event()
+                try:
+                    await self._wakeup.wait()  # no timeout: a record, a reply or a drop ends it
+                finally:
+                    self._wakeup = None
+                continue
+            items = [queue.popleft() for _ in range(min(len(queue), BATCH_ITEMS))]
+            await self._send_items(send, items)
 
 
 # -- broadcasters ------------------------------------------------------------------------------------------
@@ -298,6 +319,8 @@ class Broadcast:
         self.service = service
         self.kind = kind
         self.sessions: set[Session] = set()
+        # Sessions by filter: a filter's selection is made once per record for all its sessions.
+        self._by_filter: dict[StreamFilter | None, list[Session]] = {}
         self.processed_seq = service.core.hub.fanned_seq
         self.records = 0
         self.restarts = 0
@@ -305,7 +328,29 @@ class Broadcast:
     def join(self, session: Session) -> int:
         """Add a session; returns the seq after which it receives every record live."""
         self.sessions.add(session)
+        self._by_filter.setdefault(session.filter, []).append(session)
         return self.processed_seq
+
+    def leave(self, session: Session) -> None:
+        self.sessions.discard(session)
+        group = self._by_filter.get(session.filter)
+        if group is not None and session in group:
+            group.remove(session)
+            if not group:
+                del self._by_filter[session.filter]
+
+    def _offer(self, record: Record) -> None:
+        self.processed_seq = record.seq
+        self.records += 1
+        if not self.sessions:
+            return  # nobody listens: rendering would be wasted work at full ingest rate
+        rendered = self.kind.render(record, self.service.zone)
+        if rendered:
+            for flt, group in list(self._by_filter.items()):
+                frames = self.kind.select(flt, rendered)
+                if frames:
+                    for session in list(group):
+                        session.offer(record.seq, frames)
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         hub = self.service.core.hub
@@ -316,16 +361,18 @@ class Broadcast:
                 if not started:
                     task_status.started()
                     started = True
-                async for record in subscription.receive:
-                    self.processed_seq = record.seq
-                    self.records += 1
-                    if not self.sessions:
-                        continue  # nobody listens: rendering would be wasted work at full ingest rate
-                    frames = self.kind.render(record, self.service.zone)
-                    if frames:
-                        texts = [text for _, text in frames]
-                        for session in list(self.sessions):
-                            session.offer(record.seq, frames, texts)
+                receive = subscription.receive
+                async for record in receive:
+                    self._offer(record)
+                    # A channel's receive yields to the scheduler even when records wait, so a
+                    # broadcaster taking one record per turn falls behind whenever many tasks run
+                    # (each turn of the scheduler then takes long): take what is already waiting.
+                    for _ in range(DRAIN_PER_TURN):
+                        try:
+                            record = receive.receive_nowait()
+                        except (trio.WouldBlock, trio.EndOfChannel):
+                            break
+                        self._offer(record)
             # The hub dropped us (we fell behind): every session must resume from the journal.
             self.restarts += 1
             log.warning("monitor: the %s broadcaster fell behind; dropping %d sessions",

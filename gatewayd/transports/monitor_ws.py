@@ -20,6 +20,7 @@ from ..ratelimit import TokenBucket
 from ..services.monitor import ReplayFailed, SlowConsumer
 from ..services.tx_dispatch import refuse_tx, submit_tx
 from .auth import client_address, identify, json_error
+from .wsbatch import BatchSender
 
 log = logging.getLogger("gatewayd.monitor")
 
@@ -79,6 +80,7 @@ class MonitorConnection:
         self._scope = trio.CancelScope()
         self._done = trio.Event()
         self._tx_bucket = TokenBucket(TX_PER_SECOND, TX_BURST, time.monotonic())
+        self.sender: BatchSender | None = None
 
     # ConnectionSet protocol: a stop closes every monitor with 1001.
     def request_close(self, code: int, reason: str) -> None:
@@ -104,7 +106,8 @@ class MonitorConnection:
 
     async def _write(self) -> None:
         try:
-            await self.session.run(websocket.send)
+            self.sender = BatchSender.for_websocket(websocket)
+            await self.session.run(self.sender.send)
         except SlowConsumer as exc:
             self.core.service("monitor").note_dropped(self.stream)
             log.info("monitor %s from %s dropped as too slow (resume with since=%d)",

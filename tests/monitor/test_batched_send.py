@@ -1,0 +1,94 @@
+"""Frames queued together go out in one write, and still arrive as one WebSocket message each, in
+order and intact: with frames encoded once for every client, and (when the client negotiated
+permessage-deflate) encoded by the connection's own wsproto."""
+
+from __future__ import annotations
+
+import json
+
+import trio
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import AcceptConnection, Request, TextMessage
+from wsproto.extensions import PerMessageDeflate
+
+from gatewayd.transports.monitor_ws import MonitorConnection
+from tests.conftest import wait_for
+
+from .helpers import FAKE_RECORD, next_frame, open_monitor, registered
+
+SIZES = (0, 50, 40_000, 1)  # payload bytes: frames with 1-, 2- and 8-byte length fields
+
+
+def monitor_connection(daemon) -> MonitorConnection | None:
+    live = [c for c in daemon.core.connections._live if isinstance(c, MonitorConnection)]
+    return live[0] if len(live) == 1 and live[0].sender is not None else None
+
+
+async def publish_burst(daemon) -> list[int]:
+    """Records fanned out together: the session finds them all queued at its next turn."""
+    items = [(FAKE_RECORD, {"payload": f"{n:02x}" * n}) for n in SIZES]
+    return [record.seq for record in await daemon.core.hub.publish_many(items)]
+
+
+def check(frames: list[dict], seqs: list[int]) -> None:
+    assert [f["Seq"] for f in frames] == seqs
+    assert [f["Payload"] for f in frames] == [f"{n:02x}" * n for n in SIZES]
+
+
+async def test_a_burst_arrives_as_one_message_per_record(daemon):
+    async with registered(), open_monitor(daemon) as ws:
+        conn = await wait_for(lambda: monitor_connection(daemon))
+        assert conn.sender.batched and conn.sender.shared_frames
+        seqs = await publish_burst(daemon)
+        check([await next_frame(ws) for _ in seqs], seqs)
+
+
+class DeflateClient:
+    """A bare wsproto client that offers permessage-deflate (trio-websocket offers none)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.ws = WSConnection(ConnectionType.CLIENT)
+        self.messages: list[str] = []
+        self.extensions: list = []
+        self._text = ""
+
+    async def open(self, host: str, target: str, key: str) -> None:
+        await self.stream.send_all(self.ws.send(Request(
+            host=host, target=target, extensions=[PerMessageDeflate()],
+            extra_headers=[(b"authorization", f"Bearer {key}".encode())])))
+        while not await self._pump(AcceptConnection):
+            pass
+
+    async def _pump(self, wanted=None) -> bool:
+        self.ws.receive_data(await self.stream.receive_some(65536))
+        found = False
+        for event in self.ws.events():
+            if isinstance(event, AcceptConnection):
+                self.extensions = event.extensions
+            elif isinstance(event, TextMessage):
+                self._text += event.data
+                if event.message_finished:
+                    self.messages.append(self._text)
+                    self._text = ""
+            found = found or (wanted is not None and isinstance(event, wanted))
+        return found
+
+    async def messages_until(self, count: int) -> list[dict]:
+        with trio.fail_after(10):
+            while len(self.messages) < count:
+                await self._pump()
+        return [json.loads(text) for text in self.messages]
+
+
+async def test_a_burst_to_a_compressing_client(daemon):
+    async with registered():
+        stream = await trio.open_tcp_stream("127.0.0.1", daemon.port)
+        async with stream:
+            client = DeflateClient(stream)
+            await client.open(f"127.0.0.1:{daemon.port}", "/monitor/communications", daemon.api_key)
+            assert any(isinstance(ext, PerMessageDeflate) for ext in client.extensions)
+            conn = await wait_for(lambda: monitor_connection(daemon))
+            assert conn.sender.batched and not conn.sender.shared_frames
+            seqs = await publish_burst(daemon)
+            check(await client.messages_until(len(seqs)), seqs)
