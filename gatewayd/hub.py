@@ -62,10 +62,11 @@ class Hub:
     def _record(self, type_: str, data: dict[str, Any]) -> tuple[Record, bytes]:
         if self.writer.failed is not None:
             raise JournalUnavailable(f"journal cannot write: {self.writer.failed}")
-        record = Record(self.next_seq, utc_now_iso(), type_, data)
+        seq = self.next_seq
+        record = Record(seq, utc_now_iso(), type_, data)
         line = encode_line(record)  # before apply: a record that cannot be written never happened
         self.state.apply(record)
-        self.next_seq += 1
+        self.next_seq = seq + 1
         return record, line
 
     async def publish(self, type_: str, data: dict[str, Any], *, durable: bool = True) -> Record:
@@ -107,8 +108,9 @@ class Hub:
         return len(self._subscribers)
 
     def _fan_out(self, records: Sequence[Record]) -> None:
-        subscribers = list(self._subscribers)
-        for record in records:
-            for subscription in subscribers:
-                subscription.offer(record)
+        if self._subscribers:
+            subscribers = list(self._subscribers)
+            for record in records:
+                for subscription in subscribers:
+                    subscription.offer(record)
         self.fanned_seq = records[-1].seq

@@ -46,20 +46,22 @@ class Record(NamedTuple):
     data: dict[str, Any]
 
 
-_second_cache: tuple[int, str] = (-1, "")
+_new_record = tuple.__new__  # skips NamedTuple's Python-level __new__ (replay and publish paths)
 
-
-_new_record = tuple.__new__  # skips NamedTuple's Python-level __new__ on the replay path
+# (second, "2026-11-22T03:04:05.%06dZ"): the text up to the second changes once a second.
+_second_template: tuple[int, str] = (-1, "")
+_time_us = time.time_ns
 
 
 def utc_now_iso() -> str:
-    """UTC now as 2026-11-22T03:04:05.123456Z (the second's text is cached: this runs per record)."""
-    global _second_cache
-    now = time.time()
-    second = int(now)
-    if second != _second_cache[0]:
-        _second_cache = (second, datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"))
-    return "%s.%06dZ" % (_second_cache[1], int((now - second) * 1_000_000))
+    """UTC now as 2026-11-22T03:04:05.123456Z (this runs once per record published)."""
+    global _second_template
+    now_us = _time_us() // 1000
+    second = now_us // 1_000_000
+    if second != _second_template[0]:
+        text = datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        _second_template = (second, text + ".%06dZ")
+    return _second_template[1] % (now_us - second * 1_000_000)
 
 
 def parse_ts(ts: str) -> datetime:
@@ -68,12 +70,12 @@ def parse_ts(ts: str) -> datetime:
 
 def encode_line(record: Record) -> bytes:
     """Serialise a record to one newline-terminated line with its checksum."""
+    seq, ts, type_, data = record
     try:
-        body = _dumps({"seq": record.seq, "ts": record.ts, "type": record.type, "data": record.data})
+        body = _dumps({"seq": seq, "ts": ts, "type": type_, "data": data})
     except TypeError as exc:  # orjson.JSONEncodeError
-        raise UnencodableRecord(f"cannot journal this {record.type} record: {exc}") from None
-    crc = zlib.crc32(body)
-    return b"%s,\"crc\":\"%08x\"}\n" % (body[:-1], crc)
+        raise UnencodableRecord(f"cannot journal this {type_} record: {exc}") from None
+    return b"%s,\"crc\":\"%08x\"}\n" % (body[:-1], _crc32(body))
 
 
 def decode_line(line: bytes) -> Record:

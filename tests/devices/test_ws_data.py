@@ -71,9 +71,10 @@ async def test_ack_waits_for_fsync(daemon):
     writer = daemon.core.writer
     release = trio.Event()
     real_sync = writer.ops.sync
+    token = trio.lowlevel.current_trio_token()  # the writer's worker thread is not trio's to_thread
 
     def slow_sync(fd):
-        trio.from_thread.run(release.wait)
+        trio.from_thread.run(release.wait, trio_token=token)
         real_sync(fd)
 
     async with open_websocket_url(ws_url(daemon)) as ws:

@@ -184,3 +184,29 @@ async def test_unencodable_data_is_refused_before_it_changes_anything(tmp_path, 
     await hub.publish("test.add", {"key": "a", "amount": 1})
     assert hub.state.seq == 1
     await writer.close()
+
+
+async def test_a_publisher_cancelled_while_waiting_does_not_disturb_the_others(tmp_path, nursery):
+    ops = GatedSync()
+    hub, writer = make_hub(tmp_path, ops)
+    await nursery.start(writer.run)
+    done = []
+    scope = trio.CancelScope()
+
+    async def publisher(key, cancel_scope=None):
+        with cancel_scope or trio.CancelScope():
+            await hub.publish("test.add", {"key": key, "amount": 1})
+            done.append(key)
+
+    async with trio.open_nursery() as publishers:
+        for key in ("first", "second"):
+            publishers.start_soon(publisher, key)
+        publishers.start_soon(publisher, "cancelled", scope)
+        await trio.testing.wait_all_tasks_blocked()  # all three wait on the gated fsync
+        scope.cancel()
+        await trio.testing.wait_all_tasks_blocked()
+        assert done == []
+        ops.gate.set()
+    assert sorted(done) == ["first", "second"]
+    assert writer.durable_seq == 3  # the cancelled publisher's record was published all the same
+    await writer.close()
