@@ -1,7 +1,7 @@
 """LoRaWAN uplinks/s through the whole path (UDP, MIC, decrypt, journal, monitor), beside the raw stack.
 
 Simulated packet forwarders run in separate processes, each with its own ABP devices, and send
-PUSH_DATA (every frame distinct and correctly encrypted) to 127.0.0.1. Three runs:
+PUSH_DATA (every frame distinct and correctly encrypted, every device with its own keys) to 127.0.0.1. Three runs:
 1. raw: the same senders against the bare stack: a trio UDP loop answering PUSH_ACK that pushes one
    fixed frame per uplink to a hypercorn/quart-trio WebSocket client (no parsing, crypto, journal);
 2. max: gatewayd (a real `gatewayd serve` process) offered more than it can take; the figure is the
@@ -43,6 +43,12 @@ def dev_addr(i: int) -> int:
     return 0x2600_0000 + i
 
 
+def device_keys(i: int) -> tuple[bytes, bytes]:
+    """(NwkSKey, AppSKey) of device i: every device has its own, as in the field."""
+    tag = i.to_bytes(4, "big")
+    return NWK[:12] + tag, APP[:12] + tag
+
+
 def gateway_eui(g: int) -> str:
     return f"aa555a00000{g:05x}"
 
@@ -56,9 +62,10 @@ def sender(port: int, g: int, devices: list[int], fcnt_start: int, count: int, r
     packets = []
     per_device = len(devices)
     for i in range(count):
-        addr = dev_addr(devices[i % per_device])
+        device = devices[i % per_device]
         fcnt = fcnt_start + i // per_device
-        phy = lorawan.build_data_frame(MType.UNCONFIRMED_DATA_UP, addr, fcnt, NWK, APP, f_port=1,
+        nwk, app = device_keys(device)
+        phy = lorawan.build_data_frame(MType.UNCONFIRMED_DATA_UP, dev_addr(device), fcnt, nwk, app, f_port=1,
                                        payload=b"bench" + i.to_bytes(4, "big"))
         packets.append(gwmp.RxPacket(tmst=(i * 1000) & 0xFFFF_FFFF, chan=0, rfch=0, freq=868.1, modu="LORA",
                                      datr="SF7BW125", codr="4/5", rssi=-60, lsnr=7.5, data=phy))
@@ -232,9 +239,10 @@ async def prepare_state(state_dir: Path, devices: int) -> str:
         key = (await ops.call(core, "apikey.create", {"name": "bench"}))["key"]
 
         async def create(i: int) -> None:
+            nwk, app = device_keys(i)
             await ops.call(core, "device.create", {"name": f"bench-{i}", "lorawan": {
                 "dev_eui": f"70b3d57e{i:08x}", "dev_addr": lorawan.dev_addr_hex(dev_addr(i)),
-                "nwk_s_key": NWK.hex(), "app_s_key": APP.hex()}})
+                "nwk_s_key": nwk.hex(), "app_s_key": app.hex()}})
 
         async with trio.open_nursery() as nursery:  # concurrent creations share fsyncs
             for i in range(devices):

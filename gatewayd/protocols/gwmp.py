@@ -219,10 +219,14 @@ def _parse_push_data(version: int, token: int, gateway_eui: str, payload: bytes)
     if not isinstance(entries, list):
         raise ProtocolError("invalid", f"rxpk must be an array, got {_kind(entries)}")
     for i, entry in enumerate(entries):
-        try:
-            rxpk.append(_rx_packet(entry, f"rxpk[{i}]"))
-        except ProtocolError as exc:
-            errors.append(exc.message)
+        packet = _usual_rx_packet(entry)
+        if packet is None:
+            try:
+                packet = _rx_packet(entry, f"rxpk[{i}]")
+            except ProtocolError as exc:
+                errors.append(exc.message)
+                continue
+        rxpk.append(packet)
     bad_rxpk = len(errors)
     stat = None
     if "stat" in doc:
@@ -382,6 +386,56 @@ def _rx_packet(obj: Any, ctx: str) -> RxPacket:
         rssi=rssi,
         lsnr=lsnr,
     )
+
+
+_ABSENT = object()
+_STATS = (-1, 0, 1)
+_USUAL_OPTIONAL = (("time", str), ("codr", str), ("chan", int), ("rfch", int))
+
+
+def _finite_number(value: Any) -> bool:
+    kind = type(value)
+    return kind is int or (kind is float and math.isfinite(value))
+
+
+def _usual_rx_packet(obj: Any) -> RxPacket | None:
+    """The common rxpk (every field present has its plain JSON type, signal in rssi/lsnr) read
+    with type tests only; None for anything else, which `_rx_packet` reads or explains."""
+    if type(obj) is not dict:
+        return None
+    get = obj.get
+    tmst, modu, text, stat, freq, datr, rssi = (get("tmst"), get("modu"), get("data"), get("stat"),
+                                                get("freq"), get("datr"), get("rssi"))
+    if not (type(tmst) is int and 0 <= tmst <= 0xFFFF_FFFF and type(text) is str and type(stat) is int
+            and stat in _STATS and _finite_number(freq) and _finite_number(rssi)
+            and ((modu == "LORA" and type(datr) is str) or (modu == "FSK" and type(datr) is int))):
+        return None
+    optional = []
+    for key, kind in _USUAL_OPTIONAL:
+        value = get(key, _ABSENT)
+        if value is _ABSENT:
+            value = None
+        elif type(value) is not kind:
+            return None
+        optional.append(value)
+    time, codr, chan, rfch = optional
+    lsnr, size = get("lsnr", _ABSENT), get("size", _ABSENT)
+    if lsnr is _ABSENT:
+        lsnr = None
+    elif not _finite_number(lsnr):
+        return None
+    try:
+        data = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if size is not _ABSENT and (type(size) is not int or size != len(data)):
+        return None
+    # Every field is checked: fill the frozen instance directly, as the generated __init__ would
+    # with one object.__setattr__ per field (most of this function's cost otherwise).
+    packet = object.__new__(RxPacket)
+    packet.__dict__.update(tmst=tmst, freq=freq, modu=modu, datr=datr, data=data, stat=stat, time=time, chan=chan,
+                           rfch=rfch, codr=codr, rssi=rssi, lsnr=lsnr, size=len(data))
+    return packet
 
 
 def _from_rsig(obj: dict, ctx: str, lsnr: float | None) -> tuple[int | float, float | None]:

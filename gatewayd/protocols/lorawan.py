@@ -7,8 +7,10 @@ printed (big-endian), so all byte-order conversion happens in this module.
 from __future__ import annotations
 
 import hmac
+import struct
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import lru_cache
 from string import hexdigits
 
 from cryptography.hazmat.primitives import cmac
@@ -125,6 +127,8 @@ class JoinRequest:
 # --------------------------------------------------------------------------------------------
 # Parsing
 
+_MTYPES = tuple(MType)  # by value: a tuple index instead of the enum's lookup on every frame
+
 
 def parse_phy(data: bytes) -> DataFrame | JoinRequest:
     """Parse an uplink or downlink PHYPayload. Join-accepts (encrypted, only ever sent by a
@@ -141,7 +145,7 @@ def parse_phy(data: bytes) -> DataFrame | JoinRequest:
         raise ProtocolError(
             "bad_version", f"MHDR major version is {major}; only LoRaWAN R1 (0) is supported"
         )
-    mtype = MType(data[0] >> 5)
+    mtype = _MTYPES[data[0] >> 5]
     if mtype is MType.JOIN_REQUEST:
         return _parse_join_request(data)
     if mtype.is_data:
@@ -194,7 +198,10 @@ def _parse_data_frame(mtype: MType, data: bytes) -> DataFrame:
         raise ProtocolError(
             "bad_fopts", "MAC commands in both FOpts and an FPort 0 payload are not allowed"
         )
-    return DataFrame(
+    # Filled directly, as the frozen dataclass's __init__ would with one object.__setattr__ per
+    # field: that was most of the cost of reading a frame.
+    frame = object.__new__(DataFrame)
+    frame.__dict__.update(
         mtype=mtype,
         dev_addr=int.from_bytes(data[1:5], "little"),
         adr=bool(f_ctrl & _ADR),
@@ -208,6 +215,7 @@ def _parse_data_frame(mtype: MType, data: bytes) -> DataFrame:
         mic=data[mic_start:],
         raw=data,
     )
+    return frame
 
 
 # --------------------------------------------------------------------------------------------
@@ -229,27 +237,45 @@ def _check_uint(value: int, bits: int, code: str, name: str) -> int:
     return value
 
 
+# Expanding an AES key costs far more than encrypting a frame, and every uplink needs the same
+# two or three keys again: the expanded forms are kept per key. ECB has no state from one call to
+# the next, so one encryptor serves every whole-block input; a CMAC is copied from its keyed
+# template. A few thousand devices' keys fit; beyond that the least recently used are rebuilt.
+CRYPTO_CACHE = 8192
+
+
+@lru_cache(maxsize=CRYPTO_CACHE)
+def _ecb_encryptor(key: bytes):
+    return Cipher(algorithms.AES(key), modes.ECB()).encryptor()
+
+
+@lru_cache(maxsize=CRYPTO_CACHE)
+def _cmac_template(key: bytes) -> cmac.CMAC:
+    return cmac.CMAC(algorithms.AES(key))
+
+
 def _aes_ecb(key: bytes, data: bytes, *, decrypt: bool = False) -> bytes:
-    cipher = Cipher(algorithms.AES(key), modes.ECB())
-    ctx = cipher.decryptor() if decrypt else cipher.encryptor()
-    return ctx.update(data) + ctx.finalize()
+    if decrypt:
+        ctx = Cipher(algorithms.AES(key), modes.ECB()).decryptor()  # join-accepts only: rare
+        return ctx.update(data) + ctx.finalize()
+    if len(data) % 16:
+        raise ValueError("The length of the provided data is not a multiple of the block length.")
+    return _ecb_encryptor(bytes(key)).update(data)  # whole blocks only, so nothing is held back
 
 
 def aes_cmac(key: bytes, message: bytes) -> bytes:
     """Full 16-byte AES-128-CMAC (RFC 4493)."""
-    mac = cmac.CMAC(algorithms.AES(_check_key(key, "CMAC key")))
+    mac = _cmac_template(_check_key(key, "CMAC key")).copy()
     mac.update(bytes(message))
     return mac.finalize()
 
 
+_BLOCK = struct.Struct("<B4xBIIxB")
+
+
 def _block(first: int, dev_addr: int, fcnt32: int, uplink: bool, last: int) -> bytes:
     """The B0 / A_i block: first | 00000000 | dir | DevAddr | FCnt32 | 00 | last."""
-    return (
-        bytes((first, 0, 0, 0, 0, 0 if uplink else 1))
-        + dev_addr.to_bytes(4, "little")
-        + fcnt32.to_bytes(4, "little")
-        + bytes((0, last))
-    )
+    return _BLOCK.pack(first, 0 if uplink else 1, dev_addr, fcnt32, last)
 
 
 # --------------------------------------------------------------------------------------------

@@ -77,6 +77,9 @@ def format_dt(dt: datetime, local_tz: tzinfo) -> str:
     if dt.tzinfo is None:
         raise ValueError("datetime must be timezone-aware")
     local = dt.astimezone(local_tz)
+    text = local.isoformat(timespec="microseconds")  # C-fast; the same text when the offset is whole minutes
+    if len(text) == 32 and local.year >= 1000:
+        return f"{text[:26]}0{text[26:]}"
     offset = local.utcoffset() or timedelta(0)
     minutes = int(offset.total_seconds()) // 60
     sign = "-" if minutes < 0 else "+"
@@ -135,9 +138,16 @@ def _extra_value(value: object) -> str | None:
 def _stringify_extra(extra: Mapping[str, object]) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in extra.items():
-        text = _extra_value(value)
-        if text is not None:
-            out[str(key)] = text
+        kind = type(value)
+        if kind is str:  # the common kinds first, without a call each
+            text = value
+        elif kind is int or kind is float:
+            text = str(value)
+        else:
+            text = _extra_value(value)
+            if text is None:
+                continue
+        out[key if type(key) is str else str(key)] = text
     return out
 
 
@@ -169,9 +179,13 @@ def to_envelope(comm: Communication, local_tz: tzinfo) -> dict[str, Any]:
     return env
 
 
+# ensure_ascii keeps the frame sendable even if a string holds a lone surrogate. One encoder for
+# every frame: json.dumps with options builds a new one per call.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
 def _compact(obj: object) -> str:
-    # ensure_ascii keeps the frame sendable even if a string holds a lone surrogate.
-    return json.dumps(obj, separators=(",", ":"))
+    return _COMPACT_JSON.encode(obj)
 
 
 def encode_envelope(comm: Communication, local_tz: tzinfo) -> str:
