@@ -1,9 +1,12 @@
 """The monitoring streams' plumbing: journal records -> frames -> every connected monitor.
 
 One broadcaster per stream ("communications", "actions") holds ONE hub subscription, renders each
-record once (mappers + JSON) and offers the frames to every session's bounded queue with
-send_nowait, so ingest never waits for a monitor and the hub's fan-out cost does not grow with
-the number of monitors. A session whose queue is full is dropped; it resumes with `since`.
+record once (mappers + JSON, and the WebSocket frame bytes), selects once per distinct filter and
+appends the same frames to every session's bounded queue without blocking, so ingest never waits
+for a monitor and the hub's fan-out cost does not grow with the number of monitors. A session
+whose queue is full is dropped; it resumes with `since`. Each session's writer sends everything
+queued in one write, and writes at a bounded pace (WRITES_PER_SECOND), so many clients cost
+bigger writes, not more of them.
 
 `since=N` is inclusive: the session first replays records with seq >= N from the journal, then
 continues live. The boundary between the two is the broadcaster's `processed_seq` at the moment
@@ -18,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import deque
+from math import inf
 from dataclasses import dataclass
 from datetime import tzinfo
 from itertools import islice
@@ -47,9 +51,16 @@ CATCH_UP_SLACK = 256  # join the live stream once the replay is this close to it
 DRAIN_PER_TURN = 1024  # records the broadcaster takes per scheduler turn beyond the first
 
 BATCH_ITEMS = 512  # queued items taken per writer wake-up
+# Writes per second that all sessions of a stream share: a session writes at most every
+# sessions / WRITES_PER_SECOND seconds (10 clients: 5 ms; 100: 50 ms) and sends what gathered
+# meanwhile in that one write. A socket write costs far more than a frame, so this bounds the
+# fan-out's cost whatever the number of clients, and ingest keeps its CPU.
+WRITES_PER_SECOND = 2000.0
 BATCH_BYTES = 256 * 1024  # text per write, so a batch of big frames stays a modest buffer
 
 Send = Callable[[Sequence[SharedText]], Awaitable[None]]  # writes frames in order, each one message
+# A session's queue holds (seq, frames, their size) for records and (None, [frame], size) for replies.
+Item = tuple[int | None, list[SharedText], int]
 # One record's frames: (the Communication or Action, its JSON text).
 Rendered = list[tuple[Any, SharedText]]
 
@@ -147,6 +158,10 @@ def parse_since(value: str | None) -> int | None:
 
 
 # -- sessions ---------------------------------------------------------------------------------------------
+def queue_item(seq: int | None, frames: list[SharedText]) -> Item:
+    return seq, frames, sum(len(frame.text) for frame in frames)
+
+
 class Session:
     """One monitoring client's feed. `run(send)` delivers frames until the client is too slow
     (SlowConsumer) or the caller cancels it; `reply(text)` queues an answer to a client request.
@@ -161,10 +176,10 @@ class Session:
         self.kind = kind
         self.filter = flt
         self.since = since
-        # Items are (seq, frames) for records and (None, [frame]) for replies.
-        self._queue: deque[tuple[int | None, list[SharedText]]] = deque()
+        self._queue: deque[Item] = deque()
         self._queue_size = queue_size
         self._wakeup: trio.Event | None = None  # set while the writer waits for an empty queue
+        self._last_write = -inf
         self._closed = False
         self.delivered_seq = since - 1 if since is not None else None  # the last record fully sent
         self.overflowed = False
@@ -172,13 +187,10 @@ class Session:
         self._broadcast = service.broadcasts[kind.name]
 
     # broadcaster side (synchronous, never blocks) -----------------------------------------------
-    def offer(self, seq: int, frames: list[SharedText]) -> None:
-        self._push((seq, frames))
-
     def reply(self, text: str) -> None:
-        self._push((None, [SharedText(text)]))
+        self.offer(queue_item(None, [SharedText(text)]))
 
-    def _push(self, item: tuple[int | None, list[SharedText]]) -> None:
+    def offer(self, item: Item) -> None:
         if self.overflowed or self._closed:
             return
         if len(self._queue) >= self._queue_size:
@@ -232,7 +244,7 @@ class Session:
 
     async def _send_queued_replies(self, send: Send) -> None:
         # Before joining, the queue holds only replies, so taking them out keeps the order.
-        replies = [frame for _, frames in self._queue for frame in frames]
+        replies = [frame for _, frames, _ in self._queue for frame in frames]
         self._queue.clear()
         await send(replies)
 
@@ -262,7 +274,7 @@ class Session:
                 log.error("monitor replay stopped: %s", exc)
                 raise ReplayFailed("the journal is damaged; see the server log") from None
 
-    def _read_chunk(self, records: Iterator[Record], zone: tzinfo) -> list[tuple[int, list[SharedText]]]:
+    def _read_chunk(self, records: Iterator[Record], zone: tzinfo) -> list[Item]:
         out = []
         last = None
         for record in islice(records, REPLAY_CHUNK):
@@ -270,24 +282,24 @@ class Session:
             if self.kind.accepts(record):
                 frames = self.kind.select(self.filter, self.kind.render(record, zone))
                 if frames:
-                    out.append((record.seq, frames))
+                    out.append(queue_item(record.seq, frames))
         if last is not None and (not out or out[-1][0] != last):
-            out.append((last, []))  # lets the caller advance past records without frames
+            out.append((last, [], 0))  # lets the caller advance past records without frames
         return out
 
-    async def _send_items(self, send: Send, items: Iterable[tuple[int | None, list[SharedText]]]) -> None:
+    async def _send_items(self, send: Send, items: Iterable[Item]) -> None:
         """Send queued or replayed items in order, several per write; records the replay already
         delivered are skipped, and `delivered_seq` moves on once a write is done."""
         batch: list[SharedText] = []
         size = 0
         last_seq = None
-        for seq, frames in items:
+        for seq, frames, item_size in items:
             if seq is not None:
                 if seq <= self.delivered_seq:
                     continue
                 last_seq = seq
             batch += frames
-            size += sum(len(frame.text) for frame in frames)
+            size += item_size
             if size >= BATCH_BYTES:
                 await send(batch)
                 batch, size = [], 0
@@ -309,6 +321,11 @@ class Session:
                 finally:
                     self._wakeup = None
                 continue
+            pause = self._last_write + self._broadcast.write_spacing() - trio.current_time()
+            if pause > 0:
+                await trio.sleep(pause)  # what arrives meanwhile goes out in the same write
+                continue
+            self._last_write = trio.current_time()
             items = [queue.popleft() for _ in range(min(len(queue), BATCH_ITEMS))]
             await self._send_items(send, items)
 
@@ -331,6 +348,10 @@ class Broadcast:
         self._by_filter.setdefault(session.filter, []).append(session)
         return self.processed_seq
 
+    def write_spacing(self) -> float:
+        """The least time between two writes of one session: the sessions share WRITES_PER_SECOND."""
+        return len(self.sessions) / WRITES_PER_SECOND
+
     def leave(self, session: Session) -> None:
         self.sessions.discard(session)
         group = self._by_filter.get(session.filter)
@@ -349,8 +370,9 @@ class Broadcast:
             for flt, group in list(self._by_filter.items()):
                 frames = self.kind.select(flt, rendered)
                 if frames:
+                    item = queue_item(record.seq, frames)
                     for session in list(group):
-                        session.offer(record.seq, frames)
+                        session.offer(item)
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         hub = self.service.core.hub
