@@ -50,18 +50,17 @@ _new_record = tuple.__new__  # skips NamedTuple's Python-level __new__ (replay a
 
 # (second, "2026-11-22T03:04:05.%06dZ"): the text up to the second changes once a second.
 _second_template: tuple[int, str] = (-1, "")
-_time_us = time.time_ns
+_time_ns = time.time_ns
 
 
 def utc_now_iso() -> str:
     """UTC now as 2026-11-22T03:04:05.123456Z (this runs once per record published)."""
     global _second_template
-    now_us = _time_us() // 1000
-    second = now_us // 1_000_000
+    second, micro = divmod(_time_ns() // 1000, 1_000_000)
     if second != _second_template[0]:
         text = datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
         _second_template = (second, text + ".%06dZ")
-    return _second_template[1] % (now_us - second * 1_000_000)
+    return _second_template[1] % micro
 
 
 def parse_ts(ts: str) -> datetime:
