@@ -70,7 +70,7 @@ def _load_object(text: str) -> dict:
     if not text.lstrip(" \t\r\n").startswith("{"):
         raise ProtocolError("bad_json", "message must be a JSON object")
     try:
-        obj = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+        obj = _DECODER.decode(text)
     except ProtocolError:
         raise
     except json.JSONDecodeError as exc:
@@ -98,6 +98,10 @@ def _finite_float(text: str) -> float:
     if not math.isfinite(number):
         raise ProtocolError("bad_json", f"number {text[:40]} is out of range")
     return number
+
+
+# One decoder for every frame: json.loads with hooks would build a new decoder and scanner per call.
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
 
 
 def _required(obj: dict, key: str, kind: str) -> object:

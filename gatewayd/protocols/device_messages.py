@@ -102,9 +102,54 @@ def check_msg_id(value: object, where: str) -> None:
 
 
 def check_payload(payload: object, where: str) -> None:
-    """A JSON-compatible object within the depth, key and size limits. Walks iteratively."""
+    """A JSON-compatible object within the depth, key and size limits."""
     if not isinstance(payload, dict):
         raise _invalid(f"{where} must be an object, got {describe(payload)}")
+    if _fits(payload, 1, MAX_NODES) < 0:
+        _explain_payload(payload, where)
+
+
+def _has_surrogates(text: str) -> bool:
+    return not text.isascii() and _SURROGATES.search(text) is not None
+
+
+def _fits(value: object, depth: int, budget: int) -> int:
+    """The node budget left after `value`, or -1 when anything may be off. The fast path for every
+    message: it builds no paths; `_explain_payload` walks again to name the problem."""
+    budget -= 1
+    kind = type(value)
+    if kind is str:
+        return -1 if _has_surrogates(value) else budget
+    if kind is int:
+        return budget if MIN_INT <= value <= MAX_INT else -1
+    if kind is float:
+        return budget if math.isfinite(value) else -1
+    if kind is bool or value is None:
+        return budget
+    if depth > MAX_DEPTH:
+        return -1
+    if kind is dict:
+        if len(value) > MAX_KEYS:
+            return -1
+        for key, item in value.items():
+            if type(key) is not str or not 0 < len(key) <= MAX_KEY_CHARS or _has_surrogates(key):
+                return -1
+            budget = _fits(item, depth + 1, budget)
+            if budget < 0:
+                return -1
+        return budget
+    if kind is list:
+        for item in value:
+            budget = _fits(item, depth + 1, budget)
+            if budget < 0:
+                return -1
+        return budget
+    return -1
+
+
+def _explain_payload(payload: dict, where: str) -> None:
+    """Raise the precise error for a payload the fast path refused (walks iteratively, with paths).
+    Returns without raising for values the fast path does not know (e.g. subclasses of dict)."""
     stack: list[tuple[object, int, str]] = [(payload, 1, where)]
     nodes = 0
     while stack:

@@ -155,12 +155,7 @@ def _drop_trailing_commas(text: str) -> str:
 def _loads(text: str) -> object:
     """json.loads with the stripping hooks. Lets JSONDecodeError through so the caller can retry."""
     try:
-        return json.loads(
-            text,
-            object_pairs_hook=_stripped_object,
-            parse_constant=_refuse_constant,
-            parse_float=_finite_float,
-        )
+        return _LENIENT_DECODER.decode(text)
     except (ProtocolError, json.JSONDecodeError):
         raise
     except RecursionError:
@@ -190,6 +185,12 @@ def _finite_float(text: str) -> float:
     if not math.isfinite(number):
         raise ProtocolError("bad_json", f"number {text[:40]} is out of range")
     return number
+
+
+# Built once: json.loads with hooks would build a new decoder and scanner on every call.
+_LENIENT_DECODER = json.JSONDecoder(
+    object_pairs_hook=_stripped_object, parse_constant=_refuse_constant, parse_float=_finite_float
+)
 
 
 # --------------------------------------------------------------------------------------------
