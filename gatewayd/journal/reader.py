@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Iterator
 
 from .files import list_segments, list_snapshots, write_atomically
-from .record import Record, RecordError, decode_line, decode_lines, decode_unterminated, encode_line
+from .record import (
+    Record, RecordError, decode_line, decode_lines, decode_unterminated, encode_line, lines_check_out,
+)
 
 log = logging.getLogger("gatewayd.journal")
 
@@ -237,6 +239,8 @@ class JournalReader:
             return None
         path = segments[-1][1]
         data = path.read_bytes()
+        if data.endswith(b"\n") and lines_check_out(data[:-1].split(b"\n")):
+            return None  # nothing torn: the common case, checked at once
         good_end = 0
         offset = 0
         for line in data.split(b"\n"):

@@ -101,6 +101,11 @@ def decode_unterminated(line: bytes) -> Record:
         raise RecordError(f"checksum matches but the record is malformed: {exc!r}") from None
 
 
+def _tails_check_out(lines: list[bytes]) -> bool:
+    return all(map(eq, map(_tail_of, lines),
+                   map(_tail_for, map(_crc32, repeat(b"}"), map(_crc32, map(_body_of, lines))))))
+
+
 def decode_lines(lines: list[bytes]) -> list[Record]:
     """decode_unterminated for many lines at once; RecordError if any of them fails.
 
@@ -108,11 +113,17 @@ def decode_lines(lines: list[bytes]) -> list[Record]:
     Accepts exactly what decode_unterminated accepts in its canonical form (lower-case hex), which
     is what encode_line writes; anything else is left to the line-by-line path.
     """
-    tails_ok = all(map(eq, map(_tail_of, lines),
-                       map(_tail_for, map(_crc32, repeat(b"}"), map(_crc32, map(_body_of, lines))))))
-    if not tails_ok:
+    if not _tails_check_out(lines):
         raise RecordError("a line does not check out")
     try:
         return list(map(_new_record, repeat(Record), map(_fields_of, map(_loads, lines))))
     except (ValueError, KeyError, TypeError, RecursionError):
         raise RecordError("a line does not check out") from None
+
+
+def lines_check_out(lines: list[bytes]) -> bool:
+    """Whether decode_lines would accept these lines, without keeping what it decodes."""
+    try:
+        return _tails_check_out(lines) and all(map(_fields_of, map(_loads, lines)))
+    except (ValueError, KeyError, TypeError, RecursionError):
+        return False
