@@ -9,7 +9,10 @@ For each number of /monitor/communications clients it measures
 The same runs go against the raw stack (hypercorn + quart-trio, the same fan-out with bounded
 per-client queues, no journal, no state, no mappers), measured in the same run, for the ratios.
 Targets: p99 < 20 ms at 1,000 msgs/s with 10 clients; ingest with 100 clients >= 80 % of 1.
-Clients run in separate processes; everything stays on 127.0.0.1.
+Clients run in separate processes; everything stays on 127.0.0.1. Each row also gives the CPU
+the server, the load generator ("load") and the monitor processes used per second of the run, and
+the disk's fsync latency timed alongside (a durable record reaches no monitor before its fsync):
+on a shared 2-core box these tell a saturated daemon from a busy machine or a slow disk.
 
 Usage: python bench/monitor_fanout.py [--seconds 3] [--rate 1000] [--clients 1,10,100] [--no-ids]
 """
@@ -114,6 +117,7 @@ class FrameReader:
         self.stream = stream
         self.buffer = bytearray()
         self.close_code: int | None = None
+        self.count = 0  # text frames so far
 
     @classmethod
     async def connect(cls, url: str, key: str) -> "FrameReader":
@@ -140,6 +144,46 @@ class FrameReader:
         reader.buffer = bytearray(rest)
         return reader
 
+    async def count_frames(self) -> None:
+        """Count text frames (in `count`) until the server closes, without copying them out: the
+        monitors that only count must cost the box little next to the server's sends to them."""
+        buffer = self.buffer
+        while True:
+            pos, size, pings = 0, len(buffer), []
+            while size - pos >= 2:
+                length = buffer[pos + 1] & 0x7F
+                offset = pos + 2
+                if length == 126:
+                    if size - pos < 4:
+                        break
+                    length, offset = int.from_bytes(buffer[pos + 2:pos + 4], "big"), pos + 4
+                elif length == 127:
+                    if size - pos < 10:
+                        break
+                    length, offset = int.from_bytes(buffer[pos + 2:pos + 10], "big"), pos + 10
+                if size < offset + length:
+                    break
+                opcode = buffer[pos] & 0x0F
+                if opcode == 0x1:
+                    self.count += 1
+                elif opcode == 0x9:
+                    pings.append(bytes(buffer[offset:offset + length]))
+                elif opcode == 0x8:
+                    self.close_code = int.from_bytes(buffer[offset:offset + 2], "big") if length >= 2 else None
+                    return
+                pos = offset + length
+            del buffer[:pos]
+            for payload in pings:
+                await self._pong(payload)
+            chunk = await self.stream.receive_some(262144)
+            if not chunk:
+                return
+            buffer += chunk
+
+    async def _pong(self, payload: bytes) -> None:
+        # Client frames are masked; a zero mask is allowed.
+        await self.stream.send_all(bytes([0x8A, 0x80 | len(payload), 0, 0, 0, 0]) + payload)
+
     async def frames(self):
         """Text frames as bytes, until the server closes."""
         buffer = self.buffer
@@ -162,9 +206,10 @@ class FrameReader:
                 payload = bytes(buffer[offset:offset + length])
                 del buffer[:offset + length]
                 if opcode == 0x1:
+                    self.count += 1
                     yield payload
-                elif opcode == 0x9:  # ping -> pong (client frames are masked; a zero mask is allowed)
-                    await self.stream.send_all(bytes([0x8A, 0x80 | len(payload), 0, 0, 0, 0]) + payload)
+                elif opcode == 0x9:
+                    await self._pong(payload)
                 elif opcode == 0x8:
                     self.close_code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
                     return
@@ -175,32 +220,34 @@ class FrameReader:
 
 
 async def monitor_worker(url: str, key: str, count: int, probes: int) -> None:
-    frames = 0
+    readers: list[FrameReader] = []
     samples: list[float] = []
     closed: dict[str, int] = {}
     marker = b'"Payload":"'
 
     async def one(index: int, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        nonlocal frames
         reader = await FrameReader.connect(url, key)
+        readers.append(reader)
         task_status.started()
         async with reader.stream:
-            async for frame in reader.frames():
-                frames += 1
-                if index < probes:
+            if index >= probes:
+                await reader.count_frames()
+            else:
+                async for frame in reader.frames():
                     received = time.time()
                     start = frame.find(marker) + len(marker)
                     hex_payload = frame[start:frame.index(b'"', start)]
                     if hex_payload:
                         samples.append((received - json.loads(bytes.fromhex(hex_payload.decode()))["t0"]) * 1000)
-        code = str(reader.close_code)
-        closed[code] = closed.get(code, 0) + 1
+            code = str(reader.close_code)
+            closed[code] = closed.get(code, 0) + 1
 
     async with trio.open_nursery() as nursery:
         for index in range(count):
             await nursery.start(one, index)
         print("ready", flush=True)
         await _stdin_line()
+        frames = sum(reader.count for reader in readers)
         print(json.dumps({"frames": frames, "samples": samples, "closed": closed}), flush=True)
         nursery.cancel_scope.cancel()
 
@@ -306,6 +353,42 @@ def settle(pid: int, timeout: float = 60.0) -> None:
             return
 
 
+class FsyncProbe:
+    """Times a small append + fsync every 10 ms on the state directory's filesystem while a
+    scenario runs: a durable record cannot reach a monitor faster than the disk confirms it (and
+    it may wait for the write in flight first), so this is the disk's floor in the same run."""
+
+    def __init__(self, directory: Path):
+        import threading
+
+        self.path = directory / "fsync-probe"
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import os
+
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            while not self._stop.wait(0.01):
+                began = time.perf_counter()
+                os.write(fd, b"x" * 300 + b"\n")
+                os.fsync(fd)
+                self.samples.append((time.perf_counter() - began) * 1000)
+        finally:
+            os.close(fd)
+            self.path.unlink()
+
+    def __enter__(self) -> "FsyncProbe":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
 def run_scenario(base: str, key: str, devices_file: Path, devices: int, monitors: int, mode: str,
                  rate: float, seconds: float, server_pid: int, with_ids: bool = True) -> dict:
     from wsload import read_line, spawn_worker
@@ -331,9 +414,10 @@ def run_scenario(base: str, key: str, devices_file: Path, devices: int, monitors
             assert read_line(driver, 60) == "ready"
             watched = [server_pid, driver.pid] + [worker.pid for worker in workers]
             cpu_before = [cpu_seconds(pid) for pid in watched]
-            driver.stdin.write("go\n")
-            driver.stdin.flush()
-            load = json.loads(read_line(driver, seconds + 60))
+            with FsyncProbe(devices_file.parent) as probe:
+                driver.stdin.write("go\n")
+                driver.stdin.flush()
+                load = json.loads(read_line(driver, seconds + 60))
             cpu_used = [cpu_seconds(pid) - before for pid, before in zip(watched, cpu_before)]
             cpu, driver_cpu, monitors_cpu = cpu_used[0], cpu_used[1], sum(cpu_used[2:])
         finally:
@@ -357,7 +441,8 @@ def run_scenario(base: str, key: str, devices_file: Path, devices: int, monitors
             "delivered": frames / max(1, load["sent"] * monitors), "p50": percentile(samples, 50),
             "p99": percentile(samples, 99), "dropped": dropped,
             "cpu_ms_per_msg": 1000 * cpu / max(1, load["sent"]), "cpu_share": cpu / load["elapsed"],
-            "driver_cpu": driver_cpu / load["elapsed"], "monitors_cpu": monitors_cpu / load["elapsed"]}
+            "driver_cpu": driver_cpu / load["elapsed"], "monitors_cpu": monitors_cpu / load["elapsed"],
+            "fsync_p50": percentile(probe.samples, 50), "fsync_p99": percentile(probe.samples, 99)}
 
 
 def main() -> None:
@@ -427,6 +512,10 @@ def main() -> None:
     report(rows, clients, args.rate, not args.no_ids)
 
 
+def fsync(row: dict) -> str:
+    return f"{row['fsync_p50']:.1f}/{row['fsync_p99']:.1f}"
+
+
 def report(rows: dict, clients: list[int], rate: float, with_ids: bool) -> None:
     import os
 
@@ -435,16 +524,17 @@ def report(rows: dict, clients: list[int], rate: float, with_ids: bool) -> None:
     print(f"\nlatency at {rate:g} msgs/s offered ({LATENCY_DEVICES} devices, telemetry {kind}), "
           "send -> monitor receive")
     print(f"{'server':>9} {'monitors':>8} {'sent/s':>8} {'delivered':>9} {'p50 ms':>7} {'p99 ms':>7} {'dropped':>7} "
-          f"{'srv CPU':>7} {'CPU ms/msg':>10} {'load CPU':>8} {'mon CPU':>7}")
+          f"{'srv CPU':>7} {'CPU ms/msg':>10} {'load CPU':>8} {'mon CPU':>7} {'fsync p50/p99 ms':>16}")
     for name in ("raw", "gatewayd"):
         for m in clients:
             r = rows[name, m, "rate"]
             print(f"{name:>9} {m:>8} {r['sent_per_s']:>8.0f} {r['delivered']:>9.1%} {r['p50']:>7.2f} "
                   f"{r['p99']:>7.2f} {r['dropped']:>7} {r['cpu_share']:>7.0%} {r['cpu_ms_per_msg']:>10.3f} "
-                  f"{r['driver_cpu']:>8.0%} {r['monitors_cpu']:>7.0%}")
+                  f"{r['driver_cpu']:>8.0%} {r['monitors_cpu']:>7.0%} {fsync(r):>16}")
     print(f"\ningest: {INGEST_DEVICES} devices, each waits for its ack (durable in gatewayd)")
     print(f"{'server':>9} {'monitors':>8} {'ingest/s':>9} {'vs 1':>6} {'delivered':>9} {'p50 ms':>7} "
-          f"{'p99 ms':>7} {'dropped':>7} {'srv CPU':>7} {'CPU ms/msg':>10} {'load CPU':>8} {'mon CPU':>7}")
+          f"{'p99 ms':>7} {'dropped':>7} {'srv CPU':>7} {'CPU ms/msg':>10} {'load CPU':>8} {'mon CPU':>7} "
+          f"{'fsync p50/p99 ms':>16}")
     for name in ("raw", "gatewayd"):
         base = rows[name, clients[0], "ingest"]["ingest_per_s"]
         for m in clients:
@@ -452,7 +542,7 @@ def report(rows: dict, clients: list[int], rate: float, with_ids: bool) -> None:
             print(f"{name:>9} {m:>8} {r['ingest_per_s']:>9.0f} {r['ingest_per_s'] / base:>6.0%} "
                   f"{r['delivered']:>9.1%} {r['p50']:>7.2f} {r['p99']:>7.2f} {r['dropped']:>7} "
                   f"{r['cpu_share']:>7.0%} {r['cpu_ms_per_msg']:>10.3f} "
-                  f"{r['driver_cpu']:>8.0%} {r['monitors_cpu']:>7.0%}")
+                  f"{r['driver_cpu']:>8.0%} {r['monitors_cpu']:>7.0%} {fsync(r):>16}")
     print("\ngatewayd / raw stack")
     for m in clients:
         g, r = rows["gatewayd", m, "ingest"], rows["raw", m, "ingest"]
