@@ -135,6 +135,23 @@ def run_senders(port: int, gateways: int, devices: int, fcnt_start: int, rate: f
     return out
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time a process has used (Linux /proc; None elsewhere). CPU time per
+    uplink depends far less on what else loads the machine than a rate does."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_frame(before: float | None, after: float | None, frames: int) -> float | None:
+    """Microseconds of CPU per frame, or None when it cannot be measured."""
+    if before is None or after is None or not frames:
+        return None
+    return (after - before) / frames * 1e6
+
+
 # -- the raw stack ----------------------------------------------------------------------------------------
 RAW_FRAME = json.dumps({
     "CommType": "comm_rx", "MsgType": "comm_rx", "Connector": "6c6f726177616e", "AppEui": "",
@@ -216,16 +233,19 @@ def measure_raw(args) -> dict:
                         raise
                     time.sleep(0.05)
             started = {}
+            cpu_before = cpu_seconds(proc.pid)
             sent = run_senders(ports["udp"], args.gateways, args.devices, 0, args.offer, args.seconds,
                                on_go=lambda: started.setdefault("t", time.perf_counter()), per_push=args.per_push)
             monitor.settle()
+            cpu_after = cpu_seconds(proc.pid)
             monitor.close()
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(10)
     elapsed = (monitor.last - started["t"]) if monitor.count else 0
     return {"sent": sum(s["sent"] for s in sent), "frames": monitor.count, "seconds": elapsed,
-            "rate": monitor.count / elapsed if elapsed else 0}
+            "rate": monitor.count / elapsed if elapsed else 0,
+            "cpu_us": cpu_per_frame(cpu_before, cpu_after, monitor.count)}
 
 
 # -- gatewayd ---------------------------------------------------------------------------------------------
@@ -352,9 +372,11 @@ def gatewayd_run(daemon: Daemon, key: str, args, rate: float, fcnt_start: int) -
     monitor = MonitorCount(daemon.http_port, key)
     before = uplink_counter(daemon.http_port)
     started = {}
+    cpu_before = cpu_seconds(daemon.proc.pid)
     sent = run_senders(daemon.udp_port, args.gateways, args.devices, fcnt_start, rate, args.seconds,
                        on_go=lambda: started.setdefault("t", time.perf_counter()), per_push=args.per_push)
     monitor.settle()
+    cpu_after = cpu_seconds(daemon.proc.pid)
     monitor.close()
     accepted = uplink_counter(daemon.http_port) - before
     total_sent = sum(s["sent"] for s in sent)
@@ -362,6 +384,7 @@ def gatewayd_run(daemon: Daemon, key: str, args, rate: float, fcnt_start: int) -
     return {"offered": rate, "sent": total_sent, "send_seconds": max(s["seconds"] for s in sent),
             "accepted": accepted, "comm_rx": monitor.count, "seconds": elapsed,
             "rate": monitor.count / elapsed if elapsed else 0, "monitor_closed": monitor.closed,
+            "cpu_us": cpu_per_frame(cpu_before, cpu_after, monitor.count),
             "frames_per_device": int(rate / args.gateways * args.seconds) // (args.devices // args.gateways) + 1}
 
 
@@ -410,6 +433,10 @@ def main() -> None:
     ratio = best["rate"] / raw["rate"] if raw["rate"] else 0
     print(f"ratio gatewayd/raw: {ratio:.2f}   target >= 5,000 uplinks/s: "
           f"{'met' if best['rate'] >= 5000 else 'NOT met'}")
+    if raw["cpu_us"] and best["cpu_us"] and half["cpu_us"]:
+        print(f"CPU per uplink: raw stack {raw['cpu_us']:.0f} us, gatewayd {best['cpu_us']:.0f} us at max and "
+              f"{half['cpu_us']:.0f} us at half (raw/gatewayd at half: {raw['cpu_us'] / half['cpu_us']:.2f}; "
+              f"a core's worth at half: {1e6 / half['cpu_us']:,.0f} uplinks/s)")
 
 
 if __name__ == "__main__":
