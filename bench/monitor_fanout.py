@@ -14,7 +14,7 @@ the server, the load generator ("load") and the monitor processes used per secon
 the disk's fsync latency timed alongside (a durable record reaches no monitor before its fsync):
 on a shared 2-core box these tell a saturated daemon from a busy machine or a slow disk.
 
-Usage: python bench/monitor_fanout.py [--seconds 3] [--rate 1000] [--clients 1,10,100] [--no-ids]
+Usage: python bench/monitor_fanout.py [--seconds 3] [--rate 1000] [--clients 1,10,100] [--no-ids] [--repeat 1]
 """
 
 from __future__ import annotations
@@ -419,6 +419,7 @@ def run_scenario(base: str, key: str, devices_file: Path, devices: int, monitors
                 driver.stdin.flush()
                 load = json.loads(read_line(driver, seconds + 60))
             cpu_used = [cpu_seconds(pid) - before for pid, before in zip(watched, cpu_before)]
+            load_average = Path("/proc/loadavg").read_text().split()[0]
             cpu, driver_cpu, monitors_cpu = cpu_used[0], cpu_used[1], sum(cpu_used[2:])
         finally:
             driver.kill()
@@ -442,7 +443,8 @@ def run_scenario(base: str, key: str, devices_file: Path, devices: int, monitors
             "p99": percentile(samples, 99), "dropped": dropped,
             "cpu_ms_per_msg": 1000 * cpu / max(1, load["sent"]), "cpu_share": cpu / load["elapsed"],
             "driver_cpu": driver_cpu / load["elapsed"], "monitors_cpu": monitors_cpu / load["elapsed"],
-            "fsync_p50": percentile(probe.samples, 50), "fsync_p99": percentile(probe.samples, 99)}
+            "fsync_p50": percentile(probe.samples, 50), "fsync_p99": percentile(probe.samples, 99),
+            "loadavg": load_average}
 
 
 def main() -> None:
@@ -450,6 +452,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--clients", default="1,10,100")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds over all scenarios; each row shows the round with the median figure")
     parser.add_argument("--no-ids", action="store_true",
                         help="latency runs send telemetry without an id: not durable at once, written "
                              "within journal.flush_interval_ms (default 100 ms), and only then monitored")
@@ -496,20 +500,28 @@ def main() -> None:
             bases = {"raw": f"ws://127.0.0.1:{json.loads(portfile.read_text())['port']}",
                      "gatewayd": f"ws://127.0.0.1:{server.port}"}
             pids = {"raw": raw.pid, "gatewayd": server.pid}
-            rows = {}
-            for name in ("raw", "gatewayd"):
-                for monitors in clients:
-                    rows[name, monitors, "rate"] = run_scenario(
-                        bases[name], key, devices_file, LATENCY_DEVICES, monitors, "rate", args.rate, args.seconds,
-                        pids[name], with_ids=not args.no_ids)
-                    rows[name, monitors, "ingest"] = run_scenario(
-                        bases[name], key, devices_file, INGEST_DEVICES, monitors, "ingest", 0, args.seconds,
-                        pids[name])
+            runs: dict[tuple, list[dict]] = {}
+            for _ in range(args.repeat):  # rounds over every scenario, so load drift hits all alike
+                for name in ("raw", "gatewayd"):
+                    for monitors in clients:
+                        runs.setdefault((name, monitors, "rate"), []).append(run_scenario(
+                            bases[name], key, devices_file, LATENCY_DEVICES, monitors, "rate", args.rate,
+                            args.seconds, pids[name], with_ids=not args.no_ids))
+                        runs.setdefault((name, monitors, "ingest"), []).append(run_scenario(
+                            bases[name], key, devices_file, INGEST_DEVICES, monitors, "ingest", 0, args.seconds,
+                            pids[name]))
+            rows = {scenario: median_run(found, "p99" if scenario[2] == "rate" else "ingest_per_s")
+                    for scenario, found in runs.items()}
         finally:
             server.stop()
             raw.terminate()
             raw.wait(10)
     report(rows, clients, args.rate, not args.no_ids)
+
+
+def median_run(found: list[dict], by: str) -> dict:
+    """The run whose `by` is the median of the rounds (a whole run, so its figures fit together)."""
+    return sorted(found, key=lambda run: run[by])[len(found) // 2]
 
 
 def fsync(row: dict) -> str:
@@ -524,17 +536,17 @@ def report(rows: dict, clients: list[int], rate: float, with_ids: bool) -> None:
     print(f"\nlatency at {rate:g} msgs/s offered ({LATENCY_DEVICES} devices, telemetry {kind}), "
           "send -> monitor receive")
     print(f"{'server':>9} {'monitors':>8} {'sent/s':>8} {'delivered':>9} {'p50 ms':>7} {'p99 ms':>7} {'dropped':>7} "
-          f"{'srv CPU':>7} {'CPU ms/msg':>10} {'load CPU':>8} {'mon CPU':>7} {'fsync p50/p99 ms':>16}")
+          f"{'srv CPU':>7} {'CPU ms/msg':>10} {'load CPU':>8} {'mon CPU':>7} {'fsync p50/p99 ms':>16} {'loadavg':>7}")
     for name in ("raw", "gatewayd"):
         for m in clients:
             r = rows[name, m, "rate"]
             print(f"{name:>9} {m:>8} {r['sent_per_s']:>8.0f} {r['delivered']:>9.1%} {r['p50']:>7.2f} "
                   f"{r['p99']:>7.2f} {r['dropped']:>7} {r['cpu_share']:>7.0%} {r['cpu_ms_per_msg']:>10.3f} "
-                  f"{r['driver_cpu']:>8.0%} {r['monitors_cpu']:>7.0%} {fsync(r):>16}")
+                  f"{r['driver_cpu']:>8.0%} {r['monitors_cpu']:>7.0%} {fsync(r):>16} {r['loadavg']:>7}")
     print(f"\ningest: {INGEST_DEVICES} devices, each waits for its ack (durable in gatewayd)")
     print(f"{'server':>9} {'monitors':>8} {'ingest/s':>9} {'vs 1':>6} {'delivered':>9} {'p50 ms':>7} "
           f"{'p99 ms':>7} {'dropped':>7} {'srv CPU':>7} {'CPU ms/msg':>10} {'load CPU':>8} {'mon CPU':>7} "
-          f"{'fsync p50/p99 ms':>16}")
+          f"{'fsync p50/p99 ms':>16} {'loadavg':>7}")
     for name in ("raw", "gatewayd"):
         base = rows[name, clients[0], "ingest"]["ingest_per_s"]
         for m in clients:
@@ -542,7 +554,7 @@ def report(rows: dict, clients: list[int], rate: float, with_ids: bool) -> None:
             print(f"{name:>9} {m:>8} {r['ingest_per_s']:>9.0f} {r['ingest_per_s'] / base:>6.0%} "
                   f"{r['delivered']:>9.1%} {r['p50']:>7.2f} {r['p99']:>7.2f} {r['dropped']:>7} "
                   f"{r['cpu_share']:>7.0%} {r['cpu_ms_per_msg']:>10.3f} "
-                  f"{r['driver_cpu']:>8.0%} {r['monitors_cpu']:>7.0%} {fsync(r):>16}")
+                  f"{r['driver_cpu']:>8.0%} {r['monitors_cpu']:>7.0%} {fsync(r):>16} {r['loadavg']:>7}")
     print("\ngatewayd / raw stack")
     for m in clients:
         g, r = rows["gatewayd", m, "ingest"], rows["raw", m, "ingest"]

@@ -21,10 +21,10 @@ from __future__ import annotations
 import logging
 import os
 from collections import deque
-from math import inf
 from dataclasses import dataclass
 from datetime import tzinfo
 from itertools import islice
+from math import inf
 from typing import Any, Awaitable, Callable, Iterable, Iterator, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -61,7 +61,7 @@ BATCH_BYTES = 256 * 1024  # text per write, so a batch of big frames stays a mod
 Send = Callable[[Sequence[SharedText]], Awaitable[None]]  # writes frames in order, each one message
 # A session's queue holds (seq, frames, their size) for records and (None, [frame], size) for replies.
 Item = tuple[int | None, list[SharedText], int]
-# One record's frames: (the Communication or Action, its JSON text).
+# One record's frames: (the Communication or Action, its JSON text and frame).
 Rendered = list[tuple[Any, SharedText]]
 
 
