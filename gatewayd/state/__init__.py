@@ -36,7 +36,8 @@ class State:
                 appliers.setdefault(record_type, []).append(applier)
         # One callable per type, so applying a record is one lookup and one call.
         self._dispatch: dict[str, Applier] = {
-            record_type: chain[0] if len(chain) == 1 else _in_turn(chain) for record_type, chain in appliers.items()
+            record_type: chain[0] if len(chain) == 1 else _in_turn(chain)
+            for record_type, chain in appliers.items()
         }
 
     def apply(self, record: Record) -> None:
