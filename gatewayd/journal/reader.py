@@ -6,7 +6,8 @@ import json
 import logging
 import os
 from dataclasses import dataclass, field
-from operator import itemgetter
+from itertools import count
+from operator import eq, itemgetter
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
@@ -78,7 +79,7 @@ def _consecutive(records: list[Record], expected: int | None) -> bool:
     first = records[0].seq
     if type(first) is not int or expected is not None and first != expected:
         return False
-    return list(map(_seq_of, records)) == list(range(first, first + len(records)))
+    return all(map(eq, map(_seq_of, records), count(first)))
 
 
 class JournalReader:
@@ -145,6 +146,7 @@ class JournalReader:
         for index in range(start, len(segments)):
             first_seq, path = segments[index]
             is_last = index == len(segments) - 1
+            records = None  # the previous segment's records go before the next one is read
             records = self._segment_records(path, is_last)
             if records and _consecutive(records, expected):
                 # The common case, checked for the whole segment at once: no seq to complain about.
