@@ -72,9 +72,11 @@ class GwmpListener:
     async def _serve(self, lorawan) -> None:
         sock = self.sock
         while True:
-            await trio.lowlevel.wait_readable(sock)  # a listener waits for datagrams
-            # Drain what is queued without a scheduler round trip per datagram, but yield now
-            # and then so that nothing else starves under a flood.
+            # A listener waits for datagrams. This wait always yields to the scheduler, even when
+            # datagrams are queued, so under a flood the other tasks still get their turn after
+            # each batch without a checkpoint of its own.
+            await trio.lowlevel.wait_readable(sock)
+            # Drain what is queued without a scheduler round trip per datagram.
             for _ in range(DRAIN_BATCH):
                 try:
                     data, addr = sock.recvfrom(gwmp.MAX_DATAGRAM + 1)
@@ -91,7 +93,6 @@ class GwmpListener:
                     self.core.metrics.inc("gatewayd_gwmp_malformed_total", reason="internal")
                     self._rlog.error(f"internal:{addr[0]}", "datagram from %s could not be handled", addr[0],
                                      exc_info=True)
-            await trio.lowlevel.checkpoint()
 
     async def handle(self, lorawan, data: bytes, addr: tuple) -> None:
         metrics = self.core.metrics
