@@ -97,6 +97,9 @@ class DeviceSettings:
     max_consecutive_errors: int = _key(default=10, min=1, max=1000, reload=True,
                                        doc="Bad messages in a row before the connection is closed with 4000.")
     send_queue: int = _key(default=64, min=1, max=100_000, doc="Messages queued to one device's socket.")
+    max_registering: int = _key(default=128, min=1, max=100_000,
+                                doc="WebSockets between handshake and registration at once; more wait their turn "
+                                    "(first come, first served) and get HTTP 503 after register_timeout.")
     command_expiry: float = _key(default=86400.0, min=1, max=365 * 86400, reload=True,
                                  doc="Default seconds before an undelivered command expires.")
     command_attempts: int = _key(default=3, min=1, max=100, reload=True,

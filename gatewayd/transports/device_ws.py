@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from functools import partial
 
 import trio
-from quart import Blueprint, current_app, websocket
+from quart import Blueprint, Response, current_app, websocket
 
 from ..journal.record import utc_now_iso
 from ..journal.writer import JournalUnavailable
@@ -44,23 +44,69 @@ async def terminal_socket():
 
 
 @blueprint.record
-def _terminal_paths(setup) -> None:
+def _terminal_paths_and_admission(setup) -> None:
     core = setup.app.config["CORE"]
+    core.extras[ADMISSION] = Admission(core.settings.devices.max_registering)
     for i, path in enumerate(core.settings.terminals.ws_paths):
         if path != DEVICE_PATH:
             setup.app.add_websocket(path, f"terminal_socket_{i}", terminal_socket)
 
 
-async def _serve(*, devices_allowed: bool) -> None:
+async def _serve(*, devices_allowed: bool):
     core = current_app.config["CORE"]
-    ws = websocket._get_current_object()
-    conn = WsConnection(ws, heartbeat=core.settings.presence.ws_timeout, queue_size=core.settings.devices.send_queue,
-                        connections=core.connections)
-    subprotocol = select_subprotocol(conn.subprotocols) if devices_allowed else None
-    await conn.run(partial(_session, core, devices_allowed), subprotocol=subprotocol)
+    slot = await core.extras[ADMISSION].enter(core.settings.devices.register_timeout)
+    if slot is None:
+        core.metrics.inc("gatewayd_ws_refused_busy_total")
+        return Response("too many connections are registering; retry in a few seconds\n", 503,
+                        {"Retry-After": "5", "Content-Type": "text/plain; charset=utf-8"})
+    try:
+        ws = websocket._get_current_object()
+        conn = WsConnection(ws, heartbeat=core.settings.presence.ws_timeout,
+                            queue_size=core.settings.devices.send_queue, connections=core.connections)
+        subprotocol = select_subprotocol(conn.subprotocols) if devices_allowed else None
+        await conn.run(partial(_session, core, devices_allowed, slot), subprotocol=subprotocol)
+    finally:
+        slot.release()
+    return None
 
 
-async def _session(core, devices_allowed: bool, conn: WsConnection) -> None:
+ADMISSION = "device_ws.admission"
+
+
+class Admission:
+    """At most `limit` connections between the handshake and the end of their registration. The rest
+    wait in arrival order: under a reconnect storm the first comers register at full speed instead of
+    every connection crawling along at once until all of them time out."""
+
+    def __init__(self, limit: int):
+        self._slots = trio.Semaphore(limit)
+
+    async def enter(self, patience: float) -> "Slot | None":
+        """A slot, or None if none came free within `patience` seconds."""
+        with trio.move_on_after(patience):
+            await self._slots.acquire()
+            return Slot(self._slots)
+        return None
+
+    @property
+    def waiting(self) -> int:
+        return self._slots.statistics().tasks_waiting
+
+
+class Slot:
+    __slots__ = ("_slots",)
+
+    def __init__(self, slots: trio.Semaphore):
+        self._slots: trio.Semaphore | None = slots
+
+    def release(self) -> None:
+        """Give the slot back; later calls do nothing (called when registration ends, and at the end)."""
+        if self._slots is not None:
+            self._slots, slots = None, self._slots
+            slots.release()
+
+
+async def _session(core, devices_allowed: bool, slot: Slot, conn: WsConnection) -> None:
     deadline = trio.current_time() + core.settings.devices.register_timeout
     first = None
     with trio.move_on_at(deadline):
@@ -71,12 +117,13 @@ async def _session(core, devices_allowed: bool, conn: WsConnection) -> None:
         return
     dialect = choose_dialect(conn.subprotocols if conn.subprotocol else None, first)
     if dialect == "terminal":
+        slot.release()
         await _serve_terminal(core, conn, first)
     elif not devices_allowed:
         _send_error_json(conn, "unknown_type", f"only attendance terminals connect on {conn.path}; devices use /ws")
         conn.request_close(CLOSE_BAD_MESSAGE, "not an attendance terminal")
     else:
-        await DeviceSession(core, conn, dialect).run(first, deadline)
+        await DeviceSession(core, conn, dialect).run(first, deadline, registered=slot.release)
 
 
 async def _serve_terminal(core, conn: WsConnection, first) -> None:
@@ -122,7 +169,8 @@ class DeviceSession:
 
     def wake(self) -> None:
         """Commands are waiting: start the delivery task unless it runs already."""
-        if not self._delivering and self.device_id is not None and not self.conn.ending:
+        if not self._delivering and self.device_id is not None and not self.conn.ending \
+                and self.commands.next_to_send(self.device_id, self.session_id) is not None:
             self._delivering = True
             self.conn.spawn(self._deliver_commands)
 
@@ -146,9 +194,12 @@ class DeviceSession:
             self.conn.request_close(CLOSE_BAD_MESSAGE, f"{self.errors} bad messages in a row")
 
     # -- the session --------------------------------------------------------------------------------------
-    async def run(self, first, register_deadline: float) -> None:
+    async def run(self, first, register_deadline: float, registered=lambda: None) -> None:
+        """`registered` is called once the registration is over, accepted or not."""
         try:
-            if await self._register(first, register_deadline):
+            accepted = await self._register(first, register_deadline)
+            registered()
+            if accepted:
                 self.wake()
                 await self._read_loop()
         except ConnectionEnded:

@@ -196,3 +196,39 @@ async def test_a_burst_is_answered_in_full_when_the_device_reads(daemon):
                 await send_json(ws, {"type": "ping"})
     kinds = {r["type"] if r["type"] != "error" else r["code"] for r in got}
     assert len(got) == 300 and kinds <= {"pong", "rate_limited"}
+
+
+@sections("daemon_sections", [{"devices": {"max_registering": 1, "register_timeout": 1.0}}])
+async def test_registrations_take_turns_and_the_overflow_is_told_to_retry(daemon):
+    """One registration slot: a second handshake waits for it and is answered with HTTP 503 +
+    Retry-After once register_timeout passes; a waiting one gets through once the slot is free."""
+    from trio_websocket import ConnectionRejected
+
+    from gatewayd.transports.device_ws import ADMISSION
+
+    first, second = await create_device(daemon, "first"), await create_device(daemon, "second")
+    async with open_websocket_url(ws_url(daemon)) as holder:  # has the slot, registers only later
+        with pytest.raises(ConnectionRejected) as refused:
+            with trio.fail_after(5):
+                async with open_websocket_url(ws_url(daemon)):
+                    pass
+        assert refused.value.status_code == 503
+        assert dict(refused.value.headers).get(b"retry-after") == b"5"
+        assert b"retry" in refused.value.body
+        assert daemon.core.metrics.counters[("gatewayd_ws_refused_busy_total", ())] == 1
+        async with trio.open_nursery() as nursery:
+            order = []
+
+            async def waiting() -> None:
+                async with open_websocket_url(ws_url(daemon)) as ws:  # waits for the slot
+                    order.append("second handshake done")
+                    await register(ws, second)
+
+            nursery.start_soon(waiting)
+            admission = daemon.core.extras[ADMISSION]
+            await wait_for(lambda: admission.waiting == 1, timeout=5)
+            assert order == []  # no handshake while the slot is taken
+            await register(holder, first)  # gives the slot back
+        assert order == ["second handshake done"]
+        await send_json(holder, {"type": "ping"})  # the registered one is unharmed
+        assert (await receive_json(holder))["type"] == "pong"
