@@ -13,6 +13,7 @@ import json
 import logging
 import sys
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -327,7 +328,7 @@ def _serve(settings, config_path, overrides) -> int:
     setup_logging(settings.log.level)
     log = logging.getLogger("gatewayd")
     try:
-        return trio.run(serve, settings, config_path, overrides)
+        return trio.run(partial(serve, settings, config_path, overrides, tune_gc=True))
     except (JournalLocked, CorruptJournal) as exc:
         log.critical("cannot start: %s", exc)
         return EXIT_FAIL

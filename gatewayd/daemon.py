@@ -17,6 +17,7 @@ from hypercorn.utils import wrap_app
 
 from . import __version__, config as config_mod
 from .config import Settings
+from .gctune import tune_for_daemon
 from .journal.writer import JournalUnavailable
 from .logs import setup_logging
 from .runtime import open_core
@@ -177,9 +178,11 @@ async def _watchdog(core, notifier: Notifier, period: float) -> None:
 
 
 async def serve(settings: Settings, config_path: str | None = None, overrides: dict | None = None,
-                *, handle_signals: bool = True, task_status=trio.TASK_STATUS_IGNORED) -> int:
+                *, handle_signals: bool = True, tune_gc: bool = False, task_status=trio.TASK_STATUS_IGNORED) -> int:
     """Run until SIGTERM/SIGINT (or `core.stopping` is set). `task_status` receives the Core once
-    every port is bound (tests run the daemon in-process this way)."""
+    every port is bound (tests run the daemon in-process this way). `tune_gc` (the daemon process
+    sets it; in-process tests do not) sets the garbage collector up for a long-running process
+    once start-up is over."""
     notifier = Notifier.from_environ()
     async with open_core(settings, online=True) as core:
         password = await core.access.ensure_admin()
@@ -230,6 +233,8 @@ async def serve(settings: Settings, config_path: str | None = None, overrides: d
                 log.error("starting with a journal that cannot write (%s); no device is acknowledged "
                           "until writes succeed", exc)
             core.http_port = port
+            if tune_gc:
+                tune_for_daemon()
             log.info("gatewayd %s listening on http://%s:%d", __version__, settings.server.host, port)
             notifier.ready()
             task_status.started(core)
