@@ -20,7 +20,8 @@ from pathlib import Path
 
 import trio
 
-from wsload import ROOT, Server, create_devices, raise_nofile, read_line, rss_kib, spawn_worker, temp_dir, write_config
+from wsload import (ROOT, Server, cpu_seconds, create_devices, raise_nofile, read_line, rss_kib, spawn_worker, temp_dir,
+                    write_config)
 
 
 # -- worker: holds a share of the devices ---------------------------------------------------------------
@@ -139,10 +140,13 @@ def raw_baseline(tmp: Path, args) -> float:
         creds = tmp / "raw-devices.json"
         creds.write_text(json.dumps([{"id": f"raw-{i}", "token": "tok_x"} for i in range(args.raw_devices)]))
         url = f"ws://127.0.0.1:{json.loads(portfile.read_text())['port']}/ws"
+        cpu = cpu_seconds(proc.pid)
         workers, _, took = connect_all(url, creds, args.raw_devices, args)
+        cpu = cpu_seconds(proc.pid) - cpu
         loaded = rss_kib(proc.pid)
         per_conn = (loaded - idle) / args.raw_devices
-        print(f"raw stack: {args.raw_devices} connections in {took:.1f} s; RSS {idle / 1024:.1f} -> "
+        print(f"raw stack: {args.raw_devices} connections in {took:.1f} s (server CPU "
+              f"{cpu / args.raw_devices * 1e3:.2f} ms each); RSS {idle / 1024:.1f} -> "
               f"{loaded / 1024:.1f} MiB = {per_conn:.1f} KiB per connection")
         return per_conn
     finally:
@@ -182,11 +186,13 @@ def main() -> None:
             time.sleep(1.0)
             idle = rss_kib(server.pid)
             print(f"gatewayd idle RSS ({args.devices} devices, no connection): {idle / 1024:.1f} MiB")
+            cpu = cpu_seconds(server.pid)
             workers, failures, took = connect_all(f"ws://127.0.0.1:{server.port}/ws", creds, args.devices, args)
+            cpu = cpu_seconds(server.pid) - cpu
             loaded = rss_kib(server.pid)
             per_conn = (loaded - idle) / args.devices
             print(f"all {args.devices} registered in {took:.1f} s ({args.devices / took:.0f}/s, "
-                  f"{failures} retried attempts)")
+                  f"{failures} retried attempts; server CPU {cpu / args.devices * 1e3:.2f} ms each)")
             print(f"gatewayd RSS with all registered: {loaded / 1024:.1f} MiB -> {per_conn:.1f} KiB "
                   f"({per_conn * 1.024:.1f} KB) per connection above idle (target <= 25 KB)"
                   + (f"; raw stack {raw:.1f} KiB, ratio {per_conn / raw:.2f}" if raw else ""))
@@ -199,11 +205,13 @@ def main() -> None:
             pings = sum(int(read_line(p, 120).split()[1]) for p in workers)
             print(f"pings answered while held: {pings}")
             stop_workers(workers)  # every device drops at once (killed, no close handshake) ...
-            began = time.monotonic()
+            cpu = cpu_seconds(server.pid)
             workers, storm_failures, took = connect_all(f"ws://127.0.0.1:{server.port}/ws", creds, args.devices,
                                                         args, ramp=0)  # ... and all reconnect at once
+            cpu = cpu_seconds(server.pid) - cpu
             print(f"reconnect storm: all {args.devices} registered again {took:.1f} s after reconnecting at once "
-                  f"(clients start included); failed attempts (retried): {storm_failures}")
+                  f"(clients start included); failed attempts (retried): {storm_failures}; server CPU "
+                  f"{cpu:.1f} s; load average now {os.getloadavg()[0]:.1f}")
             online = rss_kib(server.pid)
             print(f"gatewayd RSS after the storm: {online / 1024:.1f} MiB")
         finally:

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import trio
 
-from wsload import ROOT, Server, create_devices, raise_nofile, read_line, rss_kib, spawn_worker, temp_dir, write_config
+from wsload import (ROOT, Server, cpu_seconds, create_devices, raise_nofile, read_line, rss_kib, spawn_worker, temp_dir,
+                    write_config)
 
 
 # -- worker: a share of the connections -----------------------------------------------------------------
@@ -97,28 +98,32 @@ async def subscriber(url: str, stop: trio.Event, counts: dict) -> None:
 
 
 # -- driver ---------------------------------------------------------------------------------------------
-def drive(url: str, creds: Path, args) -> float:
-    """One round: connect and register everything, then send; returns messages per second."""
+def drive(url: str, creds: Path, args, server_pid: int) -> tuple[float, float]:
+    """One round: connect and register everything, then send; returns messages per second and the
+    server's CPU microseconds per message while they were sent."""
     share = -(-args.connections // args.workers)
     workers = [spawn_worker(__file__, [url, str(creds), str(w * share), str(min(args.connections, (w + 1) * share)),
                                        str(args.messages)]) for w in range(args.workers)]
     try:
         for p in workers:
             assert read_line(p, 120) == "ready"
+        cpu_before = cpu_seconds(server_pid)
         for p in workers:
             p.stdin.write("go\n")
             p.stdin.flush()
         took = max(float(read_line(p, 600).split()[1]) for p in workers)
+        cpu = cpu_seconds(server_pid) - cpu_before
         for p in workers:
             p.wait(30)
     finally:
         for p in workers:
             if p.poll() is None:
                 p.kill()
-    return args.connections * args.messages / took
+    total = args.connections * args.messages
+    return total / took, cpu / total * 1e6
 
 
-def run_gatewayd(tmp: Path, args) -> tuple[list[float], dict, int]:
+def run_gatewayd(tmp: Path, args) -> tuple[list[tuple[float, float]], dict, int]:
     state = tmp / "state"
     keys: list[str] = []
     devices = trio.run(create_devices, state, args.connections, keys)
@@ -140,7 +145,8 @@ def run_gatewayd(tmp: Path, args) -> tuple[list[float], dict, int]:
                     while not counts["open"] and counts["closed"] is None:
                         await trio.sleep(0.05)
                 for _ in range(args.rounds):
-                    rates.append(await trio.to_thread.run_sync(drive, f"ws://127.0.0.1:{server.port}/ws", creds, args))
+                    rates.append(await trio.to_thread.run_sync(drive, f"ws://127.0.0.1:{server.port}/ws", creds, args,
+                                                                 server.pid))
                 with trio.move_on_after(30):  # let the subscriber catch up before counting
                     while counts["frames"] < args.rounds * args.connections * args.messages \
                             and counts["closed"] is None:
@@ -154,7 +160,7 @@ def run_gatewayd(tmp: Path, args) -> tuple[list[float], dict, int]:
     return rates, counts, rss
 
 
-def run_raw(tmp: Path, args) -> list[float]:
+def run_raw(tmp: Path, args) -> list[tuple[float, float]]:
     portfile = tmp / "raw.json"
     proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "raw_server.py"), str(portfile)], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -167,7 +173,7 @@ def run_raw(tmp: Path, args) -> list[float]:
         port = json.loads(portfile.read_text())["port"]
         creds = tmp / "raw-devices.json"
         creds.write_text(json.dumps([{"id": f"raw-{i}", "token": "tok_x"} for i in range(args.connections)]))
-        return [drive(f"ws://127.0.0.1:{port}/ws", creds, args) for _ in range(args.rounds)]
+        return [drive(f"ws://127.0.0.1:{port}/ws", creds, args, proc.pid) for _ in range(args.rounds)]
     finally:
         proc.terminate()
         proc.wait(10)
@@ -188,10 +194,13 @@ def main() -> None:
         tmp = Path(tmp)
         raw = run_raw(tmp, args)
         ours, counts, rss = run_gatewayd(tmp, args)
-    best_raw, best_ours = max(raw), max(ours)
-    print(f"raw quart-trio receive-only : {best_raw:9.0f} msg/s  (rounds: {', '.join(f'{r:.0f}' for r in raw)})")
-    print(f"gatewayd end to end         : {best_ours:9.0f} msg/s  (rounds: {', '.join(f'{r:.0f}' for r in ours)})")
-    print(f"ratio gatewayd / raw        : {best_ours / best_raw:9.1%}  (target >= 70 %)")
+    (best_raw, raw_cpu), (best_ours, our_cpu) = max(raw), max(ours)
+    print(f"raw quart-trio receive-only : {best_raw:9.0f} msg/s  (rounds: {', '.join(f'{r:.0f}' for r, _ in raw)}); "
+          f"server CPU {raw_cpu:.0f} us/msg")
+    print(f"gatewayd end to end         : {best_ours:9.0f} msg/s  (rounds: {', '.join(f'{r:.0f}' for r, _ in ours)}); "
+          f"server CPU {our_cpu:.0f} us/msg")
+    print(f"ratio gatewayd / raw        : {best_ours / best_raw:9.1%}  (target >= 70 %); load average now "
+          f"{os.getloadavg()[0]:.1f}")
     print(f"subscriber: {counts['frames']} of {args.rounds * total} communications received"
           + (f"; closed: {counts['closed']}" if counts["closed"] else "") + f"; server RSS after: {rss / 1024:.0f} MiB")
 

@@ -1,7 +1,8 @@
 """Shared pieces of the WebSocket benchmarks: a throw-away state directory with devices, a gatewayd
 subprocess on 127.0.0.1, its memory, and worker processes that drive client connections.
 
-Nothing here talks to anything but 127.0.0.1.
+Nothing here talks to anything but 127.0.0.1. With GATEWAYD_BENCH_PROFILE=FILE in the environment the
+daemon runs under cProfile and writes its profile to FILE when it stops (figures are then not comparable).
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError("no VmRSS")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def write_config(directory: Path, sections: dict[str, dict]) -> Path:
@@ -84,8 +91,10 @@ class Server:
     def start(self, timeout: float = 60) -> "Server":
         runfile = self.state_dir / "run.json"
         runfile.unlink(missing_ok=True)
-        args = [sys.executable, "-m", "gatewayd", "serve", "--state-dir", str(self.state_dir), "--host", "127.0.0.1",
-                "--port", "0", "--udp-port", "0"]
+        profile = os.environ.get("GATEWAYD_BENCH_PROFILE")
+        prefix = ["-m", "cProfile", "-o", profile] if profile else []
+        args = [sys.executable, *prefix, "-m", "gatewayd", "serve", "--state-dir", str(self.state_dir),
+                "--host", "127.0.0.1", "--port", "0", "--udp-port", "0"]
         if self.config_path:
             args += ["--config", str(self.config_path)]
         self.log = open(self.state_dir / "server.log", "ab")
