@@ -32,7 +32,7 @@ from .device_messages import (
     frame_text,
 )
 from .errors import ProtocolError
-from .terminal import MAX_RECORDS_PER_BATCH, describe, parse_punch, punch_to_record
+from .terminal import MAX_RECORDS_PER_BATCH, describe, dumps_compact, parse_punch, punch_to_record
 
 
 def decode(text: str | bytes, *, max_chars: int = MAX_DOCUMENT_CHARS) -> ClientMessage:
@@ -57,9 +57,7 @@ def encode(msg: ClientMessage | ServerMessage) -> str:
     to_object = _ENCODERS.get(type(msg))
     if to_object is None:
         raise TypeError(f"not a device message: {type(msg).__name__}")
-    return json.dumps(
-        to_object(msg), separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
+    return dumps_compact(to_object(msg))
 
 
 # --------------------------------------------------------------------------------------------

@@ -473,20 +473,26 @@ def _decode_sendlog(obj: Mapping, sn: str) -> SendLog:
 # Replies to the terminal
 
 
-def _dumps(obj: dict) -> str:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+# Built once: json.dumps with options builds a new encoder on every call.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def dumps_compact(obj: object) -> str:
+    """Compact JSON text (UTF-8 characters as they are, no NaN) for replies on the wire."""
+    return _COMPACT_JSON.encode(obj)
+
 
 
 def encode_reply(ret: str, result: bool, **fields: object) -> str:
     """`{"ret":..,"result":..,<fields>}`; fields whose value is None are left out."""
     body: dict = {"ret": ret, "result": result}
     body.update((key, value) for key, value in fields.items() if value is not None)
-    return _dumps(body)
+    return dumps_compact(body)
 
 
 def encode_failure(ret: str, reason: str) -> str:
     """A refusal the terminal shows on its screen; sent with HTTP 200."""
-    return _dumps({"ret": ret, "result": False, "reason": reason})
+    return dumps_compact({"ret": ret, "result": False, "reason": reason})
 
 
 def format_cloudtime(
@@ -676,7 +682,7 @@ def encode_command(name: str, params: Mapping[str, object] | None = None) -> str
         checked[key] = param.check(params[key], f"{name}.{key}")
     if spec.cross_check is not None:
         spec.cross_check(checked)
-    return _dumps({"cmd": name, **checked})
+    return dumps_compact({"cmd": name, **checked})
 
 
 @dataclass(frozen=True, slots=True)

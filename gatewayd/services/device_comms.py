@@ -15,8 +15,11 @@ CONNECTOR = "ws"
 MAX_EXTRA_FIELDS = 32
 
 
+_PAYLOAD_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)  # one for every record
+
+
 def _json_bytes(payload: Any) -> bytes:
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
+    return _PAYLOAD_JSON.encode(payload).encode("utf-8", "surrogatepass")
 
 
 def _flat(payload: Any) -> dict[str, Any]:

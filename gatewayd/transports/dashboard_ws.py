@@ -41,6 +41,9 @@ REPLAY_CHUNK = 512
 MAX_CLIENT_FRAME = 1024
 
 
+_EVENT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)  # one for every event
+
+
 @dataclass(frozen=True)
 class FeedQuery:
     since: int | None
@@ -124,7 +127,7 @@ class Feed:
         self.delivered: int | None = None  # every record up to this seq was considered
 
     async def _send_event(self, event: dict[str, Any]) -> None:
-        await self.conn.send(json.dumps(event, separators=(",", ":"), ensure_ascii=False, default=str))
+        await self.conn.send(_EVENT_JSON.encode(event))
 
     async def run(self) -> None:
         hub = self.core.hub
