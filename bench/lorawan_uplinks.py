@@ -171,6 +171,8 @@ async def raw_stack_server(port_file: str) -> None:
     from quart import websocket
     from quart_trio import QuartTrio
 
+    from gatewayd.gctune import tune_for_daemon
+
     app = QuartTrio("raw")
     feeds: list = []
 
@@ -194,6 +196,7 @@ async def raw_stack_server(port_file: str) -> None:
     shutdown = trio.Event()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(lambda: serve(app, config, shutdown_trigger=shutdown.wait))
+        tune_for_daemon()  # the daemon's own garbage-collector settings too
         Path(port_file).write_text(json.dumps({"udp": sock.getsockname()[1], "http": http_port}))
 
         async def stop():

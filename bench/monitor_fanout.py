@@ -46,6 +46,8 @@ def raw_server(portfile: str) -> None:
     from quart import websocket
     from quart_trio import QuartTrio
 
+    from gatewayd.gctune import tune_for_daemon
+
     app = QuartTrio("raw-fanout")
     monitors: set = set()
     seq = 0
@@ -96,6 +98,7 @@ def raw_server(portfile: str) -> None:
     async def main():
         async with trio.open_nursery() as nursery:
             await nursery.start(lambda task_status: serve(app, config, task_status=task_status))
+            tune_for_daemon()  # the daemon's own garbage-collector settings too
             Path(portfile).write_text(json.dumps({"port": port}))
             await trio.sleep_forever()
 

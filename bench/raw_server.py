@@ -21,6 +21,7 @@ from quart_trio import QuartTrio
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gatewayd.config import Settings as defaults  # noqa: E402
 from gatewayd.daemon import _hypercorn_config  # noqa: E402
+from gatewayd.gctune import tune_for_daemon  # noqa: E402
 
 app = QuartTrio("raw")
 received = 0
@@ -53,6 +54,7 @@ async def main(portfile: str) -> None:
     config.backlog = 1024
     async with trio.open_nursery() as nursery:
         await nursery.start(lambda task_status: serve(app, config, task_status=task_status))
+        tune_for_daemon()  # the daemon's own garbage-collector settings too
         with open(portfile, "w") as handle:
             json.dump({"port": port}, handle)
         await trio.sleep_forever()
