@@ -209,9 +209,10 @@ def main() -> None:
             workers, storm_failures, took = connect_all(f"ws://127.0.0.1:{server.port}/ws", creds, args.devices,
                                                         args, ramp=0)  # ... and all reconnect at once
             cpu = cpu_seconds(server.pid) - cpu
+            clients_cpu = sum(cpu_seconds(p.pid) for p in workers)
             print(f"reconnect storm: all {args.devices} registered again {took:.1f} s after reconnecting at once "
-                  f"(clients start included); failed attempts (retried): {storm_failures}; server CPU "
-                  f"{cpu:.1f} s; load average now {os.getloadavg()[0]:.1f}")
+                  f"(clients start included); failed attempts (retried): {storm_failures}; CPU: server "
+                  f"{cpu:.1f} s, load generators {clients_cpu:.1f} s; load average now {os.getloadavg()[0]:.1f}")
             online = rss_kib(server.pid)
             print(f"gatewayd RSS after the storm: {online / 1024:.1f} MiB")
         finally:

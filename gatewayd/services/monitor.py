@@ -5,7 +5,7 @@ record once (mappers + JSON, and the WebSocket frame bytes), selects once per di
 appends the same frames to every session's bounded queue without blocking, so ingest never waits
 for a monitor and the hub's fan-out cost does not grow with the number of monitors. A session
 whose queue is full is dropped; it resumes with `since`. Each session's writer sends everything
-queued in one write, and writes at a bounded pace (WRITES_PER_SECOND), so many clients cost
+queued in one write, and writes at a bounded pace (monitor.writes_per_second), so many clients cost
 bigger writes, not more of them.
 
 `since=N` is inclusive: the session first replays records with seq >= N from the journal, then
@@ -51,11 +51,10 @@ CATCH_UP_SLACK = 256  # join the live stream once the replay is this close to it
 DRAIN_PER_TURN = 1024  # records the broadcaster takes per scheduler turn beyond the first
 
 BATCH_ITEMS = 512  # queued items taken per writer wake-up
-# Writes per second that all sessions of a stream share: a session writes at most every
-# sessions / WRITES_PER_SECOND seconds (10 clients: 5 ms; 100: 50 ms) and sends what gathered
-# meanwhile in that one write. A socket write costs far more than a frame, so this bounds the
-# fan-out's cost whatever the number of clients, and ingest keeps its CPU.
-WRITES_PER_SECOND = 2000.0
+# monitor.writes_per_second is shared by all sessions of a stream: a session writes at most every
+# sessions / writes_per_second seconds (default 2,000: 10 clients 5 ms, 100 clients 50 ms) and sends
+# what gathered meanwhile in that one write. A socket write costs far more than a frame, so this
+# bounds the fan-out's cost whatever the number of clients, and ingest keeps its CPU.
 BATCH_BYTES = 256 * 1024  # text per write, so a batch of big frames stays a modest buffer
 
 Send = Callable[[Sequence[SharedText]], Awaitable[None]]  # writes frames in order, each one message
@@ -349,8 +348,8 @@ class Broadcast:
         return self.processed_seq
 
     def write_spacing(self) -> float:
-        """The least time between two writes of one session: the sessions share WRITES_PER_SECOND."""
-        return len(self.sessions) / WRITES_PER_SECOND
+        """The least time between two writes of one session: the sessions share the write rate."""
+        return len(self.sessions) / self.service.core.settings.monitor.writes_per_second
 
     def leave(self, session: Session) -> None:
         self.sessions.discard(session)
