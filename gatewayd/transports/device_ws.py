@@ -36,11 +36,11 @@ DEVICE_PATH = "/ws"
 
 @blueprint.websocket(DEVICE_PATH)
 async def device_socket():
-    await _serve(devices_allowed=True)
+    return await _serve(devices_allowed=True)  # a 503 when busy, else None once the socket closed
 
 
 async def terminal_socket():
-    await _serve(devices_allowed=False)
+    return await _serve(devices_allowed=False)
 
 
 @blueprint.record

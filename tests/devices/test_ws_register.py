@@ -198,7 +198,7 @@ async def test_a_burst_is_answered_in_full_when_the_device_reads(daemon):
     assert len(got) == 300 and kinds <= {"pong", "rate_limited"}
 
 
-@sections("daemon_sections", [{"devices": {"max_registering": 1, "register_timeout": 1.0}}])
+@sections("daemon_sections", [{"devices": {"max_registering": 1, "register_timeout": 30.0}}])
 async def test_registrations_take_turns_and_the_overflow_is_told_to_retry(daemon):
     """One registration slot: a second handshake waits for it and is answered with HTTP 503 +
     Retry-After once register_timeout passes; a waiting one gets through once the slot is free."""
@@ -206,8 +206,11 @@ async def test_registrations_take_turns_and_the_overflow_is_told_to_retry(daemon
 
     from gatewayd.transports.device_ws import ADMISSION
 
+    settings = daemon.core.settings.devices  # register_timeout is reloadable: changed live below
     first, second = await create_device(daemon, "first"), await create_device(daemon, "second")
     async with open_websocket_url(ws_url(daemon)) as holder:  # has the slot, registers only later
+        await wait_for(lambda: len(daemon.core.connections) == 1)  # its 30 s registration deadline is set
+        settings.register_timeout = 1.0
         with pytest.raises(ConnectionRejected) as refused:
             with trio.fail_after(5):
                 async with open_websocket_url(ws_url(daemon)):
@@ -216,6 +219,7 @@ async def test_registrations_take_turns_and_the_overflow_is_told_to_retry(daemon
         assert dict(refused.value.headers).get(b"retry-after") == b"5"
         assert b"retry" in refused.value.body
         assert daemon.core.metrics.counters[("gatewayd_ws_refused_busy_total", ())] == 1
+        settings.register_timeout = 30.0
         async with trio.open_nursery() as nursery:
             order = []
 
