@@ -17,7 +17,7 @@ from hypercorn.utils import wrap_app
 
 from . import __version__, config as config_mod
 from .config import Settings
-from .gctune import tune_for_daemon
+from .gctune import collect_periodically, tune_for_daemon
 from .journal.writer import JournalUnavailable
 from .logs import setup_logging
 from .runtime import open_core
@@ -235,6 +235,7 @@ async def serve(settings: Settings, config_path: str | None = None, overrides: d
             core.http_port = port
             if tune_gc:
                 tune_for_daemon()
+                nursery.start_soon(collect_periodically)
             log.info("gatewayd %s listening on http://%s:%d", __version__, settings.server.host, port)
             notifier.ready()
             task_status.started(core)
