@@ -75,6 +75,8 @@ async def worker(url: str, devices: list[dict], ping_every: float, ramp_limit: i
 
     async def control() -> None:
         await all_up.wait()
+        print(f"[worker {os.getpid()}] all {len(devices)} registered; failed attempts by reason: "
+              f"{json.dumps(reasons)[:300]}", file=sys.stderr, flush=True)
         print(f"up {failures}", flush=True)
         while (await trio.to_thread.run_sync(sys.stdin.readline)).strip() == "report":
             print(f"pings {pings} {registered} {failures}", flush=True)

@@ -85,6 +85,9 @@ def _tune_for_dead_peers(sock: socket.socket, settings: Settings) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
 
 
+LISTEN_BACKLOG = 4096
+
+
 def _listen_socket(settings: Settings) -> socket.socket:
     inherited = listen_fds()
     for sock in inherited:
@@ -100,7 +103,9 @@ def _listen_socket(settings: Settings) -> socket.socket:
     _dead_peer_timeouts(sock, settings.server.tcp_user_timeout)
     sock.bind((host, settings.server.port))
     _tune_for_dead_peers(sock, settings)
-    sock.listen(1024)
+    # Room for a reconnect storm: a connection beyond the backlog loses its SYN and retries only
+    # after 1, 3, 7, 15 ... s. (The kernel caps it at net.core.somaxconn, 4096 on current kernels.)
+    sock.listen(LISTEN_BACKLOG)
     sock.setblocking(False)
     return sock
 
