@@ -6,9 +6,9 @@ import json
 import logging
 import os
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from itertools import count
 from operator import eq, itemgetter
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 

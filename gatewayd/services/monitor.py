@@ -51,10 +51,6 @@ CATCH_UP_SLACK = 256  # join the live stream once the replay is this close to it
 DRAIN_PER_TURN = 1024  # records the broadcaster takes per scheduler turn beyond the first
 
 BATCH_ITEMS = 512  # queued items taken per writer wake-up
-# monitor.writes_per_second is shared by all sessions of a stream: a session writes at most every
-# sessions / writes_per_second seconds (default 2,000: 10 clients 5 ms, 100 clients 50 ms) and sends
-# what gathered meanwhile in that one write. A socket write costs far more than a frame, so this
-# bounds the fan-out's cost whatever the number of clients, and ingest keeps its CPU.
 BATCH_BYTES = 256 * 1024  # text per write, so a batch of big frames stays a modest buffer
 
 Send = Callable[[Sequence[SharedText]], Awaitable[None]]  # writes frames in order, each one message
@@ -348,7 +344,10 @@ class Broadcast:
         return self.processed_seq
 
     def write_spacing(self) -> float:
-        """The least time between two writes of one session: the sessions share the write rate."""
+        """The least time between two writes of one session. monitor.writes_per_second is shared by
+        all sessions of a stream (default 2,000: 10 clients write at most every 5 ms, 100 every
+        50 ms), each write sending what gathered meanwhile. A socket write costs far more than a
+        frame, so this bounds the fan-out's cost whatever the number of clients."""
         return len(self.sessions) / self.service.core.settings.monitor.writes_per_second
 
     def leave(self, session: Session) -> None:
