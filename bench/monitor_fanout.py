@@ -15,6 +15,7 @@ the disk's fsync latency timed alongside (a durable record reaches no monitor be
 on a shared 2-core box these tell a saturated daemon from a busy machine or a slow disk.
 
 Usage: python bench/monitor_fanout.py [--seconds 3] [--rate 1000] [--clients 1,10,100] [--no-ids] [--repeat 1]
+       [--servers raw,gatewayd] [--modes rate,ingest] [--set SECTION.KEY=VALUE ...]
 """
 
 from __future__ import annotations
@@ -460,6 +461,10 @@ def main() -> None:
     parser.add_argument("--no-ids", action="store_true",
                         help="latency runs send telemetry without an id: not durable at once, written "
                              "within journal.flush_interval_ms (default 100 ms), and only then monitored")
+    parser.add_argument("--servers", default="raw,gatewayd", help="which servers to run (for quick iterations)")
+    parser.add_argument("--modes", default="rate,ingest", help="which scenarios to run: rate (latency), ingest")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="a daemon setting for this run (a TOML value), e.g. monitor.writes_per_second=1000")
     parser.add_argument("--worker", nargs="+")
     parser.add_argument("--raw-server")
     args = parser.parse_args()
@@ -479,6 +484,8 @@ def main() -> None:
 
     raise_nofile(4096)
     clients = [int(c) for c in args.clients.split(",")]
+    servers = [name for name in ("raw", "gatewayd") if name in args.servers.split(",")]
+    modes = args.modes.split(",")
     with temp_dir("gatewayd-bench-monitor-") as tmp:
         tmp = Path(tmp)
         state = tmp / "state"
@@ -489,8 +496,14 @@ def main() -> None:
         created = subprocess.run([sys.executable, "-m", "gatewayd", "apikey", "create", "bench", "--json",
                                   "--state-dir", str(state)], cwd=ROOT, capture_output=True, text=True, check=True)
         key = json.loads(created.stdout)["key"]
-        config = write_config(tmp, {"devices": {"rate_per_second": 1e6, "rate_burst": 1_000_000},
-                                    "log": {"level": "warning"}})
+        settings = {"devices": {"rate_per_second": 1e6, "rate_burst": 1_000_000}, "log": {"level": "warning"}}
+        for assignment in args.set:
+            import tomllib
+
+            name, _, value = assignment.partition("=")
+            section, _, setting = name.partition(".")
+            settings.setdefault(section, {})[setting] = tomllib.loads(f"v = {value}")["v"]
+        config = write_config(tmp, settings)
         portfile = tmp / "raw.json"
         raw = subprocess.Popen([sys.executable, __file__, "--raw-server", str(portfile)], cwd=ROOT)
         server = Server(state, config).start()
@@ -505,21 +518,23 @@ def main() -> None:
             pids = {"raw": raw.pid, "gatewayd": server.pid}
             runs: dict[tuple, list[dict]] = {}
             for _ in range(args.repeat):  # rounds over every scenario, so load drift hits all alike
-                for name in ("raw", "gatewayd"):
+                for name in servers:
                     for monitors in clients:
-                        runs.setdefault((name, monitors, "rate"), []).append(run_scenario(
-                            bases[name], key, devices_file, LATENCY_DEVICES, monitors, "rate", args.rate,
-                            args.seconds, pids[name], with_ids=not args.no_ids))
-                        runs.setdefault((name, monitors, "ingest"), []).append(run_scenario(
-                            bases[name], key, devices_file, INGEST_DEVICES, monitors, "ingest", 0, args.seconds,
-                            pids[name]))
+                        if "rate" in modes:
+                            runs.setdefault((name, monitors, "rate"), []).append(run_scenario(
+                                bases[name], key, devices_file, LATENCY_DEVICES, monitors, "rate", args.rate,
+                                args.seconds, pids[name], with_ids=not args.no_ids))
+                        if "ingest" in modes:
+                            runs.setdefault((name, monitors, "ingest"), []).append(run_scenario(
+                                bases[name], key, devices_file, INGEST_DEVICES, monitors, "ingest", 0,
+                                args.seconds, pids[name]))
             rows = {scenario: median_run(found, "p99" if scenario[2] == "rate" else "ingest_per_s")
                     for scenario, found in runs.items()}
         finally:
             server.stop()
             raw.terminate()
             raw.wait(10)
-    report(rows, clients, args.rate, not args.no_ids)
+    report(rows, servers, clients, args.rate, not args.no_ids)
 
 
 def median_run(found: list[dict], by: str) -> dict:
@@ -531,47 +546,49 @@ def fsync(row: dict) -> str:
     return f"{row['fsync_p50']:.1f}/{row['fsync_p99']:.1f}"
 
 
-def report(rows: dict, clients: list[int], rate: float, with_ids: bool) -> None:
+def report(rows: dict, servers: list[str], clients: list[int], rate: float, with_ids: bool) -> None:
     import os
 
     print(f"\n{os.cpu_count()} CPUs, load average now {os.getloadavg()[0]:.1f} (other work on the box skews all figures)")
     kind = "with ids (durable, acknowledged)" if with_ids else "without ids (written within the flush interval)"
-    print(f"\nlatency at {rate:g} msgs/s offered ({LATENCY_DEVICES} devices, telemetry {kind}), "
-          "send -> monitor receive")
-    print(f"{'server':>9} {'monitors':>8} {'sent/s':>8} {'delivered':>9} {'p50 ms':>7} {'p99 ms':>7} {'dropped':>7} "
-          f"{'srv CPU':>7} {'CPU ms/msg':>10} {'load CPU':>8} {'mon CPU':>7} {'fsync p50/p99 ms':>16} {'loadavg':>7}")
-    for name in ("raw", "gatewayd"):
+    columns = (f"{'delivered':>9} {'p50 ms':>7} {'p99 ms':>7} {'dropped':>7} {'srv CPU':>7} {'CPU ms/msg':>10} "
+               f"{'load CPU':>8} {'mon CPU':>7} {'fsync p50/p99 ms':>16} {'loadavg':>7}")
+
+    def figures(r: dict) -> str:
+        return (f"{r['delivered']:>9.1%} {r['p50']:>7.2f} {r['p99']:>7.2f} {r['dropped']:>7} {r['cpu_share']:>7.0%} "
+                f"{r['cpu_ms_per_msg']:>10.3f} {r['driver_cpu']:>8.0%} {r['monitors_cpu']:>7.0%} {fsync(r):>16} "
+                f"{r['loadavg']:>7}")
+
+    if any(scenario[2] == "rate" for scenario in rows):
+        print(f"\nlatency at {rate:g} msgs/s offered ({LATENCY_DEVICES} devices, telemetry {kind}), "
+              "send -> monitor receive")
+        print(f"{'server':>9} {'monitors':>8} {'sent/s':>8} {columns}")
+        for name in servers:
+            for m in clients:
+                r = rows[name, m, "rate"]
+                print(f"{name:>9} {m:>8} {r['sent_per_s']:>8.0f} {figures(r)}")
+    if any(scenario[2] == "ingest" for scenario in rows):
+        print(f"\ningest: {INGEST_DEVICES} devices, each waits for its ack (durable in gatewayd)")
+        print(f"{'server':>9} {'monitors':>8} {'ingest/s':>9} {'vs 1':>6} {columns}")
+        for name in servers:
+            base = rows[name, clients[0], "ingest"]["ingest_per_s"]
+            for m in clients:
+                r = rows[name, m, "ingest"]
+                print(f"{name:>9} {m:>8} {r['ingest_per_s']:>9.0f} {r['ingest_per_s'] / base:>6.0%} {figures(r)}")
+    if len(servers) == 2 and len({scenario[2] for scenario in rows}) == 2:
+        print("\ngatewayd / raw stack")
         for m in clients:
-            r = rows[name, m, "rate"]
-            print(f"{name:>9} {m:>8} {r['sent_per_s']:>8.0f} {r['delivered']:>9.1%} {r['p50']:>7.2f} "
-                  f"{r['p99']:>7.2f} {r['dropped']:>7} {r['cpu_share']:>7.0%} {r['cpu_ms_per_msg']:>10.3f} "
-                  f"{r['driver_cpu']:>8.0%} {r['monitors_cpu']:>7.0%} {fsync(r):>16} {r['loadavg']:>7}")
-    print(f"\ningest: {INGEST_DEVICES} devices, each waits for its ack (durable in gatewayd)")
-    print(f"{'server':>9} {'monitors':>8} {'ingest/s':>9} {'vs 1':>6} {'delivered':>9} {'p50 ms':>7} "
-          f"{'p99 ms':>7} {'dropped':>7} {'srv CPU':>7} {'CPU ms/msg':>10} {'load CPU':>8} {'mon CPU':>7} "
-          f"{'fsync p50/p99 ms':>16} {'loadavg':>7}")
-    for name in ("raw", "gatewayd"):
-        base = rows[name, clients[0], "ingest"]["ingest_per_s"]
-        for m in clients:
-            r = rows[name, m, "ingest"]
-            print(f"{name:>9} {m:>8} {r['ingest_per_s']:>9.0f} {r['ingest_per_s'] / base:>6.0%} "
-                  f"{r['delivered']:>9.1%} {r['p50']:>7.2f} {r['p99']:>7.2f} {r['dropped']:>7} "
-                  f"{r['cpu_share']:>7.0%} {r['cpu_ms_per_msg']:>10.3f} "
-                  f"{r['driver_cpu']:>8.0%} {r['monitors_cpu']:>7.0%} {fsync(r):>16} {r['loadavg']:>7}")
-    print("\ngatewayd / raw stack")
-    for m in clients:
-        g, r = rows["gatewayd", m, "ingest"], rows["raw", m, "ingest"]
-        gl, rl = rows["gatewayd", m, "rate"], rows["raw", m, "rate"]
-        print(f"  {m:>3} monitors: ingest {g['ingest_per_s'] / r['ingest_per_s']:.2f}x, "
-              f"p99 at {rate:g}/s {gl['p99']:.2f} ms vs {rl['p99']:.2f} ms")
-    if 10 in clients:
+            g, r = rows["gatewayd", m, "ingest"], rows["raw", m, "ingest"]
+            gl, rl = rows["gatewayd", m, "rate"], rows["raw", m, "rate"]
+            print(f"  {m:>3} monitors: ingest {g['ingest_per_s'] / r['ingest_per_s']:.2f}x, "
+                  f"p99 at {rate:g}/s {gl['p99']:.2f} ms vs {rl['p99']:.2f} ms")
+    if ("gatewayd", 10, "rate") in rows:
         p99 = rows["gatewayd", 10, "rate"]["p99"]
         print(f"\ntarget p99 < 20 ms at {rate:g} msgs/s with 10 monitors: {p99:.2f} ms -> "
               f"{'met' if p99 < 20 else 'NOT met'}")
-    if 1 in clients and 100 in clients:
+    if ("gatewayd", 1, "ingest") in rows and ("gatewayd", 100, "ingest") in rows:
         ratio = rows["gatewayd", 100, "ingest"]["ingest_per_s"] / rows["gatewayd", 1, "ingest"]["ingest_per_s"]
         print(f"target ingest with 100 monitors >= 80 % of 1: {ratio:.0%} -> {'met' if ratio >= 0.8 else 'NOT met'}")
-
 
 if __name__ == "__main__":
     main()

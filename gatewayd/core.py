@@ -11,6 +11,7 @@ from .config import Settings
 from .connections import ConnectionSet
 from .hub import Hub
 from .journal.writer import JournalWriter
+from .loopload import LoopLoad
 from .metrics import Metrics
 from .services.access import AccessService
 from .state import State
@@ -28,6 +29,7 @@ class Core:
         self.nursery: trio.Nursery | None = None
         self.stopping = trio.Event()
         self.connections = ConnectionSet()
+        self.loop_load = LoopLoad()  # measures only once serve() installs it in the event loop
         self.access = AccessService(self)
         self.extras: dict[str, Any] = {}
         self.http_port: int | None = None
@@ -57,4 +59,6 @@ class Core:
         m.gauge("gatewayd_journal_write_errors_total", "Failed journal writes.", lambda: w.write_errors)
         m.gauge("gatewayd_journal_pending_bytes", "Bytes waiting to be written.", lambda: self.writer.pending_bytes)
         m.gauge("gatewayd_subscribers", "Live subscriptions to the record stream.", lambda: self.hub.subscriber_count)
+        m.gauge("gatewayd_event_loop_busy_ratio", "Share of the last 0.25-0.5 s the event loop spent working "
+                "rather than waiting for I/O (1: saturated).", self.loop_load.busy)
         m.gauge("gatewayd_uptime_seconds", "Seconds since start.", lambda: time.monotonic() - self.started)

@@ -212,63 +212,67 @@ async def serve(settings: Settings, config_path: str | None = None, overrides: d
         sock = _listen_socket(settings)
         port = sock.getsockname()[1]
         shutdown = trio.Event()
-        async with trio.open_nursery() as nursery:
-            core.nursery = nursery
-            for service in core.services.values():
-                if hasattr(service, "run"):
-                    await nursery.start(service.run)
-            await nursery.start(control.serve, core)
-            await nursery.start(partial(
-                worker_serve, wrap_app(app, 16 * 1024 * 1024, None), _hypercorn_config(settings),
-                sockets=Sockets([], [sock], []), shutdown_trigger=shutdown.wait))
-            if handle_signals:
-                # Before anything announces readiness: an early SIGHUP must reload, not kill us.
-                await nursery.start(_signals, core, reload)
-            udp_port = core.extras.get("udp_port")
-            # A full disk must not stop the start: the daemon then runs degraded (clients get
-            # retryable errors, /healthz says 503) and recovers by itself once writes succeed.
-            try:
-                _write_runfile(settings, port, udp_port)
-            except OSError as exc:
-                log.error("cannot write %s: %s", settings.state_path / "run.json", exc.strerror or exc)
-            try:
-                await core.hub.publish("server.started", {"version": __version__, "pid": os.getpid(),
-                                                          "http_port": port, "udp_port": udp_port})
-            except JournalUnavailable as exc:
-                log.error("starting with a journal that cannot write (%s); no device is acknowledged "
-                          "until writes succeed", exc)
-            core.http_port = port
-            if tune_gc:
-                tune_for_daemon()
-                nursery.start_soon(collect_periodically)
-            log.info("gatewayd %s listening on http://%s:%d", __version__, settings.server.host, port)
-            notifier.ready()
-            task_status.started(core)
-            notifier.status(f"listening on port {port}")
-            period = watchdog_interval()
-            if period:
-                nursery.start_soon(_watchdog, core, notifier, period)
-            core.extras["reload"] = reload
+        trio.lowlevel.add_instrument(core.loop_load)
+        try:
+            async with trio.open_nursery() as nursery:
+                core.nursery = nursery
+                for service in core.services.values():
+                    if hasattr(service, "run"):
+                        await nursery.start(service.run)
+                await nursery.start(control.serve, core)
+                await nursery.start(partial(
+                    worker_serve, wrap_app(app, 16 * 1024 * 1024, None), _hypercorn_config(settings),
+                    sockets=Sockets([], [sock], []), shutdown_trigger=shutdown.wait))
+                if handle_signals:
+                    # Before anything announces readiness: an early SIGHUP must reload, not kill us.
+                    await nursery.start(_signals, core, reload)
+                udp_port = core.extras.get("udp_port")
+                # A full disk must not stop the start: the daemon then runs degraded (clients get
+                # retryable errors, /healthz says 503) and recovers by itself once writes succeed.
+                try:
+                    _write_runfile(settings, port, udp_port)
+                except OSError as exc:
+                    log.error("cannot write %s: %s", settings.state_path / "run.json", exc.strerror or exc)
+                try:
+                    await core.hub.publish("server.started", {"version": __version__, "pid": os.getpid(),
+                                                              "http_port": port, "udp_port": udp_port})
+                except JournalUnavailable as exc:
+                    log.error("starting with a journal that cannot write (%s); no device is acknowledged "
+                              "until writes succeed", exc)
+                core.http_port = port
+                if tune_gc:
+                    tune_for_daemon()
+                    nursery.start_soon(collect_periodically)
+                log.info("gatewayd %s listening on http://%s:%d", __version__, settings.server.host, port)
+                notifier.ready()
+                task_status.started(core)
+                notifier.status(f"listening on port {port}")
+                period = watchdog_interval()
+                if period:
+                    nursery.start_soon(_watchdog, core, notifier, period)
+                core.extras["reload"] = reload
 
-            await core.stopping.wait()
-            began = trio.current_time()
-            notifier.stopping()
-            shutdown.set()
-            with trio.move_on_after(settings.server.graceful_timeout / 2):
-                closed = await core.connections.close_all(1001, "server going away",
-                                                          settings.server.graceful_timeout / 2)
-                log.info("closed %d WebSocket connections with 1001", closed)
-            # A peer that stopped reading leaves hypercorn blocked in a shielded send until the TCP
-            # timeout; cut what is still connected so the stop keeps its deadline.
-            stuck = _cut_connections(port)
-            if stuck:
-                log.warning("cut %d connections that did not close in time (peers not reading)", stuck)
-            try:
-                core.hub.publish_nowait("server.stopping", {"pid": os.getpid()})
-            except Exception:  # the journal may be unwritable; stopping must go on
-                pass
-            nursery.cancel_scope.deadline = began + settings.server.graceful_timeout
-            await core.writer.close(timeout=1.0)
-            nursery.cancel_scope.cancel()
+                await core.stopping.wait()
+                began = trio.current_time()
+                notifier.stopping()
+                shutdown.set()
+                with trio.move_on_after(settings.server.graceful_timeout / 2):
+                    closed = await core.connections.close_all(1001, "server going away",
+                                                              settings.server.graceful_timeout / 2)
+                    log.info("closed %d WebSocket connections with 1001", closed)
+                # A peer that stopped reading leaves hypercorn blocked in a shielded send until the TCP
+                # timeout; cut what is still connected so the stop keeps its deadline.
+                stuck = _cut_connections(port)
+                if stuck:
+                    log.warning("cut %d connections that did not close in time (peers not reading)", stuck)
+                try:
+                    core.hub.publish_nowait("server.stopping", {"pid": os.getpid()})
+                except Exception:  # the journal may be unwritable; stopping must go on
+                    pass
+                nursery.cancel_scope.deadline = began + settings.server.graceful_timeout
+                await core.writer.close(timeout=1.0)
+                nursery.cancel_scope.cancel()
+        finally:
+            trio.lowlevel.remove_instrument(core.loop_load)
     log.info("stopped")
     return 0

@@ -2,11 +2,11 @@
 
 One broadcaster per stream ("communications", "actions") holds ONE hub subscription, renders each
 record once (mappers + JSON, and the WebSocket frame bytes), selects once per distinct filter and
-appends the same frames to every session's bounded queue without blocking, so ingest never waits
-for a monitor and the hub's fan-out cost does not grow with the number of monitors. A session
-whose queue is full is dropped; it resumes with `since`. Each session's writer sends everything
-queued in one write, and writes at a bounded pace (monitor.writes_per_second), so many clients cost
-bigger writes, not more of them.
+appends the frames to that filter's feed: one bounded list that all its sessions read, each at its
+own cursor. Ingest never waits for a monitor, and a record costs the same with one monitor or a
+hundred. A session that falls more than monitor.queue_size records behind its feed is dropped; it
+resumes with `since`. Each session's writer sends everything new in one write, and writes at a
+bounded pace (monitor.writes_per_second), so many clients cost bigger writes, not more of them.
 
 `since=N` is inclusive: the session first replays records with seq >= N from the journal, then
 continues live. The boundary between the two is the broadcaster's `processed_seq` at the moment
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+from bisect import bisect_right
 from collections import deque
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -50,11 +51,15 @@ REPLAY_CHUNK = 512  # records read and rendered per worker-thread call
 CATCH_UP_SLACK = 256  # join the live stream once the replay is this close to it
 DRAIN_PER_TURN = 1024  # records the broadcaster takes per scheduler turn beyond the first
 
-BATCH_ITEMS = 512  # queued items taken per writer wake-up
+BUSY_FROM, BUSY_FULL = 0.75, 0.95  # event-loop busy share where write spacing starts / ends stretching
+BUSY_STRETCH = 10.0
+
+BATCH_ITEMS = 512  # queued items per write
 BATCH_BYTES = 256 * 1024  # text per write, so a batch of big frames stays a modest buffer
 
 Send = Callable[[Sequence[SharedText]], Awaitable[None]]  # writes frames in order, each one message
-# A session's queue holds (seq, frames, their size) for records and (None, [frame], size) for replies.
+SendFrames = Callable[[bytes], Awaitable[None]]  # writes encoded WebSocket frames as they are
+# A feed holds (seq, frames, their size) for records; a session's replies are (None, [frame], size).
 Item = tuple[int | None, list[SharedText], int]
 # One record's frames: (the Communication or Action, its JSON text and frame).
 Rendered = list[tuple[Any, SharedText]]
@@ -157,13 +162,95 @@ def queue_item(seq: int | None, frames: list[SharedText]) -> Item:
     return seq, frames, sum(len(frame.text) for frame in frames)
 
 
+class Feed:
+    """The frames one filter selects, in record order, shared by every session with that filter.
+
+    Each session reads at its own cursor (an absolute position: `base` is the position of
+    items[0]). The broadcaster appends once per record, whatever the number of sessions. Every
+    limit/4 appends, what every session has read is trimmed, and so is what is more than `limit`
+    items old: a session still behind that has lost its place (too slow) and is dropped. So a
+    feed holds at most limit + limit/4 items, and about limit/4 while its sessions keep up.
+
+    The feed also keeps every item's WebSocket frames back to back in one buffer (`_starts`
+    holds each item's offset in it), so a session whose client negotiated no extension sends
+    many records as one slice of that buffer, with no work per record."""
+
+    def __init__(self, limit: int):
+        self.items: list[Item] = []
+        self.base = 0
+        self.limit = limit
+        self.sessions: list["Session"] = []
+        self.waiting: list[trio.Event] = []  # writers that have read everything
+        self._data = bytearray()
+        self._data_base = 0  # the absolute offset of _data[0]
+        self._starts: list[int] = []  # the absolute offset of each item's frames
+        self._next_trim = limit // 4 + 1  # trims look at every session, so only every limit/4 appends
+
+    @property
+    def end(self) -> int:
+        return self.base + len(self.items)
+
+    def append(self, item: Item) -> None:
+        self.items.append(item)
+        self._starts.append(self._data_base + len(self._data))
+        for frame in item[1]:
+            self._data += frame.frame
+        if len(self.items) >= self._next_trim:
+            self._trim()
+        if self.waiting:
+            for event in self.waiting:
+                event.set()
+            self.waiting.clear()
+
+    def _trim(self) -> None:
+        slowest = min((session.cursor for session in self.sessions), default=self.end)
+        keep_from = max(slowest, self.end - self.limit)
+        if slowest < keep_from:
+            for session in list(self.sessions):
+                if session.cursor < keep_from:
+                    session.drop()  # at once: its writer may be stuck in a send to a stalled peer
+        cut = keep_from - self.base
+        new_data_base = self._starts[cut] if cut < len(self._starts) else self._data_base + len(self._data)
+        del self._data[:new_data_base - self._data_base]
+        self._data_base = new_data_base
+        del self.items[:cut]
+        del self._starts[:cut]
+        self.base = keep_from
+        self._next_trim = len(self.items) + self.limit // 4 + 1
+
+    def read(self, cursor: int, count: int) -> list[Item]:
+        start = cursor - self.base
+        return self.items[start:start + count]
+
+    def seq_at(self, cursor: int) -> int:
+        return self.items[cursor - self.base][0]
+
+    def read_frames(self, cursor: int, count: int, size: int) -> tuple[bytes, int, int]:
+        """The frames of up to `count` items from `cursor`, at most `size` bytes unless one item
+        alone is larger, as one buffer; and how many items that is, and the last one's seq."""
+        first = cursor - self.base
+        last = min(len(self.items), first + count)  # exclusive
+        limit = self._starts[first] + size
+        if self._offset(last) > limit:
+            last = max(first + 1, bisect_right(self._starts, limit, first + 1, last) - 1)
+        begin, stop = self._starts[first] - self._data_base, self._offset(last) - self._data_base
+        with memoryview(self._data) as view:  # one copy; the view must not outlive this call
+            data = bytes(view[begin:stop])
+        return data, last - first, self.items[last - 1][0]
+
+    def _offset(self, index: int) -> int:
+        """The absolute offset of item `index`'s frames (relative index; len(items): the end)."""
+        return self._starts[index] if index < len(self._starts) else self._data_base + len(self._data)
+
+
 class Session:
     """One monitoring client's feed. `run(send)` delivers frames until the client is too slow
     (SlowConsumer) or the caller cancels it; `reply(text)` queues an answer to a client request.
 
-    The queue is a plain deque: the broadcaster appends to it for every record, so an append must
-    cost next to nothing, and the writer is woken only when it waits for an empty queue. The
-    writer takes everything queued (up to a batch) and sends it in one go."""
+    Live, the session reads its filter's shared feed from its cursor; replies wait in a small
+    queue of their own, each marked with the feed position it was made at, so records and replies
+    go out in the order they happened. The writer is woken only when it waits with nothing left
+    to send; it takes everything new (up to a batch) and sends it in one go."""
 
     def __init__(self, service: "MonitorService", kind: StreamKind, flt: StreamFilter | None,
                  since: int | None, queue_size: int):
@@ -171,46 +258,45 @@ class Session:
         self.kind = kind
         self.filter = flt
         self.since = since
-        self._queue: deque[Item] = deque()
         self._queue_size = queue_size
-        self._wakeup: trio.Event | None = None  # set while the writer waits for an empty queue
+        self._feed: Feed | None = None
+        self.cursor = 0  # the next feed position to send
+        self._replies: deque[tuple[int, Item]] = deque()  # (feed position when made, item)
+        self._wakeup: trio.Event | None = None  # set while the writer waits with nothing to send
         self._last_write = -inf
         self._closed = False
         self.delivered_seq = since - 1 if since is not None else None  # the last record fully sent
         self.overflowed = False
-        self._joined = False
         self._broadcast = service.broadcasts[kind.name]
 
-    # broadcaster side (synchronous, never blocks) -----------------------------------------------
+    # broadcaster and reader side (synchronous, never blocks) -----------------------------------
     def reply(self, text: str) -> None:
-        self.offer(queue_item(None, [SharedText(text)]))
-
-    def offer(self, item: Item) -> None:
         if self.overflowed or self._closed:
             return
-        if len(self._queue) >= self._queue_size:
+        if len(self._replies) >= self._queue_size:
             self.drop()
             return
-        self._queue.append(item)
+        position = self._feed.end if self._feed is not None else 0
+        self._replies.append((position, queue_item(None, [SharedText(text)])))
         if self._wakeup is not None:
             self._wakeup.set()
 
     def drop(self) -> None:
-        """Too slow (or the broadcaster lost its place): stop queueing; `run` raises SlowConsumer."""
+        """Too slow (or the broadcaster lost its place): stop reading; `run` raises SlowConsumer."""
         self.overflowed = True
         self._leave()
         if self._wakeup is not None:
             self._wakeup.set()
 
     def _leave(self) -> None:
-        if self._joined:
-            self._broadcast.leave(self)
-            self._joined = False
+        if self._feed is not None:
+            self._broadcast.leave(self, self._feed)
+            self._feed = None
 
     def close(self) -> None:
         self._leave()
         self._closed = True
-        self._queue.clear()
+        self._replies.clear()
 
     def resume_seq(self) -> int:
         if self.delivered_seq is not None:
@@ -218,17 +304,20 @@ class Session:
         return self._broadcast.processed_seq + 1
 
     # writer side ------------------------------------------------------------------------------------------
-    async def run(self, send: Send) -> None:
+    async def run(self, send: Send, send_frames: SendFrames | None = None) -> None:
+        """`send_frames`, when given, writes ready-made frame bytes (a client without extensions):
+        live records then go out as slices of the feed's shared buffer."""
         try:
             if self.since is not None:
                 await self._catch_up(send)
-            start_after = self._broadcast.join(self)
-            self._joined = True
+            self._feed, start_after = self._broadcast.join(self)
+            self.cursor = self._feed.end
+            self._replies = deque((self.cursor, item) for _, item in self._replies)
             if self.since is None:
                 self.delivered_seq = start_after
             else:
                 await self._replay(send, until=start_after)
-            await self._live(send)
+            await self._live(send, send_frames)
         finally:
             self._leave()
 
@@ -238,9 +327,8 @@ class Session:
             await self._send_queued_replies(send)
 
     async def _send_queued_replies(self, send: Send) -> None:
-        # Before joining, the queue holds only replies, so taking them out keeps the order.
-        replies = [frame for _, frames, _ in self._queue for frame in frames]
-        self._queue.clear()
+        replies = [frame for _, (_, frames, _) in self._replies for frame in frames]
+        self._replies.clear()
         await send(replies)
 
     async def _replay(self, send: Send, until: int) -> None:
@@ -304,25 +392,61 @@ class Session:
         if last_seq is not None:
             self.delivered_seq = last_seq
 
-    async def _live(self, send: Send) -> None:
-        queue = self._queue
+    async def _live(self, send: Send, send_frames: SendFrames | None) -> None:
+        feed = self._feed
+        replies = self._replies
         while True:
-            if self.overflowed:
-                raise SlowConsumer(self.resume_seq())
-            if not queue:
-                self._wakeup = trio.Event()
-                try:
-                    await self._wakeup.wait()  # no timeout: a record, a reply or a drop ends it
-                finally:
-                    self._wakeup = None
-                continue
+            # Pace first: right after a write this sleeps until the next one is due, and only
+            # then looks for news, so a busy session wakes once per write.
             pause = self._last_write + self._broadcast.write_spacing() - trio.current_time()
             if pause > 0:
                 await trio.sleep(pause)  # what arrives meanwhile goes out in the same write
+            if self.overflowed or self.cursor < feed.base:
+                self.overflowed = True
+                raise SlowConsumer(self.resume_seq())
+            if self.cursor == feed.end and not replies:
+                self._wakeup = wakeup = trio.Event()
+                feed.waiting.append(wakeup)
+                try:
+                    await wakeup.wait()  # no timeout: a record, a reply or a drop ends it
+                finally:
+                    self._wakeup = None
                 continue
             self._last_write = trio.current_time()
-            items = [queue.popleft() for _ in range(min(len(queue), BATCH_ITEMS))]
-            await self._send_items(send, items)
+            # Everything new up to now, in writes of one batch each (what arrives during these
+            # writes waits for the next round, or the pace would be lost).
+            round_end = feed.end
+            while self.cursor < round_end or (replies and replies[0][0] <= self.cursor):
+                count = min(BATCH_ITEMS, round_end - self.cursor)
+                # (The items path also skips records a `since` in the future has not reached yet.)
+                if send_frames is not None and count and not replies \
+                        and feed.seq_at(self.cursor) > self.delivered_seq:
+                    data, count, last_seq = feed.read_frames(self.cursor, count, BATCH_BYTES)
+                    self.cursor += count
+                    await send_frames(data)
+                    self.delivered_seq = last_seq
+                else:
+                    await self._send_items(send, self._take(feed, replies, count))
+                if self.overflowed or self.cursor < feed.base:
+                    break
+
+    def _take(self, feed: Feed, replies: deque, count: int) -> list[Item]:
+        """The next batch: up to `count` feed items from the cursor, with each reply before the
+        records that came after it."""
+        items = feed.read(self.cursor, count)
+        self.cursor += len(items)
+        if not replies:
+            return items
+        ordered: list[Item] = []
+        position = self.cursor - len(items)
+        for item in items:
+            while replies and replies[0][0] <= position:
+                ordered.append(replies.popleft()[1])
+            ordered.append(item)
+            position += 1
+        while replies and replies[0][0] <= position:
+            ordered.append(replies.popleft()[1])
+        return ordered
 
 
 # -- broadcasters ------------------------------------------------------------------------------------------
@@ -331,32 +455,42 @@ class Broadcast:
         self.service = service
         self.kind = kind
         self.sessions: set[Session] = set()
-        # Sessions by filter: a filter's selection is made once per record for all its sessions.
-        self._by_filter: dict[StreamFilter | None, list[Session]] = {}
+        # One feed per distinct filter: its selection is made once per record for all its sessions.
+        self._feeds: dict[StreamFilter | None, Feed] = {}
         self.processed_seq = service.core.hub.fanned_seq
         self.records = 0
         self.restarts = 0
 
-    def join(self, session: Session) -> int:
-        """Add a session; returns the seq after which it receives every record live."""
+    def join(self, session: Session) -> tuple[Feed, int]:
+        """Add a session: its filter's feed, and the seq after which it gets every record there."""
+        feed = self._feeds.get(session.filter)
+        if feed is None:
+            feed = self._feeds[session.filter] = Feed(self.service.core.settings.monitor.queue_size)
+        feed.sessions.append(session)
         self.sessions.add(session)
-        self._by_filter.setdefault(session.filter, []).append(session)
-        return self.processed_seq
+        return feed, self.processed_seq
 
     def write_spacing(self) -> float:
         """The least time between two writes of one session. monitor.writes_per_second is shared by
         all sessions of a stream (default 2,000: 10 clients write at most every 5 ms, 100 every
         50 ms), each write sending what gathered meanwhile. A socket write costs far more than a
-        frame, so this bounds the fan-out's cost whatever the number of clients."""
-        return len(self.sessions) / self.service.core.settings.monitor.writes_per_second
+        frame, so this bounds the fan-out's cost whatever the number of clients.
 
-    def leave(self, session: Session) -> None:
+        While the event loop is nearly saturated the spacing stretches, up to BUSY_STRETCH times
+        at BUSY_FULL: fewer, bigger writes leave the time to ingest, which must not wait for
+        monitors; the frames only arrive a little later."""
+        spacing = len(self.sessions) / self.service.core.settings.monitor.writes_per_second
+        busy = self.service.core.loop_load.busy()
+        if busy <= BUSY_FROM:
+            return spacing
+        return spacing * (1 + (BUSY_STRETCH - 1) * min(1.0, (busy - BUSY_FROM) / (BUSY_FULL - BUSY_FROM)))
+
+    def leave(self, session: Session, feed: Feed) -> None:
         self.sessions.discard(session)
-        group = self._by_filter.get(session.filter)
-        if group is not None and session in group:
-            group.remove(session)
-            if not group:
-                del self._by_filter[session.filter]
+        if session in feed.sessions:
+            feed.sessions.remove(session)
+        if not feed.sessions and self._feeds.get(session.filter) is feed:
+            del self._feeds[session.filter]
 
     def _offer(self, record: Record) -> None:
         self.processed_seq = record.seq
@@ -365,12 +499,10 @@ class Broadcast:
             return  # nobody listens: rendering would be wasted work at full ingest rate
         rendered = self.kind.render(record, self.service.zone)
         if rendered:
-            for flt, group in list(self._by_filter.items()):
+            for flt, feed in list(self._feeds.items()):  # a trim may drop a feed's last session
                 frames = self.kind.select(flt, rendered)
                 if frames:
-                    item = queue_item(record.seq, frames)
-                    for session in list(group):
-                        session.offer(item)
+                    feed.append(queue_item(record.seq, frames))
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         hub = self.service.core.hub

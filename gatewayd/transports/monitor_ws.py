@@ -107,7 +107,8 @@ class MonitorConnection:
     async def _write(self) -> None:
         try:
             self.sender = BatchSender.for_websocket(websocket)
-            await self.session.run(self.sender.send)
+            sender = self.sender
+            await self.session.run(sender.send, sender.send_frames if sender.shared_frames else None)
         except SlowConsumer as exc:
             self.core.service("monitor").note_dropped(self.stream)
             log.info("monitor %s from %s dropped as too slow (resume with since=%d)",

@@ -74,14 +74,19 @@ class BatchSender:
             for message in messages:
                 await self._websocket.send(message.text)
             return
-        connection = stream.connection
-        if stream.closed or stream.state != ASGIWebsocketState.CONNECTED or connection.state != ConnectionState.OPEN:
+        if self.shared_frames:
+            data = b"".join([message.frame for message in messages])
+        else:
+            connection = stream.connection
+            data = b"".join([connection.send(TextMessage(data=message.text)) for message in messages])
+        await self.send_frames(data)
+
+    async def send_frames(self, data: bytes) -> None:
+        """Write frames encoded for this connection (`SharedText.frame`s when `shared_frames`)."""
+        stream = self._stream
+        if stream.closed or stream.state != ASGIWebsocketState.CONNECTED or stream.connection.state != ConnectionState.OPEN:
             # Like hypercorn's own send after a close: nothing goes out. The checkpoint keeps a
             # loop that only sends from spinning.
             await trio.lowlevel.checkpoint()
             return
-        if self.shared_frames:
-            data = b"".join([message.frame for message in messages])
-        else:
-            data = b"".join([connection.send(TextMessage(data=message.text)) for message in messages])
         await stream.send(Data(stream_id=stream.stream_id, data=data))

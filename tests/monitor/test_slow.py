@@ -21,14 +21,17 @@ def daemon_sections():
     return {"monitor": {"queue_size": QUEUE}}
 
 
-async def test_slow_client_dropped_while_fast_client_and_ingest_go_on(daemon):
+# The slow client shares the fast one's feed, or (with a filter of its own) is its feed's only reader.
+@pytest.mark.parametrize("slow_query", ["", "?types=comm_rx"])
+async def test_slow_client_dropped_while_fast_client_and_ingest_go_on(daemon, slow_query):
     hub = daemon.core.hub
     broadcast = daemon.core.service("monitor").broadcasts["communications"]
     headers = [(b"Authorization", f"Bearer {daemon.api_key}".encode())]
     fast_seqs: list[int] = []
     published: list[int] = []
     async with registered():
-        async with open_websocket_url(monitor_url(daemon), extra_headers=headers, message_queue_size=1) as slow, \
+        async with open_websocket_url(monitor_url(daemon) + slow_query, extra_headers=headers,
+                               message_queue_size=1) as slow, \
                 open_monitor(daemon) as fast:
             async with trio.open_nursery() as nursery:
                 async def read_fast():
