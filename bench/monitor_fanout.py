@@ -149,40 +149,29 @@ class FrameReader:
         return reader
 
     async def count_frames(self) -> None:
-        """Count text frames (in `count`) until the server closes, without copying them out: the
-        monitors that only count must cost the box little next to the server's sends to them."""
-        buffer = self.buffer
+        """Count frames (in `count`) until the server closes, at C speed: every communication
+        frame holds one `"CommType":` key, so counting that key in the bytes counts the frames,
+        with no work per frame in Python. The monitors that only count must cost the box little
+        next to the server's sends to them (a frame-by-frame parser here took a quarter of a core
+        with 100 monitors). Instead of answering pings, which would need the frames parsed, an
+        unsolicited pong goes out every few seconds (RFC 6455 5.5.3), so the daemon sees traffic."""
+        marker = COUNTED_MARKER
+        carry = b""  # the end of the last chunk: a marker may straddle two chunks
+        tail = bytes(self.buffer)
+        self.count += tail.count(marker)
+        next_pong = trio.current_time() + PONG_EVERY
         while True:
-            pos, size, pings = 0, len(buffer), []
-            while size - pos >= 2:
-                length = buffer[pos + 1] & 0x7F
-                offset = pos + 2
-                if length == 126:
-                    if size - pos < 4:
-                        break
-                    length, offset = int.from_bytes(buffer[pos + 2:pos + 4], "big"), pos + 4
-                elif length == 127:
-                    if size - pos < 10:
-                        break
-                    length, offset = int.from_bytes(buffer[pos + 2:pos + 10], "big"), pos + 10
-                if size < offset + length:
-                    break
-                opcode = buffer[pos] & 0x0F
-                if opcode == 0x1:
-                    self.count += 1
-                elif opcode == 0x9:
-                    pings.append(bytes(buffer[offset:offset + length]))
-                elif opcode == 0x8:
-                    self.close_code = int.from_bytes(buffer[offset:offset + 2], "big") if length >= 2 else None
-                    return
-                pos = offset + length
-            del buffer[:pos]
-            for payload in pings:
-                await self._pong(payload)
             chunk = await self.stream.receive_some(262144)
             if not chunk:
+                self.close_code = close_code(tail)
                 return
-            buffer += chunk
+            window = carry + chunk
+            self.count += window.count(marker)
+            carry = window[-(len(marker) - 1):]
+            tail = (tail + chunk)[-CLOSE_TAIL:]
+            if trio.current_time() >= next_pong:
+                await self._pong(b"")
+                next_pong = trio.current_time() + PONG_EVERY
 
     async def _pong(self, payload: bytes) -> None:
         # Client frames are masked; a zero mask is allowed.
@@ -221,6 +210,19 @@ class FrameReader:
             if not chunk:
                 return
             buffer += chunk
+
+
+COUNTED_MARKER = b'"CommType":'
+PONG_EVERY = 5.0
+CLOSE_TAIL = 256  # bytes kept from the end of the stream: the close frame, if any, is there
+
+
+def close_code(tail: bytes) -> int | None:
+    """The code of the close frame that ends `tail` (0x88, a length < 126, the code, a reason)."""
+    for start in range(len(tail) - 2, -1, -1):
+        if tail[start] == 0x88 and start + 2 + (tail[start + 1] & 0x7F) == len(tail):
+            return int.from_bytes(tail[start + 2:start + 4], "big") if tail[start + 1] >= 2 else None
+    return None
 
 
 async def monitor_worker(url: str, key: str, count: int, probes: int) -> None:

@@ -132,12 +132,14 @@ class TerminalSettings:
 @dataclass
 class MonitorSettings:
     queue_size: int = _key(default=2000, min=1, max=1_000_000,
-                           doc="Frames queued per monitoring client before it is dropped with 1013.")
+                           doc="Records a monitoring client may fall behind its stream before it is dropped "
+                               "with 1013.")
     timezone: str = _key(default="", doc="Zone for DT fields; empty = the system's local zone.")
     writes_per_second: float = _key(default=2000.0, min=10, max=1_000_000, reload=True,
                                     doc="Socket writes per second that all clients of a stream share; each write "
                                         "carries what gathered since the last one. Lower: less CPU with many "
-                                        "clients, more latency (a client waits up to clients / this seconds).")
+                                        "clients, more latency (a client waits up to clients / this seconds). "
+                                        "While the daemon is saturated, writes spread out up to 10 times.")
 
 
 @dataclass
