@@ -401,8 +401,7 @@ class Session:
             pause = self._last_write + self._broadcast.write_spacing() - trio.current_time()
             if pause > 0:
                 await trio.sleep(pause)  # what arrives meanwhile goes out in the same write
-            if self.overflowed or self.cursor < feed.base:
-                self.overflowed = True
+            if self.overflowed:  # (a trim that passes a session's cursor drops it)
                 raise SlowConsumer(self.resume_seq())
             if self.cursor == feed.end and not replies:
                 self._wakeup = wakeup = trio.Event()
@@ -427,7 +426,7 @@ class Session:
                     self.delivered_seq = last_seq
                 else:
                     await self._send_items(send, self._take(feed, replies, count))
-                if self.overflowed or self.cursor < feed.base:
+                if self.overflowed:
                     break
 
     def _take(self, feed: Feed, replies: deque, count: int) -> list[Item]:
