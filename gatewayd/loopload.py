@@ -2,8 +2,8 @@
 
 trio tells an instrument when it goes to wait for I/O and when it comes back; the time spent
 outside those waits is work (and so is a wait with a zero timeout: a poll between batches of
-ready tasks). Work the loop may postpone (the monitors' writes)
-asks for `busy()`, so a saturated daemon spends its time on ingest first.
+ready tasks). Work that can wait (the monitors' writes) asks `busy()`, so a saturated daemon
+spends its time on ingest first.
 """
 
 from __future__ import annotations

@@ -74,19 +74,27 @@ class BatchSender:
             for message in messages:
                 await self._websocket.send(message.text)
             return
+        if not self._open():
+            await trio.lowlevel.checkpoint()  # (before encoding: a closed wsproto refuses to)
+            return
         if self.shared_frames:
             data = b"".join([message.frame for message in messages])
         else:
             connection = stream.connection
             data = b"".join([connection.send(TextMessage(data=message.text)) for message in messages])
-        await self.send_frames(data)
+        await stream.send(Data(stream_id=stream.stream_id, data=data))
 
     async def send_frames(self, data: bytes) -> None:
         """Write frames encoded for this connection (`SharedText.frame`s when `shared_frames`)."""
-        stream = self._stream
-        if stream.closed or stream.state != ASGIWebsocketState.CONNECTED or stream.connection.state != ConnectionState.OPEN:
-            # Like hypercorn's own send after a close: nothing goes out. The checkpoint keeps a
-            # loop that only sends from spinning.
+        if not self._open():
             await trio.lowlevel.checkpoint()
             return
+        stream = self._stream
         await stream.send(Data(stream_id=stream.stream_id, data=data))
+
+    def _open(self) -> bool:
+        # Like hypercorn's own send after a close, nothing goes out once the socket is closing;
+        # the callers' checkpoint keeps a loop that only sends from spinning.
+        stream = self._stream
+        return not stream.closed and stream.state == ASGIWebsocketState.CONNECTED \
+            and stream.connection.state == ConnectionState.OPEN
