@@ -24,6 +24,7 @@ import argparse
 import json
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -500,8 +501,6 @@ def main() -> None:
         key = json.loads(created.stdout)["key"]
         settings = {"devices": {"rate_per_second": 1e6, "rate_burst": 1_000_000}, "log": {"level": "warning"}}
         for assignment in args.set:
-            import tomllib
-
             name, _, value = assignment.partition("=")
             section, _, setting = name.partition(".")
             settings.setdefault(section, {})[setting] = tomllib.loads(f"v = {value}")["v"]
