@@ -204,7 +204,7 @@ async def test_registrations_take_turns_and_the_overflow_is_told_to_retry(daemon
     Retry-After once register_timeout passes; a waiting one gets through once the slot is free."""
     from trio_websocket import ConnectionRejected
 
-    from gatewayd.transports.device_ws import ADMISSION
+    from gatewayd.connectors.devices.ws import ADMISSION
 
     settings = daemon.core.settings.devices  # register_timeout is reloadable: changed live below
     first, second = await create_device(daemon, "first"), await create_device(daemon, "second")

@@ -1,0 +1,265 @@
+"""Class A downlinks: the per-device queue, what goes out after an uplink, and gateway TX_ACKs.
+
+After each uplink the head of the device's queue (and the ACK of a confirmed uplink) goes out in
+RX1 (uplink tmst + rx1_delay, same frequency and data rate) through the copy's gateway with the
+best SNR that has a downlink path; RX2 (+1 s, the region's RX2 frequency and data rate) when RX1
+can no longer be met. A confirmed downlink waits for the device's ACK in its next uplink; without
+it the command goes out again, up to MAX_CONFIRM_ATTEMPTS times, then fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from ...journal.writer import JournalUnavailable
+from ...ops import OpError
+from . import gwmp, frames as lorawan, regions
+from .frames import MType
+from ...errors import ProtocolError
+
+log = logging.getLogger("gatewayd.lorawan.downlink")
+
+MAX_QUEUE = 32
+MAX_CONFIRM_ATTEMPTS = 3
+SEND_MARGIN = 0.1  # seconds before the window opens by which the PULL_RESP must be on its way
+TX_ACK_WAIT = 30.0  # how long a PULL_RESP token is remembered for its TX_ACK
+MAX_TRACKED = 4096
+
+
+@dataclass
+class Transmission:
+    """One PULL_RESP to send once the record that decided it is durable."""
+
+    gateway: str
+    addr: tuple
+    datagram: bytes
+    token: int | None  # None: a version 1 gateway, which sends no TX_ACK
+    track: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Window:
+    name: str  # "RX1" | "RX2" | "JA1" | "JA2"
+    delay: float  # seconds after the uplink's tmst
+    freq: float
+    dr: int
+
+
+def best_first(copies) -> list:
+    """Copies ordered by SNR, then RSSI, best first."""
+    copies = list(copies)
+    if len(copies) == 1:
+        return copies
+    return sorted(copies, key=lambda c: (c.rx.lsnr if c.rx.lsnr is not None else -99.0, c.rx.rssi), reverse=True)
+
+
+class Downlinks:
+    def __init__(self, service):
+        self.service = service
+        self.core = service.core
+        self._tracked: OrderedDict[tuple[str, int], tuple[float, dict[str, Any]]] = OrderedDict()
+
+    @property
+    def region(self) -> regions.Region:
+        return self.service.region
+
+    # -- choosing the gateway and the window ----------------------------------------------------------
+    def route(self, copies, uplink_dr: int, now: float, join: bool) -> tuple[Any, Any, Window] | None:
+        """(copy, downlink path, window) for the reply to an uplink, or None when none can be met."""
+        cfg = self.core.settings.lorawan
+        first_delay = cfg.join_accept_delay if join else self.service.rx1_delay
+        gateways = self.service.gateways
+        for copy in best_first(copies):
+            path = gateways.downlink_path(copy.gateway)
+            if path is None:
+                continue
+            rx1_freq, rx1_dr = regions.rx1(self.region, copy.rx.freq, uplink_dr, 0)
+            rx2_freq, rx2_dr = regions.rx2(self.region)
+            options = (Window("JA1" if join else "RX1", first_delay, rx1_freq, rx1_dr),
+                       Window("JA2" if join else "RX2", first_delay + 1.0, rx2_freq, rx2_dr))
+            for window in options:
+                if now + SEND_MARGIN < copy.arrived + window.delay:
+                    return copy, path, window
+            return None  # too late for the best gateway is too late for all of them
+        return None
+
+    def txpk(self, copy, window: Window, phy: bytes) -> gwmp.TxPacket:
+        return gwmp.TxPacket(
+            imme=False, tmst=(copy.rx.tmst + int(window.delay * 1_000_000)) & 0xFFFF_FFFF,
+            freq=window.freq, rfch=0, powe=self.core.settings.lorawan.tx_power, modu="LORA",
+            datr=regions.data_rate(self.region, window.dr).datr, codr=copy.rx.codr or self.region.coding_rate,
+            ipol=True, data=phy)
+
+    def transmission(self, copy, path, window: Window, phy: bytes, track: dict[str, Any]) -> tuple[Transmission, dict]:
+        token = secrets.randbelow(0x10000) if path.version >= 2 else None
+        txpk = self.txpk(copy, window, phy)
+        datagram = gwmp.pull_resp(path.version, token or 0, txpk)
+        where = {"gateway": copy.gateway, "window": window.name, "tmst": txpk.tmst, "freq": txpk.freq,
+                 "datr": txpk.datr, "token": token, "size": len(phy)}
+        return Transmission(copy.gateway, path.addr, datagram, token, track), where
+
+    # -- after an uplink -------------------------------------------------------------------------------
+    def plan(self, session: dict[str, Any], frame: lorawan.DataFrame, keys: tuple[bytes, bytes], copies,
+             uplink_dr: int, duplicate: bool, now: float) -> tuple[dict[str, Any], Transmission | None]:
+        """Fields to add to the uplink record, and the PULL_RESP to send once it is durable.
+
+        Mirrors the order the state applies them in: the pending confirmation first, then the
+        commands that can never fit, then the downlink itself.
+        """
+        fields: dict[str, Any] = {}
+        awaiting = session["awaiting_ack"]
+        if not session["queue"] and awaiting is None and not frame.confirmed:
+            return fields, None  # the common case: nothing to say to the device
+        queue = list(session["queue"])
+        if awaiting is not None and not duplicate:
+            brief = {"command_id": awaiting["command_id"], "reference": awaiting.get("reference", "")}
+            if frame.ack:
+                fields["acked"] = brief
+            else:
+                requeued = awaiting.get("attempts", 1) < MAX_CONFIRM_ATTEMPTS
+                fields["unacked"] = dict(brief, requeued=requeued, attempts=awaiting.get("attempts", 1))
+                if requeued:
+                    queue.insert(0, awaiting)
+        route = self.route(copies, uplink_dr, now, join=False)
+        if route is None:
+            if queue or frame.confirmed:
+                self.core.metrics.inc("gatewayd_lorawan_downlink_missed_total", reason="no_path_or_too_late")
+            return fields, None
+        copy, path, window = route
+        rx1_limit = regions.max_payload(self.region, regions.rx1(self.region, copy.rx.freq, uplink_dr, 0)[1])
+        window_limit = regions.max_payload(self.region, window.dr)
+        failed = []
+        head = None
+        for command in queue:
+            size = len(command["payload"]) // 2
+            if size > rx1_limit:
+                failed.append({"command_id": command["command_id"], "reference": command.get("reference", ""),
+                               "reason": f"payload of {size} bytes does not fit the device's data rate DR{uplink_dr} "
+                                         f"(at most {rx1_limit} bytes)"})
+                continue
+            if size <= window_limit:
+                head = command
+            break
+        if failed:
+            fields["failed"] = failed
+        if head is None and not frame.confirmed:
+            return fields, None
+        remaining = [c for c in queue if c is not head and c["command_id"] not in {f["command_id"] for f in failed}]
+        nwk, app = keys
+        confirm = bool(head and head.get("confirm"))
+        fcnt = session["fcnt_down"]
+        port = head["port"] if head else None
+        payload = bytes.fromhex(head["payload"]) if head else b""
+        try:
+            phy = lorawan.build_data_frame(MType.CONFIRMED_DATA_DOWN if confirm else MType.UNCONFIRMED_DATA_DOWN,
+                                           frame.dev_addr, fcnt, nwk, app, f_port=port, payload=payload,
+                                           ack=frame.confirmed, f_pending=bool(remaining))
+        except ProtocolError as exc:
+            log.error("downlink to %s not built: %s", session["dev_eui"], exc.message)
+            return fields, None
+        track = {"kind": "downlink", "dev_eui": session["dev_eui"], "device_id": session["device_id"],
+                 "command_id": head["command_id"] if head else None,
+                 "reference": head.get("reference", "") if head else ""}
+        if head is not None:
+            # Everything needed to queue the command again if the gateway cannot send it.
+            track["command"] = {k: head[k] for k in ("command_id", "port", "payload", "confirm", "reference",
+                                                     "source", "queued", "attempts") if k in head}
+        transmission, where = self.transmission(copy, path, window, phy, track)
+        fields["downlink"] = {
+            "fcnt": fcnt, "confirmed": confirm, "ack": frame.confirmed, "f_pending": bool(remaining),
+            "port": port, "payload": head["payload"] if head else "", "command_id": track["command_id"],
+            "reference": track["reference"], **where,
+        }
+        return fields, transmission
+
+    # -- sending and TX_ACK ------------------------------------------------------------------------------
+    async def send(self, transmissions: list[Transmission]) -> None:
+        transmit = self.service.transmit
+        for tx in transmissions:
+            if transmit is None:
+                return
+            if tx.token is not None:
+                self._track(tx.gateway, tx.token, dict(tx.track, _addr=tx.addr))
+            await transmit(tx.datagram, tx.addr)
+            self.core.metrics.inc("gatewayd_lorawan_downlinks_total", kind=tx.track.get("kind", "downlink"))
+
+    def _track(self, gateway: str, token: int, track: dict[str, Any]) -> None:
+        now = trio.current_time()
+        self._tracked[(gateway, token)] = (now + TX_ACK_WAIT, track)
+        while self._tracked:
+            key, (until, _) = next(iter(self._tracked.items()))
+            if until > now and len(self._tracked) <= MAX_TRACKED:
+                break
+            del self._tracked[key]
+
+    async def tx_ack(self, ack: gwmp.TxAck, addr: tuple) -> None:
+        key = (ack.gateway_eui, ack.token)
+        entry = self._tracked.get(key)
+        error = ack.error or "NONE"
+        self.core.metrics.inc("gatewayd_lorawan_tx_ack_total", error=error if error in gwmp.TX_ACK_ERRORS else "other")
+        if entry is None or entry[1]["_addr"][0] != addr[0]:  # from the host the PULL_RESP went to
+            self.core.metrics.inc("gatewayd_lorawan_tx_ack_unmatched_total")
+            return
+        del self._tracked[key]
+        track = {k: v for k, v in entry[1].items() if k != "_addr"}
+        data = {"gateway": ack.gateway_eui, "token": ack.token, "error": error[:32], **track}
+        if error == "NONE":
+            data.pop("command", None)  # only a refused command goes back into the queue
+        if ack.warn:
+            data["warn"] = ack.warn[:32]
+        try:
+            await self.core.hub.publish("gateway.tx_ack", data, durable=error != "NONE" and "command" in data)
+        except (JournalUnavailable, trio.TooSlowError) as exc:
+            log.error("TX_ACK of %s not recorded: %s", ack.gateway_eui, exc)
+
+    # -- the queue (TX requests) -------------------------------------------------------------------------
+    async def enqueue(self, dev_eui: str, port: int, payload: bytes, *, confirm: bool = False,
+                      reference: str = "", source: str = "") -> dict[str, Any]:
+        session = self.core.state.lorawan.device(dev_eui)
+        if session is None:
+            raise OpError("not_found", f"no LoRaWAN device with DevEUI {dev_eui}", 404)
+        if not session["enabled"]:
+            raise OpError("disabled", f"device {dev_eui} is disabled", 409)
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 223:
+            raise OpError("invalid", f"Port {port} is not a LoRaWAN application port (1 to 223)", 422)
+        dr = session["last_dr"] if session["last_dr"] is not None else 0
+        limit = regions.max_payload(self.region, dr)
+        if len(payload) > limit:
+            rate = regions.data_rate(self.region, dr).datr
+            heard = "its last uplink" if session["last_dr"] is not None else "no uplink yet, so the lowest"
+            raise OpError("too_long", f"Payload is {len(payload)} bytes but device {dev_eui} uses DR{dr} ({rate}, "
+                                      f"{heard}) where a downlink carries at most {limit} bytes", 422)
+        if len(session["queue"]) >= MAX_QUEUE:
+            raise OpError("queue_full", f"device {dev_eui} already has {MAX_QUEUE} downlinks waiting", 409)
+        if not isinstance(reference, str) or len(reference) > 128:
+            raise OpError("invalid", "Reference must be a string of at most 128 characters", 422)
+        command_id = uuid.uuid4().hex
+        data = {"dev_eui": dev_eui, "device_id": session["device_id"], "command_id": command_id, "port": port,
+                "payload": payload.hex(), "confirm": bool(confirm), "reference": reference, "source": source[:64]}
+        try:
+            await self.core.hub.publish("lorawan.downlink_queued", data)
+        except JournalUnavailable:
+            raise OpError("journal_unavailable", "the journal cannot write right now; retry shortly", 503) from None
+        return {"command_id": command_id, "dev_eui": dev_eui, "port": port, "confirm": bool(confirm),
+                "reference": reference, "queued": len(session["queue"])}
+
+
+class LorawanTxHandler:
+    """Contract F: TX requests for connector "lorawan" (monitoring socket and POST /api/tx)."""
+
+    connector = "lorawan"
+
+    def owns(self, core, dev_key: str) -> bool:
+        part = getattr(core.state, "lorawan", None)
+        return part is not None and part.device(dev_key) is not None
+
+    async def submit(self, core, dev_key: str, tx) -> None:
+        await core.service("lorawan").downlinks.enqueue(
+            dev_key, tx.port, tx.payload, confirm=tx.confirm, reference=tx.reference, source="tx")

@@ -1,0 +1,203 @@
+"""LoRaWAN network service (class A, LoRaWAN 1.0.x): the facade the transports and operations use.
+
+Parts: gateways (lorawan_gateways), uplinks and dedup (lorawan_uplink, lorawan_dedup), joins
+(lorawan_join), downlinks and TX_ACKs (lorawan_downlink), keys (lorawan_keys), monitoring frames
+(lorawan_comms). The UDP transport (transports/udp.py) hands datagrams to `push_data`,
+`pull_data` and `tx_ack`, and gives its send function through `attach_transmitter`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Awaitable, Callable
+
+import trio
+
+from ... import secretbox
+from ...opcommands import Arg, OpCommand, pairs as _pairs, table as _table
+from ...logs import RateLimitedLogger
+from ...ops import OpError, operation
+from . import gwmp, regions
+from .downlink import Downlinks
+from .gateways import Gateways, normalize_eui
+from .join import Joins
+from .keys import Keys
+from .uplink import Network
+
+log = logging.getLogger("gatewayd.lorawan")
+
+Transmit = Callable[[bytes, tuple], Awaitable[None]]
+
+
+class LorawanService:
+    def __init__(self, core):
+        self.core = core
+        cfg = core.settings.lorawan
+        self.region = regions.get_region(cfg.region)
+        self.rx1_delay = max(1, min(15, round(cfg.rx1_delay)))
+        self.keys = Keys(secretbox.for_state_dir(core.settings.state_path))
+        self.gateways = Gateways(core)
+        self.downlinks = Downlinks(self)
+        self.network = Network(self)
+        self.joins = Joins(self)
+        self.transmit: Transmit | None = None
+        self._rlog = RateLimitedLogger(log, 60.0)
+
+    # -- contract A: `device.create` for kind "lorawan" ------------------------------------------------
+    def prepare_device(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Validate `device add --lorawan` arguments and seal the keys (raises OpError)."""
+        return self.keys.prepare_device(args, self.core.state.lorawan.devices)
+
+    # -- the UDP transport's side ----------------------------------------------------------------------
+    def attach_transmitter(self, transmit: Transmit | None) -> None:
+        self.transmit = transmit
+
+    async def admit(self, eui: str, addr: tuple, version: int, announce: bool = True) -> bool:
+        """May this gateway talk to us? `announce`: journal its coming online now (the caller
+        does not journal a keep-alive or stat for this datagram)."""
+        return await self.gateways.admit(eui, addr, version, announce)
+
+    async def push_data(self, push: gwmp.PushData, addr: tuple) -> None:
+        now = trio.current_time()
+        receive = self.network.receive
+        for rx in push.rxpk:
+            receive(push.gateway_eui, rx, now)
+        if push.errors:
+            self.core.metrics.inc("gatewayd_gwmp_bad_entries_total", len(push.errors))
+            self._rlog.warning(f"entries:{addr[0]}", "gateway %s sent %d malformed entries: %s",
+                               push.gateway_eui, len(push.errors), push.errors[0][:200])
+        if push.stat is not None:
+            await self.gateways.stat(push.gateway_eui, push.stat, addr, push.version)
+
+    async def pull_data(self, pull: gwmp.PullData, addr: tuple) -> None:
+        await self.gateways.keepalive(pull, addr)
+
+    async def tx_ack(self, ack: gwmp.TxAck, addr: tuple) -> None:
+        await self.downlinks.tx_ack(ack, addr)
+
+    # -- background work -------------------------------------------------------------------------------
+    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self.network.run)
+            nursery.start_soon(self.gateways.run_sweeper)
+            task_status.started()
+
+    # -- operator views --------------------------------------------------------------------------------
+    def device_view(self, session: dict[str, Any]) -> dict[str, Any]:
+        """A session without its keys."""
+        hidden = {"app_key", "nwk_s_key", "app_s_key", "dev_nonces"}
+        out = {k: v for k, v in session.items() if k not in hidden}
+        out["dev_nonces_used"] = len(session["dev_nonces"])
+        out["queue"] = [dict(c) for c in session["queue"]]
+        return out
+
+    def session(self, dev_eui: str) -> dict[str, Any]:
+        key = dev_eui.lower() if isinstance(dev_eui, str) else ""
+        session = self.core.state.lorawan.device(key)
+        if session is None:
+            raise OpError("not_found", f"no LoRaWAN device with DevEUI {str(dev_eui)[:40]!r}", 404)
+        return session
+
+
+# -- operations ------------------------------------------------------------------------------------------
+@operation("gateway.list")
+async def gateway_list(core) -> list[dict[str, Any]]:
+    service = core.service("lorawan")
+    return [service.gateways.public(g) for g in sorted(core.state.lorawan.gateways.values(), key=lambda g: g["eui"])]
+
+
+@operation("gateway.show")
+async def gateway_show(core, eui: str) -> dict[str, Any]:
+    gateway = core.state.lorawan.gateway(normalize_eui(eui))
+    if gateway is None:
+        raise OpError("not_found", f"no gateway with EUI {eui}", 404)
+    return core.service("lorawan").gateways.public(gateway)
+
+
+@operation("gateway.add")
+async def gateway_add(core, eui: str, name: str = "", actor: str = "cli") -> dict[str, Any]:
+    return await core.service("lorawan").gateways.add(eui, name, actor)
+
+
+@operation("gateway.remove")
+async def gateway_remove(core, eui: str, actor: str = "cli") -> dict[str, Any]:
+    return await core.service("lorawan").gateways.remove(eui, actor)
+
+
+@operation("lorawan.devices")
+async def lorawan_devices(core) -> list[dict[str, Any]]:
+    service = core.service("lorawan")
+    return [service.device_view(s) for s in sorted(core.state.lorawan.devices.values(), key=lambda s: s["dev_eui"])]
+
+
+@operation("lorawan.device")
+async def lorawan_device(core, dev_eui: str) -> dict[str, Any]:
+    service = core.service("lorawan")
+    return service.device_view(service.session(dev_eui))
+
+
+@operation("lorawan.keys")
+async def lorawan_keys(core, dev_eui: str, actor: str = "cli") -> dict[str, Any]:
+    """The device's keys in clear (admins only: control socket, offline CLI, operator API). Audited."""
+    service = core.service("lorawan")
+    session = service.session(dev_eui)
+    keys = service.keys.reveal(session)
+    await core.hub.publish("lorawan.keys_shown", {"dev_eui": session["dev_eui"], "actor": actor})
+    return {"dev_eui": session["dev_eui"], "dev_addr": session["dev_addr"], **keys}
+
+
+@operation("lorawan.tx")
+async def lorawan_tx(core, dev_eui: str, port: int, payload: str, confirm: bool = False, reference: str = "",
+                     actor: str = "cli") -> dict[str, Any]:
+    """Queue a downlink (payload in hex) for the device's next uplink."""
+    service = core.service("lorawan")
+    session = service.session(dev_eui)
+    if isinstance(port, str) and port.isdigit():
+        port = int(port)
+    try:
+        data = bytes.fromhex(payload) if isinstance(payload, str) else None
+    except ValueError:
+        data = None
+    if data is None:
+        raise OpError("invalid", "payload must be hexadecimal digits (an even number of them)", 422)
+    return await service.downlinks.enqueue(session["dev_eui"], port, data, confirm=bool(confirm),
+                                           reference=reference, source=actor)
+
+
+@operation("lorawan.queue_clear")
+async def lorawan_queue_clear(core, dev_eui: str, actor: str = "cli") -> dict[str, Any]:
+    service = core.service("lorawan")
+    session = service.session(dev_eui)
+    dropped = len(session["queue"]) + (1 if session["awaiting_ack"] else 0)
+    await core.hub.publish("lorawan.queue_cleared", {"dev_eui": session["dev_eui"], "actor": actor,
+                                                     "dropped": dropped})
+    return {"dev_eui": session["dev_eui"], "dropped": dropped}
+
+
+def _gateways_table(rows: list[dict[str, Any]]) -> str:
+    return _table([dict(r, online="yes" if r["online"] else "no") for r in rows],
+                  ["eui", "name", "source", "online", "last_seen", "addr", "uplinks", "downlinks"])
+
+
+def _devices_table(rows: list[dict[str, Any]]) -> str:
+    return _table([dict(r, queued=len(r["queue"])) for r in rows],
+                  ["dev_eui", "name", "activation", "dev_addr", "fcnt_up", "fcnt_down", "last_seen", "queued"])
+
+
+COMMANDS = [
+    OpCommand(("gateway", "list"), "gateway.list", "list LoRa gateways (packet forwarders)", human=_gateways_table),
+    OpCommand(("gateway", "show"), "gateway.show", "show one gateway with its last stat", [Arg("eui")], _pairs),
+    OpCommand(("gateway", "add"), "gateway.add", "register a gateway by EUI",
+              [Arg("eui", "16 hex digits"), Arg("name", "a label", flag=True)], _pairs),
+    OpCommand(("gateway", "remove"), "gateway.remove", "forget a gateway", [Arg("eui")],
+              lambda r: f"gateway {r['eui']} removed"),
+    OpCommand(("lorawan", "devices"), "lorawan.devices", "list LoRaWAN sessions (no keys)", human=_devices_table),
+    OpCommand(("lorawan", "device"), "lorawan.device", "show a LoRaWAN session (no keys)", [Arg("dev_eui")], _pairs),
+    OpCommand(("lorawan", "keys"), "lorawan.keys", "print a device's LoRaWAN keys (audited)", [Arg("dev_eui")],
+              _pairs),
+    OpCommand(("lorawan", "tx"), "lorawan.tx", "queue a downlink for the device's next uplink",
+              [Arg("dev_eui"), Arg("port", type=int), Arg("payload", "hex"),
+               Arg("confirm", "confirmed downlink", switch=True), Arg("reference", flag=True)], _pairs),
+    OpCommand(("lorawan", "queue-clear"), "lorawan.queue_clear", "drop a device's waiting downlinks",
+              [Arg("dev_eui")], _pairs),
+]

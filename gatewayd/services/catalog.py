@@ -1,8 +1,0 @@
-"""Imports every service module so that its operations and factories are registered."""
-
-from . import access, journal_ops  # noqa: F401
-from . import commands, device_cli, device_comms, devices  # noqa: F401
-from . import core_actions, monitor, tx_dispatch  # noqa: F401
-from . import attendance, terminal_commands, terminals  # noqa: F401
-from . import lorawan, lorawan_comms  # noqa: F401
-from . import backup  # noqa: F401
