@@ -4,6 +4,7 @@ command line are built from. Adding a connector means adding its package here (d
 from __future__ import annotations
 
 from ..connector import Connector
+from .alerts import CONNECTOR as ALERTS
 from .devices import CONNECTOR as DEVICES
 from .lorawan import CONNECTOR as LORAWAN
 from .monitor import CONNECTOR as MONITOR
@@ -11,4 +12,4 @@ from .terminals import CONNECTOR as TERMINALS
 
 # The order is the order in which state parts apply a record, services start, routes are
 # registered and commands are listed.
-CONNECTORS: tuple[Connector, ...] = (DEVICES, TERMINALS, LORAWAN, MONITOR)
+CONNECTORS: tuple[Connector, ...] = (DEVICES, TERMINALS, LORAWAN, MONITOR, ALERTS)
