@@ -133,7 +133,7 @@ async def test_the_walk_would_notice_an_open_route(daemon):
         return {"secret": True}
 
     original = web.blueprints
-    web.blueprints = lambda: [*original(), leak]
+    web.blueprints = lambda connectors: [*original(connectors), leak]
     try:
         rules = [(kind, rule.rule) for kind, rule, _ in routes(daemon.core)]
     finally:

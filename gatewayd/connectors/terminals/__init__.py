@@ -16,6 +16,6 @@ CONNECTOR = Connector(
               ("attendance", attendance.AttendanceService)),
     operations=ops.collect(service, commands, attendance),
     blueprints=(http.blueprint, rest.blueprint, dashboard.blueprint),
-    commands=(*service.COMMANDS, *commands.COMMANDS, *attendance.COMMANDS),
+    commands=(*attendance.COMMANDS, *service.COMMANDS, *commands.COMMANDS),
     comms=(service, commands, attendance),
 )
