@@ -29,8 +29,9 @@ class ConfigError(ValueError):
 
 def _key(*, doc: str, reload: bool = False, min: float | None = None, max: float | None = None,
          choices: tuple | None = None, secret: bool = False, default: Any = dataclasses.MISSING,
-         default_factory: Any = dataclasses.MISSING):
-    meta = {"doc": doc, "reload": reload, "min": min, "max": max, "choices": choices, "secret": secret}
+         default_factory: Any = dataclasses.MISSING, example: list | None = None):
+    meta = {"doc": doc, "reload": reload, "min": min, "max": max, "choices": choices, "secret": secret,
+            "example": example}
     if default_factory is not dataclasses.MISSING:
         return field(default_factory=default_factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -184,6 +185,35 @@ class SecuritySettings:
                                              doc="/metrics needs no API key for requests from 127.0.0.1/::1.")
 
 
+ALERT_RULE_KEYS = ("tag", "device", "device_offline_after")
+
+
+@dataclass
+class AlertSettings:
+    device_offline_after: float = _key(default=300.0, min=0, max=366 * 86400, reload=True,
+                                       doc="Seconds a device may stay offline before an alert is raised (0: no device "
+                                           "alerts). Time while gatewayd itself was stopped does not count.")
+    gateway_silent_after: float = _key(default=120.0, min=0, max=366 * 86400, reload=True,
+                                       doc="Seconds a LoRa gateway may send nothing (keep-alive, status, uplink) before an "
+                                           "alert (0: off).")
+    terminal_offline_after: float = _key(default=600.0, min=0, max=366 * 86400, reload=True,
+                                         doc="Seconds an accepted attendance terminal may stay offline before an alert "
+                                             "(0: off).")
+    disk_free_below_percent: float = _key(default=10.0, min=0, max=100, reload=True,
+                                          doc="Alert when the state directory's file system has less free space than "
+                                              "this share (0: off); cleared one point above it.")
+    terminal_clock_skew_seconds: float = _key(default=120.0, min=0, max=366 * 86400, reload=True,
+                                              doc="Alert when a terminal's clock (its checklive time) is further than this "
+                                                  "from the server's (0: off).")
+    check_interval: float = _key(default=5.0, min=0.1, max=3600, reload=True,
+                                 doc="How often the alert conditions are evaluated.")
+    rules: list = _key(default_factory=list, reload=True,
+                       doc="Overrides per device or per tag: [[alerts.rules]] with `device = \"<id>\"` or `tag = "
+                           "\"<tag>\"` and `device_offline_after` (seconds, 0: no alert). A device's own rule wins, "
+                           "then the first matching tag rule in file order.",
+                       example=[{"tag": "battery", "device_offline_after": 3600}])
+
+
 @dataclass
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -195,6 +225,7 @@ class Settings:
     monitor: MonitorSettings = field(default_factory=MonitorSettings)
     lorawan: LorawanSettings = field(default_factory=LorawanSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
     source: str = field(default="<built-in defaults>", metadata={"internal": True})
 
     @property
@@ -263,6 +294,24 @@ def _check_semantics(settings: Settings) -> None:
             raise ConfigError(f"terminals.ws_paths[{i}]: {path!r} is not a path starting with '/'")
     if bool(settings.server.certfile) != bool(settings.server.keyfile):
         raise ConfigError("server.certfile and server.keyfile: set both or neither")
+    for i, rule in enumerate(settings.alerts.rules):
+        _check_alert_rule(rule, f"alerts.rules[{i}]")
+
+
+def _check_alert_rule(rule: Any, where: str) -> None:
+    if not isinstance(rule, dict):
+        raise ConfigError(f"{where}: expected a table ([[alerts.rules]])")
+    unknown = sorted(set(rule) - set(ALERT_RULE_KEYS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]} (known: {', '.join(ALERT_RULE_KEYS)})")
+    if ("tag" in rule) == ("device" in rule):
+        raise ConfigError(f"{where}: give exactly one of `tag` and `device`")
+    name = "tag" if "tag" in rule else "device"
+    if not isinstance(rule[name], str) or not rule[name]:
+        raise ConfigError(f"{where}.{name}: expected a non-empty string")
+    after = rule.get("device_offline_after")
+    if isinstance(after, bool) or not isinstance(after, (int, float)) or not 0 <= after <= 366 * 86400:
+        raise ConfigError(f"{where}.device_offline_after: expected seconds from 0 to {366 * 86400}")
 
 
 def from_mapping(data: dict[str, Any], source: str = "<built-in defaults>") -> Settings:
@@ -354,6 +403,10 @@ def sample_toml() -> str:
             lines.append(f"# {f.metadata['doc']}{note}")
             if isinstance(value, dict):
                 lines.append(f"#{f.name} = {{}}")
+            elif f.metadata.get("example"):
+                for entry in f.metadata["example"]:  # an example, not a default: indented
+                    lines.append(f"# [[{section}.{f.name}]]")
+                    lines.extend(f"#   {k} = {_toml_value(v)}" for k, v in entry.items())
             else:
                 lines.append(f"#{f.name} = {_toml_value(value)}")
         lines.append("")
