@@ -150,9 +150,19 @@ class MonitorSettings:
                                         "While the daemon is saturated, writes spread out up to 10 times.")
 
 
+# The bands of gatewayd/connectors/lorawan/bands.py (this module imports nothing of the connectors)
+REGION_NAMES = ("EU868", "US915", "AU915", "AS923-1", "AS923-2", "AS923-3", "AS923-4", "IN865", "KR920", "EU433",
+                "CN470")
+REGION_SUB_BANDS = {"US915": 8, "AU915": 8, "CN470": 12}
+
+
 @dataclass
 class LorawanSettings:
-    region: str = _key(default="EU868", choices=("EU868",), doc="Regional parameters.")
+    region: str = _key(default="EU868", choices=REGION_NAMES,
+                       doc="Regional parameters (LoRaWAN RP002-1.0.x band) of the gateways and devices.")
+    sub_band: int = _key(default=0, min=0, max=12,
+                         doc="US915/AU915 (1 to 8) and CN470 (1 to 12): the block of 8 channels the gateways "
+                             "listen on, announced to devices in join-accepts and channel masks. 0 = every channel.")
     net_id: str = _key(default="000000", doc="NetID (6 hex digits) used in join-accepts and DevAddr allocation.")
     accept_unknown_gateways: bool = _key(default=True, reload=True,
                                          doc="Accept packet forwarders whose EUI was not registered.")
@@ -163,7 +173,9 @@ class LorawanSettings:
     dedup_window_ms: int = _key(default=200, min=1, max=5000, doc="Copies of one uplink within this window are merged.")
     rx1_delay: float = _key(default=1.0, min=1, max=15, doc="Seconds from uplink to RX1 (class A).")
     join_accept_delay: float = _key(default=5.0, min=1, max=15, doc="Seconds from join-request to the join-accept's RX1.")
-    tx_power: int = _key(default=14, min=0, max=30, doc="Downlink power (dBm) in PULL_RESP.")
+    tx_power: int = _key(default=0, min=0, max=30,
+                         doc="Downlink power (dBm) in PULL_RESP; 0 = the region's usual power (14 dBm in EU868, "
+                             "20 dBm in US915).")
 
 
 @dataclass
@@ -316,6 +328,11 @@ def _check_semantics(settings: Settings) -> None:
     net_id = settings.lorawan.net_id
     if len(net_id) != 6 or any(c not in "0123456789abcdefABCDEF" for c in net_id):
         raise ConfigError(f"lorawan.net_id: {net_id!r} is not 6 hexadecimal digits")
+    sub_bands = REGION_SUB_BANDS.get(settings.lorawan.region, 0)
+    if settings.lorawan.sub_band > sub_bands:
+        allowed = f"0 to {sub_bands}" if sub_bands else "0 (the region has no sub-bands)"
+        raise ConfigError(f"lorawan.sub_band: {settings.lorawan.sub_band} is not valid for "
+                          f"{settings.lorawan.region}: {allowed}")
     for i, path in enumerate(settings.terminals.ws_paths):
         if not isinstance(path, str) or not path.startswith("/"):
             raise ConfigError(f"terminals.ws_paths[{i}]: {path!r} is not a path starting with '/'")
