@@ -71,6 +71,9 @@ class JournalSettings:
                                    doc="A commit waits up to this long after its first record to gather others "
                                        "before its fdatasync; acknowledgements still follow the fdatasync. Longer: "
                                        "fewer, fuller writes (less SD-card wear), later acks. 0: commit at once.")
+    compress_closed_segments: bool = _key(default=True, reload=True,
+                                          doc="Compress each segment with zstd once it is closed (the open "
+                                              "segment stays plain JSON lines); every journal command reads both.")
     durable_timeout: float = _key(default=10.0, min=0.1, max=300,
                                   doc="Seconds a client waits for its record to be durable before it gets a retryable error.")
     snapshot_every: int = _key(default=100_000, min=100, max=100_000_000, reload=True,
