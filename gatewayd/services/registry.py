@@ -16,12 +16,13 @@ def service_factories() -> list[tuple[str, object]]:
     from .attendance import AttendanceService
     from .terminal_commands import TerminalCommands
     from .terminals import TerminalService
+    from ..connectors.lorawan.station.service import StationService
 
     return [
         ("terminals", TerminalService), ("terminal_commands", TerminalCommands), ("attendance", AttendanceService),
         ("compactor", Compactor),
         ("monitor", MonitorService),
         ("devices", DeviceRegistry), ("presence", Presence), ("commands", CommandService),
-        ("lorawan", LorawanService), ("udp", GwmpListener),
+        ("lorawan", LorawanService), ("udp", GwmpListener), ("station", StationService),
         ("sessions", Sessions),
     ]
