@@ -17,6 +17,7 @@ def service_factories() -> list[tuple[str, object]]:
     from .terminal_commands import TerminalCommands
     from .terminals import TerminalService
     from ..connectors.lorawan.station.service import StationService
+    from ..connectors.alerts.service import AlertService
 
     return [
         ("terminals", TerminalService), ("terminal_commands", TerminalCommands), ("attendance", AttendanceService),
@@ -24,5 +25,5 @@ def service_factories() -> list[tuple[str, object]]:
         ("monitor", MonitorService),
         ("devices", DeviceRegistry), ("presence", Presence), ("commands", CommandService),
         ("lorawan", LorawanService), ("udp", GwmpListener), ("station", StationService),
-        ("sessions", Sessions),
+        ("sessions", Sessions), ("alerts", AlertService),
     ]

@@ -10,7 +10,8 @@ from hypothesis import given, strategies as st
 
 from gatewayd.connectors.lorawan.station import codec
 from gatewayd.connectors.lorawan.station.router_config import PlanError, router_config, sx1301_conf, _Channel
-from gatewayd.protocols import lorawan, regions
+from gatewayd.connectors.lorawan import regions
+from gatewayd.protocols import lorawan
 
 from .station_sim import uplink_message
 
@@ -176,3 +177,44 @@ def test_channels_that_two_radios_cannot_hold_are_refused():
                                                                  904_700_000, 904_900_000, 905_100_000, 905_300_000)]
     conf = sx1301_conf(wide + [_Channel(904_600_000, 500_000, "std", 4, 4, 8)])
     _reachable(conf)
+
+
+def _frequencies(config: dict) -> list[int]:
+    conf = config["sx1301_conf"][0]
+    radios = [conf["radio_0"]["freq"], conf["radio_1"]["freq"]]
+    return sorted(radios[conf[name]["radio"]] + conf[name]["if"] for name in conf
+                  if name.startswith("chan_multiSF") and conf[name]["enable"])
+
+
+def test_us915_sub_band_2():
+    config = router_config(regions.get_region("US915"), sub_band=2, max_eirp=20, mux_time=0.0)
+    assert config["region"] == "US902" and config["freq_range"] == [902_000_000, 928_000_000]
+    assert config["DRs"][4] == [8, 500, 0] and config["DRs"][8] == [12, 500, 1] and config["DRs"][5] == [-1, 0, 0]
+    assert _frequencies(config) == [903_900_000 + 200_000 * n for n in range(8)]
+    conf = config["sx1301_conf"][0]
+    _reachable(conf)
+    std = conf["chan_Lora_std"]
+    assert [conf["radio_0"]["freq"], conf["radio_1"]["freq"]][std["radio"]] + std["if"] == 904_600_000
+    assert std["bandwidth"] == 500_000 and std["spread_factor"] == 8 and not conf["chan_FSK"]["enable"]
+    assert [904_600_000, 4, 4] in config["upchannels"]
+
+
+def test_us915_without_a_sub_band_is_refused_with_a_hint():
+    with pytest.raises(PlanError, match="sub_band"):
+        router_config(regions.get_region("US915"), max_eirp=20, mux_time=0.0)
+
+
+def test_as923_1_and_au915():
+    as923 = router_config(regions.get_region("AS923-1"), max_eirp=14, mux_time=0.0)
+    assert as923["region"] == "AS923-1"
+    assert _frequencies(as923) == [922_200_000, 922_400_000, 922_600_000, 922_800_000, 923_000_000, 923_200_000,
+                                   923_400_000]
+    _reachable(as923["sx1301_conf"][0])
+    au915 = router_config(regions.get_region("AU915"), sub_band=1, max_eirp=20, mux_time=0.0)
+    assert au915["region"] == "AU915" and _frequencies(au915)[0] == 915_200_000
+    _reachable(au915["sx1301_conf"][0])
+
+
+def test_regions_without_a_station_name_are_refused():
+    with pytest.raises(PlanError):
+        router_config(regions.get_region("CN470"), sub_band=1, max_eirp=17, mux_time=0.0)

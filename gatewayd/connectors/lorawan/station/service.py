@@ -22,10 +22,11 @@ import trio
 
 from ....journal.writer import JournalUnavailable
 from ....logs import RateLimitedLogger
-from ....protocols import gwmp, regions
+from ....protocols import gwmp
 from ....protocols.errors import ProtocolError
 from ....services.lorawan_downlink import Transmission, Window
 from ....services.lorawan_gateways import DownlinkPath, _addr_text
+from .. import regions
 from . import codec
 from .router_config import PlanError, router_config
 
@@ -193,12 +194,13 @@ class StationService:
         self._rlog.warning(f"{reason}:{link.eui}", "Station gateway %s: message dropped: %s", link.eui, message[:200])
 
     async def version(self, link: StationLink, msg: codec.Version) -> None:
-        cfg = self.core.settings.lorawan
+        lorawan = self.lorawan
         try:
-            config = router_config(self.region, max_eirp=cfg.tx_power, mux_time=time.time())
+            config = router_config(self.region, sub_band=lorawan.sub_band, max_eirp=lorawan.tx_power,
+                                   mux_time=time.time())
         except PlanError as exc:
             log.error("Station gateway %s cannot be configured: %s", link.eui, exc)
-            link.conn.request_close(1011, "no channel plan for this region")
+            link.conn.request_close(1011, "no channel plan for this region")  # reconnects find it fixed
             return
         link.conn.send_nowait(codec.orjson.dumps(config).decode())
         link.configured = True
