@@ -13,6 +13,7 @@ from trio_websocket import ConnectionRejected, open_websocket_url
 from gatewayd import ops
 from gatewayd.protocols import lorawan
 from tests.conftest import wait_for
+from tests.dashboard.helpers import logged_in
 from tests.lorasim import SimDevice
 
 from .helpers import GW1, UdpGateway, add_abp, add_otaa, journal_bytes, open_monitor, records_of
@@ -65,6 +66,9 @@ async def test_version_gets_the_regions_router_config(daemon):
     assert isinstance(config["MuxTime"], float)
     gateway = daemon.core.state.lorawan.gateway(STATION_GW)
     assert gateway["connection"] == "station" and gateway["station"]["model"] == "rpi"
+    async with logged_in(daemon) as (http, _):
+        page = (await http.get("/gateways")).text
+    assert STATION_GW in page and "Basics Station" in page
 
 
 async def test_abp_vector_through_station_is_one_comm_rx(daemon):
@@ -244,3 +248,18 @@ async def test_uri_path_accepts_other_eui_spellings_and_refuses_junk(daemon):
     with trio.fail_after(5):
         await wait_for(lambda: not daemon.core.state.lorawan.gateway(STATION_GW)["online"])
     assert lorawan.eui_to_hex(lorawan.hex_to_eui(STATION_GW)) == STATION_GW
+
+
+def test_token_file_takes_a_stations_key_lines_or_a_bare_token(tmp_path):
+    from gatewayd.cli import CliError
+    from gatewayd.services.lorawan import read_token_file
+
+    key = tmp_path / "tc.key"
+    key.write_text(f"Authorization: Bearer {TOKEN}\r\n")
+    assert read_token_file({"eui": STATION_GW, "token_file": str(key)}) == {"eui": STATION_GW, "token": TOKEN}
+    key.write_text(f"{TOKEN}\n")
+    assert read_token_file({"token_file": str(key)}) == {"token": TOKEN}
+    key.write_text("X-Other: 1\n")
+    with pytest.raises(CliError):
+        read_token_file({"token_file": str(key)})
+    assert read_token_file({"eui": STATION_GW}) == {"eui": STATION_GW}
