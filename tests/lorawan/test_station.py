@@ -263,3 +263,11 @@ def test_token_file_takes_a_stations_key_lines_or_a_bare_token(tmp_path):
     with pytest.raises(CliError):
         read_token_file({"token_file": str(key)})
     assert read_token_file({"eui": STATION_GW}) == {"eui": STATION_GW}
+
+
+async def test_a_connected_station_is_kept_alive_like_a_packet_forwarder(daemon):
+    daemon.core.settings.lorawan.keepalive_interval = 0.05
+    async with open_monitor(daemon, "") as monitor, SimStation(daemon).connect():
+        alive = await monitor.expect(lambda f: f.get("CommType") == "comm_gwalive"
+                                     and f["Extra"].get("kind") == "keepalive")
+    assert alive["GatewayEUIs"] == [STATION_GW] and alive["Extra"]["addr"].startswith("127.0.0.1:")

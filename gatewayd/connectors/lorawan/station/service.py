@@ -139,6 +139,16 @@ class StationService:
         log.info("Station gateway %s connected from %s", eui, _addr_text(remote))
         return link
 
+    async def keepalive(self, link: StationLink) -> None:
+        """While the station stays connected: a `gateway.alive` every keep-alive period, as a packet
+        forwarder's PULL_DATA gives (last seen, comm_gwalive, silence alerts)."""
+        while True:
+            await trio.sleep(self.core.settings.lorawan.keepalive_interval)
+            if not link.alive or self.links.get(link.eui) is not link:
+                return
+            self.lorawan.gateways.heard[link.eui] = trio.current_time()
+            await self._alive(link.eui, {"kind": "keepalive", "addr": _addr_text(link.remote)})
+
     async def detach(self, link: StationLink) -> None:
         if self.links.get(link.eui) is not link:
             return  # replaced by a newer connection

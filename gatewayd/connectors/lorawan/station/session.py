@@ -55,6 +55,7 @@ async def data_connection(station, eui: str, remote: tuple, conn) -> None:
     if link is None:
         conn.request_close(CLOSE_REFUSED, "gateway refused")
         return
+    conn.spawn(station.keepalive, link)
     try:
         limit = station.max_frame
         while True:
