@@ -18,6 +18,7 @@ def service_factories() -> list[tuple[str, object]]:
     from .terminals import TerminalService
     from ..connectors.lorawan.station.service import StationService
     from ..connectors.alerts.service import AlertService
+    from ..connectors.webhooks.service import WebhookService
 
     return [
         ("terminals", TerminalService), ("terminal_commands", TerminalCommands), ("attendance", AttendanceService),
@@ -25,5 +26,5 @@ def service_factories() -> list[tuple[str, object]]:
         ("monitor", MonitorService),
         ("devices", DeviceRegistry), ("presence", Presence), ("commands", CommandService),
         ("lorawan", LorawanService), ("udp", GwmpListener), ("station", StationService),
-        ("sessions", Sessions), ("alerts", AlertService),
+        ("sessions", Sessions), ("alerts", AlertService), ("webhooks", WebhookService),
     ]
