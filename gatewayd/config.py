@@ -178,7 +178,12 @@ class LorawanSettings:
     join_accept_delay: float = _key(default=5.0, min=1, max=15, doc="Seconds from join-request to the join-accept's RX1.")
     tx_power: int = _key(default=0, min=0, max=30,
                          doc="Downlink power (dBm) in PULL_RESP; 0 = the region's usual power (14 dBm in EU868, "
-                             "20 dBm in US915).")
+                             "20 dBm in US915); also a Station gateway's max_eirp.")
+    station_public_url: str = _key(default="", doc="Base URL (scheme, host, port) that Station discovery "
+                                   "hands out, e.g. \"wss://lns.example.com:443\" behind a TLS proxy. Empty: "
+                                   "ws:// (wss:// with server.certfile) and the host and port the station used.")
+    station_max_frame_bytes: int = _key(default=16384, min=1024, max=65536,
+                                        doc="Largest Station message; a bigger one closes the connection (1009).")
 
 
 @dataclass
@@ -339,6 +344,10 @@ def _check_semantics(settings: Settings) -> None:
     for i, path in enumerate(settings.terminals.ws_paths):
         if not isinstance(path, str) or not path.startswith("/"):
             raise ConfigError(f"terminals.ws_paths[{i}]: {path!r} is not a path starting with '/'")
+    url = settings.lorawan.station_public_url
+    if url and not re.fullmatch(r"wss?://[^/\s:]+(:\d{1,5})(/[^\s]*)?", url) \
+            and not re.fullmatch(r"wss?://\[[0-9A-Fa-f:.]+\](:\d{1,5})(/[^\s]*)?", url):
+        raise ConfigError(f"lorawan.station_public_url: {url!r} is not ws:// or wss:// with a host and an explicit port")
     if bool(settings.server.certfile) != bool(settings.server.keyfile):
         raise ConfigError("server.certfile and server.keyfile: set both or neither")
     for i, rule in enumerate(settings.alerts.rules):
