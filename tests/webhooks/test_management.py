@@ -8,6 +8,7 @@ import json
 import pytest
 import trio
 
+from gatewayd.journal.files import read_segment
 from gatewayd.journal.reader import JournalReader
 from tests.conftest import run_cli, wait_for
 
@@ -35,7 +36,8 @@ async def test_added_through_the_api_it_survives_a_restart_and_gets_alerts(daemo
     assert len(secret) >= 32 and added["signed"] and added["headers"] == ["Authorization"]
     listed = (await api(daemon, "GET", "/api/webhooks")).json()["items"]
     assert [w["name"] for w in listed] == ["ops"] and "secret" not in listed[0]
-    journal_text = b"".join(p.read_bytes() for p in daemon.core.journal_dir.glob("*.jsonl"))
+    journal_text = b"".join(read_segment(p) for p in daemon.core.journal_dir.glob("segment-*"))
+    assert b"webhook.added" in journal_text
     assert secret.encode() not in journal_text and b"t0ken" not in journal_text  # sealed at rest
 
     bad = await api(daemon, "POST", "/api/webhooks", json={"url": "ftp://x", "events": ["up"]})
