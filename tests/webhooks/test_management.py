@@ -106,3 +106,22 @@ async def test_command_line_and_settings_page(daemon, nursery):
     assert removed.returncode == 0, removed.stderr
     gone = await trio.to_thread.run_sync(lambda: cli("webhook", "remove", "erp"))
     assert gone.returncode == 1 and "not_found" in gone.stderr
+
+
+async def test_a_webhook_removed_from_the_configuration_stops_and_forgets_its_cursor(daemon, nursery):
+    from gatewayd import config
+
+    receiver = await start_receiver(nursery)
+    core = daemon.core
+    service = core.service("webhooks")
+    config.apply_reload(core.settings, config.from_mapping({"webhooks": [{"url": receiver.url, "name": "file"}]}))
+    service.changed()
+    await wait_for(lambda: core.cursors.exists("webhook.file"))
+    listed = (await api(daemon, "GET", "/api/webhooks")).json()["items"]
+    assert [(w["name"], w["source"], w["running"]) for w in listed] == [("file", "config", True)]
+    refused = await api(daemon, "DELETE", "/api/webhooks/file")
+    assert refused.status_code == 409 and "configuration file" in refused.json()["message"]
+    config.apply_reload(core.settings, config.from_mapping({}))
+    service.changed()
+    await wait_for(lambda: not core.cursors.exists("webhook.file"))
+    assert (await api(daemon, "GET", "/api/webhooks")).json()["items"] == []
