@@ -16,6 +16,7 @@ CODECS = {
     "gatewayd.connectors.devices.messages", "gatewayd.connectors.devices.dialect",
     "gatewayd.connectors.terminals.codec",
     "gatewayd.connectors.lorawan.gwmp", "gatewayd.connectors.lorawan.frames", "gatewayd.connectors.lorawan.regions",
+    "gatewayd.connectors.lorawan.band", "gatewayd.connectors.lorawan.bands", "gatewayd.connectors.lorawan.station.codec",
     "gatewayd.connectors.monitor.resiot",
 }
 ERRORS = "gatewayd.errors"

@@ -9,7 +9,8 @@ from .devices import CONNECTOR as DEVICES
 from .lorawan import CONNECTOR as LORAWAN
 from .monitor import CONNECTOR as MONITOR
 from .terminals import CONNECTOR as TERMINALS
+from .webhooks import CONNECTOR as WEBHOOKS
 
 # The order is the order in which state parts apply a record, services start, routes are
 # registered and commands are listed.
-CONNECTORS: tuple[Connector, ...] = (DEVICES, TERMINALS, LORAWAN, MONITOR, ALERTS)
+CONNECTORS: tuple[Connector, ...] = (DEVICES, TERMINALS, LORAWAN, MONITOR, ALERTS, WEBHOOKS)

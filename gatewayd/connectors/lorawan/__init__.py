@@ -1,4 +1,5 @@
-"""LoRaWAN: packet forwarders over UDP (GWMP), frames and keys, joins, uplinks and downlinks, gateways."""
+"""LoRaWAN: packet forwarders over UDP (GWMP) and Basics Station gateways over WebSocket (`station/`),
+frames and keys, regions, joins, uplinks and downlinks, gateways."""
 
 from __future__ import annotations
 
@@ -6,15 +7,17 @@ from ... import ops
 from ...connector import Connector
 from . import comms, dashboard, rest, service
 from .state import LorawanState
+from .station import routes as station_routes
+from .station.service import StationService
 from .udp import GwmpListener
 
 CONNECTOR = Connector(
     name="lorawan",
     config_sections=("lorawan",),
     state_parts=(LorawanState,),
-    services=(("lorawan", service.LorawanService), ("udp", GwmpListener)),
+    services=(("lorawan", service.LorawanService), ("udp", GwmpListener), ("station", StationService)),
     operations=ops.collect(service),
-    blueprints=(rest.blueprint, dashboard.blueprint),
+    blueprints=(rest.blueprint, dashboard.blueprint, station_routes.blueprint),
     commands=tuple(service.COMMANDS),
     comms=(comms,),
 )

@@ -1,92 +1,26 @@
-"""LoRaWAN regional parameters as data: one frozen `Region` per band, looked up in `REGIONS`.
+"""LoRaWAN regional parameters: look a band up by name and ask it about data rates and windows.
 
-Only EU868 is filled in. Another band (e.g. US915) is one more `Region` value: its data-rate
-table (with `uplink`/`downlink` flags, since US915 uses different rates per direction), its RX1
-data-rate table and its RX1 frequency rule (a function of the uplink frequency).
-
-Payload sizes are the EU868 "repeater compatible" limits: N is the largest FRMPayload when FOpts
-is empty, M = N + 8 the largest MACPayload (FHDR of 7 bytes without FOpts, plus FPort).
+The bands are data (`bands.py`, shaped by `band.py`). What other parts need:
+- `get_region(name)`: a `Region` with `data_rates` (DR index -> `DataRate` with `datr`, `sf`,
+  `bw_khz`, `max_frm_payload`, `uplink`/`downlink`), `uplink_channels(sub_band)` (`Channel`:
+  index, freq, min_dr, max_dr), `rx2_frequency`/`rx2_dr`, `max_eirp_dbm`, `tx_power_dbm(index)`,
+  `cflist(sub_band)` and `channel_mask(sub_band)`;
+- `rx1(region, uplink_freq, uplink_dr, offset)` and `rx2(region)`: (MHz, DR) of the windows;
+- `dr_from_datr`, `data_rate`, `max_payload`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 from ...errors import ProtocolError
+from .band import Channel, DataRate, Region
+from .bands import ALL, AS923_1, AU915, CN470, EU433, EU868, IN865, KR920, US915
 
-FHDR_AND_FPORT_LEN = 8  # DevAddr(4) + FCtrl(1) + FCnt(2) + FPort(1), no FOpts
+__all__ = ["Channel", "DataRate", "Region", "REGIONS", "EU868", "US915", "AU915", "AS923_1", "IN865", "KR920",
+           "EU433", "CN470", "get_region", "data_rate", "dr_from_datr", "max_payload", "rx1", "rx2"]
 
-
-@dataclass(frozen=True)
-class DataRate:
-    index: int
-    datr: str | int  # as the packet forwarder writes it: "SF7BW125" (LoRa) or 50000 (FSK bit/s)
-    max_frm_payload: int  # N
-    uplink: bool = True
-    downlink: bool = True
-
-    @property
-    def modulation(self) -> str:
-        return "FSK" if isinstance(self.datr, int) else "LORA"
-
-    @property
-    def max_mac_payload(self) -> int:  # M
-        return self.max_frm_payload + FHDR_AND_FPORT_LEN
-
-
-@dataclass(frozen=True)
-class Region:
-    name: str
-    data_rates: tuple[DataRate, ...]
-    default_channels: tuple[float, ...]  # MHz, the channels every device knows after joining
-    rx1_delay_s: int
-    rx2_frequency: float  # MHz
-    rx2_dr: int
-    join_accept_delay1_s: int
-    join_accept_delay2_s: int
-    rx1_dr_table: tuple[tuple[int, ...], ...]  # [uplink DR][RX1DROffset] -> RX1 DR
-    rx1_frequency: Callable[[float], float]  # uplink MHz -> RX1 MHz
-    downlink_tx_power_dbm: int
-    coding_rate: str = "4/5"
-
-    @property
-    def rx2_delay_s(self) -> int:
-        return self.rx1_delay_s + 1
-
-
-def _same_frequency(uplink_freq: float) -> float:
-    return uplink_freq
-
-
-_EU868_DATA_RATES = (
-    DataRate(0, "SF12BW125", 51),
-    DataRate(1, "SF11BW125", 51),
-    DataRate(2, "SF10BW125", 51),
-    DataRate(3, "SF9BW125", 115),
-    DataRate(4, "SF8BW125", 222),
-    DataRate(5, "SF7BW125", 222),
-    DataRate(6, "SF7BW250", 222),
-    DataRate(7, 50000, 222),
-)
-
-EU868 = Region(
-    name="EU868",
-    data_rates=_EU868_DATA_RATES,
-    default_channels=(868.1, 868.3, 868.5),
-    rx1_delay_s=1,
-    rx2_frequency=869.525,
-    rx2_dr=0,
-    join_accept_delay1_s=5,
-    join_accept_delay2_s=6,
-    # RX1 DR = max(uplink DR - RX1DROffset, 0), offsets 0..5.
-    rx1_dr_table=tuple(tuple(max(dr - off, 0) for off in range(6)) for dr in range(8)),
-    rx1_frequency=_same_frequency,
-    # 14 dBm is within the limit of every EU868 downlink sub-band (RX2's allows more).
-    downlink_tx_power_dbm=14,
-)
-
-REGIONS: dict[str, Region] = {EU868.name: EU868}
+REGIONS: dict[str, Region] = {r.name: r for r in ALL}
+REGIONS["AS923"] = AS923_1  # the name devices of the first AS923 plan often go by
+NAMES = tuple(r.name for r in ALL)
 
 
 def get_region(region: Region | str) -> Region:
@@ -95,17 +29,19 @@ def get_region(region: Region | str) -> Region:
     try:
         return REGIONS[str(region).upper()]
     except KeyError:
-        known = ", ".join(sorted(REGIONS))
+        known = ", ".join(NAMES)
         raise ProtocolError("bad_region", f"unknown region {region!r}; known: {known}") from None
 
 
 def data_rate(region: Region | str, dr: int) -> DataRate:
     r = get_region(region)
-    if isinstance(dr, bool) or not isinstance(dr, int) or not 0 <= dr < len(r.data_rates):
-        raise ProtocolError(
-            "bad_dr", f"{r.name} has data rates DR0..DR{len(r.data_rates) - 1}, got {dr!r}"
-        )
-    return r.data_rates[dr]
+    rate = r.data_rates[dr] if isinstance(dr, int) and not isinstance(dr, bool) and 0 <= dr < len(r.data_rates) \
+        else None
+    if rate is None:
+        unused = [str(i) for i, x in enumerate(r.data_rates) if x is None]
+        more = f" (DR{', DR'.join(unused)} unused)" if unused else ""
+        raise ProtocolError("bad_dr", f"{r.name} has data rates DR0..DR{len(r.data_rates) - 1}{more}, got {dr!r}")
+    return rate
 
 
 def dr_from_datr(region: Region | str, datr: str | int) -> int:
@@ -113,7 +49,7 @@ def dr_from_datr(region: Region | str, datr: str | int) -> int:
     r = get_region(region)
     wanted = datr.upper() if isinstance(datr, str) else datr
     for rate in r.data_rates:
-        if rate.uplink and type(rate.datr) is type(wanted) and rate.datr == wanted:
+        if rate is not None and rate.uplink and type(rate.datr) is type(wanted) and rate.datr == wanted:
             return rate.index
     raise ProtocolError("bad_datr", f"{datr!r} is not an uplink data rate of {r.name}")
 
@@ -123,13 +59,12 @@ def max_payload(region: Region | str, dr: int) -> int:
     return data_rate(region, dr).max_frm_payload
 
 
-def rx1(
-    region: Region | str, uplink_freq: float, uplink_dr: int, rx1_dr_offset: int = 0
-) -> tuple[float, int]:
+def rx1(region: Region | str, uplink_freq: float, uplink_dr: int, rx1_dr_offset: int = 0) -> tuple[float, int]:
     """(frequency MHz, DR) of the first receive window after an uplink."""
     r = get_region(region)
-    data_rate(r, uplink_dr)
-    offsets = r.rx1_dr_table[uplink_dr]
+    if not data_rate(r, uplink_dr).uplink:
+        raise ProtocolError("bad_dr", f"DR{uplink_dr} is not an uplink data rate of {r.name}")
+    offsets = r.rx1_dr_table[uplink_dr] if uplink_dr < len(r.rx1_dr_table) else ()
     if isinstance(rx1_dr_offset, bool) or not isinstance(rx1_dr_offset, int) or not (
         0 <= rx1_dr_offset < len(offsets)
     ):
