@@ -87,6 +87,7 @@ class Broker:
         self.tls = tls
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
+        self.persistent = False  # keep sessions of persistent clients across restarts
         self.log_path = self.directory / "mosquitto.log"
 
     @property
@@ -94,7 +95,9 @@ class Broker:
         return f"{'mqtts' if self.tls else 'mqtt'}://127.0.0.1:{self.port}"
 
     def _config(self) -> Path:
-        lines = [f"listener {self.port} 127.0.0.1", "persistence false", f"log_dest file {self.log_path}",
+        persistence = [f"persistence true", f"persistence_location {self.directory}/"] if self.persistent \
+            else ["persistence false"]
+        lines = [f"listener {self.port} 127.0.0.1", *persistence, f"log_dest file {self.log_path}",
                  "log_type error", "log_type warning", "log_type notice", "max_inflight_messages 0",
                  "max_queued_messages 100000"]
         if os.geteuid() == 0:
@@ -152,11 +155,14 @@ class Broker:
 class Subscriber:
     """paho's own threaded loop, QoS 1, recording (topic, body) as they arrive."""
 
-    def __init__(self, broker: Broker, topic: str = "#", *, username: str = "", password: str = ""):
+    def __init__(self, broker: Broker, topic: str = "#", *, username: str = "", password: str = "",
+                 client_id: str = "", persistent: bool = False):
         self.messages: list[tuple[str, dict]] = []
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
-        client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"test-sub-{free_port()}")
+        client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id or f"test-sub-{free_port()}",
+                             clean_session=not persistent)
+        client.reconnect_delay_set(1, 1)
         if username:
             client.username_pw_set(username, password)
         if broker.tls is not None:

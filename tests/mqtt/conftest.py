@@ -4,6 +4,8 @@ import os
 
 import pytest
 
+from tests.lorawan.helpers import free_udp_port
+
 from .broker import MOSQUITTO, Broker, Subscriber
 
 SITE = "site1"
@@ -32,5 +34,13 @@ async def subscriber(broker):
 
 
 @pytest.fixture
-def daemon_sections(broker):
-    return {"mqtt": mqtt_section(broker)}
+def mqtt_settings() -> dict:
+    """Override in a module for other [mqtt] settings."""
+    return {}
+
+
+@pytest.fixture
+def daemon_sections(broker, mqtt_settings):
+    return {"mqtt": mqtt_section(broker, **mqtt_settings),
+            "server": {"udp_port": free_udp_port(), "udp_host": "127.0.0.1"},
+            "devices": {"rate_per_second": 100_000.0, "rate_burst": 100_000}}

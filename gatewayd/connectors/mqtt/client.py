@@ -69,7 +69,7 @@ def tls_context(ca_file: str, cert_file: str, key_file: str) -> ssl.SSLContext:
 
 def _tls_reason(exc: ssl.SSLError) -> str:
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return exc.verify_message or str(exc)
+        return f"certificate verify failed: {exc.verify_message or exc}"
     return exc.reason or str(exc)
 
 
@@ -175,7 +175,10 @@ class Connection:
             await trio.lowlevel.wait_readable(sock)
         except trio.ClosedResourceError:
             raise MqttFailure("lost", f"connection to {self.options.address} closed") from None
-        self._check(self.client.loop_read(), "reading")
+        rc = self.client.loop_read()
+        if self._connack is not None and self._connack.is_failure:
+            return  # refused in its CONNACK: `connect` says why (paho reports it as an error code)
+        self._check(rc, "reading")
         # TLS may hold decrypted bytes the socket no longer signals: read them before waiting again.
         while isinstance(sock, ssl.SSLSocket) and self.client.socket() is sock and sock.pending():
             self._check(self.client.loop_read(), "reading")
