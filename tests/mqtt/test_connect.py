@@ -128,3 +128,20 @@ async def test_turning_mqtt_off_releases_the_journal(nursery, tmp_path, broker):
     assert "mqtt" not in body and body["status"] == "ok"
     assert (await ops.call(daemon.core, "mqtt.status", {})) == {"enabled": False, "state": "disabled"}
     await daemon.stop()
+
+
+async def test_the_dashboard_settings_page_shows_state_and_backlog(nursery, tmp_path, broker):
+    from tests.dashboard.helpers import logged_in
+
+    daemon = await start_daemon(nursery, tmp_path, broker)
+    await wait_for(lambda: daemon.core.service("mqtt").state == "connected", timeout=10)
+    broker.stop()
+    await daemon.core.hub.publish("device.online", {"device_id": "d1", "name": "n", "connector": "ws"})
+    await wait_for(lambda: daemon.core.service("mqtt").state == "disconnected", timeout=10)
+    async with logged_in(daemon) as (http, _csrf):
+        page = (await http.get("/settings")).text
+    state = re.search(r'id="mqtt-state">(.*?)</dd>', page, re.S).group(1)
+    assert "disconnected" in state
+    backlog = re.search(r'id="mqtt-backlog">(\d+) records', page).group(1)
+    assert int(backlog) >= 1 and 'id="mqtt-error"' in page
+    await daemon.stop()

@@ -326,7 +326,8 @@ class MqttService:
         while True:
             limit = self.settings.max_backlog_records
             if self.backlog > limit and self._drop_to is None:
-                self._drop_to = self.journal_seq - limit
+                # Down to 90 % of the limit, so drops come in chunks, each one record, not one per record.
+                self._drop_to = self.journal_seq - (limit - limit // 10)
                 if self._session_scope is not None:
                     self._session_scope.cancel()  # the connection loop drops, then reconnects
                 elif self.connection is None and self.state != "connecting":
