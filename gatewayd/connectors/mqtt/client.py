@@ -167,14 +167,19 @@ class Connection:
             raise MqttFailure("lost", f"connection to {self.options.address} lost while {doing}: "
                                       f"{paho.error_string(rc)}")
 
-    async def _read_once(self) -> None:
+    async def _wait_for_socket(self, wait) -> object:
+        """`wait` (trio's wait_readable or wait_writable) on paho's socket; the socket."""
         sock = self.client.socket()
-        if sock is None:
-            raise MqttFailure("lost", f"connection to {self.options.address} closed")
         try:
-            await trio.lowlevel.wait_readable(sock)
+            if sock is None:
+                raise trio.ClosedResourceError
+            await wait(sock)
         except trio.ClosedResourceError:
             raise MqttFailure("lost", f"connection to {self.options.address} closed") from None
+        return sock
+
+    async def _read_once(self) -> None:
+        sock = await self._wait_for_socket(trio.lowlevel.wait_readable)
         rc = self.client.loop_read()
         if self._connack is not None and self._connack.is_failure:
             return  # refused in its CONNACK: `connect` says why (paho reports it as an error code)
@@ -191,13 +196,7 @@ class Connection:
     async def _writer(self) -> None:
         while True:
             if self.client.want_write():
-                sock = self.client.socket()
-                if sock is None:
-                    raise MqttFailure("lost", f"connection to {self.options.address} closed")
-                try:
-                    await trio.lowlevel.wait_writable(sock)
-                except trio.ClosedResourceError:
-                    raise MqttFailure("lost", f"connection to {self.options.address} closed") from None
+                await self._wait_for_socket(trio.lowlevel.wait_writable)
                 self._check(self.client.loop_write(), "writing")
             else:
                 await self._write_wanted.wait()  # no timeout: poke() ends it, or a failure cancels
