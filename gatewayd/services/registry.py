@@ -17,6 +17,8 @@ def service_factories() -> list[tuple[str, object]]:
     from .terminal_commands import TerminalCommands
     from .terminals import TerminalService
     from ..connectors.mqtt.service import MqttService
+    from ..connectors.alerts.service import AlertService
+    from ..connectors.webhooks.service import WebhookService
 
     return [
         ("terminals", TerminalService), ("terminal_commands", TerminalCommands), ("attendance", AttendanceService),
@@ -24,5 +26,6 @@ def service_factories() -> list[tuple[str, object]]:
         ("monitor", MonitorService),
         ("devices", DeviceRegistry), ("presence", Presence), ("commands", CommandService),
         ("lorawan", LorawanService), ("udp", GwmpListener),
-        ("sessions", Sessions), ("mqtt", MqttService),
+        ("sessions", Sessions), ("alerts", AlertService), ("webhooks", WebhookService),
+        ("mqtt", MqttService),
     ]

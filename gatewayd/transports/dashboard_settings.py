@@ -18,7 +18,8 @@ async def settings():
     mqtt = core().services.get("mqtt")
     return await render("settings.html", active="settings", keys=keys,
                         password_changed=core().state.access.admin_changed,
-                        mqtt=mqtt.status() if mqtt is not None else {"enabled": False})
+                        mqtt=mqtt.status() if mqtt is not None else {"enabled": False},
+                        webhooks=await ops.call(core(), "webhook.list", {}))
 
 
 @blueprint.post("/settings/apikeys")
