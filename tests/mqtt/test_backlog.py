@@ -27,7 +27,7 @@ async def test_a_backlog_beyond_its_limit_is_dropped_from_its_oldest_end(daemon,
     assert drop.data["from_seq"] == start + 1 and drop.data["records"] >= 600  # down to 90 % of the limit
     await wait_for(lambda: service.acked_seq == drop.data["to_seq"])
     assert service.backlog <= 1000
-    assert daemon.core.cursors.load(mqtt_service.CURSOR) == drop.data["to_seq"]
+    await wait_for(lambda: daemon.core.cursors.load(mqtt_service.CURSOR) == drop.data["to_seq"])
     action = comms.action(drop)
     assert action.action_type == "mqtt_backlog_dropped" and action.details["records"] == drop.data["records"]
     broker.start()

@@ -347,8 +347,8 @@ class MqttService:
             log.error("MQTT: backlog over its limit, but the drop cannot be recorded (%s); keeping it", exc)
             return
         self.acked_seq = to_seq
+        self._cursor_moved.set()  # (one task writes the cursor file, so writes never cross)
         self.dropped_records += to_seq - first + 1
-        await self.core.cursors.asave(CURSOR, to_seq)
         log.warning("MQTT: the broker fell more than %d records behind; records %d to %d will not be published",
                     self.settings.max_backlog_records, first, to_seq)
 
