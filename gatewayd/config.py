@@ -74,6 +74,9 @@ class JournalSettings:
                                    doc="A commit waits up to this long after its first record to gather others "
                                        "before its fdatasync; acknowledgements still follow the fdatasync. Longer: "
                                        "fewer, fuller writes (less SD-card wear), later acks. 0: commit at once.")
+    compress_closed_segments: bool = _key(default=True, reload=True,
+                                          doc="Compress each segment with zstd once it is closed (the open "
+                                              "segment stays plain JSON lines); every journal command reads both.")
     durable_timeout: float = _key(default=10.0, min=0.1, max=300,
                                   doc="Seconds a client waits for its record to be durable before it gets a retryable error.")
     snapshot_every: int = _key(default=100_000, min=100, max=100_000_000, reload=True,
@@ -175,7 +178,12 @@ class LorawanSettings:
     join_accept_delay: float = _key(default=5.0, min=1, max=15, doc="Seconds from join-request to the join-accept's RX1.")
     tx_power: int = _key(default=0, min=0, max=30,
                          doc="Downlink power (dBm) in PULL_RESP; 0 = the region's usual power (14 dBm in EU868, "
-                             "20 dBm in US915).")
+                             "20 dBm in US915); also a Station gateway's max_eirp.")
+    station_public_url: str = _key(default="", doc="Base URL (scheme, host, port) that Station discovery "
+                                   "hands out, e.g. \"wss://lns.example.com:443\" behind a TLS proxy. Empty: "
+                                   "ws:// (wss:// with server.certfile) and the host and port the station used.")
+    station_max_frame_bytes: int = _key(default=16384, min=1024, max=65536,
+                                        doc="Largest Station message; a bigger one closes the connection (1009).")
 
 
 @dataclass
@@ -373,6 +381,10 @@ def _check_semantics(settings: Settings) -> None:
     for i, path in enumerate(settings.terminals.ws_paths):
         if not isinstance(path, str) or not path.startswith("/"):
             raise ConfigError(f"terminals.ws_paths[{i}]: {path!r} is not a path starting with '/'")
+    url = settings.lorawan.station_public_url
+    if url and not re.fullmatch(r"wss?://[^/\s:]+(:\d{1,5})(/[^\s]*)?", url) \
+            and not re.fullmatch(r"wss?://\[[0-9A-Fa-f:.]+\](:\d{1,5})(/[^\s]*)?", url):
+        raise ConfigError(f"lorawan.station_public_url: {url!r} is not ws:// or wss:// with a host and an explicit port")
     if bool(settings.server.certfile) != bool(settings.server.keyfile):
         raise ConfigError("server.certfile and server.keyfile: set both or neither")
     if settings.mqtt.url:

@@ -17,6 +17,7 @@ def service_factories() -> list[tuple[str, object]]:
     from .terminal_commands import TerminalCommands
     from .terminals import TerminalService
     from ..connectors.mqtt.service import MqttService
+    from ..connectors.lorawan.station.service import StationService
     from ..connectors.alerts.service import AlertService
     from ..connectors.webhooks.service import WebhookService
 
@@ -25,7 +26,7 @@ def service_factories() -> list[tuple[str, object]]:
         ("compactor", Compactor),
         ("monitor", MonitorService),
         ("devices", DeviceRegistry), ("presence", Presence), ("commands", CommandService),
-        ("lorawan", LorawanService), ("udp", GwmpListener),
+        ("lorawan", LorawanService), ("udp", GwmpListener), ("station", StationService),
         ("sessions", Sessions), ("alerts", AlertService), ("webhooks", WebhookService),
         ("mqtt", MqttService),
     ]
