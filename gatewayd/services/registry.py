@@ -16,9 +16,11 @@ def service_factories() -> list[tuple[str, object]]:
     from .attendance import AttendanceService
     from .terminal_commands import TerminalCommands
     from .terminals import TerminalService
+    from ..connectors.terminals.push.service import PushService
 
     return [
         ("terminals", TerminalService), ("terminal_commands", TerminalCommands), ("attendance", AttendanceService),
+        ("push", PushService),
         ("compactor", Compactor),
         ("monitor", MonitorService),
         ("devices", DeviceRegistry), ("presence", Presence), ("commands", CommandService),

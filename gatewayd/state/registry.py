@@ -10,5 +10,6 @@ def part_classes() -> list[type]:
     from .lorawan import LorawanState
     from .attendance import AttendanceState
     from .terminals import TerminalsState
+    from ..connectors.terminals.push.state import PushState
 
-    return [AccessState, DevicesState, CommandsState, TerminalsState, AttendanceState, LorawanState]
+    return [AccessState, DevicesState, CommandsState, TerminalsState, AttendanceState, PushState, LorawanState]
