@@ -17,6 +17,7 @@ def service_factories() -> list[tuple[str, object]]:
     from .terminal_commands import TerminalCommands
     from .terminals import TerminalService
     from ..connectors.terminals.push.service import PushService
+    from ..connectors.alerts.service import AlertService
 
     return [
         ("terminals", TerminalService), ("terminal_commands", TerminalCommands), ("attendance", AttendanceService),
@@ -25,5 +26,5 @@ def service_factories() -> list[tuple[str, object]]:
         ("monitor", MonitorService),
         ("devices", DeviceRegistry), ("presence", Presence), ("commands", CommandService),
         ("lorawan", LorawanService), ("udp", GwmpListener),
-        ("sessions", Sessions),
+        ("sessions", Sessions), ("alerts", AlertService),
     ]

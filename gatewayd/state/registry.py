@@ -11,5 +11,7 @@ def part_classes() -> list[type]:
     from .attendance import AttendanceState
     from .terminals import TerminalsState
     from ..connectors.terminals.push.state import PushState
+    from ..connectors.alerts.state import AlertsState
 
-    return [AccessState, DevicesState, CommandsState, TerminalsState, AttendanceState, PushState, LorawanState]
+    return [AccessState, DevicesState, CommandsState, TerminalsState, AttendanceState, PushState, LorawanState,
+            AlertsState]
