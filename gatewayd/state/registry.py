@@ -12,6 +12,7 @@ def part_classes() -> list[type]:
     from .terminals import TerminalsState
     from ..connectors.terminals.push.state import PushState
     from ..connectors.alerts.state import AlertsState
+    from ..connectors.webhooks.state import WebhooksState
 
     return [AccessState, DevicesState, CommandsState, TerminalsState, AttendanceState, PushState, LorawanState,
-            AlertsState]
+            AlertsState, WebhooksState]
