@@ -18,6 +18,7 @@ from ..cli import Arg, OpCommand, register_op_commands
 from ..logs import RateLimitedLogger
 from ..ops import OpError, operation
 from ..connectors.lorawan import regions
+from ..connectors.lorawan.mac import MacContext
 from ..protocols import gwmp
 from .lorawan_downlink import Downlinks
 from .lorawan_gateways import Gateways, normalize_eui
@@ -35,9 +36,12 @@ class LorawanService:
         self.core = core
         cfg = core.settings.lorawan
         self.region = regions.get_region(cfg.region)
+        self.rx1_delay = max(1, min(15, round(cfg.rx1_delay)))
         self.sub_band = self.region.check_sub_band(cfg.sub_band)
         self.tx_power = cfg.tx_power or self.region.downlink_tx_power_dbm
-        self.rx1_delay = max(1, min(15, round(cfg.rx1_delay)))
+        self.mac_context = MacContext(self.region, self.sub_band, adr=cfg.adr, adr_margin_db=cfg.adr_margin_db,
+                                      dev_status_interval=cfg.dev_status_hours * 3600, rx1_delay=self.rx1_delay,
+                                      extra_channels=cfg.extra_channels)
         self.keys = Keys(secretbox.for_state_dir(core.settings.state_path))
         self.gateways = Gateways(core)
         self.downlinks = Downlinks(self)
