@@ -114,13 +114,22 @@ class Downlinks:
             datr=regions.data_rate(self.region, window.dr).datr, codr=copy.rx.codr or self.region.coding_rate,
             ipol=True, data=phy)
 
+    @staticmethod
+    def new_token(path) -> int | None:
+        """A PULL_RESP token for TX_ACK matching; None for a version 1 gateway (it sends no TX_ACK)."""
+        return secrets.randbelow(0x10000) if path.version >= 2 else None
+
+    @staticmethod
+    def make_transmission(gateway: str, path, txpk: gwmp.TxPacket, token: int | None,
+                          track: dict[str, Any]) -> Transmission:
+        return Transmission(gateway, path.addr, gwmp.pull_resp(path.version, token or 0, txpk), token, track)
+
     def transmission(self, copy, path, window: Window, phy: bytes, track: dict[str, Any]) -> tuple[Transmission, dict]:
-        token = secrets.randbelow(0x10000) if path.version >= 2 else None
+        token = self.new_token(path)
         txpk = self.txpk(copy, window, phy)
-        datagram = gwmp.pull_resp(path.version, token or 0, txpk)
         where = {"gateway": copy.gateway, "window": window.name, "tmst": txpk.tmst, "freq": txpk.freq,
                  "datr": txpk.datr, "token": token, "size": len(phy)}
-        return Transmission(copy.gateway, path.addr, datagram, token, track), where
+        return self.make_transmission(copy.gateway, path, txpk, token, track), where
 
     # -- after an uplink -------------------------------------------------------------------------------
     def plan(self, session: dict[str, Any], frame: lorawan.DataFrame, keys: tuple[bytes, bytes], copies,
@@ -194,7 +203,7 @@ class Downlinks:
         except ProtocolError as exc:
             log.error("downlink to %s not built: %s", session["dev_eui"], exc.message)
             return fields, None
-        track = self._track_fields(session, head)
+        track = self.track_fields(session, head)
         transmission, where = self.transmission(copy, path, window, phy, track)
         fields["downlink"] = {
             "fcnt": fcnt, "confirmed": confirm, "ack": frame.confirmed, "f_pending": bool(remaining),
@@ -206,7 +215,7 @@ class Downlinks:
         return fields, transmission
 
     @staticmethod
-    def _track_fields(session: dict[str, Any], head: dict[str, Any] | None) -> dict[str, Any]:
+    def track_fields(session: dict[str, Any], head: dict[str, Any] | None) -> dict[str, Any]:
         track = {"kind": "downlink", "dev_eui": session["dev_eui"], "device_id": session["device_id"],
                  "command_id": head["command_id"] if head else None,
                  "reference": head.get("reference", "") if head else ""}
@@ -255,6 +264,9 @@ class Downlinks:
             await self.core.hub.publish("gateway.tx_ack", data, durable=error != "NONE" and "command" in data)
         except (JournalUnavailable, trio.TooSlowError) as exc:
             log.error("TX_ACK of %s not recorded: %s", ack.gateway_eui, exc)
+            return
+        if "command" in data and data.get("dev_eui"):
+            self.service.class_c.wake(data["dev_eui"])  # back in the queue: a class C device gets it again
 
     # -- the queue (TX requests) -------------------------------------------------------------------------
     async def enqueue(self, dev_eui: str, port: int, payload: bytes, *, confirm: bool = False,
@@ -266,13 +278,12 @@ class Downlinks:
             raise OpError("disabled", f"device {dev_eui} is disabled", 409)
         if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 223:
             raise OpError("invalid", f"Port {port} is not a LoRaWAN application port (1 to 223)", 422)
-        dr = session["last_dr"] if session["last_dr"] is not None else 0
+        dr, heard = self.downlink_dr(session)
         limit = regions.max_payload(self.region, dr)
         if len(payload) > limit:
             rate = regions.data_rate(self.region, dr).datr
-            heard = "its last uplink" if session["last_dr"] is not None else "no uplink yet, so the lowest"
-            raise OpError("too_long", f"Payload is {len(payload)} bytes but device {dev_eui} uses DR{dr} ({rate}, "
-                                      f"{heard}) where a downlink carries at most {limit} bytes", 422)
+            raise OpError("too_long", f"Payload is {len(payload)} bytes but device {dev_eui} receives at DR{dr} "
+                                      f"({rate}, {heard}) where a downlink carries at most {limit} bytes", 422)
         if len(session["queue"]) >= MAX_QUEUE:
             raise OpError("queue_full", f"device {dev_eui} already has {MAX_QUEUE} downlinks waiting", 409)
         if not isinstance(reference, str) or len(reference) > 128:
@@ -284,8 +295,22 @@ class Downlinks:
             await self.core.hub.publish("lorawan.downlink_queued", data)
         except JournalUnavailable:
             raise OpError("journal_unavailable", "the journal cannot write right now; retry shortly", 503) from None
+        if session["settings"]["class"] == "C":
+            self.service.class_c.wake(dev_eui)
         return {"command_id": command_id, "dev_eui": dev_eui, "port": port, "confirm": bool(confirm),
                 "reference": reference, "queued": len(session["queue"])}
+
+    def downlink_dr(self, session: dict[str, Any]) -> tuple[int, str]:
+        """The data rate the device's next downlink will most likely use, and why."""
+        _, offset, _, rx2_dr = self.rx_windows(session["mac"])
+        if session["settings"]["class"] == "C":
+            return rx2_dr, "class C: RX2"
+        if session["last_dr"] is None:
+            return rx2_dr, "no uplink yet: RX2"
+        try:
+            return regions.rx1(self.region, session["last_freq"], session["last_dr"], offset)[1], "RX1 after its last uplink"
+        except ProtocolError:
+            return rx2_dr, "RX2"
 
 
 class LorawanTxHandler:

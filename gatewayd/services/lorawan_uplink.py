@@ -232,6 +232,8 @@ class Network:
         extra, transmission = self.service.downlinks.plan(session, frame, keys, copies, pending.dr, duplicate, now,
                                                           outcome)
         data.update(extra)
+        if session["settings"]["class"] == "C" and session["queue"]:
+            self.service.class_c.wake(session["dev_eui"])
         self.core.metrics.counters[UPLINKS_AGAIN if duplicate else UPLINKS_NEW] += 1
         return Decision("lorawan.uplink", data, transmission)
 

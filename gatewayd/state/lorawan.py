@@ -70,6 +70,7 @@ class LorawanState:
             "lorawan.downlink_queued": self._downlink_queued,
             "lorawan.queue_cleared": self._queue_cleared,
             "lorawan.downlink": self._class_c_downlink,
+            "lorawan.downlink_failed": self._downlink_failed,
             "lorawan.device_settings": self._device_settings,
         }
 
@@ -117,6 +118,7 @@ class LorawanState:
             "last_seen": None,
             "last_dr": None,
             "last_freq": None,
+            "last_gateway": None,
             "uplinks": 0,
             "queue": [],
             "awaiting_ack": None,
@@ -216,6 +218,7 @@ class LorawanState:
         session["last_seen"] = record.ts
         session["last_dr"] = data["dr"]
         session["last_freq"] = data["freq"]
+        session["last_gateway"] = data["gateways"][0]["eui"] if data["gateways"] else None
         mac_state = session["mac"]
         if not data.get("duplicate"):
             session["fcnt_up"] = data["fcnt"] + 1
@@ -240,6 +243,12 @@ class LorawanState:
         session = self.devices.get(record.data["dev_eui"])
         if session is not None:
             self._downlink_sent(session, record.data["downlink"], record.ts)
+
+    def _downlink_failed(self, record: Record) -> None:
+        session = self.devices.get(record.data["dev_eui"])
+        if session is not None:
+            failed = {f["command_id"] for f in record.data["failed"]}
+            session["queue"] = [c for c in session["queue"] if c["command_id"] not in failed]
 
     def _downlink_sent(self, session: dict[str, Any], downlink: dict[str, Any], ts: str) -> None:
         session["fcnt_down"] = downlink["fcnt"] + 1
@@ -312,5 +321,6 @@ class LorawanState:
         for session in self.devices.values():
             session.setdefault("mac", mac.new_state())
             session.setdefault("settings", default_settings())
+            session.setdefault("last_gateway", None)
             self.by_device_id[session["device_id"]] = session["dev_eui"]
             self._index(session)
