@@ -28,7 +28,7 @@ from trio.lowlevel import (
 )
 
 from .fileops import FileOps
-from .files import fsync_directory, list_segments, segment_path
+from .files import fsync_directory, is_compressed, list_segments, segment_path
 from .record import Record
 
 if TYPE_CHECKING:
@@ -158,7 +158,7 @@ class JournalWriter:
     # -- segment files ----------------------------------------------------------------------------
     def _open_segment(self, next_seq: int) -> None:
         segments = list_segments(self.directory)
-        if segments and segments[-1][0] <= next_seq:
+        if segments and segments[-1][0] <= next_seq and not is_compressed(segments[-1][1]):
             path = segments[-1][1]
         else:
             path = segment_path(self.directory, next_seq)

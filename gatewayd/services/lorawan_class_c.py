@@ -78,15 +78,12 @@ class ClassC:
                 and bool(session["queue"]) and bool(session.get("nwk_s_key")) and bool(session.get("dev_addr")))
 
     def _path(self, session: dict[str, Any]):
+        """(gateway EUI, downlink path) of a packet forwarder (Station gateways are served class A only)."""
         gateways = self.service.gateways
         last = session.get("last_gateway")
-        if last:
-            path = gateways.downlink_path(last)
-            if path is not None:
-                return last, path
-        for eui in sorted(gateways.paths):
+        for eui in ([last] if last else []) + sorted(gateways.paths):
             path = gateways.downlink_path(eui)
-            if path is not None:
+            if path is not None and path.link is None:
                 return eui, path
         return None
 

@@ -38,13 +38,15 @@ MAX_TRACKED = 4096
 
 @dataclass
 class Transmission:
-    """One PULL_RESP to send once the record that decided it is durable."""
+    """One PULL_RESP (or a Station `dnmsg`, sent through `link`) to send once the record that
+    decided it is durable."""
 
     gateway: str
-    addr: tuple
-    datagram: bytes
+    addr: tuple | None
+    datagram: bytes | str
     token: int | None  # None: a version 1 gateway, which sends no TX_ACK
     track: dict[str, Any] = field(default_factory=dict)
+    link: Any = None
 
 
 @dataclass
@@ -93,8 +95,8 @@ class Downlinks:
         gateways = self.service.gateways
         for copy in best_first(copies):
             path = gateways.downlink_path(copy.gateway)
-            if path is None:
-                continue
+            if path is None or (path.link is None) != (copy.context is None):
+                continue  # no downlink path, or not the one this copy was heard through
             rx2 = Window("JA2" if join else "RX2", first_delay + 1.0, rx2_freq, rx2_dr)
             try:
                 rx1_freq, rx1_dr = regions.rx1(self.region, copy.rx.freq, uplink_dr, offset)
@@ -125,6 +127,8 @@ class Downlinks:
         return Transmission(gateway, path.addr, gwmp.pull_resp(path.version, token or 0, txpk), token, track)
 
     def transmission(self, copy, path, window: Window, phy: bytes, track: dict[str, Any]) -> tuple[Transmission, dict]:
+        if path.link is not None:
+            return path.link.transmission(copy, window, phy, track)
         token = self.new_token(path)
         txpk = self.txpk(copy, window, phy)
         where = {"gateway": copy.gateway, "window": window.name, "tmst": txpk.tmst, "freq": txpk.freq,
@@ -229,11 +233,14 @@ class Downlinks:
     async def send(self, transmissions: list[Transmission]) -> None:
         transmit = self.service.transmit
         for tx in transmissions:
-            if transmit is None:
-                return
+            if tx.link is None and transmit is None:
+                continue
             if tx.token is not None:
                 self._track(tx.gateway, tx.token, dict(tx.track, _addr=tx.addr))
-            await transmit(tx.datagram, tx.addr)
+            if tx.link is not None:
+                tx.link.send(tx)
+            else:
+                await transmit(tx.datagram, tx.addr)
             self.core.metrics.inc("gatewayd_lorawan_downlinks_total", kind=tx.track.get("kind", "downlink"))
 
     def _track(self, gateway: str, token: int, track: dict[str, Any]) -> None:
@@ -250,20 +257,33 @@ class Downlinks:
         entry = self._tracked.get(key)
         error = ack.error or "NONE"
         self.core.metrics.inc("gatewayd_lorawan_tx_ack_total", error=error if error in gwmp.TX_ACK_ERRORS else "other")
-        if entry is None or entry[1]["_addr"][0] != addr[0]:  # from the host the PULL_RESP went to
+        if entry is None or entry[1]["_addr"] is None or entry[1]["_addr"][0] != addr[0]:
+            self.core.metrics.inc("gatewayd_lorawan_tx_ack_unmatched_total")  # not from where the PULL_RESP went
+            return
+        await self._report(key, error, ack.warn)
+
+    async def delivered(self, gateway: str, token: int) -> None:
+        """A Station gateway reports a downlink on air (`dntxed`; it reports no failures)."""
+        self.core.metrics.inc("gatewayd_lorawan_tx_ack_total", error="NONE")
+        if (gateway, token) not in self._tracked:
             self.core.metrics.inc("gatewayd_lorawan_tx_ack_unmatched_total")
             return
-        del self._tracked[key]
-        track = {k: v for k, v in entry[1].items() if k != "_addr"}
-        data = {"gateway": ack.gateway_eui, "token": ack.token, "error": error[:32], **track}
+        await self._report((gateway, token), "NONE", None)
+
+    async def _report(self, key: tuple[str, int], error: str, warn: str | None) -> None:
+        """Journal the gateway's answer about a tracked transmission."""
+        _, track = self._tracked.pop(key)
+        gateway, token = key
+        data = {"gateway": gateway, "token": token, "error": error[:32],
+                **{k: v for k, v in track.items() if k != "_addr"}}
         if error == "NONE":
             data.pop("command", None)  # only a refused command goes back into the queue
-        if ack.warn:
-            data["warn"] = ack.warn[:32]
+        if warn:
+            data["warn"] = warn[:32]
         try:
             await self.core.hub.publish("gateway.tx_ack", data, durable=error != "NONE" and "command" in data)
         except (JournalUnavailable, trio.TooSlowError) as exc:
-            log.error("TX_ACK of %s not recorded: %s", ack.gateway_eui, exc)
+            log.error("TX_ACK of %s not recorded: %s", gateway, exc)
             return
         if "command" in data and data.get("dev_eui"):
             self.service.class_c.wake(data["dev_eui"])  # back in the queue: a class C device gets it again

@@ -11,5 +11,7 @@ def part_classes() -> list[type]:
     from .attendance import AttendanceState
     from .terminals import TerminalsState
     from ..connectors.alerts.state import AlertsState
+    from ..connectors.webhooks.state import WebhooksState
 
-    return [AccessState, DevicesState, CommandsState, TerminalsState, AttendanceState, LorawanState, AlertsState]
+    return [AccessState, DevicesState, CommandsState, TerminalsState, AttendanceState, LorawanState, AlertsState,
+            WebhooksState]
