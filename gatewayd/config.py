@@ -270,6 +270,42 @@ class WebhookSettings:
 
 
 @dataclass
+class MqttSettings:
+    url: str = _key(default="", doc="The broker: mqtt://host:1883 or mqtts://host:8883. Empty: MQTT is off.")
+    site: str = _key(default="", doc="This appliance's name in topics and bodies. Empty: the host name.")
+    topic_prefix: str = _key(default="", doc="Prefix of every topic; {site} is replaced. Empty: gatewayd/{site}.")
+    client_id: str = _key(default="", doc="MQTT client id. Empty: gatewayd-{site}.")
+    protocol: str = _key(default="3.1.1", choices=("3.1.1", "5"), doc="MQTT protocol version.")
+    username: str = _key(default="", doc="User name for the broker. Empty: none.")
+    password_file: str = _key(default="",
+                              doc="File holding the broker password (its first line), readable by gatewayd only.")
+    ca_file: str = _key(default="", doc="CA certificates (PEM) that sign the broker's certificate (mqtts). "
+                                        "Empty: the system's CAs.")
+    cert_file: str = _key(default="", doc="Client certificate (PEM) for brokers that want one (mqtts).")
+    key_file: str = _key(default="", doc="The client certificate's private key (PEM).")
+    qos: int = _key(default=1, choices=(0, 1), doc="QoS of published events: 1 (at least once; the journal "
+                                                   "cursor moves on PUBACK) or 0 (at most once).")
+    keepalive: int = _key(default=30, min=5, max=3600, doc="Seconds between keep-alive pings; a broker silent "
+                                                           "for this long is taken as gone.")
+    max_inflight: int = _key(default=256, min=1, max=65535,
+                             doc="Published messages waiting for their PUBACK at once.")
+    max_backlog_records: int = _key(default=5_000_000, min=1000, max=1_000_000_000, reload=True,
+                                    doc="Journal records the broker may fall behind by. Beyond, the oldest are "
+                                        "given up (a record on /monitor/actions says which) so retention can "
+                                        "free the disk.")
+    publish_rate: float = _key(default=1000.0, min=0, max=1_000_000, reload=True,
+                               doc="Records per second while a backlog drains (0: as fast as the broker "
+                                   "acknowledges). Live records are never held back.")
+    connect_timeout: float = _key(default=10.0, min=1, max=300, doc="Seconds a connection attempt (TCP, TLS, "
+                                                                    "CONNACK) may take.")
+    reconnect_max: float = _key(default=60.0, min=1, max=3600,
+                                doc="Longest wait between reconnection attempts (backoff from 1 s, doubling, "
+                                    "with jitter).")
+    commands: bool = _key(default=True, doc="Subscribe to the command/down topics (commands to devices and "
+                                            "terminals).")
+
+
+@dataclass
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     log: LogSettings = field(default_factory=LogSettings)
@@ -280,6 +316,7 @@ class Settings:
     monitor: MonitorSettings = field(default_factory=MonitorSettings)
     lorawan: LorawanSettings = field(default_factory=LorawanSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
+    mqtt: MqttSettings = field(default_factory=MqttSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     # [[webhooks]]: an array of tables, not a section (see _ENTRY_LISTS); reloadable.
     webhooks: list = field(default_factory=list, metadata={"internal": True})
@@ -365,6 +402,13 @@ def _check_semantics(settings: Settings) -> None:
         raise ConfigError(f"lorawan.station_public_url: {url!r} is not ws:// or wss:// with a host and an explicit port")
     if bool(settings.server.certfile) != bool(settings.server.keyfile):
         raise ConfigError("server.certfile and server.keyfile: set both or neither")
+    if settings.mqtt.url:
+        from .connectors.mqtt.topics import check_settings
+
+        try:
+            check_settings(settings.mqtt)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     for i, rule in enumerate(settings.alerts.rules):
         _check_alert_rule(rule, f"alerts.rules[{i}]")
     names = set()

@@ -16,6 +16,7 @@ def service_factories() -> list[tuple[str, object]]:
     from .attendance import AttendanceService
     from .terminal_commands import TerminalCommands
     from .terminals import TerminalService
+    from ..connectors.mqtt.service import MqttService
     from ..connectors.lorawan.station.service import StationService
     from ..connectors.alerts.service import AlertService
     from ..connectors.webhooks.service import WebhookService
@@ -27,4 +28,5 @@ def service_factories() -> list[tuple[str, object]]:
         ("devices", DeviceRegistry), ("presence", Presence), ("commands", CommandService),
         ("lorawan", LorawanService), ("udp", GwmpListener), ("station", StationService),
         ("sessions", Sessions), ("alerts", AlertService), ("webhooks", WebhookService),
+        ("mqtt", MqttService),
     ]
