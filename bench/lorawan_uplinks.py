@@ -401,6 +401,15 @@ def free_udp_port() -> int:
         return s.getsockname()[1]
 
 
+def start_daemon(tmp: Path, devices: int) -> tuple[Daemon, str]:
+    """A `gatewayd serve` process on a fresh state in `tmp` with `devices` ABP devices, and an API key."""
+    state_dir = tmp / "state"
+    key = trio.run(prepare_state, state_dir, devices)
+    config = tmp / "gatewayd.toml"
+    config.write_text("[monitor]\nqueue_size = 200000\n[log]\nlevel = \"warning\"\n")
+    return Daemon(state_dir, free_udp_port(), config), key
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--gateways", type=int, default=4)
@@ -420,11 +429,7 @@ def main() -> None:
     print(f"raw stack (trio UDP + PUSH_ACK, one fixed frame per uplink over hypercorn/quart-trio WebSocket): "
           f"{raw['rate']:,.0f} frames/s ({raw['frames']:,} of {raw['sent']:,} uplinks sent)")
     with tempfile.TemporaryDirectory() as tmp:
-        state_dir = Path(tmp) / "state"
-        key = trio.run(prepare_state, state_dir, args.devices)
-        config = Path(tmp) / "gatewayd.toml"
-        config.write_text("[monitor]\nqueue_size = 200000\n[log]\nlevel = \"warning\"\n")
-        daemon = Daemon(state_dir, free_udp_port(), config)
+        daemon, key = start_daemon(Path(tmp), args.devices)
         try:
             best = gatewayd_run(daemon, key, args, args.offer, 0)
             print(f"gatewayd max: {best['rate']:,.0f} uplinks/s to the monitor ({best['comm_rx']:,} comm_rx of "

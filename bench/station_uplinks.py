@@ -28,10 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import trio  # noqa: E402
-
-from lorawan_uplinks import (BURST_SECONDS, Daemon, dev_addr, device_keys, free_udp_port, gatewayd_run,  # noqa: E402
-                             prepare_state)
+from lorawan_uplinks import BURST_SECONDS, dev_addr, device_keys, gatewayd_run, start_daemon  # noqa: E402
 
 from gatewayd.protocols import lorawan  # noqa: E402
 from gatewayd.protocols.lorawan import MType  # noqa: E402
@@ -116,11 +113,7 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.2f}")
     per_run = int(args.offer / args.gateways * args.seconds) // (args.devices // args.gateways) + 1
     with tempfile.TemporaryDirectory() as tmp:
-        state_dir = Path(tmp) / "state"
-        key = trio.run(prepare_state, state_dir, args.devices)
-        config = Path(tmp) / "gatewayd.toml"
-        config.write_text("[monitor]\nqueue_size = 200000\n[log]\nlevel = \"warning\"\n")
-        daemon = Daemon(state_dir, free_udp_port(), config)
+        daemon, key = start_daemon(Path(tmp), args.devices)
         ratios: list[float] = []
         cpu_ratios: list[float] = []
         try:

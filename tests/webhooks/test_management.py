@@ -8,6 +8,7 @@ import json
 import pytest
 import trio
 
+from gatewayd.journal.files import read_segment
 from gatewayd.journal.reader import JournalReader
 from tests.conftest import run_cli, wait_for
 
@@ -35,7 +36,8 @@ async def test_added_through_the_api_it_survives_a_restart_and_gets_alerts(daemo
     assert len(secret) >= 32 and added["signed"] and added["headers"] == ["Authorization"]
     listed = (await api(daemon, "GET", "/api/webhooks")).json()["items"]
     assert [w["name"] for w in listed] == ["ops"] and "secret" not in listed[0]
-    journal_text = b"".join(p.read_bytes() for p in daemon.core.journal_dir.glob("*.jsonl"))
+    journal_text = b"".join(read_segment(p) for p in daemon.core.journal_dir.glob("segment-*"))
+    assert b"webhook.added" in journal_text
     assert secret.encode() not in journal_text and b"t0ken" not in journal_text  # sealed at rest
 
     bad = await api(daemon, "POST", "/api/webhooks", json={"url": "ftp://x", "events": ["up"]})
@@ -104,3 +106,22 @@ async def test_command_line_and_settings_page(daemon, nursery):
     assert removed.returncode == 0, removed.stderr
     gone = await trio.to_thread.run_sync(lambda: cli("webhook", "remove", "erp"))
     assert gone.returncode == 1 and "not_found" in gone.stderr
+
+
+async def test_a_webhook_removed_from_the_configuration_stops_and_forgets_its_cursor(daemon, nursery):
+    from gatewayd import config
+
+    receiver = await start_receiver(nursery)
+    core = daemon.core
+    service = core.service("webhooks")
+    config.apply_reload(core.settings, config.from_mapping({"webhooks": [{"url": receiver.url, "name": "file"}]}))
+    service.changed()
+    await wait_for(lambda: core.cursors.exists("webhook.file"))
+    listed = (await api(daemon, "GET", "/api/webhooks")).json()["items"]
+    assert [(w["name"], w["source"], w["running"]) for w in listed] == [("file", "config", True)]
+    refused = await api(daemon, "DELETE", "/api/webhooks/file")
+    assert refused.status_code == 409 and "configuration file" in refused.json()["message"]
+    config.apply_reload(core.settings, config.from_mapping({}))
+    service.changed()
+    await wait_for(lambda: not core.cursors.exists("webhook.file"))
+    assert (await api(daemon, "GET", "/api/webhooks")).json()["items"] == []

@@ -24,6 +24,7 @@ from ...journal.record import utc_now_iso
 from ...ops import OpError, not_found, operation
 from . import delivery
 from .delivery import Pending
+from .pacing import Pacer
 from .worker import WebhookSpec, WebhookStatus, WebhookWorker, post
 
 log = logging.getLogger("gatewayd.webhooks")
@@ -125,7 +126,8 @@ class WebhookService:
         with scope:
             while True:
                 try:
-                    await WebhookWorker(self.core, spec, status, retry_first=lambda: self.retry_first).run()
+                    pacer = Pacer(self.core.loop_load.busy, lambda: self.core.hub.next_seq)
+                    await WebhookWorker(self.core, spec, status, pacer, retry_first=lambda: self.retry_first).run()
                 except Exception:
                     log.exception("webhook %s: the sender failed; restarting it in %g s", spec.name,
                                   RESTART_AFTER_CRASH)

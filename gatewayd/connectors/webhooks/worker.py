@@ -27,6 +27,7 @@ from ...journal.writer import JournalUnavailable
 from ...logs import RateLimitedLogger
 from ...northbound.events import StateDirectory
 from .delivery import Pending, encode, finished_through, pending_events, request_headers, retry_delay
+from .pacing import Pacer
 
 log = logging.getLogger("gatewayd.webhooks")
 
@@ -80,16 +81,19 @@ async def post(client: httpx.AsyncClient, spec: WebhookSpec, chunk: list[Pending
     except trio.TooSlowError:
         return f"no answer within {spec.timeout:g} s"
     except httpx.HTTPError as exc:
-        return f"{type(exc).__name__}: {str(exc)[:200] or 'connection failed'}"
+        # The text may quote the peer: keep it printable for logs, the CLI and the dashboard.
+        text = "".join(c if c.isprintable() else "?" for c in str(exc)[:200])
+        return f"{type(exc).__name__}: {text or 'connection failed'}"
     if 200 <= status < 300:
         return None
     return f"HTTP {status}"
 
 
 class WebhookWorker:
-    def __init__(self, core, spec: WebhookSpec, status: WebhookStatus, *,
+    def __init__(self, core, spec: WebhookSpec, status: WebhookStatus, pacer: Pacer, *,
                  retry_first: Callable[[], float], clock: Callable[[], float] = time.time):
         self.core = core
+        self.pacer = pacer
         self.spec = spec
         self.status = status
         self._retry_first = retry_first
@@ -157,7 +161,7 @@ class WebhookWorker:
     async def _deliver(self, client: httpx.AsyncClient, chunk: list[Pending]) -> None:
         failures = 0
         while True:
-            error = await post(client, self.spec, chunk)
+            error = await self.pacer.run(lambda: post(client, self.spec, chunk))
             now = self._clock()
             if error is None:
                 self.status.delivered += len(chunk)
