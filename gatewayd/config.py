@@ -7,6 +7,7 @@ restart (a reload that changes them logs that).
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import hashlib
 import os
@@ -134,6 +135,9 @@ class TerminalSettings:
                                   doc="Seconds to wait for a terminal's reply before retrying.")
     command_tries: int = _key(default=3, min=1, max=20, reload=True, doc="Tries before a terminal command fails.")
     page_cap: int = _key(default=200, min=1, max=100_000, doc="Most pages pulled by one paging command.")
+    push_encoding: str = _key(default="gb18030", reload=True,
+                              doc="How PUSH terminals' names are read when they are not UTF-8 (a terminal's "
+                                  "own `encoding` setting wins), e.g. gb18030 (covers GBK), cp1252, big5.")
     clock_skew_hours: float = _key(default=24.0, min=0.01, max=100_000, reload=True,
                                    doc="A punch further than this from the server clock is flagged.")
     codes: dict = _key(default_factory=dict, reload=True,
@@ -370,6 +374,10 @@ def _check_semantics(settings: Settings) -> None:
                 ZoneInfo(zone)
             except (ZoneInfoNotFoundError, ValueError):
                 raise ConfigError(f"{where}: unknown time zone {zone!r}") from None
+    try:
+        codecs.lookup(settings.terminals.push_encoding)
+    except LookupError:
+        raise ConfigError(f"terminals.push_encoding: unknown encoding {settings.terminals.push_encoding!r}") from None
     net_id = settings.lorawan.net_id
     if len(net_id) != 6 or any(c not in "0123456789abcdefABCDEF" for c in net_id):
         raise ConfigError(f"lorawan.net_id: {net_id!r} is not 6 hexadecimal digits")

@@ -16,6 +16,7 @@ def service_factories() -> list[tuple[str, object]]:
     from .attendance import AttendanceService
     from .terminal_commands import TerminalCommands
     from .terminals import TerminalService
+    from ..connectors.terminals.push.service import PushService
     from ..connectors.mqtt.service import MqttService
     from ..connectors.lorawan.station.service import StationService
     from ..connectors.alerts.service import AlertService
@@ -23,6 +24,7 @@ def service_factories() -> list[tuple[str, object]]:
 
     return [
         ("terminals", TerminalService), ("terminal_commands", TerminalCommands), ("attendance", AttendanceService),
+        ("push", PushService),
         ("compactor", Compactor),
         ("monitor", MonitorService),
         ("devices", DeviceRegistry), ("presence", Presence), ("commands", CommandService),
