@@ -183,6 +183,21 @@ class LorawanSettings:
     tx_power: int = _key(default=0, min=0, max=30,
                          doc="Downlink power (dBm) in PULL_RESP; 0 = the region's usual power (14 dBm in EU868, "
                              "20 dBm in US915); also a Station gateway's max_eirp.")
+    extra_channels: bool = _key(default=True,
+                                doc="Regions with default channels (EU868, AS923, KR920): give devices the region's "
+                                    "extra channels (EU868: 867.1 to 867.9 MHz) in the join-accept's CFList, and ABP "
+                                    "devices with NewChannelReq. false: the gateways listen on the default channels only.")
+    adr: bool = _key(default=True, doc="Adaptive data rate: devices that set the ADR bit are told their data rate, TX "
+                                       "power and repetitions (LinkADRReq) from the SNR of their last 20 uplinks.")
+    adr_margin_db: float = _key(default=10.0, min=0, max=30,
+                                doc="Installation margin of the ADR engine: SNR (dB) kept above what the data rate "
+                                    "needs. Higher: slower data rates, fewer lost frames.")
+    dev_status_hours: float = _key(default=24.0, min=0, max=8760,
+                                   doc="Ask each device for its battery and link margin (DevStatusReq) this often; "
+                                       "0 = never.")
+    confirm_attempts: int = _key(default=3, min=1, max=15,
+                                 doc="A confirmed downlink is sent again after each uplink without its ACK, up to "
+                                     "this many times in all.")
     station_public_url: str = _key(default="", doc="Base URL (scheme, host, port) that Station discovery "
                                    "hands out, e.g. \"wss://lns.example.com:443\" behind a TLS proxy. Empty: "
                                    "ws:// (wss:// with server.certfile) and the host and port the station used.")

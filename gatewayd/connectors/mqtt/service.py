@@ -26,7 +26,7 @@ from ...journal.follow import JournalFollower
 from ...journal.record import Record, parse_ts
 from ...journal.writer import JournalUnavailable
 from ...logs import RateLimitedLogger
-from ...northbound import record_events
+from ...northbound.alerts import has_events, record_events
 from ...northbound.events import COMMAND_REJECTED, StateDirectory
 from ...protocols.resiot import Action
 from ...ratelimit import TokenBucket
@@ -261,7 +261,11 @@ class MqttService:
         directory, zone, hub = self._directory, self._zone, self.core.hub
         while True:
             for record in await follower.next_batch():
-                events = record_events(record, directory, zone, site)
+                if not has_events(record.type):
+                    if tracker.skip(record.seq):
+                        self._moved(tracker)
+                    continue
+                events = record_events(record, directory, zone, site=site)
                 if not events:
                     if tracker.skip(record.seq):
                         self._moved(tracker)

@@ -3,7 +3,7 @@
     {prefix}/device/{device_id}/event/{up|join|tx|txack|txconfirm|status|command}
     {prefix}/gateway/{gateway_eui}/event/{alive|rx|status}
     {prefix}/terminal/{sn}/event/{attendance|status|command}
-    {prefix}/alert                                  (alerts raised and cleared)
+    {prefix}/alert                                  (alerts raised and cleared: northbound/alerts.py)
     {prefix}/device/{device_id}/command/down        (subscribed)
     {prefix}/terminal/{sn}/command/down             (subscribed)
 

@@ -13,7 +13,7 @@ from typing import Any, Iterable
 import orjson
 
 from ...journal.record import Record
-from ...northbound import record_events
+from ...northbound.alerts import has_events, record_events
 from ...northbound.events import Directory
 
 RETRY_FIRST = 1.0  # seconds before the first retry; doubled each time
@@ -38,6 +38,8 @@ def pending_events(records: Iterable[Record], events: frozenset[str], directory:
                    ) -> list[Pending]:
     out = []
     for record in records:
+        if not has_events(record.type):
+            continue
         for ev in record_events(record, directory, zone):
             if wanted(events, ev.event):
                 out.append(Pending(record.seq, ev.body["event_id"], ev.event, record.ts, ev.body))
