@@ -122,7 +122,9 @@ def sender(port: int, g: int, devices: list[int], fcnt_start: int, count: int, r
 
 
 def run_senders(port: int, gateways: int, devices: int, fcnt_start: int, rate: float, seconds: float,
-                on_go=None, per_push: int = 1, mac_share: float = 0.0, adr: bool = False) -> list[dict]:
+                on_go=None, per_push: int = 1, target=sender, mac_share: float = 0.0,
+                adr: bool = False) -> list[dict]:
+    """`gateways` processes running `target` (default: a packet forwarder), started together."""
     ctx = mp.get_context("spawn")
     ready, go, results = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
     per_gateway = devices // gateways
@@ -130,8 +132,9 @@ def run_senders(port: int, gateways: int, devices: int, fcnt_start: int, rate: f
     procs = []
     for g in range(gateways):
         mine = list(range(g * per_gateway, (g + 1) * per_gateway))
-        p = ctx.Process(target=sender, args=(port, g, mine, fcnt_start, count, rate / gateways, per_push, ready,
-                                                   go, results, mac_share, adr))
+        extra = (mac_share, adr) if target is sender else ()
+        p = ctx.Process(target=target, args=(port, g, mine, fcnt_start, count, rate / gateways, per_push, ready,
+                                                   go, results, *extra))
         p.start()
         procs.append(p)
     for _ in procs:
@@ -381,14 +384,16 @@ def uplink_counter(http_port: int) -> int:
                if line.startswith("gatewayd_lorawan_uplinks_total"))
 
 
-def gatewayd_run(daemon: Daemon, key: str, args, rate: float, fcnt_start: int) -> dict:
+def gatewayd_run(daemon: Daemon, key: str, args, rate: float, fcnt_start: int, target=sender) -> dict:
+    """One run of `target` senders (packet forwarders over UDP; others connect to the HTTP port)."""
     monitor = MonitorCount(daemon.http_port, key)
     before = uplink_counter(daemon.http_port)
     started = {}
     cpu_before = cpu_seconds(daemon.proc.pid)
-    sent = run_senders(daemon.udp_port, args.gateways, args.devices, fcnt_start, rate, args.seconds,
+    port = daemon.udp_port if target is sender else daemon.http_port
+    sent = run_senders(port, args.gateways, args.devices, fcnt_start, rate, args.seconds,
                        on_go=lambda: started.setdefault("t", time.perf_counter()), per_push=args.per_push,
-                       mac_share=args.mac_share, adr=args.adr)
+                       target=target, mac_share=args.mac_share, adr=args.adr)
     monitor.settle()
     cpu_after = cpu_seconds(daemon.proc.pid)
     monitor.close()
@@ -406,6 +411,15 @@ def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def start_daemon(tmp: Path, devices: int) -> tuple[Daemon, str]:
+    """A `gatewayd serve` process on a fresh state in `tmp` with `devices` ABP devices, and an API key."""
+    state_dir = tmp / "state"
+    key = trio.run(prepare_state, state_dir, devices)
+    config = tmp / "gatewayd.toml"
+    config.write_text("[monitor]\nqueue_size = 200000\n[log]\nlevel = \"warning\"\n")
+    return Daemon(state_dir, free_udp_port(), config), key
 
 
 def main() -> None:
@@ -431,11 +445,7 @@ def main() -> None:
     print(f"raw stack (trio UDP + PUSH_ACK, one fixed frame per uplink over hypercorn/quart-trio WebSocket): "
           f"{raw['rate']:,.0f} frames/s ({raw['frames']:,} of {raw['sent']:,} uplinks sent)")
     with tempfile.TemporaryDirectory() as tmp:
-        state_dir = Path(tmp) / "state"
-        key = trio.run(prepare_state, state_dir, args.devices)
-        config = Path(tmp) / "gatewayd.toml"
-        config.write_text("[monitor]\nqueue_size = 200000\n[log]\nlevel = \"warning\"\n")
-        daemon = Daemon(state_dir, free_udp_port(), config)
+        daemon, key = start_daemon(Path(tmp), args.devices)
         try:
             best = gatewayd_run(daemon, key, args, args.offer, 0)
             print(f"gatewayd max: {best['rate']:,.0f} uplinks/s to the monitor ({best['comm_rx']:,} comm_rx of "
