@@ -393,7 +393,7 @@ def gatewayd_run(daemon: Daemon, key: str, args, rate: float, fcnt_start: int, t
     port = daemon.udp_port if target is sender else daemon.http_port
     sent = run_senders(port, args.gateways, args.devices, fcnt_start, rate, args.seconds,
                        on_go=lambda: started.setdefault("t", time.perf_counter()), per_push=args.per_push,
-                       target=target, mac_share=args.mac_share, adr=args.adr)
+                       target=target, mac_share=getattr(args, "mac_share", 0.0), adr=getattr(args, "adr", False))
     monitor.settle()
     cpu_after = cpu_seconds(daemon.proc.pid)
     monitor.close()
