@@ -2,8 +2,10 @@
 HTTP and WebSocket alike (`reg`, `sendlog`, `checklive`), and their presence.
 
 An unknown serial number turns "pending" (unless `terminals.auto_accept`): it is told
-`result:false` with a reason, and the punches it sends are stored held, so nothing is lost while it
-waits; approving releases them, rejecting drops them. A terminal is online while requests keep
+`result:false` with a reason, and the punches it sends are kept on disk within tight caps
+(connectors/terminals/held.py); approving stores them, rejecting drops them. New unknown serial
+numbers are limited per source address (`terminals.unknown_per_minute_per_source`) and in number
+(`terminals.max_pending`). A terminal is online while requests keep
 arriving within `presence.http_timeout` (or while its WebSocket is open); a sweeper task makes the
 offline transition on time.
 """
@@ -18,19 +20,19 @@ from typing import Any
 import trio
 
 from ..cli import Arg, OpCommand, _table, register_op_commands
+from ..connectors.terminals.held import HeldPunches
 from ..journal.record import Record, parse_ts, utc_now_iso
 from ..journal.writer import JournalUnavailable
 from ..ops import OpError, not_found, operation
 from ..protocols import terminal as tp
 from ..protocols.errors import ProtocolError
 from ..protocols.resiot import COMM_JOIN, Action, Communication
+from ..ratelimit import KeyedBuckets, source_key
 from .attendance import zone
 from .comms import action_mapper, comm_mapper
 
 log = logging.getLogger("gatewayd.terminals")
 
-MAX_PENDING_TERMINALS = 1000      # unknown serial numbers held for approval at once
-MAX_HELD_PER_TERMINAL = 100_000   # punches kept aside for one pending terminal
 MAX_NAME_CHARS = 64
 CONNECTOR_HTTP = "http"
 CONNECTOR_WS = "terminal"
@@ -42,6 +44,10 @@ class TerminalService:
         self.last_heard: dict[str, float] = {}   # sn -> trio clock of its last HTTP request
         self.last_seen: dict[str, str] = {}      # sn -> wall-clock time of its last request
         self.links: dict[str, Any] = {}          # sn -> the live WebSocket link (transports/terminal_ws)
+        self.held = HeldPunches(core.settings.state_path / "held",
+                                lambda: (self.cfg.max_held_per_terminal, self.cfg.max_held_bytes))
+        self.held.load()
+        self._unknown = KeyedBuckets()            # per source address: new unknown serial numbers
 
     @property
     def part(self):
@@ -53,6 +59,7 @@ class TerminalService:
 
     # -- presence ---------------------------------------------------------------------------------
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        await self._settle_held()
         now = trio.current_time()
         stale = []
         for terminal in self.part.terminals.values():
@@ -104,7 +111,8 @@ class TerminalService:
     # -- admission ----------------------------------------------------------------------------------
     async def admit(self, sn: str, connector: str, remote: str) -> dict[str, Any] | None:
         """The terminal's registry entry, creating it (accepted or pending) on first contact.
-        None when an unknown terminal cannot even be held (too many pending already)."""
+        None when an unknown terminal cannot even be listed (too many pending already, or too many
+        new serial numbers from this address)."""
         terminal = self.part.get(sn)
         if terminal is not None:
             return terminal
@@ -113,7 +121,12 @@ class TerminalService:
                                                            "connector": connector, "remote": remote})
         else:
             pending = sum(1 for t in self.part.terminals.values() if t["status"] == "pending")
-            if pending >= MAX_PENDING_TERMINALS:
+            if pending >= self.cfg.max_pending:
+                self.core.metrics.inc("gatewayd_terminals_refused_total", reason="max_pending")
+                return None
+            per_minute = self.cfg.unknown_per_minute_per_source
+            if not self._unknown.take(source_key(remote), trio.current_time(), per_minute / 60, per_minute):
+                self.core.metrics.inc("gatewayd_terminals_refused_total", reason="unknown_rate")
                 return None
             await self.core.hub.publish("terminal.pending", {"sn": sn, "connector": connector, "remote": remote})
             log.info("terminal %s (%s) is waiting for approval", sn, remote)
@@ -127,7 +140,7 @@ class TerminalService:
     @staticmethod
     def refusal(terminal: dict[str, Any] | None, sn: str) -> str:
         if terminal is None:
-            return f"terminal {sn} is unknown and no more terminals can wait for approval"
+            return f"terminal {sn} is unknown and cannot wait for approval now (too many waiting); try later"
         if terminal["status"] == "rejected":
             return f"terminal {sn} was rejected by an operator"
         return f"terminal {sn} is waiting for an operator's approval"
@@ -149,6 +162,9 @@ class TerminalService:
     async def _reg(self, req: tp.TerminalReg, terminal, connector: str, remote: str) -> str:
         if terminal is None:
             return tp.encode_failure("reg", self.refusal(terminal, req.sn))
+        if terminal["status"] != "accepted" and terminal["registered"] and terminal["connector"] == connector \
+                and terminal["cpusn"] == (req.cpusn or terminal["cpusn"]) and terminal["devinfo"] == (req.devinfo or {}):
+            return tp.encode_failure("reg", self.refusal(terminal, req.sn))  # nothing new to record
         await self.core.hub.publish("terminal.registered", {
             "sn": req.sn, "connector": connector, "remote": remote, "cpusn": req.cpusn, "devinfo": req.devinfo,
             "status": terminal["status"]}, durable=False)
@@ -161,10 +177,16 @@ class TerminalService:
     async def _sendlog(self, req: tp.SendLog, terminal, connector: str, remote: str) -> str:
         if terminal is None or terminal["status"] == "rejected":
             return tp.encode_failure("sendlog", self.refusal(terminal, req.sn))
-        held = self.core.state.attendance.held_count(req.sn)
-        if terminal["status"] == "pending" and held + len(req.records) > MAX_HELD_PER_TERMINAL:
-            return tp.encode_failure("sendlog", f"terminal {req.sn} is waiting for approval and has "
-                                                f"{held} records kept aside already")
+        if terminal["status"] == "pending":
+            kept, fitted = await self.held.keep(req.sn, req.records)
+            if self.part.get(req.sn) is None or self.part.get(req.sn)["status"] == "pending":
+                if not fitted:
+                    self.core.metrics.inc("gatewayd_terminals_refused_total", reason="held_full")
+                    return tp.encode_failure("sendlog", f"{self.refusal(terminal, req.sn)}; {kept} records are "
+                                                        f"kept and no more can be: keep the rest until then")
+                return tp.encode_failure("sendlog", f"{self.refusal(terminal, req.sn)}; {kept} records are kept "
+                                                    f"until then")
+            await self._release_held(req.sn)  # approved while the batch was written
         meta = {"cmd": "sendlog", "logindex": req.logindex, "sent_count": req.count}
         await self.core.service("attendance").ingest(req.sn, req.records, connector=connector, meta=meta)
         terminal = self.part.get(req.sn)  # an operator may have decided meanwhile
@@ -197,13 +219,38 @@ class TerminalService:
                                           "the server cannot store records right now; send them again later")
 
     # -- registry operations --------------------------------------------------------------------------
+    def held_count(self, sn: str) -> int:
+        """Punches kept for a terminal that waits for approval (on disk; from older versions also
+        in the journal)."""
+        return self.core.state.attendance.held_count(sn) + self.held.count(sn)
+
+    async def _release_held(self, sn: str) -> int:
+        """Store the punches kept on disk for `sn` (now accepted), then remove them."""
+        punches = await self.held.take(sn)
+        if punches:
+            terminal = self.part.get(sn) or {}
+            await self.core.service("attendance").ingest(sn, punches, connector=terminal.get("connector") or CONNECTOR_HTTP,
+                                                         meta={"cmd": "held"})
+        await self.held.drop(sn)
+        return len(punches)
+
+    async def _settle_held(self) -> None:
+        """At start: release what an approval did not get to, drop what no pending terminal owns."""
+        for sn in self.held.terminals():
+            terminal = self.part.get(sn)
+            if terminal is not None and terminal["status"] == "accepted":
+                released = await self._release_held(sn)
+                log.info("terminal %s: %d held punches stored after its approval", sn, released)
+            elif terminal is None or terminal["status"] != "pending":
+                await self.held.drop(sn)
+
     def public(self, terminal: dict[str, Any]) -> dict[str, Any]:
         view = {k: v for k, v in terminal.items()}
         sn = terminal["sn"]
         view["last_seen"] = self.last_seen.get(sn) or terminal["last_seen"]
         view["effective_tz"] = terminal["tz"] or self.cfg.timezone
         view["effective_cloudtime"] = terminal["cloudtime"] or self.cfg.cloudtime
-        view["held_records"] = self.core.state.attendance.held_count(sn)
+        view["held_records"] = self.held_count(sn)
         view["websocket"] = sn in self.links
         return view
 
@@ -218,9 +265,10 @@ class TerminalService:
         terminal = self.require(sn)
         if terminal["status"] == "accepted":
             raise OpError("conflict", f"terminal {sn} is already accepted", 409)
-        held = self.core.state.attendance.held_count(sn)
+        held = self.held_count(sn)
         await self.core.hub.publish("terminal.approved", {"sn": sn, "actor": actor, "held": held,
                                                           "previous": terminal["status"], **(settings or {})})
+        await self._release_held(sn)
         link = self.links.get(sn)
         if link is not None:
             link.accepted()
@@ -230,17 +278,19 @@ class TerminalService:
         terminal = self.require(sn)
         if terminal["status"] == "rejected":
             raise OpError("conflict", f"terminal {sn} is already rejected", 409)
-        dropped = self.core.state.attendance.held_count(sn)
+        dropped = self.held_count(sn)
         await self.core.hub.publish("terminal.rejected", {"sn": sn, "actor": actor, "dropped": dropped,
                                                           "previous": terminal["status"]})
+        await self.held.drop(sn)
         self._disconnect(sn, "rejected by an operator")
         return self.public(self.part.get(sn))
 
     async def delete(self, sn: str, actor: str) -> dict[str, Any]:
         terminal = self.require(sn)
-        dropped = self.core.state.attendance.held_count(sn)
+        dropped = self.held_count(sn)
         await self.core.hub.publish("terminal.deleted", {"sn": sn, "actor": actor, "dropped": dropped,
                                                          "name": terminal["name"]})
+        await self.held.drop(sn)
         self._disconnect(sn, "deleted by an operator")
         self.last_heard.pop(sn, None)
         self.last_seen.pop(sn, None)
