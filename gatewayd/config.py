@@ -29,8 +29,9 @@ class ConfigError(ValueError):
 
 def _key(*, doc: str, reload: bool = False, min: float | None = None, max: float | None = None,
          choices: tuple | None = None, secret: bool = False, default: Any = dataclasses.MISSING,
-         default_factory: Any = dataclasses.MISSING):
-    meta = {"doc": doc, "reload": reload, "min": min, "max": max, "choices": choices, "secret": secret}
+         default_factory: Any = dataclasses.MISSING, example: list | None = None):
+    meta = {"doc": doc, "reload": reload, "min": min, "max": max, "choices": choices, "secret": secret,
+            "example": example}
     if default_factory is not dataclasses.MISSING:
         return field(default_factory=default_factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -66,6 +67,10 @@ class JournalSettings:
                               doc="A segment file is closed and a new one started past this size.")
     flush_interval_ms: int = _key(default=100, min=0, max=10_000,
                                   doc="Longest delay before non-durable records are written and fsynced.")
+    commit_interval_ms: int = _key(default=20, min=0, max=1000,
+                                   doc="A commit waits up to this long after its first record to gather others "
+                                       "before its fdatasync; acknowledgements still follow the fdatasync. Longer: "
+                                       "fewer, fuller writes (less SD-card wear), later acks. 0: commit at once.")
     durable_timeout: float = _key(default=10.0, min=0.1, max=300,
                                   doc="Seconds a client waits for its record to be durable before it gets a retryable error.")
     snapshot_every: int = _key(default=100_000, min=100, max=100_000_000, reload=True,
@@ -165,9 +170,19 @@ class MonitorSettings:
                                         "While the daemon is saturated, writes spread out up to 10 times.")
 
 
+# The bands of gatewayd/connectors/lorawan/bands.py (this module imports nothing of the connectors)
+REGION_NAMES = ("EU868", "US915", "AU915", "AS923-1", "AS923-2", "AS923-3", "AS923-4", "IN865", "KR920", "EU433",
+                "CN470")
+REGION_SUB_BANDS = {"US915": 8, "AU915": 8, "CN470": 12}
+
+
 @dataclass
 class LorawanSettings:
-    region: str = _key(default="EU868", choices=("EU868",), doc="Regional parameters.")
+    region: str = _key(default="EU868", choices=REGION_NAMES,
+                       doc="Regional parameters (LoRaWAN RP002-1.0.x band) of the gateways and devices.")
+    sub_band: int = _key(default=0, min=0, max=12,
+                         doc="US915/AU915 (1 to 8) and CN470 (1 to 12): the block of 8 channels the gateways "
+                             "listen on, announced to devices in join-accepts and channel masks. 0 = every channel.")
     net_id: str = _key(default="000000", doc="NetID (6 hex digits) used in join-accepts and DevAddr allocation.")
     accept_unknown_gateways: bool = _key(default=True, reload=True,
                                          doc="Accept packet forwarders whose EUI was not registered.")
@@ -178,7 +193,9 @@ class LorawanSettings:
     dedup_window_ms: int = _key(default=200, min=1, max=5000, doc="Copies of one uplink within this window are merged.")
     rx1_delay: float = _key(default=1.0, min=1, max=15, doc="Seconds from uplink to RX1 (class A).")
     join_accept_delay: float = _key(default=5.0, min=1, max=15, doc="Seconds from join-request to the join-accept's RX1.")
-    tx_power: int = _key(default=14, min=0, max=30, doc="Downlink power (dBm) in PULL_RESP.")
+    tx_power: int = _key(default=0, min=0, max=30,
+                         doc="Downlink power (dBm) in PULL_RESP; 0 = the region's usual power (14 dBm in EU868, "
+                             "20 dBm in US915).")
 
 
 @dataclass
@@ -189,6 +206,35 @@ class SecuritySettings:
                                 doc="Dashboard session lifetime.")
     metrics_public_on_localhost: bool = _key(default=True, reload=True,
                                              doc="/metrics needs no API key for requests from 127.0.0.1/::1.")
+
+
+ALERT_RULE_KEYS = ("tag", "device", "device_offline_after")
+
+
+@dataclass
+class AlertSettings:
+    device_offline_after: float = _key(default=300.0, min=0, max=366 * 86400, reload=True,
+                                       doc="Seconds a device may stay offline before an alert is raised (0: no device "
+                                           "alerts). Time while gatewayd itself was stopped does not count.")
+    gateway_silent_after: float = _key(default=120.0, min=0, max=366 * 86400, reload=True,
+                                       doc="Seconds a LoRa gateway may send nothing (keep-alive, status, uplink) before an "
+                                           "alert (0: off).")
+    terminal_offline_after: float = _key(default=600.0, min=0, max=366 * 86400, reload=True,
+                                         doc="Seconds an accepted attendance terminal may stay offline before an alert "
+                                             "(0: off).")
+    disk_free_below_percent: float = _key(default=10.0, min=0, max=100, reload=True,
+                                          doc="Alert when the state directory's file system has less free space than "
+                                              "this share (0: off); cleared one point above it.")
+    terminal_clock_skew_seconds: float = _key(default=120.0, min=0, max=366 * 86400, reload=True,
+                                              doc="Alert when a terminal's clock (its checklive time) is further than this "
+                                                  "from the server's (0: off).")
+    check_interval: float = _key(default=5.0, min=0.1, max=3600, reload=True,
+                                 doc="How often the alert conditions are evaluated.")
+    rules: list = _key(default_factory=list, reload=True,
+                       doc="Overrides per device or per tag: [[alerts.rules]] with `device = \"<id>\"` or `tag = "
+                           "\"<tag>\"` and `device_offline_after` (seconds, 0: no alert). A device's own rule wins, "
+                           "then the first matching tag rule in file order.",
+                       example=[{"tag": "battery", "device_offline_after": 3600}])
 
 
 @dataclass
@@ -202,6 +248,7 @@ class Settings:
     monitor: MonitorSettings = field(default_factory=MonitorSettings)
     lorawan: LorawanSettings = field(default_factory=LorawanSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
     source: str = field(default="<built-in defaults>", metadata={"internal": True})
 
     @property
@@ -260,11 +307,34 @@ def _check_semantics(settings: Settings) -> None:
     net_id = settings.lorawan.net_id
     if len(net_id) != 6 or any(c not in "0123456789abcdefABCDEF" for c in net_id):
         raise ConfigError(f"lorawan.net_id: {net_id!r} is not 6 hexadecimal digits")
+    sub_bands = REGION_SUB_BANDS.get(settings.lorawan.region, 0)
+    if settings.lorawan.sub_band > sub_bands:
+        allowed = f"0 to {sub_bands}" if sub_bands else "0 (the region has no sub-bands)"
+        raise ConfigError(f"lorawan.sub_band: {settings.lorawan.sub_band} is not valid for "
+                          f"{settings.lorawan.region}: {allowed}")
     for i, path in enumerate(settings.terminals.ws_paths):
         if not isinstance(path, str) or not path.startswith("/"):
             raise ConfigError(f"terminals.ws_paths[{i}]: {path!r} is not a path starting with '/'")
     if bool(settings.server.certfile) != bool(settings.server.keyfile):
         raise ConfigError("server.certfile and server.keyfile: set both or neither")
+    for i, rule in enumerate(settings.alerts.rules):
+        _check_alert_rule(rule, f"alerts.rules[{i}]")
+
+
+def _check_alert_rule(rule: Any, where: str) -> None:
+    if not isinstance(rule, dict):
+        raise ConfigError(f"{where}: expected a table ([[alerts.rules]])")
+    unknown = sorted(set(rule) - set(ALERT_RULE_KEYS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]} (known: {', '.join(ALERT_RULE_KEYS)})")
+    if ("tag" in rule) == ("device" in rule):
+        raise ConfigError(f"{where}: give exactly one of `tag` and `device`")
+    name = "tag" if "tag" in rule else "device"
+    if not isinstance(rule[name], str) or not rule[name]:
+        raise ConfigError(f"{where}.{name}: expected a non-empty string")
+    after = rule.get("device_offline_after")
+    if isinstance(after, bool) or not isinstance(after, (int, float)) or not 0 <= after <= 366 * 86400:
+        raise ConfigError(f"{where}.device_offline_after: expected seconds from 0 to {366 * 86400}")
 
 
 def from_mapping(data: dict[str, Any], source: str = "<built-in defaults>") -> Settings:
@@ -356,6 +426,10 @@ def sample_toml() -> str:
             lines.append(f"# {f.metadata['doc']}{note}")
             if isinstance(value, dict):
                 lines.append(f"#{f.name} = {{}}")
+            elif f.metadata.get("example"):
+                for entry in f.metadata["example"]:  # an example, not a default: indented
+                    lines.append(f"# [[{section}.{f.name}]]")
+                    lines.extend(f"#   {k} = {_toml_value(v)}" for k, v in entry.items())
             else:
                 lines.append(f"#{f.name} = {_toml_value(value)}")
         lines.append("")

@@ -10,6 +10,7 @@ import trio
 from .config import Settings
 from .connections import ConnectionSet
 from .hub import Hub
+from .journal.follow import CursorStore
 from .journal.writer import JournalWriter
 from .loopload import LoopLoad
 from .metrics import Metrics
@@ -29,6 +30,8 @@ class Core:
         self.nursery: trio.Nursery | None = None
         self.stopping = trio.Event()
         self.connections = ConnectionSet()
+        # The journal's readers (history, forwarders) and how far each has got; they hold back compaction.
+        self.cursors = CursorStore(settings.state_path / "cursors")
         self.loop_load = LoopLoad()  # measures only once serve() installs it in the event loop
         self.access = AccessService(self)
         self.extras: dict[str, Any] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import deque
 from typing import Any, Callable, Sequence
 
 import trio
@@ -48,6 +49,10 @@ class Subscription:
         self.receive.close()
 
 
+# How many of the newest durable records stay in memory for journal followers that keep up.
+RECENT_RECORDS = 1024
+
+
 class Hub:
     def __init__(self, state: State, writer: JournalWriter, *, durable_timeout: float = 10.0):
         self.state = state
@@ -57,6 +62,8 @@ class Hub:
         self.next_seq = state.seq + 1
         self.fanned_seq = state.seq
         self._subscribers: set[Subscription] = set()
+        self.recent: deque[Record] = deque(maxlen=RECENT_RECORDS)
+        self._fanned = trio.lowlevel.ParkingLot()
         writer.on_durable = self._fan_out
 
     def _record(self, type_: str, data: dict[str, Any]) -> tuple[Record, bytes]:
@@ -113,4 +120,12 @@ class Hub:
             for record in records:
                 for subscription in subscribers:
                     subscription.offer(record)
+        self.recent.extend(records)
         self.fanned_seq = records[-1].seq
+        if self._fanned:
+            self._fanned.unpark_all()
+
+    async def wait_fanned_past(self, seq: int) -> None:
+        """Wait until a record after `seq` is durable (and fanned out)."""
+        while self.fanned_seq <= seq:
+            await self._fanned.park()

@@ -9,12 +9,11 @@ snapshot), history (telemetry, communications, punches) only as long as retentio
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .files import list_segments, list_snapshots
+from .files import fsync_directory, list_segments, list_snapshots
 from .reader import JournalReader
 from .record import encode_line, Record, utc_now_iso
 
@@ -36,8 +35,12 @@ def encode_snapshot(seq: int, state_dict: dict) -> bytes:
 
 
 def write_snapshot_and_prune(directory: Path, seq: int, encoded: bytes, *, max_age_seconds: float,
-                             max_bytes: int, now: float | None = None) -> CompactionResult:
-    """Blocking: run in a worker thread. `encoded` comes from `encode_snapshot` on the event loop."""
+                             max_bytes: int, keep_after_seq: int | None = None,
+                             now: float | None = None) -> CompactionResult:
+    """Blocking: run in a worker thread. `encoded` comes from `encode_snapshot` on the event loop.
+
+    `keep_after_seq`: the lowest cursor of the journal's readers; a segment holding any record after
+    it stays, whatever its age or the byte budget."""
     from .files import snapshot_path, write_atomically
 
     now = time.time() if now is None else now
@@ -51,7 +54,8 @@ def write_snapshot_and_prune(directory: Path, seq: int, encoded: bytes, *, max_a
     for index in range(len(segments) - 1):
         _, current = segments[index]
         next_first, _ = segments[index + 1]
-        if next_first - 1 > seq:
+        last_in_segment = next_first - 1
+        if last_in_segment > seq or (keep_after_seq is not None and last_in_segment > keep_after_seq):
             break
         too_old = now - current.stat().st_mtime > max_age_seconds
         if not (too_old or total > max_bytes):
@@ -63,11 +67,7 @@ def write_snapshot_and_prune(directory: Path, seq: int, encoded: bytes, *, max_a
     for _, old in old_snapshots:
         old.unlink()
     if deleted or old_snapshots:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_directory(directory)
     return CompactionResult(seq, len(encoded), deleted, [p.name for _, p in old_snapshots])
 
 

@@ -30,7 +30,8 @@ class Compactor:
             result = await trio.to_thread.run_sync(
                 lambda: write_snapshot_and_prune(core.journal_dir, seq, encoded,
                                                  max_age_seconds=cfg.history_max_age_days * 86400,
-                                                 max_bytes=cfg.history_max_bytes))
+                                                 max_bytes=cfg.history_max_bytes,
+                                                 keep_after_seq=core.cursors.lowest()))
             self.last_seq = seq
             await core.hub.publish("journal.compacted", {
                 "snapshot_seq": seq, "snapshot_bytes": result.snapshot_bytes,

@@ -17,7 +17,8 @@ from .. import secretbox
 from ..cli import Arg, OpCommand, register_op_commands
 from ..logs import RateLimitedLogger
 from ..ops import OpError, operation
-from ..protocols import gwmp, regions
+from ..connectors.lorawan import regions
+from ..protocols import gwmp
 from .lorawan_downlink import Downlinks
 from .lorawan_gateways import Gateways, normalize_eui
 from .lorawan_join import Joins
@@ -34,6 +35,8 @@ class LorawanService:
         self.core = core
         cfg = core.settings.lorawan
         self.region = regions.get_region(cfg.region)
+        self.sub_band = self.region.check_sub_band(cfg.sub_band)
+        self.tx_power = cfg.tx_power or self.region.downlink_tx_power_dbm
         self.rx1_delay = max(1, min(15, round(cfg.rx1_delay)))
         self.keys = Keys(secretbox.for_state_dir(core.settings.state_path))
         self.gateways = Gateways(core)

@@ -20,7 +20,8 @@ import trio
 
 from ..journal.writer import JournalUnavailable
 from ..ops import OpError
-from ..protocols import gwmp, lorawan, regions
+from ..connectors.lorawan import regions
+from ..protocols import gwmp, lorawan
 from ..protocols.lorawan import MType
 from ..protocols.errors import ProtocolError
 
@@ -80,10 +81,13 @@ class Downlinks:
             path = gateways.downlink_path(copy.gateway)
             if path is None:
                 continue
-            rx1_freq, rx1_dr = regions.rx1(self.region, copy.rx.freq, uplink_dr, 0)
             rx2_freq, rx2_dr = regions.rx2(self.region)
-            options = (Window("JA1" if join else "RX1", first_delay, rx1_freq, rx1_dr),
-                       Window("JA2" if join else "RX2", first_delay + 1.0, rx2_freq, rx2_dr))
+            rx2 = Window("JA2" if join else "RX2", first_delay + 1.0, rx2_freq, rx2_dr)
+            try:
+                rx1_freq, rx1_dr = regions.rx1(self.region, copy.rx.freq, uplink_dr, 0)
+                options: tuple[Window, ...] = (Window("JA1" if join else "RX1", first_delay, rx1_freq, rx1_dr), rx2)
+            except ProtocolError:  # not one of the band's channels: only RX2 is known
+                options = (rx2,)
             for window in options:
                 if now + SEND_MARGIN < copy.arrived + window.delay:
                     return copy, path, window
@@ -93,7 +97,7 @@ class Downlinks:
     def txpk(self, copy, window: Window, phy: bytes) -> gwmp.TxPacket:
         return gwmp.TxPacket(
             imme=False, tmst=(copy.rx.tmst + int(window.delay * 1_000_000)) & 0xFFFF_FFFF,
-            freq=window.freq, rfch=0, powe=self.core.settings.lorawan.tx_power, modu="LORA",
+            freq=window.freq, rfch=0, powe=self.service.tx_power, modu="LORA",
             datr=regions.data_rate(self.region, window.dr).datr, codr=copy.rx.codr or self.region.coding_rate,
             ipol=True, data=phy)
 
@@ -133,7 +137,8 @@ class Downlinks:
                 self.core.metrics.inc("gatewayd_lorawan_downlink_missed_total", reason="no_path_or_too_late")
             return fields, None
         copy, path, window = route
-        rx1_limit = regions.max_payload(self.region, regions.rx1(self.region, copy.rx.freq, uplink_dr, 0)[1])
+        rx1_limit = regions.max_payload(self.region, window.dr if window.name == "RX2"
+                                        else regions.rx1(self.region, copy.rx.freq, uplink_dr, 0)[1])
         window_limit = regions.max_payload(self.region, window.dr)
         failed = []
         head = None

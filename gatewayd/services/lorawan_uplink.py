@@ -22,7 +22,8 @@ import trio
 
 from ..journal.writer import JournalUnavailable
 from ..logs import RateLimitedLogger
-from ..protocols import gwmp, lorawan, regions
+from ..connectors.lorawan import regions
+from ..protocols import gwmp, lorawan
 from ..protocols.errors import ProtocolError
 from ..secretbox import SecretBoxError
 from .lorawan_dedup import Copy, Deduper, Pending

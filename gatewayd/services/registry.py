@@ -16,6 +16,7 @@ def service_factories() -> list[tuple[str, object]]:
     from .attendance import AttendanceService
     from .terminal_commands import TerminalCommands
     from .terminals import TerminalService
+    from ..connectors.alerts.service import AlertService
 
     return [
         ("terminals", TerminalService), ("terminal_commands", TerminalCommands), ("attendance", AttendanceService),
@@ -23,5 +24,5 @@ def service_factories() -> list[tuple[str, object]]:
         ("monitor", MonitorService),
         ("devices", DeviceRegistry), ("presence", Presence), ("commands", CommandService),
         ("lorawan", LorawanService), ("udp", GwmpListener),
-        ("sessions", Sessions),
+        ("sessions", Sessions), ("alerts", AlertService),
     ]

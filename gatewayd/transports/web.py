@@ -20,8 +20,9 @@ def blueprints():
     from . import device_http, rest_terminals
     from . import rest_gateways
     from . import dashboard, dashboard_ws
+    from ..connectors.alerts import routes as alert_routes
 
-    return [health.blueprint, device_ws.blueprint, rest_devices.blueprint,
+    return [alert_routes.blueprint, health.blueprint, device_ws.blueprint, rest_devices.blueprint,
             monitor_ws.blueprint, tx_api.blueprint, device_http.blueprint, rest_terminals.blueprint,
             rest_gateways.blueprint, dashboard.blueprint, dashboard_ws.blueprint]
 
