@@ -7,12 +7,16 @@ restart (a reload that changes them logs that).
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
+import hashlib
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args, get_origin
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 if sys.version_info >= (3, 11):
@@ -71,6 +75,9 @@ class JournalSettings:
                                    doc="A commit waits up to this long after its first record to gather others "
                                        "before its fdatasync; acknowledgements still follow the fdatasync. Longer: "
                                        "fewer, fuller writes (less SD-card wear), later acks. 0: commit at once.")
+    compress_closed_segments: bool = _key(default=True, reload=True,
+                                          doc="Compress each segment with zstd once it is closed (the open "
+                                              "segment stays plain JSON lines); every journal command reads both.")
     durable_timeout: float = _key(default=10.0, min=0.1, max=300,
                                   doc="Seconds a client waits for its record to be durable before it gets a retryable error.")
     snapshot_every: int = _key(default=100_000, min=100, max=100_000_000, reload=True,
@@ -140,6 +147,9 @@ class TerminalSettings:
                                   doc="Seconds to wait for a terminal's reply before retrying.")
     command_tries: int = _key(default=3, min=1, max=20, reload=True, doc="Tries before a terminal command fails.")
     page_cap: int = _key(default=200, min=1, max=100_000, doc="Most pages pulled by one paging command.")
+    push_encoding: str = _key(default="gb18030", reload=True,
+                              doc="How PUSH terminals' names are read when they are not UTF-8 (a terminal's "
+                                  "own `encoding` setting wins), e.g. gb18030 (covers GBK), cp1252, big5.")
     clock_skew_hours: float = _key(default=24.0, min=0.01, max=100_000, reload=True,
                                    doc="A punch further than this from the server clock is flagged.")
     max_pending: int = _key(default=100, min=0, max=100_000, reload=True,
@@ -195,7 +205,27 @@ class LorawanSettings:
     join_accept_delay: float = _key(default=5.0, min=1, max=15, doc="Seconds from join-request to the join-accept's RX1.")
     tx_power: int = _key(default=0, min=0, max=30,
                          doc="Downlink power (dBm) in PULL_RESP; 0 = the region's usual power (14 dBm in EU868, "
-                             "20 dBm in US915).")
+                             "20 dBm in US915); also a Station gateway's max_eirp.")
+    extra_channels: bool = _key(default=True,
+                                doc="Regions with default channels (EU868, AS923, KR920): give devices the region's "
+                                    "extra channels (EU868: 867.1 to 867.9 MHz) in the join-accept's CFList, and ABP "
+                                    "devices with NewChannelReq. false: the gateways listen on the default channels only.")
+    adr: bool = _key(default=True, doc="Adaptive data rate: devices that set the ADR bit are told their data rate, TX "
+                                       "power and repetitions (LinkADRReq) from the SNR of their last 20 uplinks.")
+    adr_margin_db: float = _key(default=10.0, min=0, max=30,
+                                doc="Installation margin of the ADR engine: SNR (dB) kept above what the data rate "
+                                    "needs. Higher: slower data rates, fewer lost frames.")
+    dev_status_hours: float = _key(default=24.0, min=0, max=8760,
+                                   doc="Ask each device for its battery and link margin (DevStatusReq) this often; "
+                                       "0 = never.")
+    confirm_attempts: int = _key(default=3, min=1, max=15,
+                                 doc="A confirmed downlink is sent again after each uplink without its ACK, up to "
+                                     "this many times in all.")
+    station_public_url: str = _key(default="", doc="Base URL (scheme, host, port) that Station discovery "
+                                   "hands out, e.g. \"wss://lns.example.com:443\" behind a TLS proxy. Empty: "
+                                   "ws:// (wss:// with server.certfile) and the host and port the station used.")
+    station_max_frame_bytes: int = _key(default=16384, min=1024, max=65536,
+                                        doc="Largest Station message; a bigger one closes the connection (1009).")
 
 
 @dataclass
@@ -237,6 +267,71 @@ class AlertSettings:
                        example=[{"tag": "battery", "device_offline_after": 3600}])
 
 
+WEBHOOK_EVENTS = ("up", "join", "tx", "txack", "txconfirm", "status", "command", "attendance", "alert", "alive", "rx")
+WEBHOOK_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,47}")
+# Headers gatewayd sets itself; a webhook's `headers` may not replace them.
+WEBHOOK_OWN_HEADERS = {"content-type", "content-length", "host", "x-gatewayd-signature", "x-gatewayd-delivery",
+                       "x-gatewayd-event", "transfer-encoding", "connection"}
+
+
+@dataclass
+class WebhookSettings:
+    url: str = _key(default="", doc="Where events are POSTed: an http:// or https:// URL (required).")
+    name: str = _key(default="", doc="Short name for the API, the command line and the dashboard (a-z, 0-9, '-', "
+                                     "'_'; at most 48). Empty: derived from the URL.")
+    events: list = _key(default_factory=lambda: ["*"],
+                        doc="Events to send: up, join, tx, txack, txconfirm, status, command, attendance, alert "
+                            "(also the gateways' alive and rx), or \"*\" for all.")
+    secret: str = _key(default="", secret=True,
+                       doc="When set, every request carries X-Gatewayd-Signature: sha256=<hex HMAC-SHA256 of the "
+                           "body with this secret>.")
+    headers: dict = _key(default_factory=dict, secret=True,
+                         doc="Extra request headers, e.g. { Authorization = \"Bearer ...\" }.")
+    timeout: float = _key(default=10.0, min=0.1, max=300, doc="Seconds a request may take before it counts as failed.")
+    max_age: float = _key(default=86400.0, min=1, max=30 * 86400,
+                          doc="Seconds an event is retried (exponential backoff with jitter) before it is dropped "
+                              "(a webhook.dropped record on /monitor/actions).")
+    batch: bool = _key(default=False, doc="POST a JSON array of up to batch_max events instead of one event per "
+                                          "request.")
+    batch_max: int = _key(default=100, min=1, max=10_000, doc="Most events in one batched request.")
+
+
+@dataclass
+class MqttSettings:
+    url: str = _key(default="", doc="The broker: mqtt://host:1883 or mqtts://host:8883. Empty: MQTT is off.")
+    site: str = _key(default="", doc="This appliance's name in topics and bodies. Empty: the host name.")
+    topic_prefix: str = _key(default="", doc="Prefix of every topic; {site} is replaced. Empty: gatewayd/{site}.")
+    client_id: str = _key(default="", doc="MQTT client id. Empty: gatewayd-{site}.")
+    protocol: str = _key(default="3.1.1", choices=("3.1.1", "5"), doc="MQTT protocol version.")
+    username: str = _key(default="", doc="User name for the broker. Empty: none.")
+    password_file: str = _key(default="",
+                              doc="File holding the broker password (its first line), readable by gatewayd only.")
+    ca_file: str = _key(default="", doc="CA certificates (PEM) that sign the broker's certificate (mqtts). "
+                                        "Empty: the system's CAs.")
+    cert_file: str = _key(default="", doc="Client certificate (PEM) for brokers that want one (mqtts).")
+    key_file: str = _key(default="", doc="The client certificate's private key (PEM).")
+    qos: int = _key(default=1, choices=(0, 1), doc="QoS of published events: 1 (at least once; the journal "
+                                                   "cursor moves on PUBACK) or 0 (at most once).")
+    keepalive: int = _key(default=30, min=5, max=3600, doc="Seconds between keep-alive pings; a broker silent "
+                                                           "for this long is taken as gone.")
+    max_inflight: int = _key(default=256, min=1, max=65535,
+                             doc="Published messages waiting for their PUBACK at once.")
+    max_backlog_records: int = _key(default=5_000_000, min=1000, max=1_000_000_000, reload=True,
+                                    doc="Journal records the broker may fall behind by. Beyond, the oldest are "
+                                        "given up (a record on /monitor/actions says which) so retention can "
+                                        "free the disk.")
+    publish_rate: float = _key(default=1000.0, min=0, max=1_000_000, reload=True,
+                               doc="Records per second while a backlog drains (0: as fast as the broker "
+                                   "acknowledges). Live records are never held back.")
+    connect_timeout: float = _key(default=10.0, min=1, max=300, doc="Seconds a connection attempt (TCP, TLS, "
+                                                                    "CONNACK) may take.")
+    reconnect_max: float = _key(default=60.0, min=1, max=3600,
+                                doc="Longest wait between reconnection attempts (backoff from 1 s, doubling, "
+                                    "with jitter).")
+    commands: bool = _key(default=True, doc="Subscribe to the command/down topics (commands to devices and "
+                                            "terminals).")
+
+
 @dataclass
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -248,7 +343,10 @@ class Settings:
     monitor: MonitorSettings = field(default_factory=MonitorSettings)
     lorawan: LorawanSettings = field(default_factory=LorawanSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
+    mqtt: MqttSettings = field(default_factory=MqttSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    # [[webhooks]]: an array of tables, not a section (see _ENTRY_LISTS); reloadable.
+    webhooks: list = field(default_factory=list, metadata={"internal": True})
     source: str = field(default="<built-in defaults>", metadata={"internal": True})
 
     @property
@@ -265,7 +363,17 @@ class Settings:
                     value = "***"
                 values[f.name] = value
             out[section] = values
+        out["webhooks"] = [_entry_dict(w, redact) for w in self.webhooks]
         return out
+
+
+def _entry_dict(entry: Any, redact: bool) -> dict[str, Any]:
+    values = dataclasses.asdict(entry)
+    if redact:
+        for f in dataclasses.fields(entry):
+            if f.metadata.get("secret") and values[f.name]:
+                values[f.name] = "***"
+    return values
 
 
 def _sections() -> list[str]:
@@ -304,6 +412,10 @@ def _check_semantics(settings: Settings) -> None:
                 ZoneInfo(zone)
             except (ZoneInfoNotFoundError, ValueError):
                 raise ConfigError(f"{where}: unknown time zone {zone!r}") from None
+    try:
+        codecs.lookup(settings.terminals.push_encoding)
+    except LookupError:
+        raise ConfigError(f"terminals.push_encoding: unknown encoding {settings.terminals.push_encoding!r}") from None
     net_id = settings.lorawan.net_id
     if len(net_id) != 6 or any(c not in "0123456789abcdefABCDEF" for c in net_id):
         raise ConfigError(f"lorawan.net_id: {net_id!r} is not 6 hexadecimal digits")
@@ -315,10 +427,28 @@ def _check_semantics(settings: Settings) -> None:
     for i, path in enumerate(settings.terminals.ws_paths):
         if not isinstance(path, str) or not path.startswith("/"):
             raise ConfigError(f"terminals.ws_paths[{i}]: {path!r} is not a path starting with '/'")
+    url = settings.lorawan.station_public_url
+    if url and not re.fullmatch(r"wss?://[^/\s:]+(:\d{1,5})(/[^\s]*)?", url) \
+            and not re.fullmatch(r"wss?://\[[0-9A-Fa-f:.]+\](:\d{1,5})(/[^\s]*)?", url):
+        raise ConfigError(f"lorawan.station_public_url: {url!r} is not ws:// or wss:// with a host and an explicit port")
     if bool(settings.server.certfile) != bool(settings.server.keyfile):
         raise ConfigError("server.certfile and server.keyfile: set both or neither")
+    if settings.mqtt.url:
+        from .connectors.mqtt.topics import check_settings
+
+        try:
+            check_settings(settings.mqtt)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     for i, rule in enumerate(settings.alerts.rules):
         _check_alert_rule(rule, f"alerts.rules[{i}]")
+    names = set()
+    for i, hook in enumerate(settings.webhooks):
+        check_webhook(hook, f"webhooks[{i}]")
+        name = webhook_name(hook)
+        if name in names:
+            raise ConfigError(f"webhooks[{i}]: a second webhook named {name!r} (names must differ)")
+        names.add(name)
 
 
 def _check_alert_rule(rule: Any, where: str) -> None:
@@ -342,28 +472,73 @@ def from_mapping(data: dict[str, Any], source: str = "<built-in defaults>") -> S
     settings.source = source
     known = _sections()
     for section, values in data.items():
+        if section == "webhooks":
+            if not isinstance(values, list):
+                raise ConfigError(f"{source}: webhooks: expected an array of tables ([[webhooks]])")
+            settings.webhooks = [_fill(WebhookSettings(), f"webhooks[{i}]", entry, source)
+                                 for i, entry in enumerate(values)]
+            continue
         if section not in known:
-            raise ConfigError(f"{source}: unknown section [{section}] (known: {', '.join(known)})")
-        if not isinstance(values, dict):
-            raise ConfigError(f"{source}: {section}: expected a table")
-        target = getattr(settings, section)
-        fields = {f.name: f for f in dataclasses.fields(type(target))}
-        for name, value in values.items():
-            if name not in fields:
-                raise ConfigError(f"{source}: unknown key {section}.{name}")
-            f = fields[name]
-            typ = get_origin(f.type) or (f.type if isinstance(f.type, type) else eval(f.type))
-            try:
-                value = _coerce(value, typ, f"{section}.{name}")
-                _check_value(section, name, value, f.metadata)
-            except ConfigError as exc:
-                raise ConfigError(f"{source}: {exc}") from None
-            setattr(target, name, value)
+            raise ConfigError(f"{source}: unknown section [{section}] (known: {', '.join(known)}, [[webhooks]])")
+        _fill(getattr(settings, section), section, values, source)
     try:
         _check_semantics(settings)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     return settings
+
+
+def _fill(target: Any, section: str, values: Any, source: str) -> Any:
+    """Set `target`'s keys from a TOML table, each checked against its definition."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{source}: {section}: expected a table")
+    fields = {f.name: f for f in dataclasses.fields(type(target))}
+    for name, value in values.items():
+        if name not in fields:
+            raise ConfigError(f"{source}: unknown key {section}.{name}")
+        f = fields[name]
+        typ = get_origin(f.type) or (f.type if isinstance(f.type, type) else eval(f.type))
+        try:
+            value = _coerce(value, typ, f"{section}.{name}")
+            _check_value(section, name, value, f.metadata)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+        setattr(target, name, value)
+    return target
+
+
+def webhook_name(hook: WebhookSettings) -> str:
+    """The webhook's name, or one derived from its URL (stable: the URL's hash)."""
+    return hook.name or "url-" + hashlib.blake2s(hook.url.encode(), digest_size=5).hexdigest()
+
+
+def check_webhook(hook: WebhookSettings, where: str) -> None:
+    """Everything about one webhook that a key's type and range do not say (config and API alike)."""
+    url = urlsplit(hook.url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ConfigError(f"{where}.url: expected an http:// or https:// URL, got {hook.url[:80]!r}")
+    if len(hook.url) > 2048:
+        raise ConfigError(f"{where}.url: longer than 2048 characters")
+    if hook.name and not WEBHOOK_NAME.fullmatch(hook.name):
+        raise ConfigError(f"{where}.name: {hook.name[:60]!r}: a-z, 0-9, '-' and '_', at most 48, starting with a "
+                          "letter or digit")
+    if not hook.events or not all(isinstance(e, str) for e in hook.events):
+        raise ConfigError(f"{where}.events: expected a non-empty list of event names")
+    unknown = [e for e in hook.events if e != "*" and e not in WEBHOOK_EVENTS]
+    if unknown:
+        raise ConfigError(f"{where}.events: unknown event {unknown[0][:40]!r} (known: {', '.join(WEBHOOK_EVENTS)}, *)")
+    if len(hook.secret) > 512:
+        raise ConfigError(f"{where}.secret: longer than 512 characters")
+    if len(hook.headers) > 32:
+        raise ConfigError(f"{where}.headers: at most 32")
+    for key, value in hook.headers.items():
+        if not _HEADER_NAME.fullmatch(key) or key.lower() in WEBHOOK_OWN_HEADERS:
+            raise ConfigError(f"{where}.headers: {key[:60]!r} is not a header name a webhook may set")
+        if not isinstance(value, str) or len(value) > 4096 or any(c in value for c in "\r\n\0"):
+            raise ConfigError(f"{where}.headers.{key}: expected a one-line string of at most 4096 characters")
+
+
+_HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}")
 
 
 def load(path: str | os.PathLike | None, overrides: dict[str, dict[str, Any]] | None = None) -> Settings:
@@ -397,6 +572,8 @@ def reload_changes(old: Settings, new: Settings) -> tuple[list[str], list[str]]:
             after = getattr(getattr(new, section), f.name)
             if before != after:
                 (live if f.metadata.get("reload") else restart).append(f"{section}.{f.name}")
+    if old.webhooks != new.webhooks:
+        live.append("webhooks")
     return live, restart
 
 
@@ -407,6 +584,7 @@ def apply_reload(current: Settings, new: Settings) -> None:
         for f in dataclasses.fields(type(target)):
             if f.metadata.get("reload"):
                 setattr(target, f.name, getattr(source, f.name))
+    current.webhooks = new.webhooks
 
 
 def sample_toml() -> str:
@@ -433,7 +611,19 @@ def sample_toml() -> str:
             else:
                 lines.append(f"#{f.name} = {_toml_value(value)}")
         lines.append("")
+    lines += ["# Webhooks: one [[webhooks]] table per endpoint; none by default. The whole list is reloadable;",
+              "# webhooks can also be added at runtime (gatewayd webhook add, /api/webhooks, the dashboard).",
+              "# [[webhooks]]"]
+    for f in dataclasses.fields(WebhookSettings):
+        value = _WEBHOOK_EXAMPLE.get(f.name, getattr(WebhookSettings(), f.name))
+        lines.append(f"#   # {f.metadata['doc']}")
+        lines.append(f"#   {f.name} = {_toml_value(value)}")
+    lines.append("")
     return "\n".join(lines)
+
+
+_WEBHOOK_EXAMPLE = {"url": "https://example.com/hooks/gatewayd", "name": "erp", "events": ["up", "alert"],
+                    "secret": "a long random string", "headers": {"Authorization": "Bearer example"}}
 
 
 def _toml_value(value: Any) -> str:
@@ -443,6 +633,8 @@ def _toml_value(value: Any) -> str:
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }" if value else "{}"
     return repr(value)
 
 
@@ -460,10 +652,12 @@ def reference_markdown() -> str:
         "as the commented sample file (`etc/gatewayd.toml`).", "",
     ]
     defaults = Settings()
-    for section in _sections():
-        lines += [f"## [{section}]", "", "| key | default | reload | meaning |", "| --- | --- | --- | --- |"]
-        for f in dataclasses.fields(type(getattr(defaults, section))):
-            value = getattr(getattr(defaults, section), f.name)
+    tables = [(f"[{section}]", getattr(defaults, section), None) for section in _sections()]
+    tables.append(("[[webhooks]]", WebhookSettings(), True))
+    for heading, values, reload in tables:
+        lines += [f"## {heading}", "", "| key | default | reload | meaning |", "| --- | --- | --- | --- |"]
+        for f in dataclasses.fields(values):
+            value = getattr(values, f.name)
             meta = f.metadata
             bounds = ""
             if meta.get("min") is not None:
@@ -471,6 +665,9 @@ def reference_markdown() -> str:
             if meta.get("choices"):
                 bounds = " (one of " + ", ".join(f"`{c}`" for c in meta["choices"]) + ")"
             shown = "{}" if isinstance(value, dict) else _toml_value(value)
-            lines.append(f"| `{f.name}` | `{shown}` | {'yes' if meta.get('reload') else ''} | {meta['doc']}{bounds} |")
+            live = meta.get("reload") if reload is None else reload
+            lines.append(f"| `{f.name}` | `{shown}` | {'yes' if live else ''} | {meta['doc']}{bounds} |")
         lines.append("")
+    lines += ["Webhooks are an array of tables: one `[[webhooks]]` per endpoint (none by default); see",
+              "`docs/webhooks.md`.", ""]
     return "\n".join(lines)

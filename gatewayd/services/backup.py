@@ -3,7 +3,7 @@
 A backup is a gzip-compressed tar holding
 
     journal/snapshot-<seq>.json     the whole model at `seq`, taken on the event loop
-    journal/segment-*.jsonl         the retained history, cut right after `seq`
+    journal/segment-*.jsonl[.zst]   the retained history, cut right after `seq`
     journal/REPAIRS                 gaps accepted by `journal repair`, if any
     secret.key, session.key         the state directory's keys, if present (secrets!)
     manifest.json                   format, gatewayd version, seq, and bytes + sha256 of every file
@@ -43,7 +43,7 @@ import trio
 
 from .. import __version__
 from ..journal.compaction import encode_snapshot
-from ..journal.files import fsync_directory, list_segments, snapshot_path
+from ..journal.files import fsync_directory, is_compressed, list_segments, snapshot_path
 from ..journal.lock import JournalLock, JournalLocked
 from ..journal.reader import REPAIRS_FILE, CorruptJournal, JournalReader
 from ..journal.record import RecordError, decode_line, utc_now_iso
@@ -62,7 +62,7 @@ MAX_MEMBERS = 200_000
 SPACE_MARGIN = 64 * 1024 * 1024
 CHUNK = 1024 * 1024
 
-_MEMBER = re.compile(r"^(journal/(segment-\d{16}\.jsonl|snapshot-\d{16}\.json|REPAIRS)|secret\.key|session\.key)$")
+_MEMBER = re.compile(r"^(journal/(segment-\d{16}\.jsonl(?:\.zst)?|snapshot-\d{16}\.json|REPAIRS)|secret\.key|session\.key)$")
 
 
 class BackupError(Exception):
@@ -147,7 +147,7 @@ def _collect(journal_dir: Path, state_dir: Path, seq: int, snapshot: bytes) -> t
                 segments = []
                 continue
             opened.append(handle)
-            if index == len(candidates) - 1:
+            if index == len(candidates) - 1 and not is_compressed(path):
                 size = _length_through(handle, seq, path)
             else:
                 size = os.fstat(handle.fileno()).st_size  # sealed: the writer moved on

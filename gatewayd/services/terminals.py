@@ -12,6 +12,7 @@ offline transition on time.
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 from datetime import datetime, timezone
@@ -36,6 +37,15 @@ log = logging.getLogger("gatewayd.terminals")
 MAX_NAME_CHARS = 64
 CONNECTOR_HTTP = "http"
 CONNECTOR_WS = "terminal"
+CONNECTOR_PUSH = "push"
+
+
+def protocol_of(terminal: dict[str, Any]) -> str | None:
+    """"push" (ZKTeco PUSH over /iclock), "cmd/ret" (HTTP or WebSocket JSON), None before first contact."""
+    connector = terminal.get("connector")
+    if connector == CONNECTOR_PUSH:
+        return "push"
+    return "cmd/ret" if connector else None
 
 
 class TerminalService:
@@ -96,7 +106,7 @@ class TerminalService:
 
     async def mark_online(self, sn: str, connector: str, remote: str) -> None:
         self.last_seen[sn] = utc_now_iso()
-        if connector == CONNECTOR_HTTP:
+        if connector != CONNECTOR_WS:
             self.last_heard[sn] = trio.current_time()
         terminal = self.part.get(sn)
         if terminal is not None and (not terminal["online"] or terminal["connector"] != connector):
@@ -133,6 +143,20 @@ class TerminalService:
             await self.core.hub.publish("terminal.pending", {"sn": sn, "connector": connector, "remote": remote})
             log.info("terminal %s (%s) is waiting for approval", sn, remote)
         return self.part.get(sn)
+
+    async def hold(self, sn: str, punches: list[tp.Punch]) -> str | None:
+        """Keep a pending terminal's punches on disk (within the caps). None once they are kept, or
+        stored when an operator approved the terminal meanwhile; else why they could not be kept
+        (the terminal must keep them and send them again)."""
+        kept, fitted = await self.held.keep(sn, punches)
+        terminal = self.part.get(sn)
+        if terminal is not None and terminal["status"] == "accepted":
+            await self._release_held(sn)
+            return None
+        if not fitted:
+            self.core.metrics.inc("gatewayd_terminals_refused_total", reason="held_full")
+            return f"{self.refusal(terminal, sn)}; {kept} records are kept and no more can be: keep the rest until then"
+        return None
 
     def cloudtime(self, terminal: dict[str, Any] | None) -> str:
         style = (terminal or {}).get("cloudtime") or self.cfg.cloudtime
@@ -192,15 +216,12 @@ class TerminalService:
         if terminal is None or terminal["status"] == "rejected":
             return tp.encode_failure("sendlog", self.refusal(terminal, req.sn))
         if terminal["status"] == "pending":
-            kept, fitted = await self.held.keep(req.sn, req.records)
-            if self.part.get(req.sn) is None or self.part.get(req.sn)["status"] == "pending":
-                if not fitted:
-                    self.core.metrics.inc("gatewayd_terminals_refused_total", reason="held_full")
-                    return tp.encode_failure("sendlog", f"{self.refusal(terminal, req.sn)}; {kept} records are "
-                                                        f"kept and no more can be: keep the rest until then")
-                return tp.encode_failure("sendlog", f"{self.refusal(terminal, req.sn)}; {kept} records are kept "
-                                                    f"until then")
-            await self._release_held(req.sn)  # approved while the batch was written
+            refusal = await self.hold(req.sn, req.records)
+            if refusal is not None:
+                return tp.encode_failure("sendlog", refusal)
+            if self.part.get(req.sn)["status"] == "pending":
+                return tp.encode_failure("sendlog", f"{self.refusal(terminal, req.sn)}; "
+                                                    f"{self.held.count(req.sn)} records are kept until then")
         meta = {"cmd": "sendlog", "logindex": req.logindex, "sent_count": req.count}
         await self.core.service("attendance").ingest(req.sn, req.records, connector=connector, meta=meta)
         terminal = self.part.get(req.sn)  # an operator may have decided meanwhile
@@ -264,6 +285,9 @@ class TerminalService:
         view["last_seen"] = self.last_seen.get(sn) or terminal["last_seen"]
         view["effective_tz"] = terminal["tz"] or self.cfg.timezone
         view["effective_cloudtime"] = terminal["cloudtime"] or self.cfg.cloudtime
+        view["protocol"] = protocol_of(terminal)
+        if view["protocol"] == "push":
+            view["effective_encoding"] = terminal.get("encoding") or self.cfg.push_encoding
         view["held_records"] = self.held_count(sn)
         view["websocket"] = sn in self.links
         return view
@@ -324,8 +348,9 @@ def check_sn(sn: Any) -> str:
         raise OpError("invalid", exc.message, 422) from None
 
 
-def _check_settings(name: Any = None, tz: Any = None, cloudtime: Any = None) -> dict[str, Any]:
-    """Validated registry settings; "" for tz / cloudtime means "the global default"."""
+def _check_settings(name: Any = None, tz: Any = None, cloudtime: Any = None,
+                    encoding: Any = None) -> dict[str, Any]:
+    """Validated registry settings; "" for tz / cloudtime / encoding means "the global default"."""
     out: dict[str, Any] = {}
     if name is not None:
         if not isinstance(name, str) or not name.strip() or len(name.strip()) > MAX_NAME_CHARS:
@@ -341,7 +366,22 @@ def _check_settings(name: Any = None, tz: Any = None, cloudtime: Any = None) -> 
         if cloudtime not in ("iso", "local", ""):
             raise OpError("invalid", "cloudtime must be iso or local", 422)
         out["cloudtime"] = cloudtime or None
+    if encoding is not None:
+        out["encoding"] = check_encoding(encoding) or None
     return out
+
+
+def check_encoding(encoding: Any, where: str = "encoding") -> str:
+    """A text encoding Python knows ('' allowed), e.g. gbk or cp1252: how a PUSH terminal's names
+    are read when they are not UTF-8."""
+    if not isinstance(encoding, str) or len(encoding) > 32:
+        raise OpError("invalid", f"{where} must be an encoding name such as gbk", 422)
+    if encoding:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise OpError("invalid", f"{where}: unknown encoding {encoding!r}", 422) from None
+    return encoding
 
 
 def request_name(req: tp.TerminalRequest) -> str:
@@ -369,9 +409,10 @@ def _error_body(code: str, message: str) -> str:
 # -- operations ------------------------------------------------------------------------------------
 @operation("terminal.add")
 async def terminal_add(core, sn: str, name: str | None = None, tz: str | None = None,
-                       cloudtime: str | None = None, actor: str = "cli") -> dict[str, Any]:
+                       cloudtime: str | None = None, encoding: str | None = None,
+                       actor: str = "cli") -> dict[str, Any]:
     sn = check_sn(sn)
-    settings = _check_settings(name, tz, cloudtime)
+    settings = _check_settings(name, tz, cloudtime, encoding)
     service = core.service("terminals")
     terminal = service.part.get(sn)
     if terminal is not None and terminal["status"] == "accepted":
@@ -399,12 +440,13 @@ async def terminal_get(core, sn: str) -> dict[str, Any]:
 
 @operation("terminal.update")
 async def terminal_update(core, sn: str, name: str | None = None, tz: str | None = None,
-                          cloudtime: str | None = None, actor: str = "cli") -> dict[str, Any]:
+                          cloudtime: str | None = None, encoding: str | None = None,
+                          actor: str = "cli") -> dict[str, Any]:
     service = core.service("terminals")
     terminal = service.require(sn)
-    changes = _check_settings(name, tz, cloudtime)
+    changes = _check_settings(name, tz, cloudtime, encoding)
     if not changes:
-        raise OpError("invalid", "nothing to change: give name, tz or cloudtime", 422)
+        raise OpError("invalid", "nothing to change: give name, tz, cloudtime or encoding", 422)
     await core.hub.publish("terminal.updated", {"sn": terminal["sn"], "actor": actor, **changes})
     return service.public(service.part.get(terminal["sn"]))
 
@@ -460,7 +502,8 @@ def _terminal_action(record: Record) -> Action:
 
 # -- command line ------------------------------------------------------------------------------------
 def _terminal_table(rows: list[dict[str, Any]]) -> str:
-    return _table(rows, ["sn", "name", "status", "online", "connector", "effective_tz", "last_seen", "held_records"])
+    return _table(rows, ["sn", "name", "status", "online", "protocol", "connector", "effective_tz", "last_seen",
+                         "held_records"])
 
 
 def _terminal_pairs(t: dict[str, Any]) -> str:
@@ -471,14 +514,17 @@ register_op_commands([
     OpCommand(("terminal", "add"), "terminal.add", "add (or approve) an attendance terminal by serial number",
               [Arg("sn", "the terminal's serial number"), Arg("name", "a name to show", flag=True),
                Arg("tz", "the time zone of its clock (default: terminals.timezone)", flag=True),
-               Arg("cloudtime", "iso or local: the form of cloudtime in replies", flag=True)],
+               Arg("cloudtime", "iso or local: the form of cloudtime in replies", flag=True),
+               Arg("encoding", "PUSH terminals: how names that are not UTF-8 are read, e.g. gbk", flag=True)],
               _terminal_pairs),
     OpCommand(("terminal", "list"), "terminal.list", "list attendance terminals",
               [Arg("status", "accepted, pending or rejected", flag=True)], _terminal_table),
     OpCommand(("terminal", "show"), "terminal.get", "show one terminal", [Arg("sn")], _terminal_pairs),
     OpCommand(("terminal", "update"), "terminal.update", "change a terminal's name, time zone or cloudtime",
               [Arg("sn"), Arg("name", flag=True), Arg("tz", "'' for the default", flag=True),
-               Arg("cloudtime", "iso, local, or '' for the default", flag=True)], _terminal_pairs),
+               Arg("cloudtime", "iso, local, or '' for the default", flag=True),
+               Arg("encoding", "PUSH terminals' fallback encoding, '' for the default", flag=True)],
+              _terminal_pairs),
     OpCommand(("terminal", "approve"), "terminal.approve", "accept a pending terminal and store its held records",
               [Arg("sn")], lambda t: f"terminal {t['sn']} accepted"),
     OpCommand(("terminal", "reject"), "terminal.reject", "refuse a terminal and drop its held records",

@@ -20,11 +20,15 @@ def blueprints():
     from . import device_http, rest_terminals
     from . import rest_gateways
     from . import dashboard, dashboard_ws
+    from ..connectors.terminals.push import routes as push_routes
+    from ..connectors.lorawan.station import routes as station_routes
     from ..connectors.alerts import routes as alert_routes
+    from ..connectors.webhooks import routes as webhook_routes
 
-    return [alert_routes.blueprint, health.blueprint, device_ws.blueprint, rest_devices.blueprint,
+    return [alert_routes.blueprint, webhook_routes.blueprint, health.blueprint, device_ws.blueprint, rest_devices.blueprint,
             monitor_ws.blueprint, tx_api.blueprint, device_http.blueprint, rest_terminals.blueprint,
-            rest_gateways.blueprint, dashboard.blueprint, dashboard_ws.blueprint]
+            rest_gateways.blueprint, dashboard.blueprint, dashboard_ws.blueprint, station_routes.blueprint,
+            push_routes.blueprint]
 
 
 def create_app(core) -> QuartTrio:
