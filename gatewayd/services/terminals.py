@@ -226,10 +226,7 @@ class TerminalService:
         await self.core.service("attendance").ingest(req.sn, req.records, connector=connector, meta=meta)
         terminal = self.part.get(req.sn)  # an operator may have decided meanwhile
         if terminal is None or terminal["status"] != "accepted":
-            reason = self.refusal(terminal, req.sn)
-            if terminal is not None and terminal["status"] == "pending":
-                reason += f"; {self.core.state.attendance.held_count(req.sn)} records are kept until then"
-            return tp.encode_failure("sendlog", reason)
+            return tp.encode_failure("sendlog", self.refusal(terminal, req.sn))
         await self.mark_online(req.sn, connector, remote)
         return tp.encode_reply("sendlog", True, count=req.count, logindex=req.logindex,
                                cloudtime=self.cloudtime(terminal))
