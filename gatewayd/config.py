@@ -110,8 +110,20 @@ class DeviceSettings:
                                        doc="Bad messages in a row before the connection is closed with 4000.")
     send_queue: int = _key(default=64, min=1, max=100_000, doc="Messages queued to one device's socket.")
     max_registering: int = _key(default=128, min=1, max=100_000,
-                                doc="WebSockets between handshake and registration at once; more wait their turn "
-                                    "(first come, first served) and get HTTP 503 after register_timeout.")
+                                doc="Registrations processed at once, counted from a connection's first frame (idle "
+                                    "sockets hold none); more wait their turn (first come, first served) and are "
+                                    "closed with 1013 if register_timeout passes first.")
+    first_frame_timeout: float = _key(default=5.0, min=0.1, max=300, reload=True,
+                                      doc="A new WebSocket that sends nothing for this long is closed (4008).")
+    max_unregistered_per_source: int = _key(default=32, min=1, max=100_000, reload=True,
+                                            doc="WebSockets from one address (an IPv6 /64) that have not registered "
+                                                "yet; more are refused at the handshake (HTTP 503, Retry-After).")
+    handshakes_per_second_per_source: float = _key(default=50.0, min=0.01, max=1e6, reload=True,
+                                                   doc="New device/terminal WebSockets per second from one address; "
+                                                       "more are refused (HTTP 503, Retry-After).")
+    handshake_burst_per_source: int = _key(default=100, min=1, max=1_000_000, reload=True,
+                                           doc="Handshakes one address may make at once before "
+                                               "handshakes_per_second_per_source applies.")
     command_expiry: float = _key(default=86400.0, min=1, max=365 * 86400, reload=True,
                                  doc="Default seconds before an undelivered command expires.")
     command_attempts: int = _key(default=3, min=1, max=100, reload=True,
@@ -140,6 +152,17 @@ class TerminalSettings:
                                   "own `encoding` setting wins), e.g. gb18030 (covers GBK), cp1252, big5.")
     clock_skew_hours: float = _key(default=24.0, min=0.01, max=100_000, reload=True,
                                    doc="A punch further than this from the server clock is flagged.")
+    max_pending: int = _key(default=100, min=0, max=100_000, reload=True,
+                            doc="Unknown terminals listed as pending at once; more are refused until an operator "
+                                "decides (they keep their punches and call again).")
+    unknown_per_minute_per_source: int = _key(default=10, min=1, max=100_000, reload=True,
+                                              doc="New unknown serial numbers accepted as pending per minute from one "
+                                                  "address.")
+    max_held_per_terminal: int = _key(default=1000, min=0, max=1_000_000, reload=True,
+                                      doc="Punches kept on disk for one pending terminal until it is approved; a "
+                                          "batch beyond is refused (the terminal keeps it and sends it again).")
+    max_held_bytes: int = _key(default=16 * 1024 * 1024, min=0, max=1 << 40, reload=True,
+                               doc="Bytes of punches kept on disk for all pending terminals together (state_dir/held).")
     codes: dict = _key(default_factory=dict, reload=True,
                        doc="Per-model code tables: [terminals.codes.<model>] mode = {\"1\" = \"fingerprint\"}, inout, event.")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from quart import Response, request
+from quart import Response, has_request_context, request, websocket
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
@@ -55,7 +55,9 @@ def create_app(core) -> QuartTrio:
 
     @app.errorhandler(Exception)
     async def unexpected(exc: Exception):
-        log.exception("unexpected error on %s %s", request.method, request.path)
+        # WebSocket routes come here too, without a request context.
+        where = f"{request.method} {request.path}" if has_request_context() else f"WebSocket {websocket.path}"
+        log.error("unexpected error on %s", where, exc_info=exc)
         return json_error("internal", "internal error; see the server log", 500)
 
     @app.after_request
