@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from quart import Response, request
+from quart import Response, has_request_context, request, websocket
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
@@ -30,6 +30,9 @@ def create_app(core) -> QuartTrio:
     app.config["RESPONSE_TIMEOUT"] = 60
     for bp in blueprints(core.connectors):
         app.register_blueprint(bp)
+    for connector in core.connectors:
+        for front in connector.asgi_fronts:  # plain ASGI paths (LoRa Basics Station), answered before quart
+            app.asgi_app = front(app.asgi_app, core)
 
     @app.errorhandler(OpError)
     async def op_error(exc: OpError):
@@ -45,7 +48,9 @@ def create_app(core) -> QuartTrio:
 
     @app.errorhandler(Exception)
     async def unexpected(exc: Exception):
-        log.exception("unexpected error on %s %s", request.method, request.path)
+        # WebSocket routes come here too, without a request context.
+        where = f"{request.method} {request.path}" if has_request_context() else f"WebSocket {websocket.path}"
+        log.error("unexpected error on %s", where, exc_info=exc)
         return json_error("internal", "internal error; see the server log", 500)
 
     @app.after_request

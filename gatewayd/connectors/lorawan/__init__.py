@@ -17,7 +17,8 @@ CONNECTOR = Connector(
     state_parts=(LorawanState,),
     services=(("lorawan", service.LorawanService), ("udp", GwmpListener), ("station", StationService)),
     operations=ops.collect(service),
-    blueprints=(rest.blueprint, dashboard.blueprint, station_routes.blueprint),
+    blueprints=(rest.blueprint, dashboard.blueprint),
+    asgi_fronts=(station_routes.station_front,),
     commands=tuple(service.COMMANDS),
     comms=(comms,),
 )
