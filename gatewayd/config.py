@@ -232,6 +232,13 @@ class LorawanSettings:
 class SecuritySettings:
     login_failures_per_minute: int = _key(default=5, min=1, max=1000, reload=True,
                                           doc="Failed logins (or bad keys/tokens) per source per minute before refusals.")
+    login_failures_per_minute_per_user: int = _key(default=20, min=1, max=10_000, reload=True,
+                                                   doc="Failed logins per user name per minute, from all addresses "
+                                                       "together, before refusals (each attempt counts before its "
+                                                       "password is checked).")
+    max_concurrent_password_checks: int = _key(default=2, min=1, max=64,
+                                               doc="Password hashes computed at once (about 16 MiB each); more "
+                                                   "logins wait up to 10 s, then get 503.")
     session_hours: float = _key(default=12.0, min=0.1, max=24 * 365, reload=True,
                                 doc="Dashboard session lifetime.")
     metrics_public_on_localhost: bool = _key(default=True, reload=True,
