@@ -95,7 +95,16 @@ def station_sender(http_port: int, g: int, devices: list[int], fcnt_start: int, 
             pass
     elapsed = time.perf_counter() - began
     results.put({"gateway": g, "sent": count, "seconds": elapsed})
-    time.sleep(0.5)
+    # A clean close: the server answers our close frame only after every frame before it (closing
+    # with unread data would reset the connection and drop what the daemon had not read yet).
+    sock.setblocking(True)
+    sock.sendall(bytes((0x88, 0x82)) + b"\0\0\0\0" + struct.pack(">H", 1000))
+    sock.settimeout(60)
+    try:
+        while sock.recv(1 << 16):
+            pass
+    except OSError:
+        pass
     sock.close()
 
 

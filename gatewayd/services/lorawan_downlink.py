@@ -76,6 +76,11 @@ class Downlinks:
         return self.service.region
 
     # -- choosing the gateway and the window ----------------------------------------------------------
+    def reachable(self, copies) -> bool:
+        """Can any gateway that heard this uplink transmit now?"""
+        downlink_path = self.service.gateways.downlink_path
+        return any(downlink_path(copy.gateway) is not None for copy in copies)
+
     def rx_windows(self, mac_state: dict[str, Any] | None) -> tuple[float, int, float, int]:
         """(RX1 delay s, RX1DROffset, RX2 MHz, RX2 DR) the device uses (its MAC state, else the defaults)."""
         rx2_freq, rx2_dr = regions.rx2(self.region)
@@ -161,7 +166,7 @@ class Downlinks:
                 fields["unacked"] = dict(brief, requeued=requeued, attempts=awaiting.get("attempts", 1))
                 if requeued:
                     queue.insert(0, awaiting)
-        mac_state = mac_outcome.state if mac_outcome is not None else session["mac"]
+        mac_state = mac_outcome.window_state if mac_outcome is not None else session["mac"]
         route = self.route(copies, uplink_dr, now, join=False, mac_state=mac_state)
         if route is None:
             if queue or must_reply or mac_commands:

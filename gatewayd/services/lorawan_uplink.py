@@ -239,8 +239,9 @@ class Network:
         return Decision("lorawan.uplink", data, transmission)
 
     def _mac(self, session: dict[str, Any], frame: lorawan.DataFrame, payload: bytes, data: dict[str, Any],
-             copies: list[Copy], dr: int, fcnt: int) -> mac.MacOutcome:
-        """Read the uplink's MAC commands (FOpts or FPort 0) into the record and decide the MAC answers."""
+             copies: list[Copy], dr: int, fcnt: int) -> mac.MacOutcome | None:
+        """Read the uplink's MAC commands (FOpts or FPort 0) into the record and decide the MAC answers
+        (None when no gateway that heard it can transmit: nothing could reach the device)."""
         raw = frame.f_opts or (payload if frame.f_port == 0 else b"")
         commands: tuple[mac_commands.MacCommand, ...] = ()
         if raw:
@@ -250,10 +251,14 @@ class Network:
                 data["mac_up"] = [c.as_dict() for c in parsed]
             if error:
                 data["mac_error"] = error
+        if not self.service.downlinks.reachable(copies):
+            return None
         now = time.time()
-        up = mac.Uplink(fcnt=fcnt, dr=dr, snr=copies[0].rx.lsnr, gateways=len(copies), adr=frame.adr,
-                        adr_ack_req=frame.adr_ack_req, commands=commands, now=now,
-                        received_gps=mac.gps_seconds(_reception_time(copies[0], now)))
+        received = now
+        if any(c.name == "DeviceTimeReq" for c in commands):
+            received = _reception_time(copies[0], now)
+        up = mac.Uplink(fcnt, dr, copies[0].rx.lsnr, len(copies), frame.adr, frame.adr_ack_req, commands, now,
+                        received)
         return mac.handle(self.service.mac_context, session["mac"], session["settings"], up)
 
     def _match(self, frame: lorawan.DataFrame, sessions: list[dict[str, Any]]):
