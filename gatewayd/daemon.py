@@ -25,6 +25,7 @@ from .sdnotify import Notifier, listen_fds, watchdog_interval
 from .transports import control
 from .transports.web import create_app
 from .web import boundary
+from .web.proxy import ProxyHeaders, parse_networks
 
 log = logging.getLogger("gatewayd")
 
@@ -217,7 +218,9 @@ async def serve(settings: Settings, config_path: str | None = None, overrides: d
             await core.hub.publish("config.reloaded", {"applied": live, "needs_restart": restart}, durable=False)
 
         core.extras["web_app"] = web_app = create_app(core)
-        app = boundary.ErrorBoundary(web_app, boundary.ConnectionErrors(core.metrics))
+        trusted = parse_networks(settings.server.trusted_proxies)
+        app = boundary.ErrorBoundary(ProxyHeaders(web_app, trusted) if trusted else web_app,
+                                     boundary.ConnectionErrors(core.metrics))
         boundary.install()
         sock = _listen_socket(settings)
         port = sock.getsockname()[1]

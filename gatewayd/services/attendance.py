@@ -26,6 +26,7 @@ from ..ops import OpError, operation
 from ..protocols import terminal as tp
 from ..protocols.resiot import COMM_RX, Communication
 from ..state.attendance import StoredPunch, punch_key
+from ..textsafe import csv_cell
 from .comms import comm_mapper
 
 log = logging.getLogger("gatewayd.attendance")
@@ -216,7 +217,7 @@ class AttendanceService:
                 names = names_by_source[punch.source] = self.code_names(punch.source)
             row = self.to_public(punch, export_zone, names)
             row["flags"] = ";".join(row["flags"])
-            writer.writerow(["" if row[c] is None else row[c] for c in CSV_COLUMNS])
+            writer.writerow(["" if row[c] is None else csv_cell(row[c]) for c in CSV_COLUMNS])
             if buffer.tell() > 64 * 1024:
                 yield buffer.getvalue()
                 buffer.seek(0)
