@@ -26,6 +26,7 @@ from .runtime import open_core
 from .sdnotify import Notifier, listen_fds, watchdog_interval
 from .web import boundary
 from .web.app import create_app
+from .web.proxy import ProxyHeaders, parse_networks
 
 log = logging.getLogger("gatewayd")
 
@@ -219,7 +220,9 @@ async def serve(settings: Settings, config_path: str | None = None, overrides: d
             await core.hub.publish("config.reloaded", {"applied": live, "needs_restart": restart}, durable=False)
 
         core.extras["web_app"] = web_app = create_app(core)
-        app = boundary.ErrorBoundary(web_app, boundary.ConnectionErrors(core.metrics))
+        trusted = parse_networks(settings.server.trusted_proxies)
+        app = boundary.ErrorBoundary(ProxyHeaders(web_app, trusted) if trusted else web_app,
+                                     boundary.ConnectionErrors(core.metrics))
         boundary.install()
         sock = _listen_socket(settings)
         port = sock.getsockname()[1]

@@ -14,10 +14,11 @@ import hashlib
 import json
 import logging
 import mimetypes
+import unicodedata
 from functools import wraps
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from quart import Blueprint, Response, current_app, g, redirect, render_template, request
 from werkzeug.exceptions import HTTPException
@@ -132,8 +133,16 @@ def go(url: str) -> Response:
 
 
 def safe_next(target: str | None) -> str:
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/devices"
+    """`target` when it is a path on this site, else "/". Refused: a scheme or an authority, a
+    backslash, and any control, format or space character (browsers drop tabs and newlines from
+    URLs, so "/\t/evil.example" would lead off-site, and CR/LF cannot go into a header)."""
+    if not isinstance(target, str) or not target.startswith("/") or len(target) > 2048 or "\\" in target:
+        return "/"
+    if any(unicodedata.category(ch)[0] in "CZ" for ch in target):
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or target.startswith("//"):
+        return "/"
     return target
 
 

@@ -27,6 +27,7 @@ from . import codec as tp
 from ..monitor.resiot import COMM_RX, Communication
 from .attendance_state import StoredPunch, punch_key
 from ..monitor.comms import comm_mapper
+from ...textsafe import csv_cell
 
 log = logging.getLogger("gatewayd.attendance")
 
@@ -216,7 +217,7 @@ class AttendanceService:
                 names = names_by_source[punch.source] = self.code_names(punch.source)
             row = self.to_public(punch, export_zone, names)
             row["flags"] = ";".join(row["flags"])
-            writer.writerow(["" if row[c] is None else row[c] for c in CSV_COLUMNS])
+            writer.writerow(["" if row[c] is None else csv_cell(row[c]) for c in CSV_COLUMNS])
             if buffer.tell() > 64 * 1024:
                 yield buffer.getvalue()
                 buffer.seek(0)
