@@ -17,6 +17,8 @@ from gatewayd.connectors.devices import json_codec as device_json, xml_codec as 
 from gatewayd.connectors.lorawan import gwmp, frames as lorawan
 from gatewayd.connectors.monitor import resiot
 from gatewayd.connectors.terminals import codec as terminal
+from gatewayd.connectors.terminals import command_codec as tc
+from gatewayd.connectors.terminals import fields as tf
 from gatewayd.errors import ProtocolError
 
 MAX_FRAME = 64 * 1024
@@ -71,11 +73,11 @@ def dialect_target(data: bytes) -> None:
 
 
 def terminal_target(data: bytes) -> None:
-    obj = terminal.loads_lenient(data, MAX_FRAME)
-    if terminal.is_reply(obj):
-        reply = terminal.decode_reply(obj)
-        terminal.punches_in_reply(reply)
-        terminal.page_done(reply, 1, 10)
+    obj = tf.loads_lenient(data, MAX_FRAME)
+    if tc.is_reply(obj):
+        reply = tc.decode_reply(obj)
+        tc.punches_in_reply(reply)
+        tc.page_done(reply, 1, 10)
         return
     request = terminal.decode_request(obj)
     # a request that decodes has a printable serial number the reply can carry

@@ -23,7 +23,8 @@ from ...opcommands import Arg, OpCommand, table as _table
 from ...journal.record import Record, parse_ts
 from ...journal.writer import JournalUnavailable
 from ...ops import OpError, operation
-from . import codec as tp
+from . import command_codec as tc
+from . import punches as tpunch
 from ...errors import ProtocolError
 from ..monitor.resiot import COMM_TX, COMM_TXCONFIRM, Action, Communication
 from ..monitor.comms import action_mapper, comm_mapper, register_tx_handler
@@ -78,7 +79,7 @@ class TerminalLink:
     def close(self, code: int, reason: str) -> None:
         self._close(code, reason)
 
-    def deliver(self, reply: tp.TerminalReply) -> bool:
+    def deliver(self, reply: tc.TerminalReply) -> bool:
         """A reply from the terminal: True when it answers the command in flight."""
         if self._waiting is None or self._waiting[0] != reply.name:
             return False
@@ -89,23 +90,23 @@ class TerminalLink:
         return True
 
     async def exchange(self, name: str, params: dict[str, Any] | None = None, *, first_try: int = 1,
-                       on_try: Callable[[int], Awaitable[None]] | None = None) -> tp.TerminalReply | None:
+                       on_try: Callable[[int], Awaitable[None]] | None = None) -> tc.TerminalReply | None:
         async with self.lock:
             return await self.exchange_locked(name, params, first_try=first_try, on_try=on_try)
 
     async def exchange_locked(self, name: str, params: dict[str, Any] | None = None, *, first_try: int = 1,
-                              on_try: Callable[[int], Awaitable[None]] | None = None) -> tp.TerminalReply | None:
+                              on_try: Callable[[int], Awaitable[None]] | None = None) -> tc.TerminalReply | None:
         """Send `name` and wait for the reply with the same name; retry on timeout. Hold `lock`."""
-        frame = tp.encode_command(name, params)
+        frame = tc.encode_command(name, params)
         cfg = self.core.settings.terminals
         for attempt in range(first_try, cfg.command_tries + 1):
             if on_try is not None:
                 await on_try(attempt)
-            send, receive = trio.open_memory_channel[tp.TerminalReply](1)
+            send, receive = trio.open_memory_channel[tc.TerminalReply](1)
             self._waiting = (name, send)
             try:
                 await self._send(frame)
-                if not tp.COMMANDS[name].expects_reply:
+                if not tc.COMMANDS[name].expects_reply:
                     return None
                 with trio.move_on_after(cfg.command_timeout):
                     return await receive.receive()
@@ -115,7 +116,7 @@ class TerminalLink:
                      cfg.command_timeout, attempt, cfg.command_tries)
         raise CommandTimeout(f"no reply to {name} after {cfg.command_tries} tries")
 
-    async def paged(self, name: str, params: dict[str, Any], on_page: Callable[[tp.TerminalReply], Awaitable[None]],
+    async def paged(self, name: str, params: dict[str, Any], on_page: Callable[[tc.TerminalReply], Awaitable[None]],
                     *, first_try: int = 1, on_try=None) -> int:
         """Run a paged command (`stn` true, then false ...) until `page_done`. Returns the page count."""
         cap = self.core.settings.terminals.page_cap
@@ -127,7 +128,7 @@ class TerminalLink:
                                                    on_try=on_try if pages == 0 else None)
                 pages += 1
                 await on_page(reply)
-                if tp.page_done(reply, pages, cap):
+                if tc.page_done(reply, pages, cap):
                     return pages
 
 
@@ -227,8 +228,8 @@ class TerminalCommands:
         attendance = self.core.service("attendance")
         totals = {"pages": 0, "received": 0, "stored": 0}
 
-        async def store(reply: tp.TerminalReply) -> None:
-            punches = tp.punches_in_reply(reply) if reply.result else []
+        async def store(reply: tc.TerminalReply) -> None:
+            punches = tc.punches_in_reply(reply) if reply.result else []
             totals["received"] += len(punches)
             if punches:
                 totals["stored"] += await attendance.ingest(link.sn, punches, connector=CONNECTOR_WS,
@@ -270,7 +271,7 @@ class TerminalCommands:
         try:
             if _paged(name):
                 full = await self._paged(link, name, params, first_try, on_try)
-                reply = tp.TerminalReply(name, True, full)
+                reply = tc.TerminalReply(name, True, full)
             else:
                 reply = await link.exchange(name, params, first_try=first_try, on_try=on_try)
         except CommandTimeout as exc:
@@ -304,7 +305,7 @@ class TerminalCommands:
         else:
             totals["stored"] = 0
 
-        async def page(reply: tp.TerminalReply) -> None:
+        async def page(reply: tc.TerminalReply) -> None:
             if not reply.result:
                 if totals["pages"] == 0:
                     raise CommandRefused(str(reply.fields.get("reason") or ""))
@@ -313,10 +314,10 @@ class TerminalCommands:
             if name == "getuserlist":
                 records = reply.fields.get("record")
                 users = [u for u in records if isinstance(u, dict)] if isinstance(records, list) else []
-                totals["users"].extend(users[:tp.MAX_RECORDS_PER_BATCH])
+                totals["users"].extend(users[:tpunch.MAX_RECORDS_PER_BATCH])
                 totals["received"] += len(users)
             else:
-                punches = tp.punches_in_reply(reply)
+                punches = tc.punches_in_reply(reply)
                 totals["received"] += len(punches)
                 totals["stored"] += await attendance.ingest(link.sn, punches, connector=CONNECTOR_WS,
                                                             meta={"cmd": name})
@@ -362,7 +363,7 @@ class TerminalCommands:
         link = self.live_link(sn)
         users: list[dict] = []
 
-        async def page(reply: tp.TerminalReply) -> None:
+        async def page(reply: tc.TerminalReply) -> None:
             if not reply.result:
                 raise OpError("refused", f"terminal {sn} refused getuserlist: {reply.fields.get('reason', '')}", 502)
             records = reply.fields.get("record")
@@ -382,7 +383,7 @@ def _checked_params(terminal: dict[str, Any], command: str, params: dict[str, An
     """The command's validated parameters, by the rules of the terminal's protocol. A terminal that
     never called in is taken for cmd/ret unless the command exists for PUSH terminals only."""
     protocol = protocol_of(terminal)
-    if protocol == "push" or (protocol is None and command in push_codec.COMMANDS and command not in tp.COMMANDS):
+    if protocol == "push" or (protocol is None and command in push_codec.COMMANDS and command not in tc.COMMANDS):
         try:
             return push_codec.check_command(command, params)
         except ProtocolError as exc:
@@ -390,7 +391,7 @@ def _checked_params(terminal: dict[str, Any], command: str, params: dict[str, An
     if _paged(command):
         params.pop("stn", None)  # the engine pages itself
     try:
-        frame = tp.encode_command(command, {**params, "stn": True} if _paged(command) else params)
+        frame = tc.encode_command(command, {**params, "stn": True} if _paged(command) else params)
     except ProtocolError as exc:
         raise OpError("invalid", exc.message, 422) from None
     return {k: v for k, v in json.loads(frame).items() if k not in ("cmd", "stn")}
@@ -401,7 +402,7 @@ def _refusal(reason: Any) -> str:
 
 
 def _paged(command: str) -> bool:
-    spec = tp.COMMANDS.get(command)
+    spec = tc.COMMANDS.get(command)
     return spec is not None and spec.paged
 
 
@@ -577,7 +578,7 @@ def _command_line(c: dict[str, Any]) -> str:
 
 COMMANDS = [
     OpCommand(("terminal", "command"), "terminal.command", "queue a command for a terminal (sent over its WebSocket)",
-              [Arg("sn"), Arg("command", "cmd/ret: " + ", ".join(tp.COMMANDS) + "; PUSH: "
+              [Arg("sn"), Arg("command", "cmd/ret: " + ", ".join(tc.COMMANDS) + "; PUSH: "
                               + ", ".join(push_codec.COMMANDS)),
                Arg("params", 'parameters as JSON, e.g. \'{"doornum":1}\'', flag=True, type=_json_arg),
                Arg("wait", "seconds to wait for the outcome (daemon running)", flag=True, type=float)],

@@ -25,6 +25,8 @@ from ...journal.record import Record, parse_ts, utc_now_iso
 from ...journal.writer import JournalUnavailable
 from ...ops import OpError, not_found, operation
 from . import codec as tp
+from . import fields as tf
+from . import punches as tpunch
 from .held import HeldPunches
 from ...errors import ProtocolError
 from ..monitor.resiot import COMM_JOIN, Action, Communication
@@ -144,7 +146,7 @@ class TerminalService:
             log.info("terminal %s (%s) is waiting for approval", sn, remote)
         return self.part.get(sn)
 
-    async def hold(self, sn: str, punches: list[tp.Punch]) -> str | None:
+    async def hold(self, sn: str, punches: list[tpunch.Punch]) -> str | None:
         """Keep a pending terminal's punches on disk (within the caps). None once they are kept, or
         stored when an operator approved the terminal meanwhile; else why they could not be kept
         (the terminal must keep them and send them again)."""
@@ -190,7 +192,7 @@ class TerminalService:
     def read_clock(self, sn: str, local_time: str) -> None:
         """Remember how far a terminal's clock (local wall time in its zone) is from ours."""
         try:
-            wall = tp.parse_local_time(local_time.strip(), "checklive.time")
+            wall = tf.parse_local_time(local_time.strip(), "checklive.time")
             tz_name = self.core.service("attendance").zone_name_for(sn)
             skew = (wall.replace(tzinfo=zone(tz_name)) - datetime.now(timezone.utc)).total_seconds()
         except (ProtocolError, OpError, OverflowError):
@@ -234,7 +236,7 @@ class TerminalService:
     async def handle_http(self, body: bytes, remote: str) -> tuple[int, str]:
         """POST /api/device-http: (HTTP status, JSON body). Never raises for bad input."""
         try:
-            obj = tp.loads_lenient(body, self.core.settings.server.max_body_bytes)
+            obj = tf.loads_lenient(body, self.core.settings.server.max_body_bytes)
         except ProtocolError as exc:
             return (413 if exc.code == "too_large" else 400), _error_body(exc.code, exc.message)
         try:
