@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gatewayd.connectors.lorawan import gwmp, regions
+from gatewayd.connectors.lorawan import packets
 from gatewayd.errors import ProtocolError
 from gatewayd.connectors.lorawan.frames import (DataFrame, JoinRequest, MType, aes_cmac, build_data_frame,
                                                 build_join_accept, build_join_request, crypt_frm_payload, data_mic,
@@ -488,7 +489,7 @@ def test_sim_otaa_join_uplink_downlink():
 
     # Server side: answer with a join-accept in a PULL_RESP.
     nwk, app = derive_session_keys(APP_KEY, 0x000042, 0x000013, jr.dev_nonce)
-    txpk = gwmp.TxPacket(tmst=rx.tmst + 5_000_000, freq=868.1, datr="SF7BW125",
+    txpk = packets.TxPacket(tmst=rx.tmst + 5_000_000, freq=868.1, datr="SF7BW125",
                          data=build_join_accept(APP_KEY, 0x42, 0x13, 0x26000001))
     reply = gw.parse_reply(gwmp.pull_resp(2, 7, txpk))
     accepted = dev.decode_downlink(reply.txpk.data)
