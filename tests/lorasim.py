@@ -6,6 +6,7 @@ from __future__ import annotations
 from gatewayd.connectors.lorawan import mac_commands
 from gatewayd.connectors.lorawan.mac_commands import MacCommand
 from gatewayd.connectors.lorawan import gwmp, frames as lorawan
+from gatewayd.connectors.lorawan import crypto
 from gatewayd.connectors.lorawan import packets
 from gatewayd.errors import ProtocolError
 from gatewayd.connectors.lorawan.frames import MType
@@ -70,7 +71,7 @@ class SimDevice:
     def accept_join(self, phy: bytes) -> dict:
         assert self.app_key is not None and self.dev_nonce is not None, "no join request sent"
         accept = lorawan.decode_join_accept(self.app_key, phy)
-        self.nwk_s_key, self.app_s_key = lorawan.derive_session_keys(
+        self.nwk_s_key, self.app_s_key = crypto.derive_session_keys(
             self.app_key, accept["app_nonce"], accept["net_id"], self.dev_nonce
         )
         self.dev_addr = accept["dev_addr"]

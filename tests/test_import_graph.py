@@ -17,6 +17,7 @@ CODECS = {
     "gatewayd.connectors.terminals.codec", "gatewayd.connectors.terminals.fields", "gatewayd.connectors.terminals.punches",
     "gatewayd.connectors.terminals.command_codec", "gatewayd.connectors.terminals.push.codec",
     "gatewayd.connectors.lorawan.gwmp", "gatewayd.connectors.lorawan.packets", "gatewayd.connectors.lorawan.frames",
+    "gatewayd.connectors.lorawan.crypto",
     "gatewayd.connectors.lorawan.regions",
     "gatewayd.connectors.lorawan.band", "gatewayd.connectors.lorawan.bands", "gatewayd.connectors.lorawan.station.codec",
     "gatewayd.connectors.monitor.resiot",

@@ -8,12 +8,12 @@ from hypothesis import strategies as st
 from gatewayd.connectors.lorawan import gwmp, regions
 from gatewayd.connectors.lorawan import packets
 from gatewayd.errors import ProtocolError
-from gatewayd.connectors.lorawan.frames import (DataFrame, JoinRequest, MType, aes_cmac, build_data_frame,
-                                                build_join_accept, build_join_request, crypt_frm_payload, data_mic,
-                                                decode_join_accept, decrypt_payload, derive_session_keys,
-                                                dev_addr_hex, eui_to_hex, hex_to_eui, join_request_mic,
-                                                parse_dev_addr, parse_key, parse_phy, reconstruct_fcnt,
-                                                verify_data_mic, verify_join_request)
+from gatewayd.connectors.lorawan.frames import (DataFrame, JoinRequest, MType, build_data_frame, build_join_accept,
+                                                build_join_request, decode_join_accept, decrypt_payload,
+                                                dev_addr_hex, eui_to_hex, hex_to_eui, parse_dev_addr, parse_key,
+                                                parse_phy, reconstruct_fcnt, verify_data_mic, verify_join_request)
+from gatewayd.connectors.lorawan.crypto import (aes_cmac, crypt_frm_payload, data_mic, derive_session_keys,
+                                                join_request_mic)
 from tests.lorasim import SimDevice, SimGateway
 
 VECTOR_FILE = Path(__file__).parents[1] / "vectors" / "lorawan.json"
