@@ -20,7 +20,7 @@ CODECS = {
     "gatewayd.connectors.lorawan.crypto",
     "gatewayd.connectors.lorawan.regions",
     "gatewayd.connectors.lorawan.band", "gatewayd.connectors.lorawan.bands", "gatewayd.connectors.lorawan.station.codec",
-    "gatewayd.connectors.monitor.resiot",
+    "gatewayd.connectors.monitor.resiot", "gatewayd.connectors.monitor.tx_request",
 }
 ERRORS = "gatewayd.errors"
 # Above the ground floor: the connectors, what stands on them (northbound events) and the places

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 from gatewayd.connectors.devices import json_codec as device_json, xml_codec as device_xml, dialect
 from gatewayd.connectors.lorawan import gwmp, frames as lorawan
 from gatewayd.connectors.monitor import resiot
+from gatewayd.connectors.monitor import tx_request
 from gatewayd.connectors.terminals import codec as terminal
 from gatewayd.connectors.terminals import command_codec as tc
 from gatewayd.connectors.terminals import fields as tf
@@ -118,11 +119,11 @@ def lorawan_phy_target(data: bytes) -> None:
 def tx_target(data: bytes) -> None:
     for frame in (data, _text(data)):
         try:
-            tx = resiot.parse_tx(frame)
-        except resiot.TxError:
+            tx = tx_request.parse_tx(frame)
+        except tx_request.TxError:
             continue
-        assert 0 <= tx.port <= 255 and len(tx.payload) <= resiot.MAX_TX_PAYLOAD_BYTES
-        json.loads(resiot.tx_reply(True, "", tx.reference))
+        assert 0 <= tx.port <= 255 and len(tx.payload) <= tx_request.MAX_TX_PAYLOAD_BYTES
+        json.loads(tx_request.tx_reply(True, "", tx.reference))
 
 
 def monitor_query_target(data: bytes) -> None:

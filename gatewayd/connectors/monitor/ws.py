@@ -15,7 +15,7 @@ import time
 import trio
 from quart import Blueprint, current_app, websocket
 
-from .resiot import tx_reply
+from .tx_request import tx_reply
 from ...ratelimit import TokenBucket
 from .service import ReplayFailed, SlowConsumer
 from .tx_dispatch import refuse_tx, submit_tx
