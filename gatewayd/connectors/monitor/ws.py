@@ -17,7 +17,7 @@ from quart import Blueprint, current_app, websocket
 
 from .tx_request import tx_reply
 from ...ratelimit import TokenBucket
-from .service import ReplayFailed, SlowConsumer
+from .session import ReplayFailed, SlowConsumer
 from .tx_dispatch import refuse_tx, submit_tx
 from ...web.auth import client_address, identify, json_error
 from ...web.wsbatch import BatchSender
