@@ -10,7 +10,6 @@ After every registration the terminal's backlog is pulled with `getnewlog` pages
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from datetime import datetime, timedelta, timezone
@@ -18,18 +17,15 @@ from typing import Any, Awaitable, Callable
 
 import trio
 
-from ... import secrets_ as sec
-from ...opcommands import Arg, OpCommand, table as _table
-from ...journal.record import Record, parse_ts
-from ...journal.writer import JournalUnavailable
-from ...ops import OpError, operation
 from . import command_codec as tc
 from . import punches as tpunch
+from ... import secrets_ as sec
 from ...errors import ProtocolError
-from ..monitor.resiot import COMM_TX, COMM_TXCONFIRM, Action, Communication
-from ..monitor.comms import action_mapper, comm_mapper, register_tx_handler
+from ...journal.record import parse_ts
+from ...journal.writer import JournalUnavailable
+from ...ops import OpError
 from .push import codec as push_codec
-from .service import CONNECTOR_HTTP, CONNECTOR_PUSH, CONNECTOR_WS, check_sn, protocol_of
+from .service import CONNECTOR_PUSH, CONNECTOR_WS, protocol_of
 
 log = logging.getLogger("gatewayd.terminals")
 
@@ -430,163 +426,3 @@ def _journal_result(command: str, result: dict[str, Any]) -> dict[str, Any]:
 
 def public_command(command: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in command.items() if k != "queued_seq"}
-
-
-# -- operations ------------------------------------------------------------------------------------
-def _wait_seconds(wait: Any) -> float:
-    if not isinstance(wait, (int, float)) or isinstance(wait, bool) or not 0 <= wait <= MAX_WAIT:
-        raise OpError("invalid", f"wait must be a number of seconds from 0 to {MAX_WAIT:g}", 422)
-    return float(wait)
-
-
-async def _enqueue_and_wait(core, sn, command, params, *, actor, reference=None, confirm=False,
-                            expires_in=None, wait=0.0) -> dict[str, Any]:
-    wait = _wait_seconds(wait)
-    commands = core.service("terminal_commands")
-    queued = await commands.enqueue(check_sn(sn), command, params, source=actor, reference=reference,
-                                    confirm=confirm, expires_in=expires_in, watch=wait > 0 and core.online)
-    if wait > 0 and core.online:
-        outcome = await commands.wait_settled(queued["command_id"], wait)
-        if outcome is not None:
-            return outcome
-        return public_command(core.state.terminals.commands.get(queued["command_id"], queued))
-    return queued
-
-
-@operation("terminal.command")
-async def terminal_command(core, sn: str, command: str, params: dict | None = None, actor: str = "cli",
-                           reference: str | None = None, confirm: bool = False, expires_in: float | None = None,
-                           wait: float = 0.0) -> dict[str, Any]:
-    if params is not None and not isinstance(params, dict):
-        raise OpError("invalid", "params must be an object", 422)
-    return await _enqueue_and_wait(core, sn, command, params, actor=actor, reference=reference, confirm=confirm,
-                                   expires_in=expires_in, wait=wait)
-
-
-@operation("terminal.commands")
-async def terminal_commands(core, sn: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
-    found = [c for c in core.state.terminals.commands.values()
-             if (sn is None or c["sn"] == sn) and (state is None or c["state"] == state)]
-    return [public_command(c) for c in sorted(found, key=lambda c: c["queued_seq"])]
-
-
-@operation("terminal.users", needs_daemon=True)
-async def terminal_users(core, sn: str) -> dict[str, Any]:
-    return await core.service("terminal_commands").list_users(check_sn(sn))
-
-
-@operation("terminal.set_user")
-async def terminal_set_user(core, sn: str, enrollid: int, name: str, backupnum: int, record: Any,
-                            admin: int = 0, actor: str = "cli", wait: float = 0.0) -> dict[str, Any]:
-    params = {"enrollid": enrollid, "name": name, "backupnum": backupnum, "admin": admin, "record": record}
-    return await _enqueue_and_wait(core, sn, "setuserinfo", params, actor=actor, wait=wait)
-
-
-# -- monitoring and TX ------------------------------------------------------------------------------
-def _frame_bytes(data: dict[str, Any]) -> bytes:
-    if data.get("line") is not None:  # a PUSH command line
-        return data["line"].encode()
-    params = data.get("params") or {}
-    frame = {"cmd": data["command"], **params}
-    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-@comm_mapper("terminal.command_sent")
-def _sent_comm(record: Record) -> list[Communication]:
-    data = record.data
-    return [Communication(comm_type=COMM_TX, connector=data.get("connector", CONNECTOR_WS), dev_eui=data["sn"],
-                          dt=parse_ts(record.ts), seq=record.seq, payload=_frame_bytes(data),
-                          command=data["command"], reference=data.get("reference") or "",
-                          confirmation=bool(data.get("confirm")))]
-
-
-@comm_mapper("terminal.command_acknowledged")
-def _confirm_comm(record: Record) -> list[Communication]:
-    data = record.data
-    if not data.get("confirm"):
-        return []
-    return [Communication(comm_type=COMM_TXCONFIRM, connector=data.get("connector", CONNECTOR_WS),
-                          dev_eui=data["sn"], dt=parse_ts(record.ts), seq=record.seq,
-                          reference=data.get("reference") or "", extra={"type": data["command"]})]
-
-
-_COMMAND_ACTIONS = {
-    "terminal.command_queued": "terminal_command_queued", "terminal.command_sent": "terminal_command_sent",
-    "terminal.command_acknowledged": "terminal_command_acknowledged",
-    "terminal.command_failed": "terminal_command_failed", "terminal.command_expired": "terminal_command_expired",
-}
-
-
-@action_mapper(*_COMMAND_ACTIONS)
-def _command_action(record: Record) -> Action:
-    data = record.data
-    details = {k: v for k, v in data.items() if k not in ("sn", "source")}
-    return Action(action_type=_COMMAND_ACTIONS[record.type], actor=data.get("source") or f"terminal:{data['sn']}",
-                  target=f"terminal:{data['sn']}", details=details, dt=parse_ts(record.ts), seq=record.seq)
-
-
-class TerminalTx:
-    """TX requests for terminals: the payload is a command frame, e.g. {"cmd":"opendoor","doornum":1}."""
-
-    def __init__(self, connector: str):
-        self.connector = connector
-
-    def owns(self, core, dev_key: str) -> bool:
-        terminals = core.state.parts.get("terminals")
-        return terminals is not None and terminals.get(dev_key) is not None
-
-    async def submit(self, core, dev_key: str, tx) -> None:
-        try:
-            frame = json.loads(tx.payload.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            if self.connector == CONNECTOR_PUSH and protocol_of(core.state.terminals.get(dev_key) or {}) == "push":
-                frame = {"cmd": "raw", "line": tx.payload.decode("utf-8", "replace")}  # a PUSH command line as text
-            else:
-                raise OpError("invalid", "a terminal TX payload must be a JSON command such as "
-                                         '{"cmd":"opendoor"} (Raw true, or its hex)', 422) from None
-        if not isinstance(frame, dict) or not isinstance(frame.get("cmd"), str):
-            raise OpError("invalid", 'a terminal TX payload must be a JSON object with "cmd"', 422)
-        command = frame.pop("cmd")
-        await core.service("terminal_commands").enqueue(dev_key, command, frame, source="tx",
-                                                        reference=tx.reference or None, confirm=tx.confirm)
-
-
-register_tx_handler(TerminalTx(CONNECTOR_WS))
-register_tx_handler(TerminalTx(CONNECTOR_HTTP))
-register_tx_handler(TerminalTx(CONNECTOR_PUSH))
-
-
-# -- command line ----------------------------------------------------------------------------------------
-def _json_arg(text: str) -> dict:
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError("must be a JSON object such as '{\"doornum\":1}'")
-    return value
-
-
-def _command_line(c: dict[str, Any]) -> str:
-    line = f"command {c['command_id']} ({c['command']} for {c['sn']}): {c['state']}"
-    if c.get("error"):
-        line += f" - {c['error']}"
-    if c.get("result") is not None:
-        line += "\n" + json.dumps(c["result"], indent=2, default=str)
-    return line
-
-
-COMMANDS = [
-    OpCommand(("terminal", "command"), "terminal.command", "queue a command for a terminal (sent over its WebSocket)",
-              [Arg("sn"), Arg("command", "cmd/ret: " + ", ".join(tc.COMMANDS) + "; PUSH: "
-                              + ", ".join(push_codec.COMMANDS)),
-               Arg("params", 'parameters as JSON, e.g. \'{"doornum":1}\'', flag=True, type=_json_arg),
-               Arg("wait", "seconds to wait for the outcome (daemon running)", flag=True, type=float)],
-              _command_line),
-    OpCommand(("terminal", "commands"), "terminal.commands", "list terminal commands",
-              [Arg("sn", "only this terminal", flag=True), Arg("state", "queued, sent, acknowledged, failed, expired",
-                                                                  flag=True)],
-              lambda rows: _table(rows, ["command_id", "sn", "command", "state", "tries", "queued", "error"])),
-    OpCommand(("terminal", "users"), "terminal.users", "list the users enrolled on a terminal (getuserlist)",
-              [Arg("sn")], lambda r: _table(r["users"], ["enrollid", "name", "backupnum", "admin"])),
-]
