@@ -198,3 +198,12 @@ async def test_class_c_confirmed_waits_for_the_ack_and_a_refused_frame_goes_agai
         assert again.txpk.imme and redo["f_cnt"] == 2 and redo["payload"] == b"\x01"
     session = core.state.lorawan.device(ABP_EUI)
     assert session["queue"] == [] and session["awaiting_ack"] is None and session["fcnt_down"] == 3
+
+
+def test_device_table_shows_class_data_rate_and_battery():
+    from gatewayd.services.lorawan import _devices_table
+
+    row = {"dev_eui": ABP_EUI, "name": "valve", "activation": "abp", "class": "C", "dev_addr": "26011bda",
+           "fcnt_up": 4, "fcnt_down": 2, "last_seen": None, "queue": [], "mac": {"dr": 5, "battery": 200}}
+    header, line = _devices_table([row]).splitlines()[:2]
+    assert header.split()[3:5] == ["CLASS", "DEV_ADDR"] and line.split()[3] == "C" and line.split()[8] == "200"
