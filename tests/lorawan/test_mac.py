@@ -201,7 +201,7 @@ async def test_class_c_confirmed_waits_for_the_ack_and_a_refused_frame_goes_agai
 
 
 def test_device_table_shows_class_data_rate_and_battery():
-    from gatewayd.services.lorawan import _devices_table
+    from gatewayd.connectors.lorawan.service import _devices_table
 
     row = {"dev_eui": ABP_EUI, "name": "valve", "activation": "abp", "class": "C", "dev_addr": "26011bda",
            "fcnt_up": 4, "fcnt_down": 2, "last_seen": None, "queue": [], "mac": {"dr": 5, "battery": 200}}
