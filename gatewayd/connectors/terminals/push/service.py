@@ -123,7 +123,7 @@ class PushService:
             users = [user.as_dict() for user in upload.users]
             await self.core.hub.publish_many([("push.users", {"sn": query.sn, "users": users[i:i + USERS_PER_RECORD]})
                                               for i in range(0, len(users), USERS_PER_RECORD)])
-        if table == "OPERLOG":
+        if table == "OPERLOG" and terminal["status"] == "accepted":  # a pending one sends its users again later
             await self._stamp(query, "OPERLOG")
         return 200, codec.uploaded(upload.accepted, upload)
 
