@@ -112,7 +112,8 @@ def sender(port: int, g: int, devices: list[int], fcnt_start: int, count: int, r
 
 
 def run_senders(port: int, gateways: int, devices: int, fcnt_start: int, rate: float, seconds: float,
-                on_go=None, per_push: int = 1) -> list[dict]:
+                on_go=None, per_push: int = 1, target=sender) -> list[dict]:
+    """`gateways` processes running `target` (default: a packet forwarder), started together."""
     ctx = mp.get_context("spawn")
     ready, go, results = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
     per_gateway = devices // gateways
@@ -120,7 +121,7 @@ def run_senders(port: int, gateways: int, devices: int, fcnt_start: int, rate: f
     procs = []
     for g in range(gateways):
         mine = list(range(g * per_gateway, (g + 1) * per_gateway))
-        p = ctx.Process(target=sender, args=(port, g, mine, fcnt_start, count, rate / gateways, per_push, ready,
+        p = ctx.Process(target=target, args=(port, g, mine, fcnt_start, count, rate / gateways, per_push, ready,
                                                    go, results))
         p.start()
         procs.append(p)
@@ -371,13 +372,16 @@ def uplink_counter(http_port: int) -> int:
                if line.startswith("gatewayd_lorawan_uplinks_total"))
 
 
-def gatewayd_run(daemon: Daemon, key: str, args, rate: float, fcnt_start: int) -> dict:
+def gatewayd_run(daemon: Daemon, key: str, args, rate: float, fcnt_start: int, target=sender) -> dict:
+    """One run of `target` senders (packet forwarders over UDP; others connect to the HTTP port)."""
     monitor = MonitorCount(daemon.http_port, key)
     before = uplink_counter(daemon.http_port)
     started = {}
     cpu_before = cpu_seconds(daemon.proc.pid)
-    sent = run_senders(daemon.udp_port, args.gateways, args.devices, fcnt_start, rate, args.seconds,
-                       on_go=lambda: started.setdefault("t", time.perf_counter()), per_push=args.per_push)
+    port = daemon.udp_port if target is sender else daemon.http_port
+    sent = run_senders(port, args.gateways, args.devices, fcnt_start, rate, args.seconds,
+                       on_go=lambda: started.setdefault("t", time.perf_counter()), per_push=args.per_push,
+                       target=target)
     monitor.settle()
     cpu_after = cpu_seconds(daemon.proc.pid)
     monitor.close()
@@ -395,6 +399,15 @@ def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def start_daemon(tmp: Path, devices: int) -> tuple[Daemon, str]:
+    """A `gatewayd serve` process on a fresh state in `tmp` with `devices` ABP devices, and an API key."""
+    state_dir = tmp / "state"
+    key = trio.run(prepare_state, state_dir, devices)
+    config = tmp / "gatewayd.toml"
+    config.write_text("[monitor]\nqueue_size = 200000\n[log]\nlevel = \"warning\"\n")
+    return Daemon(state_dir, free_udp_port(), config), key
 
 
 def main() -> None:
@@ -416,11 +429,7 @@ def main() -> None:
     print(f"raw stack (trio UDP + PUSH_ACK, one fixed frame per uplink over hypercorn/quart-trio WebSocket): "
           f"{raw['rate']:,.0f} frames/s ({raw['frames']:,} of {raw['sent']:,} uplinks sent)")
     with tempfile.TemporaryDirectory() as tmp:
-        state_dir = Path(tmp) / "state"
-        key = trio.run(prepare_state, state_dir, args.devices)
-        config = Path(tmp) / "gatewayd.toml"
-        config.write_text("[monitor]\nqueue_size = 200000\n[log]\nlevel = \"warning\"\n")
-        daemon = Daemon(state_dir, free_udp_port(), config)
+        daemon, key = start_daemon(Path(tmp), args.devices)
         try:
             best = gatewayd_run(daemon, key, args, args.offer, 0)
             print(f"gatewayd max: {best['rate']:,.0f} uplinks/s to the monitor ({best['comm_rx']:,} comm_rx of "

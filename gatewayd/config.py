@@ -110,8 +110,20 @@ class DeviceSettings:
                                        doc="Bad messages in a row before the connection is closed with 4000.")
     send_queue: int = _key(default=64, min=1, max=100_000, doc="Messages queued to one device's socket.")
     max_registering: int = _key(default=128, min=1, max=100_000,
-                                doc="WebSockets between handshake and registration at once; more wait their turn "
-                                    "(first come, first served) and get HTTP 503 after register_timeout.")
+                                doc="Registrations processed at once, counted from a connection's first frame (idle "
+                                    "sockets hold none); more wait their turn (first come, first served) and are "
+                                    "closed with 1013 if register_timeout passes first.")
+    first_frame_timeout: float = _key(default=5.0, min=0.1, max=300, reload=True,
+                                      doc="A new WebSocket that sends nothing for this long is closed (4008).")
+    max_unregistered_per_source: int = _key(default=32, min=1, max=100_000, reload=True,
+                                            doc="WebSockets from one address (an IPv6 /64) that have not registered "
+                                                "yet; more are refused at the handshake (HTTP 503, Retry-After).")
+    handshakes_per_second_per_source: float = _key(default=50.0, min=0.01, max=1e6, reload=True,
+                                                   doc="New device/terminal WebSockets per second from one address; "
+                                                       "more are refused (HTTP 503, Retry-After).")
+    handshake_burst_per_source: int = _key(default=100, min=1, max=1_000_000, reload=True,
+                                           doc="Handshakes one address may make at once before "
+                                               "handshakes_per_second_per_source applies.")
     command_expiry: float = _key(default=86400.0, min=1, max=365 * 86400, reload=True,
                                  doc="Default seconds before an undelivered command expires.")
     command_attempts: int = _key(default=3, min=1, max=100, reload=True,
@@ -140,6 +152,17 @@ class TerminalSettings:
                                   "own `encoding` setting wins), e.g. gb18030 (covers GBK), cp1252, big5.")
     clock_skew_hours: float = _key(default=24.0, min=0.01, max=100_000, reload=True,
                                    doc="A punch further than this from the server clock is flagged.")
+    max_pending: int = _key(default=100, min=0, max=100_000, reload=True,
+                            doc="Unknown terminals listed as pending at once; more are refused until an operator "
+                                "decides (they keep their punches and call again).")
+    unknown_per_minute_per_source: int = _key(default=10, min=1, max=100_000, reload=True,
+                                              doc="New unknown serial numbers accepted as pending per minute from one "
+                                                  "address.")
+    max_held_per_terminal: int = _key(default=1000, min=0, max=1_000_000, reload=True,
+                                      doc="Punches kept on disk for one pending terminal until it is approved; a "
+                                          "batch beyond is refused (the terminal keeps it and sends it again).")
+    max_held_bytes: int = _key(default=16 * 1024 * 1024, min=0, max=1 << 40, reload=True,
+                               doc="Bytes of punches kept on disk for all pending terminals together (state_dir/held).")
     codes: dict = _key(default_factory=dict, reload=True,
                        doc="Per-model code tables: [terminals.codes.<model>] mode = {\"1\" = \"fingerprint\"}, inout, event.")
 
@@ -183,6 +206,21 @@ class LorawanSettings:
     tx_power: int = _key(default=0, min=0, max=30,
                          doc="Downlink power (dBm) in PULL_RESP; 0 = the region's usual power (14 dBm in EU868, "
                              "20 dBm in US915); also a Station gateway's max_eirp.")
+    extra_channels: bool = _key(default=True,
+                                doc="Regions with default channels (EU868, AS923, KR920): give devices the region's "
+                                    "extra channels (EU868: 867.1 to 867.9 MHz) in the join-accept's CFList, and ABP "
+                                    "devices with NewChannelReq. false: the gateways listen on the default channels only.")
+    adr: bool = _key(default=True, doc="Adaptive data rate: devices that set the ADR bit are told their data rate, TX "
+                                       "power and repetitions (LinkADRReq) from the SNR of their last 20 uplinks.")
+    adr_margin_db: float = _key(default=10.0, min=0, max=30,
+                                doc="Installation margin of the ADR engine: SNR (dB) kept above what the data rate "
+                                    "needs. Higher: slower data rates, fewer lost frames.")
+    dev_status_hours: float = _key(default=24.0, min=0, max=8760,
+                                   doc="Ask each device for its battery and link margin (DevStatusReq) this often; "
+                                       "0 = never.")
+    confirm_attempts: int = _key(default=3, min=1, max=15,
+                                 doc="A confirmed downlink is sent again after each uplink without its ACK, up to "
+                                     "this many times in all.")
     station_public_url: str = _key(default="", doc="Base URL (scheme, host, port) that Station discovery "
                                    "hands out, e.g. \"wss://lns.example.com:443\" behind a TLS proxy. Empty: "
                                    "ws:// (wss:// with server.certfile) and the host and port the station used.")

@@ -133,7 +133,7 @@ async def test_pending_terminal_approved_later(daemon, client):
     for i in range(5):
         sim.punch(7, day() + timedelta(minutes=i))
     assert await sim.upload_all() == 5  # kept aside, durable, acknowledged
-    assert stored(daemon.core, "NEWPUSH") == [] and daemon.core.state.attendance.held_count("NEWPUSH") == 5
+    assert stored(daemon.core, "NEWPUSH") == [] and daemon.core.service("terminals").held_count("NEWPUSH") == 5
     assert await sim.poll() == []  # no commands for a pending terminal
     refused = await client.post("/api/terminals/NEWPUSH/commands", json={"command": "reboot"}, headers=daemon.auth)
     assert refused.status_code == 409

@@ -26,7 +26,8 @@ from ...journal.follow import JournalFollower
 from ...journal.record import Record, parse_ts
 from ...journal.writer import JournalUnavailable
 from ...logs import RateLimitedLogger
-from ...northbound.events import COMMAND_REJECTED, StateDirectory, events_of, may_have_events
+from ...northbound.alerts import has_events, record_events
+from ...northbound.events import COMMAND_REJECTED, StateDirectory
 from ...protocols.resiot import Action
 from ...ratelimit import TokenBucket
 from ...services.comms import action_mapper
@@ -260,11 +261,11 @@ class MqttService:
         directory, zone, hub = self._directory, self._zone, self.core.hub
         while True:
             for record in await follower.next_batch():
-                if not may_have_events(record.type):
+                if not has_events(record.type):
                     if tracker.skip(record.seq):
                         self._moved(tracker)
                     continue
-                events = events_of(record, directory, zone, site=site)
+                events = record_events(record, directory, zone, site=site)
                 if not events:
                     if tracker.skip(record.seq):
                         self._moved(tracker)

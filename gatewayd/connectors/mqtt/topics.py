@@ -3,6 +3,7 @@
     {prefix}/device/{device_id}/event/{up|join|tx|txack|txconfirm|status|command}
     {prefix}/gateway/{gateway_eui}/event/{alive|rx|status}
     {prefix}/terminal/{sn}/event/{attendance|status|command}
+    {prefix}/alert                                  (alerts raised and cleared: northbound/alerts.py)
     {prefix}/device/{device_id}/command/down        (subscribed)
     {prefix}/terminal/{sn}/command/down             (subscribed)
 
@@ -16,6 +17,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from ...northbound.alerts import ALERT
 from ...northbound.events import DEVICE, TERMINAL, NorthboundEvent
 
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
@@ -102,6 +104,8 @@ def check_settings(mqtt) -> None:
 
 
 def event_topic(prefix: str, event: NorthboundEvent) -> str:
+    if event.subject == ALERT:
+        return f"{prefix}/{ALERT}"
     return f"{prefix}/{event.subject}/{escape_level(event.subject_id)}/event/{event.event}"
 
 
