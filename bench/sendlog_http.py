@@ -40,7 +40,7 @@ def raw_server(port_file: str) -> None:
     from quart_trio import QuartTrio
 
     from gatewayd.config import Settings
-    from gatewayd.protocols import terminal as tp
+    from gatewayd.connectors.terminals import codec as tp
 
     settings = Settings()
     app = QuartTrio("raw", static_folder=None)

@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lorawan_uplinks import BURST_SECONDS, dev_addr, device_keys, gatewayd_run, start_daemon  # noqa: E402
 
-from gatewayd.protocols import lorawan  # noqa: E402
-from gatewayd.protocols.lorawan import MType  # noqa: E402
+from gatewayd.connectors.lorawan import frames as lorawan  # noqa: E402
+from gatewayd.connectors.lorawan.frames import MType  # noqa: E402
 
 
 def station_eui(g: int) -> str:
@@ -95,7 +95,16 @@ def station_sender(http_port: int, g: int, devices: list[int], fcnt_start: int, 
             pass
     elapsed = time.perf_counter() - began
     results.put({"gateway": g, "sent": count, "seconds": elapsed})
-    time.sleep(0.5)
+    # A clean close: the server answers our close frame only after every frame before it (closing
+    # with unread data would reset the connection and drop what the daemon had not read yet).
+    sock.setblocking(True)
+    sock.sendall(bytes((0x88, 0x82)) + b"\0\0\0\0" + struct.pack(">H", 1000))
+    sock.settimeout(60)
+    try:
+        while sock.recv(1 << 16):
+            pass
+    except OSError:
+        pass
     sock.close()
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from quart import Blueprint, Response, current_app, request
 
+from ....errors import ProtocolError
 from ....journal.writer import JournalUnavailable
-from ....protocols.errors import ProtocolError
-from ....transports.auth import client_address
+from ....web.auth import client_address
 from . import codec
 from .service import UNAVAILABLE
 
