@@ -245,9 +245,8 @@ class MqttService:
                     if self.settings.commands:
                         send, receive = trio.open_memory_channel(COMMAND_QUEUE)
                         self._command_send = send
-                        connection.subscribe(command_filters(self.names.prefix), 1)
-                        nursery.start_soon(self._handle_commands, connection, receive)
-                    nursery.start_soon(self._publish, connection)
+                        nursery.start_soon(connection.until_failure, self._handle_commands, connection, receive)
+                    nursery.start_soon(connection.until_failure, self._publish, connection)
             finally:
                 self._session_scope = None
                 self._command_send = None
@@ -371,6 +370,7 @@ class MqttService:
             connection.ack(mid, qos)
 
     async def _handle_commands(self, connection: Connection, receive: trio.MemoryReceiveChannel) -> None:
+        connection.subscribe(command_filters(self.names.prefix), 1)
         async with receive:
             async for topic, payload, mid, qos in receive:
                 target = parse_command_topic(self.names.prefix, topic)
