@@ -164,12 +164,17 @@ class MqttService:
         while True:
             self._set_state("connecting")
             failure = None
+            connection = None
             try:
                 connection = Connection(self._options(), self._on_ack,
                                         self._on_message if self.settings.commands else None)
                 await connection.connect()
             except MqttFailure as exc:
                 failure = exc
+            except BaseException:  # cancelled (the daemon stops) half-way: leave no socket open
+                if connection is not None:
+                    connection.close()
+                raise
             if failure is None:
                 self._connected(connection)
                 try:
