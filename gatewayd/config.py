@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import dataclasses
 import hashlib
+import ipaddress
 import os
 import re
 import sys
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any, get_args, get_origin
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .broker_url import check_settings as check_mqtt_settings
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -55,8 +58,13 @@ class ServerSettings:
                                doc="Largest HTTP request body accepted.")
     tcp_user_timeout: float = _key(default=30.0, min=0, max=3600,
                                    doc="Seconds unacknowledged data may wait before a dead peer is cut (TCP_USER_TIMEOUT).")
-    certfile: str = _key(default="", doc="TLS certificate (PEM). Empty: plain HTTP (use a reverse proxy for TLS).")
-    keyfile: str = _key(default="", doc="TLS private key (PEM).")
+    certfile: str = _key(default="", doc="TLS certificate (PEM), with keyfile. Empty: plain HTTP (or TLS at a reverse "
+                                          "proxy: see trusted_proxies).")
+    keyfile: str = _key(default="", doc="TLS private key (PEM). With certfile, the port serves HTTPS and WSS only.")
+    trusted_proxies: list = _key(default_factory=list,
+                                 doc="Reverse proxies (addresses or CIDR networks) whose X-Forwarded-Proto and "
+                                     "X-Forwarded-For are believed: the client's address for per-address limits, "
+                                     "and HTTPS for Secure cookies. Empty: those headers are ignored.")
 
 
 @dataclass
@@ -110,8 +118,20 @@ class DeviceSettings:
                                        doc="Bad messages in a row before the connection is closed with 4000.")
     send_queue: int = _key(default=64, min=1, max=100_000, doc="Messages queued to one device's socket.")
     max_registering: int = _key(default=128, min=1, max=100_000,
-                                doc="WebSockets between handshake and registration at once; more wait their turn "
-                                    "(first come, first served) and get HTTP 503 after register_timeout.")
+                                doc="Registrations processed at once, counted from a connection's first frame (idle "
+                                    "sockets hold none); more wait their turn (first come, first served) and are "
+                                    "closed with 1013 if register_timeout passes first.")
+    first_frame_timeout: float = _key(default=5.0, min=0.1, max=300, reload=True,
+                                      doc="A new WebSocket that sends nothing for this long is closed (4008).")
+    max_unregistered_per_source: int = _key(default=32, min=1, max=100_000, reload=True,
+                                            doc="WebSockets from one address (an IPv6 /64) that have not registered "
+                                                "yet; more are refused at the handshake (HTTP 503, Retry-After).")
+    handshakes_per_second_per_source: float = _key(default=50.0, min=0.01, max=1e6, reload=True,
+                                                   doc="New device/terminal WebSockets per second from one address; "
+                                                       "more are refused (HTTP 503, Retry-After).")
+    handshake_burst_per_source: int = _key(default=100, min=1, max=1_000_000, reload=True,
+                                           doc="Handshakes one address may make at once before "
+                                               "handshakes_per_second_per_source applies.")
     command_expiry: float = _key(default=86400.0, min=1, max=365 * 86400, reload=True,
                                  doc="Default seconds before an undelivered command expires.")
     command_attempts: int = _key(default=3, min=1, max=100, reload=True,
@@ -140,6 +160,17 @@ class TerminalSettings:
                                   "own `encoding` setting wins), e.g. gb18030 (covers GBK), cp1252, big5.")
     clock_skew_hours: float = _key(default=24.0, min=0.01, max=100_000, reload=True,
                                    doc="A punch further than this from the server clock is flagged.")
+    max_pending: int = _key(default=100, min=0, max=100_000, reload=True,
+                            doc="Unknown terminals listed as pending at once; more are refused until an operator "
+                                "decides (they keep their punches and call again).")
+    unknown_per_minute_per_source: int = _key(default=10, min=1, max=100_000, reload=True,
+                                              doc="New unknown serial numbers accepted as pending per minute from one "
+                                                  "address.")
+    max_held_per_terminal: int = _key(default=1000, min=0, max=1_000_000, reload=True,
+                                      doc="Punches kept on disk for one pending terminal until it is approved; a "
+                                          "batch beyond is refused (the terminal keeps it and sends it again).")
+    max_held_bytes: int = _key(default=16 * 1024 * 1024, min=0, max=1 << 40, reload=True,
+                               doc="Bytes of punches kept on disk for all pending terminals together (state_dir/held).")
     codes: dict = _key(default_factory=dict, reload=True,
                        doc="Per-model code tables: [terminals.codes.<model>] mode = {\"1\" = \"fingerprint\"}, inout, event.")
 
@@ -209,6 +240,13 @@ class LorawanSettings:
 class SecuritySettings:
     login_failures_per_minute: int = _key(default=5, min=1, max=1000, reload=True,
                                           doc="Failed logins (or bad keys/tokens) per source per minute before refusals.")
+    login_failures_per_minute_per_user: int = _key(default=20, min=1, max=10_000, reload=True,
+                                                   doc="Failed logins per user name per minute, from all addresses "
+                                                       "together, before refusals (each attempt counts before its "
+                                                       "password is checked).")
+    max_concurrent_password_checks: int = _key(default=2, min=1, max=64,
+                                               doc="Password hashes computed at once (about 16 MiB each); more "
+                                                   "logins wait up to 10 s, then get 503.")
     session_hours: float = _key(default=12.0, min=0.1, max=24 * 365, reload=True,
                                 doc="Dashboard session lifetime.")
     metrics_public_on_localhost: bool = _key(default=True, reload=True,
@@ -410,11 +448,18 @@ def _check_semantics(settings: Settings) -> None:
         raise ConfigError(f"lorawan.station_public_url: {url!r} is not ws:// or wss:// with a host and an explicit port")
     if bool(settings.server.certfile) != bool(settings.server.keyfile):
         raise ConfigError("server.certfile and server.keyfile: set both or neither")
-    if settings.mqtt.url:
-        from .connectors.mqtt.topics import check_settings
-
+    for where in ("certfile", "keyfile"):
+        path = getattr(settings.server, where)
+        if path and not os.access(path, os.R_OK):
+            raise ConfigError(f"server.{where}: {path} cannot be read")
+    for i, entry in enumerate(settings.server.trusted_proxies):
         try:
-            check_settings(settings.mqtt)
+            ipaddress.ip_network(str(entry).strip(), strict=False)
+        except ValueError:
+            raise ConfigError(f"server.trusted_proxies[{i}]: {entry!r} is not an IP address or network") from None
+    if settings.mqtt.url:
+        try:
+            check_mqtt_settings(settings.mqtt)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
     for i, rule in enumerate(settings.alerts.rules):

@@ -9,21 +9,24 @@ import signal
 import socket
 import time
 from functools import partial
+from typing import Sequence
 
 import trio
 from hypercorn.config import Config as HypercornConfig, Sockets
 from hypercorn.trio.run import worker_serve
 from hypercorn.utils import wrap_app
 
-from . import __version__, config as config_mod
+from . import __version__, config as config_mod, control
 from .config import Settings
+from .connector import Connector
 from .gctune import collect_periodically, tune_for_daemon
 from .journal.writer import JournalUnavailable
 from .logs import setup_logging
 from .runtime import open_core
 from .sdnotify import Notifier, listen_fds, watchdog_interval
-from .transports import control
-from .transports.web import create_app
+from .web import boundary
+from .web.app import create_app
+from .web.proxy import ProxyHeaders, parse_networks
 
 log = logging.getLogger("gatewayd")
 
@@ -128,6 +131,13 @@ def _hypercorn_config(settings: Settings) -> HypercornConfig:
     return cfg
 
 
+def _hypercorn_sockets(settings: Settings, sock: socket.socket) -> Sockets:
+    """With server.certfile/keyfile the one port speaks TLS only (HTTPS, WSS)."""
+    if settings.server.certfile:
+        return Sockets([sock], [], [])
+    return Sockets([], [sock], [])
+
+
 def _write_runfile(settings: Settings, port: int, udp_port: int | None) -> None:
     path = settings.state_path / "run.json"
     tmp = path.with_suffix(".tmp")
@@ -183,13 +193,14 @@ async def _watchdog(core, notifier: Notifier, period: float) -> None:
 
 
 async def serve(settings: Settings, config_path: str | None = None, overrides: dict | None = None,
-                *, handle_signals: bool = True, tune_gc: bool = False, task_status=trio.TASK_STATUS_IGNORED) -> int:
+                *, connectors: Sequence[Connector], handle_signals: bool = True, tune_gc: bool = False,
+                task_status=trio.TASK_STATUS_IGNORED) -> int:
     """Run until SIGTERM/SIGINT (or `core.stopping` is set). `task_status` receives the Core once
     every port is bound (tests run the daemon in-process this way). `tune_gc` (the daemon process
     sets it; in-process tests do not) sets the garbage collector up for a long-running process
     once start-up is over."""
     notifier = Notifier.from_environ()
-    async with open_core(settings, online=True) as core:
+    async with open_core(settings, online=True, connectors=connectors) as core:
         password = await core.access.ensure_admin()
         if password is not None:
             _hand_over_initial_password(settings, password)
@@ -208,7 +219,11 @@ async def serve(settings: Settings, config_path: str | None = None, overrides: d
             log.info("configuration reloaded (%s)", ", ".join(live) or "no live changes")
             await core.hub.publish("config.reloaded", {"applied": live, "needs_restart": restart}, durable=False)
 
-        app = create_app(core)
+        core.extras["web_app"] = web_app = create_app(core)
+        trusted = parse_networks(settings.server.trusted_proxies)
+        app = boundary.ErrorBoundary(ProxyHeaders(web_app, trusted) if trusted else web_app,
+                                     boundary.ConnectionErrors(core.metrics))
+        boundary.install()
         sock = _listen_socket(settings)
         port = sock.getsockname()[1]
         shutdown = trio.Event()
@@ -222,7 +237,7 @@ async def serve(settings: Settings, config_path: str | None = None, overrides: d
                 await nursery.start(control.serve, core)
                 await nursery.start(partial(
                     worker_serve, wrap_app(app, 16 * 1024 * 1024, None), _hypercorn_config(settings),
-                    sockets=Sockets([], [sock], []), shutdown_trigger=shutdown.wait))
+                    sockets=_hypercorn_sockets(settings, sock), shutdown_trigger=shutdown.wait))
                 if handle_signals:
                     # Before anything announces readiness: an early SIGHUP must reload, not kill us.
                     await nursery.start(_signals, core, reload)
@@ -243,7 +258,8 @@ async def serve(settings: Settings, config_path: str | None = None, overrides: d
                 if tune_gc:
                     tune_for_daemon()
                     nursery.start_soon(collect_periodically)
-                log.info("gatewayd %s listening on http://%s:%d", __version__, settings.server.host, port)
+                log.info("gatewayd %s listening on %s://%s:%d", __version__, "https" if settings.server.certfile else "http",
+                         settings.server.host, port)
                 notifier.ready()
                 task_status.started(core)
                 notifier.status(f"listening on port {port}")

@@ -11,7 +11,7 @@ import trio
 from trio_websocket import ConnectionRejected, open_websocket_url
 
 from gatewayd import ops
-from gatewayd.protocols import lorawan
+from gatewayd.connectors.lorawan import frames as lorawan
 from tests.conftest import wait_for
 from tests.dashboard.helpers import logged_in
 from tests.lorasim import SimDevice
@@ -251,8 +251,8 @@ async def test_uri_path_accepts_other_eui_spellings_and_refuses_junk(daemon):
 
 
 def test_token_file_takes_a_stations_key_lines_or_a_bare_token(tmp_path):
-    from gatewayd.cli import CliError
-    from gatewayd.services.lorawan import read_token_file
+    from gatewayd.cli.main import CliError
+    from gatewayd.connectors.lorawan.service import read_token_file
 
     key = tmp_path / "tc.key"
     key.write_text(f"Authorization: Bearer {TOKEN}\r\n")
@@ -271,3 +271,17 @@ async def test_a_connected_station_is_kept_alive_like_a_packet_forwarder(daemon)
         alive = await monitor.expect(lambda f: f.get("CommType") == "comm_gwalive"
                                      and f["Extra"].get("kind") == "keepalive")
     assert alive["GatewayEUIs"] == [STATION_GW] and alive["Extra"]["addr"].startswith("127.0.0.1:")
+
+
+async def test_us915_needs_a_sub_band_for_stations(daemon):
+    from gatewayd.connectors.lorawan import regions
+
+    service = daemon.core.service("lorawan")
+    service.region, service.sub_band = regions.get_region("US915"), 0
+    async with SimStation(daemon).connect(version=False) as station:
+        await station.send({"msgtype": "version", "station": "2.0.6", "protocol": 2})
+        assert await station.closed() == 1011  # no 8-channel plan for all 72 channels
+    service.sub_band = 2
+    async with SimStation(daemon).connect() as station:
+        config = station.router_config
+    assert config["region"] == "US902" and [904_600_000, 4, 4] in config["upchannels"]

@@ -11,8 +11,8 @@ import pytest
 import trio
 
 from gatewayd import ops
-from gatewayd.services.comms import communications
-from gatewayd.services.tx_dispatch import submit_tx
+from gatewayd.connectors.monitor.comms import communications
+from gatewayd.connectors.monitor.tx_dispatch import submit_tx
 
 from .helpers import add_terminal, records_of, stored
 from .pushsim import PushTerminal, attlog_row, utc_now
@@ -133,7 +133,7 @@ async def test_pending_terminal_approved_later(daemon, client):
     for i in range(5):
         sim.punch(7, day() + timedelta(minutes=i))
     assert await sim.upload_all() == 5  # kept aside, durable, acknowledged
-    assert stored(daemon.core, "NEWPUSH") == [] and daemon.core.state.attendance.held_count("NEWPUSH") == 5
+    assert stored(daemon.core, "NEWPUSH") == [] and daemon.core.service("terminals").held_count("NEWPUSH") == 5
     assert await sim.poll() == []  # no commands for a pending terminal
     refused = await client.post("/api/terminals/NEWPUSH/commands", json={"command": "reboot"}, headers=daemon.auth)
     assert refused.status_code == 409

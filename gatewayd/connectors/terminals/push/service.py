@@ -21,9 +21,9 @@ from zoneinfo import ZoneInfo
 from .... import __version__
 from ....journal.record import parse_ts
 from ....journal.writer import JournalUnavailable
-from ....protocols import terminal as tp
-from ....protocols.errors import ProtocolError
-from ....services.terminals import CONNECTOR_PUSH
+from .. import codec as tp
+from ....errors import ProtocolError
+from ..service import CONNECTOR_PUSH
 from . import codec
 
 log = logging.getLogger("gatewayd.terminals.push")
@@ -102,9 +102,12 @@ class PushService:
     async def _attlog(self, query: codec.PushQuery, terminal: dict[str, Any], body: bytes) -> Reply:
         upload = codec.parse_attlog(body)
         self._count_refused(query.sn, "ATTLOG", upload)
-        refusal = self.terminals.hold_refusal(terminal, len(upload.punches))
-        if refusal is not None:
-            return 503, refusal
+        if terminal["status"] == "pending":  # kept on disk, not journaled, until an operator decides
+            refusal = await self.terminals.hold(query.sn, upload.punches)
+            if refusal is not None:
+                return 503, refusal
+            if self.terminals.part.get(query.sn)["status"] == "pending":
+                return 200, codec.uploaded(upload.accepted, upload)
         attendance = self.core.service("attendance")
         size = tp.MAX_RECORDS_PER_BATCH
         for start in range(0, len(upload.punches), size):

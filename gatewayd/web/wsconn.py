@@ -1,0 +1,225 @@
+"""One server-side WebSocket: one writer task fed by a bounded channel, a heartbeat deadline, and a
+close that any task may request. The writer runs only while frames are queued (an idle connection
+holds no task of its own besides the handler), and never more than one at a time.
+
+Only the writer ever calls `websocket.send` / `websocket.close` (hypercorn's sends are shielded and
+cannot be timed out from outside, and after a disconnect they may return without a checkpoint, so
+they live in one task that always waits on its channel between sends).
+
+    conn = WsConnection(websocket, heartbeat=90.0, queue_size=64)
+    await conn.run(session, subprotocol="gatewayd.json")   # session(conn) reads and replies
+
+`receive()` moves the heartbeat deadline on every frame; when the deadline passes, or when
+`request_close()` is called, the pending (and every later) `receive()` raises `ConnectionEnded`.
+When the peer vanishes, quart cancels the handler: the session sees `trio.Cancelled`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Awaitable, Callable
+
+import trio
+
+log = logging.getLogger("gatewayd.ws")
+
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
+CLOSE_TOO_BIG = 1009
+CLOSE_SLOW = 1013
+CLOSE_BAD_MESSAGE = 4000
+CLOSE_AUTH_FAILED = 4001
+CLOSE_SUPERSEDED = 4002
+CLOSE_REGISTER_TIMEOUT = 4008
+CLOSE_IDLE_TIMEOUT = 4009
+
+FLUSH_TIMEOUT = 2.0  # queued frames get this long to go out before the close frame
+
+
+class ConnectionEnded(Exception):
+    """The connection is over (close requested, heartbeat expired); `code` is the close code."""
+
+    def __init__(self, code: int | None, reason: str = ""):
+        super().__init__(f"connection ended ({code}: {reason})" if code else "connection ended")
+        self.code = code
+        self.reason = reason
+
+
+class WsConnection:
+    def __init__(self, websocket, *, heartbeat: float, queue_size: int = 64, send_timeout: float = 10.0,
+                 connections=None):
+        self.websocket = websocket
+        self.remote: str = websocket.remote_addr or ""
+        self.path: str = websocket.path
+        self.subprotocols: list[str] = list(websocket.requested_subprotocols or ())
+        self.subprotocol: str | None = None
+        self.heartbeat = heartbeat
+        self.send_timeout = send_timeout
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self._connections = connections
+        self._outbox_send, self._outbox = trio.open_memory_channel[str | bytes](queue_size)
+        self._deadline = trio.current_time() + heartbeat
+        self._receive_scope: trio.CancelScope | None = None
+        self._closed = trio.Event()
+        self._nursery: trio.Nursery | None = None
+        self._writer_running = False
+        self._close_sent = False
+        self._helpers: set[trio.CancelScope] = set()
+
+    # -- for the session ----------------------------------------------------------------------------
+    async def receive(self) -> str | bytes:
+        """The next frame. Raises ConnectionEnded once a close was requested or the heartbeat expired."""
+        if self.close_code is not None:
+            raise ConnectionEnded(self.close_code, self.close_reason)
+        with trio.CancelScope(deadline=self._deadline) as scope:
+            self._receive_scope = scope
+            try:
+                data = await self.websocket.receive()
+            finally:
+                self._receive_scope = None
+            self.touch()
+            return data
+        if self.close_code is None:  # the deadline passed: nothing arrived in time
+            self.request_close(CLOSE_IDLE_TIMEOUT, f"nothing received for {self.heartbeat:g} s")
+        raise ConnectionEnded(self.close_code, self.close_reason)
+
+    async def each_frame(self, handle: Callable[[str | bytes], Awaitable[None]]) -> None:
+        """Call `handle` with every frame until the connection ends, then raise ConnectionEnded like
+        `receive`. One cancel scope serves the whole loop (a close request also cancels a `handle`
+        under way): for peers that send many small frames, where a scope per frame shows."""
+        if self.close_code is not None:
+            raise ConnectionEnded(self.close_code, self.close_reason)
+        receive = self.websocket.receive
+        with trio.CancelScope(deadline=self._deadline) as scope:
+            self._receive_scope = scope
+            try:
+                while True:
+                    data = await receive()
+                    self.touch()
+                    await handle(data)
+            finally:
+                self._receive_scope = None
+        if self.close_code is None:  # the deadline passed: nothing arrived in time
+            self.request_close(CLOSE_IDLE_TIMEOUT, f"nothing received for {self.heartbeat:g} s")
+        raise ConnectionEnded(self.close_code, self.close_reason)
+
+    def touch(self) -> None:
+        """Push the heartbeat deadline forward (every received frame does this)."""
+        self._deadline = trio.current_time() + self.heartbeat
+        if self._receive_scope is not None:
+            self._receive_scope.deadline = self._deadline
+
+    def send_nowait(self, text: str | bytes) -> bool:
+        """Queue a frame; False when the queue is full or the connection is ending."""
+        if self.close_code is not None or self._nursery is None:
+            return False
+        try:
+            self._outbox_send.send_nowait(text)
+        except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
+            return False
+        self._ensure_writer()
+        return True
+
+    async def send(self, text: str | bytes) -> None:
+        """Queue a frame, waiting for space up to `send_timeout` (then the peer is dropped: 1013)."""
+        if self.close_code is not None:
+            raise ConnectionEnded(self.close_code, self.close_reason)
+        with trio.move_on_after(self.send_timeout):
+            try:
+                await self._outbox_send.send(text)
+                self._ensure_writer()
+                return
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                raise ConnectionEnded(self.close_code, self.close_reason) from None
+        self.request_close(CLOSE_SLOW, "not reading")
+        raise ConnectionEnded(self.close_code, self.close_reason)
+
+    def request_close(self, code: int, reason: str = "") -> None:
+        """End the connection with `code` (the first request wins). Safe from any task, never blocks."""
+        if self.close_code is not None:
+            return
+        self.close_code = code
+        self.close_reason = reason[:120]
+        if self._receive_scope is not None:
+            self._receive_scope.cancel()
+
+    async def closed(self) -> None:
+        await self._closed.wait()
+
+    @property
+    def ending(self) -> bool:
+        return self.close_code is not None
+
+    def spawn(self, async_fn: Callable[..., Awaitable[None]], *args) -> None:
+        """Run a helper task for this connection; it is cancelled when the session ends."""
+        scope = trio.CancelScope()
+        self._helpers.add(scope)
+
+        async def helper() -> None:
+            try:
+                with scope:
+                    await async_fn(*args)
+            finally:
+                self._helpers.discard(scope)
+
+        self._nursery.start_soon(helper)
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    async def run(self, session: Callable[["WsConnection"], Awaitable[None]], *,
+                  subprotocol: str | None = None) -> None:
+        """Accept, run `session(self)`, then flush what is queued and close with `close_code`."""
+        self.subprotocol = subprotocol
+        await self.websocket.accept(subprotocol=subprotocol)
+        if self._connections is not None:
+            self._connections.add(self)
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                try:
+                    await session(self)
+                except ConnectionEnded:
+                    pass
+                except Exception:
+                    log.exception("WebSocket session on %s from %s failed", self.path, self.remote)
+                    self.request_close(1011, "internal error")
+                finally:
+                    self.request_close(CLOSE_NORMAL, "")
+                    for scope in list(self._helpers):
+                        scope.cancel()
+                    self._outbox_send.close()
+                    self._ensure_writer()  # drains what is queued, then sends the close frame
+        finally:
+            if self._connections is not None:
+                self._connections.discard(self)
+            self._closed.set()
+
+    def _ensure_writer(self) -> None:
+        if not self._writer_running and self._nursery is not None:
+            self._writer_running = True
+            self._nursery.start_soon(self._writer)
+
+    async def _writer(self) -> None:
+        """Send what is queued, then end (an idle connection holds no writer task; the next queued
+        frame starts one). At the end of the channel, send the close frame."""
+        websocket = self.websocket
+        flush_until = None
+        try:
+            while not self._close_sent:
+                try:
+                    frame = self._outbox.receive_nowait()
+                except trio.WouldBlock:
+                    return
+                except trio.EndOfChannel:
+                    break
+                await websocket.send(frame)
+                await trio.lowlevel.checkpoint()  # a send to a vanished peer may not yield by itself
+                if self.close_code is not None:
+                    flush_until = flush_until or trio.current_time() + FLUSH_TIMEOUT
+                    if trio.current_time() > flush_until:
+                        break
+            if not self._close_sent:
+                self._close_sent = True
+                await websocket.close(self.close_code or CLOSE_NORMAL, self.close_reason)
+        finally:
+            self._writer_running = False
