@@ -33,6 +33,7 @@ from .router_config import PlanError, router_config
 log = logging.getLogger("gatewayd.lorawan.station")
 
 CLOSE_SUPERSEDED = 4002
+CLOSE_REMOVED = 4001
 MUXS_ID = 0  # this server's identity in discovery replies
 FIRST_WINDOWS = ("RX1", "JA1")
 _UPLINK_MESSAGES = {t: ("gatewayd_station_messages_total", (("msgtype", t),)) for t in ("jreq", "updf", "propdf")}
@@ -95,6 +96,7 @@ class StationService:
         m.describe("gatewayd_station_messages_total", "Station messages received, by msgtype.")
         m.describe("gatewayd_station_malformed_total", "Station messages dropped as malformed, by reason.")
         m.describe("gatewayd_station_refused_total", "Station connections refused, by reason.")
+        m.describe("gatewayd_station_downlinks_dropped_total", "dnmsg not queued: the station's send queue was full.")
         m.gauge("gatewayd_station_connections", "Station gateways connected now.", lambda: len(self.links))
 
     @property
@@ -178,6 +180,9 @@ class StationService:
     async def handle(self, link: StationLink, frame: str | bytes) -> None:
         """One frame of a connected station; malformed ones are counted and dropped."""
         metrics = self.core.metrics
+        if link.eui not in self.core.state.lorawan.gateways:  # an operator removed it meanwhile
+            link.conn.request_close(CLOSE_REMOVED, "gateway removed")
+            return
         try:
             msg = codec.parse_message(frame, self.max_frame)
         except codec.StationError as exc:
