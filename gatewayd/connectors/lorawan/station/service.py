@@ -35,7 +35,6 @@ log = logging.getLogger("gatewayd.lorawan.station")
 CLOSE_SUPERSEDED = 4002
 CLOSE_REMOVED = 4001
 MUXS_ID = 0  # this server's identity in discovery replies
-FIRST_WINDOWS = ("RX1", "JA1")
 _UPLINK_MESSAGES = {t: ("gatewayd_station_messages_total", (("msgtype", t),)) for t in ("jreq", "updf", "propdf")}
 
 
@@ -64,9 +63,9 @@ class StationLink:
         up: codec.Uplink = copy.context
         region = self.service.region
         diid = next(self.service.diids)
-        rx2_freq, rx2_dr = regions.rx2(region)
-        if window.name in FIRST_WINDOWS:
-            rx_delay, rx1, rx2 = round(window.delay), (window.dr, _hz(window.freq)), (rx2_dr, _hz(rx2_freq))
+        if window.then is not None:  # RX1, with the device's RX2 for the station to fall back on
+            rx_delay, rx1, rx2 = round(window.delay), (window.dr, _hz(window.freq)), (window.then.dr,
+                                                                                        _hz(window.then.freq))
         else:
             rx_delay, rx1, rx2 = round(window.delay) - 1, None, (window.dr, _hz(window.freq))
         dev_eui = track.get("dev_eui") or ""
