@@ -46,7 +46,7 @@ def raw_server(port_file: str) -> None:
 
     from gatewayd.config import Settings
     from gatewayd.daemon import _hypercorn_config
-    from gatewayd.protocols import terminal as tp
+    from gatewayd.connectors.terminals import codec as tp
 
     settings = Settings()
     app = QuartTrio("raw", static_folder=None)

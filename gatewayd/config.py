@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import dataclasses
 import hashlib
+import ipaddress
 import os
 import re
 import sys
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any, get_args, get_origin
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .broker_url import check_settings as check_mqtt_settings
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -55,8 +58,13 @@ class ServerSettings:
                                doc="Largest HTTP request body accepted.")
     tcp_user_timeout: float = _key(default=30.0, min=0, max=3600,
                                    doc="Seconds unacknowledged data may wait before a dead peer is cut (TCP_USER_TIMEOUT).")
-    certfile: str = _key(default="", doc="TLS certificate (PEM). Empty: plain HTTP (use a reverse proxy for TLS).")
-    keyfile: str = _key(default="", doc="TLS private key (PEM).")
+    certfile: str = _key(default="", doc="TLS certificate (PEM), with keyfile. Empty: plain HTTP (or TLS at a reverse "
+                                          "proxy: see trusted_proxies).")
+    keyfile: str = _key(default="", doc="TLS private key (PEM). With certfile, the port serves HTTPS and WSS only.")
+    trusted_proxies: list = _key(default_factory=list,
+                                 doc="Reverse proxies (addresses or CIDR networks) whose X-Forwarded-Proto and "
+                                     "X-Forwarded-For are believed: the client's address for per-address limits, "
+                                     "and HTTPS for Secure cookies. Empty: those headers are ignored.")
 
 
 @dataclass
@@ -232,6 +240,13 @@ class LorawanSettings:
 class SecuritySettings:
     login_failures_per_minute: int = _key(default=5, min=1, max=1000, reload=True,
                                           doc="Failed logins (or bad keys/tokens) per source per minute before refusals.")
+    login_failures_per_minute_per_user: int = _key(default=20, min=1, max=10_000, reload=True,
+                                                   doc="Failed logins per user name per minute, from all addresses "
+                                                       "together, before refusals (each attempt counts before its "
+                                                       "password is checked).")
+    max_concurrent_password_checks: int = _key(default=2, min=1, max=64,
+                                               doc="Password hashes computed at once (about 16 MiB each); more "
+                                                   "logins wait up to 10 s, then get 503.")
     session_hours: float = _key(default=12.0, min=0.1, max=24 * 365, reload=True,
                                 doc="Dashboard session lifetime.")
     metrics_public_on_localhost: bool = _key(default=True, reload=True,
@@ -433,11 +448,18 @@ def _check_semantics(settings: Settings) -> None:
         raise ConfigError(f"lorawan.station_public_url: {url!r} is not ws:// or wss:// with a host and an explicit port")
     if bool(settings.server.certfile) != bool(settings.server.keyfile):
         raise ConfigError("server.certfile and server.keyfile: set both or neither")
-    if settings.mqtt.url:
-        from .connectors.mqtt.topics import check_settings
-
+    for where in ("certfile", "keyfile"):
+        path = getattr(settings.server, where)
+        if path and not os.access(path, os.R_OK):
+            raise ConfigError(f"server.{where}: {path} cannot be read")
+    for i, entry in enumerate(settings.server.trusted_proxies):
         try:
-            check_settings(settings.mqtt)
+            ipaddress.ip_network(str(entry).strip(), strict=False)
+        except ValueError:
+            raise ConfigError(f"server.trusted_proxies[{i}]: {entry!r} is not an IP address or network") from None
+    if settings.mqtt.url:
+        try:
+            check_mqtt_settings(settings.mqtt)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
     for i, rule in enumerate(settings.alerts.rules):

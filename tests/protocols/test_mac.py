@@ -15,7 +15,7 @@ NOW = 1_700_000_000.0
 def uplink(fcnt=0, dr=5, snr=5.0, gateways=1, adr_bit=False, adr_ack_req=False, commands=(), now=NOW):
     return mac.Uplink(fcnt=fcnt, dr=dr, snr=snr, gateways=gateways, adr=adr_bit, adr_ack_req=adr_ack_req,
                       commands=tuple(MacCommand(c, f) for c, f in commands), now=now,
-                      received_gps=mac.gps_seconds(now))
+                      received=now)
 
 
 def names(commands):

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from gatewayd.connectors.terminals.push import codec
-from gatewayd.protocols.errors import ProtocolError
+from gatewayd.errors import ProtocolError
 
 from .pushsim import attlog_row
 

@@ -35,14 +35,15 @@ def nb_trans_for_loss(loss: float) -> int:
     return 3
 
 
-def frame_loss(fcnts: list[int]) -> float:
-    """Share of frames missing between the first and last counter of the history."""
-    if len(fcnts) < 2:
+def frame_loss(history: list[list[float]]) -> float:
+    """Share of frames missing between the first and last counter of the history (the counters
+    only grow: the history holds new uplinks only)."""
+    if len(history) < 2:
         return 0.0
-    span = fcnts[-1] - fcnts[0] + 1
-    if span <= 0:
+    span = history[-1][0] - history[0][0] + 1
+    if span <= len(history):
         return 0.0
-    return max(0.0, 1.0 - len(set(fcnts)) / span)
+    return 1.0 - len(history) / span
 
 
 def decide(region: Region, current: LinkSettings, history: list[list[float]], margin_db: float) -> LinkSettings:
@@ -56,7 +57,7 @@ def decide(region: Region, current: LinkSettings, history: list[list[float]], ma
     rate = region.data_rates[dr] if 0 <= dr < len(region.data_rates) else None
     if rate is None or rate.sf is None:
         return current  # FSK or an unknown rate: nothing to reason about
-    room = max(snr for _, snr in recent) - REQUIRED_SNR[rate.sf] - margin_db
+    room = max([entry[1] for entry in recent]) - REQUIRED_SNR[rate.sf] - margin_db
     steps = int(room // STEP_DB)
     adjustable = lo <= dr <= hi
     while steps > 0 and adjustable and dr < hi:
@@ -70,5 +71,5 @@ def decide(region: Region, current: LinkSettings, history: list[list[float]], ma
     while steps < 0 and power > 0:
         power -= 1
         steps += 1
-    nb_trans = nb_trans_for_loss(frame_loss([int(f) for f, _ in recent]))
+    nb_trans = nb_trans_for_loss(frame_loss(recent))
     return LinkSettings(dr, power, nb_trans)

@@ -76,7 +76,7 @@ class MacContext:
     extra_channels: bool = True  # dynamic-channel bands: announce the band's extra channels
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Uplink:
     fcnt: int
     dr: int
@@ -86,19 +86,35 @@ class Uplink:
     adr_ack_req: bool
     commands: tuple[MacCommand, ...]
     now: float  # Unix seconds
-    received_gps: float  # GPS seconds of the reception
+    received: float  # Unix seconds of the reception (for DeviceTimeAns)
 
 
-@dataclass
 class MacOutcome:
-    answers: list[MacCommand] = field(default_factory=list)
-    requests: list[MacCommand] = field(default_factory=list)
-    must_reply: bool = False
-    state: dict[str, Any] = field(default_factory=dict)  # after the uplink and these commands
+    """Answers and requests for one uplink, and the MAC state after it (computed when first read:
+    most uplinks never need it)."""
+
+    __slots__ = ("answers", "requests", "must_reply", "_state", "_before", "_up")
+
+    def __init__(self, before: dict[str, Any], up: Uplink, after: dict[str, Any] | None):
+        self.answers: list[MacCommand] = []
+        self.requests: list[MacCommand] = []
+        self.must_reply = False
+        self._before, self._up, self._state = before, up, after
 
     @property
     def commands(self) -> list[MacCommand]:
         return self.answers + self.requests
+
+    @property
+    def state(self) -> dict[str, Any]:
+        if self._state is None:
+            self._state = _after_uplink(self._before, self._up)
+        return self._state
+
+    @property
+    def window_state(self) -> dict[str, Any]:
+        """The state to read receive-window settings from (unchanged by an uplink without answers)."""
+        return self._state if self._state is not None else self._before
 
 
 def gps_seconds(unix: float) -> float:
@@ -207,32 +223,61 @@ def _fields(command: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- deciding ----------------------------------------------------------------------------------------
-def handle(ctx: MacContext, state: dict[str, Any], settings: dict[str, Any], up: Uplink) -> MacOutcome:
-    """What to answer and ask after this uplink; `state` is not changed."""
+def _after_uplink(state: dict[str, Any], up: Uplink) -> dict[str, Any]:
     after = copy_state(state)
     apply_uplink(after, up.fcnt, up.snr, up.adr, [c.as_dict() for c in up.commands])
-    out = MacOutcome(state=after)
-    region = ctx.region
-    names = {c.name for c in up.commands}
-    if "LinkCheckReq" in names:
-        rate = region.data_rates[up.dr]
-        margin = 0 if up.snr is None or rate is None or rate.sf is None else up.snr - adr.REQUIRED_SNR[rate.sf]
-        out.answers.append(MacCommand("LinkCheckAns", {"margin": max(0, min(254, int(margin))),
-                                                       "gw_cnt": max(1, min(255, up.gateways))}))
-    if "DeviceTimeReq" in names:
-        gps = max(0.0, up.received_gps)
-        out.answers.append(MacCommand("DeviceTimeAns", {"gps_seconds": int(gps) & 0xFFFF_FFFF,
-                                                        "fraction": int((gps % 1) * 256) & 0xFF}))
-    out.requests += _link_adr(ctx, after, up)
-    out.requests += _settings_requests(ctx, after, settings)
-    if ctx.dev_status_interval > 0 and (after["status_asked"] is None
-                                        or up.now - after["status_asked"] >= ctx.dev_status_interval):
-        out.requests.append(MacCommand("DevStatusReq", {}))
-    out.must_reply = up.adr_ack_req or bool(names & _STICKY_ANSWERS) or bool(out.answers)
+    return after
+
+
+def handle(ctx: MacContext, state: dict[str, Any], settings: dict[str, Any], up: Uplink) -> MacOutcome:
+    """What to answer and ask after this uplink; `state` is not changed.
+
+    Decided on the state as the fold will leave it after this uplink. Most uplinks carry no
+    answer and find nothing pending or waiting: for those the state only gains an ADR history
+    entry, so no copy is made."""
+    commands = up.commands
+    if commands or state["pending"] or state["wait"]:
+        view = _after_uplink(state, up)
+        history = view["history"]
+        out = MacOutcome(state, up, view)
+    else:
+        view = state
+        history = state["history"]
+        if up.adr and up.snr is not None and len(history) + 1 >= adr.HISTORY:
+            history = history[1 - adr.HISTORY:] + [[up.fcnt, up.snr]]
+        out = MacOutcome(state, up, None)
+    if commands:
+        names = {c.name for c in commands}
+        if "LinkCheckReq" in names:
+            rate = ctx.region.data_rates[up.dr]
+            margin = 0 if up.snr is None or rate is None or rate.sf is None else up.snr - adr.REQUIRED_SNR[rate.sf]
+            out.answers.append(MacCommand("LinkCheckAns", {"margin": max(0, min(254, int(margin))),
+                                                           "gw_cnt": max(1, min(255, up.gateways))}))
+        if "DeviceTimeReq" in names:
+            gps = max(0.0, gps_seconds(up.received))
+            out.answers.append(MacCommand("DeviceTimeAns", {"gps_seconds": int(gps) & 0xFFFF_FFFF,
+                                                            "fraction": int((gps % 1) * 256) & 0xFF}))
+        out.must_reply = bool(out.answers) or bool(names & _STICKY_ANSWERS)
+    out.must_reply = out.must_reply or up.adr_ack_req
+    requests = out.requests
+    if up.adr or ctx.region.fixed_channels:
+        requests += _link_adr(ctx, view, history, up)
+    if _settings_wanted(ctx, view, settings):
+        requests += _settings_requests(ctx, view, settings)
+    if ctx.dev_status_interval > 0 and (view["status_asked"] is None
+                                        or up.now - view["status_asked"] >= ctx.dev_status_interval):
+        requests.append(MacCommand("DevStatusReq", {}))
     return out
 
 
-def _link_adr(ctx: MacContext, state: dict[str, Any], up: Uplink) -> list[MacCommand]:
+def _settings_wanted(ctx: MacContext, state: dict[str, Any], settings: dict[str, Any]) -> bool:
+    """Cheap check: may `_settings_requests` find anything to ask?"""
+    if not state["extra_channels"] and ctx.extra_channels and ctx.region.extra_channels:
+        return True
+    return any(value is not None for name, value in settings.items() if name != "class")
+
+
+def _link_adr(ctx: MacContext, state: dict[str, Any], history: list[list[float]], up: Uplink) -> list[MacCommand]:
     region = ctx.region
     needs_mask = region.fixed_channels and ctx.sub_band and not state["ch_mask_ok"]
     if state["wait"].get("LinkADRReq") and not up.adr_ack_req:
@@ -241,7 +286,7 @@ def _link_adr(ctx: MacContext, state: dict[str, Any], up: Uplink) -> list[MacCom
     current = adr.LinkSettings(up.dr, state["tx_power"], state["nb_trans"])
     target = current
     if ctx.adr and up.adr:
-        target = adr.decide(region, current, state["history"], ctx.adr_margin_db)
+        target = adr.decide(region, current, history, ctx.adr_margin_db)
     if target == current and not needs_mask:
         return []
     if not lo <= target.dr <= hi and target.dr != up.dr:

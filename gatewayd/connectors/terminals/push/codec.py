@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from ....protocols import terminal as tp
-from ....protocols.errors import ProtocolError
+from .. import codec as tp
+from ....errors import ProtocolError
 
 MAX_LINE_BYTES = 8192          # one row; template rows (FP/FACE/BIODATA) are the longest
 MAX_ERRORS_KEPT = 20           # row errors described in a reply; the rest are only counted

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from quart import Blueprint, Response, current_app, request
 
-from ....protocols.errors import ProtocolError
-from ....transports.auth import client_address
+from ....errors import ProtocolError
+from ....web.auth import client_address
 from . import codec
 
 blueprint = Blueprint("push_terminals", __name__)

@@ -21,9 +21,9 @@ from zoneinfo import ZoneInfo
 from .... import __version__
 from ....journal.record import parse_ts
 from ....journal.writer import JournalUnavailable
-from ....protocols import terminal as tp
-from ....protocols.errors import ProtocolError
-from ....services.terminals import CONNECTOR_PUSH
+from .. import codec as tp
+from ....errors import ProtocolError
+from ..service import CONNECTOR_PUSH
 from . import codec
 
 log = logging.getLogger("gatewayd.terminals.push")
