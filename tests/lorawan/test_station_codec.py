@@ -225,8 +225,8 @@ def test_dnmsg_windows_follow_the_chosen_window():
     from types import SimpleNamespace
 
     from gatewayd.connectors.lorawan.station.service import StationLink
-    from gatewayd.services.lorawan_dedup import Copy
-    from gatewayd.services.lorawan_downlink import Window
+    from gatewayd.connectors.lorawan.dedup import Copy
+    from gatewayd.connectors.lorawan.downlink import Window
 
     service = SimpleNamespace(region=regions.EU868, diids=itertools.count(7))
     link = StationLink(service, "b827ebfffe612a0d", conn=None, remote=("192.0.2.1", 1))

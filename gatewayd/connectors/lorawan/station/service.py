@@ -20,13 +20,12 @@ from typing import Any
 
 import trio
 
+from ....errors import ProtocolError
 from ....journal.writer import JournalUnavailable
 from ....logs import RateLimitedLogger
-from .. import gwmp
-from ....errors import ProtocolError
+from .. import gwmp, regions
 from ..downlink import Transmission, Window
 from ..gateways import DownlinkPath, _addr_text
-from .. import regions
 from . import codec
 from .router_config import PlanError, router_config
 
