@@ -1,6 +1,6 @@
 """Webhook deliveries/s beside a bare httpx POST loop, and ingest with 3 webhooks (one dead) vs none.
 
-    .venv/bin/python bench/webhooks.py [--events 3000] [--connections 50] [--messages 300] [--rounds 3]
+    .venv/bin/python bench/webhooks.py [--events 3000] [--connections 50] [--messages 200] [--rounds 3]
 
 Everything runs on 127.0.0.1. The receiver is a separate process (trio + h11, keep-alive) that
 answers 200 and counts events; it times the first and last request it gets.
@@ -198,7 +198,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=3000, help="events in the delivery backlog")
     parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--messages", type=int, default=300, help="telemetry frames per connection per round")
+    parser.add_argument("--messages", type=int, default=200, help="telemetry frames per connection per round")
     parser.add_argument("--workers", type=int, default=1, help="load-generator processes")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
