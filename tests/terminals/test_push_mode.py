@@ -139,7 +139,9 @@ async def test_pending_terminal_approved_later(daemon, client):
     assert refused.status_code == 409
 
     await ops.call(daemon.core, "terminal.add", {"sn": "NEWPUSH", "tz": "Asia/Tokyo"})  # adding approves it
-    assert len(stored(daemon.core, "NEWPUSH")) == 5
+    rows = stored(daemon.core, "NEWPUSH")
+    assert len(rows) == 5 and {(p.connector, p.tz) for p in rows} == {("push", "Asia/Tokyo")}
+    assert rows[0].utc == "2026-06-11T23:00:00Z"  # 08:00 in Tokyo
     assert daemon.core.state.terminals.get("NEWPUSH")["status"] == "accepted"
     sim.punch(7, day(1))
     assert await sim.upload_all() == 1 and len(stored(daemon.core, "NEWPUSH")) == 6
