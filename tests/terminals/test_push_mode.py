@@ -96,6 +96,8 @@ async def test_attlog_batches_stored_once_with_stamps(daemon, client):
     await rebooted.handshake()
     assert rebooted.options["ATTLOGStamp"] == rebooted.options["Stamp"] == str(sim.log[-1].stamp)
     assert rebooted.unsent() == []
+    shown = (await client.get("/api/terminals/PUSH2", headers=daemon.auth)).json()
+    assert shown["push"] == {"stamps": {"ATTLOG": str(sim.log[-1].stamp)}, "users": 0}
     rebooted.punch(1000, day(1))
     assert await rebooted.upload_all() == 1 and rebooted.uploads == [(1, "OK: 1")]
 
