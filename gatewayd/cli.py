@@ -21,6 +21,7 @@ import trio
 
 from . import __version__, config as config_mod
 from .logs import setup_logging
+from .textsafe import printable
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -77,24 +78,25 @@ async def _run_offline(settings, name, args):
 # -- output -----------------------------------------------------------------------------------------
 def _print_result(result: Any, as_json: bool, human: Callable[[Any], str] | None) -> None:
     if as_json or human is None:
-        print(json.dumps(result, indent=2, default=str))
+        print(json.dumps(result, indent=2, default=str))  # ASCII only: control characters are escaped
     else:
-        print(human(result))
+        # Names and serial numbers come from devices: no control character reaches the terminal.
+        print(printable(human(result), keep_newlines=True))
 
 
 def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     if not rows:
         return "(none)"
-    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
-    lines = ["  ".join(c.upper().ljust(widths[c]) for c in columns)]
-    for row in rows:
-        lines.append("  ".join(str(row.get(c, "") if row.get(c) is not None else "-").ljust(widths[c])
-                               for c in columns))
+    cells = [[printable(row.get(c, "") if row.get(c) is not None else "-") for c in columns] for row in rows]
+    widths = [max(len(c), *(len(line[i]) for line in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.upper().ljust(widths[i]) for i, c in enumerate(columns))]
+    for line in cells:
+        lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)))
     return "\n".join(lines)
 
 
 def _pairs(result: dict[str, Any]) -> str:
-    return "\n".join(f"{k}: {v}" for k, v in result.items())
+    return "\n".join(f"{k}: {printable(v)}" for k, v in result.items())
 
 
 # -- operator commands as data: (words, op, arguments, human formatter) ------------------------------
