@@ -20,6 +20,8 @@ from typing import Any, get_args, get_origin
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .broker_url import check_settings as check_mqtt_settings
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -461,10 +463,8 @@ def _check_semantics(settings: Settings) -> None:
         except ValueError:
             raise ConfigError(f"server.trusted_proxies[{i}]: {entry!r} is not an IP address or network") from None
     if settings.mqtt.url:
-        from .connectors.mqtt.topics import check_settings
-
         try:
-            check_settings(settings.mqtt)
+            check_mqtt_settings(settings.mqtt)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
     for i, rule in enumerate(settings.alerts.rules):

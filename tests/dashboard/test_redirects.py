@@ -6,7 +6,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from gatewayd.transports.dashboard import safe_next
+from gatewayd.web.dashboard import safe_next
 
 from .helpers import PASSWORD, client, csrf_of, set_password
 

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 from hypothesis import given, strategies as st
 
-from gatewayd.services.sessions import KEY_BYTES, Sessions, load_or_create_key, same_origin
+from gatewayd.web.sessions import KEY_BYTES, Sessions, load_or_create_key, same_origin
 
 
 class Clock:

@@ -8,7 +8,7 @@ import pytest
 
 from gatewayd import ops
 from gatewayd.connectors.lorawan.mac_commands import MacCommand, encode_all
-from gatewayd.services.lorawan import _device_human
+from gatewayd.connectors.lorawan.service import _device_human
 
 from .conftest import QUIET_MAC
 from .helpers import ABP_EUI, GW1, UdpGateway, abp_device, add_abp, open_monitor, records_of

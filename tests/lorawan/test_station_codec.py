@@ -11,7 +11,7 @@ from hypothesis import given, strategies as st
 from gatewayd.connectors.lorawan.station import codec
 from gatewayd.connectors.lorawan.station.router_config import PlanError, router_config, sx1301_conf, _Channel
 from gatewayd.connectors.lorawan import regions
-from gatewayd.protocols import lorawan
+from gatewayd.connectors.lorawan import frames as lorawan
 
 from .station_sim import uplink_message
 

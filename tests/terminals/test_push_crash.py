@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 import httpx
@@ -17,7 +18,8 @@ def _batch(first: datetime, n: int) -> bytes:
 
 def test_kill_between_durable_write_and_ok(tmp_path):
     state = tmp_path / "state"
-    assert run_cli("terminal", "add", "PKILL1", "--tz", "Europe/Rome", "--state-dir", str(state)).returncode == 0
+    assert run_cli("terminal", "add", "PKILL1", "--tz", "Europe/Rome", "--encoding", "gbk",
+                   "--state-dir", str(state)).returncode == 0
     first, second = _batch(datetime(2026, 6, 12, 8, 0), 100), _batch(datetime(2026, 6, 13, 8, 0), 100)
     daemon = DaemonProcess(state, env={"PYTHONPATH": str(CRASH_HOOK), "GATEWAYD_TEST_CRASH_AFTER_INGEST": "2"})
     daemon.start()
@@ -48,3 +50,7 @@ def test_kill_between_durable_write_and_ok(tmp_path):
         daemon.stop()
     keys = _stored(state, "PKILL1")
     assert len(keys) == 200 == len(set(keys))
+    shown = run_cli("terminal", "show", "PKILL1", "--json", "--state-dir", str(state))
+    terminal = json.loads(shown.stdout)
+    assert (terminal["protocol"], terminal["encoding"], terminal["effective_tz"]) == ("push", "gbk", "Europe/Rome")
+

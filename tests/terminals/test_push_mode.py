@@ -11,8 +11,8 @@ import pytest
 import trio
 
 from gatewayd import ops
-from gatewayd.services.comms import communications
-from gatewayd.services.tx_dispatch import submit_tx
+from gatewayd.connectors.monitor.comms import communications
+from gatewayd.connectors.monitor.tx_dispatch import submit_tx
 
 from .helpers import add_terminal, records_of, stored
 from .pushsim import PushTerminal, attlog_row, utc_now

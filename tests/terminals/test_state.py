@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from gatewayd.journal.record import Record
-from gatewayd.state.attendance import AttendanceState, punch_key
-from gatewayd.state.terminals import TerminalsState
+from gatewayd.connectors.terminals.attendance_state import AttendanceState, punch_key
+from gatewayd.connectors.terminals.state import TerminalsState
 
 TS = "2026-06-12T10:00:00.000000Z"
 
@@ -73,7 +73,7 @@ def test_snapshot_round_trip_keeps_the_dedup_index():
 
 
 def test_finished_commands_are_bounded():
-    from gatewayd.state.terminals import FINISHED_COMMANDS_KEPT
+    from gatewayd.connectors.terminals.state import FINISHED_COMMANDS_KEPT
 
     terminals = TerminalsState()
     records = []

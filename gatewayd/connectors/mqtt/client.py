@@ -26,7 +26,7 @@ import trio
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
-from .topics import BrokerAddress
+from ...broker_url import BrokerAddress
 
 log = logging.getLogger("gatewayd.mqtt")
 

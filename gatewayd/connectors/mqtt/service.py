@@ -25,17 +25,18 @@ import trio
 from ...journal.follow import JournalFollower
 from ...journal.record import Record, parse_ts
 from ...journal.writer import JournalUnavailable
+from ...broker_url import parse_url
 from ...logs import RateLimitedLogger
 from ...northbound.alerts import has_events, record_events
 from ...northbound.events import COMMAND_REJECTED, StateDirectory
-from ...protocols.resiot import Action
+from ..monitor.resiot import Action
 from ...ratelimit import TokenBucket
-from ...services.comms import action_mapper
-from ...services.monitor import local_zone
+from ..monitor.comms import action_mapper
+from ..monitor.service import local_zone
 from . import commands as mqtt_commands
 from .client import Connection, ConnectOptions, MqttFailure, tls_context
 from .outbox import AckTracker, Pacer, RateMeter, backoff_delay
-from .topics import command_filters, event_topic, parse_command_topic, parse_url, resolve_names
+from .topics import command_filters, event_topic, parse_command_topic, resolve_names
 
 log = logging.getLogger("gatewayd.mqtt")
 

@@ -22,10 +22,10 @@ import trio
 
 from ....journal.writer import JournalUnavailable
 from ....logs import RateLimitedLogger
-from ....protocols import gwmp
-from ....protocols.errors import ProtocolError
-from ....services.lorawan_downlink import Transmission, Window
-from ....services.lorawan_gateways import DownlinkPath, _addr_text
+from .. import gwmp
+from ....errors import ProtocolError
+from ..downlink import Transmission, Window
+from ..gateways import DownlinkPath, _addr_text
 from .. import regions
 from . import codec
 from .router_config import PlanError, router_config
