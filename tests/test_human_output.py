@@ -11,8 +11,8 @@ import trio
 
 from gatewayd import ops
 from gatewayd.logs import setup_logging
-from gatewayd.monitor_cli import format_line, json_line
-from gatewayd.runtime import open_core
+from gatewayd.connectors.monitor.cli import format_line, json_line
+from gatewayd.gateway import open_core
 from gatewayd.textsafe import printable
 from tests.conftest import make_settings, run_cli
 
