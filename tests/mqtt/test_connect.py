@@ -145,3 +145,12 @@ async def test_the_dashboard_settings_page_shows_state_and_backlog(nursery, tmp_
     backlog = re.search(r'id="mqtt-backlog">(\d+) records', page).group(1)
     assert int(backlog) >= 1 and 'id="mqtt-error"' in page
     await daemon.stop()
+
+
+async def test_mqtt_5_and_qos_0(nursery, tmp_path, broker, subscriber):
+    daemon = await start_daemon(nursery, tmp_path, broker, protocol="5", qos=0)
+    body = await published_one(daemon, subscriber)
+    service = daemon.core.service("mqtt")
+    await wait_for(lambda: service.acked_seq >= body["seq"])  # QoS 0: done once written
+    assert service.status()["qos"] == 0
+    await daemon.stop()

@@ -143,16 +143,17 @@ class Connection:
             if self._scope is None:
                 self._scope = nursery.cancel_scope
             for loop in (self._reader, self._writer, self._keepalive):
-                nursery.start_soon(self._until_failure, loop)
+                nursery.start_soon(self.until_failure, loop)
             task_status.started()
 
     def bind(self, scope: trio.CancelScope) -> None:
         """The scope to cancel when the connection fails (the session using it)."""
         self._scope = scope
 
-    async def _until_failure(self, loop) -> None:
+    async def until_failure(self, fn, *args) -> None:
+        """Run `fn(*args)`; a MqttFailure it raises (e.g. from `publish`) ends the connection."""
         try:
-            await loop()
+            await fn(*args)
         except MqttFailure as exc:
             self._fail(exc)
 
