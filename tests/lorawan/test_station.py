@@ -285,3 +285,10 @@ async def test_us915_needs_a_sub_band_for_stations(daemon):
     async with SimStation(daemon).connect() as station:
         config = station.router_config
     assert config["region"] == "US902" and [904_600_000, 4, 4] in config["upchannels"]
+
+
+async def test_a_removed_gateways_station_is_closed_at_its_next_message(daemon):
+    async with SimStation(daemon).connect() as station:
+        await ops.call(daemon.core, "gateway.remove", {"eui": STATION_GW})
+        await station.send({"msgtype": "timesync", "txtime": 1.0})
+        assert await station.closed() == 4001

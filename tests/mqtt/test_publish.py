@@ -136,4 +136,3 @@ async def test_a_stalled_broker_does_not_slow_ingest(daemon, broker, subscriber)
         broker.resume()
     last = daemon.core.hub.fanned_seq
     await wait_for(lambda: service.acked_seq >= last, timeout=30)
-

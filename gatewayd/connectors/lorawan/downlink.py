@@ -56,6 +56,7 @@ class Window:
     delay: float  # seconds after the uplink's tmst
     freq: float
     dr: int
+    then: "Window | None" = None  # RX1's RX2, for gateways that take both and fall back themselves
 
 
 def best_first(copies) -> list:
@@ -106,7 +107,7 @@ class Downlinks:
             rx2 = Window("JA2" if join else "RX2", first_delay + 1.0, rx2_freq, rx2_dr)
             try:
                 rx1_freq, rx1_dr = regions.rx1(self.region, copy.rx.freq, uplink_dr, offset)
-                options: tuple[Window, ...] = (Window("JA1" if join else "RX1", first_delay, rx1_freq, rx1_dr), rx2)
+                options: tuple[Window, ...] = (Window("JA1" if join else "RX1", first_delay, rx1_freq, rx1_dr, rx2), rx2)
             except ProtocolError:  # not one of the band's channels: only RX2 is known
                 options = (rx2,)
             for window in options:

@@ -264,8 +264,9 @@ def _gateways_table(rows: list[dict[str, Any]]) -> str:
 
 
 def _devices_table(rows: list[dict[str, Any]]) -> str:
-    return _table([dict(r, queued=len(r["queue"])) for r in rows],
-                  ["dev_eui", "name", "activation", "dev_addr", "fcnt_up", "fcnt_down", "last_seen", "queued"])
+    return _table([dict(r, queued=len(r["queue"]), dr=r["mac"]["dr"], battery=r["mac"]["battery"]) for r in rows],
+                  ["dev_eui", "name", "activation", "class", "dev_addr", "fcnt_up", "fcnt_down", "dr", "battery",
+                   "last_seen", "queued"])
 
 
 def read_token_file(args: dict[str, Any]) -> dict[str, Any]:

@@ -188,6 +188,8 @@ def clean_text(text: str, limit: int) -> str:
 
 def parse_pin(text: str, where: str = "PIN") -> int:
     """A numeric PIN (what the store keys punches by): up to 10 digits, at most 4294967295."""
+    if text.isascii() and text.isdigit() and len(text) < 10:
+        return int(text)
     text = text.strip()
     if not _PIN.fullmatch(text):
         raise _invalid(f"{where} must be a number of up to 10 digits, got {tf.describe(text)}")
@@ -198,6 +200,8 @@ def parse_pin(text: str, where: str = "PIN") -> int:
 
 
 def _code(text: str, where: str) -> int:
+    if text.isascii() and text.isdigit() and len(text) < 10:  # the usual case, checked cheaply
+        return int(text)
     text = text.strip()
     if not text:
         return 0
@@ -225,13 +229,25 @@ def parse_attlog(body: bytes) -> AttlogUpload:
     return upload
 
 
+def _local_time(text: str) -> datetime:
+    """'YYYY-MM-DD HH:MM:SS' read by the C parser when it has exactly that shape, else by the
+    terminals' general (slower, more lenient) rule."""
+    if len(text) == 19 and text[4] == "-" and text[7] == "-" and text[10] == " " and text[13] == ":" \
+            and text[16] == ":" and text.isascii():
+        try:
+            return datetime.fromisoformat(text)
+        except ValueError:
+            pass  # the general rule names what is wrong
+    return tf.parse_local_time(text, "time")
+
+
 def _attlog_row(line: str) -> tpunch.Punch:
     fields = line.split("\t")
     if len(fields) < 2:
         raise _invalid(f"a row needs at least PIN and time separated by a TAB, got {tf.describe(line)}")
     pin = parse_pin(fields[0])
     time_text = fields[1].strip()
-    local_time = tf.parse_local_time(time_text, "time")
+    local_time = _local_time(time_text)
     status = _code(fields[2], "status") if len(fields) > 2 else 0
     verify = _code(fields[3], "verify") if len(fields) > 3 else 0
     return tpunch.Punch(enrollid=pin, time=time_text, local_time=local_time, mode=verify, inout=status, event=0)
