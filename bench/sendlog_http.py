@@ -251,14 +251,14 @@ def alternate(script: str, args, client_fn, report) -> tuple[list[dict], list[di
         return raw_results, gw_results, fsyncs, _stored_punches(state)
 
 
-def bench_args(doc: str, serve_raw_fn) -> argparse.Namespace | None:
+def bench_args(doc: str, serve_raw_fn, rounds: int = 2) -> argparse.Namespace | None:
     """The flags shared by the HTTP terminal benches, bounded. When started as the raw server
     (`--raw-server PORT_FILE`), runs `serve_raw_fn(PORT_FILE)` and returns None."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--clients", type=int, default=50, help="keep-alive clients (terminals) at once")
     parser.add_argument("--processes", type=int, default=2, help="load generator processes")
-    parser.add_argument("--rounds", type=int, default=2, help="raw / gatewayd alternations")
+    parser.add_argument("--rounds", type=int, default=rounds, help="raw / gatewayd alternations")
     parser.add_argument("--raw-server", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.raw_server:

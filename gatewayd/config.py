@@ -50,7 +50,8 @@ class ServerSettings:
     port: int = _key(default=3000, min=0, max=65535, doc="The one TCP port. 0 picks a free port (tests).")
     udp_port: int = _key(default=1700, min=0, max=65535,
                          doc="UDP port for LoRa packet forwarders (Semtech GWMP). 0 turns LoRaWAN off.")
-    udp_host: str = _key(default="0.0.0.0", doc="Address the UDP port listens on.")
+    udp_host: str = _key(default="", doc="Address the UDP port listens on; empty: the same as host (so --host "
+                                         "127.0.0.1 keeps both on the loopback).")
     state_dir: str = _key(default="/var/lib/gatewayd", doc="Where the journal, snapshots and control socket live.")
     graceful_timeout: float = _key(default=4.0, min=0.5, max=60,
                                    doc="Seconds a stop may take before remaining connections are cut.")
@@ -204,6 +205,10 @@ class LorawanSettings:
     net_id: str = _key(default="000000", doc="NetID (6 hex digits) used in join-accepts and DevAddr allocation.")
     accept_unknown_gateways: bool = _key(default=True, reload=True,
                                          doc="Accept packet forwarders whose EUI was not registered.")
+    unknown_source_datagrams_per_second: float = _key(
+        default=20.0, min=0.1, max=1e6, reload=True,
+        doc="Datagrams per second (burst: twice as many) from an address no admitted gateway sent from lately; "
+            "more are dropped before they are parsed.")
     keepalive_interval: float = _key(default=10.0, min=1, max=3600, reload=True,
                                      doc="The packet forwarders' keep-alive period (PULL_DATA).")
     missed_keepalives: int = _key(default=3, min=1, max=100, reload=True,

@@ -9,6 +9,8 @@ import argparse
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from .textsafe import printable
+
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 
@@ -46,15 +48,17 @@ ParserHook = Callable[[argparse._SubParsersAction, Callable[[argparse.ArgumentPa
 
 
 def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    """Rows as aligned columns; control characters in values (names and serial numbers come from
+    devices) are shown escaped."""
     if not rows:
         return "(none)"
-    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
-    lines = ["  ".join(c.upper().ljust(widths[c]) for c in columns)]
-    for row in rows:
-        lines.append("  ".join(str(row.get(c, "") if row.get(c) is not None else "-").ljust(widths[c])
-                               for c in columns))
+    cells = [[printable(row.get(c, "") if row.get(c) is not None else "-") for c in columns] for row in rows]
+    widths = [max(len(c), *(len(line[i]) for line in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.upper().ljust(widths[i]) for i, c in enumerate(columns))]
+    for line in cells:
+        lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)))
     return "\n".join(lines)
 
 
 def pairs(result: dict[str, Any]) -> str:
-    return "\n".join(f"{k}: {v}" for k, v in result.items())
+    return "\n".join(f"{k}: {printable(v)}" for k, v in result.items())

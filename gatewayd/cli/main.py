@@ -27,6 +27,7 @@ from ..journal.reader import CorruptJournal, JournalReader
 from ..logs import setup_logging
 from ..opcommands import EXIT_OK, EXIT_FAIL, EXIT_USAGE, Arg, CliError, OpCommand, pairs as _pairs, table as _table
 from ..replay import load_state
+from ..textsafe import printable
 from .backup import add_backup_parsers
 from .run import run_op
 
@@ -34,9 +35,10 @@ from .run import run_op
 # -- output -----------------------------------------------------------------------------------------
 def _print_result(result: Any, as_json: bool, human: Callable[[Any], str] | None) -> None:
     if as_json or human is None:
-        print(json.dumps(result, indent=2, default=str))
+        print(json.dumps(result, indent=2, default=str))  # ASCII only: control characters are escaped
     else:
-        print(human(result))
+        # Names and serial numbers come from devices: no control character reaches the terminal.
+        print(printable(human(result), keep_newlines=True))
 
 
 # -- operator commands as data: (words, op, arguments, human formatter) ------------------------------

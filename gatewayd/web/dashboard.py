@@ -294,7 +294,7 @@ async def login_submit():
 @blueprint.post("/logout")
 @action
 async def logout():
-    sessions().revoke(g.session)
+    await sessions().revoke(g.session)
     g.session = None
     response = go("/login")
     response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="Strict", secure=secure())

@@ -3,8 +3,8 @@
 A session lives entirely in its cookie: `<payload>.<mac>`, where the payload is base64url JSON
 {sid, u (user, "" before login), exp, pw} and the mac an HMAC-SHA256 under a random key kept in
 `<state_dir>/session.key` (mode 0600). `pw` is a fingerprint of the admin password hash, so
-changing the password ends every session. Logging out revokes the session id in memory until
-its expiry (a restart forgets revocations, the cookie itself was deleted by the browser already).
+changing the password ends every session. Logging out journals `auth.logout` with a hash of the
+session id: the cookie stays refused until it expires, across restarts too.
 
 The CSRF token of a session is an HMAC of its id: forms carry it as `csrf_token`, scripts send it
 as the `X-CSRF-Token` header. Cookies are HttpOnly and SameSite=Strict; WebSocket handshakes must
@@ -36,7 +36,6 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 ADMIN_USER = "admin"
 MAX_COOKIE_CHARS = 1024
-MAX_REVOKED = 10_000
 ANONYMOUS_SECONDS = 3600.0  # a login form's pre-session
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -73,7 +72,6 @@ class Sessions:
         self.core = core
         self.clock = clock
         self._key: bytes | None = None
-        self._revoked: dict[str, float] = {}  # sid -> its expiry
         core.extras["sessions"] = self
 
     # -- key ----------------------------------------------------------------------------------------
@@ -119,7 +117,7 @@ class Sessions:
             return None
         if not isinstance(sid, str) or not isinstance(user, str) or exp <= self.clock():
             return None
-        if mark != self._password_mark() or sid in self._revoked:
+        if mark != self._password_mark() or sid_hash(sid) in self.core.state.access.revoked_sessions:
             return None
         return Session(sid, user, exp)
 
@@ -147,13 +145,10 @@ class Sessions:
     def clear_cookie(response, *, secure: bool) -> None:
         response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="Strict", secure=secure)
 
-    def revoke(self, session: Session) -> None:
-        now = self.clock()
-        if len(self._revoked) >= MAX_REVOKED:
-            self._revoked = {sid: exp for sid, exp in self._revoked.items() if exp > now}
-            while len(self._revoked) >= MAX_REVOKED:  # still full: forget the soonest to expire
-                del self._revoked[min(self._revoked, key=self._revoked.__getitem__)]
-        self._revoked[session.sid] = session.exp
+    async def revoke(self, session: Session) -> None:
+        """Log a session out for good (durable: refused after a restart too)."""
+        await self.core.hub.publish("auth.logout", {"sid_hash": sid_hash(session.sid), "exp": int(session.exp),
+                                                    "user": session.user})
 
     def sign(self, text: str) -> str:
         """`text` with a MAC (for small values the dashboard keeps in cookies, e.g. notices)."""
@@ -216,6 +211,11 @@ class Sessions:
         access.user_limiter.succeeded(f"login_user:{user_key}")
         await self.core.hub.publish("auth.login", {"user": user, "source": source})
         return self.new_session(user)
+
+
+def sid_hash(sid: str) -> str:
+    """What the journal and the state hold of a session id (the id itself is part of a cookie)."""
+    return hashlib.sha256(("sid|" + sid).encode()).hexdigest()[:32]
 
 
 def _is_websocket(ctx) -> bool:

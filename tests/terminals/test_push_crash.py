@@ -53,4 +53,10 @@ def test_kill_between_durable_write_and_ok(tmp_path):
     shown = run_cli("terminal", "show", "PKILL1", "--json", "--state-dir", str(state))
     terminal = json.loads(shown.stdout)
     assert (terminal["protocol"], terminal["encoding"], terminal["effective_tz"]) == ("push", "gbk", "Europe/Rome")
+    # The command line queues PUSH commands with the same checks as the API.
+    queued = run_cli("terminal", "command", "PKILL1", "raw", "--params", '{"line": "CHECK"}', "--state-dir", str(state))
+    assert queued.returncode == 0 and "(raw for PKILL1): queued" in queued.stdout, queued.stderr
+    refused = run_cli("terminal", "command", "PKILL1", "setuserinfo", "--params", '{"enrollid": 1, "name": "A\\tB"}',
+                      "--state-dir", str(state))
+    assert refused.returncode != 0 and "tab or a line break" in refused.stderr
 

@@ -2,7 +2,9 @@
 
 A gateway is known once a `gateway.added` record names it: an operator added it, or it was
 accepted on first contact (lorawan.accept_unknown_gateways). Keep-alives (PULL_DATA) and `stat`
-reports are journaled as `gateway.alive` (they are what `comm_gwalive` shows); a gateway that
+reports are journaled as `gateway.alive` (they are what `comm_gwalive` shows), coalesced: per
+gateway at most one keep-alive and one stat record per `lorawan.keepalive_interval` (a gateway
+coming online is always recorded), so spoofed datagrams cannot grow the journal; a gateway that
 misses `missed_keepalives` keep-alive periods gets `gateway.offline`.
 
 Downlink addresses are the source addresses of the last PULL_DATA: they live in memory only (a
@@ -61,6 +63,9 @@ class Gateways:
         self.heard: dict[str, float] = {}  # EUI -> trio clock of the last datagram
         self._bucket = TokenBucket(AUTO_ADD_RATE, AUTO_ADD_BURST, 0.0)
         self._rlog = RateLimitedLogger(log, 60.0)
+        self._recorded: dict[tuple[str, str], float] = {}  # (EUI, "alive" | "stat") -> trio clock of its last record
+        core.metrics.describe("gatewayd_lorawan_coalesced_total",
+                              "Gateway keep-alives and stats not journaled (one per keep-alive period is).")
 
     @property
     def part(self):
@@ -99,7 +104,7 @@ class Gateways:
             if gateway is None:  # removed meanwhile
                 return False
         self.heard[eui] = now
-        if announce and not gateway["online"]:
+        if announce and not gateway["online"] and self._due(eui, "alive", True):
             await self._publish("gateway.alive", {"eui": eui, "kind": "contact", "addr": _addr_text(addr),
                                                   "version": version, "came_online": True})
         return True
@@ -115,6 +120,8 @@ class Gateways:
         self.paths[pull.gateway_eui] = DownlinkPath(addr, pull.version, now)
         gateway = self.part.gateways.get(pull.gateway_eui)
         came_online = gateway is not None and not gateway["online"]
+        if not self._due(pull.gateway_eui, "alive", came_online):
+            return
         await self._publish("gateway.alive", {"eui": pull.gateway_eui, "kind": "keepalive", "addr": _addr_text(addr),
                                               "version": pull.version, "came_online": came_online})
 
@@ -122,8 +129,22 @@ class Gateways:
         fields = {k: (v[:40] if isinstance(v, str) else v) for k, v in asdict(stat).items() if v is not None}
         gateway = self.part.gateways.get(eui)
         came_online = gateway is not None and not gateway["online"]
+        if not self._due(eui, "stat", came_online):
+            return
         await self._publish("gateway.alive", {"eui": eui, "kind": "stat", "addr": _addr_text(addr),
                                               "version": version, "stat": fields, "came_online": came_online})
+
+    def _due(self, eui: str, kind: str, came_online: bool) -> bool:
+        """Whether a `gateway.alive` of `kind` may be journaled now: when the gateway comes online,
+        else once per keep-alive period."""
+        now = trio.current_time()
+        last = self._recorded.get((eui, kind))
+        if not came_online and last is not None and now - last < self.cfg.keepalive_interval:
+            self.core.metrics.inc("gatewayd_lorawan_coalesced_total", kind=kind)
+            return False
+        if eui in self.part.gateways:  # bounded by the admitted gateways
+            self._recorded[(eui, kind)] = now
+        return True
 
     def connected(self, eui: str) -> bool:
         """A Station gateway with a live connection (alive without keep-alives)."""
@@ -187,6 +208,8 @@ class Gateways:
         await self.core.hub.publish("gateway.removed", {"eui": eui, "actor": actor})
         self.paths.pop(eui, None)
         self.heard.pop(eui, None)
+        self._recorded.pop((eui, "alive"), None)
+        self._recorded.pop((eui, "stat"), None)
         return shown
 
     def public(self, gateway: dict[str, Any]) -> dict[str, Any]:

@@ -1,10 +1,11 @@
 """The Semtech UDP (GWMP) listener for LoRa packet forwarders: I/O only.
 
-Binds server.udp_host:server.udp_port (0 = LoRaWAN off) and publishes the bound port in
+Binds server.udp_host (empty: the address of server.host) : server.udp_port (0 = LoRaWAN off) and publishes the bound port in
 core.extras["udp_port"] before the daemon reports itself started. PUSH_DATA and PULL_DATA from an
 admitted gateway are acknowledged at once, then handed to the LoRaWAN service; malformed
 datagrams are counted (gatewayd_gwmp_malformed_total) and logged at a limited rate. Nothing a
-datagram holds can stop this loop.
+datagram holds can stop this loop. Datagrams from addresses no admitted gateway used lately are
+limited per address (`lorawan.unknown_source_datagrams_per_second`) before they are even parsed.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections import OrderedDict
 
 import trio
 
@@ -19,6 +21,7 @@ from ...journal.writer import JournalUnavailable
 from ...logs import RateLimitedLogger
 from . import gwmp
 from ...errors import ProtocolError
+from ...ratelimit import KeyedBuckets
 
 log = logging.getLogger("gatewayd.udp")
 
@@ -26,6 +29,7 @@ RECEIVE_BUFFER = 4 * 1024 * 1024  # room for bursts while the loop is busy
 DRAIN_BATCH = 64  # datagrams handled per wake-up before yielding to other tasks
 SEND_WAIT = 1.0  # longest wait for room in the send buffer
 PUSH_DATA = ("gatewayd_gwmp_datagrams_total", (("type", "push_data"),))  # counted without inc()'s sorting
+KNOWN_SOURCES = 4096  # addresses of admitted gateways remembered (least recently heard forgotten first)
 
 
 class GwmpListener:
@@ -33,6 +37,8 @@ class GwmpListener:
         self.core = core
         self.sock: socket.socket | None = None  # non-blocking; trio waits on it with wait_readable
         self._rlog = RateLimitedLogger(log, 60.0)
+        self._known: OrderedDict[str, None] = OrderedDict()  # addresses admitted gateways send from
+        self._unknown = KeyedBuckets()
         core.metrics.describe("gatewayd_gwmp_malformed_total", "GWMP datagrams that did not parse, by reason.")
         core.metrics.describe("gatewayd_gwmp_datagrams_total", "GWMP datagrams received, by packet type.")
 
@@ -42,13 +48,14 @@ class GwmpListener:
             log.info("LoRaWAN is off (server.udp_port = 0)")
             task_status.started()
             return
-        family = socket.AF_INET6 if ":" in server.udp_host else socket.AF_INET
+        host = server.udp_host or server.host
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
         with trio.socket.socket(family, socket.SOCK_DGRAM) as binder:
             try:
-                await binder.bind((server.udp_host, server.udp_port))  # trio resolves a host name
+                await binder.bind((host, server.udp_port))  # trio resolves a host name
             except OSError as exc:
                 raise OSError(exc.errno, f"cannot listen for packet forwarders on UDP "
-                                         f"{server.udp_host}:{server.udp_port}: {exc.strerror}") from None
+                                         f"{host}:{server.udp_port}: {exc.strerror}") from None
             sock = socket.socket(family, socket.SOCK_DGRAM, fileno=os.dup(binder.fileno()))
         with sock:
             sock.setblocking(False)
@@ -61,7 +68,7 @@ class GwmpListener:
             self.core.extras["udp_port"] = port
             lorawan = self.core.service("lorawan")
             lorawan.attach_transmitter(self.send)
-            log.info("listening for LoRa packet forwarders on udp://%s:%d", server.udp_host, port)
+            log.info("listening for LoRa packet forwarders on udp://%s:%d", host, port)
             task_status.started()
             try:
                 await self._serve(lorawan)
@@ -94,8 +101,26 @@ class GwmpListener:
                     self._rlog.error(f"internal:{addr[0]}", "datagram from %s could not be handled", addr[0],
                                      exc_info=True)
 
+    def _admitted_source(self, ip: str) -> None:
+        self._known[ip] = None
+        self._known.move_to_end(ip)
+        while len(self._known) > KNOWN_SOURCES:
+            self._known.popitem(last=False)
+
+    def _allowed(self, ip: str) -> bool:
+        """Datagrams from an address no admitted gateway used are limited per address."""
+        if ip in self._known:
+            return True
+        rate = self.core.settings.lorawan.unknown_source_datagrams_per_second
+        if self._unknown.take(ip, trio.current_time(), rate, 2 * rate):
+            return True
+        self.core.metrics.inc("gatewayd_lorawan_dropped_total", reason="unknown_source_rate")
+        return False
+
     async def handle(self, lorawan, data: bytes, addr: tuple) -> None:
         metrics = self.core.metrics
+        if not self._allowed(addr[0]):
+            return
         try:
             packet = gwmp.parse_datagram(data)
         except ProtocolError as exc:
@@ -106,11 +131,13 @@ class GwmpListener:
         if isinstance(packet, gwmp.PushData):
             metrics.counters[PUSH_DATA] += 1
             if await lorawan.admit(packet.gateway_eui, addr, packet.version, announce=packet.stat is None):
+                self._admitted_source(addr[0])
                 await self.send(gwmp.push_ack(packet.version, packet.token), addr)
                 await lorawan.push_data(packet, addr)
         elif isinstance(packet, gwmp.PullData):
             metrics.inc("gatewayd_gwmp_datagrams_total", type="pull_data")
             if await lorawan.admit(packet.gateway_eui, addr, packet.version, announce=False):
+                self._admitted_source(addr[0])
                 await self.send(gwmp.pull_ack(packet.version, packet.token), addr)
                 await lorawan.pull_data(packet, addr)
         else:

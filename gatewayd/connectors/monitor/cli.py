@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import ssl
 import sys
 from pathlib import Path
@@ -20,11 +21,13 @@ import trio
 
 from ...opcommands import CliError
 from .resiot import connector_name
+from ...textsafe import printable
 
 KEY_ENV = "GATEWAYD_API_KEY"
 CLOSE_SLOW = 1013
 PAYLOAD_CHARS = 64
 CONNECT_TIMEOUT = 10.0
+_RAW_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class MonitorCliError(Exception):
@@ -125,7 +128,7 @@ async def _follow(url: str, key: str, ns, ssl_context) -> int:
                                           connect_timeout=CONNECT_TIMEOUT, disconnect_timeout=2) as ws:
                 while ns.count is None or shown < ns.count:
                     text = await ws.get_message()
-                    print(text if ns.json else format_line(text, actions=ns.actions), flush=True)
+                    print(json_line(text) if ns.json else format_line(text, actions=ns.actions), flush=True)
                     shown += 1
                     resume = _next_seq(text, resume)
                 return 0
@@ -197,7 +200,22 @@ def _payload(hex_text: str, connector: str) -> str:
     return shown if len(shown) <= PAYLOAD_CHARS else shown[:PAYLOAD_CHARS - 3] + "..."
 
 
+def json_line(text: str) -> str:
+    """A frame for --json output: control characters JSON leaves raw (DEL, C1) as \\u escapes."""
+    if not _RAW_CONTROL.search(text):
+        return text
+    try:
+        return json.dumps(json.loads(text), separators=(",", ":"))
+    except ValueError:
+        return printable(text)
+
+
 def format_line(text: str, *, actions: bool = False) -> str:
+    """One frame as a line for people; whatever it carries, no control character reaches the terminal."""
+    return printable(_format_line(text, actions=actions))
+
+
+def _format_line(text: str, *, actions: bool = False) -> str:
     try:
         frame = json.loads(text)
     except ValueError:

@@ -70,6 +70,12 @@ def auth_failed(record: Record) -> Action:
     return make_action(record, source, subject, {"kind": kind, "source": source})
 
 
+@action_mapper("auth.logout")
+def auth_logout(record: Record) -> Action:
+    user = _text(record.data.get("user"))
+    return make_action(record, user, user, {})
+
+
 @action_mapper("auth.login")
 def auth_login(record: Record) -> Action:
     data = record.data

@@ -172,10 +172,15 @@ class MqttService:
                 await connection.connect()
             except MqttFailure as exc:
                 failure = exc
+            except Exception as exc:  # a bug must end this attempt, not the daemon
+                log.exception("MQTT connection attempt failed")
+                failure = MqttFailure("internal", f"internal error: {exc!r}"[:300])
             except BaseException:  # cancelled (the daemon stops) half-way: leave no socket open
                 if connection is not None:
                     connection.close()
                 raise
+            if failure is not None and connection is not None:
+                connection.close()
             if failure is None:
                 self._connected(connection)
                 try:

@@ -285,6 +285,8 @@ class TerminalService:
         view["protocol"] = protocol_of(terminal)
         if view["protocol"] == "push":
             view["effective_encoding"] = terminal.get("encoding") or self.cfg.push_encoding
+            push = self.core.state.push.get(sn)
+            view["push"] = {"stamps": dict(push["stamps"]), "users": len(push["users"])}
         view["held_records"] = self.held_count(sn)
         view["websocket"] = sn in self.links
         return view
