@@ -172,10 +172,15 @@ class MqttService:
                 await connection.connect()
             except MqttFailure as exc:
                 failure = exc
+            except Exception as exc:  # a bug must end this attempt, not the daemon
+                log.exception("MQTT connection attempt failed")
+                failure = MqttFailure("internal", f"internal error: {exc!r}"[:300])
             except BaseException:  # cancelled (the daemon stops) half-way: leave no socket open
                 if connection is not None:
                     connection.close()
                 raise
+            if failure is not None and connection is not None:
+                connection.close()
             if failure is None:
                 self._connected(connection)
                 try:
@@ -262,7 +267,7 @@ class MqttService:
         tracker = self._tracker = AckTracker(self.acked_seq)
         follower = JournalFollower(self.core.hub, self.core.journal_dir, self.acked_seq, max_batch=FOLLOW_BATCH)
         pacer = Pacer(self.settings.publish_rate, trio.current_time())
-        qos, window, prefix, site = self.settings.qos, self.settings.max_inflight, self.names.prefix, self.names.site
+        qos, window, prefix, site = self.settings.qos, connection.window, self.names.prefix, self.names.site
         directory, zone, hub = self._directory, self._zone, self.core.hub
         while True:
             for record in await follower.next_batch():
