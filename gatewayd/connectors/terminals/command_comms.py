@@ -10,6 +10,7 @@ from ...journal.record import Record, parse_ts
 from ...ops import OpError
 from ..monitor.comms import action_mapper, comm_mapper, register_tx_handler
 from ..monitor.resiot import COMM_TX, COMM_TXCONFIRM, Action, Communication
+from ..monitor.tx_request import DEFAULT_TX_WINDOW
 from .service import CONNECTOR_HTTP, CONNECTOR_PUSH, CONNECTOR_WS, protocol_of
 
 
@@ -28,7 +29,7 @@ def _sent_comm(record: Record) -> list[Communication]:
     return [Communication(comm_type=COMM_TX, connector=data.get("connector", CONNECTOR_WS), dev_eui=data["sn"],
                           dt=parse_ts(record.ts), seq=record.seq, payload=_frame_bytes(data),
                           command=data["command"], reference=data.get("reference") or "",
-                          confirmation=bool(data.get("confirm")))]
+                          confirmation=bool(data.get("confirm")), window=data.get("window") or DEFAULT_TX_WINDOW)]
 
 
 @comm_mapper("terminal.command_acknowledged")
@@ -79,7 +80,8 @@ class TerminalTx:
             raise OpError("invalid", 'a terminal TX payload must be a JSON object with "cmd"', 422)
         command = frame.pop("cmd")
         await core.service("terminal_commands").enqueue(dev_key, command, frame, source="tx",
-                                                        reference=tx.reference or None, confirm=tx.confirm)
+                                                        reference=tx.reference or None, confirm=tx.confirm,
+                                                        window=tx.window)
 
 
 register_tx_handler(TerminalTx(CONNECTOR_WS))

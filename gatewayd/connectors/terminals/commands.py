@@ -128,6 +128,11 @@ class TerminalLink:
                     return pages
 
 
+def asked_window(command: dict[str, Any]) -> dict[str, str]:
+    """The receive window a TX request asked for, carried to terminal.command_sent for comm_tx."""
+    return {"window": command["window"]} if command.get("window") else {}
+
+
 class TerminalCommands:
     def __init__(self, core):
         self.core = core
@@ -142,7 +147,7 @@ class TerminalCommands:
     # -- queueing -----------------------------------------------------------------------------------
     async def enqueue(self, sn: str, command: str, params: dict[str, Any] | None = None, *, source: str,
                       reference: str | None = None, confirm: bool = False, expires_in: float | None = None,
-                      watch: bool = False) -> dict[str, Any]:
+                      watch: bool = False, window: str | None = None) -> dict[str, Any]:
         terminal = self.part.get(sn)
         if terminal is None:
             raise OpError("not_found", f"no terminal with serial number {sn!r}", 404)
@@ -168,7 +173,8 @@ class TerminalCommands:
         try:
             await self.core.hub.publish("terminal.command_queued", {
                 "command_id": command_id, "sn": sn, "command": command, "params": journaled, "source": source,
-                "reference": reference, "confirm": bool(confirm), "expires": expires})
+                "reference": reference, "confirm": bool(confirm), "expires": expires,
+                **({"window": window} if window else {})})
         except BaseException:
             self._watchers.pop(command_id, None)
             raise
@@ -262,7 +268,7 @@ class TerminalCommands:
             await self.core.hub.publish("terminal.command_sent", {
                 "command_id": command_id, "sn": link.sn, "command": name, "params": command["params"],
                 "try": attempt, "reference": command["reference"], "confirm": command["confirm"],
-                "connector": CONNECTOR_WS}, durable=False)
+                "connector": CONNECTOR_WS, **asked_window(command)}, durable=False)
 
         try:
             if _paged(name):

@@ -25,6 +25,7 @@ from ....journal.writer import JournalUnavailable
 from .. import fields as tf
 from .. import punches as tpunch
 from ....errors import ProtocolError
+from ..commands import asked_window
 from ..service import CONNECTOR_PUSH
 from . import codec
 
@@ -204,7 +205,7 @@ class PushService:
                 "command_id": command["command_id"], "sn": sn, "command": command["command"],
                 "params": command["params"], "try": command["tries"] + 1, "reference": command["reference"],
                 "confirm": command["confirm"], "connector": CONNECTOR_PUSH,
-                "line": _PASSWORD.sub("***", line)}, durable=False)
+                "line": _PASSWORD.sub("***", line), **asked_window(command)}, durable=False)
             due.append((command["queued_seq"], line))
         return due
 
