@@ -11,6 +11,7 @@ from .config import Settings
 from .connections import ConnectionSet
 from .hub import Hub
 from .journal.follow import CursorStore
+from .history.service import HistoryService
 from .journal.writer import JournalWriter
 from .loopload import LoopLoad
 from .metrics import Metrics
@@ -37,7 +38,11 @@ class Core:
         self.extras: dict[str, Any] = {}
         self.http_port: int | None = None
         self.services: dict[str, Any] = {}
+        from .services.comms import communications
         from .services.registry import service_factories
+
+        # The history projection (telemetry, punches, communications): ground floor, started first.
+        self.history = self.services["history"] = HistoryService(self, communications)
 
         for name, factory in service_factories():
             self.services[name] = factory(self)

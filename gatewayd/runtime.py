@@ -48,7 +48,7 @@ async def open_core(settings: Settings, *, online: bool, fileops: FileOps | None
     settings.state_path.chmod(0o700)
     lock = JournalLock(journal_dir)
     lock.acquire()
-    writer = None
+    writer = core = None
     try:
         state, replayed = load_state(journal_dir, settings=settings)
         log.info("journal: state at seq %d (%d records replayed)", state.seq, replayed)
@@ -61,6 +61,7 @@ async def open_core(settings: Settings, *, online: bool, fileops: FileOps | None
         )
         hub = Hub(state, writer, durable_timeout=settings.journal.durable_timeout)
         core = Core(settings, state, hub, writer, online=online)
+        await core.history.open()
         async with trio.open_nursery() as nursery:
             await nursery.start(writer.run)
             core.nursery = nursery
@@ -73,4 +74,6 @@ async def open_core(settings: Settings, *, online: bool, fileops: FileOps | None
     finally:
         if writer is not None:
             writer.close_files()
+        if core is not None:
+            core.history.close()
         lock.release()

@@ -1,0 +1,122 @@
+"""Retention: raw telemetry becomes hourly figures, old rows go, and the file stays under its budget.
+
+Blocking code for the worker thread. Every step is a function of the rows and of `now_ms`, so a
+store rebuilt from the journal and one fed live agree once both ran it at the same moment.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+log = logging.getLogger("gatewayd.history")
+
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+# Rounds of "drop the oldest day" at most per run: a budget far below the data is reached over several runs.
+MAX_BYTE_ROUNDS = 400
+
+
+@dataclass
+class RetentionPolicy:
+    telemetry_raw_days: float = 30
+    telemetry_hourly_days: float = 400
+    communications_days: float = 30
+    punch_days: float = 0           # 0: punches are kept for ever
+    max_bytes: int = 0              # 0: no budget
+
+    @classmethod
+    def from_settings(cls, settings) -> "RetentionPolicy":
+        h = settings.history
+        return cls(h.telemetry_raw_days, h.telemetry_hourly_days, h.communications_days,
+                   settings.attendance.retention_days, h.max_bytes)
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def used_bytes(conn: sqlite3.Connection) -> int:
+    pages = conn.execute("PRAGMA page_count").fetchone()[0] - conn.execute("PRAGMA freelist_count").fetchone()[0]
+    return pages * conn.execute("PRAGMA page_size").fetchone()[0]
+
+
+def roll_up_before(conn: sqlite3.Connection, cutoff_ms: int) -> int:
+    """Hourly figures for the raw numeric values older than `cutoff_ms` (an hour boundary), then the
+    raw rows go. Figures merge with what an hour already has. Returns the raw messages removed."""
+    removed = 0
+    devices = [n for (n,) in conn.execute("SELECT n FROM device_ids")]
+    for device in devices:
+        conn.execute(
+            "INSERT INTO telemetry_hourly (device, key, hour, low, high, total, count) "
+            "SELECT t.device, j.key, t.ts / ?, min(j.value), max(j.value), total(j.value), count(*) "
+            "FROM telemetry AS t, json_each(t.payload) AS j "
+            "WHERE t.device = ? AND t.ts < ? AND j.type IN ('integer', 'real') "
+            "GROUP BY j.key, t.ts / ? "
+            "ON CONFLICT (device, key, hour) DO UPDATE SET low = min(low, excluded.low), "
+            "high = max(high, excluded.high), total = total + excluded.total, count = count + excluded.count",
+            (HOUR_MS, device, cutoff_ms, HOUR_MS))
+        removed += conn.execute("DELETE FROM telemetry WHERE device = ? AND ts < ?", (device, cutoff_ms)).rowcount
+    return removed
+
+
+def enforce(writer, policy: RetentionPolicy, now_ms: int) -> list[dict]:
+    """Apply the policy in one transaction. Returns what the byte budget made it drop (for the journal)."""
+    conn = writer.conn
+    dropped: list[dict] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        writer.move_all_recent()
+        raw_cutoff = (now_ms - int(policy.telemetry_raw_days * DAY_MS)) // HOUR_MS * HOUR_MS
+        roll_up_before(conn, raw_cutoff)
+        hourly_cutoff = (now_ms - int(policy.telemetry_hourly_days * DAY_MS)) // HOUR_MS
+        conn.execute("DELETE FROM telemetry_hourly WHERE hour < ?", (hourly_cutoff,))
+        conn.execute("DELETE FROM communications WHERE ts < ?", (now_ms - int(policy.communications_days * DAY_MS),))
+        if policy.punch_days > 0:
+            conn.execute("DELETE FROM punches WHERE received < ?", (iso(now_ms - int(policy.punch_days * DAY_MS)),))
+        if policy.max_bytes > 0:
+            dropped = _within_budget(conn, policy.max_bytes)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("PRAGMA incremental_vacuum")
+    return dropped
+
+
+def _oldest_ms(conn: sqlite3.Connection) -> int | None:
+    candidates = [
+        conn.execute("SELECT min(ts) FROM telemetry").fetchone()[0],
+        conn.execute("SELECT min(ts) FROM telemetry_recent").fetchone()[0],
+        conn.execute("SELECT min(ts) FROM communications").fetchone()[0],
+    ]
+    hour = conn.execute("SELECT min(hour) FROM telemetry_hourly").fetchone()[0]
+    if hour is not None:
+        candidates.append(hour * HOUR_MS)
+    found = [c for c in candidates if c is not None]
+    return min(found) if found else None
+
+
+def _within_budget(conn: sqlite3.Connection, max_bytes: int) -> list[dict]:
+    """Drop the oldest day of telemetry and communications until the data fits. Punches are never
+    dropped for the budget: they have their own retention."""
+    dropped: list[dict] = []
+    for _ in range(MAX_BYTE_ROUNDS):
+        if used_bytes(conn) <= max_bytes:
+            break
+        oldest = _oldest_ms(conn)
+        if oldest is None:
+            break
+        before = (oldest // DAY_MS + 1) * DAY_MS
+        rows = {
+            "telemetry": conn.execute("DELETE FROM telemetry WHERE ts < ?", (before,)).rowcount
+            + conn.execute("DELETE FROM telemetry_recent WHERE ts < ?", (before,)).rowcount,
+            "telemetry_hourly": conn.execute("DELETE FROM telemetry_hourly WHERE hour < ?",
+                                             (before // HOUR_MS,)).rowcount,
+            "communications": conn.execute("DELETE FROM communications WHERE ts < ?", (before,)).rowcount,
+        }
+        dropped.append({"before": iso(before), "rows": {k: v for k, v in rows.items() if v}})
+    return dropped
