@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 import trio
@@ -35,7 +34,6 @@ log = logging.getLogger("gatewayd.history")
 CURSOR = "history"
 CATCH_UP_BATCH = 5000
 MAX_PENDING = 50_000          # records gathered for one commit at most
-CURSOR_SAVE_SECONDS = 10.0
 RETENTION_SECONDS = 3600.0
 QUERY_WAIT_SECONDS = 5.0
 
@@ -67,6 +65,7 @@ class HistoryService:
         self._flush_requested = False
         self._wait_scope: trio.CancelScope | None = None
         self._damage: str | None = None  # why the worker must rebuild the store
+        self._requested = False  # ... because an operator asked
         self.commits = 0
         self.records_applied = 0
         self.rebuilds = 0
@@ -114,8 +113,8 @@ class HistoryService:
             self._import_legacy(legacy_punches, legacy_telemetry)
         return self.catch_up(until_seq)
 
-    def _set_aside(self, reason: str) -> None:
-        """Move a damaged store out of the way (one copy is kept beside it for a post-mortem)."""
+    def _set_aside(self, reason: str, damaged: bool = True) -> None:
+        """Move the store out of the way: a damaged one is kept beside it (one copy) for a post-mortem."""
         if self.writer is not None:
             self.writer.close()
             self.writer = None
@@ -127,12 +126,15 @@ class HistoryService:
         for suffix in ("", "-wal", "-shm"):
             source = self.path.with_name(self.path.name + suffix)
             target = kept.with_name(kept.name + suffix)
-            if source.exists():
+            if source.exists() and damaged:
                 source.replace(target)
             else:
-                target.unlink(missing_ok=True)
-        log.error("history store %s is not usable (%s): kept as %s, rebuilding it from the journal",
-                  self.path, reason, kept.name)
+                source.unlink(missing_ok=True)
+                if damaged:
+                    target.unlink(missing_ok=True)
+        if damaged:
+            log.error("history store %s is not usable (%s): kept as %s, rebuilding it from the journal",
+                      self.path, reason, kept.name)
 
     def _import_legacy(self, punches: dict | None, telemetry: dict | None) -> None:
         writer = self.writer
@@ -192,7 +194,8 @@ class HistoryService:
                 try:
                     await self._follow()
                 except _Damaged as exc:
-                    await self.rebuild(str(exc))
+                    requested, self._requested = self._requested, False
+                    await self.rebuild(str(exc), damaged=not requested)
         finally:
             self.running = False
             self._advanced.unpark_all()
@@ -202,7 +205,7 @@ class HistoryService:
     async def _follow(self) -> None:
         follower = JournalFollower(self.core.hub, self.core.journal_dir, self.position)
         settings = self.core.settings.history
-        last_commit = last_cursor = -float("inf")
+        last_commit = -float("inf")
         next_retention = trio.current_time()
         while True:
             if trio.current_time() >= next_retention:
@@ -218,9 +221,7 @@ class HistoryService:
                 records.extend(await self._gather(follower, deadline))
             await self._commit(records)
             last_commit = trio.current_time()
-            if last_commit - last_cursor >= CURSOR_SAVE_SECONDS:
-                await self.core.cursors.asave(CURSOR, self.position)
-                last_cursor = last_commit
+            await self.core.cursors.asave(CURSOR, self.position)
 
     async def _gather(self, follower: JournalFollower, deadline: float) -> list:
         """The follower's next batch, or [] at the deadline or when a query or a rebuild needs the worker."""
@@ -276,14 +277,14 @@ class HistoryService:
                         drop["rows"])
             await self.core.hub.publish("history.dropped", {"reason": "max_bytes", **drop}, durable=False)
 
-    async def rebuild(self, reason: str) -> dict[str, Any]:
+    async def rebuild(self, reason: str, damaged: bool = True) -> dict[str, Any]:
         """Set the store aside and build it again from the journal (as far back as the journal goes)."""
         self.ready = False
         started = time.monotonic()
         until = self.core.hub.fanned_seq
 
         def build() -> int:
-            self._set_aside(reason)
+            self._set_aside(reason, damaged)
             self.writer = open_writer(self.path, self.comm_mapper)
             return self.catch_up(until)
 
@@ -312,8 +313,9 @@ class HistoryService:
     async def request_rebuild(self, reason: str = "requested by an operator") -> dict[str, Any]:
         """Rebuild now: by the worker when the daemon runs, else here."""
         if not self.running:
-            return await self.rebuild(reason)
+            return await self.rebuild(reason, damaged=False)
         before = self.rebuilds
+        self._requested = True
         self._damage = reason
         self.ready = False
         self._wake_collector()
@@ -363,21 +365,3 @@ class HistoryService:
                 conn.close()
         self.reader = self.writer = None
         self.ready = False
-
-
-def integrity_report(state_dir: Path) -> dict[str, Any]:
-    """`PRAGMA integrity_check` of a state directory's store (blocking; `journal verify`, backups)."""
-    path = schema.store_path(state_dir)
-    if not path.exists():
-        return {"path": str(path), "exists": False, "ok": True, "problems": []}
-    try:
-        conn = schema.connect(path, readonly=True)
-        try:
-            problems = schema.integrity_problems(conn)
-            position = conn.execute("SELECT value FROM meta WHERE name = 'position'").fetchone()
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:
-        problems, position = [str(exc)], None
-    return {"path": str(path), "exists": True, "ok": not problems, "problems": problems[:20],
-            "position": position[0] if position else None}

@@ -6,3 +6,4 @@ from . import core_actions, monitor, tx_dispatch  # noqa: F401
 from . import attendance, terminal_commands, terminals  # noqa: F401
 from . import lorawan, lorawan_comms  # noqa: F401
 from . import backup  # noqa: F401
+from ..history import ops as history_ops  # noqa: F401

@@ -8,8 +8,10 @@ from quart import Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
+from ..journal.writer import JournalUnavailable
 from ..ops import OpError
 from .auth import json_error
+from .rest_common import journal_unavailable
 
 log = logging.getLogger("gatewayd.web")
 
@@ -18,12 +20,12 @@ def blueprints():
     from . import device_ws, health, rest_devices
     from . import monitor_ws, tx_api
     from . import device_http, rest_terminals
-    from . import rest_gateways
+    from . import rest_gateways, rest_history
     from . import dashboard, dashboard_ws
 
     return [health.blueprint, device_ws.blueprint, rest_devices.blueprint,
             monitor_ws.blueprint, tx_api.blueprint, device_http.blueprint, rest_terminals.blueprint,
-            rest_gateways.blueprint, dashboard.blueprint, dashboard_ws.blueprint]
+            rest_gateways.blueprint, rest_history.blueprint, dashboard.blueprint, dashboard_ws.blueprint]
 
 
 def create_app(core) -> QuartTrio:
@@ -38,6 +40,8 @@ def create_app(core) -> QuartTrio:
     @app.errorhandler(OpError)
     async def op_error(exc: OpError):
         return json_error(exc.code, exc.message, exc.status)
+
+    app.register_error_handler(JournalUnavailable, journal_unavailable)  # also the history store's 503
 
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException):
