@@ -4,7 +4,9 @@ A punch is identified by (source, enrollid, normalised local time, inout, event)
 3.1. Every punch is kept in the history store (gatewayd/history), which catches up with the
 journal at start and within about a second while running. The model keeps only
 - `recent`: the dedup keys of punches the store may not have yet (key -> seq), so that a resend is
-  recognised before the store has it; the store's progress prunes them (`forget_until`);
+  recognised before the store has it; the store's progress prunes them (`forget_until`). Not kept
+  while replaying at start: the store catches up with every replayed record before anything is
+  served, so replaying a year of punches costs no memory;
 - `held`: how many punches of each source wait for the terminal's approval; punches of a pending
   terminal are stored "held" (a resend is not stored twice) and left out of queries until
   `terminal.approved` releases them or `terminal.rejected` / `terminal.deleted` drops them;
@@ -33,6 +35,7 @@ class AttendanceState:
         self.recent_drops: dict[str, int] = {}
         # Punches an earlier version kept in the snapshot: handed to the history store once, at start.
         self.legacy: dict[str, Any] | None = None
+        self.replaying = False
 
     def appliers(self):
         return {
@@ -47,14 +50,16 @@ class AttendanceState:
         data = record.data
         source, held = data["source"], bool(data.get("held"))
         recent = self.recent
+        remember = not self.replaying
         added = 0
         for item in data["punches"]:
             key = punch_key(source, item["enrollid"], item.get("key_time") or item["time"], item["inout"],
                             item["event"])
             if key in recent:
                 continue  # idempotent: a record never counts a punch twice
-            recent[key] = record.seq
-            if held:
+            if remember:
+                recent[key] = record.seq
+            if held and remember:
                 self.recent_held.setdefault(source, []).append(key)
             added += 1
         if held and added:
@@ -80,6 +85,8 @@ class AttendanceState:
             if recent[key] > seq:
                 break
             del recent[key]
+        if not recent:
+            self.recent = recent = {}  # an emptied dict keeps its table: after a long replay, give it back
         if self.recent_held:
             for source in list(self.recent_held):
                 keys = [k for k in self.recent_held[source] if k in recent]
