@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import trio
 
-from ..journal.reader import JournalReader
+from ..journal.reader import CorruptJournal, JournalReader
 from ..journal.follow import JournalFollower
 from ..journal.writer import JournalUnavailable
 from . import queries, retention, schema
@@ -83,7 +83,15 @@ class HistoryService:
         legacy_punches = getattr(attendance, "legacy", None)
         legacy_telemetry = getattr(devices, "legacy_telemetry", None)
         started = time.monotonic()
-        caught_up = await trio.to_thread.run_sync(self._open_blocking, state.seq, legacy_punches, legacy_telemetry)
+        try:
+            caught_up = await trio.to_thread.run_sync(self._open_blocking, state.seq, legacy_punches,
+                                                      legacy_telemetry)
+        except sqlite3.OperationalError as exc:  # a full disk, an I/O error: start anyway, retry in run()
+            self._close_connections()
+            self.last_error = str(exc)
+            log.error("history store: cannot open %s (%s); queries and punches get a retryable error until it "
+                      "opens", self.path, exc)
+            return
         if attendance is not None:
             attendance.legacy = None
         if devices is not None:
@@ -93,6 +101,23 @@ class HistoryService:
             log.info("history store: caught up %d records in %.1f s (now at seq %d)",
                      caught_up, time.monotonic() - started, self.position)
         await self.core.cursors.asave(CURSOR, self.position)
+
+    def _close_connections(self) -> None:
+        for conn in (self.reader, self.writer.conn if self.writer else None):
+            if conn is not None:
+                conn.close()
+        self.reader = self.writer = None
+        self.ready = False
+
+    async def _reopen(self) -> None:
+        """run(): until the store opens (after a failed open at start), try again now and then."""
+        delay = 1.0
+        while True:
+            await trio.sleep(delay)
+            await self.open()
+            if self.ready:
+                return
+            delay = min(delay * 2, 30.0)
 
     def _opened(self) -> None:
         self.reader = schema.connect(self.path)
@@ -166,16 +191,21 @@ class HistoryService:
         reader = JournalReader(self.core.journal_dir)
         batch = []
         first_seen = None
-        for record in reader.records(after_seq=writer.position, until_seq=until_seq):
-            if first_seen is None:
-                first_seen = record.seq
-                if record.seq > writer.position + 1:
-                    log.warning("history store: records %d to %d are no longer in the journal; the store "
-                                "starts after them", writer.position + 1, record.seq - 1)
-            batch.append(record)
-            if len(batch) >= CATCH_UP_BATCH:
-                writer.apply(batch)
-                batch = []
+        try:
+            for record in reader.records(after_seq=writer.position, until_seq=until_seq):
+                if first_seen is None:
+                    first_seen = record.seq
+                    if record.seq > writer.position + 1:
+                        log.warning("history store: records %d to %d are no longer in the journal; the store "
+                                    "starts after them", writer.position + 1, record.seq - 1)
+                batch.append(record)
+                if len(batch) >= CATCH_UP_BATCH:
+                    writer.apply(batch)
+                    batch = []
+        except CorruptJournal as exc:
+            # Replay did not need these lines (a snapshot covers them); the store does without them.
+            log.error("history store: the journal cannot be read past seq %d (%s); the store skips to seq %d "
+                      "(see `gatewayd journal verify`)", batch[-1].seq if batch else writer.position, exc, until_seq)
         if batch:
             writer.apply(batch)
         if writer.position < until_seq:
@@ -190,6 +220,8 @@ class HistoryService:
         self.running = True
         task_status.started()
         try:
+            if not self.ready:
+                await self._reopen()
             while True:
                 try:
                     await self._follow()
@@ -331,6 +363,7 @@ class HistoryService:
         if not self.running and self.ready:  # offline command line: nobody else feeds the store
             await trio.to_thread.run_sync(self.catch_up, target)
             self._advance(self.writer.position)
+            await self.core.cursors.asave(CURSOR, self.position)
             return
         self._wake_collector()
         with trio.move_on_after(timeout):
@@ -360,8 +393,4 @@ class HistoryService:
         return self.read(queries.punch_seq, source, enrollid, key_time, inout, event)
 
     def close(self) -> None:
-        for conn in (self.reader, self.writer.conn if self.writer else None):
-            if conn is not None:
-                conn.close()
-        self.reader = self.writer = None
-        self.ready = False
+        self._close_connections()

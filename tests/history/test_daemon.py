@@ -85,14 +85,20 @@ def daemon_sections():
     return {"journal": {"segment_bytes": 8192, "history_max_bytes": 1 << 20}, "history": {"commit_interval": 60}}
 
 
-async def test_compaction_keeps_every_segment_the_store_has_not_applied(daemon):
+async def test_compaction_keeps_every_segment_the_store_has_not_applied(daemon, monkeypatch):
     core = daemon.core
     device_id = await _device(core)
     await _telemetry(core, device_id, range(400), pad="x" * 3000)  # 1.2 MB: over the journal's budget
     await core.history.wait_applied()  # an early commit; the next is a minute away
     cursor = await wait_for(lambda: core.cursors.load("history") == core.history.position and core.history.position)
     await _telemetry(core, device_id, range(400, 800), pad="x" * 3000)
+
+    async def store_cannot_keep_up(*args, **kwargs):  # compaction asks it to catch up first; here it lags
+        pass
+
+    monkeypatch.setattr(core.history, "wait_applied", store_cannot_keep_up)
     result = await ops.call(core, "journal.compact", {})
+    monkeypatch.undo()
     assert result["segments_deleted"], "the budget should have made compaction delete something"
     assert core.cursors.load("history") == cursor == core.history.position
     first_kept = list_segments(core.journal_dir)[0][0]
