@@ -63,6 +63,7 @@ class Fleet:
         self.acked = 0
         self.wire_bytes = 0
         self.failures = 0
+        self.ack_seconds: list[float] = []
 
     async def run(self, on_connected, traffic_seconds: float, interval: float, on_done) -> None:
         from trio_websocket import open_websocket_url
@@ -93,11 +94,13 @@ class Fleet:
                     while next_at < deadline:
                         await trio.sleep_until(next_at)
                         frame = json.dumps({"type": "telemetry", "id": str(n), "payload": TELEMETRY})
+                        sent_at = trio.current_time()
                         await ws.send_message(frame)
                         self.sent += 1
                         self.wire_bytes += len(frame)
                         with trio.fail_after(30):
                             await ws.get_message()
+                        self.ack_seconds.append(trio.current_time() - sent_at)
                         self.acked += 1
                         n += 1
                         next_at += interval
@@ -119,6 +122,12 @@ class Fleet:
                     await trio.sleep(0.05)
             await trio.to_thread.run_sync(on_done)
             finished.set()
+
+
+def percentiles(seconds: list[float]) -> dict:
+    ordered = sorted(seconds) or [float("nan")]
+    return {name: ordered[min(int(len(ordered) * q), len(ordered) - 1)] * 1000
+            for name, q in (("p50", 0.50), ("p99", 0.99))}
 
 
 def journal_counters(port: int | None) -> dict:
@@ -143,7 +152,7 @@ def measure(url: str, devices: list[dict], pid: int, seconds: float, interval: f
 
     fleet = Fleet(url, devices)
     trio.run(fleet.run, connected, seconds, interval, done)
-    figures.update(messages=fleet.acked, wire_bytes=fleet.wire_bytes)
+    figures.update(messages=fleet.acked, wire_bytes=fleet.wire_bytes, ack_ms=percentiles(fleet.ack_seconds))
     return figures
 
 
@@ -171,6 +180,8 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds of telemetry traffic")
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between one device's messages")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="a gatewayd setting for the run, e.g. journal.commit_interval_ms=50 (repeatable)")
     parser.add_argument("--telemetry-history", type=int, default=None,
                         help="devices.telemetry_history for the run (default: gatewayd's default)")
     args = parser.parse_args()
@@ -180,6 +191,10 @@ def main() -> None:
         sections = {"log": {"level": "warning"}}
         if args.telemetry_history is not None:
             sections["devices"] = {"telemetry_history": args.telemetry_history}
+        for setting in args.set:
+            dotted, value = setting.split("=", 1)
+            section, key = dotted.split(".", 1)
+            sections.setdefault(section, {})[key] = json.loads(value)
         config = write_config(tmp, sections)
 
         empty_state = tmp / "empty"
@@ -236,6 +251,8 @@ def main() -> None:
     raw_storage = raw["write_after"] - raw["write_before"]
     print(f"{'storage write bytes per message':34} {storage / messages:10.0f} {raw_storage / max(raw['messages'], 1):10.0f}"
           "  (/proc/PID/io write_bytes: pages written, what the SD card sees)")
+    print(f"{'ack latency p50 / p99 (ms)':34} {gw['ack_ms']['p50']:10.1f} {raw['ack_ms']['p50']:10.1f}"
+          f"  p99: {gw['ack_ms']['p99']:.1f} (raw stack {raw['ack_ms']['p99']:.1f})")
     day = journal_bytes / messages * 86400 / args.interval * n
     print(f"at this rate ({n / args.interval:.0f} messages/s): {day / 1024 ** 3:.2f} GiB of journal per day")
 

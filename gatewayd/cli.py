@@ -371,7 +371,14 @@ def _dispatch(ns, settings, overrides) -> int:
         if ns.json:
             print(json.dumps(data, indent=2))
         else:
+            for hook in data.pop("webhooks"):
+                data.setdefault("[webhooks]", []).append(hook)
             for section, values in data.items():
+                if section == "[webhooks]":  # an array of tables
+                    for hook in values:
+                        print("[[webhooks]]")
+                        print("\n".join(f"{k} = {config_mod._toml_value(v)}" for k, v in hook.items()) + "\n")
+                    continue
                 print(f"[{section}]")
                 for key, value in values.items():
                     print(f"{key} = {config_mod._toml_value(value) if not isinstance(value, dict) else json.dumps(value)}")

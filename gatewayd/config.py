@@ -8,11 +8,14 @@ restart (a reload that changes them logs that).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args, get_origin
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 if sys.version_info >= (3, 11):
@@ -29,8 +32,9 @@ class ConfigError(ValueError):
 
 def _key(*, doc: str, reload: bool = False, min: float | None = None, max: float | None = None,
          choices: tuple | None = None, secret: bool = False, default: Any = dataclasses.MISSING,
-         default_factory: Any = dataclasses.MISSING):
-    meta = {"doc": doc, "reload": reload, "min": min, "max": max, "choices": choices, "secret": secret}
+         default_factory: Any = dataclasses.MISSING, example: list | None = None):
+    meta = {"doc": doc, "reload": reload, "min": min, "max": max, "choices": choices, "secret": secret,
+            "example": example}
     if default_factory is not dataclasses.MISSING:
         return field(default_factory=default_factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -66,6 +70,13 @@ class JournalSettings:
                               doc="A segment file is closed and a new one started past this size.")
     flush_interval_ms: int = _key(default=100, min=0, max=10_000,
                                   doc="Longest delay before non-durable records are written and fsynced.")
+    commit_interval_ms: int = _key(default=20, min=0, max=1000,
+                                   doc="A commit waits up to this long after its first record to gather others "
+                                       "before its fdatasync; acknowledgements still follow the fdatasync. Longer: "
+                                       "fewer, fuller writes (less SD-card wear), later acks. 0: commit at once.")
+    compress_closed_segments: bool = _key(default=True, reload=True,
+                                          doc="Compress each segment with zstd once it is closed (the open "
+                                              "segment stays plain JSON lines); every journal command reads both.")
     durable_timeout: float = _key(default=10.0, min=0.1, max=300,
                                   doc="Seconds a client waits for its record to be durable before it gets a retryable error.")
     snapshot_every: int = _key(default=100_000, min=100, max=100_000_000, reload=True,
@@ -168,9 +179,19 @@ class MonitorSettings:
                                         "While the daemon is saturated, writes spread out up to 10 times.")
 
 
+# The bands of gatewayd/connectors/lorawan/bands.py (this module imports nothing of the connectors)
+REGION_NAMES = ("EU868", "US915", "AU915", "AS923-1", "AS923-2", "AS923-3", "AS923-4", "IN865", "KR920", "EU433",
+                "CN470")
+REGION_SUB_BANDS = {"US915": 8, "AU915": 8, "CN470": 12}
+
+
 @dataclass
 class LorawanSettings:
-    region: str = _key(default="EU868", choices=("EU868",), doc="Regional parameters.")
+    region: str = _key(default="EU868", choices=REGION_NAMES,
+                       doc="Regional parameters (LoRaWAN RP002-1.0.x band) of the gateways and devices.")
+    sub_band: int = _key(default=0, min=0, max=12,
+                         doc="US915/AU915 (1 to 8) and CN470 (1 to 12): the block of 8 channels the gateways "
+                             "listen on, announced to devices in join-accepts and channel masks. 0 = every channel.")
     net_id: str = _key(default="000000", doc="NetID (6 hex digits) used in join-accepts and DevAddr allocation.")
     accept_unknown_gateways: bool = _key(default=True, reload=True,
                                          doc="Accept packet forwarders whose EUI was not registered.")
@@ -181,7 +202,14 @@ class LorawanSettings:
     dedup_window_ms: int = _key(default=200, min=1, max=5000, doc="Copies of one uplink within this window are merged.")
     rx1_delay: float = _key(default=1.0, min=1, max=15, doc="Seconds from uplink to RX1 (class A).")
     join_accept_delay: float = _key(default=5.0, min=1, max=15, doc="Seconds from join-request to the join-accept's RX1.")
-    tx_power: int = _key(default=14, min=0, max=30, doc="Downlink power (dBm) in PULL_RESP.")
+    tx_power: int = _key(default=0, min=0, max=30,
+                         doc="Downlink power (dBm) in PULL_RESP; 0 = the region's usual power (14 dBm in EU868, "
+                             "20 dBm in US915); also a Station gateway's max_eirp.")
+    station_public_url: str = _key(default="", doc="Base URL (scheme, host, port) that Station discovery "
+                                   "hands out, e.g. \"wss://lns.example.com:443\" behind a TLS proxy. Empty: "
+                                   "ws:// (wss:// with server.certfile) and the host and port the station used.")
+    station_max_frame_bytes: int = _key(default=16384, min=1024, max=65536,
+                                        doc="Largest Station message; a bigger one closes the connection (1009).")
 
 
 @dataclass
@@ -192,6 +220,64 @@ class SecuritySettings:
                                 doc="Dashboard session lifetime.")
     metrics_public_on_localhost: bool = _key(default=True, reload=True,
                                              doc="/metrics needs no API key for requests from 127.0.0.1/::1.")
+
+
+ALERT_RULE_KEYS = ("tag", "device", "device_offline_after")
+
+
+@dataclass
+class AlertSettings:
+    device_offline_after: float = _key(default=300.0, min=0, max=366 * 86400, reload=True,
+                                       doc="Seconds a device may stay offline before an alert is raised (0: no device "
+                                           "alerts). Time while gatewayd itself was stopped does not count.")
+    gateway_silent_after: float = _key(default=120.0, min=0, max=366 * 86400, reload=True,
+                                       doc="Seconds a LoRa gateway may send nothing (keep-alive, status, uplink) before an "
+                                           "alert (0: off).")
+    terminal_offline_after: float = _key(default=600.0, min=0, max=366 * 86400, reload=True,
+                                         doc="Seconds an accepted attendance terminal may stay offline before an alert "
+                                             "(0: off).")
+    disk_free_below_percent: float = _key(default=10.0, min=0, max=100, reload=True,
+                                          doc="Alert when the state directory's file system has less free space than "
+                                              "this share (0: off); cleared one point above it.")
+    terminal_clock_skew_seconds: float = _key(default=120.0, min=0, max=366 * 86400, reload=True,
+                                              doc="Alert when a terminal's clock (its checklive time) is further than this "
+                                                  "from the server's (0: off).")
+    check_interval: float = _key(default=5.0, min=0.1, max=3600, reload=True,
+                                 doc="How often the alert conditions are evaluated.")
+    rules: list = _key(default_factory=list, reload=True,
+                       doc="Overrides per device or per tag: [[alerts.rules]] with `device = \"<id>\"` or `tag = "
+                           "\"<tag>\"` and `device_offline_after` (seconds, 0: no alert). A device's own rule wins, "
+                           "then the first matching tag rule in file order.",
+                       example=[{"tag": "battery", "device_offline_after": 3600}])
+
+
+WEBHOOK_EVENTS = ("up", "join", "tx", "txack", "txconfirm", "status", "command", "attendance", "alert", "alive", "rx")
+WEBHOOK_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,47}")
+# Headers gatewayd sets itself; a webhook's `headers` may not replace them.
+WEBHOOK_OWN_HEADERS = {"content-type", "content-length", "host", "x-gatewayd-signature", "x-gatewayd-delivery",
+                       "x-gatewayd-event", "transfer-encoding", "connection"}
+
+
+@dataclass
+class WebhookSettings:
+    url: str = _key(default="", doc="Where events are POSTed: an http:// or https:// URL (required).")
+    name: str = _key(default="", doc="Short name for the API, the command line and the dashboard (a-z, 0-9, '-', "
+                                     "'_'; at most 48). Empty: derived from the URL.")
+    events: list = _key(default_factory=lambda: ["*"],
+                        doc="Events to send: up, join, tx, txack, txconfirm, status, command, attendance, alert "
+                            "(also the gateways' alive and rx), or \"*\" for all.")
+    secret: str = _key(default="", secret=True,
+                       doc="When set, every request carries X-Gatewayd-Signature: sha256=<hex HMAC-SHA256 of the "
+                           "body with this secret>.")
+    headers: dict = _key(default_factory=dict, secret=True,
+                         doc="Extra request headers, e.g. { Authorization = \"Bearer ...\" }.")
+    timeout: float = _key(default=10.0, min=0.1, max=300, doc="Seconds a request may take before it counts as failed.")
+    max_age: float = _key(default=86400.0, min=1, max=30 * 86400,
+                          doc="Seconds an event is retried (exponential backoff with jitter) before it is dropped "
+                              "(a webhook.dropped record on /monitor/actions).")
+    batch: bool = _key(default=False, doc="POST a JSON array of up to batch_max events instead of one event per "
+                                          "request.")
+    batch_max: int = _key(default=100, min=1, max=10_000, doc="Most events in one batched request.")
 
 
 @dataclass
@@ -207,6 +293,9 @@ class Settings:
     monitor: MonitorSettings = field(default_factory=MonitorSettings)
     lorawan: LorawanSettings = field(default_factory=LorawanSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    # [[webhooks]]: an array of tables, not a section (see _ENTRY_LISTS); reloadable.
+    webhooks: list = field(default_factory=list, metadata={"internal": True})
     source: str = field(default="<built-in defaults>", metadata={"internal": True})
 
     @property
@@ -223,7 +312,17 @@ class Settings:
                     value = "***"
                 values[f.name] = value
             out[section] = values
+        out["webhooks"] = [_entry_dict(w, redact) for w in self.webhooks]
         return out
+
+
+def _entry_dict(entry: Any, redact: bool) -> dict[str, Any]:
+    values = dataclasses.asdict(entry)
+    if redact:
+        for f in dataclasses.fields(entry):
+            if f.metadata.get("secret") and values[f.name]:
+                values[f.name] = "***"
+    return values
 
 
 def _sections() -> list[str]:
@@ -265,11 +364,45 @@ def _check_semantics(settings: Settings) -> None:
     net_id = settings.lorawan.net_id
     if len(net_id) != 6 or any(c not in "0123456789abcdefABCDEF" for c in net_id):
         raise ConfigError(f"lorawan.net_id: {net_id!r} is not 6 hexadecimal digits")
+    sub_bands = REGION_SUB_BANDS.get(settings.lorawan.region, 0)
+    if settings.lorawan.sub_band > sub_bands:
+        allowed = f"0 to {sub_bands}" if sub_bands else "0 (the region has no sub-bands)"
+        raise ConfigError(f"lorawan.sub_band: {settings.lorawan.sub_band} is not valid for "
+                          f"{settings.lorawan.region}: {allowed}")
     for i, path in enumerate(settings.terminals.ws_paths):
         if not isinstance(path, str) or not path.startswith("/"):
             raise ConfigError(f"terminals.ws_paths[{i}]: {path!r} is not a path starting with '/'")
+    url = settings.lorawan.station_public_url
+    if url and not re.fullmatch(r"wss?://[^/\s:]+(:\d{1,5})(/[^\s]*)?", url) \
+            and not re.fullmatch(r"wss?://\[[0-9A-Fa-f:.]+\](:\d{1,5})(/[^\s]*)?", url):
+        raise ConfigError(f"lorawan.station_public_url: {url!r} is not ws:// or wss:// with a host and an explicit port")
     if bool(settings.server.certfile) != bool(settings.server.keyfile):
         raise ConfigError("server.certfile and server.keyfile: set both or neither")
+    for i, rule in enumerate(settings.alerts.rules):
+        _check_alert_rule(rule, f"alerts.rules[{i}]")
+    names = set()
+    for i, hook in enumerate(settings.webhooks):
+        check_webhook(hook, f"webhooks[{i}]")
+        name = webhook_name(hook)
+        if name in names:
+            raise ConfigError(f"webhooks[{i}]: a second webhook named {name!r} (names must differ)")
+        names.add(name)
+
+
+def _check_alert_rule(rule: Any, where: str) -> None:
+    if not isinstance(rule, dict):
+        raise ConfigError(f"{where}: expected a table ([[alerts.rules]])")
+    unknown = sorted(set(rule) - set(ALERT_RULE_KEYS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]} (known: {', '.join(ALERT_RULE_KEYS)})")
+    if ("tag" in rule) == ("device" in rule):
+        raise ConfigError(f"{where}: give exactly one of `tag` and `device`")
+    name = "tag" if "tag" in rule else "device"
+    if not isinstance(rule[name], str) or not rule[name]:
+        raise ConfigError(f"{where}.{name}: expected a non-empty string")
+    after = rule.get("device_offline_after")
+    if isinstance(after, bool) or not isinstance(after, (int, float)) or not 0 <= after <= 366 * 86400:
+        raise ConfigError(f"{where}.device_offline_after: expected seconds from 0 to {366 * 86400}")
 
 
 def from_mapping(data: dict[str, Any], source: str = "<built-in defaults>") -> Settings:
@@ -277,28 +410,73 @@ def from_mapping(data: dict[str, Any], source: str = "<built-in defaults>") -> S
     settings.source = source
     known = _sections()
     for section, values in data.items():
+        if section == "webhooks":
+            if not isinstance(values, list):
+                raise ConfigError(f"{source}: webhooks: expected an array of tables ([[webhooks]])")
+            settings.webhooks = [_fill(WebhookSettings(), f"webhooks[{i}]", entry, source)
+                                 for i, entry in enumerate(values)]
+            continue
         if section not in known:
-            raise ConfigError(f"{source}: unknown section [{section}] (known: {', '.join(known)})")
-        if not isinstance(values, dict):
-            raise ConfigError(f"{source}: {section}: expected a table")
-        target = getattr(settings, section)
-        fields = {f.name: f for f in dataclasses.fields(type(target))}
-        for name, value in values.items():
-            if name not in fields:
-                raise ConfigError(f"{source}: unknown key {section}.{name}")
-            f = fields[name]
-            typ = get_origin(f.type) or (f.type if isinstance(f.type, type) else eval(f.type))
-            try:
-                value = _coerce(value, typ, f"{section}.{name}")
-                _check_value(section, name, value, f.metadata)
-            except ConfigError as exc:
-                raise ConfigError(f"{source}: {exc}") from None
-            setattr(target, name, value)
+            raise ConfigError(f"{source}: unknown section [{section}] (known: {', '.join(known)}, [[webhooks]])")
+        _fill(getattr(settings, section), section, values, source)
     try:
         _check_semantics(settings)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     return settings
+
+
+def _fill(target: Any, section: str, values: Any, source: str) -> Any:
+    """Set `target`'s keys from a TOML table, each checked against its definition."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{source}: {section}: expected a table")
+    fields = {f.name: f for f in dataclasses.fields(type(target))}
+    for name, value in values.items():
+        if name not in fields:
+            raise ConfigError(f"{source}: unknown key {section}.{name}")
+        f = fields[name]
+        typ = get_origin(f.type) or (f.type if isinstance(f.type, type) else eval(f.type))
+        try:
+            value = _coerce(value, typ, f"{section}.{name}")
+            _check_value(section, name, value, f.metadata)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+        setattr(target, name, value)
+    return target
+
+
+def webhook_name(hook: WebhookSettings) -> str:
+    """The webhook's name, or one derived from its URL (stable: the URL's hash)."""
+    return hook.name or "url-" + hashlib.blake2s(hook.url.encode(), digest_size=5).hexdigest()
+
+
+def check_webhook(hook: WebhookSettings, where: str) -> None:
+    """Everything about one webhook that a key's type and range do not say (config and API alike)."""
+    url = urlsplit(hook.url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ConfigError(f"{where}.url: expected an http:// or https:// URL, got {hook.url[:80]!r}")
+    if len(hook.url) > 2048:
+        raise ConfigError(f"{where}.url: longer than 2048 characters")
+    if hook.name and not WEBHOOK_NAME.fullmatch(hook.name):
+        raise ConfigError(f"{where}.name: {hook.name[:60]!r}: a-z, 0-9, '-' and '_', at most 48, starting with a "
+                          "letter or digit")
+    if not hook.events or not all(isinstance(e, str) for e in hook.events):
+        raise ConfigError(f"{where}.events: expected a non-empty list of event names")
+    unknown = [e for e in hook.events if e != "*" and e not in WEBHOOK_EVENTS]
+    if unknown:
+        raise ConfigError(f"{where}.events: unknown event {unknown[0][:40]!r} (known: {', '.join(WEBHOOK_EVENTS)}, *)")
+    if len(hook.secret) > 512:
+        raise ConfigError(f"{where}.secret: longer than 512 characters")
+    if len(hook.headers) > 32:
+        raise ConfigError(f"{where}.headers: at most 32")
+    for key, value in hook.headers.items():
+        if not _HEADER_NAME.fullmatch(key) or key.lower() in WEBHOOK_OWN_HEADERS:
+            raise ConfigError(f"{where}.headers: {key[:60]!r} is not a header name a webhook may set")
+        if not isinstance(value, str) or len(value) > 4096 or any(c in value for c in "\r\n\0"):
+            raise ConfigError(f"{where}.headers.{key}: expected a one-line string of at most 4096 characters")
+
+
+_HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}")
 
 
 def load(path: str | os.PathLike | None, overrides: dict[str, dict[str, Any]] | None = None) -> Settings:
@@ -332,6 +510,8 @@ def reload_changes(old: Settings, new: Settings) -> tuple[list[str], list[str]]:
             after = getattr(getattr(new, section), f.name)
             if before != after:
                 (live if f.metadata.get("reload") else restart).append(f"{section}.{f.name}")
+    if old.webhooks != new.webhooks:
+        live.append("webhooks")
     return live, restart
 
 
@@ -342,6 +522,7 @@ def apply_reload(current: Settings, new: Settings) -> None:
         for f in dataclasses.fields(type(target)):
             if f.metadata.get("reload"):
                 setattr(target, f.name, getattr(source, f.name))
+    current.webhooks = new.webhooks
 
 
 def sample_toml() -> str:
@@ -361,10 +542,26 @@ def sample_toml() -> str:
             lines.append(f"# {f.metadata['doc']}{note}")
             if isinstance(value, dict):
                 lines.append(f"#{f.name} = {{}}")
+            elif f.metadata.get("example"):
+                for entry in f.metadata["example"]:  # an example, not a default: indented
+                    lines.append(f"# [[{section}.{f.name}]]")
+                    lines.extend(f"#   {k} = {_toml_value(v)}" for k, v in entry.items())
             else:
                 lines.append(f"#{f.name} = {_toml_value(value)}")
         lines.append("")
+    lines += ["# Webhooks: one [[webhooks]] table per endpoint; none by default. The whole list is reloadable;",
+              "# webhooks can also be added at runtime (gatewayd webhook add, /api/webhooks, the dashboard).",
+              "# [[webhooks]]"]
+    for f in dataclasses.fields(WebhookSettings):
+        value = _WEBHOOK_EXAMPLE.get(f.name, getattr(WebhookSettings(), f.name))
+        lines.append(f"#   # {f.metadata['doc']}")
+        lines.append(f"#   {f.name} = {_toml_value(value)}")
+    lines.append("")
     return "\n".join(lines)
+
+
+_WEBHOOK_EXAMPLE = {"url": "https://example.com/hooks/gatewayd", "name": "erp", "events": ["up", "alert"],
+                    "secret": "a long random string", "headers": {"Authorization": "Bearer example"}}
 
 
 def _toml_value(value: Any) -> str:
@@ -374,6 +571,8 @@ def _toml_value(value: Any) -> str:
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }" if value else "{}"
     return repr(value)
 
 
@@ -391,10 +590,12 @@ def reference_markdown() -> str:
         "as the commented sample file (`etc/gatewayd.toml`).", "",
     ]
     defaults = Settings()
-    for section in _sections():
-        lines += [f"## [{section}]", "", "| key | default | reload | meaning |", "| --- | --- | --- | --- |"]
-        for f in dataclasses.fields(type(getattr(defaults, section))):
-            value = getattr(getattr(defaults, section), f.name)
+    tables = [(f"[{section}]", getattr(defaults, section), None) for section in _sections()]
+    tables.append(("[[webhooks]]", WebhookSettings(), True))
+    for heading, values, reload in tables:
+        lines += [f"## {heading}", "", "| key | default | reload | meaning |", "| --- | --- | --- | --- |"]
+        for f in dataclasses.fields(values):
+            value = getattr(values, f.name)
             meta = f.metadata
             bounds = ""
             if meta.get("min") is not None:
@@ -402,6 +603,9 @@ def reference_markdown() -> str:
             if meta.get("choices"):
                 bounds = " (one of " + ", ".join(f"`{c}`" for c in meta["choices"]) + ")"
             shown = "{}" if isinstance(value, dict) else _toml_value(value)
-            lines.append(f"| `{f.name}` | `{shown}` | {'yes' if meta.get('reload') else ''} | {meta['doc']}{bounds} |")
+            live = meta.get("reload") if reload is None else reload
+            lines.append(f"| `{f.name}` | `{shown}` | {'yes' if live else ''} | {meta['doc']}{bounds} |")
         lines.append("")
+    lines += ["Webhooks are an array of tables: one `[[webhooks]]` per endpoint (none by default); see",
+              "`docs/webhooks.md`.", ""]
     return "\n".join(lines)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Callable
+from typing import Callable, Iterable
 
 
 class Metrics:
@@ -11,6 +11,7 @@ class Metrics:
         self.counters: dict[tuple[str, tuple], float] = defaultdict(float)
         self.help: dict[str, str] = {}
         self.gauges: dict[str, tuple[str, Callable[[], float]]] = {}
+        self.families: dict[str, tuple[str, Callable[[], Iterable[tuple[dict[str, str], float]]]]] = {}
 
     def inc(self, name: str, amount: float = 1.0, **labels: str) -> None:
         self.counters[(name, tuple(sorted(labels.items())))] += amount
@@ -20,6 +21,10 @@ class Metrics:
 
     def gauge(self, name: str, text: str, read: Callable[[], float]) -> None:
         self.gauges[name] = (text, read)
+
+    def gauge_family(self, name: str, text: str, read: Callable[[], Iterable[tuple[dict[str, str], float]]]) -> None:
+        """A gauge with labels: `read` returns (labels, value) pairs, one per series."""
+        self.families[name] = (text, read)
 
     def render(self) -> str:
         lines: list[str] = []
@@ -35,6 +40,12 @@ class Metrics:
             lines.append(f"# HELP {name} {text}")
             lines.append(f"# TYPE {name} gauge")
             lines.append(f"{name} {read():g}")
+        for name, (text, read) in sorted(self.families.items()):
+            lines.append(f"# HELP {name} {text}")
+            lines.append(f"# TYPE {name} gauge")
+            for labels, value in read():
+                label_text = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
+                lines.append(f"{name}{{{label_text}}} {value:g}")
         return "\n".join(lines) + "\n"
 
 

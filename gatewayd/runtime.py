@@ -57,6 +57,7 @@ async def open_core(settings: Settings, *, online: bool, fileops: FileOps | None
             next_seq=state.seq + 1,
             segment_bytes=settings.journal.segment_bytes,
             flush_interval=settings.journal.flush_interval_ms / 1000,
+            commit_interval=settings.journal.commit_interval_ms / 1000,
             fileops=fileops,
         )
         hub = Hub(state, writer, durable_timeout=settings.journal.durable_timeout)

@@ -29,7 +29,10 @@ def make_settings(state_dir: Path, **sections) -> config.Settings:
     data = {"server": {"host": "127.0.0.1", "port": 0, "udp_port": 0, "state_dir": str(state_dir),
                        "graceful_timeout": 2.0}}
     for section, values in sections.items():
-        data.setdefault(section, {}).update(values)
+        if isinstance(values, list):  # an array of tables ([[webhooks]])
+            data[section] = values
+        else:
+            data.setdefault(section, {}).update(values)
     return config.from_mapping(data, "<test>")
 
 

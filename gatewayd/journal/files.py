@@ -2,6 +2,7 @@
 
     <state_dir>/journal/LOCK
     <state_dir>/journal/segment-<first seq, 16 digits>.jsonl
+    <state_dir>/journal/segment-<first seq, 16 digits>.jsonl.zst  (a closed segment, compressed)
     <state_dir>/journal/snapshot-<seq, 16 digits>.json    (state after applying that seq)
     <state_dir>/journal/REPAIRS                           (seq gaps accepted by `journal repair`)
 """
@@ -12,7 +13,8 @@ import os
 import re
 from pathlib import Path
 
-_SEGMENT = re.compile(r"^segment-(\d{16})\.jsonl$")
+_SEGMENT = re.compile(r"^segment-(\d{16})\.jsonl(\.zst)?$")
+COMPRESSED_SUFFIX = ".zst"
 _SNAPSHOT = re.compile(r"^snapshot-(\d{16})\.json$")
 
 
@@ -36,8 +38,61 @@ def _numbered(directory: Path, pattern: re.Pattern) -> list[tuple[int, Path]]:
 
 
 def list_segments(directory: Path) -> list[tuple[int, Path]]:
-    """(first seq, path) of every segment, oldest first."""
-    return _numbered(directory, _SEGMENT)
+    """(first seq, path) of every segment, oldest first. While a segment is being compressed both
+    files exist for a moment, each complete: the plain one is listed."""
+    segments: dict[int, Path] = {}
+    for first, path in _numbered(directory, _SEGMENT):
+        if first not in segments or not is_compressed(path):
+            segments[first] = path
+    return sorted(segments.items())
+
+
+def is_compressed(path: Path) -> bool:
+    return path.name.endswith(COMPRESSED_SUFFIX)
+
+
+def read_segment(path: Path) -> bytes:
+    """A segment's lines, whether it is plain or compressed. A segment compressed (or its plain copy
+    removed) between listing and reading is read from its other file."""
+    try:
+        return _read_either(path)
+    except FileNotFoundError:
+        other = path.with_name(path.name[:-len(COMPRESSED_SUFFIX)]) if is_compressed(path) \
+            else path.with_name(path.name + COMPRESSED_SUFFIX)
+        return _read_either(other)
+
+
+def _read_either(path: Path) -> bytes:
+    data = path.read_bytes()
+    if is_compressed(path):
+        import zstandard
+
+        return zstandard.ZstdDecompressor().decompressobj().decompress(data)
+    return data
+
+
+def write_segment(path: Path, data: bytes) -> None:
+    """Replace a segment's content atomically (repair), compressing it when its name says so."""
+    if is_compressed(path):
+        import zstandard
+
+        data = zstandard.ZstdCompressor(level=COMPRESSION_LEVEL).compress(data)
+    write_atomically(path, data)
+
+
+# zstd's level 3: about 20 MB/s of journal on a Raspberry Pi 4 core, JSON lines shrink 6-10 times.
+COMPRESSION_LEVEL = 3
+
+
+def compress_segment(path: Path) -> Path:
+    """Blocking: write `<segment>.zst` (fsynced), then remove the plain file. Returns the new path."""
+    import zstandard
+
+    target = path.with_name(path.name + COMPRESSED_SUFFIX)
+    write_atomically(target, zstandard.ZstdCompressor(level=COMPRESSION_LEVEL).compress(path.read_bytes()))
+    path.unlink()
+    fsync_directory(path.parent)
+    return target
 
 
 def list_snapshots(directory: Path) -> list[tuple[int, Path]]:

@@ -12,7 +12,7 @@ from operator import eq, itemgetter
 from pathlib import Path
 from typing import Iterator
 
-from .files import list_segments, list_snapshots, write_atomically
+from .files import is_compressed, list_segments, list_snapshots, read_segment, write_atomically, write_segment
 from .record import (
     Record, RecordError, decode_line, decode_lines, decode_unterminated, encode_line, lines_check_out,
 )
@@ -184,7 +184,7 @@ class JournalReader:
 
     def _segment_records(self, path: Path, is_last: bool) -> list[Record]:
         """All records of one segment (a list: this is the hot path of startup)."""
-        lines = path.read_bytes().split(b"\n")
+        lines = read_segment(path).split(b"\n")
         terminated = lines[-1] == b""
         if terminated:
             lines.pop()
@@ -240,6 +240,8 @@ class JournalReader:
         if not segments:
             return None
         path = segments[-1][1]
+        if is_compressed(path):
+            return None  # only a closed segment is compressed, and it was complete when it closed
         data = path.read_bytes()
         if data.endswith(b"\n") and lines_check_out(data[:-1].split(b"\n")):
             return None  # nothing torn: the common case, checked at once
@@ -305,7 +307,7 @@ class JournalReader:
         expected = None
         for index, (first_seq, path) in enumerate(segments):
             is_last = index == len(segments) - 1
-            data = path.read_bytes()
+            data = read_segment(path)
             lines = _split_lines(data)
             for number, line in enumerate(lines):
                 if number == len(lines) - 1 and line == b"":
@@ -351,7 +353,7 @@ class JournalReader:
         for first_seq, path in list_segments(self.directory):
             if prev_seq is None:
                 prev_seq = first_seq - 1
-            data = path.read_bytes()
+            data = read_segment(path)
             keep: list[bytes] = []
             bad: list[bytes] = []
             gaps_after: list[int] = []
@@ -385,5 +387,5 @@ class JournalReader:
                 with open(side, "ab") as handle:
                     handle.write(b"".join(bad))
             if bad or not data.endswith(b"\n") and data:
-                write_atomically(path, b"".join(keep))
+                write_segment(path, b"".join(keep))
         return dropped

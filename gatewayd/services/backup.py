@@ -3,7 +3,7 @@
 A backup is a gzip-compressed tar holding
 
     journal/snapshot-<seq>.json     the whole model at `seq`, taken on the event loop
-    journal/segment-*.jsonl         the retained history, cut right after `seq`
+    journal/segment-*.jsonl[.zst]   the retained history, cut right after `seq`
     journal/REPAIRS                 gaps accepted by `journal repair`, if any
     secret.key, session.key         the state directory's keys, if present (secrets!)
     history/history.db              the history store (a consistent SQLite copy), if present
@@ -49,7 +49,7 @@ import trio
 
 from .. import __version__
 from ..journal.compaction import encode_snapshot
-from ..journal.files import fsync_directory, list_segments, snapshot_path
+from ..journal.files import fsync_directory, is_compressed, list_segments, snapshot_path
 from ..journal.lock import JournalLock, JournalLocked
 from ..journal.reader import REPAIRS_FILE, CorruptJournal, JournalReader
 from ..history.maintenance import BACKUP_MEMBER, check_file, copy_store
@@ -69,8 +69,8 @@ MAX_MEMBERS = 200_000
 SPACE_MARGIN = 64 * 1024 * 1024
 CHUNK = 1024 * 1024
 
-_MEMBER = re.compile(r"^(journal/(segment-\d{16}\.jsonl|snapshot-\d{16}\.json|REPAIRS)|secret\.key|session\.key"
-                     r"|history/history\.db)$")
+_MEMBER = re.compile(r"^(journal/(segment-\d{16}\.jsonl(?:\.zst)?|snapshot-\d{16}\.json|REPAIRS)|secret\.key"
+                     r"|session\.key|history/history\.db)$")
 HISTORY_COPY = ".history-copy.db"
 
 
@@ -173,7 +173,7 @@ def _collect(journal_dir: Path, state_dir: Path, seq: int, snapshot: bytes) -> t
                 segments = []
                 continue
             opened.append(handle)
-            if index == len(candidates) - 1:
+            if index == len(candidates) - 1 and not is_compressed(path):
                 size = _length_through(handle, seq, path)
             else:
                 size = os.fstat(handle.fileno()).st_size  # sealed: the writer moved on

@@ -8,6 +8,7 @@ import trio
 
 from ..journal.writer import JournalUnavailable
 from ..journal.compaction import encode_snapshot, latest_snapshot_seq, write_snapshot_and_prune
+from ..journal.files import compress_segment, is_compressed, list_segments
 from ..ops import operation
 
 log = logging.getLogger("gatewayd.journal")
@@ -52,6 +53,20 @@ class Compactor:
             await trio.sleep(1.0)
             if self.core.state.seq - self.last_seq >= self.core.settings.journal.snapshot_every:
                 await self.compact()
+            if self.core.settings.journal.compress_closed_segments:
+                await self.compress_closed_segments()
+
+    async def compress_closed_segments(self) -> list[str]:
+        """Compress every closed segment still plain (all but the one being written), oldest first."""
+        compressed = []
+        async with self._lock:  # not while compaction decides which files to delete
+            for _, path in list_segments(self.core.journal_dir)[:-1]:
+                if not is_compressed(path):
+                    await trio.to_thread.run_sync(compress_segment, path)
+                    compressed.append(path.name)
+        if compressed:
+            log.info("journal: compressed %s", ", ".join(compressed))
+        return compressed
 
 
 @operation("journal.compact")

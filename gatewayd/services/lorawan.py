@@ -17,7 +17,8 @@ from .. import secretbox
 from ..cli import Arg, OpCommand, register_op_commands
 from ..logs import RateLimitedLogger
 from ..ops import OpError, operation
-from ..protocols import gwmp, regions
+from ..connectors.lorawan import regions
+from ..protocols import gwmp
 from .lorawan_downlink import Downlinks
 from .lorawan_gateways import Gateways, normalize_eui
 from .lorawan_join import Joins
@@ -34,6 +35,8 @@ class LorawanService:
         self.core = core
         cfg = core.settings.lorawan
         self.region = regions.get_region(cfg.region)
+        self.sub_band = self.region.check_sub_band(cfg.sub_band)
+        self.tx_power = cfg.tx_power or self.region.downlink_tx_power_dbm
         self.rx1_delay = max(1, min(15, round(cfg.rx1_delay)))
         self.keys = Keys(secretbox.for_state_dir(core.settings.state_path))
         self.gateways = Gateways(core)
@@ -115,8 +118,8 @@ async def gateway_show(core, eui: str) -> dict[str, Any]:
 
 
 @operation("gateway.add")
-async def gateway_add(core, eui: str, name: str = "", actor: str = "cli") -> dict[str, Any]:
-    return await core.service("lorawan").gateways.add(eui, name, actor)
+async def gateway_add(core, eui: str, name: str = "", actor: str = "cli", token: str | None = None) -> dict[str, Any]:
+    return await core.service("lorawan").gateways.add(eui, name, actor, token)
 
 
 @operation("gateway.remove")
@@ -178,7 +181,7 @@ def _gateways_table(rows: list[dict[str, Any]]) -> str:
     from ..cli import _table
 
     return _table([dict(r, online="yes" if r["online"] else "no") for r in rows],
-                  ["eui", "name", "source", "online", "last_seen", "addr", "uplinks", "downlinks"])
+                  ["eui", "name", "source", "connection", "online", "last_seen", "addr", "uplinks", "downlinks"])
 
 
 def _devices_table(rows: list[dict[str, Any]]) -> str:
@@ -186,6 +189,31 @@ def _devices_table(rows: list[dict[str, Any]]) -> str:
 
     return _table([dict(r, queued=len(r["queue"])) for r in rows],
                   ["dev_eui", "name", "activation", "dev_addr", "fcnt_up", "fcnt_down", "last_seen", "queued"])
+
+
+def read_token_file(args: dict[str, Any]) -> dict[str, Any]:
+    """`--token-file F` -> `token`: the Bearer value of an `Authorization:` line (a station's tc.key),
+    else the file's only line."""
+    path = args.pop("token_file", None)
+    if path is None:
+        return args
+    from ..cli import CliError
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read(4096)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"cannot read the token file {path}: {exc}") from None
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in lines:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "authorization":
+            scheme, _, token = value.strip().partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return dict(args, token=token.strip())
+    if len(lines) == 1 and ":" not in lines[0]:
+        return dict(args, token=lines[0])
+    raise CliError(f"{path} holds neither an 'Authorization: Bearer <token>' line nor a bare token")
 
 
 def _pairs(result: dict[str, Any]) -> str:
@@ -196,7 +224,9 @@ register_op_commands([
     OpCommand(("gateway", "list"), "gateway.list", "list LoRa gateways (packet forwarders)", human=_gateways_table),
     OpCommand(("gateway", "show"), "gateway.show", "show one gateway with its last stat", [Arg("eui")], _pairs),
     OpCommand(("gateway", "add"), "gateway.add", "register a gateway by EUI",
-              [Arg("eui", "16 hex digits"), Arg("name", "a label", flag=True)], _pairs),
+              [Arg("eui", "16 hex digits"), Arg("name", "a label", flag=True),
+               Arg("token_file", "file with the token a Station gateway must present (its tc.key lines, "
+                   "or the bare token)", flag=True)], _pairs, prepare=read_token_file),
     OpCommand(("gateway", "remove"), "gateway.remove", "forget a gateway", [Arg("eui")],
               lambda r: f"gateway {r['eui']} removed"),
     OpCommand(("lorawan", "devices"), "lorawan.devices", "list LoRaWAN sessions (no keys)", human=_devices_table),

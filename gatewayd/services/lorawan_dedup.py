@@ -20,6 +20,7 @@ class Copy:
     gateway: str
     rx: gwmp.RxPacket
     arrived: float  # trio clock
+    context: Any = None  # what a Station gateway needs to answer this copy (None: a packet forwarder's)
 
 
 @dataclass(slots=True)

@@ -20,7 +20,8 @@ import trio
 
 from ..journal.writer import JournalUnavailable
 from ..ops import OpError
-from ..protocols import gwmp, lorawan, regions
+from ..connectors.lorawan import regions
+from ..protocols import gwmp, lorawan
 from ..protocols.lorawan import MType
 from ..protocols.errors import ProtocolError
 
@@ -35,13 +36,15 @@ MAX_TRACKED = 4096
 
 @dataclass
 class Transmission:
-    """One PULL_RESP to send once the record that decided it is durable."""
+    """One PULL_RESP (or a Station `dnmsg`, sent through `link`) to send once the record that
+    decided it is durable."""
 
     gateway: str
-    addr: tuple
-    datagram: bytes
+    addr: tuple | None
+    datagram: bytes | str
     token: int | None  # None: a version 1 gateway, which sends no TX_ACK
     track: dict[str, Any] = field(default_factory=dict)
+    link: Any = None
 
 
 @dataclass
@@ -78,12 +81,15 @@ class Downlinks:
         gateways = self.service.gateways
         for copy in best_first(copies):
             path = gateways.downlink_path(copy.gateway)
-            if path is None:
-                continue
-            rx1_freq, rx1_dr = regions.rx1(self.region, copy.rx.freq, uplink_dr, 0)
+            if path is None or (path.link is None) != (copy.context is None):
+                continue  # no downlink path, or not the one this copy was heard through
             rx2_freq, rx2_dr = regions.rx2(self.region)
-            options = (Window("JA1" if join else "RX1", first_delay, rx1_freq, rx1_dr),
-                       Window("JA2" if join else "RX2", first_delay + 1.0, rx2_freq, rx2_dr))
+            rx2 = Window("JA2" if join else "RX2", first_delay + 1.0, rx2_freq, rx2_dr)
+            try:
+                rx1_freq, rx1_dr = regions.rx1(self.region, copy.rx.freq, uplink_dr, 0)
+                options: tuple[Window, ...] = (Window("JA1" if join else "RX1", first_delay, rx1_freq, rx1_dr), rx2)
+            except ProtocolError:  # not one of the band's channels: only RX2 is known
+                options = (rx2,)
             for window in options:
                 if now + SEND_MARGIN < copy.arrived + window.delay:
                     return copy, path, window
@@ -93,11 +99,13 @@ class Downlinks:
     def txpk(self, copy, window: Window, phy: bytes) -> gwmp.TxPacket:
         return gwmp.TxPacket(
             imme=False, tmst=(copy.rx.tmst + int(window.delay * 1_000_000)) & 0xFFFF_FFFF,
-            freq=window.freq, rfch=0, powe=self.core.settings.lorawan.tx_power, modu="LORA",
+            freq=window.freq, rfch=0, powe=self.service.tx_power, modu="LORA",
             datr=regions.data_rate(self.region, window.dr).datr, codr=copy.rx.codr or self.region.coding_rate,
             ipol=True, data=phy)
 
     def transmission(self, copy, path, window: Window, phy: bytes, track: dict[str, Any]) -> tuple[Transmission, dict]:
+        if path.link is not None:
+            return path.link.transmission(copy, window, phy, track)
         token = secrets.randbelow(0x10000) if path.version >= 2 else None
         txpk = self.txpk(copy, window, phy)
         datagram = gwmp.pull_resp(path.version, token or 0, txpk)
@@ -133,7 +141,8 @@ class Downlinks:
                 self.core.metrics.inc("gatewayd_lorawan_downlink_missed_total", reason="no_path_or_too_late")
             return fields, None
         copy, path, window = route
-        rx1_limit = regions.max_payload(self.region, regions.rx1(self.region, copy.rx.freq, uplink_dr, 0)[1])
+        rx1_limit = regions.max_payload(self.region, window.dr if window.name == "RX2"
+                                        else regions.rx1(self.region, copy.rx.freq, uplink_dr, 0)[1])
         window_limit = regions.max_payload(self.region, window.dr)
         failed = []
         head = None
@@ -183,11 +192,14 @@ class Downlinks:
     async def send(self, transmissions: list[Transmission]) -> None:
         transmit = self.service.transmit
         for tx in transmissions:
-            if transmit is None:
-                return
+            if tx.link is None and transmit is None:
+                continue
             if tx.token is not None:
                 self._track(tx.gateway, tx.token, dict(tx.track, _addr=tx.addr))
-            await transmit(tx.datagram, tx.addr)
+            if tx.link is not None:
+                tx.link.send(tx)
+            else:
+                await transmit(tx.datagram, tx.addr)
             self.core.metrics.inc("gatewayd_lorawan_downlinks_total", kind=tx.track.get("kind", "downlink"))
 
     def _track(self, gateway: str, token: int, track: dict[str, Any]) -> None:
@@ -204,20 +216,33 @@ class Downlinks:
         entry = self._tracked.get(key)
         error = ack.error or "NONE"
         self.core.metrics.inc("gatewayd_lorawan_tx_ack_total", error=error if error in gwmp.TX_ACK_ERRORS else "other")
-        if entry is None or entry[1]["_addr"][0] != addr[0]:  # from the host the PULL_RESP went to
+        if entry is None or entry[1]["_addr"] is None or entry[1]["_addr"][0] != addr[0]:
+            self.core.metrics.inc("gatewayd_lorawan_tx_ack_unmatched_total")  # not from where the PULL_RESP went
+            return
+        await self._report(key, error, ack.warn)
+
+    async def delivered(self, gateway: str, token: int) -> None:
+        """A Station gateway reports a downlink on air (`dntxed`; it reports no failures)."""
+        self.core.metrics.inc("gatewayd_lorawan_tx_ack_total", error="NONE")
+        if (gateway, token) not in self._tracked:
             self.core.metrics.inc("gatewayd_lorawan_tx_ack_unmatched_total")
             return
-        del self._tracked[key]
-        track = {k: v for k, v in entry[1].items() if k != "_addr"}
-        data = {"gateway": ack.gateway_eui, "token": ack.token, "error": error[:32], **track}
+        await self._report((gateway, token), "NONE", None)
+
+    async def _report(self, key: tuple[str, int], error: str, warn: str | None) -> None:
+        """Journal the gateway's answer about a tracked transmission."""
+        _, track = self._tracked.pop(key)
+        gateway, token = key
+        data = {"gateway": gateway, "token": token, "error": error[:32],
+                **{k: v for k, v in track.items() if k != "_addr"}}
         if error == "NONE":
             data.pop("command", None)  # only a refused command goes back into the queue
-        if ack.warn:
-            data["warn"] = ack.warn[:32]
+        if warn:
+            data["warn"] = warn[:32]
         try:
             await self.core.hub.publish("gateway.tx_ack", data, durable=error != "NONE" and "command" in data)
         except (JournalUnavailable, trio.TooSlowError) as exc:
-            log.error("TX_ACK of %s not recorded: %s", ack.gateway_eui, exc)
+            log.error("TX_ACK of %s not recorded: %s", gateway, exc)
 
     # -- the queue (TX requests) -------------------------------------------------------------------------
     async def enqueue(self, dev_eui: str, port: int, payload: bytes, *, confirm: bool = False,

@@ -17,6 +17,7 @@ from typing import Any
 
 import trio
 
+from .. import secrets_
 from ..journal.writer import JournalUnavailable
 from ..logs import RateLimitedLogger
 from ..ops import OpError
@@ -30,6 +31,7 @@ MAX_AUTO_GATEWAYS = 1000
 AUTO_ADD_RATE = 1.0  # new unknown gateways accepted per second (burst below): a journal-flood guard
 AUTO_ADD_BURST = 20
 MAX_NAME = 64
+MIN_TOKEN, MAX_TOKEN = 16, 512
 
 
 @dataclass
@@ -37,6 +39,7 @@ class DownlinkPath:
     addr: tuple
     version: int
     seen: float  # trio clock
+    link: Any = None  # a Station connection (None: a packet forwarder's address)
 
 
 def normalize_eui(value: Any) -> str:
@@ -122,10 +125,17 @@ class Gateways:
         await self._publish("gateway.alive", {"eui": eui, "kind": "stat", "addr": _addr_text(addr),
                                               "version": version, "stat": fields, "came_online": came_online})
 
+    def connected(self, eui: str) -> bool:
+        """A Station gateway with a live connection (alive without keep-alives)."""
+        path = self.paths.get(eui)
+        return path is not None and path.link is not None and path.link.alive
+
     def downlink_path(self, eui: str) -> DownlinkPath | None:
         path = self.paths.get(eui)
         if path is None:
             return None
+        if path.link is not None:
+            return path if path.link.alive else None
         gone_after = self.cfg.keepalive_interval * self.cfg.missed_keepalives
         if trio.current_time() - path.seen > gone_after:
             return None
@@ -140,19 +150,33 @@ class Gateways:
             now = trio.current_time()
             limit = self.cfg.keepalive_interval * self.cfg.missed_keepalives
             for eui, gateway in list(self.part.gateways.items()):
-                if gateway["online"] and now - self.heard.get(eui, started) > limit:
+                if gateway["online"] and now - self.heard.get(eui, started) > limit and not self.connected(eui):
                     self.paths.pop(eui, None)
                     await self._publish("gateway.offline", {"eui": eui, "last_seen": gateway["last_seen"],
                                                             "silent_seconds": round(now - self.heard.get(eui, started), 1)})
 
     # -- operator side --------------------------------------------------------------------------------
-    async def add(self, eui: str, name: str, actor: str) -> dict[str, Any]:
+    async def add(self, eui: str, name: str, actor: str, token: str | None = None) -> dict[str, Any]:
+        """Register a gateway; `token`: the bearer token a Station gateway must present (kept hashed)."""
         eui = normalize_eui(eui)
         if not isinstance(name, str) or len(name) > MAX_NAME:
             raise OpError("invalid", f"a gateway name is at most {MAX_NAME} characters", 422)
-        await self.core.hub.publish("gateway.added", {"eui": eui, "name": name.strip(), "source": "operator",
-                                                      "actor": actor})
+        data = {"eui": eui, "name": name.strip(), "source": "operator", "actor": actor}
+        if token is not None:
+            if not isinstance(token, str) or not MIN_TOKEN <= len(token) <= MAX_TOKEN \
+                    or not all("!" <= c <= "~" for c in token):
+                raise OpError("invalid", f"a gateway token is {MIN_TOKEN} to {MAX_TOKEN} printable ASCII characters "
+                                         "without spaces", 422)
+            data["token_hash"] = secrets_.hash_token(token)
+        await self.core.hub.publish("gateway.added", data)
         return self.public(self.part.gateways[eui])
+
+    def token_ok(self, gateway: dict[str, Any], token: str | None) -> bool:
+        """True when the gateway needs no token or `token` is its token (constant time)."""
+        stored = gateway.get("token_hash")
+        if not stored:
+            return True
+        return token is not None and secrets_.check_token(token, stored)
 
     async def remove(self, eui: str, actor: str) -> dict[str, Any]:
         eui = normalize_eui(eui)
@@ -167,5 +191,7 @@ class Gateways:
 
     def public(self, gateway: dict[str, Any]) -> dict[str, Any]:
         out = dict(gateway)
+        out["token"] = bool(out.pop("token_hash", None))
+        out["connection"] = out.get("connection") or ""
         out["downlink_ready"] = self.downlink_path(gateway["eui"]) is not None
         return out

@@ -78,7 +78,8 @@ class Joins:
         keys = self.service.keys
         region = self.service.region
         accept = lorawan.build_join_accept(app_key, app_nonce, self.net_id, lorawan.parse_dev_addr(dev_addr),
-                                           dl_settings=region.rx2_dr & 0x0F, rx_delay=self.service.rx1_delay)
+                                           dl_settings=region.rx2_dr & 0x0F, rx_delay=self.service.rx1_delay,
+                                           cflist=region.cflist(self.service.sub_band))
         track = {"kind": "join_accept", "dev_eui": jr.dev_eui, "device_id": session["device_id"],
                  "command_id": None, "reference": ""}
         transmission, where = self.service.downlinks.transmission(copy, path, window, accept, track)

@@ -22,7 +22,8 @@ import trio
 
 from ..journal.writer import JournalUnavailable
 from ..logs import RateLimitedLogger
-from ..protocols import gwmp, lorawan, regions
+from ..connectors.lorawan import regions
+from ..protocols import gwmp, lorawan
 from ..protocols.errors import ProtocolError
 from ..secretbox import SecretBoxError
 from .lorawan_dedup import Copy, Deduper, Pending
@@ -78,8 +79,9 @@ class Network:
         self._rlog.info(f"{reason}:{key}", message, *args)
 
     # -- receiving copies ----------------------------------------------------------------------------
-    def receive(self, gateway: str, rx: gwmp.RxPacket, now: float) -> None:
-        """One rxpk of an admitted gateway (synchronous: it only parses and files the copy)."""
+    def receive(self, gateway: str, rx: gwmp.RxPacket, now: float, context: Any = None) -> None:
+        """One rxpk of an admitted gateway (synchronous: it only parses and files the copy).
+        `context`: a Station gateway's answer details for this copy."""
         metrics = self.core.metrics
         metrics.counters[COPIES] += 1  # the hot path skips inc()'s label handling
         if rx.stat != 1:
@@ -97,7 +99,7 @@ class Network:
         if not frame.uplink:
             self.drop("not_uplink", gateway, "gateway %s forwarded a %s frame", gateway, frame.mtype.label)
             return
-        outcome = self.dedup.offer(rx.data, frame, dr, Copy(gateway, rx, now))
+        outcome = self.dedup.offer(rx.data, frame, dr, Copy(gateway, rx, now, context))
         if outcome == "new":
             self._wake.set()
         elif outcome == "late":

@@ -42,6 +42,8 @@ class TerminalService:
         self.last_heard: dict[str, float] = {}   # sn -> trio clock of its last HTTP request
         self.last_seen: dict[str, str] = {}      # sn -> wall-clock time of its last request
         self.links: dict[str, Any] = {}          # sn -> the live WebSocket link (transports/terminal_ws)
+        # sn -> (its clock minus ours in seconds, when read): from checklive's `time`, for clock alerts
+        self.clock_readings: dict[str, tuple[float, str]] = {}
 
     @property
     def part(self):
@@ -144,7 +146,19 @@ class TerminalService:
         if not accepted:
             return tp.encode_failure("checklive", self.refusal(terminal, req.sn))
         await self.mark_online(req.sn, connector, remote)
+        if req.time is not None:
+            self.read_clock(req.sn, req.time)
         return tp.encode_reply("checklive", True, cloudtime=self.cloudtime(terminal))
+
+    def read_clock(self, sn: str, local_time: str) -> None:
+        """Remember how far a terminal's clock (local wall time in its zone) is from ours."""
+        try:
+            wall = tp.parse_local_time(local_time.strip(), "checklive.time")
+            tz_name = self.core.service("attendance").zone_name_for(sn)
+            skew = (wall.replace(tzinfo=zone(tz_name)) - datetime.now(timezone.utc)).total_seconds()
+        except (ProtocolError, OpError, OverflowError):
+            return
+        self.clock_readings[sn] = (skew, utc_now_iso())
 
     async def _reg(self, req: tp.TerminalReg, terminal, connector: str, remote: str) -> str:
         if terminal is None:

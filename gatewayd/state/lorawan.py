@@ -134,11 +134,14 @@ class LorawanState:
         if known is not None:
             known["name"] = data.get("name", known["name"])
             known["source"] = data.get("source", known["source"])
+            if "token_hash" in data:
+                known["token_hash"] = data["token_hash"]
             return
         self.gateways[data["eui"]] = {
             "eui": data["eui"], "name": data.get("name", ""), "source": data.get("source", "operator"),
             "added": record.ts, "last_seen": None, "online": False, "addr": None, "version": None,
             "stat": None, "stat_time": None, "uplinks": 0, "downlinks": 0, "tx_errors": 0,
+            "connection": None, "token_hash": data.get("token_hash"),
         }
 
     def _gateway_removed(self, record: Record) -> None:
@@ -150,6 +153,9 @@ class LorawanState:
             return
         gateway["last_seen"] = record.ts
         gateway["online"] = True
+        gateway["connection"] = record.data.get("via", "udp")  # udp | station
+        if record.data.get("station"):
+            gateway["station"] = record.data["station"]
         if record.data.get("addr"):
             gateway["addr"] = record.data["addr"]
         if record.data.get("version"):

@@ -10,5 +10,8 @@ def part_classes() -> list[type]:
     from .lorawan import LorawanState
     from .attendance import AttendanceState
     from .terminals import TerminalsState
+    from ..connectors.alerts.state import AlertsState
+    from ..connectors.webhooks.state import WebhooksState
 
-    return [AccessState, DevicesState, CommandsState, TerminalsState, AttendanceState, LorawanState]
+    return [AccessState, DevicesState, CommandsState, TerminalsState, AttendanceState, LorawanState, AlertsState,
+            WebhooksState]

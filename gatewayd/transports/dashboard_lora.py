@@ -16,7 +16,7 @@ async def gateways():
         return await render("unavailable.html", active="gateways", what="LoRa gateways")
     items = await ops.call(core(), "gateway.list", {})
     return await render("gateways.html", active="gateways", gateways=items,
-                        udp_port=core().extras.get("udp_port"), seq=core().state.seq)
+                        udp_port=core().extras.get("udp_port"), http_port=core().http_port, seq=core().state.seq)
 
 
 @blueprint.get("/realtime")

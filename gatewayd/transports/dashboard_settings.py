@@ -16,7 +16,8 @@ async def settings():
     keys = await ops.call(core(), "apikey.list", {})
     keys.sort(key=lambda k: (k["revoked"] is not None, k["created"]))
     return await render("settings.html", active="settings", keys=keys,
-                        password_changed=core().state.access.admin_changed)
+                        password_changed=core().state.access.admin_changed,
+                        webhooks=await ops.call(core(), "webhook.list", {}))
 
 
 @blueprint.post("/settings/apikeys")

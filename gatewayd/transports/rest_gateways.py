@@ -1,7 +1,7 @@
 """REST API for LoRa gateways and LoRaWAN sessions (docs/lorawan.md). Operators only.
 
     GET    /api/gateways                      every gateway (online, last seen, last stat)
-    POST   /api/gateways {"eui", "name"}      register a gateway
+    POST   /api/gateways {"eui", "name", "token"}  register a gateway (token: what a Station gateway presents)
     GET    /api/gateways/<eui>                one gateway
     DELETE /api/gateways/<eui>                forget it
     GET    /api/lorawan/devices[/<dev_eui>]   sessions: DevAddr, counters, queue (never keys)
@@ -44,8 +44,9 @@ async def list_gateways():
 @blueprint.post("/gateways")
 @operator_required
 async def add_gateway():
-    body = await _body({"eui", "name"}, {"eui"})
-    return await _call("gateway.add", eui=body["eui"], name=body.get("name") or "", actor=g.operator.actor), 201
+    body = await _body({"eui", "name", "token"}, {"eui"})
+    return await _call("gateway.add", eui=body["eui"], name=body.get("name") or "", actor=g.operator.actor,
+                       token=body.get("token")), 201
 
 
 @blueprint.get("/gateways/<eui>")

@@ -22,10 +22,14 @@ def blueprints():
     from . import device_http, rest_terminals
     from . import rest_gateways, rest_history
     from . import dashboard, dashboard_ws
+    from ..connectors.lorawan.station import routes as station_routes
+    from ..connectors.alerts import routes as alert_routes
+    from ..connectors.webhooks import routes as webhook_routes
 
-    return [health.blueprint, device_ws.blueprint, rest_devices.blueprint,
+    return [alert_routes.blueprint, webhook_routes.blueprint, health.blueprint, device_ws.blueprint, rest_devices.blueprint,
             monitor_ws.blueprint, tx_api.blueprint, device_http.blueprint, rest_terminals.blueprint,
-            rest_gateways.blueprint, rest_history.blueprint, dashboard.blueprint, dashboard_ws.blueprint]
+            rest_gateways.blueprint, rest_history.blueprint, dashboard.blueprint, dashboard_ws.blueprint,
+            station_routes.blueprint]
 
 
 def create_app(core) -> QuartTrio:

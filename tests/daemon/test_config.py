@@ -22,6 +22,10 @@ def write(tmp_path, text):
     ("[terminals]\nauto_accept = 1\n", "terminals.auto_accept: expected a boolean"),
     ("[lorawan]\nnet_id = \"xyz\"\n", "lorawan.net_id"),
     ("[server\n", "not valid TOML"),
+    ("[alerts]\nrules = [{tag = \"a\", device = \"b\", device_offline_after = 1}]\n",
+     "alerts.rules[0]: give exactly one of `tag` and `device`"),
+    ("[[alerts.rules]]\ntag = \"a\"\ndevice_offline_after = -1\n", "alerts.rules[0].device_offline_after"),
+    ("[[alerts.rules]]\ntag = \"a\"\nafter = 1\n", "alerts.rules[0]: unknown key after"),
 ])
 def test_config_errors_name_file_and_key(tmp_path, text, fragment):
     path = write(tmp_path, text)

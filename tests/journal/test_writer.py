@@ -210,3 +210,37 @@ async def test_a_publisher_cancelled_while_waiting_does_not_disturb_the_others(t
     assert sorted(done) == ["first", "second"]
     assert writer.durable_seq == 3  # the cancelled publisher's record was published all the same
     await writer.close()
+
+
+class CountingSync(FileOps):
+    def __init__(self):
+        self.syncs = 0
+
+    def sync(self, fd):
+        self.syncs += 1
+        super().sync(fd)
+
+
+async def test_a_commit_gathers_records_for_the_commit_interval(tmp_path, nursery):
+    ops = CountingSync()
+    hub, writer = make_hub(tmp_path, ops, commit_interval=0.5)
+    await nursery.start(writer.run)
+    async with trio.open_nursery() as publishers:
+        publishers.start_soon(hub.publish, "test.add", {"key": "first", "amount": 1})
+        await trio.testing.wait_all_tasks_blocked()
+        assert ops.syncs == 0, "the first record waits for company before its fdatasync"
+        for i in range(20):
+            publishers.start_soon(hub.publish, "test.add", {"key": f"k{i}", "amount": 1})
+    assert ops.syncs == 1 and writer.durable_seq == 21
+    await writer.close()
+
+
+async def test_closing_does_not_wait_out_the_commit_interval(tmp_path, nursery):
+    hub, writer = make_hub(tmp_path, commit_interval=60)
+    await nursery.start(writer.run)
+    async with trio.open_nursery() as publishers:
+        publishers.start_soon(hub.publish, "test.add", {"key": "a", "amount": 1})
+        await trio.testing.wait_all_tasks_blocked()
+        with trio.fail_after(5):
+            assert await writer.close()
+    assert writer.durable_seq == 1

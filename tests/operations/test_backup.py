@@ -290,3 +290,23 @@ async def test_one_backup_at_a_time_and_leftovers_are_cleared(daemon):
         nursery.start_soon(one)
     assert sorted(o if isinstance(o, str) else "ok" for o in outcomes) == ["busy", "ok"]
     assert not stale.exists()
+
+
+async def test_the_daemon_compresses_closed_segments_and_backs_them_up(daemon, tmp_path):
+    core = daemon.core
+    for i in range(120):
+        await core.hub.publish("test.tick", {"i": i, "pad": "x" * 200})
+    # The maintenance task compresses every closed segment within about a second.
+    await wait_for(lambda: all(p.name.endswith(".zst") for _, p in list_segments(core.journal_dir)[:-1])
+                   and len(list_segments(core.journal_dir)) >= 3, timeout=15)
+    assert not list_segments(core.journal_dir)[-1][1].name.endswith(".zst")
+    assert JournalReader(core.journal_dir).verify().ok
+    result = await ops.call(core, "state.backup", {})
+    names = _members(Path(result["path"]))
+    assert any(n.endswith(".jsonl.zst") for n in names)
+    restored = tmp_path / "restored"
+    restore_backup(Path(result["path"]), restored)
+    got, _ = load_state(restored / "journal", cut_tail=False)
+    expected, _ = load_state(core.journal_dir, until_seq=result["seq"], cut_tail=False)
+    assert _normalised(got) == _normalised(expected)
+    assert [r.seq for r in JournalReader(restored / "journal").records()][-1] == result["seq"]

@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gatewayd.protocols import gwmp, regions
+from gatewayd.connectors.lorawan import regions
+from gatewayd.protocols import gwmp
 from gatewayd.protocols.errors import ProtocolError
 from gatewayd.protocols.lorawan import (
     DataFrame,
@@ -603,7 +604,7 @@ def test_rx1(freq, dr, offset, expected):
         (lambda: regions.max_payload("EU868", -1), "bad_dr", "DR0..DR7"),
         (lambda: regions.rx1("EU868", 868.1, 16), "bad_dr", "DR0..DR7"),
         (lambda: regions.rx1("EU868", 868.1, 5, 6), "bad_dr", "RX1DROffset"),
-        (lambda: regions.rx2("US915"), "bad_region", "known: EU868"),
+        (lambda: regions.rx2("XX999"), "bad_region", "known: EU868, US915"),
     ],
 )
 def test_region_errors(call, code, words):

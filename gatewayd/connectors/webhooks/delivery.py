@@ -1,0 +1,89 @@
+"""The pure parts of a delivery: which events a webhook takes, the request body and headers, the
+signature, and how long to wait before the next try."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import random
+from dataclasses import dataclass
+from datetime import tzinfo
+from typing import Any, Iterable
+
+import orjson
+
+from ...journal.record import Record
+from ...northbound.alerts import alert_events
+from ...northbound.events import Directory, NorthboundEvent, events_of, may_have_events
+
+RETRY_FIRST = 1.0  # seconds before the first retry; doubled each time
+RETRY_LONGEST = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """One event waiting for delivery."""
+    seq: int
+    event_id: str
+    event: str
+    ts: str
+    body: dict[str, Any]
+
+
+def wanted(events: frozenset[str], event: str) -> bool:
+    return "*" in events or event in events
+
+
+def record_events(record: Record, directory: Directory, zone: tzinfo, site: str | None = None
+                  ) -> list[NorthboundEvent]:
+    """Every northbound event of a record, alerts included."""
+    if record.type.startswith("alert."):
+        return alert_events(record, site=site)
+    if not may_have_events(record.type):
+        return []
+    return events_of(record, directory, zone, site=site)
+
+
+def pending_events(records: Iterable[Record], events: frozenset[str], directory: Directory, zone: tzinfo
+                   ) -> list[Pending]:
+    out = []
+    for record in records:
+        for ev in record_events(record, directory, zone):
+            if wanted(events, ev.event):
+                out.append(Pending(record.seq, ev.body["event_id"], ev.event, record.ts, ev.body))
+    return out
+
+
+def encode(chunk: list[Pending], batch: bool) -> bytes:
+    if batch:
+        return orjson.dumps([p.body for p in chunk])
+    return orjson.dumps(chunk[0].body)
+
+
+def signature(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def request_headers(chunk: list[Pending], body: bytes, secret: str, batch: bool) -> dict[str, str]:
+    """X-Gatewayd-Delivery: the event id (`<seq>.<n>`), or `<first>..<last>` for a batch."""
+    first, last = chunk[0], chunk[-1]
+    headers = {"Content-Type": "application/json",
+               "X-Gatewayd-Event": "batch" if batch else first.event,
+               "X-Gatewayd-Delivery": f"{first.event_id}..{last.event_id}" if batch else first.event_id}
+    if secret:
+        headers["X-Gatewayd-Signature"] = signature(secret, body)
+    return headers
+
+
+def retry_delay(failures: int, first: float = RETRY_FIRST, rng: random.Random | None = None) -> float:
+    """Exponential backoff with jitter: after n failures, between half and all of first * 2**(n-1),
+    at most RETRY_LONGEST."""
+    ceiling = min(RETRY_LONGEST, first * 2 ** min(failures - 1, 30))
+    return ceiling * (0.5 + 0.5 * (rng or random).random())
+
+
+def finished_through(chunk_end: int, events: list[Pending], last_record_seq: int) -> int:
+    """The last seq whose every event is handled once events[:chunk_end] are (the cursor)."""
+    if chunk_end < len(events):
+        return events[chunk_end].seq - 1
+    return last_record_seq

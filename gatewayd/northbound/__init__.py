@@ -1,0 +1,1 @@
+"""What forwarders to other systems (MQTT, webhooks) send: journal records as northbound events."""

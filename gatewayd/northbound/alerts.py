@@ -1,0 +1,35 @@
+"""Alert records as northbound events (event `alert`), for webhooks and MQTT (`{prefix}/alert`).
+
+    {"seq": 930, "event_id": "930.0", "ts": "...", ["site": ...,] "event": "alert",
+     "alert": {"id", "kind", "state": "raised"|"cleared", "subject", "name", "since", ...}, "comm": null}
+
+`raised` carries the rule and threshold that fired and the kind's details; `cleared` the reason.
+Pure, like events.py: the same record gives the same body live and from a backlog.
+"""
+
+from __future__ import annotations
+
+from ..journal.record import Record
+from .events import NorthboundEvent
+
+ALERT = "alert"
+ALERT_RECORDS = {"alert.raised": "raised", "alert.cleared": "cleared"}
+_RAISED_KEYS = ("rule", "threshold", "details")
+
+
+def alert_events(record: Record, *, site: str | None = None) -> list[NorthboundEvent]:
+    state = ALERT_RECORDS.get(record.type)
+    if state is None:
+        return []
+    d = record.data
+    alert = {"id": d.get("id"), "kind": d.get("kind"), "state": state, "subject": d.get("subject"),
+             "name": d.get("name"), "since": d.get("since")}
+    if state == "raised":
+        alert.update({key: d.get(key) for key in _RAISED_KEYS})
+    else:
+        alert["reason"] = d.get("reason")
+    body = {"seq": record.seq, "event_id": f"{record.seq}.0", "ts": record.ts}
+    if site is not None:
+        body["site"] = site
+    body.update({"event": ALERT, "alert": alert, "comm": None})
+    return [NorthboundEvent(ALERT, str(d.get("id")), ALERT, body)]
