@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import sqlite3
 import time
 from typing import Any, Callable
@@ -238,12 +239,14 @@ class HistoryService:
         follower = JournalFollower(self.core.hub, self.core.journal_dir, self.position)
         settings = self.core.settings.history
         last_commit = -float("inf")
-        next_retention = trio.current_time()
+        # Retention runs now and then after a commit, by the system's clock: an idle daemon has
+        # nothing to wake up for (and a test's mock clock is not driven by it).
+        next_retention = 0.0
         while True:
-            if trio.current_time() >= next_retention:
+            if time.monotonic() >= next_retention:
                 await self._enforce_retention()
-                next_retention = trio.current_time() + RETENTION_SECONDS
-            records = await self._gather(follower, next_retention)
+                next_retention = time.monotonic() + RETENTION_SECONDS
+            records = await self._gather(follower, math.inf)
             if self._damage is not None:
                 raise _Damaged(self._damage)
             if not records:
