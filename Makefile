@@ -19,6 +19,9 @@ test: $(VENV)/.installed
 	@# The dashboard's browser tests drive Debian's Chromium (never a downloaded one); without it they skip.
 	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		apt-get update -q && apt-get install -y -q chromium; fi
+	@# The MQTT tests run against Debian's Mosquitto (started by a fixture on a free loopback port).
+	@if [ ! -x /usr/sbin/mosquitto ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -q && apt-get install -y -q mosquitto; fi
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed

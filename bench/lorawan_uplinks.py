@@ -8,8 +8,12 @@ PUSH_DATA (every frame distinct and correctly encrypted, every device with its o
    rate of comm_rx frames reaching a /monitor/communications client;
 3. half: gatewayd at half that rate, which must lose nothing (every frame sent is a comm_rx).
 
+With --mac-share 0.1 one uplink in ten carries a MAC command in FOpts (LinkCheckReq, DeviceTimeReq or
+a DevStatusAns, in turn), and --adr sets the ADR bit on every uplink (the daemon's ADR is on by
+default): the MAC layer's cost on the same path.
+
 Usage: python bench/lorawan_uplinks.py [--gateways 4] [--devices 1000] [--seconds 5] [--offer 20000]
-                                       [--per-push 1]
+                                       [--per-push 1] [--mac-share 0.1] [--adr]
 """
 
 from __future__ import annotations
@@ -54,19 +58,25 @@ def gateway_eui(g: int) -> str:
 
 
 # -- sender processes ------------------------------------------------------------------------------------
+# MAC commands a device may send unprompted, hex: LinkCheckReq, DeviceTimeReq, DevStatusAns(200, 7 dB)
+MAC_IN_UPLINKS = (bytes.fromhex("02"), bytes.fromhex("0d"), bytes.fromhex("06c807"))
+
+
 def sender(port: int, g: int, devices: list[int], fcnt_start: int, count: int, rate: float, per_push: int,
-           ready, go, results) -> None:
+           ready, go, results, mac_share: float = 0.0, adr: bool = False) -> None:
     """Precompute `count` uplinks (`per_push` rxpk per PUSH_DATA), then send them at `rate`/s once
     `go` is set."""
     eui = gateway_eui(g)
     packets = []
     per_device = len(devices)
+    mac_every = round(1 / mac_share) if mac_share else 0
     for i in range(count):
         device = devices[i % per_device]
         fcnt = fcnt_start + i // per_device
         nwk, app = device_keys(device)
+        f_opts = MAC_IN_UPLINKS[(i // mac_every) % len(MAC_IN_UPLINKS)] if mac_every and i % mac_every == 0 else b""
         phy = lorawan.build_data_frame(MType.UNCONFIRMED_DATA_UP, dev_addr(device), fcnt, nwk, app, f_port=1,
-                                       payload=b"bench" + i.to_bytes(4, "big"))
+                                       payload=b"bench" + i.to_bytes(4, "big"), f_opts=f_opts, adr=adr)
         packets.append(gwmp.RxPacket(tmst=(i * 1000) & 0xFFFF_FFFF, chan=0, rfch=0, freq=868.1, modu="LORA",
                                      datr="SF7BW125", codr="4/5", rssi=-60, lsnr=7.5, data=phy))
     datagrams = [gwmp.push_data(2, n & 0xFFFF, eui, packets[i:i + per_push])
@@ -112,7 +122,9 @@ def sender(port: int, g: int, devices: list[int], fcnt_start: int, count: int, r
 
 
 def run_senders(port: int, gateways: int, devices: int, fcnt_start: int, rate: float, seconds: float,
-                on_go=None, per_push: int = 1) -> list[dict]:
+                on_go=None, per_push: int = 1, target=sender, mac_share: float = 0.0,
+                adr: bool = False) -> list[dict]:
+    """`gateways` processes running `target` (default: a packet forwarder), started together."""
     ctx = mp.get_context("spawn")
     ready, go, results = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
     per_gateway = devices // gateways
@@ -120,8 +132,9 @@ def run_senders(port: int, gateways: int, devices: int, fcnt_start: int, rate: f
     procs = []
     for g in range(gateways):
         mine = list(range(g * per_gateway, (g + 1) * per_gateway))
-        p = ctx.Process(target=sender, args=(port, g, mine, fcnt_start, count, rate / gateways, per_push, ready,
-                                                   go, results))
+        extra = (mac_share, adr) if target is sender else ()
+        p = ctx.Process(target=target, args=(port, g, mine, fcnt_start, count, rate / gateways, per_push, ready,
+                                                   go, results, *extra))
         p.start()
         procs.append(p)
     for _ in procs:
@@ -371,13 +384,16 @@ def uplink_counter(http_port: int) -> int:
                if line.startswith("gatewayd_lorawan_uplinks_total"))
 
 
-def gatewayd_run(daemon: Daemon, key: str, args, rate: float, fcnt_start: int) -> dict:
+def gatewayd_run(daemon: Daemon, key: str, args, rate: float, fcnt_start: int, target=sender) -> dict:
+    """One run of `target` senders (packet forwarders over UDP; others connect to the HTTP port)."""
     monitor = MonitorCount(daemon.http_port, key)
     before = uplink_counter(daemon.http_port)
     started = {}
     cpu_before = cpu_seconds(daemon.proc.pid)
-    sent = run_senders(daemon.udp_port, args.gateways, args.devices, fcnt_start, rate, args.seconds,
-                       on_go=lambda: started.setdefault("t", time.perf_counter()), per_push=args.per_push)
+    port = daemon.udp_port if target is sender else daemon.http_port
+    sent = run_senders(port, args.gateways, args.devices, fcnt_start, rate, args.seconds,
+                       on_go=lambda: started.setdefault("t", time.perf_counter()), per_push=args.per_push,
+                       target=target, mac_share=getattr(args, "mac_share", 0.0), adr=getattr(args, "adr", False))
     monitor.settle()
     cpu_after = cpu_seconds(daemon.proc.pid)
     monitor.close()
@@ -397,6 +413,15 @@ def free_udp_port() -> int:
         return s.getsockname()[1]
 
 
+def start_daemon(tmp: Path, devices: int) -> tuple[Daemon, str]:
+    """A `gatewayd serve` process on a fresh state in `tmp` with `devices` ABP devices, and an API key."""
+    state_dir = tmp / "state"
+    key = trio.run(prepare_state, state_dir, devices)
+    config = tmp / "gatewayd.toml"
+    config.write_text("[monitor]\nqueue_size = 200000\n[log]\nlevel = \"warning\"\n")
+    return Daemon(state_dir, free_udp_port(), config), key
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--gateways", type=int, default=4)
@@ -405,22 +430,22 @@ def main() -> None:
     parser.add_argument("--offer", type=float, default=20000.0, help="uplinks/s offered in the raw and max runs")
     parser.add_argument("--per-push", type=int, default=1,
                         help="rxpk per PUSH_DATA (1: worst case; a busy forwarder sends up to 8)")
+    parser.add_argument("--mac-share", type=float, default=0.0,
+                        help="share of uplinks with a MAC command in FOpts (e.g. 0.1)")
+    parser.add_argument("--adr", action="store_true", help="set the ADR bit on every uplink")
     parser.add_argument("--raw-server", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.raw_server:
         trio.run(raw_stack_server, args.raw_server)
         return
     print(f"{args.gateways} gateway processes, {args.devices} ABP devices, {args.per_push} rxpk per PUSH_DATA, "
-          f"{args.seconds:g} s per run, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+          f"{args.seconds:g} s per run, MAC commands in {args.mac_share:.0%} of uplinks, ADR bit "
+          f"{'on' if args.adr else 'off'}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
     raw = measure_raw(args)
     print(f"raw stack (trio UDP + PUSH_ACK, one fixed frame per uplink over hypercorn/quart-trio WebSocket): "
           f"{raw['rate']:,.0f} frames/s ({raw['frames']:,} of {raw['sent']:,} uplinks sent)")
     with tempfile.TemporaryDirectory() as tmp:
-        state_dir = Path(tmp) / "state"
-        key = trio.run(prepare_state, state_dir, args.devices)
-        config = Path(tmp) / "gatewayd.toml"
-        config.write_text("[monitor]\nqueue_size = 200000\n[log]\nlevel = \"warning\"\n")
-        daemon = Daemon(state_dir, free_udp_port(), config)
+        daemon, key = start_daemon(Path(tmp), args.devices)
         try:
             best = gatewayd_run(daemon, key, args, args.offer, 0)
             print(f"gatewayd max: {best['rate']:,.0f} uplinks/s to the monitor ({best['comm_rx']:,} comm_rx of "

@@ -7,6 +7,7 @@ restart (a reload that changes them logs that).
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import hashlib
 import os
@@ -109,8 +110,20 @@ class DeviceSettings:
                                        doc="Bad messages in a row before the connection is closed with 4000.")
     send_queue: int = _key(default=64, min=1, max=100_000, doc="Messages queued to one device's socket.")
     max_registering: int = _key(default=128, min=1, max=100_000,
-                                doc="WebSockets between handshake and registration at once; more wait their turn "
-                                    "(first come, first served) and get HTTP 503 after register_timeout.")
+                                doc="Registrations processed at once, counted from a connection's first frame (idle "
+                                    "sockets hold none); more wait their turn (first come, first served) and are "
+                                    "closed with 1013 if register_timeout passes first.")
+    first_frame_timeout: float = _key(default=5.0, min=0.1, max=300, reload=True,
+                                      doc="A new WebSocket that sends nothing for this long is closed (4008).")
+    max_unregistered_per_source: int = _key(default=32, min=1, max=100_000, reload=True,
+                                            doc="WebSockets from one address (an IPv6 /64) that have not registered "
+                                                "yet; more are refused at the handshake (HTTP 503, Retry-After).")
+    handshakes_per_second_per_source: float = _key(default=50.0, min=0.01, max=1e6, reload=True,
+                                                   doc="New device/terminal WebSockets per second from one address; "
+                                                       "more are refused (HTTP 503, Retry-After).")
+    handshake_burst_per_source: int = _key(default=100, min=1, max=1_000_000, reload=True,
+                                           doc="Handshakes one address may make at once before "
+                                               "handshakes_per_second_per_source applies.")
     command_expiry: float = _key(default=86400.0, min=1, max=365 * 86400, reload=True,
                                  doc="Default seconds before an undelivered command expires.")
     command_attempts: int = _key(default=3, min=1, max=100, reload=True,
@@ -134,8 +147,22 @@ class TerminalSettings:
                                   doc="Seconds to wait for a terminal's reply before retrying.")
     command_tries: int = _key(default=3, min=1, max=20, reload=True, doc="Tries before a terminal command fails.")
     page_cap: int = _key(default=200, min=1, max=100_000, doc="Most pages pulled by one paging command.")
+    push_encoding: str = _key(default="gb18030", reload=True,
+                              doc="How PUSH terminals' names are read when they are not UTF-8 (a terminal's "
+                                  "own `encoding` setting wins), e.g. gb18030 (covers GBK), cp1252, big5.")
     clock_skew_hours: float = _key(default=24.0, min=0.01, max=100_000, reload=True,
                                    doc="A punch further than this from the server clock is flagged.")
+    max_pending: int = _key(default=100, min=0, max=100_000, reload=True,
+                            doc="Unknown terminals listed as pending at once; more are refused until an operator "
+                                "decides (they keep their punches and call again).")
+    unknown_per_minute_per_source: int = _key(default=10, min=1, max=100_000, reload=True,
+                                              doc="New unknown serial numbers accepted as pending per minute from one "
+                                                  "address.")
+    max_held_per_terminal: int = _key(default=1000, min=0, max=1_000_000, reload=True,
+                                      doc="Punches kept on disk for one pending terminal until it is approved; a "
+                                          "batch beyond is refused (the terminal keeps it and sends it again).")
+    max_held_bytes: int = _key(default=16 * 1024 * 1024, min=0, max=1 << 40, reload=True,
+                               doc="Bytes of punches kept on disk for all pending terminals together (state_dir/held).")
     codes: dict = _key(default_factory=dict, reload=True,
                        doc="Per-model code tables: [terminals.codes.<model>] mode = {\"1\" = \"fingerprint\"}, inout, event.")
 
@@ -205,6 +232,21 @@ class LorawanSettings:
     tx_power: int = _key(default=0, min=0, max=30,
                          doc="Downlink power (dBm) in PULL_RESP; 0 = the region's usual power (14 dBm in EU868, "
                              "20 dBm in US915); also a Station gateway's max_eirp.")
+    extra_channels: bool = _key(default=True,
+                                doc="Regions with default channels (EU868, AS923, KR920): give devices the region's "
+                                    "extra channels (EU868: 867.1 to 867.9 MHz) in the join-accept's CFList, and ABP "
+                                    "devices with NewChannelReq. false: the gateways listen on the default channels only.")
+    adr: bool = _key(default=True, doc="Adaptive data rate: devices that set the ADR bit are told their data rate, TX "
+                                       "power and repetitions (LinkADRReq) from the SNR of their last 20 uplinks.")
+    adr_margin_db: float = _key(default=10.0, min=0, max=30,
+                                doc="Installation margin of the ADR engine: SNR (dB) kept above what the data rate "
+                                    "needs. Higher: slower data rates, fewer lost frames.")
+    dev_status_hours: float = _key(default=24.0, min=0, max=8760,
+                                   doc="Ask each device for its battery and link margin (DevStatusReq) this often; "
+                                       "0 = never.")
+    confirm_attempts: int = _key(default=3, min=1, max=15,
+                                 doc="A confirmed downlink is sent again after each uplink without its ACK, up to "
+                                     "this many times in all.")
     station_public_url: str = _key(default="", doc="Base URL (scheme, host, port) that Station discovery "
                                    "hands out, e.g. \"wss://lns.example.com:443\" behind a TLS proxy. Empty: "
                                    "ws:// (wss:// with server.certfile) and the host and port the station used.")
@@ -216,6 +258,13 @@ class LorawanSettings:
 class SecuritySettings:
     login_failures_per_minute: int = _key(default=5, min=1, max=1000, reload=True,
                                           doc="Failed logins (or bad keys/tokens) per source per minute before refusals.")
+    login_failures_per_minute_per_user: int = _key(default=20, min=1, max=10_000, reload=True,
+                                                   doc="Failed logins per user name per minute, from all addresses "
+                                                       "together, before refusals (each attempt counts before its "
+                                                       "password is checked).")
+    max_concurrent_password_checks: int = _key(default=2, min=1, max=64,
+                                               doc="Password hashes computed at once (about 16 MiB each); more "
+                                                   "logins wait up to 10 s, then get 503.")
     session_hours: float = _key(default=12.0, min=0.1, max=24 * 365, reload=True,
                                 doc="Dashboard session lifetime.")
     metrics_public_on_localhost: bool = _key(default=True, reload=True,
@@ -281,6 +330,42 @@ class WebhookSettings:
 
 
 @dataclass
+class MqttSettings:
+    url: str = _key(default="", doc="The broker: mqtt://host:1883 or mqtts://host:8883. Empty: MQTT is off.")
+    site: str = _key(default="", doc="This appliance's name in topics and bodies. Empty: the host name.")
+    topic_prefix: str = _key(default="", doc="Prefix of every topic; {site} is replaced. Empty: gatewayd/{site}.")
+    client_id: str = _key(default="", doc="MQTT client id. Empty: gatewayd-{site}.")
+    protocol: str = _key(default="3.1.1", choices=("3.1.1", "5"), doc="MQTT protocol version.")
+    username: str = _key(default="", doc="User name for the broker. Empty: none.")
+    password_file: str = _key(default="",
+                              doc="File holding the broker password (its first line), readable by gatewayd only.")
+    ca_file: str = _key(default="", doc="CA certificates (PEM) that sign the broker's certificate (mqtts). "
+                                        "Empty: the system's CAs.")
+    cert_file: str = _key(default="", doc="Client certificate (PEM) for brokers that want one (mqtts).")
+    key_file: str = _key(default="", doc="The client certificate's private key (PEM).")
+    qos: int = _key(default=1, choices=(0, 1), doc="QoS of published events: 1 (at least once; the journal "
+                                                   "cursor moves on PUBACK) or 0 (at most once).")
+    keepalive: int = _key(default=30, min=5, max=3600, doc="Seconds between keep-alive pings; a broker silent "
+                                                           "for this long is taken as gone.")
+    max_inflight: int = _key(default=256, min=1, max=65535,
+                             doc="Published messages waiting for their PUBACK at once.")
+    max_backlog_records: int = _key(default=5_000_000, min=1000, max=1_000_000_000, reload=True,
+                                    doc="Journal records the broker may fall behind by. Beyond, the oldest are "
+                                        "given up (a record on /monitor/actions says which) so retention can "
+                                        "free the disk.")
+    publish_rate: float = _key(default=1000.0, min=0, max=1_000_000, reload=True,
+                               doc="Records per second while a backlog drains (0: as fast as the broker "
+                                   "acknowledges). Live records are never held back.")
+    connect_timeout: float = _key(default=10.0, min=1, max=300, doc="Seconds a connection attempt (TCP, TLS, "
+                                                                    "CONNACK) may take.")
+    reconnect_max: float = _key(default=60.0, min=1, max=3600,
+                                doc="Longest wait between reconnection attempts (backoff from 1 s, doubling, "
+                                    "with jitter).")
+    commands: bool = _key(default=True, doc="Subscribe to the command/down topics (commands to devices and "
+                                            "terminals).")
+
+
+@dataclass
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     log: LogSettings = field(default_factory=LogSettings)
@@ -293,6 +378,7 @@ class Settings:
     monitor: MonitorSettings = field(default_factory=MonitorSettings)
     lorawan: LorawanSettings = field(default_factory=LorawanSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
+    mqtt: MqttSettings = field(default_factory=MqttSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     # [[webhooks]]: an array of tables, not a section (see _ENTRY_LISTS); reloadable.
     webhooks: list = field(default_factory=list, metadata={"internal": True})
@@ -361,6 +447,10 @@ def _check_semantics(settings: Settings) -> None:
                 ZoneInfo(zone)
             except (ZoneInfoNotFoundError, ValueError):
                 raise ConfigError(f"{where}: unknown time zone {zone!r}") from None
+    try:
+        codecs.lookup(settings.terminals.push_encoding)
+    except LookupError:
+        raise ConfigError(f"terminals.push_encoding: unknown encoding {settings.terminals.push_encoding!r}") from None
     net_id = settings.lorawan.net_id
     if len(net_id) != 6 or any(c not in "0123456789abcdefABCDEF" for c in net_id):
         raise ConfigError(f"lorawan.net_id: {net_id!r} is not 6 hexadecimal digits")
@@ -378,6 +468,13 @@ def _check_semantics(settings: Settings) -> None:
         raise ConfigError(f"lorawan.station_public_url: {url!r} is not ws:// or wss:// with a host and an explicit port")
     if bool(settings.server.certfile) != bool(settings.server.keyfile):
         raise ConfigError("server.certfile and server.keyfile: set both or neither")
+    if settings.mqtt.url:
+        from .connectors.mqtt.topics import check_settings
+
+        try:
+            check_settings(settings.mqtt)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     for i, rule in enumerate(settings.alerts.rules):
         _check_alert_rule(rule, f"alerts.rules[{i}]")
     names = set()

@@ -24,6 +24,7 @@ from .runtime import open_core
 from .sdnotify import Notifier, listen_fds, watchdog_interval
 from .transports import control
 from .transports.web import create_app
+from .web import boundary
 
 log = logging.getLogger("gatewayd")
 
@@ -128,6 +129,13 @@ def _hypercorn_config(settings: Settings) -> HypercornConfig:
     return cfg
 
 
+def _hypercorn_sockets(settings: Settings, sock: socket.socket) -> Sockets:
+    """With server.certfile/keyfile the one port speaks TLS only (HTTPS, WSS)."""
+    if settings.server.certfile:
+        return Sockets([sock], [], [])
+    return Sockets([], [sock], [])
+
+
 def _write_runfile(settings: Settings, port: int, udp_port: int | None) -> None:
     path = settings.state_path / "run.json"
     tmp = path.with_suffix(".tmp")
@@ -208,7 +216,9 @@ async def serve(settings: Settings, config_path: str | None = None, overrides: d
             log.info("configuration reloaded (%s)", ", ".join(live) or "no live changes")
             await core.hub.publish("config.reloaded", {"applied": live, "needs_restart": restart}, durable=False)
 
-        app = create_app(core)
+        core.extras["web_app"] = web_app = create_app(core)
+        app = boundary.ErrorBoundary(web_app, boundary.ConnectionErrors(core.metrics))
+        boundary.install()
         sock = _listen_socket(settings)
         port = sock.getsockname()[1]
         shutdown = trio.Event()
@@ -222,7 +232,7 @@ async def serve(settings: Settings, config_path: str | None = None, overrides: d
                 await nursery.start(control.serve, core)
                 await nursery.start(partial(
                     worker_serve, wrap_app(app, 16 * 1024 * 1024, None), _hypercorn_config(settings),
-                    sockets=Sockets([], [sock], []), shutdown_trigger=shutdown.wait))
+                    sockets=_hypercorn_sockets(settings, sock), shutdown_trigger=shutdown.wait))
                 if handle_signals:
                     # Before anything announces readiness: an early SIGHUP must reload, not kill us.
                     await nursery.start(_signals, core, reload)
@@ -243,7 +253,8 @@ async def serve(settings: Settings, config_path: str | None = None, overrides: d
                 if tune_gc:
                     tune_for_daemon()
                     nursery.start_soon(collect_periodically)
-                log.info("gatewayd %s listening on http://%s:%d", __version__, settings.server.host, port)
+                log.info("gatewayd %s listening on %s://%s:%d", __version__, "https" if settings.server.certfile else "http",
+                         settings.server.host, port)
                 notifier.ready()
                 task_status.started(core)
                 notifier.status(f"listening on port {port}")

@@ -1,4 +1,4 @@
-"""Garbage-collector settings for the daemon process.
+"""Garbage-collector and allocator settings for the daemon process.
 
 With thousands of open connections the heap holds millions of long-lived objects (hypercorn, quart
 and trio keep a few hundred per WebSocket), and CPython's default thresholds (700, 10, 10) make the
@@ -17,9 +17,21 @@ FULL_COLLECTION_INTERVAL seconds bounds that (it walks only what is not frozen: 
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
+import logging
 
 import trio
+
+log = logging.getLogger("gatewayd.gctune")
+
+# glibc serves blocks above its mmap threshold with mmap and unmaps them when freed, but after such
+# a block is freed it raises the threshold (up to 32 MiB) and later blocks of that size come from its
+# heaps, which keep them: every password check (scrypt, 16 MiB) then stayed resident in each worker
+# thread's heap (500 wrong logins: +140 MiB kept). A fixed threshold turns that adjustment off.
+MMAP_THRESHOLD = 1024 * 1024
+_M_MMAP_THRESHOLD = -3
 
 # A young collection after this many new container objects instead of 700; older generations as
 # CPython does it, a little less often.
@@ -31,18 +43,31 @@ def tune_for_daemon() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*THRESHOLDS)
+    return_large_blocks()
     release_free_memory()
 
 
 def release_free_memory() -> None:
-    """Hand the heap's free pages back to the system (glibc keeps them after start-up's replay has
-    freed its records: tens of MiB after a long journal). Elsewhere: nothing to do."""
+    """Hand the heap's free pages back to the system now (start-up's replay has just freed its
+    records: tens of MiB after a long journal). Where the C library is not glibc: nothing."""
     try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
+        ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
+    except (OSError, AttributeError, TypeError):
         pass
+
+
+def return_large_blocks(threshold: int = MMAP_THRESHOLD) -> bool:
+    """Make glibc give freed blocks above `threshold` back to the kernel (see MMAP_THRESHOLD).
+    False where the C library is not glibc (nothing changed)."""
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name)
+        ok = bool(libc.mallopt(_M_MMAP_THRESHOLD, threshold))
+    except (OSError, AttributeError, TypeError):
+        ok = False
+    if not ok:
+        log.debug("allocator: mmap threshold not set (not glibc)")
+    return ok
 
 
 async def collect_periodically(interval: float = FULL_COLLECTION_INTERVAL) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections import OrderedDict
 from typing import Callable
@@ -57,3 +58,37 @@ class FailureLimiter:
 
     def succeeded(self, source: str) -> None:
         self._failures.pop(source, None)
+
+
+def source_key(address: str) -> str:
+    """What per-source limits count: an IPv4 address, or the /64 network of an IPv6 address (one
+    host commonly holds a whole /64)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return address[:64]
+    if ip.version == 6:
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+class KeyedBuckets:
+    """One token bucket per key (e.g. per source address); at most `max_keys` remembered, the least
+    recently used forgotten first (a forgotten key starts again with a full bucket)."""
+
+    def __init__(self, max_keys: int = 10_000):
+        self.max_keys = max_keys
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+
+    def take(self, key: str, now: float, rate: float, burst: float) -> bool:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = TokenBucket(rate, burst, now)
+            while len(self._buckets) > self.max_keys:
+                self._buckets.popitem(last=False)
+        else:
+            self._buckets.move_to_end(key)
+            bucket.rate, bucket.burst = rate, burst  # settings may be reloaded
+        return bucket.take(now)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
+import os
 import secrets
+from pathlib import Path
 
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2 ** 14, 8, 1
 
@@ -46,3 +49,38 @@ def check_password(password: str, stored: str) -> bool:
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(actual, expected)
+
+
+KEY_BYTES = 32
+
+
+def load_or_create_key(path: Path) -> bytes:
+    """The random key in `path`, created (mode 0600) when missing or unusable."""
+    log = logging.getLogger("gatewayd.secrets")
+    try:
+        key = path.read_bytes()
+        if len(key) == KEY_BYTES:
+            if path.stat().st_mode & 0o077:
+                os.chmod(path, 0o600)
+                log.warning("%s was readable by others; its mode is now 0600", path)
+            return key
+        log.warning("%s does not hold a %d-byte key; a new one is made", path, KEY_BYTES)
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    key = secrets.token_bytes(KEY_BYTES)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, key)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    return key
+
+
+def keyed_digest(key: bytes, purpose: str, text: str) -> str:
+    """A salted (keyed) hash of `text` for records that must not hold the text itself: equal
+    inputs give equal digests on this installation, and nothing else can be learnt from it."""
+    return hmac.new(key, f"{purpose}|{text}".encode(), hashlib.sha256).hexdigest()[:16]

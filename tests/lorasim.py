@@ -3,6 +3,8 @@ the test moves them (directly or over real UDP)."""
 
 from __future__ import annotations
 
+from gatewayd.connectors.lorawan import mac_commands
+from gatewayd.connectors.lorawan.mac_commands import MacCommand
 from gatewayd.protocols import gwmp, lorawan
 from gatewayd.protocols.errors import ProtocolError
 from gatewayd.protocols.lorawan import MType
@@ -36,6 +38,14 @@ class SimDevice:
         self.app_eui = app_eui
         self.app_key = _key(app_key)
         self.dev_nonce: int | None = None
+        # MAC layer, as a compliant device keeps it: what the network set, and the answers it owes.
+        self.dr = 0
+        self.tx_power = 0
+        self.nb_trans = 1
+        self.battery = 200
+        self.margin = 7
+        self.mac_answers: list[MacCommand] = []
+        self.mac_heard: list[MacCommand] = []  # every MAC command received, in order
 
     @classmethod
     def abp(
@@ -74,12 +84,17 @@ class SimDevice:
         ack: bool = False,
         *,
         fcnt: int | None = None,
-        f_opts: bytes = b"",
+        f_opts: bytes | None = None,
         adr: bool = False,
+        adr_ack_req: bool = False,
     ) -> bytes:
-        """PHYPayload of the next uplink; `fcnt` forces a counter (retransmission, replay)."""
+        """PHYPayload of the next uplink; `fcnt` forces a counter (retransmission, replay).
+        Without `f_opts`, the MAC answers the device owes go in FOpts."""
         assert self.joined, "device has no session"
         count = self.fcnt if fcnt is None else fcnt
+        if f_opts is None:
+            f_opts = mac_commands.encode_all(self.mac_answers) if port != 0 else b""
+            self.mac_answers = []
         phy = lorawan.build_data_frame(
             MType.CONFIRMED_DATA_UP if confirmed else MType.UNCONFIRMED_DATA_UP,
             self.dev_addr,
@@ -90,6 +105,7 @@ class SimDevice:
             payload=payload,
             ack=ack,
             adr=adr,
+            adr_ack_req=adr_ack_req,
             f_opts=f_opts,
         )
         if fcnt is None:
@@ -112,7 +128,14 @@ class SimDevice:
         if not lorawan.verify_data_mic(frame, self.nwk_s_key, fcnt32):
             raise ProtocolError("bad_mic", "downlink MIC does not match")
         self.fcnt_down = max(self.fcnt_down, fcnt32 + 1)
+        payload = lorawan.decrypt_payload(frame, self.nwk_s_key, self.app_s_key, fcnt32)
+        mac = frame.f_opts or (payload if frame.f_port == 0 else b"")
+        commands, error = mac_commands.decode(mac, uplink=False)
+        if error:
+            raise ProtocolError("bad_mac", error)
+        self.take_mac(commands)
         return {
+            "mac": commands,
             "mtype": frame.mtype.label,
             "confirmed": frame.confirmed,
             "ack": frame.ack,
@@ -121,8 +144,28 @@ class SimDevice:
             "f_cnt": fcnt32,
             "f_opts": frame.f_opts,
             "f_port": frame.f_port,
-            "payload": lorawan.decrypt_payload(frame, self.nwk_s_key, self.app_s_key, fcnt32),
+            "payload": payload,
         }
+
+    def take_mac(self, commands: list[MacCommand]) -> None:
+        """Apply the network's MAC requests and owe their answers (all accepted)."""
+        self.mac_heard += commands
+        for command in commands:
+            f = command.fields
+            if command.name == "LinkADRReq":
+                self.dr, self.tx_power, self.nb_trans = f["data_rate"], f["tx_power"], f["nb_trans"] or 1
+                self._owe("LinkADRAns", power_ack=True, data_rate_ack=True, channel_mask_ack=True)
+            elif command.name == "DevStatusReq":
+                self._owe("DevStatusAns", battery=self.battery, margin=self.margin)
+            elif command.name == "NewChannelReq":
+                self._owe("NewChannelAns", data_rate_range_ok=True, channel_frequency_ok=True)
+            elif command.name == "RXParamSetupReq":
+                self._owe("RXParamSetupAns", rx1_dr_offset_ack=True, rx2_data_rate_ack=True, channel_ack=True)
+            elif command.name in ("RXTimingSetupReq", "DutyCycleReq", "TxParamSetupReq"):
+                self._owe(command.name[:-3] + "Ans")
+
+    def _owe(self, name: str, **fields) -> None:
+        self.mac_answers.append(MacCommand(name, fields))
 
 
 class SimGateway:

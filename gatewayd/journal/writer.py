@@ -86,6 +86,11 @@ class Batch:
     def fail(self, error: BaseException | str) -> None:
         self.settle(error)
 
+    @property
+    def waiting(self) -> int:
+        """How many publishers wait for this batch."""
+        return len(self._waiters)
+
 
 async def run_in_worker_thread(fn: Callable[..., None], *args: object) -> None:
     """trio.to_thread.run_sync(fn, *args) without its capacity limiter and context copy, which cost
@@ -134,6 +139,7 @@ class JournalWriter:
         self.segment_bytes = segment_bytes
         self.flush_interval = flush_interval
         self.commit_interval = commit_interval
+        self._commits_shared = False  # did the last commit acknowledge more than one publisher?
         self.on_durable = on_durable
         self.ops = fileops or FileOps()
         self.max_pending_bytes = max_pending_bytes
@@ -248,6 +254,8 @@ class JournalWriter:
                 pending = (self._batch, self._lines, self._records)
                 self._batch, self._lines, self._records = Batch(), [], []
             batch, lines, records = pending
+            if batch.durable:
+                self._commits_shared = batch.waiting > 1
             self._in_flight = batch
             data = b"".join(lines)
             try:
@@ -287,8 +295,8 @@ class JournalWriter:
         Each fdatasync of an appended file rewrites at least one whole page (and the file system's
         own metadata): on an SD card, fewer and fuller commits are what saves the card. Nobody is
         acknowledged before the commit, so this trades acknowledgement latency for write volume."""
-        if self.commit_interval <= 0 or self._closing:
-            return
+        if self.commit_interval <= 0 or self._closing or not self._commits_shared:
+            return  # a lone publisher (one device sending in turn) gets no company by waiting
         remaining = self._batch.opened + self.commit_interval - time.monotonic()
         if remaining > 0:
             with trio.move_on_after(remaining):

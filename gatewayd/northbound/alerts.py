@@ -1,4 +1,5 @@
-"""Alert records as northbound events (event `alert`), for webhooks and MQTT (`{prefix}/alert`).
+"""Alert records as northbound events (event `alert`), for webhooks and MQTT (`{prefix}/alert`),
+and `record_events`: every northbound event of a record, the subjects' (events.py) and alerts.
 
     {"seq": 930, "event_id": "930.0", "ts": "...", ["site": ...,] "event": "alert",
      "alert": {"id", "kind", "state": "raised"|"cleared", "subject", "name", "since", ...}, "comm": null}
@@ -9,8 +10,10 @@ Pure, like events.py: the same record gives the same body live and from a backlo
 
 from __future__ import annotations
 
+from datetime import timezone, tzinfo
+
 from ..journal.record import Record
-from .events import NorthboundEvent
+from .events import Directory, NoDirectory, NorthboundEvent, events_of, may_have_events
 
 ALERT = "alert"
 ALERT_RECORDS = {"alert.raised": "raised", "alert.cleared": "cleared"}
@@ -33,3 +36,19 @@ def alert_events(record: Record, *, site: str | None = None) -> list[NorthboundE
         body["site"] = site
     body.update({"event": ALERT, "alert": alert, "comm": None})
     return [NorthboundEvent(ALERT, str(d.get("id")), ALERT, body)]
+
+
+_NO_DIRECTORY = NoDirectory()
+
+
+def has_events(record_type: str) -> bool:
+    """False for records that never give a northbound event (most of the journal): a quick filter."""
+    return record_type in ALERT_RECORDS or may_have_events(record_type)
+
+
+def record_events(record: Record, directory: Directory = _NO_DIRECTORY, zone: tzinfo = timezone.utc, *,
+                  site: str | None = None) -> list[NorthboundEvent]:
+    """Every northbound event of one record, alerts included, in a fixed order (often none)."""
+    if record.type in ALERT_RECORDS:
+        return alert_events(record, site=site)
+    return events_of(record, directory, zone, site=site)

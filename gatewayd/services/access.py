@@ -6,6 +6,8 @@ import logging
 import secrets
 from typing import Any
 
+import trio
+
 from .. import secrets_ as sec
 from ..ops import OpError, not_found, operation
 from ..ratelimit import FailureLimiter
@@ -19,6 +21,11 @@ class AccessService:
     def __init__(self, core):
         self.core = core
         self.limiter = FailureLimiter(core.settings.security.login_failures_per_minute)
+        self.user_limiter = FailureLimiter(core.settings.security.login_failures_per_minute_per_user)
+        # Each password check holds ~16 MiB (scrypt) in a worker thread: only a few at once.
+        self.password_checks = trio.CapacityLimiter(core.settings.security.max_concurrent_password_checks)
+        self._subject_key: bytes | None = None
+        core.metrics.describe("gatewayd_password_checks_total", "Password hashes computed for logins.")
 
     @property
     def part(self):
@@ -42,6 +49,22 @@ class AccessService:
         stored = self.part.admin_hash
         return bool(stored) and sec.check_password(password, stored)
 
+    async def check_password_limited(self, password: str, patience: float = 10.0) -> bool | None:
+        """check_password in a worker thread, at most `max_concurrent_password_checks` at once;
+        None when no turn came within `patience` seconds."""
+        with trio.move_on_after(patience):
+            async with self.password_checks:
+                self.core.metrics.inc("gatewayd_password_checks_total")
+                return await trio.to_thread.run_sync(self.check_password, password)
+        return None
+
+    def subject_hash(self, purpose: str, text: str) -> str:
+        """A salted hash of a name typed by someone unauthenticated (it may be a password typed in
+        the wrong field): failed-login records and throttles hold this, never the text."""
+        if self._subject_key is None:
+            self._subject_key = sec.load_or_create_key(self.core.settings.state_path / "subject.key")
+        return sec.keyed_digest(self._subject_key, purpose, text)
+
     def check_api_key(self, key: str) -> dict[str, Any] | None:
         """The key's record if `key` is a live API key, else None. Constant time per candidate."""
         parts = key.split("_", 2)
@@ -52,14 +75,28 @@ class AccessService:
             return None
         return entry
 
-    async def record_failure(self, kind: str, source: str, subject: str = "") -> None:
-        """A failed login / bad API key / bad device token: rate-limited per source and journaled."""
-        self.limiter.failed(f"{kind}:{source}")
-        await self.core.hub.publish("auth.failed", {"kind": kind, "source": source, "subject": subject[:64]},
-                                    durable=False)
+    async def record_failure(self, kind: str, source: str, subject: str = "", *, user_hash: str | None = None,
+                             counted: bool = False) -> None:
+        """A failed login / bad API key / bad device token: rate-limited per source and journaled.
+        `subject` is an identifier that may be shown (a device id); nothing of a bearer value or of
+        a typed user name is ever passed here (logins give `user_hash`). `counted`: the attempt
+        was counted already (count_attempt)."""
+        if not counted:
+            self.limiter.failed(f"{kind}:{source}")
+        data = {"kind": kind, "source": source}
+        if subject:
+            data["subject"] = subject[:64]
+        if user_hash:
+            data["user_hash"] = user_hash
+        await self.core.hub.publish("auth.failed", data, durable=False)
+
+    def count_attempt(self, kind: str, key: str) -> None:
+        """Count an attempt as failed before it is checked (success clears it)."""
+        (self.user_limiter if kind == "login_user" else self.limiter).failed(f"{kind}:{key}")
 
     def blocked(self, kind: str, source: str) -> bool:
-        return self.limiter.blocked(f"{kind}:{source}")
+        limiter = self.user_limiter if kind == "login_user" else self.limiter
+        return limiter.blocked(f"{kind}:{source}")
 
 
 def _public_key(entry: dict[str, Any]) -> dict[str, Any]:

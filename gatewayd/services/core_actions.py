@@ -50,8 +50,11 @@ def apikey_revoked(record: Record) -> Action:
     return make_action(record, _text(record.data.get("actor")) or "operator", key_id, {"key_id": key_id})
 
 
-def safe_subject(kind: str, subject: str) -> str:
-    """The part of a failed credential's subject that may be shown (never a secret's characters)."""
+def safe_subject(kind: str, subject: str, user_hash: str = "") -> str:
+    """The part of a failed credential's subject that may be shown (never a secret's characters).
+    Failed logins name the user by a salted hash (`user#<hash>`): the typed name may be a password."""
+    if user_hash:
+        return f"user#{user_hash[:16]}"
     if kind == "apikey":
         return subject if _API_KEY_PREFIX.fullmatch(subject) else ""
     # Logins name the user, device tokens the device id: identifiers, not secrets.
@@ -63,7 +66,7 @@ def auth_failed(record: Record) -> Action:
     data = record.data
     kind = _text(data.get("kind"))
     source = _text(data.get("source"))
-    subject = safe_subject(kind, _text(data.get("subject")))
+    subject = safe_subject(kind, _text(data.get("subject")), _text(data.get("user_hash")))
     return make_action(record, source, subject, {"kind": kind, "source": source})
 
 

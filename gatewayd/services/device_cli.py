@@ -7,7 +7,7 @@ from typing import Any
 
 from ..cli import Arg, CliError, OpCommand, _pairs, _table, register_op_commands
 
-LORAWAN_ARGS = ("dev_eui", "app_eui", "app_key", "dev_addr", "nwk_s_key", "app_s_key", "relax_fcnt")
+LORAWAN_ARGS = ("dev_eui", "app_eui", "app_key", "dev_addr", "nwk_s_key", "app_s_key", "relax_fcnt", "class")
 
 
 def _prepare_add(args: dict[str, Any]) -> dict[str, Any]:
@@ -59,7 +59,8 @@ register_op_commands([
                Arg("dev_addr", "LoRaWAN DevAddr (ABP)", flag=True),
                Arg("nwk_s_key", "LoRaWAN NwkSKey (ABP)", flag=True),
                Arg("app_s_key", "LoRaWAN AppSKey (ABP)", flag=True),
-               Arg("relax_fcnt", "LoRaWAN: accept frame counter resets", switch=True)],
+               Arg("relax_fcnt", "LoRaWAN: accept frame counter resets", switch=True),
+               Arg("class", "LoRaWAN device class: A (default) or C (always listening)", flag=True)],
               _created, _prepare_add),
     OpCommand(("device", "list"), "device.list", "list devices with status and last seen",
               [Arg("tag", "only devices with this tag", flag=True),

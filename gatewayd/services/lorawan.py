@@ -18,11 +18,13 @@ from ..cli import Arg, OpCommand, register_op_commands
 from ..logs import RateLimitedLogger
 from ..ops import OpError, operation
 from ..connectors.lorawan import regions
+from ..connectors.lorawan.mac import MacContext
 from ..protocols import gwmp
+from .lorawan_class_c import ClassC
 from .lorawan_downlink import Downlinks
 from .lorawan_gateways import Gateways, normalize_eui
 from .lorawan_join import Joins
-from .lorawan_keys import Keys
+from .lorawan_keys import Keys, device_class
 from .lorawan_uplink import Network
 
 log = logging.getLogger("gatewayd.lorawan")
@@ -35,12 +37,16 @@ class LorawanService:
         self.core = core
         cfg = core.settings.lorawan
         self.region = regions.get_region(cfg.region)
+        self.rx1_delay = max(1, min(15, round(cfg.rx1_delay)))
         self.sub_band = self.region.check_sub_band(cfg.sub_band)
         self.tx_power = cfg.tx_power or self.region.downlink_tx_power_dbm
-        self.rx1_delay = max(1, min(15, round(cfg.rx1_delay)))
+        self.mac_context = MacContext(self.region, self.sub_band, adr=cfg.adr, adr_margin_db=cfg.adr_margin_db,
+                                      dev_status_interval=cfg.dev_status_hours * 3600, rx1_delay=self.rx1_delay,
+                                      extra_channels=cfg.extra_channels)
         self.keys = Keys(secretbox.for_state_dir(core.settings.state_path))
         self.gateways = Gateways(core)
         self.downlinks = Downlinks(self)
+        self.class_c = ClassC(self)
         self.network = Network(self)
         self.joins = Joins(self)
         self.transmit: Transmit | None = None
@@ -83,15 +89,75 @@ class LorawanService:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self.network.run)
             nursery.start_soon(self.gateways.run_sweeper)
+            nursery.start_soon(self.class_c.run)
             task_status.started()
 
     # -- operator views --------------------------------------------------------------------------------
     def device_view(self, session: dict[str, Any]) -> dict[str, Any]:
-        """A session without its keys."""
-        hidden = {"app_key", "nwk_s_key", "app_s_key", "dev_nonces"}
+        """A session without its keys; "mac" summarises the link as the MAC layer knows it."""
+        hidden = {"app_key", "nwk_s_key", "app_s_key", "dev_nonces", "mac"}
         out = {k: v for k, v in session.items() if k not in hidden}
         out["dev_nonces_used"] = len(session["dev_nonces"])
         out["queue"] = [dict(c) for c in session["queue"]]
+        out["settings"] = dict(session["settings"])
+        out["class"] = session["settings"]["class"]
+        out["mac"] = self.link_view(session)
+        return out
+
+    def link_view(self, session: dict[str, Any]) -> dict[str, Any]:
+        state = session["mac"]
+        region = self.region
+        power = state["tx_power"]
+        rx1_delay, offset, rx2_freq, rx2_dr = self.downlinks.rx_windows(state)
+        return {
+            "dr": session["last_dr"], "adr_dr": state["dr"], "tx_power": power,
+            "tx_power_dbm": region.tx_power_dbm(power) if power <= region.max_tx_power_index else None,
+            "nb_trans": state["nb_trans"], "battery": state["battery"], "margin": state["margin"],
+            "status_at": state["status_at"], "rx1_delay": rx1_delay, "rx1_dr_offset": offset, "rx2_freq": rx2_freq,
+            "rx2_dr": rx2_dr, "max_duty_cycle": state["max_duty_cycle"], "extra_channels": state["extra_channels"],
+            "channel_mask_set": state["ch_mask_ok"], "adr_history": len(state["history"]),
+            "pending": [c["cmd"] for c in state["pending"]],
+        }
+
+    def check_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """Validate operator settings against the region (raises OpError); rx2_freq MHz -> Hz."""
+        region = self.region
+        out: dict[str, Any] = {}
+
+        def whole(name: str, lo: int, hi: int) -> None:
+            value = changes[name]
+            if isinstance(value, str) and value.strip().isdigit():
+                value = int(value)
+            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                raise OpError("invalid", f"{name} must be a whole number from {lo} to {hi} in {region.name}", 422)
+            out[name] = value
+
+        for name, value in changes.items():
+            if value is None:
+                continue
+            if name == "class":
+                out[name] = device_class(value)
+            elif name == "rx1_dr_offset":
+                whole(name, 0, min(len(row) for row in region.rx1_dr_table if row) - 1)
+            elif name == "rx2_dr":
+                whole(name, 0, len(region.data_rates) - 1)
+                rate = region.data_rates[out[name]]
+                if rate is None or not rate.downlink:
+                    raise OpError("invalid", f"DR{out[name]} is not a downlink data rate of {region.name}", 422)
+            elif name == "rx2_freq":
+                try:
+                    hz = round(float(value) * 1_000_000)
+                except (TypeError, ValueError):
+                    hz = -1
+                if not 100_000_000 <= hz <= 1_000_000_000 or hz % 100:
+                    raise OpError("invalid", "rx2_freq is in MHz (e.g. 869.525), to the nearest 100 Hz", 422)
+                out[name] = hz
+            elif name == "rx1_delay":
+                whole(name, 1, 15)
+            elif name == "max_duty_cycle":
+                whole(name, 0, 15)
+            else:
+                raise OpError("invalid", f"unknown setting {name!r}", 422)
         return out
 
     def session(self, dev_eui: str) -> dict[str, Any]:
@@ -167,6 +233,22 @@ async def lorawan_tx(core, dev_eui: str, port: int, payload: str, confirm: bool 
                                            reference=reference, source=actor)
 
 
+@operation("lorawan.settings")
+async def lorawan_settings(core, dev_eui: str, actor: str = "cli", **changes: Any) -> dict[str, Any]:
+    """Change a device's class or the receive windows and duty cycle the MAC layer brings it to."""
+    service = core.service("lorawan")
+    session = service.session(dev_eui)
+    checked = service.check_settings(changes)
+    if not checked:
+        raise OpError("invalid", "nothing to change: give class, rx1_dr_offset, rx2_dr, rx2_freq, rx1_delay or "
+                                 "max_duty_cycle", 422)
+    await core.hub.publish("lorawan.device_settings", {"dev_eui": session["dev_eui"],
+                                                       "device_id": session["device_id"], "settings": checked,
+                                                       "actor": actor})
+    service.class_c.wake(session["dev_eui"])
+    return service.device_view(session)
+
+
 @operation("lorawan.queue_clear")
 async def lorawan_queue_clear(core, dev_eui: str, actor: str = "cli") -> dict[str, Any]:
     service = core.service("lorawan")
@@ -220,6 +302,29 @@ def _pairs(result: dict[str, Any]) -> str:
     return "\n".join(f"{k}: {v}" for k, v in result.items())
 
 
+def _device_human(result: dict[str, Any]) -> str:
+    """`lorawan show`: the session, then the link (data rate, power, margin, battery) line by line."""
+    link = result.get("mac") or {}
+    battery = link.get("battery")
+    battery_text = ("unknown" if battery in (None, 255) else "external power" if battery == 0
+                    else f"{round(battery * 100 / 254)}% ({battery}/254)")
+    lines = [f"{k}: {v}" for k, v in result.items() if k not in ("mac", "settings", "queue")]
+    lines.append(f"queued: {len(result.get('queue', []))}")
+    chosen = [f"{k}={v}" for k, v in (result.get("settings") or {}).items() if k != "class" and v is not None]
+    lines.append(f"settings: {', '.join(chosen) or 'network defaults'}")
+    lines += [
+        f"data rate: DR{link.get('dr')}" + (f" (ADR set DR{link['adr_dr']})" if link.get("adr_dr") is not None else ""),
+        f"tx power: TXPower {link.get('tx_power')} ({link.get('tx_power_dbm')} dBm EIRP), NbTrans {link.get('nb_trans')}",
+        f"margin: {link.get('margin')} dB" if link.get("margin") is not None else "margin: unknown",
+        f"battery: {battery_text}",
+        f"status at: {link.get('status_at')}",
+        f"rx windows: RX1 +{link.get('rx1_delay')} s offset {link.get('rx1_dr_offset')}, "
+        f"RX2 {link.get('rx2_freq')} MHz DR{link.get('rx2_dr')}",
+        f"mac pending: {', '.join(link.get('pending') or []) or 'none'}",
+    ]
+    return "\n".join(lines)
+
+
 register_op_commands([
     OpCommand(("gateway", "list"), "gateway.list", "list LoRa gateways (packet forwarders)", human=_gateways_table),
     OpCommand(("gateway", "show"), "gateway.show", "show one gateway with its last stat", [Arg("eui")], _pairs),
@@ -231,6 +336,15 @@ register_op_commands([
               lambda r: f"gateway {r['eui']} removed"),
     OpCommand(("lorawan", "devices"), "lorawan.devices", "list LoRaWAN sessions (no keys)", human=_devices_table),
     OpCommand(("lorawan", "device"), "lorawan.device", "show a LoRaWAN session (no keys)", [Arg("dev_eui")], _pairs),
+    OpCommand(("lorawan", "show"), "lorawan.device", "show a LoRaWAN device: class, data rate, TX power, margin, "
+              "battery, receive windows", [Arg("dev_eui")], _device_human),
+    OpCommand(("lorawan", "set"), "lorawan.settings", "change a LoRaWAN device's class or MAC settings",
+              [Arg("dev_eui"), Arg("class", "A or C", flag=True),
+               Arg("rx1_dr_offset", "RX1 data rate offset", flag=True, type=int),
+               Arg("rx2_dr", "RX2 data rate", flag=True, type=int), Arg("rx2_freq", "RX2 frequency (MHz)", flag=True),
+               Arg("rx1_delay", "seconds from uplink to RX1", flag=True, type=int),
+               Arg("max_duty_cycle", "aggregated duty cycle limit 1/2^N (0 = none)", flag=True, type=int)],
+              _device_human),
     OpCommand(("lorawan", "keys"), "lorawan.keys", "print a device's LoRaWAN keys (audited)", [Arg("dev_eui")],
               _pairs),
     OpCommand(("lorawan", "tx"), "lorawan.tx", "queue a downlink for the device's next uplink",

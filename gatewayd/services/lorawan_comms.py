@@ -68,6 +68,9 @@ def uplink_comms(record: Record) -> list[Communication]:
     }
     if d.get("fcnt_reset"):
         extra["fcnt_reset"] = True
+    downlink = d.get("downlink")
+    if "mac_up" in d or "mac_error" in d or d.get("adr_ack_req") or (downlink is not None and "mac" in downlink):
+        extra.update(mac_extra(d))
     euis = tuple(c["eui"] for c in copies)
     out.append(Communication(comm_type=COMM_RX, connector=CONNECTOR, dev_eui=dev_eui, dt=dt, seq=seq,
                              app_eui=app_eui, port=port, gateway_euis=euis, payload=bytes.fromhex(d["payload"]),
@@ -76,13 +79,40 @@ def uplink_comms(record: Record) -> list[Communication]:
     if acked is not None:
         out.append(_base(record, COMM_TXCONFIRM, dev_eui, dt, app_eui=app_eui, reference=acked.get("reference", ""),
                          gateway_euis=euis, extra={"command_id": acked["command_id"]}))
-    downlink = d.get("downlink")
     if downlink is not None and downlink.get("command_id"):
         out.append(_base(record, COMM_TX, dev_eui, dt, app_eui=app_eui, port=downlink.get("port"),
                          gateway_euis=(downlink["gateway"],), payload=bytes.fromhex(downlink.get("payload", "")),
                          command="TX", reference=downlink.get("reference", ""),
                          confirmation=downlink["confirmed"], window=downlink.get("window", "RX1")))
     return out
+
+
+def mac_extra(d: dict[str, Any]) -> dict[str, Any]:
+    """The MAC exchange of an uplink as Extra fields: what the device said, what went back to it,
+    and its battery (0 external power, 1-254, 255 unknown) and link margin (dB) when it reported them."""
+    extra: dict[str, Any] = {}
+    if "mac_up" in d:
+        extra["mac_up"] = d["mac_up"]
+        for command in d["mac_up"]:
+            if command["cmd"] == "DevStatusAns":
+                extra["battery"], extra["margin"] = command["battery"], command["margin"]
+    if "mac_error" in d:
+        extra["mac_error"] = d["mac_error"]
+    if d.get("adr_ack_req"):
+        extra["adr_ack_req"] = True
+    downlink = d.get("downlink")
+    if downlink is not None and "mac" in downlink:
+        extra["mac_down"] = downlink["mac"]
+    return extra
+
+
+@comm_mapper("lorawan.downlink")
+def class_c_comms(record: Record) -> Iterable[Communication]:
+    d = record.data
+    downlink = d["downlink"]
+    yield _base(record, COMM_TX, d["dev_eui"], port=downlink.get("port"), gateway_euis=(downlink["gateway"],),
+                payload=bytes.fromhex(downlink.get("payload", "")), command="TX",
+                reference=downlink.get("reference", ""), confirmation=downlink["confirmed"], window="RX2")
 
 
 @comm_mapper("lorawan.join", "lorawan.join_refused")
@@ -165,6 +195,27 @@ def queued_action(record: Record) -> Action:
     d = record.data
     return _action(record, "command.queued", d["dev_eui"], d.get("source") or "operator", command_id=d["command_id"],
                    reference=d.get("reference"), port=d["port"], confirm=d.get("confirm"), connector=CONNECTOR)
+
+
+@action_mapper("lorawan.downlink")
+def class_c_sent_action(record: Record) -> Action:
+    downlink = record.data["downlink"]
+    return _action(record, "command.sent", record.data["dev_eui"], command_id=downlink["command_id"],
+                   reference=downlink.get("reference"), fcnt_down=downlink["fcnt"], connector=CONNECTOR,
+                   device_class="C")
+
+
+@action_mapper("lorawan.downlink_failed")
+def class_c_failed_action(record: Record) -> Action:
+    first = record.data["failed"][0]
+    return _action(record, "command.failed", record.data["dev_eui"], command_id=first["command_id"],
+                   reference=first.get("reference"), reason=first.get("reason"), connector=CONNECTOR)
+
+
+@action_mapper("lorawan.device_settings")
+def settings_action(record: Record) -> Action:
+    d = record.data
+    return _action(record, "lorawan.device_settings", d["dev_eui"], d.get("actor") or "operator", **d["settings"])
 
 
 @action_mapper("lorawan.queue_cleared")

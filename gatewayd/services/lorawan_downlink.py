@@ -4,7 +4,7 @@ After each uplink the head of the device's queue (and the ACK of a confirmed upl
 RX1 (uplink tmst + rx1_delay, same frequency and data rate) through the copy's gateway with the
 best SNR that has a downlink path; RX2 (+1 s, the region's RX2 frequency and data rate) when RX1
 can no longer be met. A confirmed downlink waits for the device's ACK in its next uplink; without
-it the command goes out again, up to MAX_CONFIRM_ATTEMPTS times, then fails.
+it the command goes out again, up to lorawan.confirm_attempts times in all, then fails.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ import trio
 
 from ..journal.writer import JournalUnavailable
 from ..ops import OpError
-from ..connectors.lorawan import regions
+from ..connectors.lorawan import mac, regions
+from ..connectors.lorawan.mac import MacOutcome
+from ..connectors.lorawan.mac_commands import encode_all
 from ..protocols import gwmp, lorawan
 from ..protocols.lorawan import MType
 from ..protocols.errors import ProtocolError
@@ -28,7 +30,7 @@ from ..protocols.errors import ProtocolError
 log = logging.getLogger("gatewayd.lorawan.downlink")
 
 MAX_QUEUE = 32
-MAX_CONFIRM_ATTEMPTS = 3
+MAX_FOPTS_LEN = lorawan.MAX_FOPTS_LEN
 SEND_MARGIN = 0.1  # seconds before the window opens by which the PULL_RESP must be on its way
 TX_ACK_WAIT = 30.0  # how long a PULL_RESP token is remembered for its TX_ACK
 MAX_TRACKED = 4096
@@ -74,19 +76,35 @@ class Downlinks:
         return self.service.region
 
     # -- choosing the gateway and the window ----------------------------------------------------------
-    def route(self, copies, uplink_dr: int, now: float, join: bool) -> tuple[Any, Any, Window] | None:
+    def reachable(self, copies) -> bool:
+        """Can any gateway that heard this uplink transmit now?"""
+        downlink_path = self.service.gateways.downlink_path
+        return any(downlink_path(copy.gateway) is not None for copy in copies)
+
+    def rx_windows(self, mac_state: dict[str, Any] | None) -> tuple[float, int, float, int]:
+        """(RX1 delay s, RX1DROffset, RX2 MHz, RX2 DR) the device uses (its MAC state, else the defaults)."""
+        rx2_freq, rx2_dr = regions.rx2(self.region)
+        if mac_state is None:
+            return self.service.rx1_delay, 0, rx2_freq, rx2_dr
+        delay = mac_state["rx1_delay"] or self.service.rx1_delay
+        freq = mac_state["rx2_freq"] / 1_000_000 if mac_state["rx2_freq"] is not None else rx2_freq
+        dr = mac_state["rx2_dr"] if mac_state["rx2_dr"] is not None else rx2_dr
+        return delay, mac_state["rx1_dr_offset"], freq, dr
+
+    def route(self, copies, uplink_dr: int, now: float, join: bool,
+              mac_state: dict[str, Any] | None = None) -> tuple[Any, Any, Window] | None:
         """(copy, downlink path, window) for the reply to an uplink, or None when none can be met."""
         cfg = self.core.settings.lorawan
-        first_delay = cfg.join_accept_delay if join else self.service.rx1_delay
+        rx1_delay, offset, rx2_freq, rx2_dr = self.rx_windows(None if join else mac_state)
+        first_delay = cfg.join_accept_delay if join else rx1_delay
         gateways = self.service.gateways
         for copy in best_first(copies):
             path = gateways.downlink_path(copy.gateway)
             if path is None or (path.link is None) != (copy.context is None):
                 continue  # no downlink path, or not the one this copy was heard through
-            rx2_freq, rx2_dr = regions.rx2(self.region)
             rx2 = Window("JA2" if join else "RX2", first_delay + 1.0, rx2_freq, rx2_dr)
             try:
-                rx1_freq, rx1_dr = regions.rx1(self.region, copy.rx.freq, uplink_dr, 0)
+                rx1_freq, rx1_dr = regions.rx1(self.region, copy.rx.freq, uplink_dr, offset)
                 options: tuple[Window, ...] = (Window("JA1" if join else "RX1", first_delay, rx1_freq, rx1_dr), rx2)
             except ProtocolError:  # not one of the band's channels: only RX2 is known
                 options = (rx2,)
@@ -103,27 +121,40 @@ class Downlinks:
             datr=regions.data_rate(self.region, window.dr).datr, codr=copy.rx.codr or self.region.coding_rate,
             ipol=True, data=phy)
 
+    @staticmethod
+    def new_token(path) -> int | None:
+        """A PULL_RESP token for TX_ACK matching; None for a version 1 gateway (it sends no TX_ACK)."""
+        return secrets.randbelow(0x10000) if path.version >= 2 else None
+
+    @staticmethod
+    def make_transmission(gateway: str, path, txpk: gwmp.TxPacket, token: int | None,
+                          track: dict[str, Any]) -> Transmission:
+        return Transmission(gateway, path.addr, gwmp.pull_resp(path.version, token or 0, txpk), token, track)
+
     def transmission(self, copy, path, window: Window, phy: bytes, track: dict[str, Any]) -> tuple[Transmission, dict]:
         if path.link is not None:
             return path.link.transmission(copy, window, phy, track)
-        token = secrets.randbelow(0x10000) if path.version >= 2 else None
+        token = self.new_token(path)
         txpk = self.txpk(copy, window, phy)
-        datagram = gwmp.pull_resp(path.version, token or 0, txpk)
         where = {"gateway": copy.gateway, "window": window.name, "tmst": txpk.tmst, "freq": txpk.freq,
                  "datr": txpk.datr, "token": token, "size": len(phy)}
-        return Transmission(copy.gateway, path.addr, datagram, token, track), where
+        return self.make_transmission(copy.gateway, path, txpk, token, track), where
 
     # -- after an uplink -------------------------------------------------------------------------------
     def plan(self, session: dict[str, Any], frame: lorawan.DataFrame, keys: tuple[bytes, bytes], copies,
-             uplink_dr: int, duplicate: bool, now: float) -> tuple[dict[str, Any], Transmission | None]:
+             uplink_dr: int, duplicate: bool, now: float,
+             mac_outcome: MacOutcome | None = None) -> tuple[dict[str, Any], Transmission | None]:
         """Fields to add to the uplink record, and the PULL_RESP to send once it is durable.
 
         Mirrors the order the state applies them in: the pending confirmation first, then the
-        commands that can never fit, then the downlink itself.
+        commands that can never fit, then the downlink itself. MAC answers and requests ride in
+        FOpts of an application downlink, or alone on FPort 0.
         """
         fields: dict[str, Any] = {}
         awaiting = session["awaiting_ack"]
-        if not session["queue"] and awaiting is None and not frame.confirmed:
+        mac_commands = mac_outcome.commands if mac_outcome is not None else []
+        must_reply = frame.confirmed or (mac_outcome is not None and mac_outcome.must_reply)
+        if not session["queue"] and awaiting is None and not must_reply and not mac_commands:
             return fields, None  # the common case: nothing to say to the device
         queue = list(session["queue"])
         if awaiting is not None and not duplicate:
@@ -131,18 +162,20 @@ class Downlinks:
             if frame.ack:
                 fields["acked"] = brief
             else:
-                requeued = awaiting.get("attempts", 1) < MAX_CONFIRM_ATTEMPTS
+                requeued = awaiting.get("attempts", 1) < self.core.settings.lorawan.confirm_attempts
                 fields["unacked"] = dict(brief, requeued=requeued, attempts=awaiting.get("attempts", 1))
                 if requeued:
                     queue.insert(0, awaiting)
-        route = self.route(copies, uplink_dr, now, join=False)
+        mac_state = mac_outcome.window_state if mac_outcome is not None else session["mac"]
+        route = self.route(copies, uplink_dr, now, join=False, mac_state=mac_state)
         if route is None:
-            if queue or frame.confirmed:
+            if queue or must_reply or mac_commands:
                 self.core.metrics.inc("gatewayd_lorawan_downlink_missed_total", reason="no_path_or_too_late")
             return fields, None
         copy, path, window = route
+        offset = mac_state["rx1_dr_offset"]
         rx1_limit = regions.max_payload(self.region, window.dr if window.name == "RX2"
-                                        else regions.rx1(self.region, copy.rx.freq, uplink_dr, 0)[1])
+                                        else regions.rx1(self.region, copy.rx.freq, uplink_dr, offset)[1])
         window_limit = regions.max_payload(self.region, window.dr)
         failed = []
         head = None
@@ -158,21 +191,40 @@ class Downlinks:
             break
         if failed:
             fields["failed"] = failed
-        if head is None and not frame.confirmed:
-            return fields, None
+        if head is not None:
+            payload = bytes.fromhex(head["payload"])
+            port: int | None = head["port"]
+            sent_mac = mac.pack(mac_commands, min(MAX_FOPTS_LEN, window_limit - len(payload)))
+            f_opts = encode_all(sent_mac)
+        else:
+            sent_mac = mac.pack(mac_commands, window_limit)
+            if not sent_mac and not must_reply:
+                return fields, None
+            payload, port, f_opts = encode_all(sent_mac), (0 if sent_mac else None), b""
         remaining = [c for c in queue if c is not head and c["command_id"] not in {f["command_id"] for f in failed}]
         nwk, app = keys
         confirm = bool(head and head.get("confirm"))
         fcnt = session["fcnt_down"]
-        port = head["port"] if head else None
-        payload = bytes.fromhex(head["payload"]) if head else b""
         try:
             phy = lorawan.build_data_frame(MType.CONFIRMED_DATA_DOWN if confirm else MType.UNCONFIRMED_DATA_DOWN,
                                            frame.dev_addr, fcnt, nwk, app, f_port=port, payload=payload,
-                                           ack=frame.confirmed, f_pending=bool(remaining))
+                                           ack=frame.confirmed, f_pending=bool(remaining), f_opts=f_opts)
         except ProtocolError as exc:
             log.error("downlink to %s not built: %s", session["dev_eui"], exc.message)
             return fields, None
+        track = self.track_fields(session, head)
+        transmission, where = self.transmission(copy, path, window, phy, track)
+        fields["downlink"] = {
+            "fcnt": fcnt, "confirmed": confirm, "ack": frame.confirmed, "f_pending": bool(remaining),
+            "port": port, "payload": head["payload"] if head else "", "command_id": track["command_id"],
+            "reference": track["reference"], **where,
+        }
+        if sent_mac:
+            fields["downlink"]["mac"] = [c.as_dict() for c in sent_mac]
+        return fields, transmission
+
+    @staticmethod
+    def track_fields(session: dict[str, Any], head: dict[str, Any] | None) -> dict[str, Any]:
         track = {"kind": "downlink", "dev_eui": session["dev_eui"], "device_id": session["device_id"],
                  "command_id": head["command_id"] if head else None,
                  "reference": head.get("reference", "") if head else ""}
@@ -180,13 +232,7 @@ class Downlinks:
             # Everything needed to queue the command again if the gateway cannot send it.
             track["command"] = {k: head[k] for k in ("command_id", "port", "payload", "confirm", "reference",
                                                      "source", "queued", "attempts") if k in head}
-        transmission, where = self.transmission(copy, path, window, phy, track)
-        fields["downlink"] = {
-            "fcnt": fcnt, "confirmed": confirm, "ack": frame.confirmed, "f_pending": bool(remaining),
-            "port": port, "payload": head["payload"] if head else "", "command_id": track["command_id"],
-            "reference": track["reference"], **where,
-        }
-        return fields, transmission
+        return track
 
     # -- sending and TX_ACK ------------------------------------------------------------------------------
     async def send(self, transmissions: list[Transmission]) -> None:
@@ -243,6 +289,9 @@ class Downlinks:
             await self.core.hub.publish("gateway.tx_ack", data, durable=error != "NONE" and "command" in data)
         except (JournalUnavailable, trio.TooSlowError) as exc:
             log.error("TX_ACK of %s not recorded: %s", gateway, exc)
+            return
+        if "command" in data and data.get("dev_eui"):
+            self.service.class_c.wake(data["dev_eui"])  # back in the queue: a class C device gets it again
 
     # -- the queue (TX requests) -------------------------------------------------------------------------
     async def enqueue(self, dev_eui: str, port: int, payload: bytes, *, confirm: bool = False,
@@ -254,13 +303,12 @@ class Downlinks:
             raise OpError("disabled", f"device {dev_eui} is disabled", 409)
         if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 223:
             raise OpError("invalid", f"Port {port} is not a LoRaWAN application port (1 to 223)", 422)
-        dr = session["last_dr"] if session["last_dr"] is not None else 0
+        dr, heard = self.downlink_dr(session)
         limit = regions.max_payload(self.region, dr)
         if len(payload) > limit:
             rate = regions.data_rate(self.region, dr).datr
-            heard = "its last uplink" if session["last_dr"] is not None else "no uplink yet, so the lowest"
-            raise OpError("too_long", f"Payload is {len(payload)} bytes but device {dev_eui} uses DR{dr} ({rate}, "
-                                      f"{heard}) where a downlink carries at most {limit} bytes", 422)
+            raise OpError("too_long", f"Payload is {len(payload)} bytes but device {dev_eui} receives at DR{dr} "
+                                      f"({rate}, {heard}) where a downlink carries at most {limit} bytes", 422)
         if len(session["queue"]) >= MAX_QUEUE:
             raise OpError("queue_full", f"device {dev_eui} already has {MAX_QUEUE} downlinks waiting", 409)
         if not isinstance(reference, str) or len(reference) > 128:
@@ -272,8 +320,22 @@ class Downlinks:
             await self.core.hub.publish("lorawan.downlink_queued", data)
         except JournalUnavailable:
             raise OpError("journal_unavailable", "the journal cannot write right now; retry shortly", 503) from None
+        if session["settings"]["class"] == "C":
+            self.service.class_c.wake(dev_eui)
         return {"command_id": command_id, "dev_eui": dev_eui, "port": port, "confirm": bool(confirm),
                 "reference": reference, "queued": len(session["queue"])}
+
+    def downlink_dr(self, session: dict[str, Any]) -> tuple[int, str]:
+        """The data rate the device's next downlink will most likely use, and why."""
+        _, offset, _, rx2_dr = self.rx_windows(session["mac"])
+        if session["settings"]["class"] == "C":
+            return rx2_dr, "class C: RX2"
+        if session["last_dr"] is None:
+            return rx2_dr, "no uplink yet: RX2"
+        try:
+            return regions.rx1(self.region, session["last_freq"], session["last_dr"], offset)[1], "RX1 after its last uplink"
+        except ProtocolError:
+            return rx2_dr, "RX2"
 
 
 class LorawanTxHandler:

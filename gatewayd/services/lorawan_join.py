@@ -77,9 +77,12 @@ class Joins:
         nwk, app = lorawan.derive_session_keys(app_key, app_nonce, self.net_id, jr.dev_nonce)
         keys = self.service.keys
         region = self.service.region
+        cflist = region.cflist(self.service.sub_band)
+        if cflist is not None and not region.fixed_channels and not self.core.settings.lorawan.extra_channels:
+            cflist = None
         accept = lorawan.build_join_accept(app_key, app_nonce, self.net_id, lorawan.parse_dev_addr(dev_addr),
                                            dl_settings=region.rx2_dr & 0x0F, rx_delay=self.service.rx1_delay,
-                                           cflist=region.cflist(self.service.sub_band))
+                                           cflist=cflist)
         track = {"kind": "join_accept", "dev_eui": jr.dev_eui, "device_id": session["device_id"],
                  "command_id": None, "reference": ""}
         transmission, where = self.service.downlinks.transmission(copy, path, window, accept, track)
@@ -87,5 +90,7 @@ class Joins:
             base, dev_addr=dev_addr, app_nonce=app_nonce, net_id=self.core.settings.lorawan.net_id.lower(),
             nwk_s_key=keys.seal(jr.dev_eui, "nwk_s_key", nwk), app_s_key=keys.seal(jr.dev_eui, "app_s_key", app),
             rx_delay=self.service.rx1_delay, rx2_dr=region.rx2_dr, join_accept=where)
+        if cflist is not None:
+            data["cflist"] = cflist.hex()
         self.core.metrics.inc("gatewayd_lorawan_joins_total", result="accepted")
         return Decision("lorawan.join", data, transmission)

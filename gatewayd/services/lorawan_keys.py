@@ -11,7 +11,8 @@ from ..protocols.errors import ProtocolError
 from ..secretbox import SecretBox, SecretBoxError
 
 KEY_FIELDS = ("app_key", "nwk_s_key", "app_s_key")
-LORAWAN_ARGS = {"dev_eui", "app_eui", "app_key", "dev_addr", "nwk_s_key", "app_s_key", "relax_fcnt"}
+LORAWAN_ARGS = {"dev_eui", "app_eui", "app_key", "dev_addr", "nwk_s_key", "app_s_key", "relax_fcnt", "class"}
+DEVICE_CLASSES = ("A", "C")
 _KEY_NAMES = {"app_key": "AppKey", "nwk_s_key": "NwkSKey", "app_s_key": "AppSKey"}
 
 
@@ -42,6 +43,13 @@ def _key(value: Any, name: str) -> bytes:
 
 def _given(args: dict[str, Any], name: str) -> bool:
     return args.get(name) not in (None, "")
+
+
+def device_class(value: Any) -> str:
+    text = value.strip().upper() if isinstance(value, str) else ""
+    if text not in DEVICE_CLASSES:
+        raise _invalid(f"class must be A or C, got {str(value)[:20]!r}")
+    return text
 
 
 class Keys:
@@ -92,6 +100,8 @@ class Keys:
         if otaa and abp:
             raise _invalid("give either --app-key (OTAA) or --dev-addr, --nwk-s-key and --app-s-key (ABP), not both")
         prepared: dict[str, Any] = {"dev_eui": dev_eui, "relax_fcnt": relax}
+        if _given(args, "class"):
+            prepared["class"] = device_class(args["class"])
         if otaa:
             app_key = _key(args["app_key"], "AppKey")
             app_eui = _eui(args["app_eui"], "AppEUI") if _given(args, "app_eui") else "0000000000000000"

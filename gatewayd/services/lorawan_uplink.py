@@ -15,14 +15,16 @@ the device has relaxed counters (an ABP device that restarted at 0), which then 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 import trio
 
 from ..journal.writer import JournalUnavailable
 from ..logs import RateLimitedLogger
-from ..connectors.lorawan import regions
+from ..connectors.lorawan import mac, mac_commands, regions
 from ..protocols import gwmp, lorawan
 from ..protocols.errors import ProtocolError
 from ..secretbox import SecretBoxError
@@ -51,6 +53,19 @@ def copy_fields(copy: Copy) -> dict[str, Any]:
     if rx.time:
         out["time"] = rx.time[:40]
     return out
+
+
+def _reception_time(copy: Copy, now: float) -> float:
+    """Unix time of the reception: the gateway's GPS-disciplined `time` when it gives one, else ours
+    (the copy arrived `trio.current_time() - copy.arrived` seconds ago)."""
+    stamp = copy.rx.time
+    if stamp:
+        try:
+            when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+            return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
+        except ValueError:
+            pass
+    return now - max(0.0, trio.current_time() - copy.arrived)
 
 
 def radio_fields(pending: Pending) -> tuple[list[Copy], dict[str, Any]]:
@@ -210,10 +225,41 @@ class Network:
             data["f_opts"] = frame.f_opts.hex()
         if status == "reset":
             data["fcnt_reset"] = True
-        extra, transmission = self.service.downlinks.plan(session, frame, keys, copies, pending.dr, duplicate, now)
+        if frame.adr_ack_req:
+            data["adr_ack_req"] = True
+        outcome = None
+        if not duplicate:
+            outcome = self._mac(session, frame, payload, data, copies, pending.dr, fcnt)
+        extra, transmission = self.service.downlinks.plan(session, frame, keys, copies, pending.dr, duplicate, now,
+                                                          outcome)
         data.update(extra)
+        if session["settings"]["class"] == "C" and session["queue"]:
+            self.service.class_c.wake(session["dev_eui"])
         self.core.metrics.counters[UPLINKS_AGAIN if duplicate else UPLINKS_NEW] += 1
         return Decision("lorawan.uplink", data, transmission)
+
+    def _mac(self, session: dict[str, Any], frame: lorawan.DataFrame, payload: bytes, data: dict[str, Any],
+             copies: list[Copy], dr: int, fcnt: int) -> mac.MacOutcome | None:
+        """Read the uplink's MAC commands (FOpts or FPort 0) into the record and decide the MAC answers
+        (None when no gateway that heard it can transmit: nothing could reach the device)."""
+        raw = frame.f_opts or (payload if frame.f_port == 0 else b"")
+        commands: tuple[mac_commands.MacCommand, ...] = ()
+        if raw:
+            parsed, error = mac_commands.decode(raw, uplink=True)
+            commands = tuple(parsed)
+            if parsed:
+                data["mac_up"] = [c.as_dict() for c in parsed]
+            if error:
+                data["mac_error"] = error
+        if not self.service.downlinks.reachable(copies):
+            return None
+        now = time.time()
+        received = now
+        if any(c.name == "DeviceTimeReq" for c in commands):
+            received = _reception_time(copies[0], now)
+        up = mac.Uplink(fcnt, dr, copies[0].rx.lsnr, len(copies), frame.adr, frame.adr_ack_req, commands, now,
+                        received)
+        return mac.handle(self.service.mac_context, session["mac"], session["settings"], up)
 
     def _match(self, frame: lorawan.DataFrame, sessions: list[dict[str, Any]]):
         """(session, keys, fcnt32, status) with status new | retransmission | reset, or a drop reason."""

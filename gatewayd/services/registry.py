@@ -16,15 +16,19 @@ def service_factories() -> list[tuple[str, object]]:
     from .attendance import AttendanceService
     from .terminal_commands import TerminalCommands
     from .terminals import TerminalService
+    from ..connectors.terminals.push.service import PushService
+    from ..connectors.mqtt.service import MqttService
     from ..connectors.lorawan.station.service import StationService
     from ..connectors.alerts.service import AlertService
     from ..connectors.webhooks.service import WebhookService
 
     return [
         ("terminals", TerminalService), ("terminal_commands", TerminalCommands), ("attendance", AttendanceService),
+        ("push", PushService),
         ("compactor", Compactor),
         ("monitor", MonitorService),
         ("devices", DeviceRegistry), ("presence", Presence), ("commands", CommandService),
         ("lorawan", LorawanService), ("udp", GwmpListener), ("station", StationService),
         ("sessions", Sessions), ("alerts", AlertService), ("webhooks", WebhookService),
+        ("mqtt", MqttService),
     ]

@@ -27,13 +27,14 @@ from urllib.parse import urlsplit
 
 import trio
 
+from ..secrets_ import KEY_BYTES, load_or_create_key  # noqa: F401 - KEY_BYTES is part of this module's interface
+
 log = logging.getLogger("gatewayd.sessions")
 
 COOKIE_NAME = "gatewayd_session"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 ADMIN_USER = "admin"
-KEY_BYTES = 32
 MAX_COOKIE_CHARS = 1024
 MAX_REVOKED = 10_000
 ANONYMOUS_SECONDS = 3600.0  # a login form's pre-session
@@ -46,31 +47,6 @@ def _b64(data: bytes) -> str:
 
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def load_or_create_key(path: Path) -> bytes:
-    """The signing key in `path`, created (random, mode 0600) when missing or unusable."""
-    try:
-        key = path.read_bytes()
-        if len(key) == KEY_BYTES:
-            if path.stat().st_mode & 0o077:
-                os.chmod(path, 0o600)
-                log.warning("%s was readable by others; its mode is now 0600", path)
-            return key
-        log.warning("%s does not hold a %d-byte key; a new one is made (sessions end)", path, KEY_BYTES)
-        path.unlink()
-    except FileNotFoundError:
-        pass
-    key = secrets.token_bytes(KEY_BYTES)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, key)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    return key
 
 
 class Session:
@@ -215,21 +191,29 @@ class Sessions:
 
     # -- login --------------------------------------------------------------------------------------
     async def login(self, user: Any, password: Any, source: str) -> Session:
-        """A new logged-in session, or LoginRefused. Failures are recorded and rate-limited per
-        source; success is journaled as `auth.login`."""
+        """A new logged-in session, or LoginRefused. Each attempt counts as a failure per source
+        address and per user name before the password is hashed (so concurrent attempts see each
+        other), at most `security.max_concurrent_password_checks` hashes run at once, and success
+        clears the count. Failures are journaled (`auth.failed`, with a salted hash of the user
+        name), success as `auth.login`."""
         access = self.core.access
-        if access.blocked("login", source):
-            raise LoginRefused("Too many failed logins from this address. Wait a minute and try again.", 429)
         user = user.strip() if isinstance(user, str) else ""
         password = password if isinstance(password, str) else ""
+        user_key = access.subject_hash("user", user)
+        if access.blocked("login", source) or access.blocked("login_user", user_key):
+            raise LoginRefused("Too many failed logins. Wait a minute and try again.", 429)
+        access.count_attempt("login", source)
+        access.count_attempt("login_user", user_key)
         ok = False
         if user == ADMIN_USER and 0 < len(password) <= 1024:
-            # scrypt takes tens of milliseconds: keep it off the event loop.
-            ok = await trio.to_thread.run_sync(access.check_password, password)
+            ok = await access.check_password_limited(password)
+            if ok is None:
+                raise LoginRefused("The server is busy checking other logins. Try again in a few seconds.", 503)
         if not ok:
-            await access.record_failure("login", source, user[:64])
+            await access.record_failure("login", source, user_hash=user_key, counted=True)
             raise LoginRefused("Wrong user name or password.", 401)
         access.limiter.succeeded(f"login:{source}")
+        access.user_limiter.succeeded(f"login_user:{user_key}")
         await self.core.hub.publish("auth.login", {"user": user, "source": source})
         return self.new_session(user)
 

@@ -27,7 +27,8 @@ from ..protocols import terminal as tp
 from ..protocols.errors import ProtocolError
 from ..protocols.resiot import COMM_TX, COMM_TXCONFIRM, Action, Communication
 from .comms import action_mapper, comm_mapper, register_tx_handler
-from .terminals import CONNECTOR_HTTP, CONNECTOR_WS, check_sn
+from ..connectors.terminals.push import codec as push_codec
+from .terminals import CONNECTOR_HTTP, CONNECTOR_PUSH, CONNECTOR_WS, check_sn, protocol_of
 
 log = logging.getLogger("gatewayd.terminals")
 
@@ -153,14 +154,7 @@ class TerminalCommands:
         if not isinstance(command, str):
             raise OpError("invalid", "command must be a string", 422)
         command = command.strip().lower()
-        params = dict(params or {})
-        if _paged(command):
-            params.pop("stn", None)  # the engine pages itself
-        try:
-            frame = tp.encode_command(command, {**params, "stn": True} if _paged(command) else params)
-        except ProtocolError as exc:
-            raise OpError("invalid", exc.message, 422) from None
-        checked = {k: v for k, v in json.loads(frame).items() if k not in ("cmd", "stn")}
+        checked = _checked_params(terminal, command, dict(params or {}))
         if expires_in is None:
             expires_in = self.core.settings.devices.command_expiry
         if not isinstance(expires_in, (int, float)) or isinstance(expires_in, bool) or not 0 < expires_in <= 366 * 86400:
@@ -184,6 +178,11 @@ class TerminalCommands:
         self.wake(sn)
         return public_command(self.part.commands[command_id])
 
+    def sendable_params(self, command: dict[str, Any]) -> dict[str, Any] | None:
+        """The parameters to send (secrets included), None when a restart lost its secrets."""
+        params = self._secret_params.get(command["command_id"], command["params"])
+        return None if REDACTED in json.dumps(params) else params
+
     def wake(self, sn: str) -> None:
         event = self._wakeups.pop(sn, None)
         if event is not None:
@@ -205,7 +204,7 @@ class TerminalCommands:
         now = datetime.now(timezone.utc)
         for command in list(self.part.commands.values()):
             if command["state"] == "queued" and command["expires"] and parse_ts(command["expires"]) <= now:
-                await self._finish(command, "terminal.command_expired", reason="expired before it could be sent")
+                await self.finish(command, "terminal.command_expired", reason="expired before it could be sent")
 
     # -- running on a live link -----------------------------------------------------------------------
     async def serve(self, link: TerminalLink) -> None:
@@ -251,14 +250,14 @@ class TerminalCommands:
         tries = self.core.settings.terminals.command_tries
         first_try = command["tries"] + 1
         if command["expires"] and parse_ts(command["expires"]) <= datetime.now(timezone.utc):
-            await self._finish(command, "terminal.command_expired", reason="expired before it could be sent")
+            await self.finish(command, "terminal.command_expired", reason="expired before it could be sent")
             return
         if first_try > tries:
-            await self._finish(command, "terminal.command_failed", reason=f"no reply after {tries} tries")
+            await self.finish(command, "terminal.command_failed", reason=f"no reply after {tries} tries")
             return
         params = self._secret_params.get(command_id, command["params"])
         if REDACTED in json.dumps(params):
-            await self._finish(command, "terminal.command_failed",
+            await self.finish(command, "terminal.command_failed",
                                reason="its secret parameters are not kept across a restart; queue it again")
             return
 
@@ -275,26 +274,26 @@ class TerminalCommands:
             else:
                 reply = await link.exchange(name, params, first_try=first_try, on_try=on_try)
         except CommandTimeout as exc:
-            await self._finish(command, "terminal.command_failed", reason=str(exc))
+            await self.finish(command, "terminal.command_failed", reason=str(exc))
             return
         except CommandRefused as exc:
-            await self._finish(command, "terminal.command_failed", reason=_refusal(str(exc)))
+            await self.finish(command, "terminal.command_failed", reason=_refusal(str(exc)))
             return
         except (ProtocolError, JournalUnavailable) as exc:
-            await self._finish(command, "terminal.command_failed", reason=f"bad reply or storage error: {exc}")
+            await self.finish(command, "terminal.command_failed", reason=f"bad reply or storage error: {exc}")
             return
         except LinkClosed:
             raise
         except Exception:  # never let one command stop the terminal's queue for good
             log.exception("terminal %s: command %s (%s) failed", link.sn, command_id, name)
-            await self._finish(command, "terminal.command_failed", reason="internal error; see the server log")
+            await self.finish(command, "terminal.command_failed", reason="internal error; see the server log")
             return
         if reply is None:
-            await self._finish(command, "terminal.command_acknowledged", result={"note": "no reply expected"})
+            await self.finish(command, "terminal.command_acknowledged", result={"note": "no reply expected"})
         elif reply.result:
-            await self._finish(command, "terminal.command_acknowledged", result=reply.fields)
+            await self.finish(command, "terminal.command_acknowledged", result=reply.fields)
         else:
-            await self._finish(command, "terminal.command_failed", result=reply.fields,
+            await self.finish(command, "terminal.command_failed", result=reply.fields,
                                reason=_refusal(reply.fields.get("reason")))
 
     async def _paged(self, link: TerminalLink, name: str, params: dict[str, Any], first_try: int, on_try) -> dict:
@@ -325,11 +324,14 @@ class TerminalCommands:
         await link.paged(name, params, page, first_try=first_try, on_try=on_try)
         return totals
 
-    async def _finish(self, command: dict[str, Any], record_type: str, *, result: dict | None = None,
-                      reason: str | None = None) -> None:
+    async def finish(self, command: dict[str, Any], record_type: str, *, result: dict | None = None,
+                     reason: str | None = None, connector: str | None = None) -> None:
+        """Record a command's outcome (terminal.command_acknowledged / _failed / _expired)."""
         command_id = command["command_id"]
+        if connector is None:
+            connector = CONNECTOR_PUSH if protocol_of(self.part.get(command["sn"]) or {}) == "push" else CONNECTOR_WS
         data = {"command_id": command_id, "sn": command["sn"], "command": command["command"],
-                "reference": command["reference"], "confirm": command["confirm"], "connector": CONNECTOR_WS}
+                "reference": command["reference"], "confirm": command["confirm"], "connector": connector}
         if result is not None:
             data["result"] = _journal_result(command["command"], result)
         if reason is not None:
@@ -354,6 +356,9 @@ class TerminalCommands:
         return link
 
     async def list_users(self, sn: str) -> dict[str, Any]:
+        terminal = self.part.get(sn)
+        if terminal is not None and protocol_of(terminal) == "push":  # what its last uploads listed
+            return {"sn": sn, "pages": 0, "users": self.core.service("push").users(sn)}
         link = self.live_link(sn)
         users: list[dict] = []
 
@@ -371,6 +376,24 @@ class TerminalCommands:
         except LinkClosed:
             raise OpError("offline", f"terminal {sn} disconnected during getuserlist", 409) from None
         return {"sn": sn, "pages": pages, "users": users}
+
+
+def _checked_params(terminal: dict[str, Any], command: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The command's validated parameters, by the rules of the terminal's protocol. A terminal that
+    never called in is taken for cmd/ret unless the command exists for PUSH terminals only."""
+    protocol = protocol_of(terminal)
+    if protocol == "push" or (protocol is None and command in push_codec.COMMANDS and command not in tp.COMMANDS):
+        try:
+            return push_codec.check_command(command, params)
+        except ProtocolError as exc:
+            raise OpError("invalid", exc.message, 422) from None
+    if _paged(command):
+        params.pop("stn", None)  # the engine pages itself
+    try:
+        frame = tp.encode_command(command, {**params, "stn": True} if _paged(command) else params)
+    except ProtocolError as exc:
+        raise OpError("invalid", exc.message, 422) from None
+    return {k: v for k, v in json.loads(frame).items() if k not in ("cmd", "stn")}
 
 
 def _refusal(reason: Any) -> str:
@@ -460,6 +483,8 @@ async def terminal_set_user(core, sn: str, enrollid: int, name: str, backupnum: 
 
 # -- monitoring and TX ------------------------------------------------------------------------------
 def _frame_bytes(data: dict[str, Any]) -> bytes:
+    if data.get("line") is not None:  # a PUSH command line
+        return data["line"].encode()
     params = data.get("params") or {}
     frame = {"cmd": data["command"], **params}
     return json.dumps(frame, separators=(",", ":"), ensure_ascii=False).encode()
@@ -513,8 +538,11 @@ class TerminalTx:
         try:
             frame = json.loads(tx.payload.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
-            raise OpError("invalid", "a terminal TX payload must be a JSON command such as "
-                                     '{"cmd":"opendoor"} (Raw true, or its hex)', 422) from None
+            if self.connector == CONNECTOR_PUSH and protocol_of(core.state.terminals.get(dev_key) or {}) == "push":
+                frame = {"cmd": "raw", "line": tx.payload.decode("utf-8", "replace")}  # a PUSH command line as text
+            else:
+                raise OpError("invalid", "a terminal TX payload must be a JSON command such as "
+                                         '{"cmd":"opendoor"} (Raw true, or its hex)', 422) from None
         if not isinstance(frame, dict) or not isinstance(frame.get("cmd"), str):
             raise OpError("invalid", 'a terminal TX payload must be a JSON object with "cmd"', 422)
         command = frame.pop("cmd")
@@ -524,6 +552,7 @@ class TerminalTx:
 
 register_tx_handler(TerminalTx(CONNECTOR_WS))
 register_tx_handler(TerminalTx(CONNECTOR_HTTP))
+register_tx_handler(TerminalTx(CONNECTOR_PUSH))
 
 
 # -- command line ----------------------------------------------------------------------------------------
@@ -548,7 +577,8 @@ def _command_line(c: dict[str, Any]) -> str:
 
 register_op_commands([
     OpCommand(("terminal", "command"), "terminal.command", "queue a command for a terminal (sent over its WebSocket)",
-              [Arg("sn"), Arg("command", ", ".join(tp.COMMANDS)),
+              [Arg("sn"), Arg("command", "cmd/ret: " + ", ".join(tp.COMMANDS) + "; PUSH: "
+                              + ", ".join(push_codec.COMMANDS)),
                Arg("params", 'parameters as JSON, e.g. \'{"doornum":1}\'', flag=True, type=_json_arg),
                Arg("wait", "seconds to wait for the outcome (daemon running)", flag=True, type=float)],
               _command_line),

@@ -2,14 +2,17 @@
 HTTP and WebSocket alike (`reg`, `sendlog`, `checklive`), and their presence.
 
 An unknown serial number turns "pending" (unless `terminals.auto_accept`): it is told
-`result:false` with a reason, and the punches it sends are stored held, so nothing is lost while it
-waits; approving releases them, rejecting drops them. A terminal is online while requests keep
+`result:false` with a reason, and the punches it sends are kept on disk within tight caps
+(connectors/terminals/held.py); approving stores them, rejecting drops them. New unknown serial
+numbers are limited per source address (`terminals.unknown_per_minute_per_source`) and in number
+(`terminals.max_pending`). A terminal is online while requests keep
 arriving within `presence.http_timeout` (or while its WebSocket is open); a sweeper task makes the
 offline transition on time.
 """
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 from datetime import datetime, timezone
@@ -18,22 +21,31 @@ from typing import Any
 import trio
 
 from ..cli import Arg, OpCommand, _table, register_op_commands
+from ..connectors.terminals.held import HeldPunches
 from ..journal.record import Record, parse_ts, utc_now_iso
 from ..journal.writer import JournalUnavailable
 from ..ops import OpError, not_found, operation
 from ..protocols import terminal as tp
 from ..protocols.errors import ProtocolError
 from ..protocols.resiot import COMM_JOIN, Action, Communication
+from ..ratelimit import KeyedBuckets, source_key
 from .attendance import zone
 from .comms import action_mapper, comm_mapper
 
 log = logging.getLogger("gatewayd.terminals")
 
-MAX_PENDING_TERMINALS = 1000      # unknown serial numbers held for approval at once
-MAX_HELD_PER_TERMINAL = 100_000   # punches kept aside for one pending terminal
 MAX_NAME_CHARS = 64
 CONNECTOR_HTTP = "http"
 CONNECTOR_WS = "terminal"
+CONNECTOR_PUSH = "push"
+
+
+def protocol_of(terminal: dict[str, Any]) -> str | None:
+    """"push" (ZKTeco PUSH over /iclock), "cmd/ret" (HTTP or WebSocket JSON), None before first contact."""
+    connector = terminal.get("connector")
+    if connector == CONNECTOR_PUSH:
+        return "push"
+    return "cmd/ret" if connector else None
 
 
 class TerminalService:
@@ -42,6 +54,10 @@ class TerminalService:
         self.last_heard: dict[str, float] = {}   # sn -> trio clock of its last HTTP request
         self.last_seen: dict[str, str] = {}      # sn -> wall-clock time of its last request
         self.links: dict[str, Any] = {}          # sn -> the live WebSocket link (transports/terminal_ws)
+        self.held = HeldPunches(core.settings.state_path / "held",
+                                lambda: (self.cfg.max_held_per_terminal, self.cfg.max_held_bytes))
+        self.held.load()
+        self._unknown = KeyedBuckets()            # per source address: new unknown serial numbers
         # sn -> (its clock minus ours in seconds, when read): from checklive's `time`, for clock alerts
         self.clock_readings: dict[str, tuple[float, str]] = {}
 
@@ -55,6 +71,7 @@ class TerminalService:
 
     # -- presence ---------------------------------------------------------------------------------
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        await self._settle_held()
         now = trio.current_time()
         stale = []
         for terminal in self.part.terminals.values():
@@ -89,7 +106,7 @@ class TerminalService:
 
     async def mark_online(self, sn: str, connector: str, remote: str) -> None:
         self.last_seen[sn] = utc_now_iso()
-        if connector == CONNECTOR_HTTP:
+        if connector != CONNECTOR_WS:
             self.last_heard[sn] = trio.current_time()
         terminal = self.part.get(sn)
         if terminal is not None and (not terminal["online"] or terminal["connector"] != connector):
@@ -106,7 +123,8 @@ class TerminalService:
     # -- admission ----------------------------------------------------------------------------------
     async def admit(self, sn: str, connector: str, remote: str) -> dict[str, Any] | None:
         """The terminal's registry entry, creating it (accepted or pending) on first contact.
-        None when an unknown terminal cannot even be held (too many pending already)."""
+        None when an unknown terminal cannot even be listed (too many pending already, or too many
+        new serial numbers from this address)."""
         terminal = self.part.get(sn)
         if terminal is not None:
             return terminal
@@ -115,11 +133,30 @@ class TerminalService:
                                                            "connector": connector, "remote": remote})
         else:
             pending = sum(1 for t in self.part.terminals.values() if t["status"] == "pending")
-            if pending >= MAX_PENDING_TERMINALS:
+            if pending >= self.cfg.max_pending:
+                self.core.metrics.inc("gatewayd_terminals_refused_total", reason="max_pending")
+                return None
+            per_minute = self.cfg.unknown_per_minute_per_source
+            if not self._unknown.take(source_key(remote), trio.current_time(), per_minute / 60, per_minute):
+                self.core.metrics.inc("gatewayd_terminals_refused_total", reason="unknown_rate")
                 return None
             await self.core.hub.publish("terminal.pending", {"sn": sn, "connector": connector, "remote": remote})
             log.info("terminal %s (%s) is waiting for approval", sn, remote)
         return self.part.get(sn)
+
+    async def hold(self, sn: str, punches: list[tp.Punch]) -> str | None:
+        """Keep a pending terminal's punches on disk (within the caps). None once they are kept, or
+        stored when an operator approved the terminal meanwhile; else why they could not be kept
+        (the terminal must keep them and send them again)."""
+        kept, fitted = await self.held.keep(sn, punches)
+        terminal = self.part.get(sn)
+        if terminal is not None and terminal["status"] == "accepted":
+            await self._release_held(sn)
+            return None
+        if not fitted:
+            self.core.metrics.inc("gatewayd_terminals_refused_total", reason="held_full")
+            return f"{self.refusal(terminal, sn)}; {kept} records are kept and no more can be: keep the rest until then"
+        return None
 
     def cloudtime(self, terminal: dict[str, Any] | None) -> str:
         style = (terminal or {}).get("cloudtime") or self.cfg.cloudtime
@@ -129,7 +166,7 @@ class TerminalService:
     @staticmethod
     def refusal(terminal: dict[str, Any] | None, sn: str) -> str:
         if terminal is None:
-            return f"terminal {sn} is unknown and no more terminals can wait for approval"
+            return f"terminal {sn} is unknown and cannot wait for approval now (too many waiting); try later"
         if terminal["status"] == "rejected":
             return f"terminal {sn} was rejected by an operator"
         return f"terminal {sn} is waiting for an operator's approval"
@@ -163,6 +200,9 @@ class TerminalService:
     async def _reg(self, req: tp.TerminalReg, terminal, connector: str, remote: str) -> str:
         if terminal is None:
             return tp.encode_failure("reg", self.refusal(terminal, req.sn))
+        if terminal["status"] != "accepted" and terminal["registered"] and terminal["connector"] == connector \
+                and terminal["cpusn"] == (req.cpusn or terminal["cpusn"]) and terminal["devinfo"] == (req.devinfo or {}):
+            return tp.encode_failure("reg", self.refusal(terminal, req.sn))  # nothing new to record
         await self.core.hub.publish("terminal.registered", {
             "sn": req.sn, "connector": connector, "remote": remote, "cpusn": req.cpusn, "devinfo": req.devinfo,
             "status": terminal["status"]}, durable=False)
@@ -175,18 +215,18 @@ class TerminalService:
     async def _sendlog(self, req: tp.SendLog, terminal, connector: str, remote: str) -> str:
         if terminal is None or terminal["status"] == "rejected":
             return tp.encode_failure("sendlog", self.refusal(terminal, req.sn))
-        held = self.core.state.attendance.held_count(req.sn)
-        if terminal["status"] == "pending" and held + len(req.records) > MAX_HELD_PER_TERMINAL:
-            return tp.encode_failure("sendlog", f"terminal {req.sn} is waiting for approval and has "
-                                                f"{held} records kept aside already")
+        if terminal["status"] == "pending":
+            refusal = await self.hold(req.sn, req.records)
+            if refusal is not None:
+                return tp.encode_failure("sendlog", refusal)
+            if self.part.get(req.sn)["status"] == "pending":
+                return tp.encode_failure("sendlog", f"{self.refusal(terminal, req.sn)}; "
+                                                    f"{self.held.count(req.sn)} records are kept until then")
         meta = {"cmd": "sendlog", "logindex": req.logindex, "sent_count": req.count}
         await self.core.service("attendance").ingest(req.sn, req.records, connector=connector, meta=meta)
         terminal = self.part.get(req.sn)  # an operator may have decided meanwhile
         if terminal is None or terminal["status"] != "accepted":
-            reason = self.refusal(terminal, req.sn)
-            if terminal is not None and terminal["status"] == "pending":
-                reason += f"; {self.core.state.attendance.held_count(req.sn)} records are kept until then"
-            return tp.encode_failure("sendlog", reason)
+            return tp.encode_failure("sendlog", self.refusal(terminal, req.sn))
         await self.mark_online(req.sn, connector, remote)
         return tp.encode_reply("sendlog", True, count=req.count, logindex=req.logindex,
                                cloudtime=self.cloudtime(terminal))
@@ -211,13 +251,41 @@ class TerminalService:
                                           "the server cannot store records right now; send them again later")
 
     # -- registry operations --------------------------------------------------------------------------
+    def held_count(self, sn: str) -> int:
+        """Punches kept for a terminal that waits for approval (on disk; from older versions also
+        in the journal)."""
+        return self.core.state.attendance.held_count(sn) + self.held.count(sn)
+
+    async def _release_held(self, sn: str) -> int:
+        """Store the punches kept on disk for `sn` (now accepted), then remove them."""
+        punches = await self.held.take(sn)
+        if punches:
+            terminal = self.part.get(sn) or {}
+            await self.core.service("attendance").ingest(sn, punches, connector=terminal.get("connector") or CONNECTOR_HTTP,
+                                                         meta={"cmd": "held"})
+        await self.held.drop(sn)
+        return len(punches)
+
+    async def _settle_held(self) -> None:
+        """At start: release what an approval did not get to, drop what no pending terminal owns."""
+        for sn in self.held.terminals():
+            terminal = self.part.get(sn)
+            if terminal is not None and terminal["status"] == "accepted":
+                released = await self._release_held(sn)
+                log.info("terminal %s: %d held punches stored after its approval", sn, released)
+            elif terminal is None or terminal["status"] != "pending":
+                await self.held.drop(sn)
+
     def public(self, terminal: dict[str, Any]) -> dict[str, Any]:
         view = {k: v for k, v in terminal.items()}
         sn = terminal["sn"]
         view["last_seen"] = self.last_seen.get(sn) or terminal["last_seen"]
         view["effective_tz"] = terminal["tz"] or self.cfg.timezone
         view["effective_cloudtime"] = terminal["cloudtime"] or self.cfg.cloudtime
-        view["held_records"] = self.core.state.attendance.held_count(sn)
+        view["protocol"] = protocol_of(terminal)
+        if view["protocol"] == "push":
+            view["effective_encoding"] = terminal.get("encoding") or self.cfg.push_encoding
+        view["held_records"] = self.held_count(sn)
         view["websocket"] = sn in self.links
         return view
 
@@ -232,9 +300,10 @@ class TerminalService:
         terminal = self.require(sn)
         if terminal["status"] == "accepted":
             raise OpError("conflict", f"terminal {sn} is already accepted", 409)
-        held = self.core.state.attendance.held_count(sn)
+        held = self.held_count(sn)
         await self.core.hub.publish("terminal.approved", {"sn": sn, "actor": actor, "held": held,
                                                           "previous": terminal["status"], **(settings or {})})
+        await self._release_held(sn)
         link = self.links.get(sn)
         if link is not None:
             link.accepted()
@@ -244,17 +313,19 @@ class TerminalService:
         terminal = self.require(sn)
         if terminal["status"] == "rejected":
             raise OpError("conflict", f"terminal {sn} is already rejected", 409)
-        dropped = self.core.state.attendance.held_count(sn)
+        dropped = self.held_count(sn)
         await self.core.hub.publish("terminal.rejected", {"sn": sn, "actor": actor, "dropped": dropped,
                                                           "previous": terminal["status"]})
+        await self.held.drop(sn)
         self._disconnect(sn, "rejected by an operator")
         return self.public(self.part.get(sn))
 
     async def delete(self, sn: str, actor: str) -> dict[str, Any]:
         terminal = self.require(sn)
-        dropped = self.core.state.attendance.held_count(sn)
+        dropped = self.held_count(sn)
         await self.core.hub.publish("terminal.deleted", {"sn": sn, "actor": actor, "dropped": dropped,
                                                          "name": terminal["name"]})
+        await self.held.drop(sn)
         self._disconnect(sn, "deleted by an operator")
         self.last_heard.pop(sn, None)
         self.last_seen.pop(sn, None)
@@ -274,8 +345,9 @@ def check_sn(sn: Any) -> str:
         raise OpError("invalid", exc.message, 422) from None
 
 
-def _check_settings(name: Any = None, tz: Any = None, cloudtime: Any = None) -> dict[str, Any]:
-    """Validated registry settings; "" for tz / cloudtime means "the global default"."""
+def _check_settings(name: Any = None, tz: Any = None, cloudtime: Any = None,
+                    encoding: Any = None) -> dict[str, Any]:
+    """Validated registry settings; "" for tz / cloudtime / encoding means "the global default"."""
     out: dict[str, Any] = {}
     if name is not None:
         if not isinstance(name, str) or not name.strip() or len(name.strip()) > MAX_NAME_CHARS:
@@ -291,7 +363,22 @@ def _check_settings(name: Any = None, tz: Any = None, cloudtime: Any = None) -> 
         if cloudtime not in ("iso", "local", ""):
             raise OpError("invalid", "cloudtime must be iso or local", 422)
         out["cloudtime"] = cloudtime or None
+    if encoding is not None:
+        out["encoding"] = check_encoding(encoding) or None
     return out
+
+
+def check_encoding(encoding: Any, where: str = "encoding") -> str:
+    """A text encoding Python knows ('' allowed), e.g. gbk or cp1252: how a PUSH terminal's names
+    are read when they are not UTF-8."""
+    if not isinstance(encoding, str) or len(encoding) > 32:
+        raise OpError("invalid", f"{where} must be an encoding name such as gbk", 422)
+    if encoding:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise OpError("invalid", f"{where}: unknown encoding {encoding!r}", 422) from None
+    return encoding
 
 
 def request_name(req: tp.TerminalRequest) -> str:
@@ -319,9 +406,10 @@ def _error_body(code: str, message: str) -> str:
 # -- operations ------------------------------------------------------------------------------------
 @operation("terminal.add")
 async def terminal_add(core, sn: str, name: str | None = None, tz: str | None = None,
-                       cloudtime: str | None = None, actor: str = "cli") -> dict[str, Any]:
+                       cloudtime: str | None = None, encoding: str | None = None,
+                       actor: str = "cli") -> dict[str, Any]:
     sn = check_sn(sn)
-    settings = _check_settings(name, tz, cloudtime)
+    settings = _check_settings(name, tz, cloudtime, encoding)
     service = core.service("terminals")
     terminal = service.part.get(sn)
     if terminal is not None and terminal["status"] == "accepted":
@@ -349,12 +437,13 @@ async def terminal_get(core, sn: str) -> dict[str, Any]:
 
 @operation("terminal.update")
 async def terminal_update(core, sn: str, name: str | None = None, tz: str | None = None,
-                          cloudtime: str | None = None, actor: str = "cli") -> dict[str, Any]:
+                          cloudtime: str | None = None, encoding: str | None = None,
+                          actor: str = "cli") -> dict[str, Any]:
     service = core.service("terminals")
     terminal = service.require(sn)
-    changes = _check_settings(name, tz, cloudtime)
+    changes = _check_settings(name, tz, cloudtime, encoding)
     if not changes:
-        raise OpError("invalid", "nothing to change: give name, tz or cloudtime", 422)
+        raise OpError("invalid", "nothing to change: give name, tz, cloudtime or encoding", 422)
     await core.hub.publish("terminal.updated", {"sn": terminal["sn"], "actor": actor, **changes})
     return service.public(service.part.get(terminal["sn"]))
 
@@ -410,7 +499,8 @@ def _terminal_action(record: Record) -> Action:
 
 # -- command line ------------------------------------------------------------------------------------
 def _terminal_table(rows: list[dict[str, Any]]) -> str:
-    return _table(rows, ["sn", "name", "status", "online", "connector", "effective_tz", "last_seen", "held_records"])
+    return _table(rows, ["sn", "name", "status", "online", "protocol", "connector", "effective_tz", "last_seen",
+                         "held_records"])
 
 
 def _terminal_pairs(t: dict[str, Any]) -> str:
@@ -421,14 +511,17 @@ register_op_commands([
     OpCommand(("terminal", "add"), "terminal.add", "add (or approve) an attendance terminal by serial number",
               [Arg("sn", "the terminal's serial number"), Arg("name", "a name to show", flag=True),
                Arg("tz", "the time zone of its clock (default: terminals.timezone)", flag=True),
-               Arg("cloudtime", "iso or local: the form of cloudtime in replies", flag=True)],
+               Arg("cloudtime", "iso or local: the form of cloudtime in replies", flag=True),
+               Arg("encoding", "PUSH terminals: how names that are not UTF-8 are read, e.g. gbk", flag=True)],
               _terminal_pairs),
     OpCommand(("terminal", "list"), "terminal.list", "list attendance terminals",
               [Arg("status", "accepted, pending or rejected", flag=True)], _terminal_table),
     OpCommand(("terminal", "show"), "terminal.get", "show one terminal", [Arg("sn")], _terminal_pairs),
     OpCommand(("terminal", "update"), "terminal.update", "change a terminal's name, time zone or cloudtime",
               [Arg("sn"), Arg("name", flag=True), Arg("tz", "'' for the default", flag=True),
-               Arg("cloudtime", "iso, local, or '' for the default", flag=True)], _terminal_pairs),
+               Arg("cloudtime", "iso, local, or '' for the default", flag=True),
+               Arg("encoding", "PUSH terminals' fallback encoding, '' for the default", flag=True)],
+              _terminal_pairs),
     OpCommand(("terminal", "approve"), "terminal.approve", "accept a pending terminal and store its held records",
               [Arg("sn")], lambda t: f"terminal {t['sn']} accepted"),
     OpCommand(("terminal", "reject"), "terminal.reject", "refuse a terminal and drop its held records",

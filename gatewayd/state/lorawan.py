@@ -3,7 +3,11 @@
 Record types applied here:
 - devices (from the registry): device.created (with "lorawan") | deleted | enabled | disabled
 - gateways: gateway.added | removed | alive | offline | tx_ack
-- network: lorawan.uplink | join | downlink_queued | queue_cleared
+- network: lorawan.uplink | join | downlink_queued | queue_cleared | downlink (class C) | device_settings
+
+Each session holds its MAC state ("mac", see connectors/lorawan/mac.py), changed by the same
+`apply_uplink`/`apply_downlink` the network uses to decide, and the operator's "settings" (class,
+receive windows, duty cycle) that MAC requests bring the device to.
 
 Counters move only by applying the record of the uplink, join or downlink that used them: an
 uplink costs exactly one record. Keys are held sealed (see gatewayd/secretbox.py), never in clear.
@@ -11,11 +15,24 @@ uplink costs exactly one record. Keys are held sealed (see gatewayd/secretbox.py
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
+from ..connectors.lorawan import mac
 from ..journal.record import Record
 
 MAX_DEV_NONCES = 1024  # DevNonces remembered per device (oldest forgotten first)
+SETTING_NAMES = ("class", "rx1_dr_offset", "rx2_dr", "rx2_freq", "rx1_delay", "max_duty_cycle")
+
+
+def default_settings(device_class: str = "A") -> dict[str, Any]:
+    """What the operator chose for a device; None = the network's default."""
+    return {"class": device_class, "rx1_dr_offset": None, "rx2_dr": None, "rx2_freq": None, "rx1_delay": None,
+            "max_duty_cycle": None}
+
+
+def _unix(ts: str) -> float:
+    return datetime.fromisoformat(ts[:-1]).replace(tzinfo=timezone.utc).timestamp()
 
 
 class LorawanState:
@@ -52,6 +69,9 @@ class LorawanState:
             "lorawan.join": self._join,
             "lorawan.downlink_queued": self._downlink_queued,
             "lorawan.queue_cleared": self._queue_cleared,
+            "lorawan.downlink": self._class_c_downlink,
+            "lorawan.downlink_failed": self._downlink_failed,
+            "lorawan.device_settings": self._device_settings,
         }
 
     # -- devices ------------------------------------------------------------------------------------
@@ -98,9 +118,12 @@ class LorawanState:
             "last_seen": None,
             "last_dr": None,
             "last_freq": None,
+            "last_gateway": None,
             "uplinks": 0,
             "queue": [],
             "awaiting_ack": None,
+            "mac": mac.new_state(),
+            "settings": default_settings(lorawan.get("class") or "A"),
         }
         self.devices[dev_eui] = session
         self.by_device_id[session["device_id"]] = dev_eui
@@ -201,9 +224,14 @@ class LorawanState:
         session["last_seen"] = record.ts
         session["last_dr"] = data["dr"]
         session["last_freq"] = data["freq"]
+        session["last_gateway"] = data["gateways"][0]["eui"] if data["gateways"] else None
+        mac_state = session["mac"]
         if not data.get("duplicate"):
             session["fcnt_up"] = data["fcnt"] + 1
             session["uplinks"] += 1
+            adr = data["adr"]
+            mac.apply_uplink(mac_state, data["fcnt"], mac.best_snr(data["gateways"]) if adr else None, adr,
+                             data.get("mac_up"))
         if data.get("acked") is not None or data.get("unacked") is not None:
             awaiting = session["awaiting_ack"]
             session["awaiting_ack"] = None
@@ -215,10 +243,23 @@ class LorawanState:
             session["queue"] = [c for c in session["queue"] if c["command_id"] not in failed]
         downlink = data.get("downlink")
         if downlink is not None:
-            self._downlink_sent(session, downlink)
+            self._downlink_sent(session, downlink, record.ts)
 
-    def _downlink_sent(self, session: dict[str, Any], downlink: dict[str, Any]) -> None:
+    def _class_c_downlink(self, record: Record) -> None:
+        session = self.devices.get(record.data["dev_eui"])
+        if session is not None:
+            self._downlink_sent(session, record.data["downlink"], record.ts)
+
+    def _downlink_failed(self, record: Record) -> None:
+        session = self.devices.get(record.data["dev_eui"])
+        if session is not None:
+            failed = {f["command_id"] for f in record.data["failed"]}
+            session["queue"] = [c for c in session["queue"] if c["command_id"] not in failed]
+
+    def _downlink_sent(self, session: dict[str, Any], downlink: dict[str, Any], ts: str) -> None:
         session["fcnt_down"] = downlink["fcnt"] + 1
+        if downlink.get("mac"):
+            mac.apply_downlink(session["mac"], downlink["mac"], _unix(ts))
         gateway = self.gateways.get(downlink["gateway"])
         if gateway is not None:
             gateway["downlinks"] += 1
@@ -241,7 +282,7 @@ class LorawanState:
         self._unindex(session)
         session.update(dev_addr=data["dev_addr"], nwk_s_key=data["nwk_s_key"], app_s_key=data["app_s_key"],
                        fcnt_up=0, fcnt_down=0, joined=record.ts, last_seen=record.ts, last_dr=data["dr"],
-                       last_freq=data["freq"])
+                       last_freq=data["freq"], mac=mac.new_state(cflist=bool(data.get("cflist"))))
         nonces = session["dev_nonces"]
         nonces.append(data["dev_nonce"])
         del nonces[:-MAX_DEV_NONCES]
@@ -262,6 +303,12 @@ class LorawanState:
             "source": data.get("source", ""), "queued": record.ts, "attempts": 0,
         })
 
+    def _device_settings(self, record: Record) -> None:
+        session = self.devices.get(record.data["dev_eui"])
+        if session is not None:
+            changes = record.data["settings"]
+            session["settings"].update({k: changes[k] for k in SETTING_NAMES if k in changes})
+
     def _queue_cleared(self, record: Record) -> None:
         session = self.devices.get(record.data["dev_eui"])
         if session is not None:
@@ -278,5 +325,8 @@ class LorawanState:
         self.by_addr = {}
         self.by_device_id = {}
         for session in self.devices.values():
+            session.setdefault("mac", mac.new_state())
+            session.setdefault("settings", default_settings())
+            session.setdefault("last_gateway", None)
             self.by_device_id[session["device_id"]] = session["dev_eui"]
             self._index(session)

@@ -10,8 +10,9 @@ def part_classes() -> list[type]:
     from .lorawan import LorawanState
     from .attendance import AttendanceState
     from .terminals import TerminalsState
+    from ..connectors.terminals.push.state import PushState
     from ..connectors.alerts.state import AlertsState
     from ..connectors.webhooks.state import WebhooksState
 
-    return [AccessState, DevicesState, CommandsState, TerminalsState, AttendanceState, LorawanState, AlertsState,
-            WebhooksState]
+    return [AccessState, DevicesState, CommandsState, TerminalsState, AttendanceState, PushState, LorawanState,
+            AlertsState, WebhooksState]

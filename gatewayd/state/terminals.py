@@ -34,6 +34,7 @@ class TerminalsState:
             "terminal.updated": self._updated,
             "terminal.deleted": self._deleted,
             "terminal.registered": self._registered,
+            "terminal.info": self._info,
             "terminal.online": self._online,
             "terminal.offline": self._offline,
             "terminal.command_queued": self._command_queued,
@@ -54,13 +55,13 @@ class TerminalsState:
 
     # -- registry ---------------------------------------------------------------------------------
     def _new(self, sn: str, record: Record, status: str) -> dict[str, Any]:
-        return {"sn": sn, "name": sn, "tz": None, "cloudtime": None, "status": status,
+        return {"sn": sn, "name": sn, "tz": None, "cloudtime": None, "encoding": None, "status": status,
                 "created": record.ts, "updated": record.ts, "decided_by": None, "cpusn": None,
                 "devinfo": {}, "model": None, "connector": None, "online": False, "last_seen": None,
                 "registered": None}
 
     def _settings(self, terminal: dict[str, Any], data: dict[str, Any]) -> None:
-        for key in ("name", "tz", "cloudtime"):
+        for key in ("name", "tz", "cloudtime", "encoding"):
             if key in data:
                 terminal[key] = data[key] if key != "name" else (data[key] or terminal["sn"])
 
@@ -110,6 +111,13 @@ class TerminalsState:
         terminal.update(cpusn=data.get("cpusn") or terminal["cpusn"], devinfo=data.get("devinfo") or {},
                         model=(data.get("devinfo") or {}).get("modelname") or terminal["model"],
                         registered=record.ts, last_seen=record.ts, connector=data["connector"])
+
+    def _info(self, record: Record) -> None:
+        """Device information reported outside a registration (a PUSH terminal's options)."""
+        terminal = self.terminals.get(record.data["sn"])
+        if terminal is not None:
+            terminal["devinfo"] = {**terminal["devinfo"], **record.data["devinfo"]}
+            terminal["model"] = terminal["devinfo"].get("modelname") or terminal["model"]
 
     def _online(self, record: Record) -> None:
         terminal = self.terminals.get(record.data["sn"])

@@ -48,7 +48,7 @@ async def identify(ctx) -> Operator | None:
         entry = core.access.check_api_key(key)
         if entry is not None:
             return Operator("apikey", entry["name"])
-        await core.access.record_failure("apikey", client_address(ctx), key[:12])
+        await core.access.record_failure("apikey", client_address(ctx))  # nothing of the value itself
         return None
     sessions = core.extras.get("sessions")
     if sessions is not None:

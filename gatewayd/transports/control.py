@@ -55,6 +55,10 @@ async def handle(core, stream: trio.SocketStream) -> None:
             reply = {"ok": False, "error": {"code": "journal_unavailable", "message": str(exc)}}
         except (ValueError, KeyError, TypeError, trio.TooSlowError) as exc:
             reply = {"ok": False, "error": {"code": "bad_request", "message": f"bad control request: {exc}"}}
+        except Exception:  # the error boundary of one control connection: it never ends the daemon
+            log.exception("control request failed")
+            core.metrics.inc("gatewayd_connection_errors_total", layer="control", kind="unix")
+            reply = {"ok": False, "error": {"code": "internal", "message": "internal error; see the server log"}}
         try:
             await stream.send_all(json.dumps(reply).encode() + b"\n")
         except (trio.BrokenResourceError, trio.ClosedResourceError):

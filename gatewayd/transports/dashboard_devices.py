@@ -110,9 +110,26 @@ async def device_detail(device_id: str):
     latest = device.get("latest", {})
     numeric = [k for k, v in latest.items() if isinstance(v.get("value"), (int, float))
                and not isinstance(v.get("value"), bool)]
+    link = None
+    if device.get("lorawan") and "lorawan" in core().services:
+        link = await ops.call(core(), "lorawan.device", {"dev_eui": device["lorawan"]["dev_eui"]})
     return await render("device.html", active="devices", device=device, history=history, reported=reported,
-                        commands=commands, latest=latest, numeric=sorted(numeric),
+                        commands=commands, latest=latest, numeric=sorted(numeric), link=link,
                         sent_command=request.args.get("sent", ""), seq=core().state.seq)
+
+
+@blueprint.post("/devices/<device_id>/lorawan-class")
+@action
+async def set_lorawan_class(device_id: str):
+    back_to(f"/devices/{device_id}#lorawan")
+    device = await ops.call(core(), "device.show", {"device_id": device_id})
+    if not device.get("lorawan"):
+        raise ops.OpError("invalid", "not a LoRaWAN device", 422)
+    chosen = (await form_value("class")).strip()
+    await ops.call(core(), "lorawan.settings", {"dev_eui": device["lorawan"]["dev_eui"], "class": chosen,
+                                                "actor": actor()})
+    notice("ok", f"{device['name']} is now class {chosen.upper()}.")
+    return go(f"/devices/{device_id}#lorawan")
 
 
 @blueprint.post("/devices/<device_id>/commands")

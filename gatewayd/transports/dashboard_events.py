@@ -136,7 +136,7 @@ def _auth(record: Record) -> dict[str, Any]:
         return {"category": "auth", "user": data.get("user"), "source": data.get("source"),
                 "text": f"{data.get('user')} logged in from {data.get('source')}"}
     kind = str(data.get("kind") or "")
-    subject = safe_subject(kind, str(data.get("subject") or ""))
+    subject = safe_subject(kind, str(data.get("subject") or ""), str(data.get("user_hash") or ""))
     return {"category": "auth", "kind": kind, "source": data.get("source"), "subject": subject,
             "text": f"failed {kind.replace('_', ' ')} from {data.get('source')}"
                     + (f" ({_short(subject, 40)})" if subject else "")}

@@ -15,8 +15,10 @@ from .dashboard import action, actor, back_to, blueprint, core, form_value, go, 
 async def settings():
     keys = await ops.call(core(), "apikey.list", {})
     keys.sort(key=lambda k: (k["revoked"] is not None, k["created"]))
+    mqtt = core().services.get("mqtt")
     return await render("settings.html", active="settings", keys=keys,
                         password_changed=core().state.access.admin_changed,
+                        mqtt=mqtt.status() if mqtt is not None else {"enabled": False},
                         webhooks=await ops.call(core(), "webhook.list", {}))
 
 

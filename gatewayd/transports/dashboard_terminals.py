@@ -16,6 +16,15 @@ QUICK_COMMANDS = {
     "time": ("settime", "Sync time"),
     "door": ("opendoor", "Open door"),
 }
+PUSH_QUICK_COMMANDS = {
+    "backlog": ("getnewlog", "Ask for new data"),
+    "info": ("info", "Refresh device info"),
+    "reboot": ("reboot", "Reboot"),
+}
+
+
+def _quick(terminal: dict) -> dict:
+    return PUSH_QUICK_COMMANDS if terminal.get("protocol") == "push" else QUICK_COMMANDS
 
 
 def _available() -> bool:
@@ -65,7 +74,7 @@ async def terminal_detail(sn: str):
     recent = [store.to_public(p) for p in store.select(sn=terminal["sn"], newest_first=True, limit=50)]
     commands = (await ops.call(core(), "terminal.commands", {"sn": terminal["sn"]}))[-30:][::-1]
     return await render("terminal.html", active="terminals", terminal=terminal, punches=recent, commands=commands,
-                        quick=QUICK_COMMANDS)
+                        quick=_quick(terminal))
 
 
 @blueprint.post("/terminals/<sn>/command")
@@ -73,9 +82,10 @@ async def terminal_detail(sn: str):
 async def terminal_command(sn: str):
     back_to(f"/terminals/{sn}")
     which = await form_value("action")
-    if which not in QUICK_COMMANDS:
+    quick = _quick(await ops.call(core(), "terminal.get", {"sn": sn}))
+    if which not in quick:
         raise ops.OpError("invalid", "unknown action", 422)
-    name, label = QUICK_COMMANDS[which]
+    name, label = quick[which]
     params = {}
     if name == "settime":
         terminal = await ops.call(core(), "terminal.get", {"sn": sn})

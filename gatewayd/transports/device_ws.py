@@ -24,6 +24,7 @@ from ..protocols.device_messages import (Ack, Attendance, Command, CommandResult
                                          Register, Registered, Telemetry)
 from ..protocols.dialect import choose_dialect, select_subprotocol
 from ..protocols.errors import ProtocolError
+from ..ratelimit import KeyedBuckets, source_key
 from ..services.devices import AuthFailed
 from .wsconn import (CLOSE_AUTH_FAILED, CLOSE_BAD_MESSAGE, CLOSE_REGISTER_TIMEOUT, CLOSE_SLOW, ConnectionEnded,
                      WsConnection)
@@ -46,27 +47,38 @@ async def terminal_socket():
 @blueprint.record
 def _terminal_paths_and_admission(setup) -> None:
     core = setup.app.config["CORE"]
-    core.extras[ADMISSION] = Admission(core.settings.devices.max_registering)
+    core.extras[ADMISSION] = Admission(core.settings.devices)
+    for reason in (*REFUSALS, "busy"):
+        core.metrics.counters[(REFUSED_METRIC, (("reason", reason),))] += 0
+    core.metrics.describe(REFUSED_METRIC, "Device and terminal WebSockets refused, by reason: per-source limits "
+                          "(HTTP 503 at the handshake) or busy (no registration slot in time: close 1013).")
     for i, path in enumerate(core.settings.terminals.ws_paths):
         if path != DEVICE_PATH:
             setup.app.add_websocket(path, f"terminal_socket_{i}", terminal_socket)
 
 
+REFUSED_METRIC = "gatewayd_ws_refused_total"
+REFUSALS = {
+    "unregistered_per_source": "too many connections from this address have not registered yet",
+    "handshake_rate": "too many connections from this address per second",
+}
+
+
 async def _serve(*, devices_allowed: bool):
     core = current_app.config["CORE"]
-    slot = await core.extras[ADMISSION].enter(core.settings.devices.register_timeout)
-    if slot is None:
-        core.metrics.inc("gatewayd_ws_refused_busy_total")
-        return Response("too many connections are registering; retry in a few seconds\n", 503,
+    ws = websocket._get_current_object()
+    ticket = core.extras[ADMISSION].enter(ws.remote_addr or "")
+    if isinstance(ticket, str):
+        core.metrics.inc(REFUSED_METRIC, reason=ticket)
+        return Response(f"{REFUSALS[ticket]}; retry in a few seconds\n", 503,
                         {"Retry-After": "5", "Content-Type": "text/plain; charset=utf-8"})
     try:
-        ws = websocket._get_current_object()
         conn = WsConnection(ws, heartbeat=core.settings.presence.ws_timeout,
                             queue_size=core.settings.devices.send_queue, connections=core.connections)
         subprotocol = select_subprotocol(conn.subprotocols) if devices_allowed else None
-        await conn.run(partial(_session, core, devices_allowed, slot), subprotocol=subprotocol)
+        await conn.run(partial(_session, core, devices_allowed, ticket), subprotocol=subprotocol)
     finally:
-        slot.release()
+        ticket.leave()
     return None
 
 
@@ -74,16 +86,47 @@ ADMISSION = "device_ws.admission"
 
 
 class Admission:
-    """At most `limit` connections between the handshake and the end of their registration. The rest
-    wait in arrival order: under a reconnect storm the first comers register at full speed instead of
-    every connection crawling along at once until all of them time out."""
+    """Who may open a device or terminal WebSocket, and when it may register.
 
-    def __init__(self, limit: int):
-        self._slots = trio.Semaphore(limit)
+    Per source address (an IPv6 /64 counts as one): at most `max_unregistered_per_source`
+    connections that have not registered yet, and new handshakes at most at
+    `handshakes_per_second_per_source` (a burst of `handshake_burst_per_source`); beyond either,
+    the handshake is refused with 503 and Retry-After. A connection that sends nothing is cut after
+    `first_frame_timeout`. A registration slot (at most `max_registering` at once, first come first
+    served) is taken only when the first frame has arrived: idle sockets hold none, so no single
+    source can keep the others from registering."""
 
-    async def enter(self, patience: float) -> "Slot | None":
-        """A slot, or None if none came free within `patience` seconds."""
-        with trio.move_on_after(patience):
+    def __init__(self, settings):
+        self.settings = settings  # the live DeviceSettings: the per-source limits are reloadable
+        self._slots = trio.Semaphore(settings.max_registering)
+        self._unregistered: dict[str, int] = {}
+        self._handshakes = KeyedBuckets()
+
+    def enter(self, remote: str) -> "Ticket | str":
+        """A ticket for a new connection, or the reason it is refused (a key of REFUSALS)."""
+        source = source_key(remote)
+        cfg = self.settings
+        if self._unregistered.get(source, 0) >= cfg.max_unregistered_per_source:
+            return "unregistered_per_source"
+        if not self._handshakes.take(source, trio.current_time(), cfg.handshakes_per_second_per_source,
+                                     cfg.handshake_burst_per_source):
+            return "handshake_rate"
+        self._unregistered[source] = self._unregistered.get(source, 0) + 1
+        return Ticket(self, source)
+
+    def _registered(self, source: str) -> None:
+        left = self._unregistered[source] - 1
+        if left:
+            self._unregistered[source] = left
+        else:
+            del self._unregistered[source]
+
+    def unregistered(self, remote: str) -> int:
+        return self._unregistered.get(source_key(remote), 0)
+
+    async def slot(self, deadline: float) -> "Slot | None":
+        """A registration slot, or None if none came free before `deadline` (trio clock)."""
+        with trio.move_on_at(deadline):
             await self._slots.acquire()
             return Slot(self._slots)
         return None
@@ -91,6 +134,24 @@ class Admission:
     @property
     def waiting(self) -> int:
         return self._slots.statistics().tasks_waiting
+
+
+class Ticket:
+    """One admitted connection; it counts against its source until it registered or ended."""
+
+    __slots__ = ("_admission", "_source")
+
+    def __init__(self, admission: Admission, source: str):
+        self._admission: Admission | None = admission
+        self._source = source
+
+    def leave(self) -> None:
+        """The connection registered (or ended): it no longer counts as unregistered. Idempotent."""
+        if self._admission is not None:
+            self._admission, admission = None, self._admission
+            admission._registered(self._source)
+
+    registered = leave
 
 
 class Slot:
@@ -106,10 +167,12 @@ class Slot:
             slots.release()
 
 
-async def _session(core, devices_allowed: bool, slot: Slot, conn: WsConnection) -> None:
-    deadline = trio.current_time() + core.settings.devices.register_timeout
+async def _session(core, devices_allowed: bool, ticket: Ticket, conn: WsConnection) -> None:
+    cfg = core.settings.devices
+    now = trio.current_time()
+    deadline = now + cfg.register_timeout
     first = None
-    with trio.move_on_at(deadline):
+    with trio.move_on_at(min(deadline, now + cfg.first_frame_timeout)):
         first = await conn.receive()
     if first is None:
         _send_error_json(conn, "not_registered", "no registration within the time limit")
@@ -117,13 +180,29 @@ async def _session(core, devices_allowed: bool, slot: Slot, conn: WsConnection) 
         return
     dialect = choose_dialect(conn.subprotocols if conn.subprotocol else None, first)
     if dialect == "terminal":
-        slot.release()
+        ticket.registered()
         await _serve_terminal(core, conn, first)
-    elif not devices_allowed:
+        return
+    if not devices_allowed:
         _send_error_json(conn, "unknown_type", f"only attendance terminals connect on {conn.path}; devices use /ws")
         conn.request_close(CLOSE_BAD_MESSAGE, "not an attendance terminal")
-    else:
-        await DeviceSession(core, conn, dialect).run(first, deadline, registered=slot.release)
+        return
+    admission = core.extras[ADMISSION]
+    slot = await admission.slot(deadline)
+    if slot is None:
+        core.metrics.inc(REFUSED_METRIC, reason="busy")
+        _send_error_json(conn, "unavailable", "too many devices are registering; retry in a few seconds")
+        conn.request_close(CLOSE_SLOW, "too many registrations at once")
+        return
+
+    def registered() -> None:
+        slot.release()
+        ticket.registered()
+
+    try:
+        await DeviceSession(core, conn, dialect).run(first, deadline, registered=registered)
+    finally:
+        slot.release()
 
 
 async def _serve_terminal(core, conn: WsConnection, first) -> None:

@@ -24,6 +24,12 @@ async def healthz():
         "journal_writable": ok,
         "uptime_seconds": round(time.monotonic() - core.started, 3),
     }
+    mqtt = core.services.get("mqtt")
+    if mqtt is not None and mqtt.enabled:
+        # A broker that is away makes the appliance degraded, not unavailable: it still serves devices.
+        body["mqtt"] = {"state": mqtt.state, "backlog_records": mqtt.backlog}
+        if ok and mqtt.degraded():
+            body["status"] = "degraded"
     return body, 200 if ok else 503
 
 

@@ -4,7 +4,9 @@
     POST   /api/gateways {"eui", "name", "token"}  register a gateway (token: what a Station gateway presents)
     GET    /api/gateways/<eui>                one gateway
     DELETE /api/gateways/<eui>                forget it
-    GET    /api/lorawan/devices[/<dev_eui>]   sessions: DevAddr, counters, queue (never keys)
+    GET    /api/lorawan/devices[/<dev_eui>]   sessions: DevAddr, counters, queue, class, link (never keys)
+    PATCH  /api/lorawan/devices/<dev_eui> {"class", "rx1_dr_offset", "rx2_dr", "rx2_freq", "rx1_delay",
+                                           "max_duty_cycle"}  class A/C and the MAC settings to bring it to
     GET    /api/lorawan/devices/<dev_eui>/keys  the keys in clear (audited: lorawan.keys_shown)
     POST   /api/lorawan/devices/<dev_eui>/queue {"port", "payload" (hex), "confirm", "reference"}
     DELETE /api/lorawan/devices/<dev_eui>/queue
@@ -18,6 +20,7 @@ from quart import Blueprint, g
 
 from ..journal.writer import JournalUnavailable
 from ..ops import OpError
+from ..state.lorawan import SETTING_NAMES
 from .auth import operator_required
 from .rest_common import call, journal_unavailable, read_json_object
 
@@ -71,6 +74,13 @@ async def list_sessions():
 @operator_required
 async def show_session(dev_eui: str):
     return await _call("lorawan.device", dev_eui=dev_eui)
+
+
+@blueprint.patch("/lorawan/devices/<dev_eui>")
+@operator_required
+async def change_session(dev_eui: str):
+    body = await _body(set(SETTING_NAMES), set())
+    return await _call("lorawan.settings", dev_eui=dev_eui, actor=g.operator.actor, **body)
 
 
 @blueprint.get("/lorawan/devices/<dev_eui>/keys")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from quart import Response, request
+from quart import Response, has_request_context, request, websocket
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
@@ -22,14 +22,14 @@ def blueprints():
     from . import device_http, rest_terminals
     from . import rest_gateways, rest_history
     from . import dashboard, dashboard_ws
-    from ..connectors.lorawan.station import routes as station_routes
+    from ..connectors.terminals.push import routes as push_routes
     from ..connectors.alerts import routes as alert_routes
     from ..connectors.webhooks import routes as webhook_routes
 
     return [alert_routes.blueprint, webhook_routes.blueprint, health.blueprint, device_ws.blueprint, rest_devices.blueprint,
             monitor_ws.blueprint, tx_api.blueprint, device_http.blueprint, rest_terminals.blueprint,
             rest_gateways.blueprint, rest_history.blueprint, dashboard.blueprint, dashboard_ws.blueprint,
-            station_routes.blueprint]
+            push_routes.blueprint]
 
 
 def create_app(core) -> QuartTrio:
@@ -40,6 +40,9 @@ def create_app(core) -> QuartTrio:
     app.config["RESPONSE_TIMEOUT"] = 60
     for bp in blueprints():
         app.register_blueprint(bp)
+    from ..connectors.lorawan.station.routes import station_front
+
+    app.asgi_app = station_front(app.asgi_app, core)  # LoRa Basics Station: plain ASGI, before quart
 
     @app.errorhandler(OpError)
     async def op_error(exc: OpError):
@@ -57,7 +60,9 @@ def create_app(core) -> QuartTrio:
 
     @app.errorhandler(Exception)
     async def unexpected(exc: Exception):
-        log.exception("unexpected error on %s %s", request.method, request.path)
+        # WebSocket routes come here too, without a request context.
+        where = f"{request.method} {request.path}" if has_request_context() else f"WebSocket {websocket.path}"
+        log.error("unexpected error on %s", where, exc_info=exc)
         return json_error("internal", "internal error; see the server log", 500)
 
     @app.after_request

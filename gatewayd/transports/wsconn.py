@@ -84,6 +84,26 @@ class WsConnection:
             self.request_close(CLOSE_IDLE_TIMEOUT, f"nothing received for {self.heartbeat:g} s")
         raise ConnectionEnded(self.close_code, self.close_reason)
 
+    async def each_frame(self, handle: Callable[[str | bytes], Awaitable[None]]) -> None:
+        """Call `handle` with every frame until the connection ends, then raise ConnectionEnded like
+        `receive`. One cancel scope serves the whole loop (a close request also cancels a `handle`
+        under way): for peers that send many small frames, where a scope per frame shows."""
+        if self.close_code is not None:
+            raise ConnectionEnded(self.close_code, self.close_reason)
+        receive = self.websocket.receive
+        with trio.CancelScope(deadline=self._deadline) as scope:
+            self._receive_scope = scope
+            try:
+                while True:
+                    data = await receive()
+                    self.touch()
+                    await handle(data)
+            finally:
+                self._receive_scope = None
+        if self.close_code is None:  # the deadline passed: nothing arrived in time
+            self.request_close(CLOSE_IDLE_TIMEOUT, f"nothing received for {self.heartbeat:g} s")
+        raise ConnectionEnded(self.close_code, self.close_reason)
+
     def touch(self) -> None:
         """Push the heartbeat deadline forward (every received frame does this)."""
         self._deadline = trio.current_time() + self.heartbeat

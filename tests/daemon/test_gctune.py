@@ -2,6 +2,7 @@
 
 import gc
 
+import pytest
 import trio
 
 from gatewayd import gctune
@@ -33,3 +34,13 @@ async def test_full_collections_run_on_a_schedule(autojump_clock):
     finally:
         gc.callbacks.remove(seen)
     assert {100, 200} <= set(full_collections)
+
+
+def test_freed_large_blocks_go_back_to_the_kernel_on_glibc():
+    import platform
+
+    from gatewayd.gctune import return_large_blocks
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("the allocator setting is glibc's")
+    assert return_large_blocks() is True

@@ -216,3 +216,17 @@ async def test_an_unwritable_journal_gives_a_retryable_page(daemon):
         assert "Nothing was changed" in response.text and "disk full" not in response.text
         assert daemon.core.state.devices.devices == {}
         assert (await http.post("/devices/new", data={"csrf_token": csrf, "name": "boiler"})).status_code == 201
+
+
+async def test_push_terminal_page_shows_its_protocol_and_commands(daemon):
+    async with logged_in(daemon) as (http, csrf):
+        async with httpx.AsyncClient(base_url=daemon.base_url) as terminal:
+            assert (await terminal.get("/iclock/cdata", params={"SN": "PUSHDASH", "options": "all"})).status_code == 200
+        assert "PUSHDASH" in (await http.get("/terminals")).text
+        await http.post("/terminals/PUSHDASH/approve", data={"csrf_token": csrf})
+        detail = (await http.get("/terminals/PUSHDASH")).text
+        assert "<dt>Protocol</dt><dd>push</dd>" in detail and "Refresh device info" in detail
+        assert "Sync time" not in detail
+        response = await http.post("/terminals/PUSHDASH/command", data={"csrf_token": csrf, "action": "info"})
+        assert response.status_code == 303
+        assert [c["command"] for c in daemon.core.state.terminals.commands.values()] == ["info"]

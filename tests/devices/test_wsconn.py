@@ -112,3 +112,39 @@ async def test_full_queue_refuses_and_send_times_out(autojump_clock):
     await conn.run(session)
     assert seen == [True, True, False, 1013]
     assert ws.closed_with[0] == 1013 and ws.sent == ["a", "b"]
+
+
+async def test_each_frame_hands_every_frame_on_and_ends_like_receive(autojump_clock):
+    ws = FakeWebsocket()
+    conn = WsConnection(ws, heartbeat=90.0)
+    handled, ended = [], []
+
+    async def handle(frame):
+        handled.append((frame, trio.current_time()))
+        if frame == "last":
+            conn.request_close(4000, "enough")
+            await trio.sleep(1)  # a close request also ends a handler under way
+
+    async def session(c):
+        try:
+            await c.each_frame(handle)
+        except ConnectionEnded as exc:
+            ended.append((exc.code, trio.current_time()))
+            raise
+
+    async def peer():
+        for frame in ("a", "b", "last"):
+            await trio.sleep(60)
+            await ws.inbox_send.send(frame)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(peer)
+        await conn.run(session)
+    assert handled == [("a", 60), ("b", 120), ("last", 180)]
+    assert ended == [(4000, 180)] and ws.closed_with == (4000, "enough")
+
+    idle_ws = FakeWebsocket()
+    idle = WsConnection(idle_ws, heartbeat=30.0)
+    began = trio.current_time()
+    await idle.run(lambda c: c.each_frame(handle))
+    assert idle_ws.closed_with[0] == 4009 and trio.current_time() - began == 30

@@ -225,22 +225,40 @@ async def test_a_commit_gathers_records_for_the_commit_interval(tmp_path, nurser
     ops = CountingSync()
     hub, writer = make_hub(tmp_path, ops, commit_interval=0.5)
     await nursery.start(writer.run)
+    async with trio.open_nursery() as publishers:  # two at once: commits are shared from now on
+        publishers.start_soon(hub.publish, "test.add", {"key": "a", "amount": 1})
+        publishers.start_soon(hub.publish, "test.add", {"key": "b", "amount": 1})
+    assert ops.syncs == 1
     async with trio.open_nursery() as publishers:
         publishers.start_soon(hub.publish, "test.add", {"key": "first", "amount": 1})
         await trio.testing.wait_all_tasks_blocked()
-        assert ops.syncs == 0, "the first record waits for company before its fdatasync"
+        assert ops.syncs == 1, "the first record waits for company before its fdatasync"
         for i in range(20):
             publishers.start_soon(hub.publish, "test.add", {"key": f"k{i}", "amount": 1})
-    assert ops.syncs == 1 and writer.durable_seq == 21
+    assert ops.syncs == 2 and writer.durable_seq == 23
+    await writer.close()
+
+
+async def test_a_lone_publisher_is_not_held_back_by_the_commit_interval(tmp_path, nursery):
+    hub, writer = make_hub(tmp_path, commit_interval=60)
+    await nursery.start(writer.run)
+    with trio.fail_after(5):  # one device sending in turn: nobody would join its commits
+        for i in range(5):
+            await hub.publish("test.add", {"key": "a", "amount": i})
+    assert writer.durable_seq == 5
     await writer.close()
 
 
 async def test_closing_does_not_wait_out_the_commit_interval(tmp_path, nursery):
     hub, writer = make_hub(tmp_path, commit_interval=60)
     await nursery.start(writer.run)
+    async with trio.open_nursery() as publishers:  # shared commits: the next one waits for company
+        publishers.start_soon(hub.publish, "test.add", {"key": "a", "amount": 1})
+        publishers.start_soon(hub.publish, "test.add", {"key": "b", "amount": 1})
     async with trio.open_nursery() as publishers:
         publishers.start_soon(hub.publish, "test.add", {"key": "a", "amount": 1})
         await trio.testing.wait_all_tasks_blocked()
+        assert writer.durable_seq == 2
         with trio.fail_after(5):
             assert await writer.close()
-    assert writer.durable_seq == 1
+    assert writer.durable_seq == 3

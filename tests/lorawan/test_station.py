@@ -271,3 +271,17 @@ async def test_a_connected_station_is_kept_alive_like_a_packet_forwarder(daemon)
         alive = await monitor.expect(lambda f: f.get("CommType") == "comm_gwalive"
                                      and f["Extra"].get("kind") == "keepalive")
     assert alive["GatewayEUIs"] == [STATION_GW] and alive["Extra"]["addr"].startswith("127.0.0.1:")
+
+
+async def test_us915_needs_a_sub_band_for_stations(daemon):
+    from gatewayd.connectors.lorawan import regions
+
+    service = daemon.core.service("lorawan")
+    service.region, service.sub_band = regions.get_region("US915"), 0
+    async with SimStation(daemon).connect(version=False) as station:
+        await station.send({"msgtype": "version", "station": "2.0.6", "protocol": 2})
+        assert await station.closed() == 1011  # no 8-channel plan for all 72 channels
+    service.sub_band = 2
+    async with SimStation(daemon).connect() as station:
+        config = station.router_config
+    assert config["region"] == "US902" and [904_600_000, 4, 4] in config["upchannels"]

@@ -102,7 +102,8 @@ async def test_failed_login_and_bad_device_token(daemon):
             assert (await receive_json(ws))["code"] == "auth_failed"
         login, token = await next_frame(actions), await next_frame(actions)
     assert login["Details"] == {"kind": "login", "source": "127.0.0.1"}
-    assert (login["Actor"], login["Target"]) == ("127.0.0.1", "admin")
+    user_hash = daemon.core.access.subject_hash("user", "admin")  # the typed name is never shown
+    assert (login["Actor"], login["Target"]) == ("127.0.0.1", f"user#{user_hash}")
     assert token["Details"] == {"kind": "device_token", "source": "127.0.0.1"}
     assert token["Target"] == device["id"]
     assert "WrongPassw0rd" not in str(login) and "WrongToken42" not in str(token)

@@ -72,7 +72,7 @@ RECORDS = [
     Record(21, TS, "attendance.punches", {"source": "ZK001", "connector": "http", "tz": "UTC", "held": False,
                                            "logindex": 4, "punches": [
                                                {"enrollid": 12, "time": "2026-06-12 09:15:30", "mode": 8, "inout": 0,
-                                                "event": 0, "image": "AAAA", "key_time": "x"}]}),
+                                                "event": 0, "utc": TS, "image": "AAAA", "key_time": "x"}]}),
     Record(22, TS, "terminal.command_queued", {"command_id": "t1", "sn": "ZK001", "command": "opendoor",
                                                 "params": {"doornum": 1}, "source": "mqtt", "reference": None,
                                                 "confirm": True, "expires": None}),
@@ -163,7 +163,7 @@ def test_terminal_events():
     [attendance] = events_of(RECORDS[20])
     assert attendance.subject_id == "ZK001" and attendance.event == "attendance"
     assert attendance.body["punches"] == [{"enrollid": 12, "time": "2026-06-12 09:15:30", "mode": 8, "inout": 0,
-                                           "event": 0}]
+                                           "event": 0, "utc": TS}]
     [sent] = events_of(RECORDS[22])
     assert sent.body["state"] == "sent" and sent.body["comm"]["CommType"] == "comm_tx"
     [rejected] = events_of(RECORDS[26])

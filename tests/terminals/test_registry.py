@@ -52,14 +52,14 @@ async def test_unknown_terminal_is_held_then_approved(daemon, client):
 async def test_rejected_terminal_loses_held_records_and_stays_refused(daemon, client):
     sim = SimTerminal("NEW2")
     await sim.post(client, sim.sendlog_body(punches(4)))
-    assert daemon.core.state.attendance.held_count("NEW2") == 4
+    assert daemon.core.service("terminals").held_count("NEW2") == 4
     response = await client.post("/api/terminals/NEW2/reject", headers=daemon.auth)
     assert response.json()["status"] == "rejected"
-    assert daemon.core.state.attendance.held_count("NEW2") == 0
+    assert daemon.core.service("terminals").held_count("NEW2") == 0
     assert records_of(daemon.core, "terminal.rejected")[-1]["dropped"] == 4
     reply = (await sim.post(client, sim.sendlog_body(punches(2)))).json()
     assert reply["result"] is False and "rejected" in reply["reason"]
-    assert daemon.core.state.attendance.held_count("NEW2") == 0 and await stored(daemon.core, "NEW2") == []
+    assert daemon.core.service("terminals").held_count("NEW2") == 0 and await stored(daemon.core, "NEW2") == []
     # an operator can still change their mind
     await add_terminal(daemon, "NEW2", name="after all")
     assert (await sim.post(client, sim.sendlog_body(punches(2)))).json()["result"] is True
@@ -71,7 +71,7 @@ async def test_held_records_survive_a_restart(daemon, client):
     await sim.post(client, sim.sendlog_body(punches(5)))
     await daemon.restart()
     assert daemon.core.state.terminals.get("NEW3")["status"] == "pending"
-    assert daemon.core.state.attendance.held_count("NEW3") == 5
+    assert daemon.core.service("terminals").held_count("NEW3") == 5
     async with httpx.AsyncClient(base_url=daemon.base_url) as fresh:
         assert (await fresh.post("/api/terminals/NEW3/approve", headers=daemon.auth)).status_code == 200
     assert len(await stored(daemon.core, "NEW3")) == 5

@@ -1,5 +1,5 @@
-"""The pacer: free while the daemon has room or nothing arrives; one sender at a time, each waiting
-(1 / SHARE - 1) times its request's duration, while records arrive and the loop is saturated."""
+"""The pacer: free while the daemon has room or nothing arrives; while records arrive and the loop
+is saturated, a sender waits (1 / SHARE - 1) times its request's duration after it."""
 
 from __future__ import annotations
 

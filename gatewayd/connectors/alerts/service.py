@@ -111,9 +111,9 @@ class AlertService:
         return [public(a) for a in items[:limit]]
 
     async def acknowledge(self, alert_id: str, actor: str) -> dict[str, Any]:
-        if not isinstance(alert_id, str) or self.part.find(alert_id) is None:
+        alert = self.part.find(alert_id) if isinstance(alert_id, str) else None
+        if alert is None:
             raise not_found("alert", str(alert_id)[:40])
-        alert = self.part.find(alert_id)
         if alert["acknowledged"] is None:
             await self.core.hub.publish("alert.acknowledged", {"id": alert_id, "kind": alert["kind"],
                                                                "subject": alert["subject"], "actor": actor})

@@ -13,8 +13,8 @@ from typing import Any, Iterable
 import orjson
 
 from ...journal.record import Record
-from ...northbound.alerts import alert_events
-from ...northbound.events import Directory, NorthboundEvent, events_of, may_have_events
+from ...northbound.alerts import has_events, record_events
+from ...northbound.events import Directory
 
 RETRY_FIRST = 1.0  # seconds before the first retry; doubled each time
 RETRY_LONGEST = 300.0
@@ -34,20 +34,12 @@ def wanted(events: frozenset[str], event: str) -> bool:
     return "*" in events or event in events
 
 
-def record_events(record: Record, directory: Directory, zone: tzinfo, site: str | None = None
-                  ) -> list[NorthboundEvent]:
-    """Every northbound event of a record, alerts included."""
-    if record.type.startswith("alert."):
-        return alert_events(record, site=site)
-    if not may_have_events(record.type):
-        return []
-    return events_of(record, directory, zone, site=site)
-
-
 def pending_events(records: Iterable[Record], events: frozenset[str], directory: Directory, zone: tzinfo
                    ) -> list[Pending]:
     out = []
     for record in records:
+        if not has_events(record.type):
+            continue
         for ev in record_events(record, directory, zone):
             if wanted(events, ev.event):
                 out.append(Pending(record.seq, ev.body["event_id"], ev.event, record.ts, ev.body))

@@ -2,9 +2,10 @@
 
 Forwarding can wait (its backlog is in the journal); devices cannot. When the event loop is busy
 (`LoopLoad.busy()` at or above BUSY_FROM) and records are arriving (at least ARRIVING_PER_SECOND),
-the senders take turns and, together, spend at most SHARE of the time in requests: after a
-request that took d seconds the next one waits d * (1 / SHARE - 1). Otherwise they run freely, so
-a backlog alone (a restart, an endpoint back after an outage) is sent at full speed.
+each sender spends at most SHARE of the time in requests: after a request that took d seconds its
+next one waits d * (1 / SHARE - 1). Each sender paces only itself, so a hanging endpoint slows no
+other. Otherwise they run freely, so a backlog alone (a restart, an endpoint back after an outage)
+is sent at full speed.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ class Pacer:
         self._busy = busy
         self._appended = appended
         self._clock = clock
-        self._turn = trio.Lock()
         self._sampled_at = clock()
         self._sampled = appended()
         self._rate = 0.0
@@ -44,9 +44,8 @@ class Pacer:
     async def run(self, request: Callable[[], Awaitable[T]]) -> T:
         if not self.saturated():
             return await request()
-        async with self._turn:
-            self.paced += 1
-            began = self._clock()
-            result = await request()
-            await trio.sleep((self._clock() - began) * (1 / SHARE - 1))
-            return result
+        self.paced += 1
+        began = self._clock()
+        result = await request()
+        await trio.sleep((self._clock() - began) * (1 / SHARE - 1))
+        return result

@@ -48,7 +48,6 @@ class WebhookService:
         self._running: dict[str, tuple[WebhookSpec, trio.CancelScope]] = {}
         self._changed = trio.Event()
         self._nursery: trio.Nursery | None = None
-        self.pacer = Pacer(core.loop_load.busy, lambda: core.hub.next_seq)
         core.metrics.gauge_family("gatewayd_webhook_backlog_records",
                                   "Journal records after a webhook's cursor (not yet handled).", self._backlogs)
         core.metrics.gauge_family("gatewayd_webhook_last_success_timestamp_seconds",
@@ -127,8 +126,8 @@ class WebhookService:
         with scope:
             while True:
                 try:
-                    await WebhookWorker(self.core, spec, status, self.pacer,
-                                        retry_first=lambda: self.retry_first).run()
+                    pacer = Pacer(self.core.loop_load.busy, lambda: self.core.hub.next_seq)
+                    await WebhookWorker(self.core, spec, status, pacer, retry_first=lambda: self.retry_first).run()
                 except Exception:
                     log.exception("webhook %s: the sender failed; restarting it in %g s", spec.name,
                                   RESTART_AFTER_CRASH)

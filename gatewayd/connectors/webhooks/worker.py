@@ -81,7 +81,9 @@ async def post(client: httpx.AsyncClient, spec: WebhookSpec, chunk: list[Pending
     except trio.TooSlowError:
         return f"no answer within {spec.timeout:g} s"
     except httpx.HTTPError as exc:
-        return f"{type(exc).__name__}: {str(exc)[:200] or 'connection failed'}"
+        # The text may quote the peer: keep it printable for logs, the CLI and the dashboard.
+        text = "".join(c if c.isprintable() else "?" for c in str(exc)[:200])
+        return f"{type(exc).__name__}: {text or 'connection failed'}"
     if 200 <= status < 300:
         return None
     return f"HTTP {status}"

@@ -175,20 +175,22 @@ _REQUIRED = object()
 
 
 def _int(obj: dict[str, Any], key: str, lo: int, hi: int, default: Any = _REQUIRED) -> int:
-    if key not in obj:
+    value = obj.get(key, _REQUIRED)
+    if type(value) is int and lo <= value <= hi:  # the usual case, checked first
+        return value
+    if value is _REQUIRED:
         if default is _REQUIRED:
             raise StationError("missing", f"'{key}' is missing")
         return default
-    value = obj[key]
     if isinstance(value, bool) or not isinstance(value, int):
         raise StationError("bad_field", f"'{key}' must be an integer")
-    if not lo <= value <= hi:
-        raise StationError("bad_field", f"'{key}' {value} is outside {lo}..{hi}")
-    return value
+    raise StationError("bad_field", f"'{key}' {value} is outside {lo}..{hi}")
 
 
 def _number(obj: dict[str, Any], key: str, default: Any = None) -> float | None:
     value = obj.get(key, default)
+    if type(value) is float and value == value:
+        return value
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:

@@ -35,6 +35,7 @@ log = logging.getLogger("gatewayd.lorawan.station")
 CLOSE_SUPERSEDED = 4002
 MUXS_ID = 0  # this server's identity in discovery replies
 FIRST_WINDOWS = ("RX1", "JA1")
+_UPLINK_MESSAGES = {t: ("gatewayd_station_messages_total", (("msgtype", t),)) for t in ("jreq", "updf", "propdf")}
 
 
 def _hz(mhz: float) -> int:
@@ -183,7 +184,7 @@ class StationService:
             self._malformed(link, exc.code, exc.message)
             return
         if isinstance(msg, codec.Uplink):
-            metrics.inc("gatewayd_station_messages_total", msgtype=msg.msgtype)
+            metrics.counters[_UPLINK_MESSAGES[msg.msgtype]] += 1  # the hot path skips inc()'s label sorting
             self.uplink(link, msg)
         elif isinstance(msg, codec.DnTxed):
             metrics.inc("gatewayd_station_messages_total", msgtype="dntxed")

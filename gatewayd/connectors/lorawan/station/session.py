@@ -56,15 +56,18 @@ async def data_connection(station, eui: str, remote: tuple, conn) -> None:
         conn.request_close(CLOSE_REFUSED, "gateway refused")
         return
     conn.spawn(station.keepalive, link)
+    limit = station.max_frame
+    handle = station.handle
+
+    async def each(frame: str | bytes) -> None:
+        if len(frame) > limit:
+            station.core.metrics.inc("gatewayd_station_malformed_total", reason="too_big")
+            conn.request_close(CLOSE_TOO_BIG, f"message over {limit} bytes")
+        else:
+            await handle(link, frame)
+
     try:
-        limit = station.max_frame
-        while True:
-            frame = await conn.receive()
-            if len(frame) > limit:
-                station.core.metrics.inc("gatewayd_station_malformed_total", reason="too_big")
-                conn.request_close(CLOSE_TOO_BIG, f"message over {limit} bytes")
-                return
-            await station.handle(link, frame)
+        await conn.each_frame(each)
     finally:
         with trio.CancelScope(shield=True), trio.move_on_after(DETACH_TIMEOUT):
             await station.detach(link)

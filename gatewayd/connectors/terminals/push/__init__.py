@@ -1,0 +1,1 @@
+"""ZKTeco PUSH ("ADMS", iclock) attendance terminals: codec, service, state part and routes."""
