@@ -14,7 +14,7 @@ from typing import Any, Iterator
 import orjson
 
 from .retention import HOUR_MS
-from .writer import _PUNCH_COLUMNS
+from .writer import _PUNCH_COLUMNS, FLAT_VALUES, FROM_TELEMETRY
 
 FETCH_ROWS = 1000
 
@@ -190,9 +190,25 @@ def communications(conn: sqlite3.Connection, *, start_ms: int | None, end_ms: in
            + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY seq, item LIMIT ?")
     items = []
     for seq, item, ts, dev, kind, connector, payload, extra in conn.execute(sql, (*args, limit)):
+        extra = orjson.loads(extra) if extra else {}
+        if extra.pop(FROM_TELEMETRY, None):
+            payload = _telemetry_payload(conn, dev, ts, seq)
+            if payload is not None:
+                values = orjson.loads(payload)
+                plain = [(k, v) for k, v in list(values.items())[:FLAT_VALUES] if not isinstance(v, (dict, list))]
+                extra.update({k: v for k, v in plain if k not in extra})
         entry = {"seq": seq, "item": item, "ts": iso_ms(ts), "device": dev, "type": kind, "connector": connector,
                  "payload_hex": (payload or b"").hex()}
         if extra:
-            entry["extra"] = orjson.loads(extra)
+            entry["extra"] = extra
         items.append(entry)
     return items
+
+
+def _telemetry_payload(conn: sqlite3.Connection, device_id: str, ts: int, seq: int) -> bytes | None:
+    row = conn.execute("SELECT payload FROM telemetry_recent WHERE seq = ?", (seq,)).fetchone()
+    if row is None:
+        device = _device_number(conn, device_id)
+        row = conn.execute("SELECT payload FROM telemetry WHERE device = ? AND ts = ? AND seq = ?",
+                           (device, ts, seq)).fetchone()
+    return None if row is None else row[0].encode()

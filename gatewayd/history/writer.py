@@ -22,6 +22,11 @@ log = logging.getLogger("gatewayd.history")
 
 CommMapper = Callable[[Record], Iterable[Any]]
 
+# In a communication's extra: its payload is the telemetry message's (same seq), its flat values too.
+FROM_TELEMETRY = "~telemetry"
+# How many of a payload's plain values a telemetry communication lists in its extra.
+FLAT_VALUES = 32
+
 # A batch moves telemetry_recent into the clustered table once its oldest row is this old (ms).
 MOVE_AFTER_MS = 60_000
 
@@ -52,6 +57,7 @@ class HistoryWriter:
         self._device_numbers: dict[str, int] = dict(
             (device_id, n) for n, device_id in self.conn.execute("SELECT n, id FROM device_ids"))
         self.position = int(self._meta("position", 0))
+        self._telemetry_text = ""
         self.next_punch_id = int(self._meta("next_punch_id", 1))
         self._appliers = {
             "attendance.punches": self._punches,
@@ -120,10 +126,10 @@ class HistoryWriter:
 
     def _telemetry(self, record: Record) -> None:
         data = record.data
+        payload = self._telemetry_text = _json(data["payload"])
         self.conn.execute(
             "INSERT OR IGNORE INTO telemetry_recent (seq, device, ts, device_ts, payload) VALUES (?, ?, ?, ?, ?)",
-            (record.seq, self._device_number(data["device_id"]), ts_ms(record.ts), data.get("device_ts"),
-             _json(data["payload"])))
+            (record.seq, self._device_number(data["device_id"]), ts_ms(record.ts), data.get("device_ts"), payload))
 
     def _move_recent_telemetry(self) -> None:
         conn = self.conn
@@ -190,8 +196,18 @@ class HistoryWriter:
             return
         ts = ts_ms(record.ts)
         rows = []
+        # A telemetry message's communication carries its payload (and its flat values in `extra`):
+        # the telemetry row has them already, the communication row refers to it instead.
+        shared = self._telemetry_text.encode() if record.type == "device.telemetry" else None
         for index, comm in enumerate(items):
+            payload = bytes(comm.payload)
             extra = dict(comm.extra)
+            if shared is not None and payload == shared:
+                payload = None
+                values = record.data["payload"]
+                for key in [k for k, v in extra.items() if k in values and values[k] == v]:
+                    del extra[key]
+                extra[FROM_TELEMETRY] = 1
             if comm.port is not None:
                 extra["port"] = comm.port
             if comm.gateway_euis:
@@ -199,7 +215,7 @@ class HistoryWriter:
             for name in ("command", "reference", "error"):
                 if getattr(comm, name) is not None:
                     extra[name] = getattr(comm, name)
-            rows.append((record.seq, index, ts, comm.dev_eui, comm.comm_type, comm.connector, bytes(comm.payload),
+            rows.append((record.seq, index, ts, comm.dev_eui, comm.comm_type, comm.connector, payload,
                          _json(extra) if extra else None))
         self.conn.executemany("INSERT OR IGNORE INTO communications (seq, item, ts, device, type, connector, "
                               "payload, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)

@@ -153,3 +153,21 @@ def test_store_rebuilt_from_the_journal_equals_the_store_fed_live(tmp_path_facto
     for writer in (live, rebuilt):
         retention.enforce(writer, policy, now)
     assert dump(live.conn) == dump(rebuilt.conn)
+
+
+def test_communications_read_back_as_the_monitoring_stream_shows_them(tmp_path):
+    from gatewayd.services import catalog  # noqa: F401  (registers the comm mappers)
+    from gatewayd.services.comms import communications
+
+    records = [Record(1, ts(0), "device.telemetry", {"device_id": "d1", "name": "n", "connector": "ws", "msg_id": 7,
+                                                     "payload": {"t": 21.5, "deep": {"a": [1]}, "s": "ü"}}),
+               Record(2, ts(1), "device.event", {"device_id": "d1", "name": "n", "connector": "ws", "event": "door",
+                                                 "payload": {"zone": 2}})]
+    writer = HistoryWriter(tmp_path / "h.db", communications)
+    writer.apply(records)
+    stored = queries.communications(writer.conn, start_ms=None, end_ms=None, device="d1", comm_type=None, limit=10)
+    expected = [c for r in records for c in communications(r)]
+    assert [(s["seq"], s["type"], bytes.fromhex(s["payload_hex"]), s.get("extra", {})) for s in stored] == \
+        [(c.seq, c.comm_type, c.payload, c.extra) for c in expected]
+    # the telemetry message's communication refers to its row instead of a second copy of the payload
+    assert writer.conn.execute("SELECT payload FROM communications WHERE seq = 1").fetchone()[0] is None
