@@ -34,7 +34,7 @@ async def history_rebuild(core) -> dict[str, Any]:
     return await core.history.request_rebuild()
 
 
-def _ms(value: Any, name: str) -> int | None:
+def _us(value: Any, name: str) -> int | None:
     if value is None or value == "":
         return None
     from datetime import datetime, timezone
@@ -45,7 +45,7 @@ def _ms(value: Any, name: str) -> int | None:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=timezone.utc)
-        return int(moment.timestamp() * 1000)
+        return int(moment.timestamp() * 1_000_000)
     except (ValueError, OverflowError):
         raise OpError("invalid", f"{name}: {value[:40]!r} is not an ISO 8601 time", 422) from None
 
@@ -68,9 +68,9 @@ async def communications_list(core, start: str | None = None, end: str | None = 
             position = (int(seq), int(item or 0))
         except ValueError:
             raise OpError("invalid", "after must be a next_after value (seq.item)", 422) from None
-    start_ms, end_ms = _ms(start, "from"), _ms(end, "to")
+    start_us, end_us = _us(start, "from"), _us(end, "to")
     await core.history.wait_applied()
-    items = core.history.read(queries.communications, start_ms=start_ms, end_ms=end_ms, device=device,
+    items = core.history.read(queries.communications, start_us=start_us, end_us=end_us, device=device,
                               comm_type=type, limit=limit + 1, after=position)
     more = len(items) > limit
     items = items[:limit]

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any, Iterator
 
 import orjson
 
-from .retention import HOUR_MS
+from . import retention
+from .retention import HOUR_US
 from .writer import _PUNCH_COLUMNS, FLAT_VALUES, FROM_TELEMETRY
 
 FETCH_ROWS = 1000
@@ -83,18 +83,17 @@ def _device_number(conn: sqlite3.Connection, device_id: str) -> int | None:
     return None if row is None else row[0]
 
 
-def iso_ms(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+iso_us = retention.iso
 
 
-def telemetry_messages(conn: sqlite3.Connection, device_id: str, start_ms: int | None, end_ms: int | None,
+def telemetry_messages(conn: sqlite3.Connection, device_id: str, start_us: int | None, end_us: int | None,
                        limit: int) -> list[dict[str, Any]]:
     """The last `limit` messages in [start, end], oldest first: {seq, ts, payload, device_ts?}."""
     device = _device_number(conn, device_id)
     if device is None or limit <= 0:
         return []
-    low = -(1 << 62) if start_ms is None else start_ms
-    high = 1 << 62 if end_ms is None else end_ms
+    low = -(1 << 62) if start_us is None else start_us
+    high = 1 << 62 if end_us is None else end_us
     rows = conn.execute(
         "SELECT seq, ts, device_ts, payload FROM ("
         " SELECT seq, ts, device_ts, payload FROM telemetry WHERE device = ?1 AND ts BETWEEN ?2 AND ?3"
@@ -103,7 +102,7 @@ def telemetry_messages(conn: sqlite3.Connection, device_id: str, start_ms: int |
         " ORDER BY ts DESC, seq DESC LIMIT ?4", (device, low, high, limit)).fetchall()
     items = []
     for seq, ts, device_ts, payload in reversed(rows):
-        item = {"seq": seq, "ts": iso_ms(ts), "payload": orjson.loads(payload)}
+        item = {"seq": seq, "ts": iso_us(ts), "payload": orjson.loads(payload)}
         if device_ts is not None:
             item["device_ts"] = device_ts
         items.append(item)
@@ -112,7 +111,7 @@ def telemetry_messages(conn: sqlite3.Connection, device_id: str, start_ms: int |
 
 @dataclass
 class Bucket:
-    start_ms: int
+    start_us: int
     low: float
     high: float
     total: float
@@ -125,7 +124,7 @@ class Bucket:
         self.count += count
 
     def public(self) -> dict[str, Any]:
-        return {"t": iso_ms(self.start_ms), "mean": self.total / self.count, "min": self.low, "max": self.high,
+        return {"t": iso_us(self.start_us), "mean": self.total / self.count, "min": self.low, "max": self.high,
                 "count": self.count}
 
 
@@ -134,9 +133,9 @@ def key_path(key: str) -> str:
     return '$."' + key + '"'
 
 
-def telemetry_series(conn: sqlite3.Connection, device_id: str, key: str, start_ms: int, end_ms: int,
-                     every_ms: int) -> list[dict[str, Any]]:
-    """Numeric values of `key` in [start, end) as buckets of `every_ms` (aligned to the epoch): mean,
+def telemetry_series(conn: sqlite3.Connection, device_id: str, key: str, start_us: int, end_us: int,
+                     every_us: int) -> list[dict[str, Any]]:
+    """Numeric values of `key` in [start, end) as buckets of `every_us` (aligned to the epoch): mean,
     min, max and count each. Hours kept only as hourly figures count as one bucket at their start."""
     device = _device_number(conn, device_id)
     if device is None:
@@ -150,33 +149,33 @@ def telemetry_series(conn: sqlite3.Connection, device_id: str, key: str, start_m
         " UNION ALL"
         " SELECT ts, json_extract(payload, ?5), json_type(payload, ?5) FROM telemetry_recent"
         "  WHERE device = ?1 AND ts >= ?2 AND ts < ?3)"
-        " WHERE t IN ('integer', 'real') GROUP BY b", (device, start_ms, end_ms, every_ms, path))
+        " WHERE t IN ('integer', 'real') GROUP BY b", (device, start_us, end_us, every_us, path))
     for bucket, low, high, total, count in raw:
-        buckets[bucket] = Bucket(bucket * every_ms, low, high, total, count)
+        buckets[bucket] = Bucket(bucket * every_us, low, high, total, count)
     hourly = conn.execute(
         "SELECT hour, low, high, total, count FROM telemetry_hourly WHERE device = ? AND key = ? "
-        "AND hour >= ? AND hour < ?", (device, key, start_ms // HOUR_MS, -(-end_ms // HOUR_MS)))
+        "AND hour >= ? AND hour < ?", (device, key, start_us // HOUR_US, -(-end_us // HOUR_US)))
     for hour, low, high, total, count in hourly:
-        bucket = hour * HOUR_MS // every_ms
+        bucket = hour * HOUR_US // every_us
         found = buckets.get(bucket)
         if found is None:
-            buckets[bucket] = Bucket(bucket * every_ms, low, high, total, count)
+            buckets[bucket] = Bucket(bucket * every_us, low, high, total, count)
         else:
             found.merge(low, high, total, count)
     return [buckets[b].public() for b in sorted(buckets)]
 
 
 # -- communications --------------------------------------------------------------------------------
-def communications(conn: sqlite3.Connection, *, start_ms: int | None, end_ms: int | None, device: str | None,
+def communications(conn: sqlite3.Connection, *, start_us: int | None, end_us: int | None, device: str | None,
                    comm_type: str | None, limit: int, after: tuple[int, int] | None = None) -> list[dict[str, Any]]:
     """Stored communications in (ts, seq) order within [start, end], at most `limit`."""
     where, args = [], []
-    if start_ms is not None:
+    if start_us is not None:
         where.append("ts >= ?")
-        args.append(start_ms)
-    if end_ms is not None:
+        args.append(start_us)
+    if end_us is not None:
         where.append("ts <= ?")
-        args.append(end_ms)
+        args.append(end_us)
     if device is not None:
         where.append("device = ?")
         args.append(device)
@@ -197,7 +196,7 @@ def communications(conn: sqlite3.Connection, *, start_ms: int | None, end_ms: in
                 values = orjson.loads(payload)
                 plain = [(k, v) for k, v in list(values.items())[:FLAT_VALUES] if not isinstance(v, (dict, list))]
                 extra.update({k: v for k, v in plain if k not in extra})
-        entry = {"seq": seq, "item": item, "ts": iso_ms(ts), "device": dev, "type": kind, "connector": connector,
+        entry = {"seq": seq, "item": item, "ts": iso_us(ts), "device": dev, "type": kind, "connector": connector,
                  "payload_hex": (payload or b"").hex()}
         if extra:
             entry["extra"] = extra

@@ -1,6 +1,6 @@
 """Retention: raw telemetry becomes hourly figures, old rows go, and the file stays under its budget.
 
-Blocking code for the worker thread. Every step is a function of the rows and of `now_ms`, so a
+Blocking code for the worker thread. Every step is a function of the rows and of `now_us`, so a
 store rebuilt from the journal and one fed live agree once both ran it at the same moment.
 """
 
@@ -9,12 +9,12 @@ from __future__ import annotations
 import logging
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 log = logging.getLogger("gatewayd.history")
 
-HOUR_MS = 3_600_000
-DAY_MS = 24 * HOUR_MS
+HOUR_US = 3_600_000_000
+DAY_US = 24 * HOUR_US
 # Rounds of "drop the oldest day" at most per run: a budget far below the data is reached over several runs.
 MAX_BYTE_ROUNDS = 400
 
@@ -34,8 +34,12 @@ class RetentionPolicy:
                    settings.attendance.retention_days, h.max_bytes)
 
 
-def iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def iso(us: int) -> str:
+    """Microseconds since the epoch in the journal's form, exactly."""
+    return (_EPOCH + timedelta(microseconds=us)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def used_bytes(conn: sqlite3.Connection) -> int:
@@ -43,8 +47,8 @@ def used_bytes(conn: sqlite3.Connection) -> int:
     return pages * conn.execute("PRAGMA page_size").fetchone()[0]
 
 
-def roll_up_before(conn: sqlite3.Connection, cutoff_ms: int) -> int:
-    """Hourly figures for the raw numeric values older than `cutoff_ms` (an hour boundary), then the
+def roll_up_before(conn: sqlite3.Connection, cutoff_us: int) -> int:
+    """Hourly figures for the raw numeric values older than `cutoff_us` (an hour boundary), then the
     raw rows go. Figures merge with what an hour already has. Returns the raw messages removed."""
     removed = 0
     devices = [n for (n,) in conn.execute("SELECT n FROM device_ids")]
@@ -57,25 +61,25 @@ def roll_up_before(conn: sqlite3.Connection, cutoff_ms: int) -> int:
             "GROUP BY j.key, t.ts / ? "
             "ON CONFLICT (device, key, hour) DO UPDATE SET low = min(low, excluded.low), "
             "high = max(high, excluded.high), total = total + excluded.total, count = count + excluded.count",
-            (HOUR_MS, device, cutoff_ms, HOUR_MS))
-        removed += conn.execute("DELETE FROM telemetry WHERE device = ? AND ts < ?", (device, cutoff_ms)).rowcount
+            (HOUR_US, device, cutoff_us, HOUR_US))
+        removed += conn.execute("DELETE FROM telemetry WHERE device = ? AND ts < ?", (device, cutoff_us)).rowcount
     return removed
 
 
-def enforce(writer, policy: RetentionPolicy, now_ms: int) -> list[dict]:
+def enforce(writer, policy: RetentionPolicy, now_us: int) -> list[dict]:
     """Apply the policy in one transaction. Returns what the byte budget made it drop (for the journal)."""
     conn = writer.conn
     dropped: list[dict] = []
     conn.execute("BEGIN IMMEDIATE")
     try:
         writer.move_all_recent()
-        raw_cutoff = (now_ms - int(policy.telemetry_raw_days * DAY_MS)) // HOUR_MS * HOUR_MS
+        raw_cutoff = (now_us - int(policy.telemetry_raw_days * DAY_US)) // HOUR_US * HOUR_US
         roll_up_before(conn, raw_cutoff)
-        hourly_cutoff = (now_ms - int(policy.telemetry_hourly_days * DAY_MS)) // HOUR_MS
+        hourly_cutoff = (now_us - int(policy.telemetry_hourly_days * DAY_US)) // HOUR_US
         conn.execute("DELETE FROM telemetry_hourly WHERE hour < ?", (hourly_cutoff,))
-        conn.execute("DELETE FROM communications WHERE ts < ?", (now_ms - int(policy.communications_days * DAY_MS),))
+        conn.execute("DELETE FROM communications WHERE ts < ?", (now_us - int(policy.communications_days * DAY_US),))
         if policy.punch_days > 0:
-            conn.execute("DELETE FROM punches WHERE received < ?", (iso(now_ms - int(policy.punch_days * DAY_MS)),))
+            conn.execute("DELETE FROM punches WHERE received < ?", (iso(now_us - int(policy.punch_days * DAY_US)),))
         if policy.max_bytes > 0:
             dropped = _within_budget(conn, policy.max_bytes)
         conn.execute("COMMIT")
@@ -87,7 +91,7 @@ def enforce(writer, policy: RetentionPolicy, now_ms: int) -> list[dict]:
     return dropped
 
 
-def _oldest_ms(conn: sqlite3.Connection) -> int | None:
+def _oldest_us(conn: sqlite3.Connection) -> int | None:
     candidates = [
         conn.execute("SELECT min(ts) FROM telemetry").fetchone()[0],
         conn.execute("SELECT min(ts) FROM telemetry_recent").fetchone()[0],
@@ -95,7 +99,7 @@ def _oldest_ms(conn: sqlite3.Connection) -> int | None:
     ]
     hour = conn.execute("SELECT min(hour) FROM telemetry_hourly").fetchone()[0]
     if hour is not None:
-        candidates.append(hour * HOUR_MS)
+        candidates.append(hour * HOUR_US)
     found = [c for c in candidates if c is not None]
     return min(found) if found else None
 
@@ -107,15 +111,15 @@ def _within_budget(conn: sqlite3.Connection, max_bytes: int) -> list[dict]:
     for _ in range(MAX_BYTE_ROUNDS):
         if used_bytes(conn) <= max_bytes:
             break
-        oldest = _oldest_ms(conn)
+        oldest = _oldest_us(conn)
         if oldest is None:
             break
-        before = (oldest // DAY_MS + 1) * DAY_MS
+        before = (oldest // DAY_US + 1) * DAY_US
         rows = {
             "telemetry": conn.execute("DELETE FROM telemetry WHERE ts < ?", (before,)).rowcount
             + conn.execute("DELETE FROM telemetry_recent WHERE ts < ?", (before,)).rowcount,
             "telemetry_hourly": conn.execute("DELETE FROM telemetry_hourly WHERE hour < ?",
-                                             (before // HOUR_MS,)).rowcount,
+                                             (before // HOUR_US,)).rowcount,
             "communications": conn.execute("DELETE FROM communications WHERE ts < ?", (before,)).rowcount,
         }
         dropped.append({"before": iso(before), "rows": {k: v for k, v in rows.items() if v}})

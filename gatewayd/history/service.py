@@ -28,7 +28,7 @@ from ..journal.reader import CorruptJournal, JournalReader
 from ..journal.follow import JournalFollower
 from ..journal.writer import JournalUnavailable
 from . import queries, retention, schema
-from .writer import HistoryWriter, _json, open_writer, ts_ms
+from .writer import HistoryWriter, _json, open_writer, ts_us
 
 log = logging.getLogger("gatewayd.history")
 
@@ -177,7 +177,7 @@ class HistoryService:
                 writer.conn.executemany(
                     "INSERT OR IGNORE INTO telemetry_recent (seq, device, ts, device_ts, payload) "
                     "VALUES (?, ?, ?, ?, ?)",
-                    [(i["seq"], number, ts_ms(i["ts"]), i.get("device_ts"), _json(i["payload"])) for i in items])
+                    [(i["seq"], number, ts_us(i["ts"]), i.get("device_ts"), _json(i["payload"])) for i in items])
             writer.conn.execute("COMMIT")
         except BaseException:
             writer.conn.execute("ROLLBACK")
@@ -299,9 +299,9 @@ class HistoryService:
 
     async def _enforce_retention(self) -> None:
         policy = retention.RetentionPolicy.from_settings(self.core.settings)
-        now_ms = int(time.time() * 1000)
+        now_us = time.time_ns() // 1000
         try:
-            dropped = await trio.to_thread.run_sync(retention.enforce, self.writer, policy, now_ms)
+            dropped = await trio.to_thread.run_sync(retention.enforce, self.writer, policy, now_us)
         except sqlite3.DatabaseError as exc:
             if _is_damage(exc):
                 raise _Damaged(str(exc)) from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -27,8 +27,8 @@ FROM_TELEMETRY = "~telemetry"
 # How many of a payload's plain values a telemetry communication lists in its extra.
 FLAT_VALUES = 32
 
-# A batch moves telemetry_recent into the clustered table once its oldest row is this old (ms).
-MOVE_AFTER_MS = 60_000
+# A batch moves telemetry_recent into the clustered table once its oldest row is this old (us).
+MOVE_AFTER_US = 60_000_000
 
 _PUNCH_COLUMNS = ("id", "seq", "received", "source", "connector", "enrollid", "time", "key_time", "tz", "utc",
                   "utc_ts", "mode", "inout", "event", "temp", "verifymode", "image_chars", "skew", "held")
@@ -36,9 +36,13 @@ _INSERT_PUNCH = (f"INSERT OR IGNORE INTO punches ({', '.join(_PUNCH_COLUMNS)}) "
                  f"VALUES ({', '.join('?' * len(_PUNCH_COLUMNS))})")
 
 
-def ts_ms(ts: str) -> int:
-    """A record's "2026-11-22T03:04:05.123456Z" as milliseconds since the epoch."""
-    return int(datetime.fromisoformat(ts).timestamp() * 1000)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def ts_us(ts: str) -> int:
+    """A record's "2026-11-22T03:04:05.123456Z" as microseconds since the epoch (exactly)."""
+    return (datetime.fromisoformat(ts) - _EPOCH) // _MICROSECOND
 
 
 def _json(value: Any) -> str:
@@ -129,7 +133,7 @@ class HistoryWriter:
         payload = self._telemetry_text = _json(data["payload"])
         self.conn.execute(
             "INSERT OR IGNORE INTO telemetry_recent (seq, device, ts, device_ts, payload) VALUES (?, ?, ?, ?, ?)",
-            (record.seq, self._device_number(data["device_id"]), ts_ms(record.ts), data.get("device_ts"), payload))
+            (record.seq, self._device_number(data["device_id"]), ts_us(record.ts), data.get("device_ts"), payload))
 
     def _move_recent_telemetry(self) -> None:
         conn = self.conn
@@ -137,7 +141,7 @@ class HistoryWriter:
         if oldest is None:
             return
         newest = conn.execute("SELECT seq, ts FROM telemetry_recent ORDER BY seq DESC LIMIT 1").fetchone()
-        if newest[1] - oldest[0] < MOVE_AFTER_MS:
+        if newest[1] - oldest[0] < MOVE_AFTER_US:
             return
         self.move_all_recent()
 
@@ -194,7 +198,7 @@ class HistoryWriter:
         items = comm_mapper(record)
         if not items:
             return
-        ts = ts_ms(record.ts)
+        ts = ts_us(record.ts)
         rows = []
         # A telemetry message's communication carries its payload (and its flat values in `extra`):
         # the telemetry row has them already, the communication row refers to it instead.

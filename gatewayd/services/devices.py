@@ -229,7 +229,7 @@ async def device_rotate_token(core, device_id: str, actor: str = "cli") -> dict[
     return {"id": device_id, "token": token}
 
 
-EVERY_MS = {"1m": 60_000, "1h": 3_600_000, "1d": 86_400_000}
+EVERY_US = {"1m": 60_000_000, "1h": 3_600_000_000, "1d": 86_400_000_000}
 SERIES_DAYS_DEFAULT = 1
 MAX_KEY_CHARS = 128
 
@@ -246,8 +246,8 @@ async def device_telemetry(core, device_id: str, since: str | None = None, until
 
     core.service("devices").require(device_id)
     limit = _limit(limit)
-    low = _epoch_ms(since, "since") if since else None
-    high = _epoch_ms(until, "until") if until else None
+    low = _epoch_us(since, "since") if since else None
+    high = _epoch_us(until, "until") if until else None
     latest = core.state.devices.latest.get(device_id, {})
     history = core.history
     if key is None:
@@ -259,22 +259,22 @@ async def device_telemetry(core, device_id: str, since: str | None = None, until
     if not isinstance(key, str) or not 0 < len(key) <= MAX_KEY_CHARS or '"' in key or "\\" in key:
         raise OpError("invalid", f"key must be a telemetry key of 1 to {MAX_KEY_CHARS} characters "
                                  "without quotes or backslashes", 422)
-    if every is not None and every not in EVERY_MS:
-        raise OpError("invalid", f"every must be one of {', '.join(EVERY_MS)}", 422)
+    if every is not None and every not in EVERY_US:
+        raise OpError("invalid", f"every must be one of {', '.join(EVERY_US)}", 422)
     if limit == 0:
         raise OpError("invalid", "limit must be at least 1 with a key", 422)
     import time
 
-    high = int(time.time() * 1000) + 1 if high is None else high + 1
+    high = time.time_ns() // 1000 + 1 if high is None else high + 1
     low = high - SERIES_DAYS_DEFAULT * 86_400_000 if low is None else low
     if low >= high:
         raise OpError("invalid", "since must be before until", 422)
-    bucket = max(EVERY_MS.get(every, 1000), -(-(high - low) // limit))
-    bucket = -(-bucket // 1000) * 1000  # whole seconds
+    bucket = max(EVERY_US.get(every, 1000), -(-(high - low) // limit))
+    bucket = -(-bucket // 1_000_000) * 1_000_000  # whole seconds
     await history.wait_applied()
     points = history.read(queries.telemetry_series, device_id, key, low, high, bucket)
-    return {"device_id": device_id, "key": key, "every_seconds": bucket // 1000, "since": queries.iso_ms(low),
-            "until": queries.iso_ms(high - 1), "points": points[-limit:], "latest": latest}
+    return {"device_id": device_id, "key": key, "every_seconds": bucket // 1_000_000, "since": queries.iso_us(low),
+            "until": queries.iso_us(high - 1), "points": points[-limit:], "latest": latest}
 
 
 @operation("device.events")
@@ -295,9 +295,9 @@ def _limit(limit: Any) -> int:
     return limit
 
 
-def _epoch_ms(value: Any, name: str) -> int:
+def _epoch_us(value: Any, name: str) -> int:
     """An ISO 8601 time (UTC when no zone) as milliseconds since the epoch."""
-    from datetime import datetime, timezone
+    from datetime import datetime, timedelta, timezone
 
     if not isinstance(value, str) or len(value) > 64:
         raise OpError("invalid", f"{name} must be an ISO 8601 time", 422)
@@ -305,6 +305,6 @@ def _epoch_ms(value: Any, name: str) -> int:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=timezone.utc)
-        return int(moment.timestamp() * 1000)
+        return (moment - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1)
     except (ValueError, OverflowError):
         raise OpError("invalid", f"{name}: {value[:40]!r} is not an ISO 8601 time", 422) from None

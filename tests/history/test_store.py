@@ -76,14 +76,14 @@ def test_telemetry_messages_and_buckets_span_recent_clustered_and_hourly(tmp_pat
     conn = writer.conn
     items = queries.telemetry_messages(conn, "d1", None, None, 5)
     assert [i["payload"]["t"] for i in items] == [175, 176, 177, 178, 179]
-    start = int(T0.timestamp() * 1000)
-    hours = queries.telemetry_series(conn, "d1", "t", start, start + 3 * 3_600_000, 3_600_000)
+    start = int(T0.timestamp() * 1_000_000)
+    hours = queries.telemetry_series(conn, "d1", "t", start, start + 3 * 3_600_000_000, 3_600_000_000)
     assert [(p["min"], p["max"], p["count"], p["mean"]) for p in hours] == [
         (0, 59, 60, 29.5), (60, 119, 60, 89.5), (120, 179, 60, 149.5)]
-    assert queries.telemetry_series(conn, "d1", "s", start, start + 3 * 3_600_000, 3_600_000) == []
+    assert queries.telemetry_series(conn, "d1", "s", start, start + 3 * 3_600_000_000, 3_600_000_000) == []
     # The first two hours become hourly figures; the answer is the same.
-    retention.roll_up_before(conn, start + 2 * 3_600_000)
-    assert queries.telemetry_series(conn, "d1", "t", start, start + 3 * 3_600_000, 3_600_000) == hours
+    retention.roll_up_before(conn, start + 2 * 3_600_000_000)
+    assert queries.telemetry_series(conn, "d1", "t", start, start + 3 * 3_600_000_000, 3_600_000_000) == hours
     assert len(queries.telemetry_messages(conn, "d1", None, None, 1000)) == 60
 
 
@@ -94,7 +94,7 @@ def test_byte_budget_drops_the_oldest_day_first_never_punches(tmp_path):
                  + [punches(1000, 0, "A", [(1, "2026-06-01 08:00:00")])])
     policy = retention.RetentionPolicy(telemetry_raw_days=1000, telemetry_hourly_days=1000,
                                        communications_days=1000, max_bytes=200_000)
-    now = int((T0 + timedelta(days=5)).timestamp() * 1000)
+    now = int((T0 + timedelta(days=5)).timestamp() * 1_000_000)
     dropped = retention.enforce(writer, policy, now)
     assert dropped and dropped[0]["before"] == "2026-06-02T00:00:00.000000Z"
     remaining = [i["payload"]["v"] for i in queries.telemetry_messages(writer.conn, "d1", None, None, 1000)]
@@ -149,7 +149,7 @@ def test_store_rebuilt_from_the_journal_equals_the_store_fed_live(tmp_path_facto
     rebuilt = HistoryWriter(directory / "rebuilt.db", comm_mapper)
     rebuilt.apply(records)
     policy = retention.RetentionPolicy(telemetry_raw_days=1, telemetry_hourly_days=2, communications_days=1)
-    now = int((T0 + timedelta(days=data.draw(st.integers(0, 30)) / 10)).timestamp() * 1000)
+    now = int((T0 + timedelta(days=data.draw(st.integers(0, 30)) / 10)).timestamp() * 1_000_000)
     for writer in (live, rebuilt):
         retention.enforce(writer, policy, now)
     assert dump(live.conn) == dump(rebuilt.conn)
@@ -165,7 +165,7 @@ def test_communications_read_back_as_the_monitoring_stream_shows_them(tmp_path):
                                                  "payload": {"zone": 2}})]
     writer = HistoryWriter(tmp_path / "h.db", communications)
     writer.apply(records)
-    stored = queries.communications(writer.conn, start_ms=None, end_ms=None, device="d1", comm_type=None, limit=10)
+    stored = queries.communications(writer.conn, start_us=None, end_us=None, device="d1", comm_type=None, limit=10)
     expected = [c for r in records for c in communications(r)]
     assert [(s["seq"], s["type"], bytes.fromhex(s["payload_hex"]), s.get("extra", {})) for s in stored] == \
         [(c.seq, c.comm_type, c.payload, c.extra) for c in expected]
