@@ -7,8 +7,9 @@ device sends one telemetry message (with an id, so it waits for the durable ack)
 seconds for `--seconds`. Reported: RSS of an empty daemon, of the daemon with the devices created,
 with all of them connected, and after the traffic; journal bytes and fsyncs per message (from
 /metrics) and the bytes the process made the kernel write to storage per message (/proc/PID/io:
-what wears an SD card; the history store's commits of the traffic included). The raw stack (bench/raw_server.py: hypercorn + quart-trio, nothing parsed
-or stored) carries the same connections and traffic in the same run, for the ratios.
+what wears an SD card; the history store's commits of the traffic included). The raw stack
+(bench/raw_server.py: hypercorn + quart-trio, nothing parsed or stored) carries the same
+connections and traffic in the same run, for the ratios.
 """
 
 from __future__ import annotations
