@@ -136,12 +136,17 @@ def key_path(key: str) -> str:
 def telemetry_series(conn: sqlite3.Connection, device_id: str, key: str, start_us: int, end_us: int,
                      every_us: int) -> list[dict[str, Any]]:
     """Numeric values of `key` in [start, end) as buckets of `every_us` (aligned to the epoch): mean,
-    min, max and count each. Hours kept only as hourly figures count as one bucket at their start."""
+    min, max and count each. Buckets of whole hours come from the hourly figures wherever an hour has
+    them (a month is 720 rows, not 43,200 messages), smaller ones from the messages wherever they are
+    kept; an hour kept only as figures counts as one bucket at its start."""
     device = _device_number(conn, device_id)
     if device is None:
         return []
     buckets: dict[int, Bucket] = {}
     path = key_path(key)
+    meta = dict(conn.execute("SELECT name, value FROM meta WHERE name IN ('hourly_until', 'raw_from_hour')"))
+    split_hour = int(meta.get("hourly_until" if every_us % HOUR_US == 0 else "raw_from_hour", 0))
+    raw_start = max(start_us, split_hour * HOUR_US)
     raw = conn.execute(
         "SELECT ts / ?4 AS b, min(v), max(v), total(v), count(v) FROM ("
         " SELECT ts, json_extract(payload, ?5) AS v, json_type(payload, ?5) AS t FROM telemetry"
@@ -149,12 +154,12 @@ def telemetry_series(conn: sqlite3.Connection, device_id: str, key: str, start_u
         " UNION ALL"
         " SELECT ts, json_extract(payload, ?5), json_type(payload, ?5) FROM telemetry_recent"
         "  WHERE device = ?1 AND ts >= ?2 AND ts < ?3)"
-        " WHERE t IN ('integer', 'real') GROUP BY b", (device, start_us, end_us, every_us, path))
+        " WHERE t IN ('integer', 'real') GROUP BY b", (device, raw_start, end_us, every_us, path))
     for bucket, low, high, total, count in raw:
         buckets[bucket] = Bucket(bucket * every_us, low, high, total, count)
     hourly = conn.execute(
         "SELECT hour, low, high, total, count FROM telemetry_hourly WHERE device = ? AND key = ? "
-        "AND hour >= ? AND hour < ?", (device, key, start_us // HOUR_US, -(-end_us // HOUR_US)))
+        "AND hour >= ? AND hour < ?", (device, key, start_us // HOUR_US, min(-(-end_us // HOUR_US), split_hour)))
     for hour, low, high, total, count in hourly:
         bucket = hour * HOUR_US // every_us
         found = buckets.get(bucket)

@@ -47,22 +47,43 @@ def used_bytes(conn: sqlite3.Connection) -> int:
     return pages * conn.execute("PRAGMA page_size").fetchone()[0]
 
 
-def roll_up_before(conn: sqlite3.Connection, cutoff_us: int) -> int:
-    """Hourly figures for the raw numeric values older than `cutoff_us` (an hour boundary), then the
-    raw rows go. Figures merge with what an hour already has. Returns the raw messages removed."""
+def add_hour_figures(conn: sqlite3.Connection, table: str, where: str, args: tuple) -> None:
+    """Merge the numeric values of `table`'s rows matching `where` into the hourly figures."""
+    conn.execute(
+        "INSERT INTO telemetry_hourly (device, key, hour, low, high, total, count) "
+        "SELECT t.device, j.key, t.ts / ?, min(j.value), max(j.value), total(j.value), count(*) "
+        f"FROM {table} AS t, json_each(t.payload) AS j WHERE {where} AND j.type IN ('integer', 'real') "
+        "GROUP BY t.device, j.key, t.ts / ? "
+        "ON CONFLICT (device, key, hour) DO UPDATE SET low = min(low, excluded.low), "
+        "high = max(high, excluded.high), total = total + excluded.total, count = count + excluded.count",
+        (HOUR_US, *args, HOUR_US))
+
+
+def aggregate_hours(writer, until_hour: int) -> None:
+    """Figures for every hour before `until_hour` that has none yet (its rows are all in `telemetry`):
+    charts over weeks read these instead of every message."""
+    conn = writer.conn
+    done_until = int(writer.meta("hourly_until", 0))
+    if until_hour <= done_until:
+        return
+    if done_until == 0:  # a new store: start at its first row
+        first = conn.execute("SELECT min(ts) FROM telemetry").fetchone()[0]
+        done_until = until_hour if first is None else min(first // HOUR_US, until_hour)
+    for (device,) in conn.execute("SELECT n FROM device_ids").fetchall():
+        add_hour_figures(conn, "telemetry", "t.device = ? AND t.ts >= ? AND t.ts < ?",
+                         (device, done_until * HOUR_US, until_hour * HOUR_US))
+    writer.set_meta("hourly_until", until_hour)
+
+
+def drop_raw_before(writer, cutoff_us: int) -> int:
+    """Raw messages older than `cutoff_us` (an hour boundary) go; their hours keep their figures."""
+    conn = writer.conn
+    aggregate_hours(writer, cutoff_us // HOUR_US)
     removed = 0
-    devices = [n for (n,) in conn.execute("SELECT n FROM device_ids")]
-    for device in devices:
-        conn.execute(
-            "INSERT INTO telemetry_hourly (device, key, hour, low, high, total, count) "
-            "SELECT t.device, j.key, t.ts / ?, min(j.value), max(j.value), total(j.value), count(*) "
-            "FROM telemetry AS t, json_each(t.payload) AS j "
-            "WHERE t.device = ? AND t.ts < ? AND j.type IN ('integer', 'real') "
-            "GROUP BY j.key, t.ts / ? "
-            "ON CONFLICT (device, key, hour) DO UPDATE SET low = min(low, excluded.low), "
-            "high = max(high, excluded.high), total = total + excluded.total, count = count + excluded.count",
-            (HOUR_US, device, cutoff_us, HOUR_US))
+    for (device,) in conn.execute("SELECT n FROM device_ids").fetchall():
         removed += conn.execute("DELETE FROM telemetry WHERE device = ? AND ts < ?", (device, cutoff_us)).rowcount
+    if cutoff_us // HOUR_US > int(writer.meta("raw_from_hour", 0)):
+        writer.set_meta("raw_from_hour", cutoff_us // HOUR_US)
     return removed
 
 
@@ -74,7 +95,7 @@ def enforce(writer, policy: RetentionPolicy, now_us: int) -> list[dict]:
     try:
         writer.move_all_recent()
         raw_cutoff = (now_us - int(policy.telemetry_raw_days * DAY_US)) // HOUR_US * HOUR_US
-        roll_up_before(conn, raw_cutoff)
+        drop_raw_before(writer, raw_cutoff)
         hourly_cutoff = (now_us - int(policy.telemetry_hourly_days * DAY_US)) // HOUR_US
         conn.execute("DELETE FROM telemetry_hourly WHERE hour < ?", (hourly_cutoff,))
         conn.execute("DELETE FROM communications WHERE ts < ?", (now_us - int(policy.communications_days * DAY_US),))

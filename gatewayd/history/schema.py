@@ -23,6 +23,8 @@ import sqlite3
 from pathlib import Path
 
 SCHEMA_VERSION = 1
+CACHE_KIB = 1024
+SOFT_HEAP_LIMIT = 4 * 1024 * 1024
 DIRECTORY = "history"
 FILENAME = "history.db"
 
@@ -65,6 +67,10 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     else:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout = 5000")
+    # Memory stays small whatever the size of the file: 1 MiB of page cache per connection, and
+    # SQLite frees caches past 4 MiB for the whole process. Reads are index ranges, writes appends.
+    conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+    conn.execute(f"PRAGMA soft_heap_limit = {SOFT_HEAP_LIMIT}")
     return conn
 
 

@@ -146,9 +146,20 @@ class HistoryWriter:
         self.move_all_recent()
 
     def move_all_recent(self) -> None:
-        self.conn.execute("INSERT OR IGNORE INTO telemetry (device, ts, seq, device_ts, payload) "
-                          "SELECT device, ts, seq, device_ts, payload FROM telemetry_recent ORDER BY device, ts, seq")
-        self.conn.execute("DELETE FROM telemetry_recent")
+        """Move telemetry_recent into the clustered table; every hour that is over gets its figures."""
+        from .retention import HOUR_US, add_hour_figures, aggregate_hours
+
+        conn = self.conn
+        newest = conn.execute("SELECT max(ts) FROM telemetry_recent").fetchone()[0]
+        if newest is None:
+            return
+        done_until = int(self._meta("hourly_until", 0))
+        # Rows for hours that have their figures already (the clock went back): merge them in.
+        add_hour_figures(conn, "telemetry_recent", "ts < ?", (done_until * HOUR_US,))
+        conn.execute("INSERT OR IGNORE INTO telemetry (device, ts, seq, device_ts, payload) "
+                     "SELECT device, ts, seq, device_ts, payload FROM telemetry_recent ORDER BY device, ts, seq")
+        conn.execute("DELETE FROM telemetry_recent")
+        aggregate_hours(self, newest // HOUR_US)
 
     def _device_deleted(self, record: Record) -> None:
         number = self._device_numbers.get(record.data["device_id"])

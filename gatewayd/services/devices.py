@@ -241,7 +241,8 @@ async def device_telemetry(core, device_id: str, since: str | None = None, until
 
     Without `key`: the last `limit` messages in [since, until], oldest first. With `key`: that key's
     numeric values in [since, until) (default: the last 24 hours) as time buckets with mean, min, max
-    and count; a bucket is `every` (1m, 1h, 1d) or wider, so that there are at most `limit`."""
+    and count; a bucket is `every` (1m, 1h, 1d) or wider, so that there are at most `limit` (whole
+    hours once wider than 15 minutes)."""
     from ..history import queries
 
     core.service("devices").require(device_id)
@@ -270,7 +271,9 @@ async def device_telemetry(core, device_id: str, since: str | None = None, until
     if low >= high:
         raise OpError("invalid", "since must be before until", 422)
     bucket = max(EVERY_US.get(every, 1000), -(-(high - low) // limit))
-    bucket = -(-bucket // 1_000_000) * 1_000_000  # whole seconds
+    # Whole seconds; past a quarter of an hour, whole hours (served from the hourly figures).
+    unit = 3_600_000_000 if bucket > 900_000_000 else 1_000_000
+    bucket = -(-bucket // unit) * unit
     await history.wait_applied()
     points = history.read(queries.telemetry_series, device_id, key, low, high, bucket)
     return {"device_id": device_id, "key": key, "every_seconds": bucket // 1_000_000, "since": queries.iso_us(low),

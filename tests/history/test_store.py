@@ -81,9 +81,15 @@ def test_telemetry_messages_and_buckets_span_recent_clustered_and_hourly(tmp_pat
     assert [(p["min"], p["max"], p["count"], p["mean"]) for p in hours] == [
         (0, 59, 60, 29.5), (60, 119, 60, 89.5), (120, 179, 60, 149.5)]
     assert queries.telemetry_series(conn, "d1", "s", start, start + 3 * 3_600_000_000, 3_600_000_000) == []
-    # The first two hours become hourly figures; the answer is the same.
-    retention.roll_up_before(conn, start + 2 * 3_600_000_000)
+    # Hours that are over have their figures: whole-hour buckets come from them, the same answer.
+    assert conn.execute("SELECT count(*) FROM telemetry_hourly").fetchone()[0] == 2  # hours 0 and 1 of key t
+    minutes = queries.telemetry_series(conn, "d1", "t", start, start + 3 * 3_600_000_000, 1_800_000_000)
+    assert [p["count"] for p in minutes] == [30] * 6
+    # Raw messages of the first two hours go; their figures stay.
+    retention.drop_raw_before(writer, start + 2 * 3_600_000_000)
     assert queries.telemetry_series(conn, "d1", "t", start, start + 3 * 3_600_000_000, 3_600_000_000) == hours
+    assert [p["count"] for p in queries.telemetry_series(conn, "d1", "t", start, start + 3 * 3_600_000_000,
+                                                          1_800_000_000)] == [60, 60, 30, 30]
     assert len(queries.telemetry_messages(conn, "d1", None, None, 1000)) == 60
 
 
