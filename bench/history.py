@@ -38,7 +38,7 @@ from gatewayd.history.writer import HistoryWriter  # noqa: E402
 from gatewayd.journal.files import segment_path  # noqa: E402
 from gatewayd.journal.reader import JournalReader  # noqa: E402
 from gatewayd.journal.record import Record, encode_line  # noqa: E402
-from gatewayd.runtime import load_state  # noqa: E402
+from gatewayd.gateway import load_state  # noqa: E402
 
 DEVICES = 100
 TERMINALS = 20
@@ -126,8 +126,7 @@ def write_journal(directory: Path, punches: int, values: int, keys: int, days: f
 def catch_up(state_dir: Path) -> tuple[int, float]:
     """The history store built from the journal the way the daemon does it at start."""
     from gatewayd.history.service import CATCH_UP_BATCH
-    from gatewayd.services import catalog  # noqa: F401  (registers the comm mappers)
-    from gatewayd.services.comms import communications
+    from gatewayd.connectors.monitor.comms import communications
 
     writer = HistoryWriter(schema.store_path(state_dir), communications)
     began = time.perf_counter()

@@ -30,7 +30,7 @@ import trio  # noqa: E402
 from gatewayd.hub import Hub  # noqa: E402
 from gatewayd.journal.fileops import FileOps  # noqa: E402
 from gatewayd.journal.writer import Batch, JournalWriter, run_in_worker_thread  # noqa: E402
-from gatewayd.state import build_state  # noqa: E402
+from gatewayd.gateway import build_state  # noqa: E402
 
 
 class RecordingOps(FileOps):

@@ -35,8 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 import trio  # noqa: E402
 
-from gatewayd.protocols import gwmp, lorawan  # noqa: E402
-from gatewayd.protocols.lorawan import MType  # noqa: E402
+from gatewayd.connectors.lorawan import gwmp, frames as lorawan  # noqa: E402
+from gatewayd.connectors.lorawan.frames import MType  # noqa: E402
 
 BURST_SECONDS = 0.01  # senders wake every 10 ms and send what is due (cheap pacing)
 NWK = bytes.fromhex("2b7e151628aed2a6abf7158809cf4f3c")
@@ -268,7 +268,7 @@ def measure_raw(args) -> dict:
 async def prepare_state(state_dir: Path, devices: int) -> str:
     from gatewayd import ops
     from gatewayd.config import from_mapping
-    from gatewayd.runtime import open_core
+    from gatewayd.gateway import open_core
 
     settings = from_mapping({"server": {"state_dir": str(state_dir)}})
     async with open_core(settings, online=False) as core:

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gatewayd.journal.files import segment_path  # noqa: E402
 from gatewayd.journal.record import Record, encode_line  # noqa: E402
-from gatewayd.runtime import load_state  # noqa: E402
+from gatewayd.gateway import load_state  # noqa: E402
 
 
 def rss_mib() -> float:

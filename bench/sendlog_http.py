@@ -36,17 +36,11 @@ BASE_TIME = datetime(2026, 1, 1)
 
 # -- the raw endpoint (its own process) ---------------------------------------------------------------
 def raw_server(port_file: str) -> None:
-    from functools import partial
-
-    from hypercorn.config import Sockets
-    from hypercorn.trio.run import worker_serve
-    from hypercorn.utils import wrap_app
     from quart import Response, request
     from quart_trio import QuartTrio
 
     from gatewayd.config import Settings
-    from gatewayd.daemon import _hypercorn_config
-    from gatewayd.protocols import terminal as tp
+    from gatewayd.connectors.terminals import codec as tp
 
     settings = Settings()
     app = QuartTrio("raw", static_folder=None)
@@ -57,6 +51,19 @@ def raw_server(port_file: str) -> None:
         text = tp.encode_reply("sendlog", True, count=req.count, logindex=req.logindex,
                                cloudtime=tp.format_cloudtime(datetime.now(timezone.utc)))
         return Response(text, 200, content_type="application/json")
+
+    serve_raw(app, settings, port_file)
+
+
+def serve_raw(app, settings, port_file: str) -> None:
+    """Serve a bare Quart app on a free 127.0.0.1 port with the daemon's hypercorn settings."""
+    from functools import partial
+
+    from hypercorn.config import Sockets
+    from hypercorn.trio.run import worker_serve
+    from hypercorn.utils import wrap_app
+
+    from gatewayd.daemon import _hypercorn_config
 
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -125,25 +132,28 @@ async def _client(port: int, client: int, tag: str, start: float, stop: float, o
                 out["latencies"].append(ended - began)
 
 
-def load_process(port: int, clients: list[int], tag: str, start: float, stop: float, results) -> None:
+def load_process(port: int, clients: list[int], tag: str, start: float, stop: float, results,
+                 client_fn=_client) -> None:
+    """`client_fn(port, client, tag, start, stop, out)` runs one keep-alive client."""
     out = {"acked": 0, "counted": 0, "failed": 0, "latencies": []}
 
     async def main():
         async with trio.open_nursery() as nursery:
             for client in clients:
-                nursery.start_soon(_client, port, client, tag, start, stop, out)
+                nursery.start_soon(client_fn, port, client, tag, start, stop, out)
 
     trio.run(main)
     out["cpu"] = time.process_time()
     results.put(out)
 
 
-def run_load(port: int, tag: str, seconds: float, clients: int, processes: int) -> dict:
+def run_load(port: int, tag: str, seconds: float, clients: int, processes: int, client_fn=_client) -> dict:
     start = time.monotonic() + 0.5 + WARMUP  # processes need a moment to start
     stop = start + seconds
     results = multiprocessing.Queue()
     groups = [list(range(i, clients, processes)) for i in range(processes)]
-    workers = [multiprocessing.Process(target=load_process, args=(port, g, tag, start - WARMUP, stop, results))
+    workers = [multiprocessing.Process(target=load_process,
+                                       args=(port, g, tag, start - WARMUP, stop, results, client_fn))
                for g in groups]
     for w in workers:
         w.start()
@@ -190,9 +200,9 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _measured(proc: subprocess.Popen, port: int, tag: str, args) -> dict:
+def _measured(proc: subprocess.Popen, port: int, tag: str, args, client_fn=_client) -> dict:
     cpu = _cpu_seconds(proc.pid)
-    result = run_load(port, tag, args.seconds, args.clients, args.processes)
+    result = run_load(port, tag, args.seconds, args.clients, args.processes, client_fn)
     result["cpu_per_request"] = (_cpu_seconds(proc.pid) - cpu) / max(result["acked"] + result["failed"], 1)
     return result
 
@@ -204,24 +214,14 @@ def _stored_punches(state: Path) -> int:
                if r.type == "attendance.punches")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--processes", type=int, default=2, help="load generator processes")
-    parser.add_argument("--rounds", type=int, default=2, help="raw / gatewayd alternations")
-    parser.add_argument("--raw-server", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.raw_server:
-        raw_server(args.raw_server)
-        return
-    if not 1 <= args.clients <= 500 or not 0.5 <= args.seconds <= 60 or not 1 <= args.rounds <= 10:
-        parser.error("keep it bounded: 1-500 clients, 0.5-60 seconds, 1-10 rounds")
-
+def alternate(script: str, args, client_fn, report) -> tuple[list[dict], list[dict], float, int]:
+    """Start the raw server (`script --raw-server PORT_FILE`) and gatewayd (auto-accepting terminals)
+    in their own processes, load them in turn for `args.rounds` rounds, stop both. Returns the raw
+    and gatewayd results, the fsyncs during gatewayd's rounds and the punches in its journal."""
     with tempfile.TemporaryDirectory(dir=ROOT) as tmp:
         tmp = Path(tmp)
         port_file = tmp / "raw.port"
-        raw = subprocess.Popen([sys.executable, __file__, "--raw-server", str(port_file)],
+        raw = subprocess.Popen([sys.executable, script, "--raw-server", str(port_file)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         config = tmp / "gatewayd.toml"
         config.write_text('[terminals]\nauto_accept = true\n[log]\nlevel = "warning"\n')
@@ -234,18 +234,13 @@ def main() -> None:
             _wait_for_file(state / "run.json", gateway)
             raw_port = int(port_file.read_text())
             gw_port = json.loads((state / "run.json").read_text())["http_port"]
-            print(f"sendlog over HTTP: {args.clients} keep-alive clients in {args.processes} processes, "
-                  f"{PUNCHES_PER_REQUEST} new punches per request, {args.rounds} rounds of {args.seconds:g} s "
-                  f"per server (after {WARMUP:g} s warm-up), alternating; {os.cpu_count()} CPUs, "
-                  f"load average {os.getloadavg()[0]:.1f}")
             raw_results, gw_results, fsyncs = [], [], 0.0
             for n in range(args.rounds):
-                raw_results.append(_measured(raw, raw_port, f"raw{n}", args))
+                raw_results.append(_measured(raw, raw_port, f"raw{n}", args, client_fn))
                 before = _metric(gw_port, "gatewayd_journal_fsyncs_total")
-                gw_results.append(_measured(gateway, gw_port, f"gw{n}", args))
+                gw_results.append(_measured(gateway, gw_port, f"gw{n}", args, client_fn))
                 fsyncs += _metric(gw_port, "gatewayd_journal_fsyncs_total") - before
-                print(f"  round {n + 1}: raw {raw_results[-1]['rps']:.0f} req/s, gatewayd {gw_results[-1]['rps']:.0f} "
-                      f"req/s ({gw_results[-1]['rps'] / raw_results[-1]['rps']:.0%})")
+                report(n, raw_results[-1], gw_results[-1])
         finally:
             for proc in (raw, gateway):
                 proc.terminate()
@@ -253,7 +248,42 @@ def main() -> None:
                     proc.wait(10)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-        stored = _stored_punches(state)
+        return raw_results, gw_results, fsyncs, _stored_punches(state)
+
+
+def bench_args(doc: str, serve_raw_fn, rounds: int = 2) -> argparse.Namespace | None:
+    """The flags shared by the HTTP terminal benches, bounded. When started as the raw server
+    (`--raw-server PORT_FILE`), runs `serve_raw_fn(PORT_FILE)` and returns None."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--clients", type=int, default=50, help="keep-alive clients (terminals) at once")
+    parser.add_argument("--processes", type=int, default=2, help="load generator processes")
+    parser.add_argument("--rounds", type=int, default=rounds, help="raw / gatewayd alternations")
+    parser.add_argument("--raw-server", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.raw_server:
+        serve_raw_fn(args.raw_server)
+        return None
+    if not 1 <= args.clients <= 500 or not 0.5 <= args.seconds <= 60 or not 1 <= args.rounds <= 10:
+        parser.error("keep it bounded: 1-500 clients, 0.5-60 seconds, 1-10 rounds")
+    return args
+
+
+def main() -> None:
+    args = bench_args(__doc__, raw_server)
+    if args is None:
+        return
+
+    print(f"sendlog over HTTP: {args.clients} keep-alive clients in {args.processes} processes, "
+          f"{PUNCHES_PER_REQUEST} new punches per request, {args.rounds} rounds of {args.seconds:g} s "
+          f"per server (after {WARMUP:g} s warm-up), alternating; {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f}")
+
+    def report(n: int, raw: dict, gw: dict) -> None:
+        print(f"  round {n + 1}: raw {raw['rps']:.0f} req/s, gatewayd {gw['rps']:.0f} req/s "
+              f"({gw['rps'] / raw['rps']:.0%})")
+
+    raw_results, gw_results, fsyncs, stored = alternate(__file__, args, _client, report)
 
     def best(results):
         return max(results, key=lambda r: r["rps"])

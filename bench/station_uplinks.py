@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lorawan_uplinks import BURST_SECONDS, dev_addr, device_keys, gatewayd_run, start_daemon  # noqa: E402
 
-from gatewayd.protocols import lorawan  # noqa: E402
-from gatewayd.protocols.lorawan import MType  # noqa: E402
+from gatewayd.connectors.lorawan import frames as lorawan  # noqa: E402
+from gatewayd.connectors.lorawan.frames import MType  # noqa: E402
 
 
 def station_eui(g: int) -> str:

@@ -153,7 +153,7 @@ async def fill_journal(state: Path, url: str, count: int, batch: bool) -> bytes:
     from gatewayd import config, ops
     from gatewayd.connectors.webhooks.delivery import encode, pending_events
     from gatewayd.northbound.events import StateDirectory
-    from gatewayd.runtime import open_core
+    from gatewayd.gateway import open_core
 
     settings = config.from_mapping({"server": {"state_dir": str(state)}}, "<bench>")
     async with open_core(settings, online=False) as core:

@@ -59,7 +59,7 @@ async def create_devices(state_dir: Path, count: int, keys: list | None = None) 
     """`count` WebSocket devices, created offline in one go (group commit makes it quick). An API key
     is appended to `keys` when a list is given."""
     from gatewayd import config, ops
-    from gatewayd.runtime import open_core
+    from gatewayd.gateway import open_core
 
     settings = config.from_mapping({"server": {"state_dir": str(state_dir)}}, "<bench>")
     devices: list[dict] = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import dataclasses
 import hashlib
+import ipaddress
 import os
 import re
 import sys
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any, get_args, get_origin
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .broker_url import check_settings as check_mqtt_settings
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -47,7 +50,8 @@ class ServerSettings:
     port: int = _key(default=3000, min=0, max=65535, doc="The one TCP port. 0 picks a free port (tests).")
     udp_port: int = _key(default=1700, min=0, max=65535,
                          doc="UDP port for LoRa packet forwarders (Semtech GWMP). 0 turns LoRaWAN off.")
-    udp_host: str = _key(default="0.0.0.0", doc="Address the UDP port listens on.")
+    udp_host: str = _key(default="", doc="Address the UDP port listens on; empty: the same as host (so --host "
+                                         "127.0.0.1 keeps both on the loopback).")
     state_dir: str = _key(default="/var/lib/gatewayd", doc="Where the journal, snapshots and control socket live.")
     graceful_timeout: float = _key(default=4.0, min=0.5, max=60,
                                    doc="Seconds a stop may take before remaining connections are cut.")
@@ -55,8 +59,13 @@ class ServerSettings:
                                doc="Largest HTTP request body accepted.")
     tcp_user_timeout: float = _key(default=30.0, min=0, max=3600,
                                    doc="Seconds unacknowledged data may wait before a dead peer is cut (TCP_USER_TIMEOUT).")
-    certfile: str = _key(default="", doc="TLS certificate (PEM). Empty: plain HTTP (use a reverse proxy for TLS).")
-    keyfile: str = _key(default="", doc="TLS private key (PEM).")
+    certfile: str = _key(default="", doc="TLS certificate (PEM), with keyfile. Empty: plain HTTP (or TLS at a reverse "
+                                          "proxy: see trusted_proxies).")
+    keyfile: str = _key(default="", doc="TLS private key (PEM). With certfile, the port serves HTTPS and WSS only.")
+    trusted_proxies: list = _key(default_factory=list,
+                                 doc="Reverse proxies (addresses or CIDR networks) whose X-Forwarded-Proto and "
+                                     "X-Forwarded-For are believed: the client's address for per-address limits, "
+                                     "and HTTPS for Secure cookies. Empty: those headers are ignored.")
 
 
 @dataclass
@@ -222,6 +231,10 @@ class LorawanSettings:
     net_id: str = _key(default="000000", doc="NetID (6 hex digits) used in join-accepts and DevAddr allocation.")
     accept_unknown_gateways: bool = _key(default=True, reload=True,
                                          doc="Accept packet forwarders whose EUI was not registered.")
+    unknown_source_datagrams_per_second: float = _key(
+        default=20.0, min=0.1, max=1e6, reload=True,
+        doc="Datagrams per second (burst: twice as many) from an address no admitted gateway sent from lately; "
+            "more are dropped before they are parsed.")
     keepalive_interval: float = _key(default=10.0, min=1, max=3600, reload=True,
                                      doc="The packet forwarders' keep-alive period (PULL_DATA).")
     missed_keepalives: int = _key(default=3, min=1, max=100, reload=True,
@@ -468,11 +481,18 @@ def _check_semantics(settings: Settings) -> None:
         raise ConfigError(f"lorawan.station_public_url: {url!r} is not ws:// or wss:// with a host and an explicit port")
     if bool(settings.server.certfile) != bool(settings.server.keyfile):
         raise ConfigError("server.certfile and server.keyfile: set both or neither")
-    if settings.mqtt.url:
-        from .connectors.mqtt.topics import check_settings
-
+    for where in ("certfile", "keyfile"):
+        path = getattr(settings.server, where)
+        if path and not os.access(path, os.R_OK):
+            raise ConfigError(f"server.{where}: {path} cannot be read")
+    for i, entry in enumerate(settings.server.trusted_proxies):
         try:
-            check_settings(settings.mqtt)
+            ipaddress.ip_network(str(entry).strip(), strict=False)
+        except ValueError:
+            raise ConfigError(f"server.trusted_proxies[{i}]: {entry!r} is not an IP address or network") from None
+    if settings.mqtt.url:
+        try:
+            check_mqtt_settings(settings.mqtt)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
     for i, rule in enumerate(settings.alerts.rules):

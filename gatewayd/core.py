@@ -3,24 +3,33 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Sequence
 
 import trio
 
+from . import access, backup, journal_ops, ops
+from .history import ops as history_ops
 from .config import Settings
 from .connections import ConnectionSet
+from .connector import Connector
 from .hub import Hub
 from .journal.follow import CursorStore
 from .history.service import HistoryService
 from .journal.writer import JournalWriter
 from .loopload import LoopLoad
 from .metrics import Metrics
-from .services.access import AccessService
+from .access import AccessService
 from .state import State
+from .web.sessions import Sessions
+
+
+GROUND_OPERATIONS = ops.collect(access, journal_ops, backup, history_ops)
+GROUND_SERVICES = (("compactor", journal_ops.Compactor), ("sessions", Sessions))
 
 
 class Core:
-    def __init__(self, settings: Settings, state: State, hub: Hub, writer: JournalWriter, *, online: bool):
+    def __init__(self, settings: Settings, state: State, hub: Hub, writer: JournalWriter, *, online: bool,
+                 connectors: Sequence[Connector]):
         self.settings = settings
         self.state = state
         self.hub = hub
@@ -37,14 +46,15 @@ class Core:
         self.access = AccessService(self)
         self.extras: dict[str, Any] = {}
         self.http_port: int | None = None
+        self.connectors = tuple(connectors)
+        self.operations = ops.table([*GROUND_OPERATIONS, *(spec for c in self.connectors for spec in c.operations)])
         self.services: dict[str, Any] = {}
-        from .services.comms import communications
-        from .services.registry import service_factories
-
         # The history projection (telemetry, punches, communications): ground floor, started first.
-        self.history = self.services["history"] = HistoryService(self, communications)
-
-        for name, factory in service_factories():
+        # The monitoring connector hands it the communication mappers (`comm_mapper`).
+        self.history = self.services["history"] = HistoryService(self)
+        for name, factory in [*GROUND_SERVICES, *(s for c in self.connectors for s in c.services)]:
+            if name in self.services:
+                raise ValueError(f"service {name!r} is declared twice")
             self.services[name] = factory(self)
         self._register_gauges()
 

@@ -9,22 +9,24 @@ import signal
 import socket
 import time
 from functools import partial
+from typing import Sequence
 
 import trio
 from hypercorn.config import Config as HypercornConfig, Sockets
 from hypercorn.trio.run import worker_serve
 from hypercorn.utils import wrap_app
 
-from . import __version__, config as config_mod
+from . import __version__, config as config_mod, control
 from .config import Settings
+from .connector import Connector
 from .gctune import collect_periodically, tune_for_daemon
 from .journal.writer import JournalUnavailable
 from .logs import setup_logging
 from .runtime import open_core
 from .sdnotify import Notifier, listen_fds, watchdog_interval
-from .transports import control
-from .transports.web import create_app
 from .web import boundary
+from .web.app import create_app
+from .web.proxy import ProxyHeaders, parse_networks
 
 log = logging.getLogger("gatewayd")
 
@@ -191,13 +193,14 @@ async def _watchdog(core, notifier: Notifier, period: float) -> None:
 
 
 async def serve(settings: Settings, config_path: str | None = None, overrides: dict | None = None,
-                *, handle_signals: bool = True, tune_gc: bool = False, task_status=trio.TASK_STATUS_IGNORED) -> int:
+                *, connectors: Sequence[Connector], handle_signals: bool = True, tune_gc: bool = False,
+                task_status=trio.TASK_STATUS_IGNORED) -> int:
     """Run until SIGTERM/SIGINT (or `core.stopping` is set). `task_status` receives the Core once
     every port is bound (tests run the daemon in-process this way). `tune_gc` (the daemon process
     sets it; in-process tests do not) sets the garbage collector up for a long-running process
     once start-up is over."""
     notifier = Notifier.from_environ()
-    async with open_core(settings, online=True) as core:
+    async with open_core(settings, online=True, connectors=connectors) as core:
         password = await core.access.ensure_admin()
         if password is not None:
             _hand_over_initial_password(settings, password)
@@ -217,7 +220,9 @@ async def serve(settings: Settings, config_path: str | None = None, overrides: d
             await core.hub.publish("config.reloaded", {"applied": live, "needs_restart": restart}, durable=False)
 
         core.extras["web_app"] = web_app = create_app(core)
-        app = boundary.ErrorBoundary(web_app, boundary.ConnectionErrors(core.metrics))
+        trusted = parse_networks(settings.server.trusted_proxies)
+        app = boundary.ErrorBoundary(ProxyHeaders(web_app, trusted) if trusted else web_app,
+                                     boundary.ConnectionErrors(core.metrics))
         boundary.install()
         sock = _listen_socket(settings)
         port = sock.getsockname()[1]

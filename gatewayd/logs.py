@@ -14,6 +14,8 @@ import time
 from collections import OrderedDict
 from typing import Callable, Mapping, TextIO
 
+from .textsafe import printable
+
 HUMAN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 JOURNAL_FORMAT = "%(name)s: %(message)s"
 
@@ -57,22 +59,25 @@ def scrub_secrets(text: str) -> str:
 
 
 class SecretScrubber(logging.Filter):
-    """Last safety net: device tokens (tok_...) and API keys (gwk_...) never reach a log line."""
+    """Last safety net: device tokens (tok_...) and API keys (gwk_...) never reach a log line, and
+    control characters are shown escaped."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
         except Exception:
             return True  # a broken format string is reported by the handler as usual
-        scrubbed = scrub_secrets(message)
+        # Names, serial numbers and reasons come from peers: no control character (a terminal escape,
+        # a newline that would forge a line) reaches the log as it is.
+        scrubbed = printable(scrub_secrets(message))
         if scrubbed != message:
             record.msg, record.args = scrubbed, None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = scrub_secrets(record.exc_text)
+            record.exc_text = printable(scrub_secrets(record.exc_text), keep_newlines=True)
         if record.stack_info:
-            record.stack_info = scrub_secrets(record.stack_info)
+            record.stack_info = printable(scrub_secrets(record.stack_info), keep_newlines=True)
         return True
 
 

@@ -2,13 +2,16 @@
 
 One registry serves the local control socket (daemon running), the offline command line (daemon
 stopped: the CLI takes the journal lock and runs the same function) and the REST API where it fits.
-An operation is `async def fn(core, **args) -> JSON-able`, registered with `@operation("x.y")`.
+An operation is `async def fn(core, **args) -> JSON-able`, marked with `@operation("x.y")`; the ground
+floor and each connector declare the modules that hold theirs, and `core.operations` is the table
+built from those declarations.
 """
 
 from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, Awaitable, Callable
 
 
@@ -36,24 +39,31 @@ class OpSpec:
     needs_daemon: bool
 
 
-OPS: dict[str, OpSpec] = {}
-
-
 def operation(name: str, *, needs_daemon: bool = False):
-    def register(fn):
-        OPS[name] = OpSpec(name, fn, needs_daemon)
+    def mark(fn):
+        fn.op_spec = OpSpec(name, fn, needs_daemon)
         return fn
-    return register
+    return mark
 
 
-def load_all() -> None:
-    """Import every module that registers operations."""
-    from .services import catalog  # noqa: F401
+def collect(*modules: ModuleType) -> tuple[OpSpec, ...]:
+    """The operations marked with `@operation` in these modules."""
+    return tuple(value.op_spec for module in modules for value in vars(module).values()
+                 if isinstance(getattr(value, "op_spec", None), OpSpec)
+                 and getattr(value, "__module__", None) == module.__name__)
+
+
+def table(specs) -> dict[str, OpSpec]:
+    operations: dict[str, OpSpec] = {}
+    for spec in specs:
+        if spec.name in operations:
+            raise ValueError(f"operation {spec.name!r} is declared twice")
+        operations[spec.name] = spec
+    return operations
 
 
 async def call(core, name: str, args: dict[str, Any]) -> Any:
-    load_all()
-    spec = OPS.get(name)
+    spec = core.operations.get(name)
     if spec is None:
         raise OpError("unknown_op", f"unknown operation {name!r}", 404)
     if spec.needs_daemon and not core.online:

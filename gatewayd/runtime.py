@@ -8,41 +8,25 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
+from typing import AsyncIterator, Sequence
 
 import trio
 
 from .config import Settings
+from .connector import Connector
 from .core import Core
 from .hub import Hub
 from .journal.fileops import FileOps
 from .journal.lock import JournalLock
-from .journal.reader import JournalReader
 from .journal.writer import JournalWriter
-from .state import State, build_state
+from .replay import load_state
 
 log = logging.getLogger("gatewayd.runtime")
 
 
-def load_state(journal_dir, until_seq: int | None = None, cut_tail: bool = True,
-               settings: Settings | None = None) -> tuple[State, int]:
-    """Replay the journal into a fresh model. Returns (state, records replayed)."""
-    reader = JournalReader(journal_dir)
-    if cut_tail:
-        cut = reader.cut_torn_tail()
-        if cut is not None:
-            kept = f"kept in {cut.side_file.name}" if cut.side_file else "no room for a copy"
-            log.warning("journal: cut a torn tail of %d bytes off %s (%s)", cut.cut_bytes, cut.path.name, kept)
-    state = build_state(settings)
-    snapshot = reader.load_snapshot(max_seq=until_seq)
-    if snapshot is not None:
-        state.restore(snapshot.state)
-    count = state.replay(reader.records(after_seq=state.seq, until_seq=until_seq, contiguous=True))
-    return state, count
-
-
 @asynccontextmanager
-async def open_core(settings: Settings, *, online: bool, fileops: FileOps | None = None) -> AsyncIterator[Core]:
+async def open_core(settings: Settings, *, online: bool, connectors: Sequence[Connector],
+                    fileops: FileOps | None = None) -> AsyncIterator[Core]:
     journal_dir = settings.state_path / "journal"
     journal_dir.mkdir(parents=True, exist_ok=True)
     settings.state_path.chmod(0o700)
@@ -50,7 +34,7 @@ async def open_core(settings: Settings, *, online: bool, fileops: FileOps | None
     lock.acquire()
     writer = core = None
     try:
-        state, replayed = load_state(journal_dir, settings=settings)
+        state, replayed = load_state(journal_dir, settings=settings, connectors=connectors)
         log.info("journal: state at seq %d (%d records replayed)", state.seq, replayed)
         writer = JournalWriter(
             journal_dir,
@@ -61,7 +45,7 @@ async def open_core(settings: Settings, *, online: bool, fileops: FileOps | None
             fileops=fileops,
         )
         hub = Hub(state, writer, durable_timeout=settings.journal.durable_timeout)
-        core = Core(settings, state, hub, writer, online=online)
+        core = Core(settings, state, hub, writer, online=online, connectors=connectors)
         await core.history.open()
         async with trio.open_nursery() as nursery:
             await nursery.start(writer.run)

@@ -113,7 +113,7 @@ def write_venv(app: Path, python: str) -> None:
     os.symlink(f"/usr/bin/python{python}", app / "bin" / "python3")
     os.symlink("python3", app / "bin" / "python")
     launcher = app / "bin" / "gatewayd"
-    launcher.write_text("#!/opt/gatewayd/bin/python3\nimport sys\n\nfrom gatewayd.cli import main\n\n"
+    launcher.write_text("#!/opt/gatewayd/bin/python3\nimport sys\n\nfrom gatewayd.cli.main import main\n\n"
                         "sys.exit(main())\n")
     launcher.chmod(0o755)
 

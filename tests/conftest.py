@@ -15,7 +15,7 @@ import trio
 from hypothesis import HealthCheck, settings as hypothesis_settings
 
 from gatewayd import config, ops
-from gatewayd.daemon import serve
+from gatewayd.gateway import serve
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from gatewayd.connectors.lorawan import mac_commands
 from gatewayd.connectors.lorawan.mac_commands import MacCommand
-from gatewayd.protocols import gwmp, lorawan
-from gatewayd.protocols.errors import ProtocolError
-from gatewayd.protocols.lorawan import MType
+from gatewayd.connectors.lorawan import gwmp, frames as lorawan
+from gatewayd.errors import ProtocolError
+from gatewayd.connectors.lorawan.frames import MType
 
 
 def _key(key: bytes | str | None) -> bytes | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..cli import Arg, OpCommand, register_op_commands
+from ..opcommands import Arg, OpCommand
 from ..ops import OpError, operation
 from . import queries, retention
 
@@ -82,7 +82,8 @@ def _rebuilt(result: dict[str, Any]) -> str:
         f" ({result['records']} records in {result['seconds']} s)" if "records" in result else "")
 
 
-register_op_commands([
+# Command-line words (the command line lists them with the other ground-floor commands).
+COMMANDS = [
     OpCommand(("history", "rebuild"), "history.rebuild",
               "build the history store again from the journal (as far back as the journal goes)", [], _rebuilt),
     OpCommand(("history", "status"), "history.status", "the history store's position, rows and size", [],
@@ -94,4 +95,4 @@ register_op_commands([
                Arg("type", "only this type (comm_rx, comm_tx, comm_join ...)", flag=True),
                Arg("limit", "at most this many", flag=True, type=int)],
               lambda r: json.dumps(r, indent=2)),
-])
+]

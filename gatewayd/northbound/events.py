@@ -24,9 +24,9 @@ from datetime import timezone, tzinfo
 from typing import Any, Callable, Iterable, Protocol
 
 from ..journal.record import Record
-from ..protocols.resiot import (COMM_GWALIVE, COMM_GWRX, COMM_JOIN, COMM_RX, COMM_TX, COMM_TXCONFIRM,
-                                COMM_TXSENDACK, Communication, is_eui, to_envelope)
-from ..services import comms
+from ..connectors.monitor.resiot import (COMM_GWALIVE, COMM_GWRX, COMM_JOIN, COMM_RX, COMM_TX, COMM_TXCONFIRM,
+                                         COMM_TXSENDACK, Communication, is_eui, to_envelope)
+from ..connectors.monitor import comms
 
 log = logging.getLogger("gatewayd.northbound")
 

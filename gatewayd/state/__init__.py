@@ -100,12 +100,10 @@ def _in_turn(chain: list[Applier]) -> Applier:
     return apply_each
 
 
-def build_state(settings=None) -> State:
-    """The daemon's full model: every part, in a fixed order. Parts with a `configure(settings)`
+def build_state(settings, part_classes: Iterable[type]) -> State:
+    """The daemon's full model: these parts, in this order. Parts with a `configure(settings)`
     get it before any record is applied, so replay and live use the same limits."""
-    from .registry import part_classes
-
-    parts = [cls() for cls in part_classes()]
+    parts = [cls() for cls in part_classes]
     if settings is not None:
         for part in parts:
             if hasattr(part, "configure"):

@@ -86,8 +86,9 @@ def test_shipped_sample_and_reference_are_up_to_date():
 async def test_a_dying_critical_task_takes_the_daemon_down(tmp_path, monkeypatch):
     import trio
 
+    from gatewayd.connector import Connector
+    from gatewayd.connectors import CONNECTORS
     from gatewayd.daemon import serve
-    from gatewayd.services import registry
     from tests.conftest import make_settings
 
     class Doomed:
@@ -99,9 +100,8 @@ async def test_a_dying_critical_task_takes_the_daemon_down(tmp_path, monkeypatch
             await trio.sleep(0.05)
             raise RuntimeError("disk controller on fire")
 
-    original = registry.service_factories
-    monkeypatch.setattr(registry, "service_factories", lambda: original() + [("doomed", Doomed)])
+    doomed = Connector("doomed", services=(("doomed", Doomed),))
     with trio.fail_after(10):
         with pytest.raises(BaseException) as excinfo:
-            await serve(make_settings(tmp_path / "state"), handle_signals=False)
+            await serve(make_settings(tmp_path / "state"), connectors=(*CONNECTORS, doomed), handle_signals=False)
     assert "disk controller on fire" in repr(excinfo.value)

@@ -105,8 +105,8 @@ async def test_login_form_needs_its_csrf_token(daemon):
 async def test_next_parameter_stays_on_this_server(daemon):
     await set_password(daemon)
     async with client(daemon) as http:
-        for target, expected in (("/settings", "/settings"), ("//evil.example/x", "/devices"),
-                                 ("https://evil.example", "/devices")):
+        for target, expected in (("/settings", "/settings"), ("//evil.example/x", "/"),
+                                 ("https://evil.example", "/")):
             page = await http.get("/login", params={"next": target})
             response = await http.post("/login", data={"username": "admin", "password": PASSWORD,
                                                        "csrf_token": csrf_of(page.text), "next": target})

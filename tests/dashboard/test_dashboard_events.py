@@ -4,9 +4,8 @@ import json
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from gatewayd import ops
 from gatewayd.journal.record import Record
-from gatewayd.transports import dashboard_events
+from gatewayd.connectors.monitor import dashboard_events
 
 TS = "2026-06-12T10:00:00.000000Z"
 DEVICE = "3f1e1c2a-0000-4000-8000-000000000001"
@@ -32,7 +31,6 @@ def test_presence_telemetry_and_commands():
 
 
 def test_no_hashes_or_keys_reach_the_browser():
-    ops.load_all()  # the other domains' action mappers
     secrets = [
         ("device.created", {"device_id": DEVICE, "name": "x", "kind": "ws", "tags": [], "token_hash": "sha256:SECRET"}),
         ("device.token_rotated", {"device_id": DEVICE, "name": "x", "token_hash": "sha256:SECRET"}),

@@ -6,7 +6,7 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed, ConnectionRejected, open_websocket_url
 
-from gatewayd.transports import dashboard_ws
+from gatewayd.connectors.monitor import dashboard_ws
 from tests.devices.helpers import create_device, register, send_json, telemetry_items, ws_url
 
 from .helpers import logged_in

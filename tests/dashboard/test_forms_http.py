@@ -226,6 +226,7 @@ async def test_push_terminal_page_shows_its_protocol_and_commands(daemon):
         await http.post("/terminals/PUSHDASH/approve", data={"csrf_token": csrf})
         detail = (await http.get("/terminals/PUSHDASH")).text
         assert "<dt>Protocol</dt><dd>push</dd>" in detail and "Refresh device info" in detail
+        assert "<dt>Users reported</dt><dd>0</dd>" in detail and "none yet" in detail
         assert "Sync time" not in detail
         response = await http.post("/terminals/PUSHDASH/command", data={"csrf_token": csrf, "action": "info"})
         assert response.status_code == 303

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 from hypothesis import given, strategies as st
 
-from gatewayd.services.sessions import KEY_BYTES, Sessions, load_or_create_key, same_origin
+from gatewayd.web.sessions import KEY_BYTES, Sessions, load_or_create_key, same_origin
 
 
 class Clock:
@@ -17,10 +17,21 @@ class Clock:
         return self.now
 
 
+class Hub:
+    """Applies the one record sessions publish (auth.logout) as the state part would."""
+
+    def __init__(self, access):
+        self.access = access
+
+    async def publish(self, type_, data):
+        assert type_ == "auth.logout" and set(data) == {"sid_hash", "exp", "user"}
+        self.access.revoked_sessions[data["sid_hash"]] = data["exp"]
+
+
 def make(tmp_path, admin_hash="scrypt$first"):
     settings = SimpleNamespace(state_path=tmp_path, security=SimpleNamespace(session_hours=1.0))
-    core = SimpleNamespace(settings=settings, extras={},
-                           state=SimpleNamespace(access=SimpleNamespace(admin_hash=admin_hash)))
+    access = SimpleNamespace(admin_hash=admin_hash, revoked_sessions={})
+    core = SimpleNamespace(settings=settings, extras={}, state=SimpleNamespace(access=access), hub=Hub(access))
     clock = Clock()
     return Sessions(core, clock=clock), core, clock
 
@@ -33,7 +44,7 @@ def test_cookie_round_trip_and_registration(tmp_path):
     assert (decoded.sid, decoded.user) == (session.sid, "admin")
 
 
-def test_tampering_expiry_password_change_and_revocation(tmp_path):
+async def test_tampering_expiry_password_change_and_revocation(tmp_path):
     store, core, clock = make(tmp_path)
     session = store.new_session("admin")
     cookie = store.encode(session)
@@ -50,8 +61,9 @@ def test_tampering_expiry_password_change_and_revocation(tmp_path):
     assert store.decode(cookie) is None
     fresh = store.new_session("admin")
     assert store.decode(store.encode(fresh)) is not None
-    store.revoke(fresh)
+    await store.revoke(fresh)
     assert store.decode(store.encode(fresh)) is None
+    assert fresh.sid not in str(core.state.access.revoked_sessions)  # only a hash of it is kept
 
 
 def test_a_new_key_ends_every_session(tmp_path):

@@ -5,9 +5,9 @@ import json
 
 from hypothesis import given, settings, strategies as st
 
-from gatewayd.protocols import device_json, device_xml
-from gatewayd.protocols.device_messages import Event, Telemetry
-from gatewayd.protocols.errors import ProtocolError
+from gatewayd.connectors.devices import json_codec as device_json, xml_codec as device_xml
+from gatewayd.connectors.devices.messages import Event, Telemetry
+from gatewayd.errors import ProtocolError
 
 FAST = settings(max_examples=300, deadline=None)
 

@@ -4,8 +4,9 @@ import json
 from zoneinfo import ZoneInfo
 
 from gatewayd.journal.record import Record
-from gatewayd.protocols.resiot import TxRequest, encode_envelope, parse_tx
-from gatewayd.services import comms, device_comms  # noqa: F401  (registers the mappers)
+from gatewayd.connectors.monitor.resiot import TxRequest, encode_envelope, parse_tx
+from gatewayd.connectors.monitor import comms
+from gatewayd.connectors.devices import comms as device_comms  # noqa: F401  (registers the mappers)
 
 from tests.conftest import wait_for
 

@@ -118,7 +118,7 @@ async def test_cli_device_lifecycle_offline(tmp_path):
 
 
 async def test_openapi_describes_every_device_route(daemon):
-    from gatewayd.transports.web import create_app
+    from gatewayd.web.app import create_app
 
     spec = json.loads((ROOT / "docs" / "openapi.json").read_text())
     app = create_app(daemon.core)

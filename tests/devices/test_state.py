@@ -3,8 +3,8 @@
 import json
 
 from gatewayd.journal.record import Record
-from gatewayd.state.device_commands import CommandsState
-from gatewayd.state.devices import DevicesState
+from gatewayd.connectors.devices.commands_state import CommandsState
+from gatewayd.connectors.devices.state import DevicesState
 
 TS = "2026-06-12T09:00:00.000000Z"
 

@@ -8,7 +8,7 @@ import pytest
 import trio
 
 from gatewayd.ratelimit import source_key
-from gatewayd.transports.device_ws import ADMISSION
+from gatewayd.connectors.devices.ws import ADMISSION
 from tests.conftest import wait_for
 from tests.reliability.rawws import RawWebSocket, Rejected
 

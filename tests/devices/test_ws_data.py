@@ -6,7 +6,7 @@ import pytest
 import trio
 
 from gatewayd import ops
-from gatewayd.runtime import open_core
+from gatewayd.gateway import open_core
 from tests.conftest import DaemonProcess, make_settings, wait_for
 
 from .helpers import api, close_code, create_device, open_websocket_url, receive_json, register, send_json, telemetry_items, ws_url

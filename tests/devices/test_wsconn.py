@@ -2,7 +2,7 @@
 
 import trio
 
-from gatewayd.transports.wsconn import ConnectionEnded, WsConnection
+from gatewayd.web.wsconn import ConnectionEnded, WsConnection
 
 
 class FakeWebsocket:

@@ -12,6 +12,7 @@ tests/fuzz/regressions/<target>/, where test_fuzz_targets.py replays it on every
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import re
 import shutil
@@ -29,14 +30,13 @@ def run_one(name: str) -> None:
     """Inside the libFuzzer process: instrument the codecs, then fuzz one target."""
     import atheris
 
-    with atheris.instrument_imports(include=["gatewayd.protocols"]):
-        import gatewayd.protocols.device_json  # noqa: F401  (instrumented before first use)
-        import gatewayd.protocols.device_xml  # noqa: F401
-        import gatewayd.protocols.dialect  # noqa: F401
-        import gatewayd.protocols.gwmp  # noqa: F401
-        import gatewayd.protocols.lorawan  # noqa: F401
-        import gatewayd.protocols.resiot  # noqa: F401
-        import gatewayd.protocols.terminal  # noqa: F401
+    codecs = ["gatewayd.connectors.devices.json_codec", "gatewayd.connectors.devices.xml_codec",
+              "gatewayd.connectors.devices.dialect", "gatewayd.connectors.lorawan.gwmp",
+              "gatewayd.connectors.lorawan.frames", "gatewayd.connectors.monitor.resiot",
+              "gatewayd.connectors.terminals.codec"]
+    with atheris.instrument_imports(include=codecs):
+        for name in codecs:
+            importlib.import_module(name)  # instrumented before first use
     from tests.fuzz.targets import TARGETS
 
     target = TARGETS[name]

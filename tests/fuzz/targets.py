@@ -13,8 +13,11 @@ from dataclasses import dataclass, field
 from typing import Callable
 from urllib.parse import parse_qsl
 
-from gatewayd.protocols import device_json, device_xml, dialect, gwmp, lorawan, resiot, terminal
-from gatewayd.protocols.errors import ProtocolError
+from gatewayd.connectors.devices import json_codec as device_json, xml_codec as device_xml, dialect
+from gatewayd.connectors.lorawan import gwmp, frames as lorawan
+from gatewayd.connectors.monitor import resiot
+from gatewayd.connectors.terminals import codec as terminal
+from gatewayd.errors import ProtocolError
 
 MAX_FRAME = 64 * 1024
 KEY = bytes(range(16))

@@ -16,7 +16,7 @@ from gatewayd import ops
 from gatewayd.history import schema
 from gatewayd.journal.files import list_segments
 from gatewayd.journal.reader import JournalReader
-from gatewayd.services.backup import restore_backup
+from gatewayd.gateway import restore_backup
 from tests.conftest import Daemon, DaemonProcess, run_cli, wait_for
 from tests.devices.helpers import receive_json, register, send_json
 from tests.terminals.termsim import SimTerminal, punches

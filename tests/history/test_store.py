@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 from gatewayd.history import queries, retention
 from gatewayd.history.writer import HistoryWriter
 from gatewayd.journal.record import Record
-from gatewayd.protocols.resiot import COMM_RX, Communication
+from gatewayd.connectors.monitor.resiot import COMM_RX, Communication
 
 T0 = datetime(2026, 6, 1, tzinfo=timezone.utc)
 
@@ -162,8 +162,8 @@ def test_store_rebuilt_from_the_journal_equals_the_store_fed_live(tmp_path_facto
 
 
 def test_communications_read_back_as_the_monitoring_stream_shows_them(tmp_path):
-    from gatewayd.services import catalog  # noqa: F401  (registers the comm mappers)
-    from gatewayd.services.comms import communications
+    import gatewayd.gateway  # noqa: F401  (every connector: their comm mappers register)
+    from gatewayd.connectors.monitor.comms import communications
 
     records = [Record(1, ts(0), "device.telemetry", {"device_id": "d1", "name": "n", "connector": "ws", "msg_id": 7,
                                                      "payload": {"t": 21.5, "deep": {"a": [1]}, "s": "ü"}}),

@@ -11,7 +11,7 @@ import trio
 from trio_websocket import open_websocket_url
 
 from gatewayd import ops
-from gatewayd.protocols import gwmp
+from gatewayd.connectors.lorawan import gwmp
 from tests.lorasim import SimDevice, SimGateway
 
 # ABP device (keys as printed; any 16 bytes do)

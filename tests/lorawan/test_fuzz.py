@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gatewayd import ops
-from gatewayd.protocols import gwmp, lorawan
-from gatewayd.runtime import open_core
-from gatewayd.transports.udp import GwmpListener
+from gatewayd.connectors.lorawan import gwmp, frames as lorawan
+from gatewayd.gateway import open_core
+from gatewayd.connectors.lorawan.udp import GwmpListener
 
 from .helpers import ABP_ADDR, ABP_EUI, GW1, abp_device
 from tests.conftest import make_settings

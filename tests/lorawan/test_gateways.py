@@ -8,7 +8,7 @@ import httpx
 import pytest
 import trio
 
-from gatewayd.protocols import gwmp
+from gatewayd.connectors.lorawan import gwmp
 
 from .helpers import GW1, GW2, UdpGateway, dropped, open_monitor, records_of
 from tests.conftest import run_cli, wait_for

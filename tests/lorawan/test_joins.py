@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from gatewayd.protocols import lorawan
+from gatewayd.connectors.lorawan import frames as lorawan
 
 from .helpers import (GW1, GW2, OTAA_APP_EUI, OTAA_EUI, UdpGateway, add_otaa, dropped, journal_bytes,
                       open_monitor, otaa_device, records_of)

@@ -8,7 +8,7 @@ import pytest
 
 from gatewayd import ops
 from gatewayd.connectors.lorawan.mac_commands import MacCommand, encode_all
-from gatewayd.services.lorawan import _device_human
+from gatewayd.connectors.lorawan.service import _device_human
 
 from .conftest import QUIET_MAC
 from .helpers import ABP_EUI, GW1, UdpGateway, abp_device, add_abp, open_monitor, records_of
@@ -170,3 +170,40 @@ async def test_dashboard_shows_the_link_and_sets_the_class(daemon):
                               follow_redirects=True)
         assert "class must be A or C" in bad.text
     assert daemon.core.state.lorawan.device(ABP_EUI)["settings"]["class"] == "C"
+
+
+async def test_class_c_confirmed_waits_for_the_ack_and_a_refused_frame_goes_again(daemon):
+    core = daemon.core
+    await add_abp(core)
+    await ops.call(core, "lorawan.settings", {"dev_eui": ABP_EUI, "class": "C"})
+    device = abp_device()
+    async with open_monitor(daemon, "") as monitor, UdpGateway(daemon.udp_port) as gw:
+        await gw.pull()
+        await gw.push(device.uplink(1, b"here"))
+        await monitor.comm("comm_rx", DevEui=ABP_EUI)
+        for ref, confirm in (("c1", True), ("c2", False)):
+            await monitor.tx({"function": "TX", "DevEUI": ABP_EUI, "Port": 2, "Payload": "01", "Reference": ref,
+                              "Confirm": confirm})
+        first = await gw.pull_resp()
+        down = device.decode_downlink(first.txpk.data)
+        assert first.txpk.imme and down["confirmed"] and down["payload"] == b"\x01"
+        await gw.no_pull_resp(1.5)  # c2 waits: c1 is not acknowledged yet
+        await gw.push(device.uplink(1, b"ack", ack=True))
+        await monitor.comm("comm_txconfirm", Reference="c1")
+        second = await gw.pull_resp()  # class A answer or class C: either way c2 goes out now
+        assert device.decode_downlink(second.txpk.data)["f_cnt"] == 1
+        await gw.tx_ack(second.token, "COLLISION_PACKET")
+        again = await gw.pull_resp(timeout=5.0)  # back at the head of the queue, and sent again
+        redo = device.decode_downlink(again.txpk.data)
+        assert again.txpk.imme and redo["f_cnt"] == 2 and redo["payload"] == b"\x01"
+    session = core.state.lorawan.device(ABP_EUI)
+    assert session["queue"] == [] and session["awaiting_ack"] is None and session["fcnt_down"] == 3
+
+
+def test_device_table_shows_class_data_rate_and_battery():
+    from gatewayd.connectors.lorawan.service import _devices_table
+
+    row = {"dev_eui": ABP_EUI, "name": "valve", "activation": "abp", "class": "C", "dev_addr": "26011bda",
+           "fcnt_up": 4, "fcnt_down": 2, "last_seen": None, "queue": [], "mac": {"dr": 5, "battery": 200}}
+    header, line = _devices_table([row]).splitlines()[:2]
+    assert header.split()[3:5] == ["CLASS", "DEV_ADDR"] and line.split()[3] == "C" and line.split()[8] == "200"

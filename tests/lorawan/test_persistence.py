@@ -7,7 +7,7 @@ import json
 import httpx
 import trio
 
-from gatewayd.protocols import lorawan
+from gatewayd.connectors.lorawan import frames as lorawan
 
 from .helpers import (ABP_EUI, OTAA_APP_EUI, OTAA_EUI, OTAA_KEY, UdpGateway, abp_device, add_abp, add_otaa,
                       dropped, free_udp_port, journal_bytes, open_monitor, otaa_device)

@@ -11,7 +11,7 @@ import trio
 from trio_websocket import ConnectionRejected, open_websocket_url
 
 from gatewayd import ops
-from gatewayd.protocols import lorawan
+from gatewayd.connectors.lorawan import frames as lorawan
 from tests.conftest import wait_for
 from tests.dashboard.helpers import logged_in
 from tests.lorasim import SimDevice
@@ -251,8 +251,8 @@ async def test_uri_path_accepts_other_eui_spellings_and_refuses_junk(daemon):
 
 
 def test_token_file_takes_a_stations_key_lines_or_a_bare_token(tmp_path):
-    from gatewayd.cli import CliError
-    from gatewayd.services.lorawan import read_token_file
+    from gatewayd.cli.main import CliError
+    from gatewayd.connectors.lorawan.service import read_token_file
 
     key = tmp_path / "tc.key"
     key.write_text(f"Authorization: Bearer {TOKEN}\r\n")
@@ -285,3 +285,10 @@ async def test_us915_needs_a_sub_band_for_stations(daemon):
     async with SimStation(daemon).connect() as station:
         config = station.router_config
     assert config["region"] == "US902" and [904_600_000, 4, 4] in config["upchannels"]
+
+
+async def test_a_removed_gateways_station_is_closed_at_its_next_message(daemon):
+    async with SimStation(daemon).connect() as station:
+        await ops.call(daemon.core, "gateway.remove", {"eui": STATION_GW})
+        await station.send({"msgtype": "timesync", "txtime": 1.0})
+        assert await station.closed() == 4001

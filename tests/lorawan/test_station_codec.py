@@ -11,7 +11,7 @@ from hypothesis import given, strategies as st
 from gatewayd.connectors.lorawan.station import codec
 from gatewayd.connectors.lorawan.station.router_config import PlanError, router_config, sx1301_conf, _Channel
 from gatewayd.connectors.lorawan import regions
-from gatewayd.protocols import lorawan
+from gatewayd.connectors.lorawan import frames as lorawan
 
 from .station_sim import uplink_message
 
@@ -218,3 +218,30 @@ def test_as923_1_and_au915():
 def test_regions_without_a_station_name_are_refused():
     with pytest.raises(PlanError):
         router_config(regions.get_region("CN470"), sub_band=1, max_eirp=17, mux_time=0.0)
+
+
+def test_dnmsg_windows_follow_the_chosen_window():
+    import itertools
+    from types import SimpleNamespace
+
+    from gatewayd.connectors.lorawan.station.service import StationLink
+    from gatewayd.connectors.lorawan.dedup import Copy
+    from gatewayd.connectors.lorawan.downlink import Window
+
+    service = SimpleNamespace(region=regions.EU868, diids=itertools.count(7))
+    link = StationLink(service, "b827ebfffe612a0d", conn=None, remote=("192.0.2.1", 1))
+    up = codec.parse_message(json.dumps(uplink_message(bytes.fromhex("40F17DBE4900020001954378762B11FF0D"),
+                                                       xtime=5_000, rctx=3)))
+    copy = Copy("b827ebfffe612a0d", None, 0.0, up)
+    track = {"dev_eui": "0011223344556677"}
+    rx2 = Window("RX2", 2.0, 869.525, 3)  # a device whose RX2 was moved to DR3
+    tx, where = link.transmission(copy, Window("RX1", 1.0, 868.1, 5, rx2), b"\x60", track)
+    msg = json.loads(tx.datagram)
+    assert (msg["RxDelay"], msg["RX1DR"], msg["RX1Freq"], msg["RX2DR"], msg["RX2Freq"]) == (1, 5, 868_100_000, 3,
+                                                                                               869_525_000)
+    assert msg["diid"] == 7 == tx.token and msg["xtime"] == 5_000 and msg["rctx"] == 3 and tx.link is link
+    assert where["window"] == "RX1" and where["via"] == "station"
+    tx, _ = link.transmission(copy, Window("JA2", 6.0, 869.525, 0), b"\x20", {"dev_eui": "0000000000000000"})
+    msg = json.loads(tx.datagram)
+    assert msg["RxDelay"] == 5 and "RX1DR" not in msg and msg["RX2DR"] == 0
+    assert msg["DevEui"] == codec.PLACEHOLDER_DEV_EUI

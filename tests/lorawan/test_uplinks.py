@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gatewayd import ops
-from gatewayd.protocols import lorawan
+from gatewayd.connectors.lorawan import frames as lorawan
 
 from .helpers import (ABP_ADDR, ABP_EUI, ABP_NWK, GW1, GW2, GW3, UdpGateway, abp_device, add_abp, dropped,
                       open_monitor, records_of)

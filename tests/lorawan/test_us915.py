@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gatewayd.protocols import lorawan
+from gatewayd.connectors.lorawan import frames as lorawan
 
 from .helpers import OTAA_EUI, UdpGateway, add_otaa, open_monitor, otaa_device
 

@@ -11,8 +11,8 @@ import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
 
 from gatewayd.journal.record import Record, parse_ts
-from gatewayd.protocols.resiot import Communication
-from gatewayd.services import comms
+from gatewayd.connectors.monitor.resiot import Communication
+from gatewayd.connectors.monitor import comms
 
 FAKE_RECORD = "test.comm"
 

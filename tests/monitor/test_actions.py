@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from gatewayd.journal.record import Record
-from gatewayd.protocols.resiot import action_to_frame
-from gatewayd.services import comms
-from gatewayd.services import core_actions  # noqa: F401  (registers the mappers)
+from gatewayd.connectors.monitor.resiot import action_to_frame
+from gatewayd.connectors.monitor import comms
+from gatewayd.connectors.monitor import core_actions  # noqa: F401  (registers the mappers)
 
 from .helpers import next_frame, open_monitor
 

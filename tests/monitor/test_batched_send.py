@@ -11,7 +11,7 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, Request, TextMessage
 from wsproto.extensions import PerMessageDeflate
 
-from gatewayd.transports.monitor_ws import MonitorConnection
+from gatewayd.connectors.monitor.ws import MonitorConnection
 from tests.conftest import wait_for
 
 from .helpers import FAKE_RECORD, next_frame, open_monitor, registered

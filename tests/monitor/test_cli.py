@@ -7,7 +7,7 @@ from functools import partial
 
 import trio
 
-from gatewayd.monitor_cli import _since_from_reason, _with_since, format_line
+from gatewayd.connectors.monitor.cli import _since_from_reason, _with_since, format_line
 from tests.conftest import run_cli
 
 from .helpers import FAKE_RECORD, registered

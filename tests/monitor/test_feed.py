@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gatewayd.loopload import WINDOW, LoopLoad
-from gatewayd.protocols.wsframe import SharedText
-from gatewayd.services.monitor import BUSY_FROM, BUSY_FULL, BUSY_STRETCH, Broadcast, Feed, queue_item
+from gatewayd.web.wsframe import SharedText
+from gatewayd.connectors.monitor.service import (BUSY_FROM, BUSY_FULL, BUSY_STRETCH, Broadcast, Feed, queue_item)
 
 
 class Reader:

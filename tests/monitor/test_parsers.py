@@ -10,10 +10,10 @@ import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gatewayd.monitor_cli import format_line
-from gatewayd.services import comms
-from gatewayd.services.monitor import parse_since
-from gatewayd.services.tx_dispatch import submit_tx
+from gatewayd.connectors.monitor.cli import format_line
+from gatewayd.connectors.monitor import comms
+from gatewayd.connectors.monitor.service import parse_since
+from gatewayd.connectors.monitor.tx_dispatch import submit_tx
 
 from .helpers import FakeTx
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import trio
 
-from gatewayd.services import monitor as monitor_service
+from gatewayd.connectors.monitor import service as monitor_service
 
 from .helpers import FAKE_RECORD, next_frame, open_monitor, registered
 
@@ -95,7 +95,7 @@ async def test_since_in_the_future_waits_for_that_seq(daemon):
 
 
 async def test_replay_survives_a_failing_mapper(daemon):
-    from gatewayd.services import comms
+    from gatewayd.connectors.monitor import comms
 
     def broken(record):
         if record.data.get("boom"):

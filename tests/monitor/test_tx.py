@@ -11,7 +11,7 @@ import pytest
 
 from gatewayd.journal.writer import JournalUnavailable
 from gatewayd.ops import OpError
-from gatewayd.services import comms
+from gatewayd.connectors.monitor import comms
 
 from .helpers import FakeTx, next_frame, open_monitor, send_frame
 

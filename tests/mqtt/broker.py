@@ -45,43 +45,56 @@ def _write_key(key, path: Path) -> None:
 @dataclass
 class TlsFiles:
     ca_file: Path
-    cert_file: Path
+    cert_file: Path  # the broker's
     key_file: Path
+    client_cert_file: Path  # a client certificate from the same CA
+    client_key_file: Path
+
+
+def _validity(builder: x509.CertificateBuilder) -> x509.CertificateBuilder:
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return (builder.serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1)))
+
+
+def _issue(ca_cert: x509.Certificate, ca_key, common_name: str, cert_path: Path, key_path: Path,
+           names: list | None = None) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    builder = _validity(x509.CertificateBuilder().subject_name(_name(common_name)).issuer_name(ca_cert.subject)
+                        .public_key(key.public_key()))
+    if names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    cert_path.write_bytes(builder.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
+    _write_key(key, key_path)
 
 
 def make_ca(directory: Path, name: str = "gatewayd test CA") -> TlsFiles:
-    """A CA, and a server certificate it signs for localhost / 127.0.0.1."""
+    """A CA, a server certificate it signs for localhost / 127.0.0.1, and a client certificate."""
     directory.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.timezone.utc)
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_cert = (x509.CertificateBuilder().subject_name(_name(name)).issuer_name(_name(name))
-               .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+    ca_cert = (_validity(x509.CertificateBuilder().subject_name(_name(name)).issuer_name(_name(name))
+                         .public_key(ca_key.public_key()))
                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
                .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
                                             content_commitment=False, key_encipherment=False,
                                             data_encipherment=False, key_agreement=False, encipher_only=False,
                                             decipher_only=False), critical=True)
                .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder().subject_name(_name("localhost")).issuer_name(ca_cert.subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    files = TlsFiles(directory / "ca.pem", directory / "server.pem", directory / "server.key")
+    files = TlsFiles(directory / "ca.pem", directory / "server.pem", directory / "server.key",
+                     directory / "client.pem", directory / "client.key")
     files.ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    files.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    _write_key(key, files.key_file)
+    _issue(ca_cert, ca_key, "localhost", files.cert_file, files.key_file,
+           [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+    _issue(ca_cert, ca_key, "gatewayd-site1", files.client_cert_file, files.client_key_file)
     return files
 
 
 # -- the broker ------------------------------------------------------------------------------------------
 class Broker:
-    def __init__(self, directory: Path, *, users: dict[str, str] | None = None, tls: TlsFiles | None = None):
+    def __init__(self, directory: Path, *, users: dict[str, str] | None = None, tls: TlsFiles | None = None,
+                 client_certificates: bool = False):
         self.directory = Path(directory)
+        self.client_certificates = client_certificates
         self.directory.mkdir(parents=True, exist_ok=True)
         self.users = users
         self.tls = tls
@@ -113,6 +126,8 @@ class Broker:
             lines.append("allow_anonymous true")
         if self.tls is not None:
             lines += [f"cafile {self.tls.ca_file}", f"certfile {self.tls.cert_file}", f"keyfile {self.tls.key_file}"]
+            if self.client_certificates:
+                lines += ["require_certificate true"]
         path = self.directory / "mosquitto.conf"
         path.write_text("\n".join(lines) + "\n")
         return path
@@ -166,7 +181,8 @@ class Subscriber:
         if username:
             client.username_pw_set(username, password)
         if broker.tls is not None:
-            client.tls_set(ca_certs=str(broker.tls.ca_file))
+            client.tls_set(ca_certs=str(broker.tls.ca_file), certfile=str(broker.tls.client_cert_file),
+                           keyfile=str(broker.tls.client_key_file))
         client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
         client.on_subscribe = lambda c, u, mid, rcs, p: self._subscribed.set()
         client.on_message = self._received

@@ -3,7 +3,7 @@
 import pytest
 
 from gatewayd.connectors.mqtt import service as mqtt_service
-from gatewayd.services import comms
+from gatewayd.connectors.monitor import comms
 from tests.conftest import wait_for
 from tests.lorawan.helpers import records_of
 

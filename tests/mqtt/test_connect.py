@@ -145,3 +145,31 @@ async def test_the_dashboard_settings_page_shows_state_and_backlog(nursery, tmp_
     backlog = re.search(r'id="mqtt-backlog">(\d+) records', page).group(1)
     assert int(backlog) >= 1 and 'id="mqtt-error"' in page
     await daemon.stop()
+
+
+async def test_mqtt_5_and_qos_0(nursery, tmp_path, broker, subscriber):
+    daemon = await start_daemon(nursery, tmp_path, broker, protocol="5", qos=0)
+    body = await published_one(daemon, subscriber)
+    service = daemon.core.service("mqtt")
+    await wait_for(lambda: service.acked_seq >= body["seq"])  # QoS 0: done once written
+    assert service.status()["qos"] == 0
+    await daemon.stop()
+
+
+async def test_a_client_certificate_when_the_broker_wants_one(nursery, tmp_path):
+    ca = make_ca(tmp_path / "ca")
+    broker = Broker(tmp_path / "cert-broker", tls=ca, client_certificates=True).start()
+    subscriber = await Subscriber(broker, f"{PREFIX}/#").start()
+    try:
+        without = await start_daemon(nursery, tmp_path / "without", broker, ca_file=str(ca.ca_file))
+        service = without.core.service("mqtt")
+        await wait_for(lambda: service.attempts >= 1, timeout=15)
+        assert service.state == "tls_failed" and "client certificate" in service.last_error, service.last_error
+        await without.stop()
+        daemon = await start_daemon(nursery, tmp_path / "with", broker, ca_file=str(ca.ca_file),
+                                    cert_file=str(ca.client_cert_file), key_file=str(ca.client_key_file))
+        await published_one(daemon, subscriber)
+        await daemon.stop()
+    finally:
+        subscriber.stop()
+        broker.stop()

@@ -7,8 +7,9 @@ from hypothesis import given, strategies as st
 
 from gatewayd.config import MqttSettings
 from gatewayd.connectors.mqtt.outbox import AckTracker, Pacer, RateMeter, backoff_delay
-from gatewayd.connectors.mqtt.topics import (check_settings, command_filters, escape_level, event_topic,
-                                             parse_command_topic, parse_url, resolve_names, unescape_level)
+from gatewayd.broker_url import check_settings, parse_url
+from gatewayd.connectors.mqtt.topics import (command_filters, escape_level, event_topic, parse_command_topic,
+                                             resolve_names, unescape_level)
 from gatewayd.northbound.events import NorthboundEvent
 
 

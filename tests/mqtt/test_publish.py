@@ -7,7 +7,7 @@ import trio
 from gatewayd.connectors.mqtt.service import CURSOR
 from gatewayd.connectors.mqtt.topics import event_topic
 from gatewayd.northbound.events import EVENT_KINDS, StateDirectory, events_of
-from gatewayd.services.monitor import local_zone
+from gatewayd.connectors.monitor.service import local_zone
 from tests.conftest import wait_for
 from tests.devices.helpers import create_device, open_websocket_url, receive_json, register, send_json, ws_url
 from tests.northbound.test_events import RECORDS
@@ -136,4 +136,3 @@ async def test_a_stalled_broker_does_not_slow_ingest(daemon, broker, subscriber)
         broker.resume()
     last = daemon.core.hub.fanned_seq
     await wait_for(lambda: service.acked_seq >= last, timeout=30)
-

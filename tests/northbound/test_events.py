@@ -8,9 +8,8 @@ import pytest
 from gatewayd.journal.record import Record
 from gatewayd.northbound.events import (COMMAND_REJECTED, EVENT_KINDS, NoDirectory, events_of,
                                         may_have_events)
-from gatewayd.protocols.resiot import Communication, to_envelope
-from gatewayd.services import catalog  # noqa: F401  (registers the monitoring mappers)
-from gatewayd.services import comms
+from gatewayd.connectors.monitor.resiot import Communication, to_envelope
+from gatewayd.connectors.monitor import comms
 
 TS = "2026-06-12T09:15:30.123456Z"
 EUI = "0732227a557d8679"
@@ -219,7 +218,7 @@ def test_a_malformed_record_gives_no_events_instead_of_failing():
 
 def test_state_directory_reads_the_daemons_state():
     from gatewayd.northbound.events import StateDirectory
-    from gatewayd.state import build_state
+    from gatewayd.gateway import build_state
 
     state = build_state()
     state.apply(Record(70, TS, "device.created", {"device_id": "d9", "name": "Pump", "kind": "ws",

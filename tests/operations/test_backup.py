@@ -19,9 +19,10 @@ from gatewayd.journal.files import list_segments
 from gatewayd.journal.lock import JournalLock
 from gatewayd.journal.reader import JournalReader
 from gatewayd.journal.record import Record, encode_line
-from gatewayd.runtime import load_state
-from gatewayd.services import backup
-from gatewayd.services.backup import BackupError, restore_backup
+from gatewayd.gateway import load_state
+from gatewayd import backup
+from gatewayd.backup import BackupError
+from gatewayd.gateway import restore_backup
 from tests.conftest import Daemon, DaemonProcess, run_cli, wait_for
 
 

@@ -75,7 +75,7 @@ def test_package_metadata_and_layout(debs):
         for expected in ("./etc/gatewayd/gatewayd.toml", "./lib/systemd/system/gatewayd.service",
                          "./lib/systemd/system/gatewayd.socket", "./opt/gatewayd/pyvenv.cfg",
                          "./usr/share/doc/gatewayd/operations.md",
-                         "./opt/gatewayd/lib/python3.11/site-packages/gatewayd/cli.py",
+                         "./opt/gatewayd/lib/python3.11/site-packages/gatewayd/cli/main.py",
                          "./opt/gatewayd/lib/python3.11/site-packages/trio/__init__.py"):
             assert expected in contents, f"{expected} missing from {deb.name}"
         assert "./usr/bin/gatewayd -> /opt/gatewayd/bin/gatewayd" in contents

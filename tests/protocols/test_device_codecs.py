@@ -7,26 +7,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gatewayd.protocols import device_json, device_xml
-from gatewayd.protocols.device_messages import (
-    MAX_DEPTH,
-    MAX_DOCUMENT_CHARS,
-    MAX_KEYS,
-    Ack,
-    Attendance,
-    Command,
-    CommandResult,
-    Error,
-    Event,
-    Ping,
-    Pong,
-    Register,
-    Registered,
-    Telemetry,
-)
-from gatewayd.protocols.dialect import SUBPROTOCOLS, choose_dialect, select_subprotocol
-from gatewayd.protocols.errors import ProtocolError
-from gatewayd.protocols.terminal import Punch
+from gatewayd.connectors.devices import json_codec as device_json, xml_codec as device_xml
+from gatewayd.connectors.devices.messages import (MAX_DEPTH, MAX_DOCUMENT_CHARS, MAX_KEYS, Ack, Attendance,
+                                                  Command, CommandResult, Error, Event, Ping, Pong, Register,
+                                                  Registered, Telemetry)
+from gatewayd.connectors.devices.dialect import SUBPROTOCOLS, choose_dialect, select_subprotocol
+from gatewayd.errors import ProtocolError
+from gatewayd.connectors.terminals.codec import Punch
 
 DEVICE_ID = "3f1c2a9e-4b7d-4c1e-9a51-0d2f6b8e7c10"
 NOW = "2026-06-12T10:00:00Z"

@@ -4,20 +4,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gatewayd.protocols import gwmp
-from gatewayd.protocols.errors import ProtocolError
-from gatewayd.protocols.gwmp import (
-    GatewayStat,
-    PullData,
-    PullResp,
-    PushData,
-    RxPacket,
-    TxAck,
-    TxPacket,
-    parse_datagram,
-    parse_header,
-    parse_server_datagram,
-)
+from gatewayd.connectors.lorawan import gwmp
+from gatewayd.errors import ProtocolError
+from gatewayd.connectors.lorawan.gwmp import (GatewayStat, PullData, PullResp, PushData, RxPacket, TxAck, TxPacket,
+                                              parse_datagram, parse_header, parse_server_datagram)
 
 EUI = "aa555a0000000001"
 EUI_BYTES = bytes.fromhex(EUI)

@@ -5,33 +5,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gatewayd.connectors.lorawan import regions
-from gatewayd.protocols import gwmp
-from gatewayd.protocols.errors import ProtocolError
-from gatewayd.protocols.lorawan import (
-    DataFrame,
-    JoinRequest,
-    MType,
-    aes_cmac,
-    build_data_frame,
-    build_join_accept,
-    build_join_request,
-    crypt_frm_payload,
-    data_mic,
-    decode_join_accept,
-    decrypt_payload,
-    derive_session_keys,
-    dev_addr_hex,
-    eui_to_hex,
-    hex_to_eui,
-    join_request_mic,
-    parse_dev_addr,
-    parse_key,
-    parse_phy,
-    reconstruct_fcnt,
-    verify_data_mic,
-    verify_join_request,
-)
+from gatewayd.connectors.lorawan import gwmp, regions
+from gatewayd.errors import ProtocolError
+from gatewayd.connectors.lorawan.frames import (DataFrame, JoinRequest, MType, aes_cmac, build_data_frame,
+                                                build_join_accept, build_join_request, crypt_frm_payload, data_mic,
+                                                decode_join_accept, decrypt_payload, derive_session_keys,
+                                                dev_addr_hex, eui_to_hex, hex_to_eui, join_request_mic,
+                                                parse_dev_addr, parse_key, parse_phy, reconstruct_fcnt,
+                                                verify_data_mic, verify_join_request)
 from tests.lorasim import SimDevice, SimGateway
 
 VECTOR_FILE = Path(__file__).parents[1] / "vectors" / "lorawan.json"

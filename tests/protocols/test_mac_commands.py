@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from gatewayd.connectors.lorawan import mac_commands as mc
-from gatewayd.protocols.errors import ProtocolError
+from gatewayd.errors import ProtocolError
 
 EVERY_COMMAND = sorted(mc.BY_NAME)
 

@@ -7,8 +7,8 @@ import pytest
 
 from gatewayd import config
 from gatewayd.connectors.lorawan import regions
-from gatewayd.protocols import lorawan
-from gatewayd.protocols.errors import ProtocolError
+from gatewayd.connectors.lorawan import frames as lorawan
+from gatewayd.errors import ProtocolError
 
 # (region, uplink MHz, uplink DR, RX1DROffset) -> (RX1 MHz, RX1 DR)
 RX1_VECTORS = [

@@ -8,33 +8,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gatewayd.protocols.errors import ProtocolError
-from gatewayd.protocols.terminal import (
-    ADMIN,
-    BACKUPNUM,
-    COMMANDS,
-    INOUT,
-    MAX_RECORDS_PER_BATCH,
-    REQUESTS,
-    CheckLive,
-    Punch,
-    SendLog,
-    TerminalReg,
-    TerminalReply,
-    decode_reply,
-    decode_request,
-    dedup_key,
-    encode_command,
-    encode_failure,
-    encode_reply,
-    format_cloudtime,
-    is_reply,
-    loads_lenient,
-    page_done,
-    parse_local_time,
-    parse_punch,
-    punches_in_reply,
-)
+from gatewayd.errors import ProtocolError
+from gatewayd.connectors.terminals.codec import (ADMIN, BACKUPNUM, COMMANDS, INOUT, MAX_RECORDS_PER_BATCH,
+                                                 REQUESTS, CheckLive, Punch, SendLog, TerminalReg, TerminalReply,
+                                                 decode_reply, decode_request, dedup_key, encode_command,
+                                                 encode_failure, encode_reply, format_cloudtime, is_reply,
+                                                 loads_lenient, page_done, parse_local_time, parse_punch,
+                                                 punches_in_reply)
 
 LIMIT = 64 * 1024
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

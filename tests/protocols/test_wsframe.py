@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from wsproto.frame_protocol import FrameProtocol, Opcode
 
-from gatewayd.protocols.wsframe import SharedText, text_frame
+from gatewayd.web.wsframe import SharedText, text_frame
 
 
 def parse(data: bytes):

@@ -23,8 +23,8 @@ import httpx
 import trio
 from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
 
-from gatewayd.protocols import gwmp, lorawan
-from gatewayd.protocols.errors import ProtocolError
+from gatewayd.connectors.lorawan import gwmp, frames as lorawan
+from gatewayd.errors import ProtocolError
 from tests.conftest import ROOT
 from tests.lorasim import SimDevice, SimGateway
 

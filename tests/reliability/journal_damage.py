@@ -17,7 +17,7 @@ import trio
 
 from gatewayd import ops
 from gatewayd.journal.files import list_segments, list_snapshots
-from gatewayd.runtime import load_state, open_core
+from gatewayd.gateway import load_state, open_core
 from tests.conftest import make_settings
 
 AFTER_EVERYTHING = 1 << 62  # "the damage is after every record": nothing may be lost

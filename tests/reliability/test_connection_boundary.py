@@ -13,7 +13,7 @@ import pytest
 import trio
 
 from gatewayd import ops
-from gatewayd.transports import control
+from gatewayd import control
 
 HANDSHAKE = (b"GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
              b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")

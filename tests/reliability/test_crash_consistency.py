@@ -29,7 +29,7 @@ import pytest
 import trio
 
 from gatewayd.journal.reader import JournalReader
-from gatewayd.runtime import load_state
+from gatewayd.gateway import load_state
 from trio_websocket import open_websocket_url
 
 from tests.conftest import run_cli

@@ -13,7 +13,7 @@ import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
 
 from gatewayd.journal.reader import JournalReader
-from gatewayd.transports.web import create_app
+from gatewayd.web.app import create_app
 from tests.conftest import wait_for
 from tests.reliability.clients import create_device, register, telemetry
 from tests.reliability.figures import count

@@ -13,7 +13,7 @@ from trio_websocket import ConnectionClosed, open_websocket_url
 
 from gatewayd import ops
 from gatewayd.journal.reader import JournalReader
-from gatewayd.runtime import open_core
+from gatewayd.gateway import open_core
 from tests.conftest import make_settings
 from tests.reliability.crash_load import Spawner
 from tests.reliability.figures import count

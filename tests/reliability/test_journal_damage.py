@@ -17,7 +17,7 @@ import pytest
 from gatewayd import ops
 from gatewayd.journal.files import list_snapshots
 from gatewayd.journal.reader import CorruptJournal, JournalReader
-from gatewayd.runtime import load_state, open_core
+from gatewayd.gateway import load_state, open_core
 from tests.conftest import DaemonProcess, make_settings
 from tests.reliability.figures import count
 from tests.reliability.journal_damage import AFTER_EVERYTHING, PristineStates, damage_copy, normalized

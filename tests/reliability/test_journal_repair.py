@@ -7,7 +7,7 @@ import shutil
 
 from gatewayd.journal.files import list_segments, list_snapshots
 from gatewayd.journal.reader import CorruptJournal, JournalReader
-from gatewayd.runtime import load_state
+from gatewayd.gateway import load_state
 from tests.reliability.journal_damage import line_spans
 
 import pytest

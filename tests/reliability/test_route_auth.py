@@ -12,7 +12,7 @@ import pytest
 import trio
 from trio_websocket import ConnectionRejected, HandshakeError, open_websocket_url
 
-from gatewayd.transports.web import create_app
+from gatewayd.web.app import create_app
 from tests.reliability.figures import count
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "security.md"
@@ -124,7 +124,7 @@ async def test_the_walk_would_notice_an_open_route(daemon):
     """The check above can fail: a route with no protection is reported."""
     from quart import Blueprint
 
-    from gatewayd.transports import web
+    from gatewayd.web import app as web
 
     leak = Blueprint("leak", __name__)
 
@@ -133,7 +133,7 @@ async def test_the_walk_would_notice_an_open_route(daemon):
         return {"secret": True}
 
     original = web.blueprints
-    web.blueprints = lambda: [*original(), leak]
+    web.blueprints = lambda connectors: [*original(connectors), leak]
     try:
         rules = [(kind, rule.rule) for kind, rule, _ in routes(daemon.core)]
     finally:

@@ -12,7 +12,7 @@ import trio
 
 from gatewayd.journal.reader import JournalReader
 from gatewayd.journal.writer import JournalUnavailable
-from gatewayd.runtime import open_core
+from gatewayd.gateway import open_core
 from tests.conftest import make_settings, wait_for
 from tests.reliability.faults import Faults, FaultyFileOps
 from tests.reliability.figures import count

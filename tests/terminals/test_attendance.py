@@ -12,7 +12,7 @@ import trio
 from trio_websocket import open_websocket_url
 
 from gatewayd import ops
-from gatewayd.services.attendance import CSV_COLUMNS
+from gatewayd.connectors.terminals.attendance import CSV_COLUMNS
 
 from ..conftest import run_cli
 from .helpers import add_terminal, stored

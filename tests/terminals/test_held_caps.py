@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from gatewayd.connectors.terminals.held import HeldPunches
-from gatewayd.protocols import terminal as tp
+from gatewayd.connectors.terminals import codec as tp
 
 from tests.conftest import wait_for
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
 from gatewayd import ops
-from gatewayd.runtime import open_core
+from gatewayd.gateway import open_core
 
 from ..conftest import make_settings
 
@@ -92,7 +92,7 @@ def test_time_bounds_parse_or_refuse_precisely(text, zone, end):
     from zoneinfo import ZoneInfo
 
     from gatewayd.ops import OpError
-    from gatewayd.services.attendance import parse_bound
+    from gatewayd.connectors.terminals.attendance import parse_bound
 
     try:
         value, inclusive = parse_bound(text, ZoneInfo(zone), end=end, where="from")

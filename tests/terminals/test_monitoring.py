@@ -10,10 +10,9 @@ import httpx
 import trio
 from trio_websocket import open_websocket_url
 
-from gatewayd import ops
 from gatewayd.journal.record import Record
-from gatewayd.protocols.resiot import to_envelope
-from gatewayd.services import comms
+from gatewayd.connectors.monitor.resiot import to_envelope
+from gatewayd.connectors.monitor import comms
 
 from ..conftest import wait_for
 from .helpers import add_terminal
@@ -25,7 +24,6 @@ def _envelopes(record: Record) -> list[dict]:
 
 
 def test_mappers_use_the_record_alone():
-    ops.load_all()
     ts = "2026-06-12T10:00:00.000000Z"
     rx = Record(10, ts, "attendance.punches", {
         "source": "SN9", "connector": "http", "tz": "Europe/Rome", "held": False, "cmd": "sendlog",

@@ -8,9 +8,9 @@ import trio
 import trio.testing
 
 from gatewayd import ops
-from gatewayd.protocols.terminal import CheckLive
-from gatewayd.runtime import open_core
-from gatewayd.services import comms
+from gatewayd.connectors.terminals.codec import CheckLive
+from gatewayd.gateway import open_core
+from gatewayd.connectors.monitor import comms
 
 from ..conftest import make_settings, wait_for
 from .helpers import add_terminal, records_of

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from gatewayd.connectors.terminals.push import codec
-from gatewayd.protocols.errors import ProtocolError
+from gatewayd.errors import ProtocolError
 
 from .pushsim import attlog_row
 
@@ -156,3 +156,16 @@ def test_long_rows_are_refused_alone():
         attlog_row(2, datetime(2026, 1, 1)).encode()
     upload = codec.parse_attlog(body)
     assert upload.accepted == 2 and upload.bad == 1 and "limit is" in upload.errors[0].message
+
+
+@given(st.dictionaries(st.sampled_from(["SN", "sn", "table", "Stamp", "OpStamp", "options", "pushver", "x"]),
+                       st.text(max_size=80), max_size=8))
+def test_query_strings_parse_or_fail_precisely(args):
+    try:
+        query = codec.parse_query(args)
+    except ProtocolError as exc:
+        assert exc.code in ("missing_field", "invalid") and exc.message
+        return
+    assert 1 <= len(query.sn) <= 64 and query.sn.isascii() and query.sn.isprintable()
+    assert query.table is None or query.table.isupper() or query.table.strip("_") == ""
+    assert query.pushver is None or "\x00" not in query.pushver

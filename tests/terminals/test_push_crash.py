@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 import httpx
@@ -17,7 +18,8 @@ def _batch(first: datetime, n: int) -> bytes:
 
 def test_kill_between_durable_write_and_ok(tmp_path):
     state = tmp_path / "state"
-    assert run_cli("terminal", "add", "PKILL1", "--tz", "Europe/Rome", "--state-dir", str(state)).returncode == 0
+    assert run_cli("terminal", "add", "PKILL1", "--tz", "Europe/Rome", "--encoding", "gbk",
+                   "--state-dir", str(state)).returncode == 0
     first, second = _batch(datetime(2026, 6, 12, 8, 0), 100), _batch(datetime(2026, 6, 13, 8, 0), 100)
     daemon = DaemonProcess(state, env={"PYTHONPATH": str(CRASH_HOOK), "GATEWAYD_TEST_CRASH_AFTER_INGEST": "2"})
     daemon.start()
@@ -48,3 +50,13 @@ def test_kill_between_durable_write_and_ok(tmp_path):
         daemon.stop()
     keys = _stored(state, "PKILL1")
     assert len(keys) == 200 == len(set(keys))
+    shown = run_cli("terminal", "show", "PKILL1", "--json", "--state-dir", str(state))
+    terminal = json.loads(shown.stdout)
+    assert (terminal["protocol"], terminal["encoding"], terminal["effective_tz"]) == ("push", "gbk", "Europe/Rome")
+    # The command line queues PUSH commands with the same checks as the API.
+    queued = run_cli("terminal", "command", "PKILL1", "raw", "--params", '{"line": "CHECK"}', "--state-dir", str(state))
+    assert queued.returncode == 0 and "(raw for PKILL1): queued" in queued.stdout, queued.stderr
+    refused = run_cli("terminal", "command", "PKILL1", "setuserinfo", "--params", '{"enrollid": 1, "name": "A\\tB"}',
+                      "--state-dir", str(state))
+    assert refused.returncode != 0 and "tab or a line break" in refused.stderr
+

@@ -11,8 +11,8 @@ import pytest
 import trio
 
 from gatewayd import ops
-from gatewayd.services.comms import communications
-from gatewayd.services.tx_dispatch import submit_tx
+from gatewayd.connectors.monitor.comms import communications
+from gatewayd.connectors.monitor.tx_dispatch import submit_tx
 
 from .helpers import add_terminal, records_of, stored
 from .pushsim import PushTerminal, attlog_row, utc_now
@@ -96,6 +96,8 @@ async def test_attlog_batches_stored_once_with_stamps(daemon, client):
     await rebooted.handshake()
     assert rebooted.options["ATTLOGStamp"] == rebooted.options["Stamp"] == str(sim.log[-1].stamp)
     assert rebooted.unsent() == []
+    shown = (await client.get("/api/terminals/PUSH2", headers=daemon.auth)).json()
+    assert shown["push"] == {"stamps": {"ATTLOG": str(sim.log[-1].stamp)}, "users": 0}
     rebooted.punch(1000, day(1))
     assert await rebooted.upload_all() == 1 and rebooted.uploads == [(1, "OK: 1")]
 
@@ -139,7 +141,9 @@ async def test_pending_terminal_approved_later(daemon, client):
     assert refused.status_code == 409
 
     await ops.call(daemon.core, "terminal.add", {"sn": "NEWPUSH", "tz": "Asia/Tokyo"})  # adding approves it
-    assert len(await stored(daemon.core, "NEWPUSH")) == 5
+    rows = await stored(daemon.core, "NEWPUSH")
+    assert len(rows) == 5 and {(p.connector, p.tz) for p in rows} == {("push", "Asia/Tokyo")}
+    assert rows[0].utc == "2026-06-11T23:00:00Z"  # 08:00 in Tokyo
     assert daemon.core.state.terminals.get("NEWPUSH")["status"] == "accepted"
     sim.punch(7, day(1))
     assert await sim.upload_all() == 1 and len(await stored(daemon.core, "NEWPUSH")) == 6

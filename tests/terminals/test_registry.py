@@ -8,7 +8,7 @@ import httpx
 import pytest
 import trio
 
-from gatewayd.services import comms
+from gatewayd.connectors.monitor import comms
 
 from ..conftest import run_cli
 from .helpers import add_terminal, records_of, stored

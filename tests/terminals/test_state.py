@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 from gatewayd.journal.record import Record
-from gatewayd.state.attendance import AttendanceState, punch_key
-from gatewayd.state.terminals import TerminalsState
+from gatewayd.connectors.terminals.attendance_state import AttendanceState, punch_key
+from gatewayd.connectors.terminals.state import TerminalsState
 
 TS = "2026-06-12T10:00:00.000000Z"
 
@@ -83,7 +83,7 @@ def test_an_earlier_snapshot_with_every_punch_is_handed_over():
 
 
 def test_finished_commands_are_bounded():
-    from gatewayd.state.terminals import FINISHED_COMMANDS_KEPT
+    from gatewayd.connectors.terminals.state import FINISHED_COMMANDS_KEPT
 
     terminals = TerminalsState()
     records = []

@@ -229,6 +229,9 @@ async def test_paged_commands_from_an_operator(daemon, nursery, client):
                                      2: {"name": "b", "backupnum": 11, "admin": 0, "record": 42}})
     nursery.start_soon(sim.run_ws, daemon.ws_url + "/ws")
     await wait_for(lambda: "WS11" in daemon.core.service("terminals").links)
+    # The reg's own backlog pull must be over, or it would take the punches this test adds.
+    await wait_for(lambda: any(r.type == "terminal.backlog_pulled" and r.data["sn"] == "WS11"
+                               for r in daemon.core.hub.recent))
     sim.backlog = punches(5, start=datetime(2026, 6, 20, 8, 0))  # punched since the reg's pull
     pulled = (await client.post("/api/terminals/WS11/commands", json={"command": "getnewlog", "wait": 5})).json()
     assert pulled["state"] == "acknowledged"

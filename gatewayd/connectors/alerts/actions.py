@@ -4,9 +4,9 @@ alert_acknowledged. The target is the alert's subject; details name the alert, n
 from __future__ import annotations
 
 from ...journal.record import Record
-from ...protocols.resiot import Action
-from ...services.comms import action_mapper
-from ...services.core_actions import SYSTEM, make_action
+from ..monitor.resiot import Action
+from ..monitor.comms import action_mapper
+from ..monitor.core_actions import SYSTEM, make_action
 
 DETAIL_KEYS = {
     "alert.raised": ("id", "kind", "subject", "name", "since", "rule", "threshold", "details"),

@@ -12,12 +12,13 @@ from quart import Blueprint, g, request
 
 from ...journal.writer import JournalUnavailable
 from ...ops import OpError
-from ...transports.auth import operator_required
-from ...transports.dashboard import action, actor, back_to, blueprint as dashboard, core, go, notice, page, render
-from ...transports.rest_common import call, journal_unavailable
+from ...web.auth import operator_required
+from ...web.dashboard import action, actor, back_to, core, go, notice, page, pages, render
+from ...web.rest import call, journal_unavailable
 
 blueprint = Blueprint("rest_alerts", __name__, url_prefix="/api")
 blueprint.register_error_handler(JournalUnavailable, journal_unavailable)
+dashboard = pages("dashboard_alerts", __name__)
 
 
 def _limit() -> int:

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from ...protocols.errors import ProtocolError
+from ...errors import ProtocolError
 
 FHDR_AND_FPORT_LEN = 8  # DevAddr(4) + FCtrl(1) + FCnt(2) + FPort(1), no FOpts
 CFLIST_FREQUENCIES = 0  # CFListType 0: up to five extra channel frequencies (dynamic-channel bands)

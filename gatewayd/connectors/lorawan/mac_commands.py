@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...protocols.errors import ProtocolError
+from ...errors import ProtocolError
 
 MAX_FOPTS = 15
 

@@ -11,7 +11,7 @@ The bands are data (`bands.py`, shaped by `band.py`). What other parts need:
 
 from __future__ import annotations
 
-from ...protocols.errors import ProtocolError
+from ...errors import ProtocolError
 from .band import Channel, DataRate, Region
 from .bands import ALL, AS923_1, AU915, CN470, EU433, EU868, IN865, KR920, US915
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...cli import OpCommand, register_op_commands
+from ...opcommands import OpCommand
 from ...ops import operation
 
 
@@ -31,6 +31,6 @@ def _human(status: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-register_op_commands([
+COMMANDS = [
     OpCommand(("mqtt", "status"), "mqtt.status", "the MQTT connection, cursor and backlog", human=_human),
-])
+]

@@ -26,7 +26,7 @@ import trio
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
-from .topics import BrokerAddress
+from ...broker_url import BrokerAddress
 
 log = logging.getLogger("gatewayd.mqtt")
 
@@ -94,11 +94,11 @@ class Connection:
             client.username_pw_set(options.username, options.password)
         if options.tls_context is not None:
             client.tls_set_context(options.tls_context)
+        client.on_log = self._paho_log
+        self._paho_error: str | None = None  # paho's last error text (it reports errors as codes)
         client.on_connect = self._connected
         client.on_publish = self._published
         client.on_message = self._message
-        # paho closes the socket itself when the connection breaks: wake our waits on it first.
-        client.on_socket_close = lambda _client, _userdata, sock: trio.lowlevel.notify_closing(sock)
         self.client = client
 
     # -- set-up ----------------------------------------------------------------------------------------
@@ -118,18 +118,36 @@ class Connection:
         if scope.cancelled_caught:
             raise MqttFailure("network", f"cannot connect to {address}: no answer within "
                                          f"{self.options.connect_timeout:g} s")
+        # From here on trio may wait on the socket, and paho closes it itself when the connection
+        # breaks: wake those waits first. (Not before: in the worker thread there is nothing to wake.)
+        self.client.on_socket_close = lambda _client, _userdata, sock: trio.lowlevel.notify_closing(sock)
+        if self.client.socket() is None:  # it broke while sending CONNECT
+            raise self._closed_while_connecting()
         with trio.move_on_after(self.options.connect_timeout):
-            while self._connack is None:
-                await self._read_once()
+            try:
+                while self._connack is None:
+                    await self._read_once()
+            except MqttFailure:
+                raise self._closed_while_connecting() from None
         if self._connack is None:
             self.close()
             raise MqttFailure("network", f"{address} accepted the connection but sent no CONNACK within "
                                          f"{self.options.connect_timeout:g} s")
+        self.client.on_log = None  # (paho formats a debug line per packet for it: only while connecting)
         if self._connack.is_failure:
             self.close()
             code = self._connack.value
             kind = "auth" if code in _AUTH_FAILURES else "refused"
             raise MqttFailure(kind, f"{address} refused the connection: {self._connack} (code {code})")
+
+    def _closed_while_connecting(self) -> MqttFailure:
+        address, reason = self.options.address, self._paho_error or "no reason given"
+        if self.options.tls_context is not None and "ssl" in reason.lower():
+            # With TLS 1.3 a broker that wants a client certificate can only say so after the
+            # handshake: the connection then ends on the first read or write.
+            return MqttFailure("tls", f"TLS with {address} failed: {reason} (a broker that requires a client "
+                                      "certificate ends connections this way: see mqtt.cert_file / key_file)")
+        return MqttFailure("network", f"{address} closed the connection before its CONNACK ({reason})")
 
     def _blocking_connect(self) -> None:
         address = self.options.address
@@ -143,16 +161,17 @@ class Connection:
             if self._scope is None:
                 self._scope = nursery.cancel_scope
             for loop in (self._reader, self._writer, self._keepalive):
-                nursery.start_soon(self._until_failure, loop)
+                nursery.start_soon(self.until_failure, loop)
             task_status.started()
 
     def bind(self, scope: trio.CancelScope) -> None:
         """The scope to cancel when the connection fails (the session using it)."""
         self._scope = scope
 
-    async def _until_failure(self, loop) -> None:
+    async def until_failure(self, fn, *args) -> None:
+        """Run `fn(*args)`; a MqttFailure it raises (e.g. from `publish`) ends the connection."""
         try:
-            await loop()
+            await fn(*args)
         except MqttFailure as exc:
             self._fail(exc)
 
@@ -164,8 +183,9 @@ class Connection:
 
     def _check(self, rc: int, doing: str) -> None:
         if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            detail = f" ({self._paho_error})" if self._paho_error else ""
             raise MqttFailure("lost", f"connection to {self.options.address} lost while {doing}: "
-                                      f"{paho.error_string(rc)}")
+                                      f"{paho.error_string(rc)}{detail}")
 
     async def _wait_for_socket(self, wait) -> object:
         """`wait` (trio's wait_readable or wait_writable) on paho's socket; the socket."""
@@ -217,6 +237,10 @@ class Connection:
             self._write_wanted.set()
 
     # -- callbacks (run inside loop_read, on the trio thread) ------------------------------------------
+    def _paho_log(self, _client, _userdata, level: int, text: str) -> None:
+        if level == paho.MQTT_LOG_ERR:
+            self._paho_error = text[:300]
+
     def _connected(self, _client, _userdata, _flags, reason_code: ReasonCode, _properties) -> None:
         self._connack = reason_code
 

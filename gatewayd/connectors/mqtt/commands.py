@@ -18,7 +18,7 @@ from typing import Any
 
 from ...northbound.events import TERMINAL
 from ...ops import OpError
-from ...protocols.resiot import is_eui
+from ..monitor.resiot import is_eui
 
 MAX_COMMAND_BYTES = 16 * 1024
 MAX_NAME_CHARS = 64
@@ -145,7 +145,7 @@ def _lorawan_eui(core, ident: str, device: dict | None) -> str | None:
 
 
 async def _submit_tx(core, ident: str, obj: dict[str, Any]) -> None:
-    from ...services.tx_dispatch import submit_tx
+    from ..monitor.tx_dispatch import submit_tx
 
     named = next((v for k, v in obj.items() if k.lower() == "deveui"), None)
     if named is None:

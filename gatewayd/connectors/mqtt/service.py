@@ -25,17 +25,18 @@ import trio
 from ...journal.follow import JournalFollower
 from ...journal.record import Record, parse_ts
 from ...journal.writer import JournalUnavailable
+from ...broker_url import parse_url
 from ...logs import RateLimitedLogger
 from ...northbound.alerts import has_events, record_events
 from ...northbound.events import COMMAND_REJECTED, StateDirectory
-from ...protocols.resiot import Action
+from ..monitor.resiot import Action
 from ...ratelimit import TokenBucket
-from ...services.comms import action_mapper
-from ...services.monitor import local_zone
+from ..monitor.comms import action_mapper
+from ..monitor.service import local_zone
 from . import commands as mqtt_commands
 from .client import Connection, ConnectOptions, MqttFailure, tls_context
 from .outbox import AckTracker, Pacer, RateMeter, backoff_delay
-from .topics import command_filters, event_topic, parse_command_topic, parse_url, resolve_names
+from .topics import command_filters, event_topic, parse_command_topic, resolve_names
 
 log = logging.getLogger("gatewayd.mqtt")
 
@@ -164,12 +165,22 @@ class MqttService:
         while True:
             self._set_state("connecting")
             failure = None
+            connection = None
             try:
                 connection = Connection(self._options(), self._on_ack,
                                         self._on_message if self.settings.commands else None)
                 await connection.connect()
             except MqttFailure as exc:
                 failure = exc
+            except Exception as exc:  # a bug must end this attempt, not the daemon
+                log.exception("MQTT connection attempt failed")
+                failure = MqttFailure("internal", f"internal error: {exc!r}"[:300])
+            except BaseException:  # cancelled (the daemon stops) half-way: leave no socket open
+                if connection is not None:
+                    connection.close()
+                raise
+            if failure is not None and connection is not None:
+                connection.close()
             if failure is None:
                 self._connected(connection)
                 try:
@@ -245,9 +256,8 @@ class MqttService:
                     if self.settings.commands:
                         send, receive = trio.open_memory_channel(COMMAND_QUEUE)
                         self._command_send = send
-                        connection.subscribe(command_filters(self.names.prefix), 1)
-                        nursery.start_soon(self._handle_commands, connection, receive)
-                    nursery.start_soon(self._publish, connection)
+                        nursery.start_soon(connection.until_failure, self._handle_commands, connection, receive)
+                    nursery.start_soon(connection.until_failure, self._publish, connection)
             finally:
                 self._session_scope = None
                 self._command_send = None
@@ -371,6 +381,7 @@ class MqttService:
             connection.ack(mid, qos)
 
     async def _handle_commands(self, connection: Connection, receive: trio.MemoryReceiveChannel) -> None:
+        connection.subscribe(command_filters(self.names.prefix), 1)
         async with receive:
             async for topic, payload, mid, qos in receive:
                 target = parse_command_topic(self.names.prefix, topic)

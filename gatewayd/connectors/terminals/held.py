@@ -22,8 +22,8 @@ from typing import Callable
 
 import trio
 
-from ...protocols import terminal as tp
-from ...protocols.errors import ProtocolError
+from . import codec as tp
+from ...errors import ProtocolError
 
 log = logging.getLogger("gatewayd.terminals.held")
 

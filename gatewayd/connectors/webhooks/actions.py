@@ -6,9 +6,9 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from ...journal.record import Record
-from ...protocols.resiot import Action
-from ...services.comms import action_mapper
-from ...services.core_actions import SYSTEM, make_action
+from ..monitor.resiot import Action
+from ..monitor.comms import action_mapper
+from ..monitor.core_actions import SYSTEM, make_action
 
 
 def shown_url(url: object) -> str:

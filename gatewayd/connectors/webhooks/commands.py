@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...cli import Arg, OpCommand, _pairs, _table, register_op_commands
+from ...opcommands import Arg, OpCommand, pairs as _pairs, table as _table
 
 
 def _words(text: str) -> list[str]:
@@ -38,7 +38,7 @@ def _added(hook: dict[str, Any]) -> str:
     return text
 
 
-register_op_commands([
+COMMANDS = [
     OpCommand(("webhook", "add"), "webhook.add", "add a webhook (a signing secret is generated unless given)",
               [Arg("url", "where events are POSTed"), Arg("name", "a short name", flag=True),
                Arg("events", "comma-separated events (default: all)", flag=True),
@@ -56,4 +56,4 @@ register_op_commands([
     OpCommand(("webhook", "remove"), "webhook.remove", "remove a webhook added at runtime", [Arg("name")],
               lambda hook: f"webhook {hook['name']} removed", prepare=lambda args: {**args, "actor": "cli"}),
     OpCommand(("webhook", "test"), "webhook.test", "send a test event to a webhook now", [Arg("name")], _pairs),
-])
+]

@@ -13,13 +13,14 @@ from __future__ import annotations
 from quart import Blueprint, g
 
 from ...journal.writer import JournalUnavailable
-from ...transports.auth import operator_required
-from ...transports.dashboard import action, actor, back_to, blueprint as dashboard, form_value, go, notice, render
-from ...transports.rest_common import call, journal_unavailable, read_json_object
+from ...web.auth import operator_required
+from ...web.dashboard import action, actor, back_to, form_value, go, notice, pages, render
+from ...web.rest import call, journal_unavailable, read_json_object
 from .service import ADD_KEYS
 
 blueprint = Blueprint("rest_webhooks", __name__, url_prefix="/api")
 blueprint.register_error_handler(JournalUnavailable, journal_unavailable)
+dashboard = pages("dashboard_webhooks", __name__)
 MAX_BODY = 16 * 1024
 
 

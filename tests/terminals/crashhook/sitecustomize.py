@@ -9,7 +9,7 @@ import os
 if os.environ.get("GATEWAYD_TEST_CRASH_AFTER_INGEST"):
     import signal
 
-    from gatewayd.services import attendance
+    from gatewayd.connectors.terminals import attendance
 
     _crash_at = int(os.environ["GATEWAYD_TEST_CRASH_AFTER_INGEST"])
     _original = attendance.AttendanceService.ingest

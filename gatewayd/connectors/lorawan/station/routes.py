@@ -18,7 +18,7 @@ import re
 from functools import partial
 from typing import Any, Awaitable, Callable
 
-from ....transports.wsconn import ConnectionEnded, WsConnection
+from ....web.wsconn import ConnectionEnded, WsConnection
 from . import codec, session
 
 DISCOVERY_PATH = "/router-info"

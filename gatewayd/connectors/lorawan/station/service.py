@@ -20,21 +20,20 @@ from typing import Any
 
 import trio
 
+from ....errors import ProtocolError
 from ....journal.writer import JournalUnavailable
 from ....logs import RateLimitedLogger
-from ....protocols import gwmp
-from ....protocols.errors import ProtocolError
-from ....services.lorawan_downlink import Transmission, Window
-from ....services.lorawan_gateways import DownlinkPath, _addr_text
-from .. import regions
+from .. import gwmp, regions
+from ..downlink import Transmission, Window
+from ..gateways import DownlinkPath, _addr_text
 from . import codec
 from .router_config import PlanError, router_config
 
 log = logging.getLogger("gatewayd.lorawan.station")
 
 CLOSE_SUPERSEDED = 4002
+CLOSE_REMOVED = 4001
 MUXS_ID = 0  # this server's identity in discovery replies
-FIRST_WINDOWS = ("RX1", "JA1")
 _UPLINK_MESSAGES = {t: ("gatewayd_station_messages_total", (("msgtype", t),)) for t in ("jreq", "updf", "propdf")}
 
 
@@ -63,9 +62,9 @@ class StationLink:
         up: codec.Uplink = copy.context
         region = self.service.region
         diid = next(self.service.diids)
-        rx2_freq, rx2_dr = regions.rx2(region)
-        if window.name in FIRST_WINDOWS:
-            rx_delay, rx1, rx2 = round(window.delay), (window.dr, _hz(window.freq)), (rx2_dr, _hz(rx2_freq))
+        if window.then is not None:  # RX1, with the device's RX2 for the station to fall back on
+            rx_delay, rx1, rx2 = round(window.delay), (window.dr, _hz(window.freq)), (window.then.dr,
+                                                                                        _hz(window.then.freq))
         else:
             rx_delay, rx1, rx2 = round(window.delay) - 1, None, (window.dr, _hz(window.freq))
         dev_eui = track.get("dev_eui") or ""
@@ -95,6 +94,7 @@ class StationService:
         m.describe("gatewayd_station_messages_total", "Station messages received, by msgtype.")
         m.describe("gatewayd_station_malformed_total", "Station messages dropped as malformed, by reason.")
         m.describe("gatewayd_station_refused_total", "Station connections refused, by reason.")
+        m.describe("gatewayd_station_downlinks_dropped_total", "dnmsg not queued: the station's send queue was full.")
         m.gauge("gatewayd_station_connections", "Station gateways connected now.", lambda: len(self.links))
 
     @property
@@ -178,6 +178,9 @@ class StationService:
     async def handle(self, link: StationLink, frame: str | bytes) -> None:
         """One frame of a connected station; malformed ones are counted and dropped."""
         metrics = self.core.metrics
+        if link.eui not in self.core.state.lorawan.gateways:  # an operator removed it meanwhile
+            link.conn.request_close(CLOSE_REMOVED, "gateway removed")
+            return
         try:
             msg = codec.parse_message(frame, self.max_frame)
         except codec.StationError as exc:

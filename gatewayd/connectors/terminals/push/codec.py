@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from ....protocols import terminal as tp
-from ....protocols.errors import ProtocolError
+from .. import codec as tp
+from ....errors import ProtocolError
 
 MAX_LINE_BYTES = 8192          # one row; template rows (FP/FACE/BIODATA) are the longest
 MAX_ERRORS_KEPT = 20           # row errors described in a reply; the rest are only counted
@@ -185,6 +185,8 @@ def clean_text(text: str, limit: int) -> str:
 
 def parse_pin(text: str, where: str = "PIN") -> int:
     """A numeric PIN (what the store keys punches by): up to 10 digits, at most 4294967295."""
+    if text.isascii() and text.isdigit() and len(text) < 10:
+        return int(text)
     text = text.strip()
     if not _PIN.fullmatch(text):
         raise _invalid(f"{where} must be a number of up to 10 digits, got {tp.describe(text)}")
@@ -195,6 +197,8 @@ def parse_pin(text: str, where: str = "PIN") -> int:
 
 
 def _code(text: str, where: str) -> int:
+    if text.isascii() and text.isdigit() and len(text) < 10:  # the usual case, checked cheaply
+        return int(text)
     text = text.strip()
     if not text:
         return 0
@@ -222,13 +226,25 @@ def parse_attlog(body: bytes) -> AttlogUpload:
     return upload
 
 
+def _local_time(text: str) -> datetime:
+    """'YYYY-MM-DD HH:MM:SS' read by the C parser when it has exactly that shape, else by the
+    terminals' general (slower, more lenient) rule."""
+    if len(text) == 19 and text[4] == "-" and text[7] == "-" and text[10] == " " and text[13] == ":" \
+            and text[16] == ":" and text.isascii():
+        try:
+            return datetime.fromisoformat(text)
+        except ValueError:
+            pass  # the general rule names what is wrong
+    return tp.parse_local_time(text, "time")
+
+
 def _attlog_row(line: str) -> tp.Punch:
     fields = line.split("\t")
     if len(fields) < 2:
         raise _invalid(f"a row needs at least PIN and time separated by a TAB, got {tp.describe(line)}")
     pin = parse_pin(fields[0])
     time_text = fields[1].strip()
-    local_time = tp.parse_local_time(time_text, "time")
+    local_time = _local_time(time_text)
     status = _code(fields[2], "status") if len(fields) > 2 else 0
     verify = _code(fields[3], "verify") if len(fields) > 3 else 0
     return tp.Punch(enrollid=pin, time=time_text, local_time=local_time, mode=verify, inout=status, event=0)

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from quart import Blueprint, Response, current_app, request
 
-from ....protocols.errors import ProtocolError
-from ....transports.auth import client_address
+from ....errors import ProtocolError
+from ....journal.writer import JournalUnavailable
+from ....web.auth import client_address
 from . import codec
+from .service import UNAVAILABLE
 
 blueprint = Blueprint("push_terminals", __name__)
 
@@ -25,11 +27,13 @@ async def _serve(handler_name: str, with_body: bool) -> Response:
         return _text(400, f"{exc.code}: {exc.message}")
     service = current_app.config["CORE"].service("push")
     handler = getattr(service, handler_name)
-    if with_body:
-        body = await request.get_data(cache=False)
-        status, text = await handler(query, body, client_address())
-    else:
-        status, text = await handler(query, client_address())
+    try:
+        if with_body:
+            status, text = await handler(query, await request.get_data(cache=False), client_address())
+        else:
+            status, text = await handler(query, client_address())
+    except JournalUnavailable:  # e.g. while registering an unknown terminal
+        status, text = UNAVAILABLE
     return _text(status, text)
 
 

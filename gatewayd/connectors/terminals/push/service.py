@@ -1,7 +1,8 @@
 """PUSH terminals: the handshake, uploads, command polls and command results (PROTOCOLS.md 9).
 
 Identity and approval are the other terminals' (`TerminalService.admit`): an unknown serial number
-turns pending and its punches are kept aside until an operator decides; a rejected one gets 403.
+turns pending and its punches are kept on disk (`TerminalService.hold`, within its caps) until an
+operator decides; a rejected one gets 403.
 Punches go through the one attendance store (`AttendanceService.ingest`), so `OK: <n>` is sent
 only once they are durable, and a resent batch is stored once. The upload's stamp is recorded
 after its punches, so a handshake never claims more than the journal holds.
@@ -21,15 +22,16 @@ from zoneinfo import ZoneInfo
 from .... import __version__
 from ....journal.record import parse_ts
 from ....journal.writer import JournalUnavailable
-from ....protocols import terminal as tp
-from ....protocols.errors import ProtocolError
-from ....services.terminals import CONNECTOR_PUSH
+from .. import codec as tp
+from ....errors import ProtocolError
+from ..service import CONNECTOR_PUSH
 from . import codec
 
 log = logging.getLogger("gatewayd.terminals.push")
 
 Reply = tuple[int, str]
 USERS_PER_RECORD = 1000
+IGNORED_TABLES = ("ATTPHOTO", "BIOPHOTO", "USERPIC", "ERRORLOG", "RTLOG", "RTSTATE")
 UNAVAILABLE: Reply = (503, "the server cannot store records right now; send them again later")
 _PASSWORD = re.compile(r"(?<=Passwd=)[^\t]*")
 
@@ -96,7 +98,8 @@ class PushService:
         except JournalUnavailable:
             return UNAVAILABLE
         # Photos and anything else: read (within the body limit) and not stored.
-        self.core.metrics.inc("gatewayd_push_ignored_uploads_total", table=table[:16])
+        self.core.metrics.inc("gatewayd_push_ignored_uploads_total",
+                              table=table if table in IGNORED_TABLES else "other")  # a bounded label set
         return 200, codec.uploaded(len(codec.split_lines(body)) if table != "ATTPHOTO" else 1)
 
     async def _attlog(self, query: codec.PushQuery, terminal: dict[str, Any], body: bytes) -> Reply:
@@ -126,7 +129,7 @@ class PushService:
             users = [user.as_dict() for user in upload.users]
             await self.core.hub.publish_many([("push.users", {"sn": query.sn, "users": users[i:i + USERS_PER_RECORD]})
                                               for i in range(0, len(users), USERS_PER_RECORD)])
-        if table == "OPERLOG":
+        if table == "OPERLOG" and terminal["status"] == "accepted":  # a pending one sends its users again later
             await self._stamp(query, "OPERLOG")
         return 200, codec.uploaded(upload.accepted, upload)
 

@@ -1,0 +1,40 @@
+"""What a connector declares: the parts it adds to the ground floor.
+
+A connector is one family of devices the gateway speaks to (WebSocket devices, attendance terminals,
+LoRaWAN, monitoring clients ...). Its package's `__init__` builds one `Connector`, and
+`gatewayd.connectors` lists them all, in order. The ground floor (state, core, web application,
+command line) takes that list as an argument and never imports a connector itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .opcommands import OpCommand, ParserHook
+from .ops import OpSpec
+
+
+@dataclass(frozen=True)
+class Connector:
+    name: str
+    # Its sections of gatewayd.toml (settings.<section>).
+    config_sections: tuple[str, ...] = ()
+    # Parts of the model (gatewayd.state.StatePart classes). Appliers of one record type run in
+    # the order of the connector list, then of this tuple.
+    state_parts: tuple[type, ...] = ()
+    # (name, factory(core)): created for the daemon and offline commands alike; the daemon starts
+    # `run(task_status=...)` of those that have one.
+    services: tuple[tuple[str, Callable[[Any], Any]], ...] = ()
+    # Operations (gatewayd.ops.collect over the modules that define them).
+    operations: tuple[OpSpec, ...] = ()
+    # Quart blueprints: HTTP and WebSocket routes, dashboard pages.
+    blueprints: tuple[Any, ...] = ()
+    # front(asgi_app, core) -> asgi_app: paths answered as plain ASGI before the web framework sees
+    # them (hot WebSocket paths), everything else passed on.
+    asgi_fronts: tuple[Callable[[Any, Any], Any], ...] = ()
+    # Command-line words for its operations, and commands with a parser of their own.
+    commands: tuple[OpCommand, ...] = ()
+    parsers: tuple[ParserHook, ...] = ()
+    # Modules of monitoring mappers (record -> communications / actions) and TX handlers.
+    comms: tuple[Any, ...] = ()

@@ -1,0 +1,123 @@
+"""WebSocket devices on the monitoring streams: their records as communications (connector "ws")
+and actions, and TX requests for them turned into durable commands."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable
+
+from ...journal.record import Record, parse_ts
+from ...ops import OpError
+from ..monitor.resiot import COMM_JOIN, COMM_RX, COMM_TX, COMM_TXCONFIRM, Action, Communication, TxRequest
+from ..monitor.comms import action_mapper, comm_mapper, register_tx_handler
+
+CONNECTOR = "ws"
+MAX_EXTRA_FIELDS = 32
+
+
+_PAYLOAD_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)  # one for every record
+
+
+def _json_bytes(payload: Any) -> bytes:
+    return _PAYLOAD_JSON.encode(payload).encode("utf-8", "surrogatepass")
+
+
+def _flat(payload: Any) -> dict[str, Any]:
+    if not isinstance(payload, dict):
+        return {}
+    return {k: v for k, v in list(payload.items())[:MAX_EXTRA_FIELDS] if not isinstance(v, (dict, list))}
+
+
+def _comm(record: Record, comm_type: str, **fields: Any) -> Communication:
+    return Communication(comm_type=comm_type, connector=record.data.get("connector") or CONNECTOR,
+                         dev_eui=record.data["device_id"], dt=parse_ts(record.ts), seq=record.seq, **fields)
+
+
+def _port(payload: Any) -> int | None:
+    port = payload.get("port") if isinstance(payload, dict) else None
+    return port if isinstance(port, int) and not isinstance(port, bool) and 0 <= port <= 255 else None
+
+
+@comm_mapper("device.telemetry", "device.event")
+def _uplink(record: Record) -> Iterable[Communication]:
+    data = record.data
+    if data.get("connector", CONNECTOR) != CONNECTOR:
+        return []
+    kind = record.type.split(".", 1)[1]
+    extra: dict[str, Any] = {"type": kind}
+    if kind == "event":
+        extra["event"] = data["event"]
+    for key in ("msg_id", "device_ts", "dialect"):
+        if data.get(key) is not None:
+            extra[key] = data[key]
+    extra.update({k: v for k, v in _flat(data.get("payload")).items() if k not in extra})
+    return [_comm(record, COMM_RX, payload=_json_bytes(data.get("payload", {})), extra=extra)]
+
+
+@comm_mapper("device.connected")
+def _join(record: Record) -> Iterable[Communication]:
+    data = record.data
+    if data.get("connector") != CONNECTOR:
+        return []
+    extra = {"type": "register", "name": data.get("name"), "dialect": data.get("dialect"),
+             "remote": data.get("remote"), "session": data.get("session")}
+    return [_comm(record, COMM_JOIN, extra={k: v for k, v in extra.items() if v is not None})]
+
+
+@comm_mapper("command.sent")
+def _tx(record: Record) -> Iterable[Communication]:
+    data = record.data
+    payload = data.get("payload", {})
+    return [_comm(record, COMM_TX, payload=_json_bytes(payload), port=_port(payload), command=data["command"],
+                  reference=data.get("reference"), confirmation=bool(data.get("confirm")),
+                  extra={"type": "command", "command_id": data["command_id"]})]
+
+
+@comm_mapper("command.acknowledged")
+def _txconfirm(record: Record) -> Iterable[Communication]:
+    data = record.data
+    if not data.get("confirm"):
+        return []
+    return [_comm(record, COMM_TXCONFIRM, reference=data.get("reference"),
+                  payload=_json_bytes(data["result"]) if data.get("result") is not None else b"",
+                  extra={"type": "command_result", "command_id": data["command_id"], "command": data["command"]})]
+
+
+# -- actions --------------------------------------------------------------------------------------------
+_DETAIL_KEYS = ("name", "kind", "tags", "changes", "connector", "reason", "code", "remote", "session", "dialect",
+                "last_seen", "command_id", "command", "source", "reference", "expires_at", "error")
+
+
+@action_mapper("device.created", "device.updated", "device.deleted", "device.enabled", "device.disabled",
+               "device.token_rotated", "device.connected", "device.disconnected", "device.online",
+               "device.offline", "command.queued", "command.sent", "command.acknowledged", "command.failed",
+               "command.expired")
+def _action(record: Record) -> Action:
+    data = record.data
+    details = {k: data[k] for k in _DETAIL_KEYS if data.get(k) is not None}
+    if isinstance(data.get("lorawan"), dict):
+        details["dev_eui"] = data["lorawan"].get("dev_eui")
+    actor = data.get("actor") or (f"device:{data['device_id']}" if record.type.startswith("device.") else "gatewayd")
+    return Action(record.type.replace(".", "_"), actor, data["device_id"], details, parse_ts(record.ts), record.seq)
+
+
+# -- TX -------------------------------------------------------------------------------------------------
+class WsTxHandler:
+    connector = CONNECTOR
+
+    def owns(self, core, dev_key: str) -> bool:
+        device = core.state.devices.get(dev_key)
+        return device is not None and device["kind"] == CONNECTOR
+
+    async def submit(self, core, dev_key: str, tx: TxRequest) -> None:
+        device = core.state.devices.get(dev_key)
+        if device is None or device["kind"] != CONNECTOR:
+            raise OpError("not_found", f"no WebSocket device {dev_key!r}", 404)
+        if not device["enabled"]:
+            raise OpError("invalid", f"device {dev_key} is disabled", 422)
+        await core.service("commands").enqueue(
+            dev_key, tx.ws_command or "tx", {"port": tx.port, "data": tx.payload.hex()},
+            source="tx", reference=tx.reference or None, confirm=tx.confirm, actor="monitor")
+
+
+register_tx_handler(WsTxHandler())

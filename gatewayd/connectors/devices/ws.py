@@ -1,0 +1,435 @@
+"""The device WebSocket `/ws` (JSON and XML dialects, attendance terminals), and the other
+`terminals.ws_paths`, which accept attendance terminals only.
+
+Per connection: the first frame (within `devices.register_timeout`) fixes the dialect, unless a
+subprotocol (`gatewayd.json` / `gatewayd.xml`) was negotiated. A device then registers, and the
+session reads messages while a second task delivers its queued commands; `WsConnection` owns the
+writer and the heartbeat deadline.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timezone
+from functools import partial
+
+import trio
+from quart import Blueprint, Response, current_app, websocket
+
+from ...journal.record import utc_now_iso
+from ...journal.writer import JournalUnavailable
+from . import json_codec as device_json, xml_codec as device_xml
+from .messages import Ack, Attendance, Command, CommandResult, Error, Event, Ping, Pong, Register, Registered, Telemetry
+from .dialect import choose_dialect, select_subprotocol
+from ...errors import ProtocolError
+from ...ratelimit import KeyedBuckets, source_key
+from .service import AuthFailed
+from ...web.wsconn import CLOSE_AUTH_FAILED, CLOSE_BAD_MESSAGE, CLOSE_REGISTER_TIMEOUT, CLOSE_SLOW, ConnectionEnded, WsConnection
+
+log = logging.getLogger("gatewayd.device_ws")
+
+blueprint = Blueprint("device_ws", __name__)
+DEVICE_PATH = "/ws"
+
+
+@blueprint.websocket(DEVICE_PATH)
+async def device_socket():
+    return await _serve(devices_allowed=True)  # a 503 when busy, else None once the socket closed
+
+
+async def terminal_socket():
+    return await _serve(devices_allowed=False)
+
+
+@blueprint.record
+def _terminal_paths_and_admission(setup) -> None:
+    core = setup.app.config["CORE"]
+    core.extras[ADMISSION] = Admission(core.settings.devices)
+    for reason in (*REFUSALS, "busy"):
+        core.metrics.counters[(REFUSED_METRIC, (("reason", reason),))] += 0
+    core.metrics.describe(REFUSED_METRIC, "Device and terminal WebSockets refused, by reason: per-source limits "
+                          "(HTTP 503 at the handshake) or busy (no registration slot in time: close 1013).")
+    for i, path in enumerate(core.settings.terminals.ws_paths):
+        if path != DEVICE_PATH:
+            setup.app.add_websocket(path, f"terminal_socket_{i}", terminal_socket)
+
+
+REFUSED_METRIC = "gatewayd_ws_refused_total"
+REFUSALS = {
+    "unregistered_per_source": "too many connections from this address have not registered yet",
+    "handshake_rate": "too many connections from this address per second",
+}
+
+
+async def _serve(*, devices_allowed: bool):
+    core = current_app.config["CORE"]
+    ws = websocket._get_current_object()
+    ticket = core.extras[ADMISSION].enter(ws.remote_addr or "")
+    if isinstance(ticket, str):
+        core.metrics.inc(REFUSED_METRIC, reason=ticket)
+        return Response(f"{REFUSALS[ticket]}; retry in a few seconds\n", 503,
+                        {"Retry-After": "5", "Content-Type": "text/plain; charset=utf-8"})
+    try:
+        conn = WsConnection(ws, heartbeat=core.settings.presence.ws_timeout,
+                            queue_size=core.settings.devices.send_queue, connections=core.connections)
+        subprotocol = select_subprotocol(conn.subprotocols) if devices_allowed else None
+        await conn.run(partial(_session, core, devices_allowed, ticket), subprotocol=subprotocol)
+    finally:
+        ticket.leave()
+    return None
+
+
+ADMISSION = "device_ws.admission"
+
+
+class Admission:
+    """Who may open a device or terminal WebSocket, and when it may register.
+
+    Per source address (an IPv6 /64 counts as one): at most `max_unregistered_per_source`
+    connections that have not registered yet, and new handshakes at most at
+    `handshakes_per_second_per_source` (a burst of `handshake_burst_per_source`); beyond either,
+    the handshake is refused with 503 and Retry-After. A connection that sends nothing is cut after
+    `first_frame_timeout`. A registration slot (at most `max_registering` at once, first come first
+    served) is taken only when the first frame has arrived: idle sockets hold none, so no single
+    source can keep the others from registering."""
+
+    def __init__(self, settings):
+        self.settings = settings  # the live DeviceSettings: the per-source limits are reloadable
+        self._slots = trio.Semaphore(settings.max_registering)
+        self._unregistered: dict[str, int] = {}
+        self._handshakes = KeyedBuckets()
+
+    def enter(self, remote: str) -> "Ticket | str":
+        """A ticket for a new connection, or the reason it is refused (a key of REFUSALS)."""
+        source = source_key(remote)
+        cfg = self.settings
+        if self._unregistered.get(source, 0) >= cfg.max_unregistered_per_source:
+            return "unregistered_per_source"
+        if not self._handshakes.take(source, trio.current_time(), cfg.handshakes_per_second_per_source,
+                                     cfg.handshake_burst_per_source):
+            return "handshake_rate"
+        self._unregistered[source] = self._unregistered.get(source, 0) + 1
+        return Ticket(self, source)
+
+    def _registered(self, source: str) -> None:
+        left = self._unregistered[source] - 1
+        if left:
+            self._unregistered[source] = left
+        else:
+            del self._unregistered[source]
+
+    def unregistered(self, remote: str) -> int:
+        return self._unregistered.get(source_key(remote), 0)
+
+    async def slot(self, deadline: float) -> "Slot | None":
+        """A registration slot, or None if none came free before `deadline` (trio clock)."""
+        with trio.move_on_at(deadline):
+            await self._slots.acquire()
+            return Slot(self._slots)
+        return None
+
+    @property
+    def waiting(self) -> int:
+        return self._slots.statistics().tasks_waiting
+
+
+class Ticket:
+    """One admitted connection; it counts against its source until it registered or ended."""
+
+    __slots__ = ("_admission", "_source")
+
+    def __init__(self, admission: Admission, source: str):
+        self._admission: Admission | None = admission
+        self._source = source
+
+    def leave(self) -> None:
+        """The connection registered (or ended): it no longer counts as unregistered. Idempotent."""
+        if self._admission is not None:
+            self._admission, admission = None, self._admission
+            admission._registered(self._source)
+
+    registered = leave
+
+
+class Slot:
+    __slots__ = ("_slots",)
+
+    def __init__(self, slots: trio.Semaphore):
+        self._slots: trio.Semaphore | None = slots
+
+    def release(self) -> None:
+        """Give the slot back; later calls do nothing (called when registration ends, and at the end)."""
+        if self._slots is not None:
+            self._slots, slots = None, self._slots
+            slots.release()
+
+
+async def _session(core, devices_allowed: bool, ticket: Ticket, conn: WsConnection) -> None:
+    cfg = core.settings.devices
+    now = trio.current_time()
+    deadline = now + cfg.register_timeout
+    first = None
+    with trio.move_on_at(min(deadline, now + cfg.first_frame_timeout)):
+        first = await conn.receive()
+    if first is None:
+        _send_error_json(conn, "not_registered", "no registration within the time limit")
+        conn.request_close(CLOSE_REGISTER_TIMEOUT, "registration timeout")
+        return
+    dialect = choose_dialect(conn.subprotocols if conn.subprotocol else None, first)
+    if dialect == "terminal":
+        ticket.registered()
+        await _serve_terminal(core, conn, first)
+        return
+    if not devices_allowed:
+        _send_error_json(conn, "unknown_type", f"only attendance terminals connect on {conn.path}; devices use /ws")
+        conn.request_close(CLOSE_BAD_MESSAGE, "not an attendance terminal")
+        return
+    admission = core.extras[ADMISSION]
+    slot = await admission.slot(deadline)
+    if slot is None:
+        core.metrics.inc(REFUSED_METRIC, reason="busy")
+        _send_error_json(conn, "unavailable", "too many devices are registering; retry in a few seconds")
+        conn.request_close(CLOSE_SLOW, "too many registrations at once")
+        return
+
+    def registered() -> None:
+        slot.release()
+        ticket.registered()
+
+    try:
+        await DeviceSession(core, conn, dialect).run(first, deadline, registered=registered)
+    finally:
+        slot.release()
+
+
+async def _serve_terminal(core, conn: WsConnection, first) -> None:
+    try:
+        from ..terminals import ws as terminal_ws
+    except ImportError:
+        conn.request_close(CLOSE_BAD_MESSAGE, "attendance terminals are not supported")
+        return
+    if isinstance(first, (bytes, bytearray)):
+        first = bytes(first).decode("utf-8", errors="replace")
+    await terminal_ws.serve_terminal(core, conn, first)
+
+
+def _send_error_json(conn: WsConnection, code: str, message: str) -> None:
+    conn.send_nowait(device_json.encode(Error(code, message)))
+
+
+class DeviceSession:
+    """One registered (or registering) device connection."""
+
+    connector = "ws"
+
+    def __init__(self, core, conn: WsConnection, dialect: str):
+        self.core = core
+        self.conn = conn
+        self.dialect = dialect
+        self.codec = device_xml if dialect == "xml" else device_json
+        self.devices = core.service("devices")
+        self.presence = core.service("presence")
+        self.commands = core.service("commands")
+        self.session_id = self.presence.new_session_id()
+        self.device_id: str | None = None
+        self.device: dict | None = None
+        self.errors = 0
+        self.last_frame = time.time()
+        self._delivering = False
+        self._attached = False
+        self._max_chars = core.settings.devices.max_frame_bytes
+
+    # -- presence hooks -------------------------------------------------------------------------------
+    def request_close(self, code: int, reason: str) -> None:
+        self.conn.request_close(code, reason)
+
+    def wake(self) -> None:
+        """Commands are waiting: start the delivery task unless it runs already."""
+        if not self._delivering and self.device_id is not None and not self.conn.ending \
+                and self.commands.next_to_send(self.device_id, self.session_id) is not None:
+            self._delivering = True
+            self.conn.spawn(self._deliver_commands)
+
+    # -- replies ----------------------------------------------------------------------------------------
+    async def reply(self, msg) -> None:
+        """Queue a reply, waiting for room: a device that sends faster than it reads is slowed down,
+        and one that stops reading is dropped with 1013 (raises ConnectionEnded)."""
+        try:
+            text = self.codec.encode(msg)
+        except ProtocolError:
+            text = self.codec.encode(Error("invalid", "the reply could not be written in this dialect"))
+        await self.conn.send(text)
+
+    async def error(self, code: str, message: str) -> None:
+        await self.reply(Error(code, message))
+
+    async def bad_message(self, exc: ProtocolError) -> None:
+        self.errors += 1
+        await self.error(exc.code, exc.message)
+        if self.errors >= self.core.settings.devices.max_consecutive_errors:
+            self.conn.request_close(CLOSE_BAD_MESSAGE, f"{self.errors} bad messages in a row")
+
+    # -- the session --------------------------------------------------------------------------------------
+    async def run(self, first, register_deadline: float, registered=lambda: None) -> None:
+        """`registered` is called once the registration is over, accepted or not."""
+        try:
+            accepted = await self._register(first, register_deadline)
+            registered()
+            if accepted:
+                self.wake()
+                await self._read_loop()
+        except ConnectionEnded:
+            pass
+        finally:
+            if self._attached:
+                reason = self.conn.close_reason or "connection closed"
+                seen = datetime.fromtimestamp(self.last_frame, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+                self.presence.detach(self, reason=reason, code=self.conn.close_code, last_seen=seen)
+
+    async def _register(self, frame, deadline: float) -> bool:
+        while True:
+            try:
+                msg = self.codec.decode(frame, max_chars=self._max_chars)
+            except ProtocolError as exc:
+                await self.bad_message(exc)
+            else:
+                if isinstance(msg, Register):
+                    return await self._authenticate(msg)
+                self.errors += 1
+                await self.error("not_registered", "register first: {\"type\":\"register\",\"device_id\":...,\"token\":...}"
+                           if self.dialect == "json" else "register first: <register device_id=\"...\" token=\"...\"/>")
+            if self.conn.ending:
+                return False
+            frame = None
+            with trio.move_on_at(deadline):
+                frame = await self.conn.receive()
+            if frame is None:
+                await self.error("not_registered", "no registration within the time limit")
+                self.conn.request_close(CLOSE_REGISTER_TIMEOUT, "registration timeout")
+                return False
+
+    async def _authenticate(self, msg: Register) -> bool:
+        access = self.core.access
+        source = self.conn.remote
+        if access.blocked("device_token", source):
+            await self.error("auth_failed", "too many failed registrations from this address; try later")
+            self.conn.request_close(CLOSE_AUTH_FAILED, "authentication failed")
+            return False
+        try:
+            device = self.devices.authenticate(msg.device_id, msg.token)
+        except AuthFailed as exc:
+            await access.record_failure("device_token", source, msg.device_id)
+            await self.error("auth_failed", str(exc))
+            self.conn.request_close(CLOSE_AUTH_FAILED, "authentication failed")
+            return False
+        self.device_id, self.device = device["id"], device
+        token_hash = device["token_hash"]
+        try:
+            await self.presence.attach(self, device, remote=source, dialect=self.dialect)
+        except JournalUnavailable:
+            await self.error("unavailable", "the server cannot record the registration right now; retry later")
+            self.conn.request_close(CLOSE_SLOW, "journal unavailable")
+            return False
+        self._attached = True
+        if not self.devices.token_matches(device["id"], token_hash):  # rotated or disabled meanwhile
+            await self.error("auth_failed", "the token was changed or the device disabled")
+            self.conn.request_close(CLOSE_AUTH_FAILED, "token changed during registration")
+            return False
+        self.errors = 0
+        await self.reply(Registered(device["id"], utc_now_iso()))
+        return True
+
+    async def _read_loop(self) -> None:
+        conn, codec, presence = self.conn, self.codec, self.presence
+        try:
+            while True:
+                frame = await conn.receive()
+                self.last_frame = time.time()
+                if not presence.allow_message(self.device_id):
+                    await self.error("rate_limited", "too many messages; this one was not stored")
+                    continue
+                try:
+                    msg = codec.decode(frame, max_chars=self._max_chars)
+                except ProtocolError as exc:
+                    await self.bad_message(exc)
+                    continue
+                self.errors = 0
+                await self._handlers[type(msg)](self, msg)
+        except ConnectionEnded:
+            return
+
+    async def _store(self, kind: str, fields: dict, msg_id) -> None:
+        fields = {k: v for k, v in fields.items() if v is not None}
+        try:
+            await self.devices.store(self.device, kind, fields, durable=msg_id is not None, dialect=self.dialect)
+        except JournalUnavailable:
+            await self.error("unavailable", "the server cannot store messages right now; retry later")
+            return
+        if msg_id is not None:
+            await self.reply(Ack(msg_id))
+
+    async def _telemetry(self, msg: Telemetry) -> None:
+        await self._store("telemetry", {"payload": msg.payload, "device_ts": msg.ts, "msg_id": msg.msg_id}, msg.msg_id)
+
+    async def _event(self, msg: Event) -> None:
+        await self._store("event", {"event": msg.event, "payload": msg.payload, "device_ts": msg.ts,
+                                    "msg_id": msg.msg_id}, msg.msg_id)
+
+    async def _attendance(self, msg: Attendance) -> None:
+        service = self.core.services.get("attendance")
+        if service is None:
+            await self.error("unsupported", "this server does not store attendance records")
+            return
+        try:
+            await service.ingest(self.device_id, msg.records, connector="ws")
+        except JournalUnavailable:
+            await self.error("unavailable", "the server cannot store messages right now; retry later")
+            return
+        if msg.msg_id is not None:
+            await self.reply(Ack(msg.msg_id))
+
+    async def _ping(self, msg: Ping) -> None:
+        await self.reply(Pong(utc_now_iso()))
+
+    async def _command_result(self, msg: CommandResult) -> None:
+        try:
+            problem = await self.commands.result(self.device_id, msg.command_id, msg.ok, msg.result, msg.error)
+        except JournalUnavailable:
+            await self.error("unavailable", "the server cannot store messages right now; retry later")
+            return
+        if problem:
+            await self.error("invalid", problem)
+
+    async def _register_again(self, msg: Register) -> None:
+        await self.error("invalid", "already registered on this connection")
+
+    _handlers = {Telemetry: _telemetry, Event: _event, Attendance: _attendance, Ping: _ping,
+                 CommandResult: _command_result, Register: _register_again}
+
+    # -- commands -----------------------------------------------------------------------------------------
+    async def _deliver_commands(self) -> None:
+        """Send the device's waiting commands in order; end when none is left (`wake` restarts it).
+        The attempt is journaled before the frame goes out: a device never gets more deliveries than
+        the journal counts, even across a crash."""
+        commands = self.commands
+        try:
+            while (command := commands.next_to_send(self.device_id, self.session_id)) is not None:
+                if not self.presence.is_live(self) or self.conn.ending:
+                    return
+                if await commands.settle_if_due(command):
+                    continue
+                try:
+                    text = self.codec.encode(Command(command["id"], command["command"], command["payload"]))
+                except ProtocolError as exc:
+                    await commands.mark_failed(command, f"cannot be written in the {self.dialect} dialect: "
+                                                        f"{exc.message}")
+                    continue
+                await commands.mark_sent(command, self.session_id)
+                await self.conn.send(text)
+        except ConnectionEnded:
+            pass
+        except JournalUnavailable:
+            self.conn.request_close(CLOSE_SLOW, "journal unavailable")
+        finally:
+            self._delivering = False

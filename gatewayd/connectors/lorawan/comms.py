@@ -1,0 +1,256 @@
+"""LoRaWAN records as ResIOT communications and actions (contract F), and the TX handler.
+
+Every frame comes from the record alone. One `lorawan.uplink` record gives a `comm_gwrx` per
+gateway copy, the `comm_rx`, and, when they happened with it, `comm_txconfirm` (the device
+acknowledged a confirmed downlink) and `comm_tx` (a queued command handed to the gateway).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+from ...journal.record import Record
+from ..monitor.resiot import (COMM_GWALIVE, COMM_GWRX, COMM_JOIN, COMM_RX, COMM_TX, COMM_TXCONFIRM, COMM_TXSENDACK,
+                              Action, Communication)
+from ..monitor.comms import action_mapper, comm_mapper, register_tx_handler
+from .downlink import LorawanTxHandler
+
+CONNECTOR = "lorawan"
+_DATR = re.compile(r"SF(\d+)BW(\d+)")
+
+
+def _radio(datr: Any, freq: Any) -> dict[str, Any]:
+    """sf and modBW for LoRa rates ("SF7BW125"); the raw datr otherwise (FSK)."""
+    match = _DATR.fullmatch(datr) if isinstance(datr, str) else None
+    if match:
+        return {"sf": match.group(1), "modBW": match.group(2), "frequency": freq}
+    return {"datr": datr, "frequency": freq}
+
+
+def _copy_extra(copy: dict[str, Any], radio: dict[str, Any]) -> dict[str, Any]:
+    return {"rssi": copy.get("rssi"), "snr": copy.get("snr"), "channel": copy.get("chan"), "tmst": copy.get("tmst"),
+            **radio}
+
+
+def record_time(record: Record) -> datetime:
+    """The record's UTC timestamp ("...T03:04:05.123456Z"); fromisoformat is C-fast, strptime is not."""
+    return datetime.fromisoformat(record.ts[:-1]).replace(tzinfo=timezone.utc)
+
+
+def _base(record: Record, comm_type: str, dev_eui: str, dt: datetime | None = None, **fields: Any) -> Communication:
+    return Communication(comm_type=comm_type, connector=CONNECTOR, dev_eui=dev_eui,
+                         dt=dt or record_time(record), seq=record.seq, **fields)
+
+
+@comm_mapper("lorawan.uplink")
+def uplink_comms(record: Record) -> list[Communication]:
+    d = record.data
+    dt = record_time(record)
+    seq = record.seq
+    dev_eui = d["dev_eui"]
+    app_eui = d.get("app_eui", "")
+    port = d.get("port")
+    radio = _radio(d["datr"], d["freq"])
+    copies = d["gateways"]
+    phy = bytes.fromhex(d["phy"])
+    out = [Communication(comm_type=COMM_GWRX, connector=CONNECTOR, dev_eui=dev_eui, dt=dt, seq=seq, app_eui=app_eui,
+                         port=port, gateway_euis=(copy["eui"],), payload=phy, extra=_copy_extra(copy, radio))
+           for copy in copies]
+    rssis = [c["rssi"] for c in copies if c.get("rssi") is not None]
+    snrs = [c["snr"] for c in copies if c.get("snr") is not None]
+    extra = {
+        "rssi": max(rssis) if rssis else None, "snr": max(snrs) if snrs else None, **radio,
+        "channel": copies[0].get("chan") if copies else None, "seqno": d["fcnt"], "adr": d["adr"],
+        "duplicate": d["duplicate"], "confirmed": d["confirmed"], "ack": d["ack"], "dr": d["dr"],
+        "devaddr": d["dev_addr"],
+    }
+    if d.get("fcnt_reset"):
+        extra["fcnt_reset"] = True
+    downlink = d.get("downlink")
+    if "mac_up" in d or "mac_error" in d or d.get("adr_ack_req") or (downlink is not None and "mac" in downlink):
+        extra.update(mac_extra(d))
+    euis = tuple(c["eui"] for c in copies)
+    out.append(Communication(comm_type=COMM_RX, connector=CONNECTOR, dev_eui=dev_eui, dt=dt, seq=seq,
+                             app_eui=app_eui, port=port, gateway_euis=euis, payload=bytes.fromhex(d["payload"]),
+                             extra=extra))
+    acked = d.get("acked")
+    if acked is not None:
+        out.append(_base(record, COMM_TXCONFIRM, dev_eui, dt, app_eui=app_eui, reference=acked.get("reference", ""),
+                         gateway_euis=euis, extra={"command_id": acked["command_id"]}))
+    if downlink is not None and downlink.get("command_id"):
+        out.append(_base(record, COMM_TX, dev_eui, dt, app_eui=app_eui, port=downlink.get("port"),
+                         gateway_euis=(downlink["gateway"],), payload=bytes.fromhex(downlink.get("payload", "")),
+                         command="TX", reference=downlink.get("reference", ""),
+                         confirmation=downlink["confirmed"], window=downlink.get("window", "RX1")))
+    return out
+
+
+def mac_extra(d: dict[str, Any]) -> dict[str, Any]:
+    """The MAC exchange of an uplink as Extra fields: what the device said, what went back to it,
+    and its battery (0 external power, 1-254, 255 unknown) and link margin (dB) when it reported them."""
+    extra: dict[str, Any] = {}
+    if "mac_up" in d:
+        extra["mac_up"] = d["mac_up"]
+        for command in d["mac_up"]:
+            if command["cmd"] == "DevStatusAns":
+                extra["battery"], extra["margin"] = command["battery"], command["margin"]
+    if "mac_error" in d:
+        extra["mac_error"] = d["mac_error"]
+    if d.get("adr_ack_req"):
+        extra["adr_ack_req"] = True
+    downlink = d.get("downlink")
+    if downlink is not None and "mac" in downlink:
+        extra["mac_down"] = downlink["mac"]
+    return extra
+
+
+@comm_mapper("lorawan.downlink")
+def class_c_comms(record: Record) -> Iterable[Communication]:
+    d = record.data
+    downlink = d["downlink"]
+    yield _base(record, COMM_TX, d["dev_eui"], port=downlink.get("port"), gateway_euis=(downlink["gateway"],),
+                payload=bytes.fromhex(downlink.get("payload", "")), command="TX",
+                reference=downlink.get("reference", ""), confirmation=downlink["confirmed"], window="RX2")
+
+
+@comm_mapper("lorawan.join", "lorawan.join_refused")
+def join_comms(record: Record) -> Iterable[Communication]:
+    d = record.data
+    accepted = record.type == "lorawan.join"
+    copies = d["gateways"]
+    extra: dict[str, Any] = {
+        "accepted": accepted, "devnonce": d["dev_nonce"], **_radio(d["datr"], d["freq"]),
+        "rssi": copies[0].get("rssi") if copies else None, "snr": copies[0].get("snr") if copies else None,
+    }
+    if accepted:
+        extra["devaddr"] = d["dev_addr"]
+    else:
+        extra["reason"] = d.get("reason", "")
+    yield _base(record, COMM_JOIN, d["dev_eui"], app_eui=d.get("app_eui", ""),
+                gateway_euis=tuple(c["eui"] for c in copies), extra=extra)
+
+
+@comm_mapper("gateway.alive")
+def gateway_alive_comms(record: Record) -> Iterable[Communication]:
+    d = record.data
+    extra: dict[str, Any] = {"kind": d.get("kind", ""), "addr": d.get("addr", "")}
+    extra.update(d.get("stat") or {})
+    yield _base(record, COMM_GWALIVE, d["eui"], gateway_euis=(d["eui"],), extra=extra)
+
+
+@comm_mapper("gateway.tx_ack")
+def tx_ack_comms(record: Record) -> Iterable[Communication]:
+    d = record.data
+    error = d.get("error", "NONE")
+    extra = {"kind": d.get("kind", ""), "token": d.get("token")}
+    if d.get("command_id"):
+        extra["command_id"] = d["command_id"]
+    yield _base(record, COMM_TXSENDACK, d.get("dev_eui") or d["gateway"], gateway_euis=(d["gateway"],),
+                reference=d.get("reference", ""), error="" if error == "NONE" else error, extra=extra)
+
+
+# -- actions ---------------------------------------------------------------------------------------------
+def _action(record: Record, action_type: str, target: str, actor: str = "lorawan", **details: Any) -> Action:
+    return Action(action_type, actor, target, {k: v for k, v in details.items() if v is not None},
+                  record_time(record), record.seq)
+
+
+@action_mapper("gateway.added", "gateway.removed")
+def gateway_registry_action(record: Record) -> Action:
+    d = record.data
+    actor = d.get("actor") or ("auto" if d.get("source") == "auto" else "operator")
+    return _action(record, record.type, d["eui"], actor, name=d.get("name"), source=d.get("source"),
+                   addr=d.get("addr"))
+
+
+@action_mapper("gateway.alive")
+def gateway_online_action(record: Record) -> Action | None:
+    if not record.data.get("came_online"):
+        return None
+    return _action(record, "gateway.online", record.data["eui"], addr=record.data.get("addr"))
+
+
+@action_mapper("gateway.offline")
+def gateway_offline_action(record: Record) -> Action:
+    return _action(record, "gateway.offline", record.data["eui"], last_seen=record.data.get("last_seen"))
+
+
+@action_mapper("lorawan.join")
+def joined_action(record: Record) -> Action:
+    d = record.data
+    return _action(record, "lorawan.joined", d["dev_eui"], device_id=d["device_id"], dev_addr=d["dev_addr"])
+
+
+@action_mapper("lorawan.join_refused")
+def join_refused_action(record: Record) -> Action:
+    d = record.data
+    return _action(record, "lorawan.join_refused", d["dev_eui"], device_id=d["device_id"],
+                   reason=d.get("reason"), dev_nonce=d["dev_nonce"])
+
+
+@action_mapper("lorawan.downlink_queued")
+def queued_action(record: Record) -> Action:
+    d = record.data
+    return _action(record, "command.queued", d["dev_eui"], d.get("source") or "operator", command_id=d["command_id"],
+                   reference=d.get("reference"), port=d["port"], confirm=d.get("confirm"), connector=CONNECTOR)
+
+
+@action_mapper("lorawan.downlink")
+def class_c_sent_action(record: Record) -> Action:
+    downlink = record.data["downlink"]
+    return _action(record, "command.sent", record.data["dev_eui"], command_id=downlink["command_id"],
+                   reference=downlink.get("reference"), fcnt_down=downlink["fcnt"], connector=CONNECTOR,
+                   device_class="C")
+
+
+@action_mapper("lorawan.downlink_failed")
+def class_c_failed_action(record: Record) -> Action:
+    first = record.data["failed"][0]
+    return _action(record, "command.failed", record.data["dev_eui"], command_id=first["command_id"],
+                   reference=first.get("reference"), reason=first.get("reason"), connector=CONNECTOR)
+
+
+@action_mapper("lorawan.device_settings")
+def settings_action(record: Record) -> Action:
+    d = record.data
+    return _action(record, "lorawan.device_settings", d["dev_eui"], d.get("actor") or "operator", **d["settings"])
+
+
+@action_mapper("lorawan.queue_cleared")
+def queue_cleared_action(record: Record) -> Action:
+    d = record.data
+    return _action(record, "lorawan.queue_cleared", d["dev_eui"], d.get("actor") or "operator",
+                   dropped=d.get("dropped"))
+
+
+@action_mapper("lorawan.keys_shown")
+def keys_shown_action(record: Record) -> Action:
+    return _action(record, "lorawan.keys_shown", record.data["dev_eui"], record.data.get("actor") or "operator")
+
+
+@action_mapper("lorawan.uplink")
+def command_progress_action(record: Record) -> Action | None:
+    """Command state changes riding on an uplink (one action per record: the most telling one)."""
+    d = record.data
+    if d.get("acked"):
+        return _action(record, "command.acknowledged", d["dev_eui"], command_id=d["acked"]["command_id"],
+                       reference=d["acked"].get("reference"), connector=CONNECTOR)
+    unacked = d.get("unacked")
+    if unacked and not unacked.get("requeued"):
+        return _action(record, "command.failed", d["dev_eui"], command_id=unacked["command_id"],
+                       reference=unacked.get("reference"), reason="not acknowledged by the device",
+                       connector=CONNECTOR)
+    if d.get("failed"):
+        first = d["failed"][0]
+        return _action(record, "command.failed", d["dev_eui"], command_id=first["command_id"],
+                       reference=first.get("reference"), reason=first.get("reason"), connector=CONNECTOR)
+    downlink = d.get("downlink")
+    if downlink and downlink.get("command_id"):
+        return _action(record, "command.sent", d["dev_eui"], command_id=downlink["command_id"],
+                       reference=downlink.get("reference"), fcnt_down=downlink["fcnt"], connector=CONNECTOR)
+    return None
+
+
+register_tx_handler(LorawanTxHandler())

@@ -1,0 +1,25 @@
+"""Attendance terminals: cmd/ret over WebSocket (on /ws) and HTTP, ZKTeco PUSH (`push/`), their commands
+and punches."""
+
+from __future__ import annotations
+
+from ... import ops
+from ...connector import Connector
+from . import attendance, commands, dashboard, http, rest, service
+from .attendance_state import AttendanceState
+from .push import routes as push_routes
+from .push.service import PushService
+from .push.state import PushState
+from .state import TerminalsState
+
+CONNECTOR = Connector(
+    name="terminals",
+    config_sections=("terminals",),
+    state_parts=(TerminalsState, AttendanceState, PushState),
+    services=(("terminals", service.TerminalService), ("terminal_commands", commands.TerminalCommands),
+              ("attendance", attendance.AttendanceService), ("push", PushService)),
+    operations=ops.collect(service, commands, attendance),
+    blueprints=(http.blueprint, rest.blueprint, dashboard.blueprint, push_routes.blueprint),
+    commands=(*attendance.COMMANDS, *service.COMMANDS, *commands.COMMANDS),
+    comms=(service, commands, attendance),
+)

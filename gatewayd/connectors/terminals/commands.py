@@ -1,0 +1,591 @@
+"""Server -> terminal commands over a terminal's WebSocket (PROTOCOLS.md 3.2).
+
+Terminal replies carry no id: they are matched by command name, so each terminal has exactly one
+command in flight (`TerminalLink`'s lock). A command waits `terminals.command_timeout` for its
+reply and is sent again, `terminals.command_tries` times in all, then fails. Commands asked for by
+operators are durable: queued -> sent (each try) -> acknowledged | failed | expired, queued while
+the terminal is offline and resumed (with the tries already spent) after a reconnect or restart.
+After every registration the terminal's backlog is pulled with `getnewlog` pages until empty.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from datetime import datetime, timedelta, timezone
+from typing import Any, Awaitable, Callable
+
+import trio
+
+from ... import secrets_ as sec
+from ...opcommands import Arg, OpCommand, table as _table
+from ...journal.record import Record, parse_ts
+from ...journal.writer import JournalUnavailable
+from ...ops import OpError, operation
+from . import codec as tp
+from ...errors import ProtocolError
+from ..monitor.resiot import COMM_TX, COMM_TXCONFIRM, Action, Communication
+from ..monitor.comms import action_mapper, comm_mapper, register_tx_handler
+from .push import codec as push_codec
+from .service import CONNECTOR_HTTP, CONNECTOR_PUSH, CONNECTOR_WS, check_sn, protocol_of
+
+log = logging.getLogger("gatewayd.terminals")
+
+REDACTED = "***"
+MAX_RESULT_CHARS = 64 * 1024   # a command result kept in the journal; bigger ones are summarised
+MAX_USERS_KEPT = 1000          # users of a getuserlist result kept in the journal
+MAX_WAIT = 600.0
+
+
+class CommandTimeout(Exception):
+    pass
+
+
+class CommandRefused(Exception):
+    """The terminal answered the first page of a paged command with result:false."""
+
+
+class LinkClosed(Exception):
+    """The terminal's connection ended; whatever was in flight stays open for the next one."""
+
+
+class TerminalLink:
+    """A registered terminal WebSocket as the command engine sees it. `send` raises LinkClosed once
+    the connection is over."""
+
+    def __init__(self, core, sn: str, send: Callable[[str], Awaitable[None]], close: Callable[[int, str], None],
+                 remote: str = ""):
+        self.core = core
+        self.sn = sn
+        self.remote = remote
+        self._send = send
+        self._close = close
+        self.lock = trio.Lock()
+        self._waiting: tuple[str, trio.MemorySendChannel] | None = None
+        self._accepted = trio.Event()
+        self.backlog_wanted = True  # after every reg
+
+    def want_backlog(self) -> None:
+        self.backlog_wanted = True
+
+    def accepted(self) -> None:
+        self._accepted.set()
+
+    async def wait_accepted(self) -> None:
+        await self._accepted.wait()  # set on approval; the wait ends with the connection otherwise
+
+    def close(self, code: int, reason: str) -> None:
+        self._close(code, reason)
+
+    def deliver(self, reply: tp.TerminalReply) -> bool:
+        """A reply from the terminal: True when it answers the command in flight."""
+        if self._waiting is None or self._waiting[0] != reply.name:
+            return False
+        try:
+            self._waiting[1].send_nowait(reply)
+        except trio.WouldBlock:
+            pass  # a second answer to the same try
+        return True
+
+    async def exchange(self, name: str, params: dict[str, Any] | None = None, *, first_try: int = 1,
+                       on_try: Callable[[int], Awaitable[None]] | None = None) -> tp.TerminalReply | None:
+        async with self.lock:
+            return await self.exchange_locked(name, params, first_try=first_try, on_try=on_try)
+
+    async def exchange_locked(self, name: str, params: dict[str, Any] | None = None, *, first_try: int = 1,
+                              on_try: Callable[[int], Awaitable[None]] | None = None) -> tp.TerminalReply | None:
+        """Send `name` and wait for the reply with the same name; retry on timeout. Hold `lock`."""
+        frame = tp.encode_command(name, params)
+        cfg = self.core.settings.terminals
+        for attempt in range(first_try, cfg.command_tries + 1):
+            if on_try is not None:
+                await on_try(attempt)
+            send, receive = trio.open_memory_channel[tp.TerminalReply](1)
+            self._waiting = (name, send)
+            try:
+                await self._send(frame)
+                if not tp.COMMANDS[name].expects_reply:
+                    return None
+                with trio.move_on_after(cfg.command_timeout):
+                    return await receive.receive()
+            finally:
+                self._waiting = None
+            log.info("terminal %s: no reply to %s within %g s (try %d of %d)", self.sn, name,
+                     cfg.command_timeout, attempt, cfg.command_tries)
+        raise CommandTimeout(f"no reply to {name} after {cfg.command_tries} tries")
+
+    async def paged(self, name: str, params: dict[str, Any], on_page: Callable[[tp.TerminalReply], Awaitable[None]],
+                    *, first_try: int = 1, on_try=None) -> int:
+        """Run a paged command (`stn` true, then false ...) until `page_done`. Returns the page count."""
+        cap = self.core.settings.terminals.page_cap
+        pages = 0
+        async with self.lock:
+            while True:
+                reply = await self.exchange_locked(name, {**params, "stn": pages == 0},
+                                                   first_try=first_try if pages == 0 else 1,
+                                                   on_try=on_try if pages == 0 else None)
+                pages += 1
+                await on_page(reply)
+                if tp.page_done(reply, pages, cap):
+                    return pages
+
+
+class TerminalCommands:
+    def __init__(self, core):
+        self.core = core
+        self._wakeups: dict[str, trio.Event] = {}
+        self._watchers: dict[str, tuple[trio.Event, dict[str, Any]]] = {}
+        self._secret_params: dict[str, dict[str, Any]] = {}
+
+    @property
+    def part(self):
+        return self.core.state.terminals
+
+    # -- queueing -----------------------------------------------------------------------------------
+    async def enqueue(self, sn: str, command: str, params: dict[str, Any] | None = None, *, source: str,
+                      reference: str | None = None, confirm: bool = False, expires_in: float | None = None,
+                      watch: bool = False) -> dict[str, Any]:
+        terminal = self.part.get(sn)
+        if terminal is None:
+            raise OpError("not_found", f"no terminal with serial number {sn!r}", 404)
+        if terminal["status"] != "accepted":
+            raise OpError("conflict", f"terminal {sn} is {terminal['status']}; commands need an accepted terminal", 409)
+        if not isinstance(command, str):
+            raise OpError("invalid", "command must be a string", 422)
+        command = command.strip().lower()
+        checked = _checked_params(terminal, command, dict(params or {}))
+        if expires_in is None:
+            expires_in = self.core.settings.devices.command_expiry
+        if not isinstance(expires_in, (int, float)) or isinstance(expires_in, bool) or not 0 < expires_in <= 366 * 86400:
+            raise OpError("invalid", "expires_in must be a number of seconds up to a year", 422)
+        if reference is not None and (not isinstance(reference, str) or len(reference) > 128):
+            raise OpError("invalid", "reference must be a string of at most 128 characters", 422)
+        command_id = sec.new_id(8)
+        journaled = _redacted_params(command, checked)
+        if journaled != checked:
+            self._secret_params[command_id] = checked
+        expires = (datetime.now(timezone.utc) + timedelta(seconds=expires_in)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        if watch:  # before the publish: a live terminal may answer before the record is durable
+            self._watchers[command_id] = (trio.Event(), {})
+        try:
+            await self.core.hub.publish("terminal.command_queued", {
+                "command_id": command_id, "sn": sn, "command": command, "params": journaled, "source": source,
+                "reference": reference, "confirm": bool(confirm), "expires": expires})
+        except BaseException:
+            self._watchers.pop(command_id, None)
+            raise
+        self.wake(sn)
+        return public_command(self.part.commands[command_id])
+
+    def sendable_params(self, command: dict[str, Any]) -> dict[str, Any] | None:
+        """The parameters to send (secrets included), None when a restart lost its secrets."""
+        params = self._secret_params.get(command["command_id"], command["params"])
+        return None if REDACTED in json.dumps(params) else params
+
+    def wake(self, sn: str) -> None:
+        event = self._wakeups.pop(sn, None)
+        if event is not None:
+            event.set()
+
+    async def wait_settled(self, command_id: str, timeout: float) -> dict[str, Any] | None:
+        """Wait (bounded) for a watched command to finish; its full result, or None if still open."""
+        watcher = self._watchers.get(command_id)
+        if watcher is None:
+            return None
+        try:
+            with trio.move_on_after(timeout):
+                await watcher[0].wait()
+            return watcher[1] if watcher[0].is_set() else None
+        finally:
+            self._watchers.pop(command_id, None)
+
+    async def expire_due(self) -> None:
+        now = datetime.now(timezone.utc)
+        for command in list(self.part.commands.values()):
+            if command["state"] == "queued" and command["expires"] and parse_ts(command["expires"]) <= now:
+                await self.finish(command, "terminal.command_expired", reason="expired before it could be sent")
+
+    # -- running on a live link -----------------------------------------------------------------------
+    async def serve(self, link: TerminalLink) -> None:
+        """For one connection: pull the backlog, then send queued commands, until cancelled."""
+        await link.wait_accepted()
+        await self.core.service("terminals").mark_online(link.sn, CONNECTOR_WS, link.remote)
+        while True:
+            if link.backlog_wanted:
+                link.backlog_wanted = False
+                await self.pull_backlog(link)
+                continue
+            pending = self.part.open_commands(link.sn)
+            if pending:
+                await self.execute(link, pending[0])
+                continue
+            event = self._wakeups[link.sn] = trio.Event()
+            await event.wait()  # set by enqueue or a new reg; the connection's end cancels this task
+
+    async def pull_backlog(self, link: TerminalLink) -> dict[str, int]:
+        attendance = self.core.service("attendance")
+        totals = {"pages": 0, "received": 0, "stored": 0}
+
+        async def store(reply: tp.TerminalReply) -> None:
+            punches = tp.punches_in_reply(reply) if reply.result else []
+            totals["received"] += len(punches)
+            if punches:
+                totals["stored"] += await attendance.ingest(link.sn, punches, connector=CONNECTOR_WS,
+                                                            meta={"cmd": "getnewlog"})
+
+        try:
+            totals["pages"] = await link.paged("getnewlog", {}, store)
+        except CommandTimeout as exc:
+            log.warning("terminal %s: backlog pull stopped: %s", link.sn, exc)
+            totals["error"] = str(exc)
+        except (ProtocolError, JournalUnavailable) as exc:
+            log.warning("terminal %s: backlog pull stopped: %s", link.sn, exc)
+            totals["error"] = str(exc)
+        await self.core.hub.publish("terminal.backlog_pulled", {"sn": link.sn, **totals}, durable=False)
+        return totals
+
+    async def execute(self, link: TerminalLink, command: dict[str, Any]) -> None:
+        command_id, name = command["command_id"], command["command"]
+        tries = self.core.settings.terminals.command_tries
+        first_try = command["tries"] + 1
+        if command["expires"] and parse_ts(command["expires"]) <= datetime.now(timezone.utc):
+            await self.finish(command, "terminal.command_expired", reason="expired before it could be sent")
+            return
+        if first_try > tries:
+            await self.finish(command, "terminal.command_failed", reason=f"no reply after {tries} tries")
+            return
+        params = self._secret_params.get(command_id, command["params"])
+        if REDACTED in json.dumps(params):
+            await self.finish(command, "terminal.command_failed",
+                               reason="its secret parameters are not kept across a restart; queue it again")
+            return
+
+        async def on_try(attempt: int) -> None:
+            await self.core.hub.publish("terminal.command_sent", {
+                "command_id": command_id, "sn": link.sn, "command": name, "params": command["params"],
+                "try": attempt, "reference": command["reference"], "confirm": command["confirm"],
+                "connector": CONNECTOR_WS}, durable=False)
+
+        try:
+            if _paged(name):
+                full = await self._paged(link, name, params, first_try, on_try)
+                reply = tp.TerminalReply(name, True, full)
+            else:
+                reply = await link.exchange(name, params, first_try=first_try, on_try=on_try)
+        except CommandTimeout as exc:
+            await self.finish(command, "terminal.command_failed", reason=str(exc))
+            return
+        except CommandRefused as exc:
+            await self.finish(command, "terminal.command_failed", reason=_refusal(str(exc)))
+            return
+        except (ProtocolError, JournalUnavailable) as exc:
+            await self.finish(command, "terminal.command_failed", reason=f"bad reply or storage error: {exc}")
+            return
+        except LinkClosed:
+            raise
+        except Exception:  # never let one command stop the terminal's queue for good
+            log.exception("terminal %s: command %s (%s) failed", link.sn, command_id, name)
+            await self.finish(command, "terminal.command_failed", reason="internal error; see the server log")
+            return
+        if reply is None:
+            await self.finish(command, "terminal.command_acknowledged", result={"note": "no reply expected"})
+        elif reply.result:
+            await self.finish(command, "terminal.command_acknowledged", result=reply.fields)
+        else:
+            await self.finish(command, "terminal.command_failed", result=reply.fields,
+                               reason=_refusal(reply.fields.get("reason")))
+
+    async def _paged(self, link: TerminalLink, name: str, params: dict[str, Any], first_try: int, on_try) -> dict:
+        attendance = self.core.service("attendance")
+        totals: dict[str, Any] = {"pages": 0, "received": 0}
+        if name == "getuserlist":
+            totals["users"] = []
+        else:
+            totals["stored"] = 0
+
+        async def page(reply: tp.TerminalReply) -> None:
+            if not reply.result:
+                if totals["pages"] == 0:
+                    raise CommandRefused(str(reply.fields.get("reason") or ""))
+                return
+            totals["pages"] += 1
+            if name == "getuserlist":
+                records = reply.fields.get("record")
+                users = [u for u in records if isinstance(u, dict)] if isinstance(records, list) else []
+                totals["users"].extend(users[:tp.MAX_RECORDS_PER_BATCH])
+                totals["received"] += len(users)
+            else:
+                punches = tp.punches_in_reply(reply)
+                totals["received"] += len(punches)
+                totals["stored"] += await attendance.ingest(link.sn, punches, connector=CONNECTOR_WS,
+                                                            meta={"cmd": name})
+
+        await link.paged(name, params, page, first_try=first_try, on_try=on_try)
+        return totals
+
+    async def finish(self, command: dict[str, Any], record_type: str, *, result: dict | None = None,
+                     reason: str | None = None, connector: str | None = None) -> None:
+        """Record a command's outcome (terminal.command_acknowledged / _failed / _expired)."""
+        command_id = command["command_id"]
+        if connector is None:
+            connector = CONNECTOR_PUSH if protocol_of(self.part.get(command["sn"]) or {}) == "push" else CONNECTOR_WS
+        data = {"command_id": command_id, "sn": command["sn"], "command": command["command"],
+                "reference": command["reference"], "confirm": command["confirm"], "connector": connector}
+        if result is not None:
+            data["result"] = _journal_result(command["command"], result)
+        if reason is not None:
+            data["reason"] = reason
+        await self.core.hub.publish(record_type, data)
+        self._secret_params.pop(command_id, None)
+        watcher = self._watchers.get(command_id)
+        if watcher is not None:
+            watcher[1].update(public_command(self.part.commands.get(command_id, {**command, **data})))
+            if result is not None:
+                watcher[1]["result"] = result
+            watcher[0].set()
+
+    # -- synchronous helpers -----------------------------------------------------------------------------
+    def live_link(self, sn: str) -> TerminalLink:
+        terminal = self.part.get(sn)
+        if terminal is None:
+            raise OpError("not_found", f"no terminal with serial number {sn!r}", 404)
+        link = self.core.service("terminals").links.get(sn)
+        if link is None or terminal["status"] != "accepted":
+            raise OpError("offline", f"terminal {sn} is not connected over WebSocket", 409)
+        return link
+
+    async def list_users(self, sn: str) -> dict[str, Any]:
+        terminal = self.part.get(sn)
+        if terminal is not None and protocol_of(terminal) == "push":  # what its last uploads listed
+            return {"sn": sn, "pages": 0, "users": self.core.service("push").users(sn)}
+        link = self.live_link(sn)
+        users: list[dict] = []
+
+        async def page(reply: tp.TerminalReply) -> None:
+            if not reply.result:
+                raise OpError("refused", f"terminal {sn} refused getuserlist: {reply.fields.get('reason', '')}", 502)
+            records = reply.fields.get("record")
+            if isinstance(records, list):
+                users.extend(u for u in records if isinstance(u, dict))
+
+        try:
+            pages = await link.paged("getuserlist", {}, page)
+        except CommandTimeout as exc:
+            raise OpError("timeout", f"terminal {sn}: {exc}", 504) from None
+        except LinkClosed:
+            raise OpError("offline", f"terminal {sn} disconnected during getuserlist", 409) from None
+        return {"sn": sn, "pages": pages, "users": users}
+
+
+def _checked_params(terminal: dict[str, Any], command: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The command's validated parameters, by the rules of the terminal's protocol. A terminal that
+    never called in is taken for cmd/ret unless the command exists for PUSH terminals only."""
+    protocol = protocol_of(terminal)
+    if protocol == "push" or (protocol is None and command in push_codec.COMMANDS and command not in tp.COMMANDS):
+        try:
+            return push_codec.check_command(command, params)
+        except ProtocolError as exc:
+            raise OpError("invalid", exc.message, 422) from None
+    if _paged(command):
+        params.pop("stn", None)  # the engine pages itself
+    try:
+        frame = tp.encode_command(command, {**params, "stn": True} if _paged(command) else params)
+    except ProtocolError as exc:
+        raise OpError("invalid", exc.message, 422) from None
+    return {k: v for k, v in json.loads(frame).items() if k not in ("cmd", "stn")}
+
+
+def _refusal(reason: Any) -> str:
+    return f"the terminal refused: {reason}" if reason else "the terminal answered result:false"
+
+
+def _paged(command: str) -> bool:
+    spec = tp.COMMANDS.get(command)
+    return spec is not None and spec.paged
+
+
+def _redacted_params(command: str, params: dict[str, Any]) -> dict[str, Any]:
+    """A user's password never reaches the journal."""
+    if command == "setuserinfo" and params.get("backupnum") == 10:
+        return {**params, "record": REDACTED}
+    return params
+
+
+def _journal_result(command: str, result: dict[str, Any]) -> dict[str, Any]:
+    out = dict(result)
+    if command == "getuserlist" and isinstance(out.get("users"), list) and len(out["users"]) > MAX_USERS_KEPT:
+        out["users"] = out["users"][:MAX_USERS_KEPT]
+        out["truncated"] = True
+    if command in ("getnewlog", "getalllog") and isinstance(out.get("record"), list):
+        out["record"] = len(out["record"])
+    if command == "getuserinfo" and str(out.get("backupnum", "")).strip() == "10" and "record" in out:
+        out["record"] = REDACTED
+    if len(json.dumps(out, default=str)) > MAX_RESULT_CHARS:
+        out = {k: (f"<{len(v)} characters>" if isinstance(v, str) and len(v) > 256 else
+                   f"<{len(v)} items>" if isinstance(v, list) else v) for k, v in out.items()}
+    return out
+
+
+def public_command(command: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in command.items() if k != "queued_seq"}
+
+
+# -- operations ------------------------------------------------------------------------------------
+def _wait_seconds(wait: Any) -> float:
+    if not isinstance(wait, (int, float)) or isinstance(wait, bool) or not 0 <= wait <= MAX_WAIT:
+        raise OpError("invalid", f"wait must be a number of seconds from 0 to {MAX_WAIT:g}", 422)
+    return float(wait)
+
+
+async def _enqueue_and_wait(core, sn, command, params, *, actor, reference=None, confirm=False,
+                            expires_in=None, wait=0.0) -> dict[str, Any]:
+    wait = _wait_seconds(wait)
+    commands = core.service("terminal_commands")
+    queued = await commands.enqueue(check_sn(sn), command, params, source=actor, reference=reference,
+                                    confirm=confirm, expires_in=expires_in, watch=wait > 0 and core.online)
+    if wait > 0 and core.online:
+        outcome = await commands.wait_settled(queued["command_id"], wait)
+        if outcome is not None:
+            return outcome
+        return public_command(core.state.terminals.commands.get(queued["command_id"], queued))
+    return queued
+
+
+@operation("terminal.command")
+async def terminal_command(core, sn: str, command: str, params: dict | None = None, actor: str = "cli",
+                           reference: str | None = None, confirm: bool = False, expires_in: float | None = None,
+                           wait: float = 0.0) -> dict[str, Any]:
+    if params is not None and not isinstance(params, dict):
+        raise OpError("invalid", "params must be an object", 422)
+    return await _enqueue_and_wait(core, sn, command, params, actor=actor, reference=reference, confirm=confirm,
+                                   expires_in=expires_in, wait=wait)
+
+
+@operation("terminal.commands")
+async def terminal_commands(core, sn: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
+    found = [c for c in core.state.terminals.commands.values()
+             if (sn is None or c["sn"] == sn) and (state is None or c["state"] == state)]
+    return [public_command(c) for c in sorted(found, key=lambda c: c["queued_seq"])]
+
+
+@operation("terminal.users", needs_daemon=True)
+async def terminal_users(core, sn: str) -> dict[str, Any]:
+    return await core.service("terminal_commands").list_users(check_sn(sn))
+
+
+@operation("terminal.set_user")
+async def terminal_set_user(core, sn: str, enrollid: int, name: str, backupnum: int, record: Any,
+                            admin: int = 0, actor: str = "cli", wait: float = 0.0) -> dict[str, Any]:
+    params = {"enrollid": enrollid, "name": name, "backupnum": backupnum, "admin": admin, "record": record}
+    return await _enqueue_and_wait(core, sn, "setuserinfo", params, actor=actor, wait=wait)
+
+
+# -- monitoring and TX ------------------------------------------------------------------------------
+def _frame_bytes(data: dict[str, Any]) -> bytes:
+    if data.get("line") is not None:  # a PUSH command line
+        return data["line"].encode()
+    params = data.get("params") or {}
+    frame = {"cmd": data["command"], **params}
+    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@comm_mapper("terminal.command_sent")
+def _sent_comm(record: Record) -> list[Communication]:
+    data = record.data
+    return [Communication(comm_type=COMM_TX, connector=data.get("connector", CONNECTOR_WS), dev_eui=data["sn"],
+                          dt=parse_ts(record.ts), seq=record.seq, payload=_frame_bytes(data),
+                          command=data["command"], reference=data.get("reference") or "",
+                          confirmation=bool(data.get("confirm")))]
+
+
+@comm_mapper("terminal.command_acknowledged")
+def _confirm_comm(record: Record) -> list[Communication]:
+    data = record.data
+    if not data.get("confirm"):
+        return []
+    return [Communication(comm_type=COMM_TXCONFIRM, connector=data.get("connector", CONNECTOR_WS),
+                          dev_eui=data["sn"], dt=parse_ts(record.ts), seq=record.seq,
+                          reference=data.get("reference") or "", extra={"type": data["command"]})]
+
+
+_COMMAND_ACTIONS = {
+    "terminal.command_queued": "terminal_command_queued", "terminal.command_sent": "terminal_command_sent",
+    "terminal.command_acknowledged": "terminal_command_acknowledged",
+    "terminal.command_failed": "terminal_command_failed", "terminal.command_expired": "terminal_command_expired",
+}
+
+
+@action_mapper(*_COMMAND_ACTIONS)
+def _command_action(record: Record) -> Action:
+    data = record.data
+    details = {k: v for k, v in data.items() if k not in ("sn", "source")}
+    return Action(action_type=_COMMAND_ACTIONS[record.type], actor=data.get("source") or f"terminal:{data['sn']}",
+                  target=f"terminal:{data['sn']}", details=details, dt=parse_ts(record.ts), seq=record.seq)
+
+
+class TerminalTx:
+    """TX requests for terminals: the payload is a command frame, e.g. {"cmd":"opendoor","doornum":1}."""
+
+    def __init__(self, connector: str):
+        self.connector = connector
+
+    def owns(self, core, dev_key: str) -> bool:
+        terminals = core.state.parts.get("terminals")
+        return terminals is not None and terminals.get(dev_key) is not None
+
+    async def submit(self, core, dev_key: str, tx) -> None:
+        try:
+            frame = json.loads(tx.payload.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            if self.connector == CONNECTOR_PUSH and protocol_of(core.state.terminals.get(dev_key) or {}) == "push":
+                frame = {"cmd": "raw", "line": tx.payload.decode("utf-8", "replace")}  # a PUSH command line as text
+            else:
+                raise OpError("invalid", "a terminal TX payload must be a JSON command such as "
+                                         '{"cmd":"opendoor"} (Raw true, or its hex)', 422) from None
+        if not isinstance(frame, dict) or not isinstance(frame.get("cmd"), str):
+            raise OpError("invalid", 'a terminal TX payload must be a JSON object with "cmd"', 422)
+        command = frame.pop("cmd")
+        await core.service("terminal_commands").enqueue(dev_key, command, frame, source="tx",
+                                                        reference=tx.reference or None, confirm=tx.confirm)
+
+
+register_tx_handler(TerminalTx(CONNECTOR_WS))
+register_tx_handler(TerminalTx(CONNECTOR_HTTP))
+register_tx_handler(TerminalTx(CONNECTOR_PUSH))
+
+
+# -- command line ----------------------------------------------------------------------------------------
+def _json_arg(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object such as '{\"doornum\":1}'")
+    return value
+
+
+def _command_line(c: dict[str, Any]) -> str:
+    line = f"command {c['command_id']} ({c['command']} for {c['sn']}): {c['state']}"
+    if c.get("error"):
+        line += f" - {c['error']}"
+    if c.get("result") is not None:
+        line += "\n" + json.dumps(c["result"], indent=2, default=str)
+    return line
+
+
+COMMANDS = [
+    OpCommand(("terminal", "command"), "terminal.command", "queue a command for a terminal (sent over its WebSocket)",
+              [Arg("sn"), Arg("command", "cmd/ret: " + ", ".join(tp.COMMANDS) + "; PUSH: "
+                              + ", ".join(push_codec.COMMANDS)),
+               Arg("params", 'parameters as JSON, e.g. \'{"doornum":1}\'', flag=True, type=_json_arg),
+               Arg("wait", "seconds to wait for the outcome (daemon running)", flag=True, type=float)],
+              _command_line),
+    OpCommand(("terminal", "commands"), "terminal.commands", "list terminal commands",
+              [Arg("sn", "only this terminal", flag=True), Arg("state", "queued, sent, acknowledged, failed, expired",
+                                                                  flag=True)],
+              lambda rows: _table(rows, ["command_id", "sn", "command", "state", "tries", "queued", "error"])),
+    OpCommand(("terminal", "users"), "terminal.users", "list the users enrolled on a terminal (getuserlist)",
+              [Arg("sn")], lambda r: _table(r["users"], ["enrollid", "name", "backupnum", "admin"])),
+]

@@ -1,0 +1,533 @@
+"""Attendance terminals: the registry (add / approve / reject), the cmd/ret requests they make over
+HTTP and WebSocket alike (`reg`, `sendlog`, `checklive`), and their presence.
+
+An unknown serial number turns "pending" (unless `terminals.auto_accept`): it is told
+`result:false` with a reason, and the punches it sends are kept on disk within tight caps
+(connectors/terminals/held.py); approving stores them, rejecting drops them. New unknown serial
+numbers are limited per source address (`terminals.unknown_per_minute_per_source`) and in number
+(`terminals.max_pending`). A terminal is online while requests keep
+arriving within `presence.http_timeout` (or while its WebSocket is open); a sweeper task makes the
+offline transition on time.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import logging
+from datetime import datetime, timezone
+from typing import Any
+
+import trio
+
+from ...opcommands import Arg, OpCommand, table as _table
+from ...journal.record import Record, parse_ts, utc_now_iso
+from ...journal.writer import JournalUnavailable
+from ...ops import OpError, not_found, operation
+from . import codec as tp
+from .held import HeldPunches
+from ...errors import ProtocolError
+from ..monitor.resiot import COMM_JOIN, Action, Communication
+from ...ratelimit import KeyedBuckets, source_key
+from .attendance import zone
+from ..monitor.comms import action_mapper, comm_mapper
+
+log = logging.getLogger("gatewayd.terminals")
+
+MAX_NAME_CHARS = 64
+CONNECTOR_HTTP = "http"
+CONNECTOR_WS = "terminal"
+CONNECTOR_PUSH = "push"
+
+
+def protocol_of(terminal: dict[str, Any]) -> str | None:
+    """"push" (ZKTeco PUSH over /iclock), "cmd/ret" (HTTP or WebSocket JSON), None before first contact."""
+    connector = terminal.get("connector")
+    if connector == CONNECTOR_PUSH:
+        return "push"
+    return "cmd/ret" if connector else None
+
+
+class TerminalService:
+    def __init__(self, core):
+        self.core = core
+        self.last_heard: dict[str, float] = {}   # sn -> trio clock of its last HTTP request
+        self.last_seen: dict[str, str] = {}      # sn -> wall-clock time of its last request
+        self.links: dict[str, Any] = {}          # sn -> the live WebSocket link (transports/terminal_ws)
+        self.held = HeldPunches(core.settings.state_path / "held",
+                                lambda: (self.cfg.max_held_per_terminal, self.cfg.max_held_bytes))
+        self.held.load()
+        self._unknown = KeyedBuckets()            # per source address: new unknown serial numbers
+        # sn -> (its clock minus ours in seconds, when read): from checklive's `time`, for clock alerts
+        self.clock_readings: dict[str, tuple[float, str]] = {}
+
+    @property
+    def part(self):
+        return self.core.state.terminals
+
+    @property
+    def cfg(self):
+        return self.core.settings.terminals
+
+    # -- presence ---------------------------------------------------------------------------------
+    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        await self._settle_held()
+        now = trio.current_time()
+        stale = []
+        for terminal in self.part.terminals.values():
+            if terminal["online"] and terminal["connector"] == CONNECTOR_WS:
+                stale.append(("terminal.offline", {"sn": terminal["sn"], "connector": CONNECTOR_WS,
+                                                   "reason": "server restarted"}))
+            elif terminal["online"]:
+                self.last_heard[terminal["sn"]] = now  # an HTTP terminal gets a full timeout to call again
+        if stale:
+            await self.core.hub.publish_many(stale)
+        task_status.started()
+        commands = self.core.service("terminal_commands")
+        while True:
+            await trio.sleep(self.core.settings.presence.sweep_interval)
+            await self.sweep()
+            await commands.expire_due()
+
+    async def sweep(self) -> None:
+        """Offline transitions for terminals whose last request is older than presence.http_timeout."""
+        now = trio.current_time()
+        timeout = self.core.settings.presence.http_timeout
+        for sn, heard in list(self.last_heard.items()):
+            if now - heard < timeout:
+                continue
+            del self.last_heard[sn]
+            terminal = self.part.get(sn)
+            if sn in self.links or terminal is None or not terminal["online"]:
+                continue
+            await self.core.hub.publish("terminal.offline", {
+                "sn": sn, "connector": terminal["connector"], "reason": f"no request for {timeout:g} s",
+                "last_seen": self.last_seen.get(sn)}, durable=False)
+
+    async def mark_online(self, sn: str, connector: str, remote: str) -> None:
+        self.last_seen[sn] = utc_now_iso()
+        if connector != CONNECTOR_WS:
+            self.last_heard[sn] = trio.current_time()
+        terminal = self.part.get(sn)
+        if terminal is not None and (not terminal["online"] or terminal["connector"] != connector):
+            await self.core.hub.publish("terminal.online", {"sn": sn, "connector": connector, "remote": remote},
+                                        durable=False)
+
+    async def mark_offline(self, sn: str, connector: str, reason: str) -> None:
+        self.last_heard.pop(sn, None)
+        terminal = self.part.get(sn)
+        if terminal is not None and terminal["online"] and terminal["connector"] == connector:
+            await self.core.hub.publish("terminal.offline", {"sn": sn, "connector": connector, "reason": reason,
+                                                             "last_seen": self.last_seen.get(sn)}, durable=False)
+
+    # -- admission ----------------------------------------------------------------------------------
+    async def admit(self, sn: str, connector: str, remote: str) -> dict[str, Any] | None:
+        """The terminal's registry entry, creating it (accepted or pending) on first contact.
+        None when an unknown terminal cannot even be listed (too many pending already, or too many
+        new serial numbers from this address)."""
+        terminal = self.part.get(sn)
+        if terminal is not None:
+            return terminal
+        if self.cfg.auto_accept:
+            await self.core.hub.publish("terminal.added", {"sn": sn, "name": sn, "actor": "auto_accept",
+                                                           "connector": connector, "remote": remote})
+        else:
+            pending = sum(1 for t in self.part.terminals.values() if t["status"] == "pending")
+            if pending >= self.cfg.max_pending:
+                self.core.metrics.inc("gatewayd_terminals_refused_total", reason="max_pending")
+                return None
+            per_minute = self.cfg.unknown_per_minute_per_source
+            if not self._unknown.take(source_key(remote), trio.current_time(), per_minute / 60, per_minute):
+                self.core.metrics.inc("gatewayd_terminals_refused_total", reason="unknown_rate")
+                return None
+            await self.core.hub.publish("terminal.pending", {"sn": sn, "connector": connector, "remote": remote})
+            log.info("terminal %s (%s) is waiting for approval", sn, remote)
+        return self.part.get(sn)
+
+    async def hold(self, sn: str, punches: list[tp.Punch]) -> str | None:
+        """Keep a pending terminal's punches on disk (within the caps). None once they are kept, or
+        stored when an operator approved the terminal meanwhile; else why they could not be kept
+        (the terminal must keep them and send them again)."""
+        kept, fitted = await self.held.keep(sn, punches)
+        terminal = self.part.get(sn)
+        if terminal is not None and terminal["status"] == "accepted":
+            await self._release_held(sn)
+            return None
+        if not fitted:
+            self.core.metrics.inc("gatewayd_terminals_refused_total", reason="held_full")
+            return f"{self.refusal(terminal, sn)}; {kept} records are kept and no more can be: keep the rest until then"
+        return None
+
+    def cloudtime(self, terminal: dict[str, Any] | None) -> str:
+        style = (terminal or {}).get("cloudtime") or self.cfg.cloudtime
+        tz_name = (terminal or {}).get("tz") or self.cfg.timezone
+        return tp.format_cloudtime(datetime.now(timezone.utc), style, zone(tz_name) if style == "local" else None)
+
+    @staticmethod
+    def refusal(terminal: dict[str, Any] | None, sn: str) -> str:
+        if terminal is None:
+            return f"terminal {sn} is unknown and cannot wait for approval now (too many waiting); try later"
+        if terminal["status"] == "rejected":
+            return f"terminal {sn} was rejected by an operator"
+        return f"terminal {sn} is waiting for an operator's approval"
+
+    # -- requests (HTTP and WebSocket) ------------------------------------------------------------------
+    async def handle(self, req: tp.TerminalRequest, *, connector: str, remote: str) -> str:
+        """One decoded request -> the reply text. Raises JournalUnavailable (retryable)."""
+        terminal = await self.admit(req.sn, connector, remote)
+        accepted = terminal is not None and terminal["status"] == "accepted"
+        if isinstance(req, tp.TerminalReg):
+            return await self._reg(req, terminal, connector, remote)
+        if isinstance(req, tp.SendLog):
+            return await self._sendlog(req, terminal, connector, remote)
+        if not accepted:
+            return tp.encode_failure("checklive", self.refusal(terminal, req.sn))
+        await self.mark_online(req.sn, connector, remote)
+        if req.time is not None:
+            self.read_clock(req.sn, req.time)
+        return tp.encode_reply("checklive", True, cloudtime=self.cloudtime(terminal))
+
+    def read_clock(self, sn: str, local_time: str) -> None:
+        """Remember how far a terminal's clock (local wall time in its zone) is from ours."""
+        try:
+            wall = tp.parse_local_time(local_time.strip(), "checklive.time")
+            tz_name = self.core.service("attendance").zone_name_for(sn)
+            skew = (wall.replace(tzinfo=zone(tz_name)) - datetime.now(timezone.utc)).total_seconds()
+        except (ProtocolError, OpError, OverflowError):
+            return
+        self.clock_readings[sn] = (skew, utc_now_iso())
+
+    async def _reg(self, req: tp.TerminalReg, terminal, connector: str, remote: str) -> str:
+        if terminal is None:
+            return tp.encode_failure("reg", self.refusal(terminal, req.sn))
+        if terminal["status"] != "accepted" and terminal["registered"] and terminal["connector"] == connector \
+                and terminal["cpusn"] == (req.cpusn or terminal["cpusn"]) and terminal["devinfo"] == (req.devinfo or {}):
+            return tp.encode_failure("reg", self.refusal(terminal, req.sn))  # nothing new to record
+        await self.core.hub.publish("terminal.registered", {
+            "sn": req.sn, "connector": connector, "remote": remote, "cpusn": req.cpusn, "devinfo": req.devinfo,
+            "status": terminal["status"]}, durable=False)
+        if terminal["status"] != "accepted":
+            return tp.encode_failure("reg", self.refusal(terminal, req.sn))
+        await self.mark_online(req.sn, connector, remote)
+        extra = {"nosenduser": True} if connector == CONNECTOR_WS else {}
+        return tp.encode_reply("reg", True, cloudtime=self.cloudtime(terminal), **extra)
+
+    async def _sendlog(self, req: tp.SendLog, terminal, connector: str, remote: str) -> str:
+        if terminal is None or terminal["status"] == "rejected":
+            return tp.encode_failure("sendlog", self.refusal(terminal, req.sn))
+        if terminal["status"] == "pending":
+            refusal = await self.hold(req.sn, req.records)
+            if refusal is not None:
+                return tp.encode_failure("sendlog", refusal)
+            if self.part.get(req.sn)["status"] == "pending":
+                return tp.encode_failure("sendlog", f"{self.refusal(terminal, req.sn)}; "
+                                                    f"{self.held.count(req.sn)} records are kept until then")
+        meta = {"cmd": "sendlog", "logindex": req.logindex, "sent_count": req.count}
+        await self.core.service("attendance").ingest(req.sn, req.records, connector=connector, meta=meta)
+        terminal = self.part.get(req.sn)  # an operator may have decided meanwhile
+        if terminal is None or terminal["status"] != "accepted":
+            return tp.encode_failure("sendlog", self.refusal(terminal, req.sn))
+        await self.mark_online(req.sn, connector, remote)
+        return tp.encode_reply("sendlog", True, count=req.count, logindex=req.logindex,
+                               cloudtime=self.cloudtime(terminal))
+
+    async def handle_http(self, body: bytes, remote: str) -> tuple[int, str]:
+        """POST /api/device-http: (HTTP status, JSON body). Never raises for bad input."""
+        try:
+            obj = tp.loads_lenient(body, self.core.settings.server.max_body_bytes)
+        except ProtocolError as exc:
+            return (413 if exc.code == "too_large" else 400), _error_body(exc.code, exc.message)
+        try:
+            req = tp.decode_request(obj)
+        except ProtocolError as exc:
+            cmd = _identified_cmd(obj)
+            if cmd is None:
+                return 400, _error_body(exc.code, exc.message)
+            return 200, tp.encode_failure(cmd, f"{exc.code}: {exc.message}")
+        try:
+            return 200, await self.handle(req, connector=CONNECTOR_HTTP, remote=remote)
+        except JournalUnavailable:
+            return 503, tp.encode_failure(request_name(req),
+                                          "the server cannot store records right now; send them again later")
+
+    # -- registry operations --------------------------------------------------------------------------
+    def held_count(self, sn: str) -> int:
+        """Punches kept for a terminal that waits for approval (on disk; from older versions also
+        in the journal)."""
+        return self.core.state.attendance.held_count(sn) + self.held.count(sn)
+
+    async def _release_held(self, sn: str) -> int:
+        """Store the punches kept on disk for `sn` (now accepted), then remove them."""
+        punches = await self.held.take(sn)
+        if punches:
+            terminal = self.part.get(sn) or {}
+            await self.core.service("attendance").ingest(sn, punches, connector=terminal.get("connector") or CONNECTOR_HTTP,
+                                                         meta={"cmd": "held"})
+        await self.held.drop(sn)
+        return len(punches)
+
+    async def _settle_held(self) -> None:
+        """At start: release what an approval did not get to, drop what no pending terminal owns."""
+        for sn in self.held.terminals():
+            terminal = self.part.get(sn)
+            if terminal is not None and terminal["status"] == "accepted":
+                released = await self._release_held(sn)
+                log.info("terminal %s: %d held punches stored after its approval", sn, released)
+            elif terminal is None or terminal["status"] != "pending":
+                await self.held.drop(sn)
+
+    def public(self, terminal: dict[str, Any]) -> dict[str, Any]:
+        view = {k: v for k, v in terminal.items()}
+        sn = terminal["sn"]
+        view["last_seen"] = self.last_seen.get(sn) or terminal["last_seen"]
+        view["effective_tz"] = terminal["tz"] or self.cfg.timezone
+        view["effective_cloudtime"] = terminal["cloudtime"] or self.cfg.cloudtime
+        view["protocol"] = protocol_of(terminal)
+        if view["protocol"] == "push":
+            view["effective_encoding"] = terminal.get("encoding") or self.cfg.push_encoding
+            push = self.core.state.push.get(sn)
+            view["push"] = {"stamps": dict(push["stamps"]), "users": len(push["users"])}
+        view["held_records"] = self.held_count(sn)
+        view["websocket"] = sn in self.links
+        return view
+
+    def require(self, sn: Any) -> dict[str, Any]:
+        sn = check_sn(sn)
+        terminal = self.part.get(sn)
+        if terminal is None:
+            raise not_found("terminal", sn)
+        return terminal
+
+    async def approve(self, sn: str, actor: str, settings: dict[str, Any] | None = None) -> dict[str, Any]:
+        terminal = self.require(sn)
+        if terminal["status"] == "accepted":
+            raise OpError("conflict", f"terminal {sn} is already accepted", 409)
+        held = self.held_count(sn)
+        await self.core.hub.publish("terminal.approved", {"sn": sn, "actor": actor, "held": held,
+                                                          "previous": terminal["status"], **(settings or {})})
+        await self._release_held(sn)
+        link = self.links.get(sn)
+        if link is not None:
+            link.accepted()
+        return self.public(self.part.get(sn))
+
+    async def reject(self, sn: str, actor: str) -> dict[str, Any]:
+        terminal = self.require(sn)
+        if terminal["status"] == "rejected":
+            raise OpError("conflict", f"terminal {sn} is already rejected", 409)
+        dropped = self.held_count(sn)
+        await self.core.hub.publish("terminal.rejected", {"sn": sn, "actor": actor, "dropped": dropped,
+                                                          "previous": terminal["status"]})
+        await self.held.drop(sn)
+        self._disconnect(sn, "rejected by an operator")
+        return self.public(self.part.get(sn))
+
+    async def delete(self, sn: str, actor: str) -> dict[str, Any]:
+        terminal = self.require(sn)
+        dropped = self.held_count(sn)
+        await self.core.hub.publish("terminal.deleted", {"sn": sn, "actor": actor, "dropped": dropped,
+                                                         "name": terminal["name"]})
+        await self.held.drop(sn)
+        self._disconnect(sn, "deleted by an operator")
+        self.last_heard.pop(sn, None)
+        self.last_seen.pop(sn, None)
+        return {"sn": sn, "deleted": True, "held_dropped": dropped}
+
+    def _disconnect(self, sn: str, reason: str) -> None:
+        link = self.links.get(sn)
+        if link is not None:
+            link.close(4001, reason)
+
+
+# -- argument checks --------------------------------------------------------------------------------
+def check_sn(sn: Any) -> str:
+    try:
+        return tp.decode_request({"cmd": "checklive", "sn": sn}).sn
+    except ProtocolError as exc:
+        raise OpError("invalid", exc.message, 422) from None
+
+
+def _check_settings(name: Any = None, tz: Any = None, cloudtime: Any = None,
+                    encoding: Any = None) -> dict[str, Any]:
+    """Validated registry settings; "" for tz / cloudtime / encoding means "the global default"."""
+    out: dict[str, Any] = {}
+    if name is not None:
+        if not isinstance(name, str) or not name.strip() or len(name.strip()) > MAX_NAME_CHARS:
+            raise OpError("invalid", f"name must be 1 to {MAX_NAME_CHARS} characters", 422)
+        out["name"] = name.strip()
+    if tz is not None:
+        if not isinstance(tz, str):
+            raise OpError("invalid", "tz must be a time zone name such as Europe/Rome", 422)
+        if tz:
+            zone(tz)
+        out["tz"] = tz or None
+    if cloudtime is not None:
+        if cloudtime not in ("iso", "local", ""):
+            raise OpError("invalid", "cloudtime must be iso or local", 422)
+        out["cloudtime"] = cloudtime or None
+    if encoding is not None:
+        out["encoding"] = check_encoding(encoding) or None
+    return out
+
+
+def check_encoding(encoding: Any, where: str = "encoding") -> str:
+    """A text encoding Python knows ('' allowed), e.g. gbk or cp1252: how a PUSH terminal's names
+    are read when they are not UTF-8."""
+    if not isinstance(encoding, str) or len(encoding) > 32:
+        raise OpError("invalid", f"{where} must be an encoding name such as gbk", 422)
+    if encoding:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise OpError("invalid", f"{where}: unknown encoding {encoding!r}", 422) from None
+    return encoding
+
+
+def request_name(req: tp.TerminalRequest) -> str:
+    if isinstance(req, tp.TerminalReg):
+        return "reg"
+    return "sendlog" if isinstance(req, tp.SendLog) else "checklive"
+
+
+def _identified_cmd(obj: dict) -> str | None:
+    """The request's cmd when both it and the sn are usable (the error is then about the rest)."""
+    cmd = obj.get("cmd")
+    if not isinstance(cmd, str) or cmd.strip().lower() not in tp.REQUESTS:
+        return None
+    try:
+        tp.decode_request({"cmd": "checklive", "sn": obj.get("sn")})
+    except ProtocolError:
+        return None
+    return cmd.strip().lower()
+
+
+def _error_body(code: str, message: str) -> str:
+    return json.dumps({"result": False, "code": code, "message": message}, separators=(",", ":"))
+
+
+# -- operations ------------------------------------------------------------------------------------
+@operation("terminal.add")
+async def terminal_add(core, sn: str, name: str | None = None, tz: str | None = None,
+                       cloudtime: str | None = None, encoding: str | None = None,
+                       actor: str = "cli") -> dict[str, Any]:
+    sn = check_sn(sn)
+    settings = _check_settings(name, tz, cloudtime, encoding)
+    service = core.service("terminals")
+    terminal = service.part.get(sn)
+    if terminal is not None and terminal["status"] == "accepted":
+        raise OpError("conflict", f"terminal {sn} exists already", 409)
+    if terminal is not None:  # adding a pending or rejected terminal approves it
+        return await service.approve(sn, actor, settings)
+    await core.hub.publish("terminal.added", {"sn": sn, "name": settings.get("name", sn), "actor": actor,
+                                              **{k: v for k, v in settings.items() if k != "name"}})
+    return service.public(service.part.get(sn))
+
+
+@operation("terminal.list")
+async def terminal_list(core, status: str | None = None) -> list[dict[str, Any]]:
+    if status not in (None, "accepted", "pending", "rejected"):
+        raise OpError("invalid", "status must be accepted, pending or rejected", 422)
+    service = core.service("terminals")
+    return [service.public(t) for t in service.part.terminals.values() if status in (None, t["status"])]
+
+
+@operation("terminal.get")
+async def terminal_get(core, sn: str) -> dict[str, Any]:
+    service = core.service("terminals")
+    return service.public(service.require(sn))
+
+
+@operation("terminal.update")
+async def terminal_update(core, sn: str, name: str | None = None, tz: str | None = None,
+                          cloudtime: str | None = None, encoding: str | None = None,
+                          actor: str = "cli") -> dict[str, Any]:
+    service = core.service("terminals")
+    terminal = service.require(sn)
+    changes = _check_settings(name, tz, cloudtime, encoding)
+    if not changes:
+        raise OpError("invalid", "nothing to change: give name, tz, cloudtime or encoding", 422)
+    await core.hub.publish("terminal.updated", {"sn": terminal["sn"], "actor": actor, **changes})
+    return service.public(service.part.get(terminal["sn"]))
+
+
+@operation("terminal.approve")
+async def terminal_approve(core, sn: str, actor: str = "cli") -> dict[str, Any]:
+    return await core.service("terminals").approve(check_sn(sn), actor)
+
+
+@operation("terminal.reject")
+async def terminal_reject(core, sn: str, actor: str = "cli") -> dict[str, Any]:
+    return await core.service("terminals").reject(check_sn(sn), actor)
+
+
+@operation("terminal.delete")
+async def terminal_delete(core, sn: str, actor: str = "cli") -> dict[str, Any]:
+    return await core.service("terminals").delete(check_sn(sn), actor)
+
+
+# -- monitoring ------------------------------------------------------------------------------------
+def _dt(record: Record) -> datetime:
+    return parse_ts(record.ts)
+
+
+@comm_mapper("terminal.registered")
+def _registered_comm(record: Record) -> list[Communication]:
+    data = record.data
+    body = {"cpusn": data.get("cpusn"), "devinfo": data.get("devinfo") or {}}
+    payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    extra = {"type": "reg", "status": data.get("status"), "cpusn": data.get("cpusn"),
+             **{k: v for k, v in (data.get("devinfo") or {}).items() if isinstance(v, (str, int))}}
+    return [Communication(comm_type=COMM_JOIN, connector=data["connector"], dev_eui=data["sn"], dt=_dt(record),
+                          seq=record.seq, payload=payload, extra=extra)]
+
+
+_ACTION_NAMES = {
+    "terminal.added": "terminal_added", "terminal.pending": "terminal_pending",
+    "terminal.approved": "terminal_approved", "terminal.rejected": "terminal_rejected",
+    "terminal.updated": "terminal_updated", "terminal.deleted": "terminal_deleted",
+    "terminal.online": "terminal_online", "terminal.offline": "terminal_offline",
+    "terminal.backlog_pulled": "terminal_backlog_pulled",
+}
+
+
+@action_mapper(*_ACTION_NAMES)
+def _terminal_action(record: Record) -> Action:
+    data = record.data
+    actor = data.get("actor") or f"terminal:{data['sn']}"
+    details = {k: v for k, v in data.items() if k not in ("sn", "actor")}
+    return Action(action_type=_ACTION_NAMES[record.type], actor=actor, target=f"terminal:{data['sn']}",
+                  details=details, dt=_dt(record), seq=record.seq)
+
+
+# -- command line ------------------------------------------------------------------------------------
+def _terminal_table(rows: list[dict[str, Any]]) -> str:
+    return _table(rows, ["sn", "name", "status", "online", "protocol", "connector", "effective_tz", "last_seen",
+                         "held_records"])
+
+
+def _terminal_pairs(t: dict[str, Any]) -> str:
+    return "\n".join(f"{k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}" for k, v in t.items())
+
+
+COMMANDS = [
+    OpCommand(("terminal", "add"), "terminal.add", "add (or approve) an attendance terminal by serial number",
+              [Arg("sn", "the terminal's serial number"), Arg("name", "a name to show", flag=True),
+               Arg("tz", "the time zone of its clock (default: terminals.timezone)", flag=True),
+               Arg("cloudtime", "iso or local: the form of cloudtime in replies", flag=True),
+               Arg("encoding", "PUSH terminals: how names that are not UTF-8 are read, e.g. gbk", flag=True)],
+              _terminal_pairs),
+    OpCommand(("terminal", "list"), "terminal.list", "list attendance terminals",
+              [Arg("status", "accepted, pending or rejected", flag=True)], _terminal_table),
+    OpCommand(("terminal", "show"), "terminal.get", "show one terminal", [Arg("sn")], _terminal_pairs),
+    OpCommand(("terminal", "update"), "terminal.update", "change a terminal's name, time zone or cloudtime",
+              [Arg("sn"), Arg("name", flag=True), Arg("tz", "'' for the default", flag=True),
+               Arg("cloudtime", "iso, local, or '' for the default", flag=True),
+               Arg("encoding", "PUSH terminals' fallback encoding, '' for the default", flag=True)],
+              _terminal_pairs),
+    OpCommand(("terminal", "approve"), "terminal.approve", "accept a pending terminal and store its held records",
+              [Arg("sn")], lambda t: f"terminal {t['sn']} accepted"),
+    OpCommand(("terminal", "reject"), "terminal.reject", "refuse a terminal and drop its held records",
+              [Arg("sn")], lambda t: f"terminal {t['sn']} rejected"),
+    OpCommand(("terminal", "delete"), "terminal.delete", "remove a terminal (its stored punches stay)",
+              [Arg("sn")], lambda r: f"terminal {r['sn']} deleted"),
+]

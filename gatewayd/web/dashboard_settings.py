@@ -1,0 +1,81 @@
+"""Dashboard settings: API keys (a new key is shown once) and the admin password."""
+
+from __future__ import annotations
+
+import trio
+from quart import g, request
+
+from .. import ops
+from .auth import client_address
+from .dashboard import action, actor, back_to, core, form_value, go, notice, page, pages, render, secure, sessions
+
+blueprint = pages("dashboard_settings", __name__)
+
+
+@blueprint.get("/settings")
+@page
+async def settings():
+    keys = await ops.call(core(), "apikey.list", {})
+    keys.sort(key=lambda k: (k["revoked"] is not None, k["created"]))
+    mqtt = core().services.get("mqtt")
+    return await render("settings.html", active="settings", keys=keys,
+                        password_changed=core().state.access.admin_changed,
+                        mqtt=mqtt.status() if mqtt is not None else {"enabled": False},
+                        webhooks=await ops.call(core(), "webhook.list", {}))
+
+
+@blueprint.post("/settings/apikeys")
+@action
+async def create_key():
+    back_to("/settings#apikeys")
+    created = await ops.call(core(), "apikey.create", {"name": await form_value("name")})
+    scheme = "wss" if request.scheme == "https" else "ws"
+    return await render("apikey_created.html", 201, active="settings", key=created,
+                        monitor_url=f"{scheme}://{request.host}/monitor/communications")
+
+
+@blueprint.get("/settings/apikeys/<key_id>/revoke")
+@page
+async def confirm_revoke(key_id: str):
+    key = next((k for k in await ops.call(core(), "apikey.list", {}) if k["key_id"] == key_id), None)
+    if key is None:
+        raise ops.not_found("API key", key_id)
+    return await render("confirm.html", active="settings", question=f"Revoke the API key {key['name']}?",
+                        detail="Scripts and monitors using this key are refused from now on.",
+                        button="Revoke key", target=f"/settings/apikeys/{key_id}/revoke",
+                        cancel="/settings#apikeys", danger=True)
+
+
+@blueprint.post("/settings/apikeys/<key_id>/revoke")
+@action
+async def revoke_key(key_id: str):
+    back_to("/settings#apikeys")
+    key = await ops.call(core(), "apikey.revoke", {"key_id": key_id})
+    notice("ok", f"API key {key['name']} revoked.")
+    return go("/settings#apikeys")
+
+
+@blueprint.post("/settings/password")
+@action
+async def change_password():
+    back_to("/settings#password")
+    current = await form_value("current")
+    new = await form_value("new")
+    if new != await form_value("confirm"):
+        raise ops.OpError("invalid", "the new password and its confirmation differ", 422)
+    access = core().access
+    source = client_address()
+    if access.blocked("login", source):
+        raise ops.OpError("rate_limited", "too many wrong passwords from this address; wait a minute", 429)
+    if not current or len(current) > 1024 or not await trio.to_thread.run_sync(access.check_password, current):
+        await access.record_failure("login", source, g.session.user)
+        raise ops.OpError("invalid", "the current password is wrong", 422)
+    if len(new) > 1024:
+        raise ops.OpError("invalid", "the new password is longer than 1024 characters", 422)
+    await ops.call(core(), "admin.set_password", {"password": new, "actor": actor()})
+    # The change ended every session, this one too: give this browser a fresh one.
+    store = sessions()
+    notice("ok", "Password changed. Other sessions have been logged out.")
+    response = go("/settings")
+    store.set_cookie(response, store.new_session(g.session.user), secure=secure())
+    return response
