@@ -35,7 +35,7 @@ from bench.replay import rss_mib, write_journal  # noqa: E402
 from gatewayd.config import from_mapping  # noqa: E402
 from gatewayd.connectors.mqtt.service import CURSOR  # noqa: E402
 from gatewayd.connectors.mqtt.topics import event_topic  # noqa: E402
-from gatewayd.daemon import serve  # noqa: E402
+from gatewayd.gateway import serve  # noqa: E402
 from gatewayd.journal.follow import CursorStore  # noqa: E402
 from gatewayd.journal.reader import JournalReader  # noqa: E402
 from gatewayd.northbound.events import events_of  # noqa: E402

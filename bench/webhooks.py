@@ -1,6 +1,6 @@
 """Webhook deliveries/s beside a bare httpx POST loop, and ingest with 3 webhooks (one dead) vs none.
 
-    .venv/bin/python bench/webhooks.py [--events 3000] [--connections 50] [--messages 300] [--rounds 3]
+    .venv/bin/python bench/webhooks.py [--events 3000] [--connections 50] [--messages 200] [--rounds 3]
 
 Everything runs on 127.0.0.1. The receiver is a separate process (trio + h11, keep-alive) that
 answers 200 and counts events; it times the first and last request it gets.
@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from statistics import median
 
 import trio
 
@@ -180,7 +181,11 @@ def ingest(tmp: Path, args, hooks: list[dict], label: str) -> list[tuple[float, 
     creds = tmp / f"devices-{label}.json"
     creds.write_text(json.dumps(devices))
     config = write_config(tmp, {"log": {"level": "warning"},
-                                "devices": {"rate_per_second": 1e6, "rate_burst": 1_000_000}})
+                                "devices": {"rate_per_second": 1e6, "rate_burst": 1_000_000,
+                                            # every generated connection comes from 127.0.0.1
+                                            "max_unregistered_per_source": 100_000,
+                                            "handshakes_per_second_per_source": 1e5,
+                                            "handshake_burst_per_source": 100_000}})
     config.write_text(config.read_text() + webhook_tables(hooks))
     server = Server(state, config).start()
     try:
@@ -193,7 +198,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=3000, help="events in the delivery backlog")
     parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--messages", type=int, default=300, help="telemetry frames per connection per round")
+    parser.add_argument("--messages", type=int, default=200, help="telemetry frames per connection per round")
     parser.add_argument("--workers", type=int, default=1, help="load-generator processes")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
@@ -214,7 +219,8 @@ def main() -> None:
             print(f"bare httpx POST loop        : {bare:8.0f} requests/s ({len(body)}-byte body, one connection; "
                   f"rounds: {', '.join(f'{r:.0f}' for r in bares)})")
             print(f"gatewayd webhook, per event : {single:8.0f} events/s   (rounds: {', '.join(f'{r:.0f}' for r in singles)})"
-                  f"   ratio {single / bare:6.1%} (target >= 50 %)")
+                  f"   ratio {single / bare:6.1%} best/best, {median(singles) / median(bares):6.1%} median/median "
+                  f"(target >= 50 %)")
             print(f"gatewayd webhook, batches   : {batched:8.0f} events/s   (100 events per request)")
 
             dead = f"http://127.0.0.1:{unused_port()}/gone"
@@ -230,11 +236,13 @@ def main() -> None:
                   f"; server CPU {min(c for _, c in none):.0f} us/msg")
             print(f"ingest, 3 webhooks, 1 dead  : {rate_three:8.0f} msg/s  (rounds: {', '.join(f'{r:.0f}' for r, _ in three)})"
                   f"; server CPU {min(c for _, c in three):.0f} us/msg")
-            print(f"  ratio {rate_three / rate_none:6.1%} by rate (target >= 90 %), "
+            print(f"  ratio {rate_three / rate_none:6.1%} by rate best/best, "
+                  f"{median([r for r, _ in three]) / median([r for r, _ in none]):6.1%} median/median (target >= 90 %), "
                   f"{min(c for _, c in none) / min(c for _, c in three):6.1%} by server CPU per message")
             print(f"  events the 2 live webhooks had delivered when the rounds ended: {sent} of "
                   f"{2 * args.rounds * args.connections * args.messages} (the rest wait in the journal)")
-            print(f"load average now {os.getloadavg()[0]:.1f}")
+            print(f"load average now {os.getloadavg()[0]:.1f} (above the CPU count, other work shares the cores and "
+                  "rates vary from round to round; CPU per message does not)")
         finally:
             receiver.stop()
 

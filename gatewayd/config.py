@@ -361,7 +361,8 @@ class MqttSettings:
     keepalive: int = _key(default=30, min=5, max=3600, doc="Seconds between keep-alive pings; a broker silent "
                                                            "for this long is taken as gone.")
     max_inflight: int = _key(default=256, min=1, max=65535,
-                             doc="Published messages waiting for their PUBACK at once.")
+                             doc="Published messages waiting for their PUBACK at once (MQTT 5: at most the "
+                                 "broker's Receive Maximum).")
     max_backlog_records: int = _key(default=5_000_000, min=1000, max=1_000_000_000, reload=True,
                                     doc="Journal records the broker may fall behind by. Beyond, the oldest are "
                                         "given up (a record on /monitor/actions says which) so retention can "

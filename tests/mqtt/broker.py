@@ -92,8 +92,9 @@ def make_ca(directory: Path, name: str = "gatewayd test CA") -> TlsFiles:
 # -- the broker ------------------------------------------------------------------------------------------
 class Broker:
     def __init__(self, directory: Path, *, users: dict[str, str] | None = None, tls: TlsFiles | None = None,
-                 client_certificates: bool = False):
+                 client_certificates: bool = False, max_inflight: int = 0):
         self.directory = Path(directory)
+        self.max_inflight = max_inflight  # 0: no limit; MQTT 5 clients are told it as Receive Maximum
         self.client_certificates = client_certificates
         self.directory.mkdir(parents=True, exist_ok=True)
         self.users = users
@@ -111,7 +112,7 @@ class Broker:
         persistence = [f"persistence true", f"persistence_location {self.directory}/"] if self.persistent \
             else ["persistence false"]
         lines = [f"listener {self.port} 127.0.0.1", *persistence, f"log_dest file {self.log_path}",
-                 "log_type error", "log_type warning", "log_type notice", "max_inflight_messages 0",
+                 "log_type error", "log_type warning", "log_type notice", f"max_inflight_messages {self.max_inflight}",
                  "max_queued_messages 100000"]
         if os.geteuid() == 0:
             lines.append("user root")  # (else it switches to the mosquitto user, who cannot read tmp files)

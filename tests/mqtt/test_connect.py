@@ -173,3 +173,22 @@ async def test_a_client_certificate_when_the_broker_wants_one(nursery, tmp_path)
     finally:
         subscriber.stop()
         broker.stop()
+
+
+async def test_mqtt_5_receive_maximum_bounds_the_window(nursery, tmp_path):
+    broker = Broker(tmp_path / "small-broker", max_inflight=5).start()
+    subscriber = await Subscriber(broker, f"{PREFIX}/#").start()
+    try:
+        daemon = await start_daemon(nursery, tmp_path, broker, protocol="5")
+        service = daemon.core.service("mqtt")
+        await wait_for(lambda: service.state == "connected", timeout=10)
+        assert service.connection.window == 5
+        records = [await daemon.core.hub.publish("device.online", {"device_id": f"d{n}", "name": "n",
+                                                                   "connector": "ws"}) for n in range(200)]
+        await subscriber.wait_for(lambda ms: len(ms) >= 200)
+        await wait_for(lambda: service.acked_seq >= records[-1].seq)
+        assert service.state == "connected" and service.attempts == 0  # never more in flight than allowed
+        await daemon.stop()
+    finally:
+        subscriber.stop()
+        broker.stop()

@@ -11,6 +11,8 @@ import re
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
+import orjson
+
 from ...journal.record import Record
 from ..monitor.resiot import (COMM_GWALIVE, COMM_GWRX, COMM_JOIN, COMM_RX, COMM_TX, COMM_TXCONFIRM, COMM_TXSENDACK,
                               Action, Communication)
@@ -92,7 +94,7 @@ def mac_extra(d: dict[str, Any]) -> dict[str, Any]:
     and its battery (0 external power, 1-254, 255 unknown) and link margin (dB) when it reported them."""
     extra: dict[str, Any] = {}
     if "mac_up" in d:
-        extra["mac_up"] = d["mac_up"]
+        extra["mac_up"] = _compact(d["mac_up"])
         for command in d["mac_up"]:
             if command["cmd"] == "DevStatusAns":
                 extra["battery"], extra["margin"] = command["battery"], command["margin"]
@@ -102,8 +104,13 @@ def mac_extra(d: dict[str, Any]) -> dict[str, Any]:
         extra["adr_ack_req"] = True
     downlink = d.get("downlink")
     if downlink is not None and "mac" in downlink:
-        extra["mac_down"] = downlink["mac"]
+        extra["mac_down"] = _compact(downlink["mac"])
     return extra
+
+
+def _compact(commands: list[dict[str, Any]]) -> str:
+    """Commands as the compact JSON Extra shows nested values in (rendered here, by orjson: fast)."""
+    return orjson.dumps(commands, option=orjson.OPT_SORT_KEYS).decode()
 
 
 @comm_mapper("lorawan.downlink")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...opcommands import OpCommand
+from ...textsafe import printable
 from ...ops import operation
 
 
@@ -28,7 +29,7 @@ def _human(status: dict[str, Any]) -> str:
         f"given up",
         "commands: " + ", ".join(f"{n} {k}" for k, n in status["commands"].items()),
     ]
-    return "\n".join(lines)
+    return printable("\n".join(lines), keep_newlines=True)
 
 
 COMMANDS = [

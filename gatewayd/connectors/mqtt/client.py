@@ -81,6 +81,7 @@ class Connection:
         self._on_ack = on_ack
         self._on_message = on_message
         self.failure: MqttFailure | None = None
+        self.window = options.max_inflight  # QoS 1 messages that may await their PUBACK at once
         self._connack: ReasonCode | None = None
         self._write_wanted = trio.Event()
         self._scope: trio.CancelScope | None = None
@@ -89,7 +90,9 @@ class Connection:
                              clean_session=True if version == paho.MQTTv311 else None,
                              reconnect_on_failure=False, manual_ack=True)
         client.connect_timeout = options.connect_timeout
-        client.max_inflight_messages_set(options.max_inflight)
+        # paho's own in-flight limit rescans every message in flight on each PUBACK; the caller keeps
+        # the window (`window`) instead, so paho's is off and it never queues.
+        client.max_inflight_messages_set(0)
         if options.username:
             client.username_pw_set(options.username, options.password)
         if options.tls_context is not None:
@@ -241,8 +244,12 @@ class Connection:
         if level == paho.MQTT_LOG_ERR:
             self._paho_error = text[:300]
 
-    def _connected(self, _client, _userdata, _flags, reason_code: ReasonCode, _properties) -> None:
+    def _connected(self, _client, _userdata, _flags, reason_code: ReasonCode, properties) -> None:
         self._connack = reason_code
+        # MQTT 5: the broker says how many QoS 1 messages it takes unacknowledged (paho ignores it).
+        receive_maximum = getattr(properties, "ReceiveMaximum", None)
+        if isinstance(receive_maximum, int) and receive_maximum > 0:
+            self.window = min(self.window, receive_maximum)
 
     def _published(self, _client, _userdata, mid: int, reason_code: ReasonCode, _properties) -> None:
         self._on_ack(mid, bool(reason_code is not None and reason_code.is_failure))

@@ -267,7 +267,7 @@ class MqttService:
         tracker = self._tracker = AckTracker(self.acked_seq)
         follower = JournalFollower(self.core.hub, self.core.journal_dir, self.acked_seq, max_batch=FOLLOW_BATCH)
         pacer = Pacer(self.settings.publish_rate, trio.current_time())
-        qos, window, prefix, site = self.settings.qos, self.settings.max_inflight, self.names.prefix, self.names.site
+        qos, window, prefix, site = self.settings.qos, connection.window, self.names.prefix, self.names.site
         directory, zone, hub = self._directory, self._zone, self.core.hub
         while True:
             for record in await follower.next_batch():
