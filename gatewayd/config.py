@@ -124,13 +124,13 @@ class DeviceSettings:
                                     "closed with 1013 if register_timeout passes first.")
     first_frame_timeout: float = _key(default=5.0, min=0.1, max=300, reload=True,
                                       doc="A new WebSocket that sends nothing for this long is closed (4008).")
-    max_unregistered_per_source: int = _key(default=32, min=1, max=100_000, reload=True,
+    max_unregistered_per_source: int = _key(default=128, min=1, max=100_000, reload=True,
                                             doc="WebSockets from one address (an IPv6 /64) that have not registered "
                                                 "yet; more are refused at the handshake (HTTP 503, Retry-After).")
-    handshakes_per_second_per_source: float = _key(default=50.0, min=0.01, max=1e6, reload=True,
+    handshakes_per_second_per_source: float = _key(default=200.0, min=0.01, max=1e6, reload=True,
                                                    doc="New device/terminal WebSockets per second from one address; "
                                                        "more are refused (HTTP 503, Retry-After).")
-    handshake_burst_per_source: int = _key(default=100, min=1, max=1_000_000, reload=True,
+    handshake_burst_per_source: int = _key(default=400, min=1, max=1_000_000, reload=True,
                                            doc="Handshakes one address may make at once before "
                                                "handshakes_per_second_per_source applies.")
     command_expiry: float = _key(default=86400.0, min=1, max=365 * 86400, reload=True,
