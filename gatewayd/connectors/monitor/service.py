@@ -23,6 +23,7 @@ import logging
 import trio
 
 from ...journal.record import Record
+from . import comms
 from .resiot import StreamFilter
 from .session import Feed, Session, queue_item
 from .streams import KINDS, StreamKind, local_zone, parse_since
