@@ -16,6 +16,7 @@ CONNECTOR = Connector(
     services=(("devices", service.DeviceRegistry), ("presence", Presence), ("commands", commands.CommandService)),
     operations=ops.collect(service, commands),
     blueprints=(ws.blueprint, rest.blueprint, dashboard.blueprint),
+    asgi_fronts=(ws.admission_front,),
     commands=tuple(cli.COMMANDS),
     comms=(comms,),
 )

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 import orjson
 
 from ...journal.record import Record
-from ..monitor.resiot import (COMM_GWALIVE, COMM_GWRX, COMM_JOIN, COMM_RX, COMM_TX, COMM_TXCONFIRM, COMM_TXSENDACK,
+from ..monitor.resiot import (DEFAULT_TX_WINDOW, COMM_GWALIVE, COMM_GWRX, COMM_JOIN, COMM_RX, COMM_TX, COMM_TXCONFIRM, COMM_TXSENDACK,
                               Action, Communication)
 from ..monitor.comms import action_mapper, comm_mapper, register_tx_handler
 from .downlink import LorawanTxHandler
@@ -85,7 +85,7 @@ def uplink_comms(record: Record) -> list[Communication]:
         out.append(_base(record, COMM_TX, dev_eui, dt, app_eui=app_eui, port=downlink.get("port"),
                          gateway_euis=(downlink["gateway"],), payload=bytes.fromhex(downlink.get("payload", "")),
                          command="TX", reference=downlink.get("reference", ""),
-                         confirmation=downlink["confirmed"], window=downlink.get("window", "RX1")))
+                         confirmation=downlink["confirmed"], window=downlink.get("asked_window", DEFAULT_TX_WINDOW)))
     return out
 
 
@@ -119,7 +119,8 @@ def class_c_comms(record: Record) -> Iterable[Communication]:
     downlink = d["downlink"]
     yield _base(record, COMM_TX, d["dev_eui"], port=downlink.get("port"), gateway_euis=(downlink["gateway"],),
                 payload=bytes.fromhex(downlink.get("payload", "")), command="TX",
-                reference=downlink.get("reference", ""), confirmation=downlink["confirmed"], window="RX2")
+                reference=downlink.get("reference", ""), confirmation=downlink["confirmed"],
+                window=downlink.get("asked_window", DEFAULT_TX_WINDOW))
 
 
 @comm_mapper("lorawan.join", "lorawan.join_refused")

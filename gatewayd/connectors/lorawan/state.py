@@ -302,6 +302,8 @@ class LorawanState:
             "confirm": bool(data.get("confirm")), "reference": data.get("reference", ""),
             "source": data.get("source", ""), "queued": record.ts, "attempts": 0,
         })
+        if data.get("window"):
+            session["queue"][-1]["window"] = data["window"]
 
     def _device_settings(self, record: Record) -> None:
         session = self.devices.get(record.data["dev_eui"])
