@@ -56,6 +56,11 @@ DELETE_BACKUPNUM: Mapping[int, str] = MappingProxyType(
 )
 ADMIN: Mapping[int, str] = MappingProxyType({0: "user", 1: "admin", 2: "super user"})
 INOUT: Mapping[int, str] = MappingProxyType({0: "in", 1: "out"})
+# Names shown for punch codes unless `terminals.codes` names them otherwise (per model or "default").
+# The meanings most firmware of this family uses; other firmware differs, hence the setting.
+MODE: Mapping[int, str] = MappingProxyType({1: "fingerprint", 2: "password", 3: "card", 8: "face"})
+EVENT: Mapping[int, str] = MappingProxyType({0: "normal"})
+DEFAULT_CODE_NAMES: Mapping[str, Mapping[int, str]] = MappingProxyType({"mode": MODE, "inout": INOUT, "event": EVENT})
 ENFLAG: Mapping[int, str] = MappingProxyType({0: "disabled", 1: "enabled"})
 DOOR_EVENT_ENROLLID = 0  # a record with enrollid 0 is a door / system event, not a person
 
