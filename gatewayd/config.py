@@ -239,6 +239,11 @@ class LorawanSettings:
                                      doc="The packet forwarders' keep-alive period (PULL_DATA).")
     missed_keepalives: int = _key(default=3, min=1, max=100, reload=True,
                                   doc="A gateway is offline after this many missed keep-alives.")
+    foreign_frames_per_second: float = _key(
+        default=10.0, min=0, max=1e4,
+        doc="Frames of devices that are not ours (unknown DevAddr, or a MIC no session matches) shown on the "
+            "monitor as comm_gwrx with Extra.Mine \"false\", at most this many a second (burst: twice as many); "
+            "0 = none.")
     dedup_window_ms: int = _key(default=200, min=1, max=5000, doc="Copies of one uplink within this window are merged.")
     rx1_delay: float = _key(default=1.0, min=1, max=15, doc="Seconds from uplink to RX1 (class A).")
     join_accept_delay: float = _key(default=5.0, min=1, max=15, doc="Seconds from join-request to the join-accept's RX1.")

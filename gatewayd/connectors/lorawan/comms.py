@@ -14,8 +14,9 @@ from typing import Any, Iterable
 import orjson
 
 from ...journal.record import Record
-from ..monitor.resiot import (DEFAULT_TX_WINDOW, COMM_GWALIVE, COMM_GWRX, COMM_JOIN, COMM_RX, COMM_TX, COMM_TXCONFIRM, COMM_TXSENDACK,
+from ..monitor.resiot import (COMM_GWALIVE, COMM_GWRX, COMM_JOIN, COMM_RX, COMM_TX, COMM_TXCONFIRM, COMM_TXSENDACK,
                               Action, Communication)
+from ..monitor.tx_request import DEFAULT_TX_WINDOW
 from ..monitor.comms import action_mapper, comm_mapper, register_tx_handler
 from .downlink import LorawanTxHandler
 
@@ -31,9 +32,9 @@ def _radio(datr: Any, freq: Any) -> dict[str, Any]:
     return {"datr": datr, "frequency": freq}
 
 
-def _copy_extra(copy: dict[str, Any], radio: dict[str, Any]) -> dict[str, Any]:
+def _copy_extra(copy: dict[str, Any], radio: dict[str, Any], mine: bool = True) -> dict[str, Any]:
     return {"rssi": copy.get("rssi"), "snr": copy.get("snr"), "channel": copy.get("chan"), "tmst": copy.get("tmst"),
-            **radio}
+            **radio, "Mine": mine}
 
 
 def record_time(record: Record) -> datetime:
@@ -121,6 +122,19 @@ def class_c_comms(record: Record) -> Iterable[Communication]:
                 payload=bytes.fromhex(downlink.get("payload", "")), command="TX",
                 reference=downlink.get("reference", ""), confirmation=downlink["confirmed"],
                 window=downlink.get("asked_window", DEFAULT_TX_WINDOW))
+
+
+@comm_mapper("lorawan.foreign_uplink")
+def foreign_comms(record: Record) -> list[Communication]:
+    """A frame of a device that is not ours, one comm_gwrx per gateway copy: DevEui is unknown (""),
+    Extra says Mine "false" and carries the DevAddr and why it is not ours."""
+    d = record.data
+    radio = _radio(d["datr"], d["freq"])
+    phy = bytes.fromhex(d["phy"])
+    about = {"devaddr": d["dev_addr"], "fcnt16": d["fcnt"], "mtype": d["mtype"], "reason": d["reason"]}
+    return [_base(record, COMM_GWRX, "", gateway_euis=(copy["eui"],), payload=phy,
+                  extra={**_copy_extra(copy, radio, mine=False), **about})
+            for copy in d["gateways"]]
 
 
 @comm_mapper("lorawan.join", "lorawan.join_refused")
