@@ -7,8 +7,9 @@ device sends one telemetry message (with an id, so it waits for the durable ack)
 seconds for `--seconds`. Reported: RSS of an empty daemon, of the daemon with the devices created,
 with all of them connected, and after the traffic; journal bytes and fsyncs per message (from
 /metrics) and the bytes the process made the kernel write to storage per message (/proc/PID/io:
-what wears an SD card). The raw stack (bench/raw_server.py: hypercorn + quart-trio, nothing parsed
-or stored) carries the same connections and traffic in the same run, for the ratios.
+what wears an SD card; the history store's commits of the traffic included). The raw stack
+(bench/raw_server.py: hypercorn + quart-trio, nothing parsed or stored) carries the same
+connections and traffic in the same run, for the ratios.
 """
 
 from __future__ import annotations
@@ -146,6 +147,11 @@ def measure(url: str, devices: list[dict], pid: int, seconds: float, interval: f
         figures["connected"] = journal_counters(metrics_port)
 
     def done() -> None:
+        if metrics_port is not None:  # the history store's writes of this traffic count too
+            deadline = time.monotonic() + 30
+            while (metric(metrics_port, "gatewayd_history_seq") < metric(metrics_port, "gatewayd_journal_seq")
+                   and time.monotonic() < deadline):
+                time.sleep(0.1)
         figures["write_after"] = write_bytes(pid)
         figures["done"] = journal_counters(metrics_port)
         figures["after_kib"] = settle_rss(pid)

@@ -28,7 +28,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lorawan_uplinks import BURST_SECONDS, dev_addr, device_keys, gatewayd_run, start_daemon  # noqa: E402
+from lorawan_uplinks import (BURST_SECONDS, dev_addr, device_keys, gatewayd_run, start_daemon,  # noqa: E402
+                             uplink_counter)
 
 from gatewayd.connectors.lorawan import frames as lorawan  # noqa: E402
 from gatewayd.connectors.lorawan.frames import MType  # noqa: E402
@@ -108,6 +109,18 @@ def station_sender(http_port: int, g: int, devices: list[int], fcnt_start: int, 
     sock.close()
 
 
+def wait_until_idle(http_port: int, limit: float = 60.0) -> None:
+    """Until the daemon accepts no more uplinks (a backlog of the last run would count in the next)."""
+    deadline = time.monotonic() + limit
+    last = -1
+    while time.monotonic() < deadline:
+        now = uplink_counter(http_port)
+        if now == last:
+            return
+        last = now
+        time.sleep(1.0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--gateways", type=int, default=4, help="packet forwarders, and as many stations")
@@ -128,8 +141,10 @@ def main() -> None:
         try:
             fcnt = 0
             for n in range(args.rounds):
+                wait_until_idle(daemon.http_port)
                 udp = gatewayd_run(daemon, key, args, args.offer, fcnt)
                 fcnt += per_run
+                wait_until_idle(daemon.http_port)
                 station = gatewayd_run(daemon, key, args, args.offer, fcnt, target=station_sender)
                 fcnt += per_run
                 for name, r in (("UDP    ", udp), ("Station", station)):

@@ -6,12 +6,18 @@ A backup is a gzip-compressed tar holding
     journal/segment-*.jsonl[.zst]   the retained history, cut right after `seq`
     journal/REPAIRS                 gaps accepted by `journal repair`, if any
     secret.key, session.key         the state directory's keys, if present (secrets!)
+    history/history.db              the history store (a consistent SQLite copy), if present
     manifest.json                   format, gatewayd version, seq, and bytes + sha256 of every file
 
 Consistency: the snapshot is encoded from the live model in one step, and a durable `state.backup`
 record proves every record up to `seq` is on disk before any file is read. Segment files are opened
 before they are read, so a compaction that deletes old segments meanwhile cannot pull them away;
-a segment it deleted before we opened it is simply left out (it is covered by the snapshot).
+a segment it deleted before we opened it is simply left out (it is covered by the snapshot). The
+history store is copied first (SQLite's backup API: one moment's view): it is then at or before
+`seq`, and the segments after its position are kept by its journal cursor, so the restored daemon
+catches it up. It holds what the journal may no longer have (punches older than the journal's
+retention), so it is restored as well; a copy that fails SQLite's integrity check is left out and
+the store is rebuilt from the journal instead.
 
 The archive is written into `<state_dir>/backups/` (the daemon may write nowhere else) with mode
 0600; the command line then moves it where the operator asked.
@@ -46,6 +52,7 @@ from .journal.compaction import encode_snapshot
 from .journal.files import fsync_directory, is_compressed, list_segments, snapshot_path
 from .journal.lock import JournalLock, JournalLocked
 from .journal.reader import REPAIRS_FILE, CorruptJournal, JournalReader
+from .history.maintenance import BACKUP_MEMBER, check_file, copy_store
 from .journal.record import RecordError, decode_line, utc_now_iso
 from .connector import Connector
 from .ops import OpError, operation
@@ -64,7 +71,9 @@ MAX_MEMBERS = 200_000
 SPACE_MARGIN = 64 * 1024 * 1024
 CHUNK = 1024 * 1024
 
-_MEMBER = re.compile(r"^(journal/(segment-\d{16}\.jsonl(?:\.zst)?|snapshot-\d{16}\.json|REPAIRS)|secret\.key|session\.key)$")
+_MEMBER = re.compile(r"^(journal/(segment-\d{16}\.jsonl(?:\.zst)?|snapshot-\d{16}\.json|REPAIRS)|secret\.key"
+                     r"|session\.key|history/history\.db)$")
+HISTORY_COPY = ".history-copy.db"
 
 
 class BackupError(Exception):
@@ -87,6 +96,8 @@ async def state_backup(core) -> dict[str, Any]:
     if lock.locked():
         raise OpError("busy", "a backup is already being written; try again when it is done", 409)
     async with lock:
+        # Before the snapshot: the copy's position is then at or before the snapshot's seq.
+        await trio.to_thread.run_sync(_copy_history, core.settings.state_path)
         seq = core.state.seq
         encoded = encode_snapshot(seq, core.state.snapshot())  # one step on the loop: a consistent view
         # Records are written in seq order: once this one is durable, so is everything up to `seq`.
@@ -101,8 +112,23 @@ async def state_backup(core) -> dict[str, Any]:
     return result
 
 
+def _copy_history(state_dir: Path) -> None:
+    out_dir = state_dir / BACKUP_DIR
+    out_dir.mkdir(mode=0o700, exist_ok=True)
+    copy = out_dir / HISTORY_COPY
+    copy.unlink(missing_ok=True)
+    copy_store(state_dir, copy)
+
+
 def _write_backup(state_dir: Path, seq: int, snapshot: bytes) -> dict[str, Any]:
     journal_dir = state_dir / "journal"
+    try:
+        return _write_backup_with(state_dir, journal_dir, seq, snapshot)
+    finally:
+        (state_dir / BACKUP_DIR / HISTORY_COPY).unlink(missing_ok=True)
+
+
+def _write_backup_with(state_dir: Path, journal_dir: Path, seq: int, snapshot: bytes) -> dict[str, Any]:
     members, opened = _collect(journal_dir, state_dir, seq, snapshot)
     try:
         out_dir = state_dir / BACKUP_DIR
@@ -166,6 +192,11 @@ def _collect(journal_dir: Path, state_dir: Path, seq: int, snapshot: bytes) -> t
             except FileNotFoundError:
                 continue
             members.append(_Member(name, len(data), data=data))
+        history_copy = state_dir / BACKUP_DIR / HISTORY_COPY
+        if history_copy.exists():
+            handle = open(history_copy, "rb")
+            opened.append(handle)
+            members.append(_Member(BACKUP_MEMBER, os.fstat(handle.fileno()).st_size, source=handle))
     except BaseException:
         for handle in opened:
             handle.close()
@@ -273,13 +304,31 @@ def restore_backup(archive: Path, state_dir: Path, *, connectors: Sequence[Conne
         staging.mkdir(mode=0o700)
         manifest = _unpack(archive, staging)
         replayed = _verify_unpacked(staging, manifest, connectors)
+        history = _check_history(staging, manifest)
         moved = _move_into_place(staging, state_dir, manifest)
-        _give_to_owner(state_dir, [*moved, journal_dir, journal_dir / "LOCK"])
+        history_dir = [state_dir / "history"] if (state_dir / "history").is_dir() else []
+        _give_to_owner(state_dir, [*moved, *history_dir, journal_dir, journal_dir / "LOCK"])
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         lock.release()
     return {"state_dir": str(state_dir), "seq": manifest["seq"], "files": len(manifest["files"]),
-            "version": manifest.get("version"), "created": manifest.get("created"), "replayed_seq": replayed}
+            "version": manifest.get("version"), "created": manifest.get("created"), "replayed_seq": replayed,
+            "history": history}
+
+
+def _check_history(staging: Path, manifest: dict[str, Any]) -> str:
+    """'restored', 'absent', or 'damaged' (then left out: the daemon rebuilds it from the journal)."""
+    path = staging / BACKUP_MEMBER
+    if not path.exists():
+        return "absent"
+    problems = check_file(path)
+    if not problems:
+        return "restored"
+    log.error("the backed-up history store fails its integrity check (%s); it is left out and will be rebuilt "
+              "from the journal", problems[0])
+    path.unlink()
+    manifest["files"] = [entry for entry in manifest["files"] if entry["name"] != BACKUP_MEMBER]
+    return "damaged"
 
 
 def _require_empty(state_dir: Path) -> None:
@@ -387,6 +436,7 @@ def _move_into_place(staging: Path, state_dir: Path, manifest: dict[str, Any]) -
     moved = []
     for entry in manifest["files"]:
         target = state_dir / entry["name"]
+        target.parent.mkdir(mode=0o700, exist_ok=True)
         os.replace(staging / entry["name"], target)
         moved.append(target)
     fsync_directory(state_dir / "journal")

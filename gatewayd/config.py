@@ -124,13 +124,13 @@ class DeviceSettings:
                                     "closed with 1013 if register_timeout passes first.")
     first_frame_timeout: float = _key(default=5.0, min=0.1, max=300, reload=True,
                                       doc="A new WebSocket that sends nothing for this long is closed (4008).")
-    max_unregistered_per_source: int = _key(default=32, min=1, max=100_000, reload=True,
+    max_unregistered_per_source: int = _key(default=128, min=1, max=100_000, reload=True,
                                             doc="WebSockets from one address (an IPv6 /64) that have not registered "
                                                 "yet; more are refused at the handshake (HTTP 503, Retry-After).")
-    handshakes_per_second_per_source: float = _key(default=50.0, min=0.01, max=1e6, reload=True,
+    handshakes_per_second_per_source: float = _key(default=200.0, min=0.01, max=1e6, reload=True,
                                                    doc="New device/terminal WebSockets per second from one address; "
                                                        "more are refused (HTTP 503, Retry-After).")
-    handshake_burst_per_source: int = _key(default=100, min=1, max=1_000_000, reload=True,
+    handshake_burst_per_source: int = _key(default=400, min=1, max=1_000_000, reload=True,
                                            doc="Handshakes one address may make at once before "
                                                "handshakes_per_second_per_source applies.")
     command_expiry: float = _key(default=86400.0, min=1, max=365 * 86400, reload=True,
@@ -139,8 +139,8 @@ class DeviceSettings:
                                  doc="Deliveries of a command (one per connection) without a command_result "
                                      "before it fails; fixed for a command when it is queued.")
     telemetry_history: int = _key(default=100, min=0, max=1_000_000,
-                                  doc="Telemetry messages kept in memory per device for the API and dashboard "
-                                      "(about 0.7 KiB each; older ones stay in the journal).")
+                                  doc="No longer used: telemetry history lives in the history store "
+                                      "(see [history]). Accepted so that older files stay valid.")
 
 
 @dataclass
@@ -174,6 +174,32 @@ class TerminalSettings:
                                doc="Bytes of punches kept on disk for all pending terminals together (state_dir/held).")
     codes: dict = _key(default_factory=dict, reload=True,
                        doc="Per-model code tables: [terminals.codes.<model>] mode = {\"1\" = \"fingerprint\"}, inout, event.")
+
+
+@dataclass
+class AttendanceSettings:
+    retention_days: float = _key(default=0, min=0, max=36500, reload=True,
+                                 doc="Punches older than this (by arrival) are deleted from the history store. "
+                                     "0 keeps them for ever.")
+
+
+@dataclass
+class HistorySettings:
+    telemetry_raw_days: float = _key(default=30, min=0.05, max=36500, reload=True,
+                                     doc="Telemetry messages are kept as sent for this many days, then as hourly "
+                                         "min/max/mean per numeric key.")
+    telemetry_hourly_days: float = _key(default=400, min=1, max=36500, reload=True,
+                                        doc="Hourly telemetry figures are kept for this many days.")
+    communications_days: float = _key(default=30, min=0.05, max=36500, reload=True,
+                                      doc="Communications (the monitoring stream's items) are kept for this many "
+                                          "days for GET /api/communications.")
+    max_bytes: int = _key(default=4 * 1024 ** 3, min=1 << 20, max=1 << 45, reload=True,
+                          doc="The history store's data beyond this size: the oldest day of telemetry and "
+                              "communications is dropped until it fits (a history.dropped record says what). "
+                              "Punches are never dropped for it.")
+    commit_interval: float = _key(default=1.0, min=0.05, max=60, reload=True,
+                                  doc="Seconds between the history store's commits (fewer, larger writes for SD cards). "
+                                      "A query waits for at most one early commit.")
 
 
 @dataclass
@@ -213,6 +239,11 @@ class LorawanSettings:
                                      doc="The packet forwarders' keep-alive period (PULL_DATA).")
     missed_keepalives: int = _key(default=3, min=1, max=100, reload=True,
                                   doc="A gateway is offline after this many missed keep-alives.")
+    foreign_frames_per_second: float = _key(
+        default=10.0, min=0, max=1e4,
+        doc="Frames of devices that are not ours (unknown DevAddr, or a MIC no session matches) shown on the "
+            "monitor as comm_gwrx with Extra.Mine \"false\", at most this many a second (burst: twice as many); "
+            "0 = none.")
     dedup_window_ms: int = _key(default=200, min=1, max=5000, doc="Copies of one uplink within this window are merged.")
     rx1_delay: float = _key(default=1.0, min=1, max=15, doc="Seconds from uplink to RX1 (class A).")
     join_accept_delay: float = _key(default=5.0, min=1, max=15, doc="Seconds from join-request to the join-accept's RX1.")
@@ -361,6 +392,8 @@ class Settings:
     presence: PresenceSettings = field(default_factory=PresenceSettings)
     devices: DeviceSettings = field(default_factory=DeviceSettings)
     terminals: TerminalSettings = field(default_factory=TerminalSettings)
+    attendance: AttendanceSettings = field(default_factory=AttendanceSettings)
+    history: HistorySettings = field(default_factory=HistorySettings)
     monitor: MonitorSettings = field(default_factory=MonitorSettings)
     lorawan: LorawanSettings = field(default_factory=LorawanSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)

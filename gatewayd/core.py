@@ -8,11 +8,13 @@ from typing import Any, Sequence
 import trio
 
 from . import access, backup, journal_ops, ops
+from .history import ops as history_ops
 from .config import Settings
 from .connections import ConnectionSet
 from .connector import Connector
 from .hub import Hub
 from .journal.follow import CursorStore
+from .history.service import HistoryService
 from .journal.writer import JournalWriter
 from .loopload import LoopLoad
 from .metrics import Metrics
@@ -21,7 +23,7 @@ from .state import State
 from .web.sessions import Sessions
 
 
-GROUND_OPERATIONS = ops.collect(access, journal_ops, backup)
+GROUND_OPERATIONS = ops.collect(access, journal_ops, backup, history_ops)
 GROUND_SERVICES = (("compactor", journal_ops.Compactor), ("sessions", Sessions))
 
 
@@ -47,6 +49,9 @@ class Core:
         self.connectors = tuple(connectors)
         self.operations = ops.table([*GROUND_OPERATIONS, *(spec for c in self.connectors for spec in c.operations)])
         self.services: dict[str, Any] = {}
+        # The history projection (telemetry, punches, communications): ground floor, started first.
+        # The monitoring connector hands it the communication mappers (`comm_mapper`).
+        self.history = self.services["history"] = HistoryService(self)
         for name, factory in [*GROUND_SERVICES, *(s for c in self.connectors for s in c.services)]:
             if name in self.services:
                 raise ValueError(f"service {name!r} is declared twice")

@@ -44,6 +44,16 @@ def tune_for_daemon() -> None:
     gc.freeze()
     gc.set_threshold(*THRESHOLDS)
     return_large_blocks()
+    release_free_memory()
+
+
+def release_free_memory() -> None:
+    """Hand the heap's free pages back to the system now (start-up's replay has just freed its
+    records: tens of MiB after a long journal). Where the C library is not glibc: nothing."""
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
+    except (OSError, AttributeError, TypeError):
+        pass
 
 
 def return_large_blocks(threshold: int = MMAP_THRESHOLD) -> bool:

@@ -6,6 +6,7 @@ import logging
 
 import trio
 
+from .journal.writer import JournalUnavailable
 from .journal.compaction import encode_snapshot, latest_snapshot_seq, write_snapshot_and_prune
 from .journal.files import compress_segment, is_compressed, list_segments
 from .ops import operation
@@ -22,6 +23,10 @@ class Compactor:
     async def compact(self) -> dict:
         async with self._lock:
             core = self.core
+            try:  # the history store's cursor as far on as it can be: compaction keeps what follows it
+                await core.history.wait_applied()
+            except JournalUnavailable:
+                pass
             seq = core.state.seq
             encoded = encode_snapshot(seq, core.state.snapshot())  # on the loop: a consistent view
             # Records are written in seq order: once this marker is durable, so is all the snapshot

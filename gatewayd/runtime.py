@@ -32,7 +32,7 @@ async def open_core(settings: Settings, *, online: bool, connectors: Sequence[Co
     settings.state_path.chmod(0o700)
     lock = JournalLock(journal_dir)
     lock.acquire()
-    writer = None
+    writer = core = None
     try:
         state, replayed = load_state(journal_dir, settings=settings, connectors=connectors)
         log.info("journal: state at seq %d (%d records replayed)", state.seq, replayed)
@@ -46,6 +46,7 @@ async def open_core(settings: Settings, *, online: bool, connectors: Sequence[Co
         )
         hub = Hub(state, writer, durable_timeout=settings.journal.durable_timeout)
         core = Core(settings, state, hub, writer, online=online, connectors=connectors)
+        await core.history.open()
         async with trio.open_nursery() as nursery:
             await nursery.start(writer.run)
             core.nursery = nursery
@@ -58,4 +59,6 @@ async def open_core(settings: Settings, *, online: bool, connectors: Sequence[Co
     finally:
         if writer is not None:
             writer.close_files()
+        if core is not None:
+            core.history.close()
         lock.release()

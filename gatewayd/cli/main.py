@@ -28,6 +28,7 @@ from ..logs import setup_logging
 from ..opcommands import EXIT_OK, EXIT_FAIL, EXIT_USAGE, Arg, CliError, OpCommand, pairs as _pairs, table as _table
 from ..replay import load_state
 from ..textsafe import printable
+from ..history import ops as history_ops
 from .backup import add_backup_parsers
 from .run import run_op
 
@@ -55,6 +56,7 @@ OP_COMMANDS: list[OpCommand] = [
               lambda r: f"API key {r['key_id']} revoked"),
     OpCommand(("journal", "compact"), "journal.compact", "write a snapshot and apply retention now",
               human=_pairs),
+    *history_ops.COMMANDS,
 ]
 
 
@@ -161,9 +163,12 @@ def _journal_command(ns, settings) -> int:
     directory = settings.state_path / "journal"
     reader = JournalReader(directory)
     if ns.sub == "verify":
+        from ..history.maintenance import integrity_report
+
         report = reader.verify()
+        history = integrity_report(settings.state_path)
         if ns.json:
-            print(json.dumps(report.__dict__ | {"ok": report.ok}, indent=2))
+            print(json.dumps(report.__dict__ | {"ok": report.ok and history["ok"], "history": history}, indent=2))
         else:
             print(f"segments: {report.segments}, records: {report.records}, "
                   f"seq {report.first_seq or 0}..{report.last_seq}, snapshots: {report.snapshots or 'none'}")
@@ -172,7 +177,16 @@ def _journal_command(ns, settings) -> int:
             for problem in report.problems:
                 print(f"PROBLEM: {problem}")
             print("journal OK" if report.ok else f"journal DAMAGED: {len(report.problems)} problem(s)")
-        return EXIT_OK if report.ok else EXIT_FAIL
+            if not history["exists"]:
+                print("history store: none yet (built at the next start)")
+            elif history["ok"]:
+                print(f"history store OK (seq {history['position']})")
+            else:
+                for problem in history["problems"]:
+                    print(f"PROBLEM: history store: {problem}")
+                print("history store DAMAGED: run `gatewayd history rebuild` (the daemon also rebuilds it "
+                      "when it meets the damage)")
+        return EXIT_OK if report.ok and history["ok"] else EXIT_FAIL
     if ns.sub == "repair":
         try:
             with JournalLock(directory):

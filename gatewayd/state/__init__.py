@@ -56,6 +56,11 @@ class State:
         count = 0
         was_enabled = gc.isenabled()
         gc.disable()
+        # Parts with a `replaying` flag may skip what only live decisions need (caches that a
+        # projection rebuilds before anything is served).
+        flagged = [part for part in self.parts.values() if hasattr(part, "replaying")]
+        for part in flagged:
+            part.replaying = True
         try:
             for record in records:
                 applier = dispatch(record.type)
@@ -64,6 +69,8 @@ class State:
                 self.seq = record.seq
                 count += 1
         finally:
+            for part in flagged:
+                part.replaying = False
             if was_enabled:
                 gc.enable()
         return count

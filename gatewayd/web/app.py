@@ -9,16 +9,18 @@ from quart import Response, has_request_context, request, websocket
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
+from ..journal.writer import JournalUnavailable
 from ..ops import OpError
-from . import asgi_ws, dashboard, dashboard_settings, health
+from . import asgi_ws, dashboard, dashboard_settings, health, rest_history
 from .auth import json_error
+from .rest import journal_unavailable
 
 log = logging.getLogger("gatewayd.web")
 
 
 def blueprints(connectors):
-    """Health first, then each connector's routes and pages, then the dashboard's shell."""
-    return [health.blueprint, *(bp for connector in connectors for bp in connector.blueprints),
+    """Health first, then the history queries, each connector's routes and pages, then the dashboard's shell."""
+    return [health.blueprint, rest_history.blueprint, *(bp for connector in connectors for bp in connector.blueprints),
             dashboard.blueprint, dashboard_settings.blueprint]
 
 
@@ -35,6 +37,8 @@ def create_app(core) -> QuartTrio:
     @app.errorhandler(OpError)
     async def op_error(exc: OpError):
         return json_error(exc.code, exc.message, exc.status)
+
+    app.register_error_handler(JournalUnavailable, journal_unavailable)  # also the history store's 503
 
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException):

@@ -111,6 +111,20 @@ def _take_notices() -> list[list[str]]:
     return [i for i in items if isinstance(i, list) and len(i) == 2 and all(isinstance(x, str) for x in i)][:5]
 
 
+def subject_names() -> dict[str, dict[str, str]]:
+    """Names of devices, terminals and gateways by id (and LoRaWAN DevEUIs -> device id), for the
+    pages that show streams: they print names and keep the id for the tooltip."""
+    parts = core().state.parts
+    devices, terminals, lorawan = parts.get("devices"), parts.get("terminals"), parts.get("lorawan")
+    return {
+        "devices": {i: str(d.get("name") or i) for i, d in (devices.devices.items() if devices else ())},
+        "terminals": {sn: str(t.get("name") or sn) for sn, t in (terminals.terminals.items() if terminals else ())},
+        "gateways": {eui: str(g.get("name") or eui) for eui, g in (lorawan.gateways.items() if lorawan else ())},
+        "euis": {eui: str(s.get("device_id")) for eui, s in (lorawan.devices.items() if lorawan else ())
+                 if s.get("device_id")},
+    }
+
+
 async def render(template: str, status: int = 200, **context: Any) -> Response:
     session = g.get("session")
     context.setdefault("active", "")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import trio
 from quart import g, request
 
 from .. import ops
@@ -67,9 +66,15 @@ async def change_password():
     source = client_address()
     if access.blocked("login", source):
         raise ops.OpError("rate_limited", "too many wrong passwords from this address; wait a minute", 429)
-    if not current or len(current) > 1024 or not await trio.to_thread.run_sync(access.check_password, current):
-        await access.record_failure("login", source, g.session.user)
+    access.count_attempt("login", source)  # before the hash, like a login
+    ok = bool(current) and len(current) <= 1024 and await access.check_password_limited(current)
+    if ok is None:
+        raise ops.OpError("busy", "the server is busy checking other passwords; try again in a few seconds", 503)
+    if not ok:
+        await access.record_failure("login", source, user_hash=access.subject_hash("user", g.session.user),
+                                    counted=True)
         raise ops.OpError("invalid", "the current password is wrong", 422)
+    access.limiter.succeeded(f"login:{source}")
     if len(new) > 1024:
         raise ops.OpError("invalid", "the new password is longer than 1024 characters", 422)
     await ops.call(core(), "admin.set_password", {"password": new, "actor": actor()})

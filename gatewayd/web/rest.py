@@ -15,7 +15,12 @@ from .auth import json_error
 
 
 async def journal_unavailable(exc: JournalUnavailable):
-    response = json_error("journal_unavailable", "the journal cannot store changes right now; retry later", 503)
+    from ..history.service import HistoryUnavailable
+
+    if isinstance(exc, HistoryUnavailable):
+        response = json_error("history_unavailable", str(exc), 503)
+    else:
+        response = json_error("journal_unavailable", "the journal cannot store changes right now; retry later", 503)
     response.headers["Retry-After"] = "5"
     return response
 

@@ -203,7 +203,7 @@ async def test_gateways_monitor_and_settings(daemon, page):
         await receive_json(ws)
         row = "#comm-list tr[data-type='comm_rx']"
         await page.do(lambda p: expect(p.locator(row)).to_contain_text('{"kwh":12.5}'))
-        await page.do(lambda p: expect(p.locator(row)).to_contain_text(created["id"]))
+        await page.do(lambda p: expect(p.locator(f"{row} a[title='device {created['id']}']")).to_have_text("meter"))
         await page.do(lambda p: expect(p.locator("#comm-list tr[data-type='comm_join']")).to_have_count(1))
     await page.screenshot("realtime")
 

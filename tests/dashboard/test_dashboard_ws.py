@@ -7,7 +7,7 @@ import trio
 from trio_websocket import ConnectionClosed, ConnectionRejected, open_websocket_url
 
 from gatewayd.connectors.monitor import dashboard_ws
-from tests.devices.helpers import create_device, register, send_json, ws_url
+from tests.devices.helpers import create_device, register, send_json, telemetry_items, ws_url
 
 from .helpers import logged_in
 
@@ -111,7 +111,7 @@ async def test_since_replays_exactly_what_was_missed(daemon):
             await ws.get_message()  # the ack: durable
     replayed = await _events_after(daemon, start)
     assert replayed == sorted(set(replayed)) and replayed[0] >= start  # in order, no duplicate
-    telemetry_seqs = [t["seq"] for t in daemon.core.state.devices.telemetry[device["id"]]]
+    telemetry_seqs = [t["seq"] for t in await telemetry_items(daemon.core, device["id"])]
     assert len(telemetry_seqs) == 20 and set(telemetry_seqs) <= set(replayed)
     middle = telemetry_seqs[10]
     later = await _events_after(daemon, middle)

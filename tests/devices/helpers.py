@@ -53,3 +53,11 @@ def ws_url(daemon, path: str = "/ws") -> str:
 
 __all__ = ["ConnectionClosed", "open_websocket_url", "create_device", "api", "receive_json", "send_json",
            "register", "close_code", "ws_url"]
+
+
+async def telemetry_items(core, device_id: str) -> list[dict]:
+    """Every durable telemetry message of a device, from the history store, oldest first."""
+    from gatewayd.history.queries import telemetry_messages
+
+    await core.history.wait_applied()
+    return core.history.read(telemetry_messages, device_id, None, None, 10_000)

@@ -10,7 +10,7 @@ import trio
 
 from tests.conftest import ROOT, wait_for
 
-from .helpers import api, create_device
+from .helpers import api, create_device, telemetry_items
 
 NODE_DIR = ROOT / "examples" / "node"
 
@@ -36,7 +36,7 @@ async def _run_example(daemon, argv: list[str], cwd, extra_env: dict) -> None:
         try:
             # registered -> Online; telemetry stored; then a command ends the run (2nd message)
             await wait_for(lambda: daemon.core.state.devices.get(device["id"])["online"], timeout=15)
-            await wait_for(lambda: daemon.core.state.devices.telemetry.get(device["id"]), timeout=15)
+            await wait_for(lambda: daemon.core.state.devices.latest.get(device["id"]), timeout=15)
             response = await api(daemon, "POST", f"/api/devices/{device['id']}/commands",
                                  json={"command": "blink", "payload": {"times": 3}})
             assert response.status_code == 201
@@ -47,7 +47,7 @@ async def _run_example(daemon, argv: list[str], cwd, extra_env: dict) -> None:
                 process.kill()
     assert process.returncode == 0, process.stderr.decode(errors="replace")[-2000:]
     await wait_for(lambda: not daemon.core.state.devices.get(device["id"])["online"])
-    payload = daemon.core.state.devices.telemetry[device["id"]][0]["payload"]
+    payload = (await telemetry_items(daemon.core, device["id"]))[0]["payload"]
     assert set(payload) == {"temperature", "humidity"}
     events = [e["type"] for e in daemon.core.state.devices.events if e["device_id"] == device["id"]]
     assert events[:2] == ["device_connected", "device_online"]

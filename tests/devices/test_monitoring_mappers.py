@@ -40,6 +40,12 @@ def test_register_sent_and_confirm():
                                                    "confirm": True}))
     assert (sent["CommType"], sent["Command"], sent["Reference"], sent["Confirmation"], sent["Port"]) == \
         ("comm_tx", "tx", "ref1", True, "5")
+    # A command from the REST API: what was asked to be sent is its JSON payload.
+    assert sent["Payload"] == b'{"port":5,"data":"4849"}'.hex() and sent["Extra"]["window"] == "BOTH"
+    # A TX request's command carries its window: Payload is the request's own bytes.
+    from_tx = envelope(Record(2, TS, "command.sent", {"device_id": "d1", "command_id": "cmd_2", "command": "tx",
+                                                      "payload": {"port": 5, "data": "4849"}, "window": "RX2"}))
+    assert from_tx["Payload"] == "4849" and from_tx["Extra"] == {"priority": 0, "window": "RX2"}
     confirmed = envelope(Record(3, TS, "command.acknowledged", {"device_id": "d1", "command_id": "cmd_1",
                                                                 "command": "tx", "reference": "ref1",
                                                                 "confirm": True}))

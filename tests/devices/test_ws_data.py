@@ -9,7 +9,7 @@ from gatewayd import ops
 from gatewayd.gateway import open_core
 from tests.conftest import DaemonProcess, make_settings, wait_for
 
-from .helpers import api, close_code, create_device, open_websocket_url, receive_json, register, send_json, ws_url
+from .helpers import api, close_code, create_device, open_websocket_url, receive_json, register, send_json, telemetry_items, ws_url
 
 
 async def test_history_and_events_survive_a_restart(daemon):
@@ -85,7 +85,7 @@ async def test_ack_waits_for_fsync(daemon):
             with trio.move_on_after(0.3):
                 early = await ws.get_message()
                 pytest.fail(f"acknowledged before the record was durable: {early}")
-            record_seq = daemon.core.state.devices.telemetry[device["id"]][-1]["seq"]
+            record_seq = daemon.core.state.seq  # the telemetry record, applied but not durable
             assert writer.durable_seq < record_seq
             release.set()
             assert await receive_json(ws) == {"type": "ack", "id": 99}
@@ -135,7 +135,7 @@ async def test_xml_dialect_by_first_frame(daemon):
         assert (await _xml_reply(ws)).startswith("<pong server_time=")
         await ws.send_message('{"type":"ping"}')  # the dialect is fixed for the connection
         assert (await _xml_reply(ws)).startswith('<error code="bad_xml">')
-    stored = daemon.core.state.devices.telemetry[device["id"]][-1]["payload"]
+    stored = (await telemetry_items(daemon.core, device["id"]))[-1]["payload"]
     assert stored == {"temperature": 22.5, "humidity": 48}
 
 
@@ -159,7 +159,7 @@ async def test_xml_attacks_are_refused_and_the_connection_stays(daemon):
             assert (await _xml_reply(ws)).startswith('<error code="bad_xml">')
         await ws.send_message('<telemetry id="2"><v>1</v></telemetry>')
         assert await _xml_reply(ws) == '<ack id="2"/>'
-    assert [t["payload"] for t in daemon.core.state.devices.telemetry[device["id"]]] == [{"v": 1}]
+    assert [t["payload"] for t in await telemetry_items(daemon.core, device["id"])] == [{"v": 1}]
 
 
 async def test_json_subprotocol_is_echoed(daemon):

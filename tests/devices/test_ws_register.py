@@ -6,7 +6,7 @@ import trio
 from tests.conftest import wait_for
 
 from .helpers import (api, close_code, create_device, open_websocket_url, receive_json, register, send_json,
-                      ws_url)
+                      telemetry_items, ws_url)
 
 sections = pytest.mark.parametrize
 
@@ -74,7 +74,7 @@ async def test_messages_before_register_get_not_registered(daemon):
         error = await receive_json(ws)
         assert error["code"] == "not_registered"
         await register(ws, device)
-    assert daemon.core.state.devices.telemetry.get(device["id"]) is None
+    assert await telemetry_items(daemon.core, device["id"]) == []
 
 
 async def test_bad_messages_keep_the_connection_until_too_many(daemon):
@@ -99,7 +99,7 @@ async def test_oversized_frame_closes_with_1009(daemon):
         await register(ws, device)
         await send_json(ws, {"type": "telemetry", "payload": {"blob": "x" * 2000}})
         assert await close_code(ws) == 1009
-    assert daemon.core.state.devices.telemetry.get(device["id"]) is None
+    assert await telemetry_items(daemon.core, device["id"]) == []
 
 
 @sections("daemon_sections", [{"devices": {"rate_per_second": 0.01, "rate_burst": 3}}])
@@ -113,7 +113,7 @@ async def test_rate_limit_refuses_and_does_not_store(daemon):
             replies.append(await receive_json(ws))
     assert [r["type"] for r in replies] == ["ack", "ack", "ack", "error", "error"]
     assert replies[3]["code"] == "rate_limited"
-    stored = [t["payload"]["i"] for t in daemon.core.state.devices.telemetry[device["id"]]]
+    stored = [t["payload"]["i"] for t in await telemetry_items(daemon.core, device["id"])]
     assert stored == [0, 1, 2]
 
 

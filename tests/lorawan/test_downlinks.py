@@ -30,17 +30,18 @@ async def test_tx_goes_out_in_rx1_and_tx_ack_becomes_txsendack(daemon):
         assert not down["confirmed"] and not down["ack"] and not down["f_pending"]
         sent = await monitor.comm("comm_tx", Reference="ref-1")
         assert sent["Payload"] == "cafe" and sent["Port"] == "7" and sent["Confirmation"] is False
-        assert sent["GatewayEUIs"] == [GW1] and sent["Extra"] == {"priority": 0, "window": "RX1"}
+        assert sent["GatewayEUIs"] == [GW1] and sent["Extra"] == {"priority": 0, "window": "BOTH"}
 
         await gw.tx_ack(resp.token)
         ack = await monitor.comm("comm_txsendack", Reference="ref-1")
         assert ack["Error"] == "" and ack["DevEui"] == ABP_EUI and ack["GatewayEUIs"] == [GW1]
 
-        await monitor.tx(tx("ref-2"))
+        await monitor.tx(tx("ref-2", Window="RX2"))
         await gw.push(device.uplink(1, b"up again"))
         resp = await gw.pull_resp()
         assert device.decode_downlink(resp.txpk.data)["f_cnt"] == 1  # the downlink counter moved on
         await gw.tx_ack(resp.token, "TOO_LATE")
+        assert (await monitor.comm("comm_tx", Reference="ref-2"))["Extra"]["window"] == "RX2"
         late = await monitor.comm("comm_txsendack", Reference="ref-2")
         assert late["Error"] == "TOO_LATE"
         # Not sent by the gateway: the command is queued again and goes out after the next uplink.

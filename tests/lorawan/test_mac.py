@@ -122,7 +122,7 @@ async def test_class_c_downlink_goes_out_at_once_on_rx2(daemon):
         down = device.decode_downlink(txpk.data)
         assert down["f_port"] == 8 and down["payload"] == b"\xc0\xff\xee" and down["f_cnt"] == 0
         sent = await monitor.comm("comm_tx", Reference="now")
-        assert sent["GatewayEUIs"] == [GW1] and sent["Extra"]["window"] == "RX2"
+        assert sent["GatewayEUIs"] == [GW1] and sent["Extra"]["window"] == "BOTH"
         await gw.tx_ack(resp.token)
         await monitor.comm("comm_txsendack", Reference="now")
         # The counter is durable: the next class A downlink continues from it.

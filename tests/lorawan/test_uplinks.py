@@ -82,6 +82,10 @@ async def test_bad_mic_is_dropped_and_counted(daemon):
         rx = await monitor.comm("comm_rx")
     assert rx["Payload"] == b"real".hex()
     assert [f for f in monitor.frames if f["Payload"] == b"forged".hex()] == []
+    foreign = [f for f in monitor.all("comm_gwrx") if f["Extra"]["Mine"] == "false"]
+    assert [(f["DevEui"], f["Extra"]["devaddr"], f["Extra"]["reason"]) for f in foreign] == \
+        [("", ABP_ADDR, "bad_mic")]
+    assert [f["Extra"]["Mine"] for f in monitor.all("comm_gwrx") if f["Seq"] == rx["Seq"]] == ["true"]
     assert len(records_of(core, "lorawan.uplink")) == 1
 
 
@@ -89,11 +93,19 @@ async def test_unknown_devaddr_and_crc_errors_are_dropped(daemon):
     core = daemon.core
     await add_abp(core)
     stranger = SimDevice.abp("01020304", ABP_NWK, ABP_NWK)
-    async with UdpGateway(daemon.udp_port) as gw:
-        await gw.push(stranger.uplink(1, b"x"))
+    async with open_monitor(daemon) as monitor, UdpGateway(daemon.udp_port) as gw:
+        phy = stranger.uplink(1, b"x")
+        await gw.push(phy, rssi=-90)
         await gw.push_packets(gw.sim.rx_packet(abp_device().uplink(1, b"y"), stat=-1))
         await wait_for(lambda: dropped(core, "unknown_devaddr") == 1 and dropped(core, "crc") == 1)
+        # Not ours, yet shown: one comm_gwrx per gateway copy, Mine "false", no DevEui.
+        foreign = await monitor.comm("comm_gwrx", Payload=phy.hex())
+    assert foreign["DevEui"] == "" and foreign["GatewayEUIs"] == [GW1] and foreign["Port"] == ""
+    assert foreign["Extra"]["Mine"] == "false" and foreign["Extra"]["devaddr"] == "01020304"
+    assert foreign["Extra"]["reason"] == "unknown_devaddr" and foreign["Extra"]["rssi"] == "-90"
+    assert [f for f in monitor.all("comm_rx")] == []
     assert core.state.lorawan.device(ABP_EUI)["fcnt_up"] == 0
+    assert core.state.lorawan.gateways[GW1]["foreign"] == 1
 
 
 async def test_relaxed_device_may_restart_its_counter(daemon):

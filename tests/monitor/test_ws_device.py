@@ -74,7 +74,7 @@ async def test_tx_to_a_websocket_device_carries_the_reference_to_comm_tx_and_com
         tx = settled(await next_frame(monitor))
         assert tx == {
             "CommType": "comm_tx", "MsgType": "comm_tx", "Connector": WS, "AppEui": "", "DevEui": dev,
-            "Port": "5", "GatewayEUIs": [], "Payload": b'{"port":5,"data":"48690a"}'.hex(), "Command": "set_led",
+            "Port": "5", "GatewayEUIs": [], "Payload": "48690a", "Command": "set_led",
             "Reference": "ref-42", "Confirmation": True, "Extra": {"priority": 0, "window": "BOTH"}}
 
         await send_json(ws, {"type": "command_result", "id": command["id"], "ok": True, "result": {"led": "on"}})
@@ -91,12 +91,13 @@ async def test_tx_without_confirm_or_wscommand_is_a_tx_command_and_no_txconfirm(
             open_websocket_url(ws_url(daemon)) as ws:
         await register(ws, device)
         await send_frame(monitor, {"function": "TX", "DevEUI": device["id"], "Port": 1, "Payload": "HI!",
-                                   "Raw": True, "Reference": "plain"})
+                                   "Raw": True, "Reference": "plain", "Window": "rx1"})
         assert (await next_frame(monitor))["Result"] == "Success"
         command = await receive_json(ws)
         assert (command["command"], command["payload"]) == ("tx", {"port": 1, "data": "484921"})
         tx = await next_frame(monitor)
         assert (tx["CommType"], tx["Reference"], tx["Confirmation"]) == ("comm_tx", "plain", False)
+        assert tx["Payload"] == b"HI!".hex() and tx["Extra"] == {"priority": 0, "window": "RX1"}
         await send_json(ws, {"type": "command_result", "id": command["id"], "ok": True})
         # No comm_txconfirm for an unconfirmed downlink: the next frame is the telemetry below.
         await send_json(ws, {"type": "telemetry", "payload": {"after": 1}})

@@ -391,6 +391,12 @@ def test_connector_as_hex_of_its_name():
     assert parse_tx(tx(Connector="LoRaWAN")).connector == "lorawan"
 
 
+def test_window_defaults_to_both_and_is_read_in_any_case():
+    assert parse_tx(DOC_EXAMPLE).window == "BOTH"
+    assert parse_tx(json.dumps({**json.loads(DOC_EXAMPLE), "window": "rx2"})).window == "RX2"
+    assert parse_tx(json.dumps({**json.loads(DOC_EXAMPLE), "Window": ""})).window == "BOTH"
+
+
 def test_empty_hex_payload_is_allowed():
     assert parse_tx(tx(Payload="")).payload == b""
 
@@ -451,6 +457,8 @@ def test_reference_limit():
         ({"Payload": "ab" * 243}, "Payload is 243 bytes, the limit is 242"),
         ({"Payload": "é" * 122, "Raw": True}, "Payload is 244 bytes, the limit is 242"),
         ({"Payload": "\ud800", "Raw": True}, "Payload is not valid Unicode text"),
+        ({"Window": "RX3"}, 'Window "RX3" is not one of RX1, RX2, BOTH'),
+        ({"Window": 1}, "Window must be a string"),
     ],
 )
 def test_validation_failures_echo_the_reference(fields, details):

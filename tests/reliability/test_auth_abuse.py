@@ -139,4 +139,5 @@ async def test_a_terminal_connection_cannot_post_for_another_serial_number(daemo
                 if reply.get("ret") == "reg":
                     break
         assert reply["result"] is False
+    await daemon.core.history.wait_applied()
     assert not list(daemon.core.service("attendance").select(sn="SN-OTHER"))

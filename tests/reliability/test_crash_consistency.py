@@ -76,7 +76,9 @@ def check_journal(journal, ledger: Ledger, kill: int, problems: Problems, genera
     lost = [i for i in ledger.ws_acked if telemetry[i] != 1]
     problems.check(not lost, f"{where}: acknowledged telemetry not there exactly once: "
                              f"{[(i, telemetry[i]) for i in lost[:5]]}")
-    stored = Counter((p.source, p.enrollid, p.time, p.inout, p.event) for p in state.attendance.iter_stored())
+    # The history store is a projection of these records: each acknowledged punch in exactly one record.
+    stored = Counter((r.data["source"], p["enrollid"], p["time"], p["inout"], p["event"])
+                     for r in records if r.type == "attendance.punches" for p in r.data["punches"])
     missing = [k for k in ledger.punches_acked if stored[k] != 1]
     problems.check(not missing, f"{where}: acknowledged punches not stored exactly once: {missing[:5]}")
 

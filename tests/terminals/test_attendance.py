@@ -126,7 +126,7 @@ async def test_xml_dialect_attendance_shares_the_store_and_dedup(daemon, client)
             for _ in range(2):  # a resend after a lost ack
                 await ws.send_message(frame)
                 assert await ws.get_message() == '<ack id="9"/>'
-    rows = stored(daemon.core, device["id"])
+    rows = await stored(daemon.core, device["id"])
     assert sorted(p.enrollid for p in rows) == [12, 13]
     assert {p.connector for p in rows} == {"ws"}
     listed = (await client.get("/api/attendance", params={"sn": device["id"]})).json()["punches"]

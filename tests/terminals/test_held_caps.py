@@ -21,7 +21,7 @@ async def test_punches_of_a_pending_terminal_stay_out_of_memory_and_out_of_the_j
     for _ in range(3):  # resent after each refusal, as real terminals do
         reply = (await sim.post(client, sim.sendlog_body(punches(50)))).json()
         assert reply["result"] is False and "50 records are kept" in reply["reason"]
-    assert len(daemon.core.state.attendance.punches) == 0
+    assert await stored(daemon.core) == []
     assert records_of(daemon.core, "attendance.punches") == []
     assert daemon.core.service("terminals").held_count("FLOOD1") == 50
     assert len(list((daemon.state_dir / "held").iterdir())) == 1
@@ -35,9 +35,9 @@ async def test_a_batch_beyond_the_per_terminal_cap_is_refused_and_the_terminal_k
     assert reply["result"] is False and "no more can be" in reply["reason"]
     assert daemon.core.service("terminals").held_count("CAP1") == 4
     assert (await client.post("/api/terminals/CAP1/approve", headers=daemon.auth)).status_code == 200
-    assert len(stored(daemon.core, "CAP1")) == 4
+    assert len(await stored(daemon.core, "CAP1")) == 4
     assert (await sim.post(client, sim.sendlog_body(punches(3, enrollid=50)))).json()["result"] is True
-    assert len(stored(daemon.core, "CAP1")) == 7
+    assert len(await stored(daemon.core, "CAP1")) == 7
 
 
 @sections("daemon_sections", [{"terminals": {"max_held_bytes": 2000}}])
@@ -88,5 +88,5 @@ async def test_held_punches_of_an_approval_cut_short_are_stored_at_the_next_star
     held = HeldPunches(daemon.state_dir / "held", lambda: (100, 1 << 20))
     await held.keep("CRASH1", [tp.parse_punch(p) for p in punches(3)])
     await daemon.start()
-    assert len(stored(daemon.core, "CRASH1")) == 3
+    assert len(await stored(daemon.core, "CRASH1")) == 3
     assert list((daemon.state_dir / "held").iterdir()) == []

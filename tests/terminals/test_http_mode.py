@@ -33,7 +33,7 @@ async def test_reg_sendlog_checklive(daemon, client):
     reply = response.json()
     assert reply == {"ret": "sendlog", "result": True, "count": 10, "logindex": body["logindex"],
                      "cloudtime": reply["cloudtime"]}
-    rows = stored(daemon.core, "AYSK01")
+    rows = await stored(daemon.core, "AYSK01")
     assert len(rows) == 10
     first = rows[0]
     assert (first.time, first.tz) == ("2026-06-12 09:00:00", "Europe/Rome")
@@ -67,7 +67,7 @@ async def test_firmware_quirks(daemon, client):
     assert ", ]" in text and ",}" in text and '"sn " : " QRK1 "' in text
     reply = (await sim.post(client, text)).json()
     assert reply["result"] is True and reply["count"] == 2
-    temps = sorted(p.temp for p in stored(daemon.core, "QRK1"))
+    temps = sorted(p.temp for p in await stored(daemon.core, "QRK1"))
     assert temps == [36.4, 36.5]
 
 
@@ -82,7 +82,7 @@ async def test_resend_is_acknowledged_and_stored_once(daemon, client):
     overlap = [dict(r, time=r["time"].replace(" ", "T")) for r in body["record"][5:]] + punches(
         3, start=datetime(2026, 6, 13, 8, 0))
     assert (await sim.post(client, sim.sendlog_body(overlap))).json()["result"] is True
-    keys = stored_keys(daemon.core, "DUP1")
+    keys = await stored_keys(daemon.core, "DUP1")
     assert len(keys) == 13 == len(set(keys))
 
 
@@ -99,7 +99,7 @@ async def test_concurrent_duplicates_are_stored_once(daemon, client):
         for _ in range(8):
             nursery.start_soon(send)
     assert all(r["result"] is True for r in replies) and len(replies) == 8
-    assert len(stored(daemon.core, "DUP2")) == 10
+    assert len(await stored(daemon.core, "DUP2")) == 10
 
 
 async def test_far_off_clock_is_flagged_not_dropped(daemon, client):
@@ -108,7 +108,7 @@ async def test_far_off_clock_is_flagged_not_dropped(daemon, client):
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     records = punches(1, start=datetime(2000, 1, 1, 0, 0)) + punches(1, start=now, enrollid=50)
     assert (await sim.post(client, sim.sendlog_body(records))).json()["result"] is True
-    rows = {p.enrollid: p for p in stored(daemon.core, "SKEW1")}
+    rows = {p.enrollid: p for p in await stored(daemon.core, "SKEW1")}
     assert rows[1].skew is True and rows[50].skew is False
     listed = (await client.get("/api/attendance", params={"sn": "SKEW1"}, headers=daemon.auth)).json()
     flags = {p["enrollid"]: p["flags"] for p in listed["punches"]}
@@ -121,7 +121,7 @@ async def test_times_at_the_ends_of_the_calendar(daemon, client):
         sim = SimTerminal(sn)
         records = [{"enrollid": 1, "time": "0001-01-01 00:00:00"}, {"enrollid": 1, "time": "9999-12-31 23:59:59"}]
         assert (await sim.post(client, sim.sendlog_body(records))).json()["result"] is True
-        assert [p.skew for p in stored(daemon.core, sn)] == [True, True]
+        assert [p.skew for p in await stored(daemon.core, sn)] == [True, True]
     for zone in ("Asia/Tokyo", "America/New_York"):
         response = await client.get("/api/attendance", params={"format": "csv", "tz": zone}, headers=daemon.auth)
         assert response.status_code == 200 and response.text.count("0001-01-01") >= 2
@@ -162,7 +162,7 @@ async def test_bad_records_are_refused_whole(daemon, client, records, words):
     assert response.status_code == 200  # terminals read the body, not the status
     reply = response.json()
     assert reply["ret"] == "sendlog" and reply["result"] is False and words in reply["reason"]
-    assert stored(daemon.core, "BAD1") == []  # never a partial store
+    assert await stored(daemon.core, "BAD1") == []  # never a partial store
 
 
 async def test_missing_record_list(daemon, client):
@@ -190,9 +190,9 @@ async def test_journal_failure_is_a_retryable_refusal(daemon, client):
         daemon.core.writer.failed = None
     assert response.status_code == 503
     assert response.json()["result"] is False and "again later" in response.json()["reason"]
-    assert stored(daemon.core, "JF1") == []
+    assert await stored(daemon.core, "JF1") == []
     assert (await sim.post(client, body)).json()["result"] is True
-    assert len(stored(daemon.core, "JF1")) == 4
+    assert len(await stored(daemon.core, "JF1")) == 4
 
 
 async def test_dedup_survives_a_restart(daemon, client):
@@ -207,5 +207,5 @@ async def test_dedup_survives_a_restart(daemon, client):
     async with httpx.AsyncClient(base_url=daemon.base_url) as fresh:
         for batch in (body, second):
             assert (await sim.post(fresh, batch)).json()["result"] is True
-    keys = stored_keys(daemon.core, "RST1")
+    keys = await stored_keys(daemon.core, "RST1")
     assert len(keys) == 15 == len(set(keys))

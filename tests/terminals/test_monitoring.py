@@ -72,7 +72,7 @@ async def test_tx_to_a_terminal_end_to_end(daemon, nursery):
     nursery.start_soon(sim.run_ws, daemon.ws_url + "/ws")
     await wait_for(lambda: any(f["CommType"] == "comm_rx" for f in frames))
     tx = {"function": "TX", "DevEui": "MON1", "Port": 1, "Payload": '{"cmd":"opendoor","doornum":1}',
-          "Raw": True, "Confirm": True, "Reference": "door-7"}
+          "Raw": True, "Confirm": True, "Reference": "door-7", "Window": "rx2"}
     async with httpx.AsyncClient(base_url=daemon.base_url, headers=daemon.auth) as client:
         reply = (await client.post("/api/tx", json=tx)).json()
         assert reply == {"Result": "Success", "Details": "", "Reference": "door-7"}
@@ -82,4 +82,7 @@ async def test_tx_to_a_terminal_end_to_end(daemon, nursery):
     kinds = [(f["CommType"], f.get("Reference", "")) for f in frames
              if f["DevEui"] == "MON1" and f["CommType"] in ("comm_join", "comm_rx", "comm_tx", "comm_txconfirm")]
     assert kinds == [("comm_join", ""), ("comm_rx", ""), ("comm_tx", "door-7"), ("comm_txconfirm", "door-7")]
+    sent = next(f for f in frames if f["CommType"] == "comm_tx" and f["DevEui"] == "MON1")
+    assert sent["Extra"] == {"priority": 0, "window": "RX2"}
+    assert json.loads(bytes.fromhex(sent["Payload"])) == {"cmd": "opendoor", "doornum": 1}
     assert sim.received[-1] == {"cmd": "opendoor", "doornum": 1}

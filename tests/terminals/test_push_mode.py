@@ -79,7 +79,7 @@ async def test_attlog_batches_stored_once_with_stamps(daemon, client):
         sim.punch(1000 + i % 13, day() + timedelta(minutes=i), status=i % 2, verify=15)
     assert await sim.upload_all() == 250
     assert [reply for _, reply in sim.uploads] == ["OK: 100", "OK: 100", "OK: 50"]
-    rows = stored(daemon.core, "PUSH2")
+    rows = await stored(daemon.core, "PUSH2")
     assert len(rows) == 250
     first = rows[0]
     assert (first.enrollid, first.time, first.tz, first.inout, first.mode) == (1000, "2026-06-12 08:00:00",
@@ -89,7 +89,7 @@ async def test_attlog_batches_stored_once_with_stamps(daemon, client):
     # The reply was lost: the same batch comes again and is acknowledged again, stored once.
     again = await sim.post_rows(sim.log[200:])
     assert again.text == "OK: 50"
-    assert len(stored(daemon.core, "PUSH2")) == 250
+    assert len(await stored(daemon.core, "PUSH2")) == 250
 
     # A reboot: a fresh handshake hands back the stamp, so nothing already stored is sent again.
     rebooted = PushTerminal("PUSH2", client, log=list(sim.log))
@@ -122,7 +122,7 @@ async def test_bad_rows_are_reported_and_good_rows_kept(daemon, client):
     assert response.status_code == 200 and first == "OK: 3"
     assert second.startswith("REFUSED: 5 rows; line 2: PIN must be a number")
     assert "line 4: time is not a real date" in second and "line 7: PIN must be at most 4294967295" in second
-    assert sorted(p.enrollid for p in stored(daemon.core, "BAD1")) == [1, 2, 6]
+    assert sorted(p.enrollid for p in await stored(daemon.core, "BAD1")) == [1, 2, 6]
     text = (await client.get("/metrics")).text
     assert "gatewayd_push_refused_rows_total 5" in text
 
@@ -135,18 +135,18 @@ async def test_pending_terminal_approved_later(daemon, client):
     for i in range(5):
         sim.punch(7, day() + timedelta(minutes=i))
     assert await sim.upload_all() == 5  # kept aside, durable, acknowledged
-    assert stored(daemon.core, "NEWPUSH") == [] and daemon.core.service("terminals").held_count("NEWPUSH") == 5
+    assert await stored(daemon.core, "NEWPUSH") == [] and daemon.core.service("terminals").held_count("NEWPUSH") == 5
     assert await sim.poll() == []  # no commands for a pending terminal
     refused = await client.post("/api/terminals/NEWPUSH/commands", json={"command": "reboot"}, headers=daemon.auth)
     assert refused.status_code == 409
 
     await ops.call(daemon.core, "terminal.add", {"sn": "NEWPUSH", "tz": "Asia/Tokyo"})  # adding approves it
-    rows = stored(daemon.core, "NEWPUSH")
+    rows = await stored(daemon.core, "NEWPUSH")
     assert len(rows) == 5 and {(p.connector, p.tz) for p in rows} == {("push", "Asia/Tokyo")}
     assert rows[0].utc == "2026-06-11T23:00:00Z"  # 08:00 in Tokyo
     assert daemon.core.state.terminals.get("NEWPUSH")["status"] == "accepted"
     sim.punch(7, day(1))
-    assert await sim.upload_all() == 1 and len(stored(daemon.core, "NEWPUSH")) == 6
+    assert await sim.upload_all() == 1 and len(await stored(daemon.core, "NEWPUSH")) == 6
 
 
 async def test_rejected_terminal_is_refused(daemon, client):
@@ -156,7 +156,7 @@ async def test_rejected_terminal_is_refused(daemon, client):
     assert (await sim.handshake()).status_code == 403
     sim.punch(1, day())
     assert await sim.upload_all() == 0 and sim.uploads[0][1].startswith("terminal NOPE1 was rejected")
-    assert stored(daemon.core, "NOPE1") == [] and daemon.core.state.attendance.held_count("NOPE1") == 0
+    assert await stored(daemon.core, "NOPE1") == [] and daemon.core.state.attendance.held_count("NOPE1") == 0
 
 
 async def test_operlog_users_with_fallback_encoding(daemon, client):
@@ -240,7 +240,7 @@ async def test_commands_round_trip(daemon, client):
     assert daemon.core.state.terminals.get("CMD1")["devinfo"]["firmware"] == "ZAM180-NF-Ver1.0.5"
     assert states[delete["command_id"]]["state"] == states[log_query["command_id"]]["state"] == "acknowledged"
     assert (await client.get("/api/terminals/CMD1/users", headers=daemon.auth)).json()["users"] == []
-    assert [p.time for p in stored(daemon.core, "CMD1")] == ["2026-06-15 09:00:00"]  # the queried range only
+    assert [p.time for p in await stored(daemon.core, "CMD1")] == ["2026-06-15 09:00:00"]  # the queried range only
 
 
 async def test_waiting_command_and_monitor_tx(daemon, client):
@@ -310,7 +310,7 @@ async def test_restart_keeps_stamps_users_and_punches(daemon, client):
         await rebooted.handshake()
         assert rebooted.unsent() == [] and rebooted.options["OpStamp"] == "1"
         assert [u["name"] for u in (await again.get("/api/terminals/KEEP1/users", headers=daemon.auth)).json()["users"]] == ["Eve"]
-    assert len(stored(daemon.core, "KEEP1")) == 20
+    assert len(await stored(daemon.core, "KEEP1")) == 20
 
 
 async def test_hostile_requests(daemon, client):
@@ -321,7 +321,7 @@ async def test_hostile_requests(daemon, client):
         assert response.status_code == 400, params
     photo = await client.post("/iclock/cdata", params={"SN": "HOST1", "table": "ATTPHOTO"},
                               content=b"PIN=1\nSN=HOST1\nsize=4\nCMD=uploadphoto\x00\xff\xd8\xff")
-    assert photo.text == "OK: 1" and stored(daemon.core, "HOST1") == []
+    assert photo.text == "OK: 1" and await stored(daemon.core, "HOST1") == []
     assert daemon.core.state.terminals.get("HOST1")["status"] == "accepted"
     async with httpx.AsyncClient(base_url=daemon.base_url, timeout=10) as once:
         too_big = await once.post("/iclock/cdata", params={"SN": "HOST1", "table": "ATTLOG"},

@@ -33,15 +33,15 @@ async def test_unknown_terminal_is_held_then_approved(daemon, client):
 
     pending = (await client.get("/api/terminals", params={"status": "pending"}, headers=daemon.auth)).json()
     assert [(t["sn"], t["held_records"]) for t in pending] == [("NEW1", 6)]
-    assert stored(daemon.core, "NEW1") == []
+    assert await stored(daemon.core, "NEW1") == []
     listed = (await client.get("/api/attendance", params={"sn": "NEW1"}, headers=daemon.auth)).json()
     assert listed["punches"] == []
 
     response = await client.post("/api/terminals/NEW1/approve", headers=daemon.auth)
     assert response.status_code == 200 and response.json()["status"] == "accepted"
-    assert len(stored(daemon.core, "NEW1")) == 6
+    assert len(await stored(daemon.core, "NEW1")) == 6
     assert (await sim.post(client, batch)).json()["result"] is True  # the resend now succeeds ...
-    assert len(stored(daemon.core, "NEW1")) == 6                     # ... and stores nothing twice
+    assert len(await stored(daemon.core, "NEW1")) == 6                     # ... and stores nothing twice
     approved = records_of(daemon.core, "terminal.approved")
     assert approved[-1]["held"] == 6 and approved[-1]["actor"] == "apikey:tests"
     action = comms.action(next(r for r in _journal(daemon) if r.type == "terminal.approved"))
@@ -59,11 +59,11 @@ async def test_rejected_terminal_loses_held_records_and_stays_refused(daemon, cl
     assert records_of(daemon.core, "terminal.rejected")[-1]["dropped"] == 4
     reply = (await sim.post(client, sim.sendlog_body(punches(2)))).json()
     assert reply["result"] is False and "rejected" in reply["reason"]
-    assert daemon.core.service("terminals").held_count("NEW2") == 0 and stored(daemon.core, "NEW2") == []
+    assert daemon.core.service("terminals").held_count("NEW2") == 0 and await stored(daemon.core, "NEW2") == []
     # an operator can still change their mind
     await add_terminal(daemon, "NEW2", name="after all")
     assert (await sim.post(client, sim.sendlog_body(punches(2)))).json()["result"] is True
-    assert len(stored(daemon.core, "NEW2")) == 2
+    assert len(await stored(daemon.core, "NEW2")) == 2
 
 
 async def test_held_records_survive_a_restart(daemon, client):
@@ -74,7 +74,7 @@ async def test_held_records_survive_a_restart(daemon, client):
     assert daemon.core.service("terminals").held_count("NEW3") == 5
     async with httpx.AsyncClient(base_url=daemon.base_url) as fresh:
         assert (await fresh.post("/api/terminals/NEW3/approve", headers=daemon.auth)).status_code == 200
-    assert len(stored(daemon.core, "NEW3")) == 5
+    assert len(await stored(daemon.core, "NEW3")) == 5
 
 
 async def test_auto_accept(daemon, client):
@@ -82,7 +82,7 @@ async def test_auto_accept(daemon, client):
     sim = SimTerminal("AUTO1")
     assert (await sim.post(client, sim.sendlog_body(punches(3)))).json()["result"] is True
     assert daemon.core.state.terminals.get("AUTO1")["decided_by"] == "auto_accept"
-    assert len(stored(daemon.core, "AUTO1")) == 3
+    assert len(await stored(daemon.core, "AUTO1")) == 3
 
 
 async def test_rest_registry_validation(daemon, client):
@@ -120,7 +120,7 @@ async def test_cli_with_the_daemon_running(daemon, client):
     assert [t["sn"] for t in json.loads(listed.stdout)] == ["CLI2"]
     approved = await trio.to_thread.run_sync(lambda: run_cli("terminal", "approve", "CLI2", "--state-dir", state_dir))
     assert approved.returncode == 0 and "CLI2 accepted" in approved.stdout
-    assert len(stored(daemon.core, "CLI2")) == 2
+    assert len(await stored(daemon.core, "CLI2")) == 2
     again = await trio.to_thread.run_sync(lambda: run_cli("terminal", "approve", "CLI2", "--state-dir", state_dir))
     assert again.returncode == 1 and "already accepted" in again.stderr
 

@@ -1,4 +1,5 @@
-"""The terminal and attendance state parts: pure appliers, snapshots that round-trip, replay == live."""
+"""The terminal and attendance state parts: pure appliers, snapshots that round-trip, replay == live.
+(The punches themselves are history: tests/history.)"""
 
 from __future__ import annotations
 
@@ -44,32 +45,41 @@ RECORDS = [
 def test_appliers_dedup_and_hold():
     terminals, attendance = TerminalsState(), AttendanceState()
     _apply([terminals, attendance], RECORDS)
-    assert [p.enrollid for p in attendance.iter_stored()] == [1, 2, 3]  # the 'T' resend was not stored again
-    assert attendance.held_count("P") == 1 and attendance.seq_of(punch_key("A", 3, "2026-06-12 09:02:00", 0, 0)) == 5
+    assert len(attendance.recent) == 4  # the 'T' resend was not counted again
+    assert attendance.held_count("P") == 1 and attendance.recent_seq(punch_key("A", 3, "2026-06-12 09:02:00", 0, 0)) == 5
     assert terminals.commands["c1"]["state"] == "acknowledged" and terminals.get("A")["online"]
     _apply([terminals, attendance], [Record(10, TS, "terminal.approved", {"sn": "P", "actor": "cli", "held": 1})])
-    assert attendance.held_count("P") == 0 and len(list(attendance.iter_stored())) == 4
+    assert attendance.held_count("P") == 0 and len(attendance.recent) == 4
     assert terminals.get("P")["status"] == "accepted"
+    attendance.forget_until(4)  # the history store has applied up to seq 4
+    assert list(attendance.recent.values()) == [5]
 
 
 def test_rejected_drops_held_and_frees_their_keys():
     attendance = AttendanceState()
     _apply([attendance], [_punches(1, "P", [(1, "2026-06-12 09:00:00", 0)], held=True),
                           Record(2, TS, "terminal.rejected", {"sn": "P"})])
-    assert attendance.punches == {} and attendance.by_key == {}
+    assert attendance.recent == {} and attendance.held == {}
+    assert attendance.dropped_after("P", 1) and not attendance.dropped_after("P", 2)
+    attendance.forget_until(2)
+    assert not attendance.dropped_after("P", 1)
 
 
-def test_snapshot_round_trip_keeps_the_dedup_index():
+def test_snapshot_round_trip_keeps_the_held_counts():
     terminals, attendance = TerminalsState(), AttendanceState()
     _apply([terminals, attendance], RECORDS)
     restored_t, restored_a = TerminalsState(), AttendanceState()
     restored_t.restore(json.loads(json.dumps(terminals.snapshot())))
     restored_a.restore(json.loads(json.dumps(attendance.snapshot())))
     assert restored_a.snapshot() == attendance.snapshot() and restored_t.snapshot() == terminals.snapshot()
-    assert restored_a.by_key == attendance.by_key and restored_a.held == attendance.held
-    # the same records again (a replay over a snapshot) change nothing
-    _apply([restored_t, restored_a], RECORDS[2:5])
-    assert restored_a.snapshot() == attendance.snapshot()
+    assert restored_a.held == attendance.held == {"P": 1}
+
+
+def test_an_earlier_snapshot_with_every_punch_is_handed_over():
+    legacy = {"next_id": 3, "fields": ["id", "seq", "source", "held"], "rows": [[1, 3, "A", False], [2, 4, "P", True]]}
+    attendance = AttendanceState()
+    attendance.restore(legacy)
+    assert attendance.held == {"P": 1} and attendance.legacy is legacy
 
 
 def test_finished_commands_are_bounded():

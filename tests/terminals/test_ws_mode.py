@@ -11,7 +11,7 @@ import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
 
 from ..conftest import wait_for
-from .helpers import add_terminal, records_of, stored, stored_keys
+from .helpers import add_terminal, records_of, stored, stored_keys, stored_now
 from .termsim import SimTerminal, punches, quirky
 
 
@@ -39,14 +39,14 @@ async def test_reg_then_backlog_pulled_page_by_page(daemon, nursery):
     await add_terminal(daemon, "WS1", tz="Europe/Rome")
     sim = SimTerminal("WS1", backlog=punches(10))
     nursery.start_soon(sim.run_ws, daemon.ws_url + "/ws")
-    await wait_for(lambda: len(stored(daemon.core, "WS1")) == 10)
+    await wait_for(lambda: len(stored_now(daemon.core, "WS1")) == 10)
     reg = sim.replies[0]
     assert reg["ret"] == "reg" and reg["result"] is True and reg["nosenduser"] is True
     assert _commands(sim) == [("getnewlog", True), ("getnewlog", False), ("getnewlog", False),
                               ("getnewlog", False)]  # 3 + 3 + 3 + 1 records, `to + 1 >= count` stops it
     terminal = daemon.core.state.terminals.get("WS1")
     assert terminal["online"] and terminal["connector"] == "terminal"
-    assert {p.connector for p in stored(daemon.core, "WS1")} == {"terminal"}
+    assert {p.connector for p in await stored(daemon.core, "WS1")} == {"terminal"}
 
 
 async def test_bare_path_and_requests_over_the_socket(daemon):
@@ -67,7 +67,7 @@ async def test_bare_path_and_requests_over_the_socket(daemon):
             assert json.loads(await ws.get_message())["ret"] == "checklive"
             await ws.send_message(json.dumps({"cmd": "checklive", "sn": "OTHER"}))
             assert "registered as WS2" in json.loads(await ws.get_message())["reason"]
-    assert len(stored(daemon.core, "WS2")) == 4
+    assert len(await stored(daemon.core, "WS2")) == 4
     await wait_for(lambda: not daemon.core.state.terminals.get("WS2")["online"])
 
 
@@ -135,16 +135,16 @@ async def test_reconnect_after_restart_pulls_the_backlog_once(daemon, nursery):
     sim = SimTerminal("WS6", backlog=punches(4))
     closed: list = []
     nursery.start_soon(lambda: sim.run_ws(daemon.ws_url + "/ws", closed=closed))
-    await wait_for(lambda: len(stored(daemon.core, "WS6")) == 4)
+    await wait_for(lambda: len(stored_now(daemon.core, "WS6")) == 4)
     await daemon.restart()
     await wait_for(lambda: closed == [1001])
     assert daemon.core.state.terminals.get("WS6")["online"] is False
     # punched while the server was away; the firmware also offers two old ones again
     sim.backlog = punches(4)[2:] + punches(5, start=datetime(2026, 6, 13, 8, 0))
     nursery.start_soon(sim.run_ws, daemon.ws_url + "/ws")
-    await wait_for(lambda: len(stored(daemon.core, "WS6")) == 9)
+    await wait_for(lambda: len(stored_now(daemon.core, "WS6")) == 9)
     await wait_for(lambda: sim.backlog == [])
-    keys = stored_keys(daemon.core, "WS6")
+    keys = await stored_keys(daemon.core, "WS6")
     assert len(keys) == len(set(keys)) == 9
 
 
@@ -161,7 +161,7 @@ async def test_pending_terminal_on_the_socket_is_served_once_approved(daemon, nu
             assert request == {"cmd": "getnewlog", "stn": True}
             await ws.send_message(json.dumps({"ret": "getnewlog", "result": True, "count": 2, "from": 0, "to": 1,
                                               "record": sim.backlog}))
-            await wait_for(lambda: len(stored(daemon.core, "WS7")) == 5)
+            await wait_for(lambda: len(stored_now(daemon.core, "WS7")) == 5)
     assert daemon.core.state.terminals.get("WS7")["status"] == "accepted"
 
 
@@ -236,7 +236,7 @@ async def test_paged_commands_from_an_operator(daemon, nursery, client):
     pulled = (await client.post("/api/terminals/WS11/commands", json={"command": "getnewlog", "wait": 5})).json()
     assert pulled["state"] == "acknowledged"
     assert pulled["result"] == {"pages": 2, "received": 5, "stored": 5}
-    assert len(stored(daemon.core, "WS11")) == 5
+    assert len(await stored(daemon.core, "WS11")) == 5
     listed = (await client.post("/api/terminals/WS11/commands", json={"command": "getuserlist", "wait": 5})).json()
     assert [u["enrollid"] for u in listed["result"]["users"]] == [1, 2]
     sim.silent_for = {"getuserlist"}

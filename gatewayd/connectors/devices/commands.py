@@ -45,7 +45,8 @@ class CommandService:
 
     async def enqueue(self, device_id: str, command: str, payload: dict | None = None, *,
                       expires_in: float | None = None, source: str, reference: str | None = None,
-                      confirm: bool = False, actor: str | None = None) -> dict[str, Any]:
+                      confirm: bool = False, actor: str | None = None,
+                      window: str | None = None) -> dict[str, Any]:
         """Queue a command durably and wake the device's session. Returns the command."""
         device = self.core.service("devices").require(device_id)
         if device["kind"] != "ws":
@@ -74,6 +75,8 @@ class CommandService:
             data["confirm"] = True
         if actor:
             data["actor"] = actor
+        if window:  # a TX request's receive window, shown again on comm_tx
+            data["window"] = window
         data["max_attempts"] = self.core.settings.devices.command_attempts
         await self.core.hub.publish("command.queued", data)
         presence = self.core.services.get("presence")
@@ -94,6 +97,8 @@ class CommandService:
             data["reference"] = command["reference"]
         if command.get("confirm"):
             data["confirm"] = True
+        if command.get("window"):
+            data["window"] = command["window"]
         return data
 
     def max_attempts(self, command: dict[str, Any]) -> int:

@@ -63,6 +63,7 @@ class CommandsState:
             "source": data.get("source"),
             "reference": data.get("reference"),
             "confirm": bool(data.get("confirm")),
+            "window": data.get("window"),
             "queued": record.ts,
             "expires_at": data.get("expires_at"),
             "attempts": 0,

@@ -8,7 +8,7 @@ from typing import Any, Iterable
 
 from ...journal.record import Record, parse_ts
 from ...ops import OpError
-from ..monitor.resiot import COMM_JOIN, COMM_RX, COMM_TX, COMM_TXCONFIRM, Action, Communication, TxRequest
+from ..monitor.resiot import DEFAULT_TX_WINDOW, COMM_JOIN, COMM_RX, COMM_TX, COMM_TXCONFIRM, Action, Communication, TxRequest
 from ..monitor.comms import action_mapper, comm_mapper, register_tx_handler
 
 CONNECTOR = "ws"
@@ -68,9 +68,22 @@ def _join(record: Record) -> Iterable[Communication]:
 def _tx(record: Record) -> Iterable[Communication]:
     data = record.data
     payload = data.get("payload", {})
-    return [_comm(record, COMM_TX, payload=_json_bytes(payload), port=_port(payload), command=data["command"],
+    return [_comm(record, COMM_TX, payload=_asked_bytes(data), port=_port(payload), command=data["command"],
                   reference=data.get("reference"), confirmation=bool(data.get("confirm")),
+                  window=data.get("window") or DEFAULT_TX_WINDOW,
                   extra={"type": "command", "command_id": data["command_id"]})]
+
+
+def _asked_bytes(data: dict[str, Any]) -> bytes:
+    """What was asked to be sent: a TX request's own bytes (its command carries the request's
+    window), otherwise the command's JSON payload."""
+    payload = data.get("payload", {})
+    if data.get("window") and isinstance(payload, dict) and isinstance(payload.get("data"), str):
+        try:
+            return bytes.fromhex(payload["data"])
+        except ValueError:
+            pass
+    return _json_bytes(payload)
 
 
 @comm_mapper("command.acknowledged")
@@ -117,7 +130,7 @@ class WsTxHandler:
             raise OpError("invalid", f"device {dev_key} is disabled", 422)
         await core.service("commands").enqueue(
             dev_key, tx.ws_command or "tx", {"port": tx.port, "data": tx.payload.hex()},
-            source="tx", reference=tx.reference or None, confirm=tx.confirm, actor="monitor")
+            source="tx", reference=tx.reference or None, confirm=tx.confirm, actor="monitor", window=tx.window)
 
 
 register_tx_handler(WsTxHandler())

@@ -12,7 +12,7 @@ from quart import request
 
 from ... import ops
 from ...web.dashboard import (WEB, action, actor, back_to, core, dash_time, form_value, go, notice, page, pages,
-                              render)
+                              render, subject_names)
 
 CONNECTION_TYPES = ("device_connected", "device_disconnected")
 MAX_PAYLOAD_CHARS = 16 * 1024
@@ -205,7 +205,7 @@ async def enable_device(device_id: str, what: str):
 @page
 async def events():
     return await render("events.html", active="events", seq=core().state.seq,
-                        categories=_event_categories())
+                        categories=_event_categories(), names=subject_names())
 
 
 def _event_categories() -> list[tuple[str, str]]:

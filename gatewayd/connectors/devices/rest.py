@@ -113,8 +113,11 @@ async def show_command(device_id: str, command_id: str):
 @blueprint.get("/devices/<device_id>/telemetry")
 @operator_required
 async def telemetry(device_id: str):
-    return await _call("device.telemetry", device_id=device_id, since=request.args.get("since") or None,
-                       until=request.args.get("until") or None, limit=_int_arg("limit", 100))
+    args = request.args
+    return await _call("device.telemetry", device_id=device_id,
+                       since=args.get("from") or args.get("since") or None,
+                       until=args.get("to") or args.get("until") or None, limit=_int_arg("limit", 100),
+                       key=args.get("key") or None, every=args.get("every") or None)
 
 
 @blueprint.get("/events")

@@ -32,7 +32,6 @@ class AuthFailed(Exception):
 class DeviceRegistry:
     def __init__(self, core):
         self.core = core
-        self.part.history_limit = core.settings.devices.telemetry_history
 
     @property
     def part(self):
@@ -230,17 +229,55 @@ async def device_rotate_token(core, device_id: str, actor: str = "cli") -> dict[
     return {"id": device_id, "token": token}
 
 
+EVERY_US = {"1m": 60_000_000, "1h": 3_600_000_000, "1d": 86_400_000_000}
+SERIES_DAYS_DEFAULT = 1
+MAX_KEY_CHARS = 128
+
+
 @operation("device.telemetry")
 async def device_telemetry(core, device_id: str, since: str | None = None, until: str | None = None,
-                           limit: int = 100) -> dict[str, Any]:
-    """Telemetry history (oldest first, the last `limit` in [since, until]) and the latest values."""
+                           limit: int = 100, key: str | None = None, every: str | None = None) -> dict[str, Any]:
+    """Telemetry history from the history store, and the latest values.
+
+    Without `key`: the last `limit` messages in [since, until], oldest first. With `key`: that key's
+    numeric values in [since, until) (default: the last 24 hours) as time buckets with mean, min, max
+    and count; a bucket is `every` (1m, 1h, 1d) or wider, so that there are at most `limit` (whole
+    hours once wider than 15 minutes)."""
+    from ...history import queries
+
     core.service("devices").require(device_id)
     limit = _limit(limit)
-    low = _timestamp(since, "since") if since else ""
-    high = _timestamp(until, "until") if until else "~"
-    items = [i for i in core.state.devices.telemetry.get(device_id, ()) if low <= i["ts"] <= high]
-    return {"device_id": device_id, "latest": core.state.devices.latest.get(device_id, {}),
-            "items": items[-limit:] if limit else []}
+    low = _epoch_us(since, "since") if since else None
+    high = _epoch_us(until, "until") if until else None
+    latest = core.state.devices.latest.get(device_id, {})
+    history = core.history
+    if key is None:
+        if every is not None:
+            raise OpError("invalid", "every needs a key", 422)
+        await history.wait_applied()
+        items = history.read(queries.telemetry_messages, device_id, low, high, limit)
+        return {"device_id": device_id, "latest": latest, "items": items}
+    if not isinstance(key, str) or not 0 < len(key) <= MAX_KEY_CHARS or '"' in key or "\\" in key:
+        raise OpError("invalid", f"key must be a telemetry key of 1 to {MAX_KEY_CHARS} characters "
+                                 "without quotes or backslashes", 422)
+    if every is not None and every not in EVERY_US:
+        raise OpError("invalid", f"every must be one of {', '.join(EVERY_US)}", 422)
+    if limit == 0:
+        raise OpError("invalid", "limit must be at least 1 with a key", 422)
+    import time
+
+    high = time.time_ns() // 1000 + 1 if high is None else high + 1
+    low = high - SERIES_DAYS_DEFAULT * 86_400_000 if low is None else low
+    if low >= high:
+        raise OpError("invalid", "since must be before until", 422)
+    bucket = max(EVERY_US.get(every, 1000), -(-(high - low) // limit))
+    # Whole seconds; past a quarter of an hour, whole hours (served from the hourly figures).
+    unit = 3_600_000_000 if bucket > 900_000_000 else 1_000_000
+    bucket = -(-bucket // unit) * unit
+    await history.wait_applied()
+    points = history.read(queries.telemetry_series, device_id, key, low, high, bucket)
+    return {"device_id": device_id, "key": key, "every_seconds": bucket // 1_000_000, "since": queries.iso_us(low),
+            "until": queries.iso_us(high - 1), "points": points[-limit:], "latest": latest}
 
 
 @operation("device.events")
@@ -261,16 +298,16 @@ def _limit(limit: Any) -> int:
     return limit
 
 
-def _timestamp(value: Any, name: str) -> str:
-    """An ISO 8601 time (UTC when no zone) in the journal's own format, comparable as text."""
-    from datetime import datetime, timezone
+def _epoch_us(value: Any, name: str) -> int:
+    """An ISO 8601 time (UTC when no zone) as milliseconds since the epoch."""
+    from datetime import datetime, timedelta, timezone
 
-    if not isinstance(value, str):
+    if not isinstance(value, str) or len(value) > 64:
         raise OpError("invalid", f"{name} must be an ISO 8601 time", 422)
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return (moment - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1)
+    except (ValueError, OverflowError):
         raise OpError("invalid", f"{name}: {value[:40]!r} is not an ISO 8601 time", 422) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

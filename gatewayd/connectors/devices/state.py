@@ -1,13 +1,13 @@
-"""Devices: the registry, presence flags, telemetry history, and the recent-events list.
+"""Devices: the registry, presence flags, the latest telemetry values, and the recent-events list.
 
 Record types applied here:
 - registry: device.created|updated|deleted|enabled|disabled|token_rotated
 - presence: device.connected|disconnected|online|offline
-- history:  device.telemetry|event
+- values:   device.telemetry|event (last seen, the latest value per key, recent events)
 
-Appliers are pure: timestamps come from the record (`record.ts`), never from a clock. History is
-bounded: `history_limit` telemetry messages per device (the devices service sets it from
-`devices.telemetry_history`) and `events_limit` entries in the recent-events list.
+Appliers are pure: timestamps come from the record (`record.ts`), never from a clock. Telemetry
+history lives in the history store (gatewayd/history); the model keeps the latest value per key and
+`events_limit` entries in the recent-events list.
 """
 
 from __future__ import annotations
@@ -27,20 +27,17 @@ PRESENCE_EVENTS = {
 
 class DevicesState:
     name = "devices"
-    history_limit = 100
     events_limit = 1000
 
     def __init__(self) -> None:
         self.devices: dict[str, dict[str, Any]] = {}
-        self.telemetry: dict[str, deque] = {}
         self.latest: dict[str, dict[str, Any]] = {}
         self.events: deque = deque(maxlen=self.events_limit)
+        # Telemetry an earlier version kept in the snapshot: handed to the history store once, at start.
+        self.legacy_telemetry: dict[str, list] | None = None
 
     def get(self, device_id: str) -> dict[str, Any] | None:
         return self.devices.get(device_id) if isinstance(device_id, str) else None
-
-    def configure(self, settings) -> None:
-        self.history_limit = settings.devices.telemetry_history
 
     def appliers(self):
         return {
@@ -91,7 +88,6 @@ class DevicesState:
     def _deleted(self, record: Record) -> None:
         device_id = record.data["device_id"]
         self.devices.pop(device_id, None)
-        self.telemetry.pop(device_id, None)
         self.latest.pop(device_id, None)
 
     def _enabled(self, record: Record) -> None:
@@ -130,7 +126,7 @@ class DevicesState:
                 entry[key] = data[key]
         self.events.append(entry)
 
-    # -- history ------------------------------------------------------------------------------------
+    # -- values ---------------------------------------------------------------------------------------
     def _seen(self, device: dict[str, Any], record: Record) -> None:
         device["last_seen"] = record.ts
 
@@ -140,14 +136,6 @@ class DevicesState:
         if device is None:
             return
         self._seen(device, record)
-        item = {"seq": record.seq, "ts": record.ts, "payload": data["payload"]}
-        if data.get("device_ts") is not None:
-            item["device_ts"] = data["device_ts"]
-        history = self.telemetry.get(device["id"])
-        if history is None or history.maxlen != self.history_limit:
-            history = deque(history or (), maxlen=self.history_limit)
-            self.telemetry[device["id"]] = history
-        history.append(item)
         latest = self.latest.setdefault(device["id"], {})
         for key, value in data["payload"].items():
             latest[key] = {"value": value, "ts": record.ts}
@@ -169,13 +157,12 @@ class DevicesState:
     def snapshot(self) -> dict[str, Any]:
         return {
             "devices": self.devices,
-            "telemetry": {k: list(v) for k, v in self.telemetry.items()},
             "latest": self.latest,
             "events": list(self.events),
         }
 
     def restore(self, data: dict[str, Any]) -> None:
         self.devices = data.get("devices", {})
-        self.telemetry = {k: deque(v, maxlen=self.history_limit) for k, v in data.get("telemetry", {}).items()}
+        self.legacy_telemetry = data.get("telemetry") or None
         self.latest = data.get("latest", {})
         self.events = deque(data.get("events", []), maxlen=self.events_limit)

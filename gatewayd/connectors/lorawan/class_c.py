@@ -121,6 +121,8 @@ class ClassC:
             "f_pending": len(session["queue"]) > 1, "port": head["port"], "payload": head["payload"],
             "command_id": head["command_id"], "reference": head.get("reference", ""), "gateway": gateway,
             "window": "RX2", "class": "C", "freq": freq, "datr": txpk.datr, "token": token, "size": len(phy)}}
+        if head.get("window"):
+            data["downlink"]["asked_window"] = head["window"]
         try:
             await self.core.hub.publish_many([("lorawan.downlink", data)])
         except (JournalUnavailable, trio.TooSlowError) as exc:

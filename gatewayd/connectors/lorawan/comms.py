@@ -14,7 +14,7 @@ from typing import Any, Iterable
 import orjson
 
 from ...journal.record import Record
-from ..monitor.resiot import (COMM_GWALIVE, COMM_GWRX, COMM_JOIN, COMM_RX, COMM_TX, COMM_TXCONFIRM, COMM_TXSENDACK,
+from ..monitor.resiot import (DEFAULT_TX_WINDOW, COMM_GWALIVE, COMM_GWRX, COMM_JOIN, COMM_RX, COMM_TX, COMM_TXCONFIRM, COMM_TXSENDACK,
                               Action, Communication)
 from ..monitor.comms import action_mapper, comm_mapper, register_tx_handler
 from .downlink import LorawanTxHandler
@@ -31,9 +31,9 @@ def _radio(datr: Any, freq: Any) -> dict[str, Any]:
     return {"datr": datr, "frequency": freq}
 
 
-def _copy_extra(copy: dict[str, Any], radio: dict[str, Any]) -> dict[str, Any]:
+def _copy_extra(copy: dict[str, Any], radio: dict[str, Any], mine: bool = True) -> dict[str, Any]:
     return {"rssi": copy.get("rssi"), "snr": copy.get("snr"), "channel": copy.get("chan"), "tmst": copy.get("tmst"),
-            **radio}
+            **radio, "Mine": mine}
 
 
 def record_time(record: Record) -> datetime:
@@ -85,7 +85,7 @@ def uplink_comms(record: Record) -> list[Communication]:
         out.append(_base(record, COMM_TX, dev_eui, dt, app_eui=app_eui, port=downlink.get("port"),
                          gateway_euis=(downlink["gateway"],), payload=bytes.fromhex(downlink.get("payload", "")),
                          command="TX", reference=downlink.get("reference", ""),
-                         confirmation=downlink["confirmed"], window=downlink.get("window", "RX1")))
+                         confirmation=downlink["confirmed"], window=downlink.get("asked_window", DEFAULT_TX_WINDOW)))
     return out
 
 
@@ -119,7 +119,21 @@ def class_c_comms(record: Record) -> Iterable[Communication]:
     downlink = d["downlink"]
     yield _base(record, COMM_TX, d["dev_eui"], port=downlink.get("port"), gateway_euis=(downlink["gateway"],),
                 payload=bytes.fromhex(downlink.get("payload", "")), command="TX",
-                reference=downlink.get("reference", ""), confirmation=downlink["confirmed"], window="RX2")
+                reference=downlink.get("reference", ""), confirmation=downlink["confirmed"],
+                window=downlink.get("asked_window", DEFAULT_TX_WINDOW))
+
+
+@comm_mapper("lorawan.foreign_uplink")
+def foreign_comms(record: Record) -> list[Communication]:
+    """A frame of a device that is not ours, one comm_gwrx per gateway copy: DevEui is unknown (""),
+    Extra says Mine "false" and carries the DevAddr and why it is not ours."""
+    d = record.data
+    radio = _radio(d["datr"], d["freq"])
+    phy = bytes.fromhex(d["phy"])
+    about = {"devaddr": d["dev_addr"], "fcnt16": d["fcnt"], "mtype": d["mtype"], "reason": d["reason"]}
+    return [_base(record, COMM_GWRX, "", gateway_euis=(copy["eui"],), payload=phy,
+                  extra={**_copy_extra(copy, radio, mine=False), **about})
+            for copy in d["gateways"]]
 
 
 @comm_mapper("lorawan.join", "lorawan.join_refused")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from quart import request
 
 from ... import ops
-from ...web.dashboard import core, page, pages, render
+from ...web.dashboard import core, page, pages, render, subject_names
 
 blueprint = pages("dashboard_lora", __name__)
 
@@ -29,4 +29,5 @@ async def realtime():
     urls = [("Communications", f"{base}/monitor/communications?key=YOUR_API_KEY"),
             ("Actions", f"{base}/monitor/actions?key=YOUR_API_KEY"),
             ("Communications from a sequence number", f"{base}/monitor/communications?key=YOUR_API_KEY&since=1")]
-    return await render("realtime.html", active="realtime", urls=urls, seq=core().state.seq)
+    return await render("realtime.html", active="realtime", urls=urls, seq=core().state.seq,
+                        names=subject_names())

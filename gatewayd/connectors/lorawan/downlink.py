@@ -220,6 +220,8 @@ class Downlinks:
             "port": port, "payload": head["payload"] if head else "", "command_id": track["command_id"],
             "reference": track["reference"], **where,
         }
+        if head and head.get("window"):
+            fields["downlink"]["asked_window"] = head["window"]
         if sent_mac:
             fields["downlink"]["mac"] = [c.as_dict() for c in sent_mac]
         return fields, transmission
@@ -232,7 +234,7 @@ class Downlinks:
         if head is not None:
             # Everything needed to queue the command again if the gateway cannot send it.
             track["command"] = {k: head[k] for k in ("command_id", "port", "payload", "confirm", "reference",
-                                                     "source", "queued", "attempts") if k in head}
+                                                     "source", "queued", "attempts", "window") if k in head}
         return track
 
     # -- sending and TX_ACK ------------------------------------------------------------------------------
@@ -296,7 +298,7 @@ class Downlinks:
 
     # -- the queue (TX requests) -------------------------------------------------------------------------
     async def enqueue(self, dev_eui: str, port: int, payload: bytes, *, confirm: bool = False,
-                      reference: str = "", source: str = "") -> dict[str, Any]:
+                      reference: str = "", source: str = "", window: str = "BOTH") -> dict[str, Any]:
         session = self.core.state.lorawan.device(dev_eui)
         if session is None:
             raise OpError("not_found", f"no LoRaWAN device with DevEUI {dev_eui}", 404)
@@ -317,6 +319,8 @@ class Downlinks:
         command_id = uuid.uuid4().hex
         data = {"dev_eui": dev_eui, "device_id": session["device_id"], "command_id": command_id, "port": port,
                 "payload": payload.hex(), "confirm": bool(confirm), "reference": reference, "source": source[:64]}
+        if window != "BOTH":  # the receive window the request asked for, echoed on comm_tx
+            data["window"] = window
         try:
             await self.core.hub.publish("lorawan.downlink_queued", data)
         except JournalUnavailable:
@@ -350,4 +354,5 @@ class LorawanTxHandler:
 
     async def submit(self, core, dev_key: str, tx) -> None:
         await core.service("lorawan").downlinks.enqueue(
-            dev_key, tx.port, tx.payload, confirm=tx.confirm, reference=tx.reference, source="tx")
+            dev_key, tx.port, tx.payload, confirm=tx.confirm, reference=tx.reference, source="tx",
+            window=tx.window)

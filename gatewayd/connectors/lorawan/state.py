@@ -66,6 +66,7 @@ class LorawanState:
             "gateway.offline": self._gateway_offline,
             "gateway.tx_ack": self._gateway_tx_ack,
             "lorawan.uplink": self._uplink,
+            "lorawan.foreign_uplink": self._foreign_uplink,
             "lorawan.join": self._join,
             "lorawan.downlink_queued": self._downlink_queued,
             "lorawan.queue_cleared": self._queue_cleared,
@@ -163,8 +164,8 @@ class LorawanState:
         self.gateways[data["eui"]] = {
             "eui": data["eui"], "name": data.get("name", ""), "source": data.get("source", "operator"),
             "added": record.ts, "last_seen": None, "online": False, "addr": None, "version": None,
-            "stat": None, "stat_time": None, "uplinks": 0, "downlinks": 0, "tx_errors": 0,
-            "connection": None, "token_hash": data.get("token_hash"),
+            "stat": None, "stat_time": None, "uplinks": 0, "foreign": 0, "downlinks": 0,
+            "tx_errors": 0, "connection": None, "token_hash": data.get("token_hash"),
         }
 
     def _gateway_removed(self, record: Record) -> None:
@@ -211,6 +212,14 @@ class LorawanState:
             session["queue"].insert(0, dict(command))
 
     # -- network ------------------------------------------------------------------------------------
+    def _foreign_uplink(self, record: Record) -> None:
+        """Frames of devices that are not ours, as far as they were recorded (see foreign_frames_per_second)."""
+        for copy in record.data["gateways"]:
+            gateway = self.gateways.get(copy["eui"])
+            if gateway is not None:
+                gateway["foreign"] = gateway.get("foreign", 0) + 1
+                gateway["last_seen"] = record.ts
+
     def _uplink(self, record: Record) -> None:
         data = record.data
         for copy in data["gateways"]:
@@ -302,6 +311,8 @@ class LorawanState:
             "confirm": bool(data.get("confirm")), "reference": data.get("reference", ""),
             "source": data.get("source", ""), "queued": record.ts, "attempts": 0,
         })
+        if data.get("window"):
+            session["queue"][-1]["window"] = data["window"]
 
     def _device_settings(self, record: Record) -> None:
         session = self.devices.get(record.data["dev_eui"])

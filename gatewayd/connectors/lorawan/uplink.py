@@ -24,6 +24,7 @@ import trio
 
 from ...journal.writer import JournalUnavailable
 from ...logs import RateLimitedLogger
+from ...ratelimit import TokenBucket
 from . import mac, mac_commands, regions
 from . import gwmp, frames as lorawan
 from ...errors import ProtocolError
@@ -84,6 +85,8 @@ class Network:
         self._wake = trio.Event()
         self.allocated_in_pass: set[str] = set()  # DevAddrs given to joins not yet applied
         self._rlog = RateLimitedLogger(log, 60.0)
+        foreign_rate = cfg.foreign_frames_per_second
+        self._foreign = TokenBucket(foreign_rate, 2 * foreign_rate, trio.current_time()) if foreign_rate else None
         metrics = self.core.metrics
         metrics.describe("gatewayd_lorawan_uplinks_total", "Accepted LoRaWAN uplinks (status new or retransmission).")
         metrics.describe("gatewayd_lorawan_dropped_total", "LoRaWAN frames or datagrams dropped, by reason.")
@@ -196,16 +199,27 @@ class Network:
             return self.service.joins.decide(pending, now)
         return self.decide_uplink(pending, now)
 
+    def foreign(self, pending: Pending, reason: str, now: float) -> Decision | None:
+        """A frame of a device that is not ours: not accepted, but recorded (not durably) so the
+        monitor shows it as comm_gwrx with Mine "false", within lorawan.foreign_frames_per_second."""
+        if self._foreign is None or not self._foreign.take(now):
+            return None
+        frame: lorawan.DataFrame = pending.frame
+        _, radio = radio_fields(pending)
+        return Decision("lorawan.foreign_uplink", {
+            "dev_addr": f"{frame.dev_addr:08x}", "reason": reason, "mtype": frame.mtype.label,
+            "fcnt": frame.f_cnt16, "phy": pending.phy.hex(), **radio})
+
     def decide_uplink(self, pending: Pending, now: float) -> Decision | None:
         frame: lorawan.DataFrame = pending.frame
         addr = f"{frame.dev_addr:08x}"
         sessions = self.core.state.lorawan.sessions_for(addr)
         if not sessions:
             self.drop("unknown_devaddr", addr, "uplink from unknown DevAddr %s dropped", addr)
-            return None
+            return self.foreign(pending, "unknown_devaddr", now)
         match = self._match(frame, sessions)
         if isinstance(match, str):
-            return None
+            return self.foreign(pending, match, now) if match == "bad_mic" else None
         session, keys, fcnt, status = match
         if not session["enabled"]:
             self.drop("device_disabled", session["dev_eui"], "uplink from disabled device %s dropped",

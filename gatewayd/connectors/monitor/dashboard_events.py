@@ -158,8 +158,11 @@ def _gateway(record: Record) -> dict[str, Any] | None:
         event["type"] = f"gateway_{kind}"
         return event
     verb = record.type.split(".", 1)[1]
-    return {"category": "gateway", "eui": data.get("eui"), "online": False if verb == "offline" else None,
-            "text": f"gateway {data.get('eui')} {verb}"}
+    event = {"category": "gateway", "eui": data.get("eui"), "online": False if verb == "offline" else None,
+             "text": f"gateway {data.get('eui')} {verb}"}
+    if isinstance(data.get("name"), str) and data["name"]:
+        event["name"] = data["name"]
+    return event
 
 
 _RENDERERS: dict[str, Callable[[Record], dict[str, Any] | None]] = {

@@ -37,6 +37,8 @@ MAX_REFERENCE_CHARS = 128
 MAX_DEVICE_ID_CHARS = 64
 MAX_CONNECTOR_CHARS = 32
 MAX_WS_COMMAND_CHARS = 64
+TX_WINDOWS = ("RX1", "RX2", "BOTH")  # a TX request's receive window; comm_tx Extra.window echoes it
+DEFAULT_TX_WINDOW = "BOTH"
 
 _EUI = re.compile(r"[0-9A-Fa-f]{16}")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2})*")
@@ -217,6 +219,7 @@ class TxRequest:
     reference: str
     raw: bool
     confirm: bool
+    window: str = DEFAULT_TX_WINDOW
 
 
 _MISSING = object()
@@ -349,6 +352,16 @@ def _read_ws_command(fields: _Fields, reference: str) -> str | None:
     return value
 
 
+def _read_window(fields: _Fields, reference: str) -> str:
+    value = _optional_str(fields, "Window", reference)
+    if not value:
+        return DEFAULT_TX_WINDOW
+    window = value.upper()
+    if window not in TX_WINDOWS:
+        raise TxError(f"Window {_quote(value)} is not one of {', '.join(TX_WINDOWS)}", reference)
+    return window
+
+
 def _read_payload(fields: _Fields, raw: bool, reference: str) -> bytes:
     value = fields.get("Payload", reference)
     if value is _MISSING:
@@ -408,6 +421,7 @@ def parse_tx(text: str | bytes) -> TxRequest:
     raw = _optional_bool(fields, "Raw", reference)
     confirm = _optional_bool(fields, "Confirm", reference)
     payload = _read_payload(fields, raw, reference)
+    window = _read_window(fields, reference)
     return TxRequest(
         payload=payload,
         app_eui=app_eui,
@@ -419,6 +433,7 @@ def parse_tx(text: str | bytes) -> TxRequest:
         reference=reference,
         raw=raw,
         confirm=confirm,
+        window=window,
     )
 
 

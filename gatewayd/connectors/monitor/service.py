@@ -532,6 +532,8 @@ class MonitorService:
         self.core = core
         self.zone = local_zone(core.settings.monitor.timezone)
         self.broadcasts = {name: Broadcast(self, kind) for name, kind in KINDS.items()}
+        # The history store keeps the communications stream too: the same mappers (pure functions).
+        core.history.comm_mapper = comms.communications
         self.dropped = 0
         core.metrics.gauge("gatewayd_monitor_sessions", "Connected monitoring clients.",
                            lambda: sum(len(b.sessions) for b in self.broadcasts.values()))

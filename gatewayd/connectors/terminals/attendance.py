@@ -25,7 +25,8 @@ from ...journal.writer import JournalUnavailable
 from ...ops import OpError, operation
 from . import codec as tp
 from ..monitor.resiot import COMM_RX, Communication
-from .attendance_state import StoredPunch, punch_key
+from ...history.queries import StoredPunch, select_punches
+from .attendance_state import punch_key
 from ..monitor.comms import comm_mapper
 from ...textsafe import csv_cell
 
@@ -114,13 +115,20 @@ class AttendanceService:
         seen: set[str] = set()
         waits: set[int] = set()
         part = self.part
+        history = self.core.history
         for punch in punches:
             _, enrollid, key_time, inout, event = tp.dedup_key(source, punch)
             key = punch_key(source, enrollid, key_time, inout, event)
             if key in seen:
                 continue
             seen.add(key)
-            stored_seq = part.seq_of(key)
+            # Not yet in the history store: the model knows it; older: the store does (a synchronous,
+            # indexed read, so that the decision and the publish stay one step).
+            stored_seq = part.recent_seq(key)
+            if stored_seq is None:
+                found = history.stored_punch(source, enrollid, key_time, inout, event)
+                if found is not None and not (found[1] and part.dropped_after(source, found[0])):
+                    stored_seq = found[0]
             if stored_seq is None:
                 fresh.append(self._wire(punch, key_time, tzinfo, now, skew_limit))
             elif stored_seq > writer.durable_seq:
@@ -153,20 +161,10 @@ class AttendanceService:
             raise JournalUnavailable("an earlier copy of these punches is not durable yet")
 
     # -- reading ----------------------------------------------------------------------------------
-    def select(self, *, start: float | None = None, end: float | None = None, end_inclusive: bool = True,
-               sn: str | None = None, enrollid: int | None = None, after: int = 0) -> Iterable[StoredPunch]:
-        for punch in self.part.iter_stored():
-            if punch.id <= after:
-                continue
-            if sn is not None and punch.source != sn:
-                continue
-            if enrollid is not None and punch.enrollid != enrollid:
-                continue
-            if start is not None and punch.utc_ts < start:
-                continue
-            if end is not None and (punch.utc_ts > end if end_inclusive else punch.utc_ts >= end):
-                continue
-            yield punch
+    def select(self, **filters: Any) -> Iterable[StoredPunch]:
+        """Stored punches in id order from the history store (`queries.select_punches` filters). What
+        the store has: `await core.history.wait_applied()` first to include every durable punch."""
+        return self.core.history.read(select_punches, **filters)
 
     def code_names(self, source: str) -> dict[str, dict[str, str]]:
         """Names for mode / inout / event codes of the source's model, from `terminals.codes`."""
@@ -250,7 +248,7 @@ def parse_bound(text: str | None, zone_info: ZoneInfo, *, end: bool, where: str)
         raise OpError("invalid", f"{where}: {value!r} is neither YYYY-MM-DD nor an ISO 8601 time", 422) from None
 
 
-def _query(core, start, end, sn, enrollid, tz, after=0):
+async def _query(core, start, end, sn, enrollid, tz, after=0, limit=None, conn=None):
     export_zone = zone(tz) if tz else None
     bound_zone = export_zone or ZoneInfo("UTC")
     start_ts, _ = parse_bound(start, bound_zone, end=False, where="from")
@@ -263,14 +261,31 @@ def _query(core, start, end, sn, enrollid, tz, after=0):
     if sn is not None and not isinstance(sn, str):
         raise OpError("invalid", "sn must be a string", 422)
     service = core.service("attendance")
-    return service, export_zone, service.select(start=start_ts, end=end_ts, end_inclusive=inclusive,
-                                                sn=sn, enrollid=enrollid, after=after)
+    await core.history.wait_applied()
+    filters = dict(start=start_ts, end=end_ts, end_inclusive=inclusive, sn=sn, enrollid=enrollid, after=after,
+                   limit=limit)
+    found = select_punches(conn, **filters) if conn is not None else service.select(**filters)
+    return service, export_zone, found
 
 
-def csv_export(core, start=None, end=None, sn=None, enrollid=None, tz=None) -> Iterable[str]:
-    """The CSV export as chunks of text; arguments are checked before the first chunk."""
-    service, export_zone, found = _query(core, start, end, sn, enrollid, tz)
-    return service.csv_lines(list(found), export_zone)  # a list: the store may grow while this streams
+async def csv_export(core, start=None, end=None, sn=None, enrollid=None, tz=None) -> Iterable[str]:
+    """The CSV export as chunks of text; arguments are checked before the first chunk. It reads on a
+    connection of its own, one consistent view of the store however long the download takes."""
+    conn = core.history.open_reader()
+    try:
+        service, export_zone, found = await _query(core, start, end, sn, enrollid, tz, conn=conn)
+    except BaseException:
+        conn.close()
+        raise
+
+    def chunks() -> Iterable[str]:
+        try:
+            conn.execute("BEGIN")  # one snapshot of the store for the whole export
+            yield from service.csv_lines(found, export_zone)
+        finally:
+            conn.close()
+
+    return chunks()
 
 
 @operation("attendance.list")
@@ -281,7 +296,7 @@ async def attendance_list(core, start: str | None = None, end: str | None = None
         raise OpError("invalid", f"limit must be an integer from 1 to {LIST_LIMIT_MAX}", 422)
     if not isinstance(after, int) or isinstance(after, bool) or after < 0:
         raise OpError("invalid", "after must be a punch id (an integer >= 0)", 422)
-    service, export_zone, found = _query(core, start, end, sn, enrollid, tz, after)
+    service, export_zone, found = await _query(core, start, end, sn, enrollid, tz, after, limit + 1)
     rows = []
     for punch in found:
         if len(rows) == limit:
@@ -295,7 +310,7 @@ async def attendance_export(core, start: str | None = None, end: str | None = No
                             enrollid: int | None = None, tz: str | None = None, format: str = "csv") -> Any:
     if format not in ("csv", "json"):
         raise OpError("invalid", "format must be csv or json", 422)
-    service, export_zone, found = _query(core, start, end, sn, enrollid, tz)
+    service, export_zone, found = await _query(core, start, end, sn, enrollid, tz)
     if format == "json":
         return [service.to_public(p, export_zone) for p in found]
     return "".join(service.csv_lines(found, export_zone))

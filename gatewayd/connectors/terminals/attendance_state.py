@@ -1,41 +1,24 @@
-"""Attendance punches from terminals and devices, with the dedup index that makes resends safe.
+"""Attendance: what the model needs to decide about punches; the punches themselves are history.
 
 A punch is identified by (source, enrollid, normalised local time, inout, event) — PROTOCOLS.md
-3.1. The index lives here, in the state, so it survives restarts exactly like the punches do.
-Punches of a terminal still waiting for approval are stored "held": indexed (a resend is not
-stored twice) but left out of queries until `terminal.approved` releases them or
-`terminal.rejected` / `terminal.deleted` drops them.
+3.1. Every punch is kept in the history store (gatewayd/history), which catches up with the
+journal at start and within about a second while running. The model keeps only
+- `recent`: the dedup keys of punches the store may not have yet (key -> seq), so that a resend is
+  recognised before the store has it; the store's progress prunes them (`forget_until`). Not kept
+  while replaying at start: the store catches up with every replayed record before anything is
+  served, so replaying a year of punches costs no memory;
+- `held`: how many punches of each source wait for the terminal's approval; punches of a pending
+  terminal are stored "held" (a resend is not stored twice) and left out of queries until
+  `terminal.approved` releases them or `terminal.rejected` / `terminal.deleted` drops them;
+- `recent_drops`: sources whose held punches were dropped at a seq the store has not reached, so a
+  held row the store still shows is not mistaken for a stored punch.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Iterator
+from typing import Any
 
 from ...journal.record import Record
-
-# Order of a punch's fields in snapshots (rows are saved as lists to keep snapshots small).
-_FIELDS = ("id", "seq", "received", "source", "connector", "enrollid", "time", "key_time", "tz",
-           "utc", "mode", "inout", "event", "temp", "verifymode", "image_chars", "skew", "held")
-
-
-class StoredPunch:
-    __slots__ = _FIELDS + ("utc_ts",)
-
-    def __init__(self, id, seq, received, source, connector, enrollid, time, key_time, tz, utc, mode, inout,
-                 event, temp=None, verifymode=None, image_chars=None, skew=False, held=False) -> None:
-        self.id, self.seq, self.received, self.source, self.connector = id, seq, received, source, connector
-        self.enrollid, self.time, self.key_time, self.tz, self.utc = enrollid, time, key_time, tz, utc
-        self.mode, self.inout, self.event, self.temp, self.verifymode = mode, inout, event, temp, verifymode
-        self.image_chars, self.skew, self.held = image_chars, skew, held
-        self.utc_ts = datetime.fromisoformat(utc).timestamp()
-
-    @property
-    def key(self) -> str:
-        return punch_key(self.source, self.enrollid, self.key_time or self.time, self.inout, self.event)
-
-    def as_list(self) -> list[Any]:
-        return [getattr(self, name) for name in _FIELDS]
 
 
 def punch_key(source: str, enrollid: int, local_time: str, inout: int, event: int) -> str:
@@ -46,10 +29,13 @@ class AttendanceState:
     name = "attendance"
 
     def __init__(self) -> None:
-        self.punches: dict[int, StoredPunch] = {}
-        self.by_key: dict[str, int] = {}
-        self.held: dict[str, set[int]] = {}
-        self.next_id = 1
+        self.recent: dict[str, int] = {}        # in seq order
+        self.recent_held: dict[str, list[str]] = {}
+        self.held: dict[str, int] = {}
+        self.recent_drops: dict[str, int] = {}
+        # Punches an earlier version kept in the snapshot: handed to the history store once, at start.
+        self.legacy: dict[str, Any] | None = None
+        self.replaying = False
 
     def appliers(self):
         return {
@@ -62,59 +48,80 @@ class AttendanceState:
     # -- appliers -------------------------------------------------------------------------------
     def _punches(self, record: Record) -> None:
         data = record.data
-        source, connector, tz, held = data["source"], data["connector"], data["tz"], bool(data.get("held"))
-        by_key = self.by_key
+        source, held = data["source"], bool(data.get("held"))
+        recent = self.recent
+        remember = not self.replaying
+        added = 0
         for item in data["punches"]:
-            key_time = item.get("key_time")
-            key = punch_key(source, item["enrollid"], key_time or item["time"], item["inout"], item["event"])
-            if key in by_key:
-                continue  # idempotent: a record never stores a punch twice
-            image = item.get("image")
-            punch = StoredPunch(self.next_id, record.seq, record.ts, source, connector, item["enrollid"],
-                                item["time"], key_time, tz, item["utc"], item["mode"], item["inout"],
-                                item["event"], item.get("temp"), item.get("verifymode"),
-                                len(image) if image else None, bool(item.get("skew")), held)
-            self.punches[punch.id] = punch
-            by_key[key] = punch.id
-            if held:
-                self.held.setdefault(source, set()).add(punch.id)
-            self.next_id += 1
-
-    def _add(self, punch: StoredPunch) -> None:
-        self.punches[punch.id] = punch
-        self.by_key[punch.key] = punch.id
-        if punch.held:
-            self.held.setdefault(punch.source, set()).add(punch.id)
+            key = punch_key(source, item["enrollid"], item.get("key_time") or item["time"], item["inout"],
+                            item["event"])
+            if key in recent:
+                continue  # idempotent: a record never counts a punch twice
+            if remember:
+                recent[key] = record.seq
+            if held and remember:
+                self.recent_held.setdefault(source, []).append(key)
+            added += 1
+        if held and added:
+            self.held[source] = self.held.get(source, 0) + added
 
     def _release(self, record: Record) -> None:
-        for punch_id in self.held.pop(record.data["sn"], ()):
-            self.punches[punch_id].held = False
+        self.held.pop(record.data["sn"], None)
+        self.recent_held.pop(record.data["sn"], None)
 
     def _drop_held(self, record: Record) -> None:
-        for punch_id in self.held.pop(record.data["sn"], ()):
-            punch = self.punches.pop(punch_id)
-            self.by_key.pop(punch.key, None)
+        source = record.data["sn"]
+        self.held.pop(source, None)
+        for key in self.recent_held.pop(source, ()):
+            self.recent.pop(key, None)
+        self.recent_drops[source] = record.seq
+
+    # -- the history store's progress -------------------------------------------------------------
+    def forget_until(self, seq: int) -> None:
+        """The store has applied every record up to `seq`: it answers for those punches now."""
+        recent = self.recent
+        while recent:
+            key = next(iter(recent))
+            if recent[key] > seq:
+                break
+            del recent[key]
+        if not recent:
+            self.recent = recent = {}  # an emptied dict keeps its table: after a long replay, give it back
+        if self.recent_held:
+            for source in list(self.recent_held):
+                keys = [k for k in self.recent_held[source] if k in recent]
+                if keys:
+                    self.recent_held[source] = keys
+                else:
+                    del self.recent_held[source]
+        for source, dropped_at in list(self.recent_drops.items()):
+            if dropped_at <= seq:
+                del self.recent_drops[source]
 
     # -- reading ----------------------------------------------------------------------------------
-    def seq_of(self, key: str) -> int | None:
-        punch_id = self.by_key.get(key)
-        return None if punch_id is None else self.punches[punch_id].seq
+    def recent_seq(self, key: str) -> int | None:
+        return self.recent.get(key)
+
+    def dropped_after(self, source: str, seq: int) -> bool:
+        """True when held punches of `source` stored at `seq` were dropped since (store not there yet)."""
+        return self.recent_drops.get(source, 0) > seq
 
     def held_count(self, source: str) -> int:
-        return len(self.held.get(source, ()))
-
-    def iter_stored(self) -> Iterator[StoredPunch]:
-        """Punches in arrival order, held ones left out."""
-        return (p for p in self.punches.values() if not p.held)
+        return self.held.get(source, 0)
 
     # -- snapshots --------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
-        return {"next_id": self.next_id, "fields": list(_FIELDS),
-                "rows": [p.as_list() for p in self.punches.values()]}
+        return {"format": 2, "held": dict(self.held)}
 
     def restore(self, data: dict[str, Any]) -> None:
         self.__init__()
-        fields = data["fields"]
-        for row in data["rows"]:
-            self._add(StoredPunch(**dict(zip(fields, row))))  # by name: snapshots may come from older field lists
-        self.next_id = data["next_id"]
+        if "rows" in data:  # an earlier version's snapshot: every punch, as rows
+            fields = data["fields"]
+            held_index = fields.index("held") if "held" in fields else None
+            source_index = fields.index("source")
+            for row in data["rows"]:
+                if held_index is not None and row[held_index]:
+                    self.held[row[source_index]] = self.held.get(row[source_index], 0) + 1
+            self.legacy = data
+            return
+        self.held = dict(data.get("held", {}))

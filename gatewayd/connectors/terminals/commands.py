@@ -25,7 +25,7 @@ from ...journal.writer import JournalUnavailable
 from ...ops import OpError, operation
 from . import codec as tp
 from ...errors import ProtocolError
-from ..monitor.resiot import COMM_TX, COMM_TXCONFIRM, Action, Communication
+from ..monitor.resiot import DEFAULT_TX_WINDOW, COMM_TX, COMM_TXCONFIRM, Action, Communication
 from ..monitor.comms import action_mapper, comm_mapper, register_tx_handler
 from .push import codec as push_codec
 from .service import CONNECTOR_HTTP, CONNECTOR_PUSH, CONNECTOR_WS, check_sn, protocol_of
@@ -145,7 +145,7 @@ class TerminalCommands:
     # -- queueing -----------------------------------------------------------------------------------
     async def enqueue(self, sn: str, command: str, params: dict[str, Any] | None = None, *, source: str,
                       reference: str | None = None, confirm: bool = False, expires_in: float | None = None,
-                      watch: bool = False) -> dict[str, Any]:
+                      watch: bool = False, window: str | None = None) -> dict[str, Any]:
         terminal = self.part.get(sn)
         if terminal is None:
             raise OpError("not_found", f"no terminal with serial number {sn!r}", 404)
@@ -171,7 +171,8 @@ class TerminalCommands:
         try:
             await self.core.hub.publish("terminal.command_queued", {
                 "command_id": command_id, "sn": sn, "command": command, "params": journaled, "source": source,
-                "reference": reference, "confirm": bool(confirm), "expires": expires})
+                "reference": reference, "confirm": bool(confirm), "expires": expires,
+                **({"window": window} if window else {})})
         except BaseException:
             self._watchers.pop(command_id, None)
             raise
@@ -265,7 +266,7 @@ class TerminalCommands:
             await self.core.hub.publish("terminal.command_sent", {
                 "command_id": command_id, "sn": link.sn, "command": name, "params": command["params"],
                 "try": attempt, "reference": command["reference"], "confirm": command["confirm"],
-                "connector": CONNECTOR_WS}, durable=False)
+                "connector": CONNECTOR_WS, **asked_window(command)}, durable=False)
 
         try:
             if _paged(name):
@@ -496,7 +497,12 @@ def _sent_comm(record: Record) -> list[Communication]:
     return [Communication(comm_type=COMM_TX, connector=data.get("connector", CONNECTOR_WS), dev_eui=data["sn"],
                           dt=parse_ts(record.ts), seq=record.seq, payload=_frame_bytes(data),
                           command=data["command"], reference=data.get("reference") or "",
-                          confirmation=bool(data.get("confirm")))]
+                          confirmation=bool(data.get("confirm")), window=data.get("window") or DEFAULT_TX_WINDOW)]
+
+
+def asked_window(command: dict[str, Any]) -> dict[str, str]:
+    """The receive window a TX request asked for, carried to terminal.command_sent for comm_tx."""
+    return {"window": command["window"]} if command.get("window") else {}
 
 
 @comm_mapper("terminal.command_acknowledged")
@@ -547,7 +553,8 @@ class TerminalTx:
             raise OpError("invalid", 'a terminal TX payload must be a JSON object with "cmd"', 422)
         command = frame.pop("cmd")
         await core.service("terminal_commands").enqueue(dev_key, command, frame, source="tx",
-                                                        reference=tx.reference or None, confirm=tx.confirm)
+                                                        reference=tx.reference or None, confirm=tx.confirm,
+                                                        window=tx.window)
 
 
 register_tx_handler(TerminalTx(CONNECTOR_WS))

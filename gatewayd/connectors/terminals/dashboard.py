@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import deque
 from datetime import datetime
 from urllib.parse import urlencode
 
@@ -73,7 +72,8 @@ async def decide_terminal(sn: str, what: str):
 async def terminal_detail(sn: str):
     terminal = await ops.call(core(), "terminal.get", {"sn": sn})
     store = core().service("attendance")
-    recent = [store.to_public(p) for p in deque(store.select(sn=terminal["sn"]), maxlen=50)][::-1]
+    await core().history.wait_applied()
+    recent = [store.to_public(p) for p in store.select(sn=terminal["sn"], newest_first=True, limit=50)]
     commands = (await ops.call(core(), "terminal.commands", {"sn": terminal["sn"]}))[-30:][::-1]
     return await render("terminal.html", active="terminals", terminal=terminal, punches=recent, commands=commands,
                         quick=_quick(terminal))

@@ -162,7 +162,7 @@ async def attendance():
              "enrollid": _int_arg("enrollid"), "tz": args.get("tz") or None}
     fmt = args.get("format", "json")
     if fmt == "csv":
-        chunks = csv_export(core, **query)
+        chunks = await csv_export(core, **query)
 
         async def stream():
             for chunk in chunks:

@@ -141,6 +141,8 @@ class TerminalsState:
             "expires": data.get("expires"), "queued": record.ts, "queued_seq": record.seq,
             "updated": record.ts, "result": None, "error": None,
         }
+        if data.get("window"):
+            self.commands[data["command_id"]]["window"] = data["window"]
 
     def _command_sent(self, record: Record) -> None:
         command = self.commands.get(record.data["command_id"])

@@ -216,6 +216,71 @@ const GW = (() => {
     return response.json();
   }
 
+  /* Names of devices, terminals and gateways by id, rendered into stream pages (#names). */
+  let namesCache = null;
+  function names() {
+    if (namesCache) return namesCache;
+    const el = document.getElementById("names");
+    try { namesCache = el ? JSON.parse(el.textContent) : {}; } catch (e) { namesCache = {}; }
+    for (const key of ["devices", "terminals", "gateways", "euis"]) namesCache[key] = namesCache[key] || {};
+    return namesCache;
+  }
+
+  /* kind: "device" | "terminal" | "gateway". A link to its page showing the name, the id on hover. */
+  const SUBJECT_PAGES = { device: "/devices/", terminal: "/terminals/", gateway: "/gateways#gw-" };
+  function subjectLink(kind, id, name) {
+    const known = names()[`${kind}s`] || {};
+    const label = name || known[id] || id;
+    return element("a", { href: SUBJECT_PAGES[kind] + encodeURIComponent(id), title: `${kind} ${id}`,
+      "data-kind": kind, "data-id": id }, label);
+  }
+
+  /* A row that opens to the full object as formatted JSON (a row of its own under it). */
+  function expandable(row, object, columns) {
+    const button = element("button", { type: "button", className: "btn-open", "aria-expanded": "false",
+      "aria-label": "Show the full frame" }, "\u25b8");
+    row.cells[0].prepend(button);
+    button.addEventListener("click", () => {
+      const open = button.getAttribute("aria-expanded") === "true";
+      button.setAttribute("aria-expanded", open ? "false" : "true");
+      button.textContent = open ? "\u25b8" : "\u25be";
+      if (open) { if (row.nextElementSibling && row.nextElementSibling.classList.contains("frame")) row.nextElementSibling.remove(); return; }
+      const detail = element("tr", { className: "frame" },
+        element("td", { colspan: String(columns) }, element("pre", { className: "json" }, JSON.stringify(object, null, 2))));
+      detail.hidden = row.hidden;
+      row.after(detail);
+    });
+  }
+
+  /* Filters of a stream page: inputs with data-filter="<key>" match the row's data-<key>
+     (a choice: equal; typed text: contained, ignoring case). Detail rows follow their row. */
+  function streamFilter(list, onChange) {
+    const inputs = [...document.querySelectorAll("[data-filter]")];
+    const matches = (row) => inputs.every((input) => {
+      const want = input.value.trim().toLowerCase();
+      const have = (row.dataset[input.dataset.filter] || "").toLowerCase();
+      return !want || (input.tagName === "SELECT" ? have === want : have.includes(want));
+    });
+    function apply(rows) {
+      for (const row of rows || list.rows) {
+        if (row.classList.contains("frame")) continue;
+        row.hidden = !matches(row) || (onChange && onChange.hides ? onChange.hides(row) : false);
+        const next = row.nextElementSibling;
+        if (next && next.classList.contains("frame")) next.hidden = row.hidden;
+      }
+    }
+    for (const input of inputs) input.addEventListener(input.tagName === "SELECT" ? "change" : "input", () => {
+      apply();
+      if (onChange && onChange.after) onChange.after();
+    });
+    return { apply, matches };
+  }
+
+  /* Keeps a list at most `max` rows long, counting a detail row with its row. */
+  function trim(list, max) {
+    while (list.rows.length > max) list.deleteRow(-1);
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     refreshTimes();
     setInterval(() => refreshTimes(), 5000);
@@ -226,5 +291,6 @@ const GW = (() => {
     }
   });
 
-  return { element, live, localTime, pageSeq, refreshTimes, setBadge, timeElement, getJson, copyText };
+  return { element, live, localTime, pageSeq, refreshTimes, setBadge, timeElement, getJson, copyText, names,
+    subjectLink, expandable, streamFilter, trim };
 })();

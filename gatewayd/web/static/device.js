@@ -7,8 +7,10 @@ document.addEventListener("DOMContentLoaded", () => {
   const $ = (id) => document.getElementById(id);
   const series = new Map();   // field -> [{t, v, seq}]
   const seen = new Set();     // telemetry seqs already charted
-  let rangeSeconds = Number($("range").value);
+  let rangeSeconds = Number($("range").value) || 0;
+  let custom = null;          // [from, to] in ms when the range is "custom"
   let drawPending = false;
+  const RAW_UP_TO = 86400;    // up to a day: every message; longer: the server's time buckets (mean)
 
   const isNumber = (v) => typeof v === "number" && isFinite(v);
 
@@ -44,10 +46,10 @@ document.addEventListener("DOMContentLoaded", () => {
   function drawAll() {
     drawPending = false;
     const now = Date.now();
-    const range = rangeSeconds ? [now - rangeSeconds * 1000, now] : null;
+    const range = custom || (rangeSeconds ? [now - rangeSeconds * 1000, now] : null);
     let any = false;
     for (const field of [...series.keys()].sort()) {
-      const points = series.get(field).filter((p) => !range || p.t >= range[0]);
+      const points = series.get(field).filter((p) => !range || (p.t >= range[0] && p.t <= range[1]));
       const box = document.getElementById(`chart-${field}`);
       if (!points.length) { if (box) box.hidden = true; continue; }
       any = true;
@@ -68,11 +70,25 @@ document.addEventListener("DOMContentLoaded", () => {
   }
 
   async function load() {
-    const query = new URLSearchParams({ limit: "10000" });
-    if (rangeSeconds) query.set("since", new Date(Date.now() - rangeSeconds * 1000).toISOString());
+    series.clear();
+    seen.clear();
+    const url = `/api/devices/${encodeURIComponent(deviceId)}/telemetry`;
+    const [from, to] = custom || [rangeSeconds ? Date.now() - rangeSeconds * 1000 : null, null];
     try {
-      const data = await GW.getJson(`/api/devices/${encodeURIComponent(deviceId)}/telemetry?${query}`);
-      for (const item of data.items) addTelemetry(item.ts, item.payload, item.seq);
+      if (!custom && rangeSeconds && rangeSeconds <= RAW_UP_TO) {
+        const query = new URLSearchParams({ limit: "10000", from: new Date(from).toISOString() });
+        const data = await GW.getJson(`${url}?${query}`);
+        for (const item of data.items) addTelemetry(item.ts, item.payload, item.seq);
+      } else {
+        const fields = [...document.querySelectorAll("#latest tr[data-field]")].map((row) => row.dataset.field);
+        for (const field of fields) {
+          const query = new URLSearchParams({ key: field, limit: "1000" });
+          query.set("from", new Date(from ?? Date.now() - 400 * 86400 * 1000).toISOString());
+          if (to) query.set("to", new Date(to).toISOString());
+          const data = await GW.getJson(`${url}?${query}`);
+          for (const p of data.points) addPoint(field, Date.parse(p.t), p.mean);
+        }
+      }
       redraw();
     } catch (error) {
       $("charts-empty").textContent = `Could not load telemetry: ${error.message}`;
@@ -80,11 +96,22 @@ document.addEventListener("DOMContentLoaded", () => {
   }
 
   $("range").addEventListener("change", () => {
-    rangeSeconds = Number($("range").value);
+    const value = $("range").value;
+    $("custom-range").hidden = value !== "custom";
+    if (value === "custom") return;
+    custom = null;
+    rangeSeconds = Number(value);
+    load();
+  });
+  $("custom-range").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const from = Date.parse($("range-from").value), to = Date.parse($("range-to").value);
+    if (!isFinite(from) || !isFinite(to) || from >= to) return;
+    custom = [from, to];
     load();
   });
   window.addEventListener("resize", redraw);
-  setInterval(() => { if (rangeSeconds) redraw(); }, 30000);  // the window slides with time
+  setInterval(() => { if (rangeSeconds && !custom) redraw(); }, 30000);  // the window slides with time
 
   function updateLatest(ts, payload) {
     const table = $("latest");

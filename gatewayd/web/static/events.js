@@ -11,22 +11,42 @@ document.addEventListener("DOMContentLoaded", () => {
   const checks = [...document.querySelectorAll('#types input[name="category"]')];
   const hiddenCategories = () => new Set(checks.filter((c) => !c.checked).map((c) => c.value));
 
-  function applyFilter() {
-    const hidden = hiddenCategories();
-    for (const row of list.rows) row.hidden = hidden.has(row.dataset.category);
-    $("events-empty").hidden = [...list.rows].some((r) => !r.hidden);
+  function showEmpty() { $("events-empty").hidden = [...list.rows].some((r) => !r.hidden); }
+  const filter = GW.streamFilter(list, { hides: (row) => hiddenCategories().has(row.dataset.category), after: showEmpty });
+  for (const check of checks) check.addEventListener("change", () => { filter.apply(); showEmpty(); });
+
+  function subjectCell(event) {
+    const cell = GW.element("td", {});
+    if (event.device_id) cell.append(GW.subjectLink("device", event.device_id, event.name));
+    else if (event.sn) cell.append(GW.subjectLink("terminal", event.sn));
+    else if (event.eui) cell.append(GW.subjectLink("gateway", event.eui, event.name));
+    return cell;
   }
-  for (const check of checks) check.addEventListener("change", applyFilter);
+
+  /* The device's name in place of its id in the line, when the line names the device by id. */
+  function readable(event) {
+    const names = GW.names();
+    const name = event.device_id && (event.name || names.devices[event.device_id]);
+    if (!name || name === event.device_id) return event.text;
+    return String(event.text).split(event.device_id).join(name);
+  }
 
   function add(event) {
-    const row = GW.element("tr", { "data-category": event.category, "data-type": event.type, "data-seq": event.seq },
+    const names = GW.names();
+    const label = (kind, id) => (id ? `${id} ${(names[`${kind}s`] || {})[id] || ""}` : "").toLowerCase();
+    const row = GW.element("tr", { "data-category": event.category, "data-type": event.type, "data-seq": event.seq,
+        "data-device": event.device_id ? `${label("device", event.device_id)} ${(event.name || "").toLowerCase()}` : "",
+        "data-terminal": label("terminal", event.sn),
+        "data-gateway": event.eui ? `${label("gateway", event.eui)} ${(event.name || "").toLowerCase()}` : "" },
       GW.element("td", {}, GW.timeElement(event.ts, false)),
       GW.element("td", {}, GW.element("code", {}, event.type), GW.element("span", { className: "cat" }, event.category)),
-      GW.element("td", {}, event.text),
+      subjectCell(event),
+      GW.element("td", {}, readable(event)),
       GW.element("td", { className: "muted small" }, event.seq));
-    row.hidden = hiddenCategories().has(event.category);
+    GW.expandable(row, event, row.cells.length);
     list.prepend(row);
-    while (list.rows.length > MAX_ROWS) list.deleteRow(-1);
+    filter.apply([row]);
+    GW.trim(list, MAX_ROWS);
     if (!row.hidden) $("events-empty").hidden = true;
   }
 
@@ -49,5 +69,5 @@ document.addEventListener("DOMContentLoaded", () => {
     $("pause").setAttribute("aria-pressed", pausing ? "true" : "false");
     $("paused-note").hidden = !pausing;
   });
-  $("clear").addEventListener("click", () => { list.replaceChildren(); applyFilter(); });
+  $("clear").addEventListener("click", () => { list.replaceChildren(); showEmpty(); });
 });

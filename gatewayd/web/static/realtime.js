@@ -21,39 +21,69 @@ document.addEventListener("DOMContentLoaded", () => {
     } catch (e) { return ""; }
   }
 
-  function matches(row) {
-    const type = $("filter-type").value;
-    const dev = $("filter-dev").value.trim().toLowerCase();
-    return (!type || row.dataset.type === type) && (!dev || row.dataset.dev.includes(dev));
+  const TYPES = new Set([...$("filter-type").options].map((o) => o.value));
+  const filter = GW.streamFilter(list, { after: showEmpty });
+  function showEmpty() { $("comms-empty").hidden = [...list.rows].some((r) => !r.hidden); }
+
+  /* Who a frame is about: a device (by id, or LoRaWAN DevEUI), a terminal (sn) or, for gateway
+     keep-alives, a gateway. Unknown LoRaWAN devices keep their DevEUI. */
+  function subject(frame, type) {
+    const key = frame.DevEui || "";
+    const names = GW.names();
+    if (!key) return null;
+    if (type === "comm_gwalive") return { kind: "gateway", id: key };
+    if (key in names.terminals) return { kind: "terminal", id: key };
+    if (key in names.euis) return { kind: "device", id: names.euis[key], eui: key };
+    if (key in names.devices) return { kind: "device", id: key };
+    return { kind: "unknown", id: key };
   }
-  function applyFilter() {
-    for (const row of list.rows) row.hidden = !matches(row);
-    $("comms-empty").hidden = [...list.rows].some((r) => !r.hidden);
+
+  function subjectCell(who) {
+    if (!who) return GW.element("td", {});
+    if (who.kind === "unknown") {
+      return GW.element("td", {}, GW.element("code", { title: "not a device of this gateway" }, who.id),
+        " ", GW.element("span", { className: "muted small" }, "unknown"));
+    }
+    return GW.element("td", {}, GW.subjectLink(who.kind, who.id), who.eui ? GW.element("span", { className: "muted small" }, ` ${who.eui}`) : null);
   }
-  $("filter-type").addEventListener("change", applyFilter);
-  $("filter-dev").addEventListener("input", applyFilter);
 
   function add(frame) {
     const type = frame.CommType || frame.MsgType || "";
     const connector = fromHex(frame.Connector) || frame.Connector || "";
     const text = fromHex(frame.Payload);
     const extra = Object.entries(frame.Extra || {}).map(([k, v]) => `${k}=${v}`).join("  ");
-    const gateways = (frame.GatewayEUIs || []).join(", ");
+    const gateways = frame.GatewayEUIs || [];
     const dt = new Date(frame.DT);
-    const dev = frame.DevEui || "";
-    const details = [extra, gateways && `gateways: ${gateways}`, frame.Command && `command: ${frame.Command}`,
-      frame.Reference && `reference: ${frame.Reference}`, frame.Error && `error: ${frame.Error}`].filter(Boolean).join("  ·  ");
-    const row = GW.element("tr", { "data-type": type, "data-dev": `${dev} ${gateways}`.toLowerCase() },
+    const who = subject(frame, type);
+    const names = GW.names();
+    const label = (kind, id) => `${id} ${(names[`${kind}s`] || {})[id] || ""}`.toLowerCase();
+    const gatewayIds = who && who.kind === "gateway" ? [who.id, ...gateways] : gateways;
+    const details = [extra, frame.Command && `command: ${frame.Command}`,
+      frame.Reference && `reference: ${frame.Reference}`, frame.Error && `error: ${frame.Error}`].filter(Boolean).join("  \u00b7  ");
+    const gatewayCell = GW.element("td", {});
+    gateways.forEach((eui, i) => { if (i) gatewayCell.append(", "); gatewayCell.append(GW.subjectLink("gateway", eui)); });
+    const row = GW.element("tr", {
+        "data-type": type,
+        "data-device": who && (who.kind === "device" || who.kind === "unknown") ? `${label("device", who.id)} ${who.eui || ""}` : "",
+        "data-terminal": who && who.kind === "terminal" ? label("terminal", who.id) : "",
+        "data-gateway": gatewayIds.map((eui) => label("gateway", eui)).join(" "),
+        "data-seq": frame.Seq },
       GW.element("td", { title: frame.DT }, isNaN(dt) ? frame.DT : GW.localTime(dt)),
       GW.element("td", {}, GW.element("code", {}, type)),
       GW.element("td", {}, connector),
-      GW.element("td", {}, GW.element("code", {}, dev)),
+      who && who.kind === "gateway" ? GW.element("td", {}) : subjectCell(who),
+      who && who.kind === "gateway" ? GW.element("td", {}, GW.subjectLink("gateway", who.id)) : gatewayCell,
       GW.element("td", {}, frame.Port || ""),
       GW.element("td", { className: "payload" }, text ? GW.element("span", { title: frame.Payload }, text) : (frame.Payload || "")),
       GW.element("td", { className: "extra" }, details));
-    row.hidden = !matches(row);
+    GW.expandable(row, frame, row.cells.length);
+    if (type && !TYPES.has(type)) {
+      TYPES.add(type);
+      $("filter-type").append(GW.element("option", { value: type }, type));
+    }
     list.prepend(row);
-    while (list.rows.length > MAX_ROWS) list.deleteRow(-1);
+    filter.apply([row]);
+    GW.trim(list, MAX_ROWS);
     if (!row.hidden) $("comms-empty").hidden = true;
   }
 
@@ -94,6 +124,6 @@ document.addEventListener("DOMContentLoaded", () => {
     if (paused && ws) { const socket = ws; ws = null; socket.close(1000, "paused"); state("paused"); }
     if (!paused) connect();
   });
-  $("clear").addEventListener("click", () => { list.replaceChildren(); applyFilter(); });
+  $("clear").addEventListener("click", () => { list.replaceChildren(); showEmpty(); });
   connect();
 });

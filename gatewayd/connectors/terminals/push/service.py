@@ -24,6 +24,7 @@ from ....journal.record import parse_ts
 from ....journal.writer import JournalUnavailable
 from .. import codec as tp
 from ....errors import ProtocolError
+from ..commands import asked_window
 from ..service import CONNECTOR_PUSH
 from . import codec
 
@@ -203,7 +204,7 @@ class PushService:
                 "command_id": command["command_id"], "sn": sn, "command": command["command"],
                 "params": command["params"], "try": command["tries"] + 1, "reference": command["reference"],
                 "confirm": command["confirm"], "connector": CONNECTOR_PUSH,
-                "line": _PASSWORD.sub("***", line)}, durable=False)
+                "line": _PASSWORD.sub("***", line), **asked_window(command)}, durable=False)
             due.append((command["queued_seq"], line))
         return due
 

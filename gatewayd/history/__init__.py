@@ -1,0 +1,1 @@
+"""History: telemetry, punches and communications in an SQLite projection of the journal."""

@@ -1,0 +1,98 @@
+"""Operations on the history store: its status, a rebuild, and the communications query."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..opcommands import Arg, OpCommand
+from ..ops import OpError, operation
+from . import queries, retention
+
+COMM_LIMIT_DEFAULT = 100
+COMM_LIMIT_MAX = 10_000
+
+
+@operation("history.status")
+async def history_status(core) -> dict[str, Any]:
+    history = core.history
+
+    def counts(conn) -> dict[str, Any]:
+        tables = ("telemetry", "telemetry_recent", "telemetry_hourly", "punches", "communications")
+        rows = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+        rows["telemetry"] += rows.pop("telemetry_recent")
+        return {"rows": rows, "bytes": retention.used_bytes(conn)}
+
+    return {"path": str(history.path), "seq": history.position, "journal_seq": core.hub.fanned_seq,
+            "ready": history.ready, "commits": history.commits, "rebuilds": history.rebuilds,
+            "last_error": history.last_error, **history.read(counts)}
+
+
+@operation("history.rebuild")
+async def history_rebuild(core) -> dict[str, Any]:
+    """Build the store again from the journal (as far back as the journal goes)."""
+    return await core.history.request_rebuild()
+
+
+def _us(value: Any, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    from datetime import datetime, timezone
+
+    if not isinstance(value, str) or len(value) > 64:
+        raise OpError("invalid", f"{name} must be an ISO 8601 time", 422)
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return int(moment.timestamp() * 1_000_000)
+    except (ValueError, OverflowError):
+        raise OpError("invalid", f"{name}: {value[:40]!r} is not an ISO 8601 time", 422) from None
+
+
+@operation("communications.list")
+async def communications_list(core, start: str | None = None, end: str | None = None, device: str | None = None,
+                              type: str | None = None, limit: int = COMM_LIMIT_DEFAULT,
+                              after: str | None = None) -> dict[str, Any]:
+    """Stored communications (the monitoring stream's items) in journal order, filtered; paged with
+    `after` = the previous page's `next_after` ("seq.item")."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= COMM_LIMIT_MAX:
+        raise OpError("invalid", f"limit must be an integer from 1 to {COMM_LIMIT_MAX}", 422)
+    for name, value in (("device", device), ("type", type)):
+        if value is not None and (not isinstance(value, str) or len(value) > 128):
+            raise OpError("invalid", f"{name} must be a string of at most 128 characters", 422)
+    position = None
+    if after:
+        try:
+            seq, _, item = str(after).partition(".")
+            position = (int(seq), int(item or 0))
+        except ValueError:
+            raise OpError("invalid", "after must be a next_after value (seq.item)", 422) from None
+    start_us, end_us = _us(start, "from"), _us(end, "to")
+    await core.history.wait_applied()
+    items = core.history.read(queries.communications, start_us=start_us, end_us=end_us, device=device,
+                              comm_type=type, limit=limit + 1, after=position)
+    more = len(items) > limit
+    items = items[:limit]
+    return {"items": items, "next_after": f"{items[-1]['seq']}.{items[-1]['item']}" if more else None}
+
+
+def _rebuilt(result: dict[str, Any]) -> str:
+    return f"history store rebuilt up to seq {result['seq']}" + (
+        f" ({result['records']} records in {result['seconds']} s)" if "records" in result else "")
+
+
+# Command-line words (the command line lists them with the other ground-floor commands).
+COMMANDS = [
+    OpCommand(("history", "rebuild"), "history.rebuild",
+              "build the history store again from the journal (as far back as the journal goes)", [], _rebuilt),
+    OpCommand(("history", "status"), "history.status", "the history store's position, rows and size", [],
+              lambda r: json.dumps(r, indent=2)),
+    OpCommand(("history", "communications"), "communications.list", "stored communications, oldest first",
+              [Arg("from", "from this ISO time", flag=True, dest="start"),
+               Arg("to", "up to this ISO time", flag=True, dest="end"),
+               Arg("device", "only this device (id, serial number or DevEUI)", flag=True),
+               Arg("type", "only this type (comm_rx, comm_tx, comm_join ...)", flag=True),
+               Arg("limit", "at most this many", flag=True, type=int)],
+              lambda r: json.dumps(r, indent=2)),
+]

@@ -1,0 +1,218 @@
+"""Reading the history database: punches, telemetry (raw or in time buckets), communications.
+
+Plain synchronous functions over a reading connection. Each runs one short query (an index range)
+or returns an iterator the caller drains in chunks; nothing here writes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import orjson
+
+from . import retention
+from .retention import HOUR_US
+from .writer import _PUNCH_COLUMNS, FLAT_VALUES, FROM_TELEMETRY
+
+FETCH_ROWS = 1000
+
+
+class StoredPunch:
+    """One punch as stored: the columns of the `punches` table as attributes."""
+
+    __slots__ = _PUNCH_COLUMNS
+
+    def __init__(self, row: tuple) -> None:
+        for name, value in zip(_PUNCH_COLUMNS, row):
+            setattr(self, name, value)
+        self.skew = bool(self.skew)
+        self.held = bool(self.held)
+
+
+_SELECT_PUNCHES = f"SELECT {', '.join(_PUNCH_COLUMNS)} FROM punches"
+
+
+def punch_seq(conn: sqlite3.Connection, source: str, enrollid: int, key_time: str, inout: int,
+              event: int) -> tuple[int, bool] | None:
+    """(seq, held) of the stored punch with this dedup key, or None."""
+    row = conn.execute("SELECT seq, held FROM punches WHERE source = ? AND enrollid = ? AND key_time = ? "
+                       "AND inout = ? AND event = ?", (source, enrollid, key_time, inout, event)).fetchone()
+    return None if row is None else (row[0], bool(row[1]))
+
+
+def held_punches(conn: sqlite3.Connection, source: str) -> int:
+    return conn.execute("SELECT count(*) FROM punches WHERE source = ? AND held = 1", (source,)).fetchone()[0]
+
+
+def select_punches(conn: sqlite3.Connection, *, start: float | None = None, end: float | None = None,
+                   end_inclusive: bool = True, sn: str | None = None, enrollid: int | None = None,
+                   after: int = 0, limit: int | None = None, newest_first: bool = False) -> Iterator[StoredPunch]:
+    """Stored (not held) punches in id order, filtered; held ones are left out."""
+    where, args = ["held = 0"], []
+    if after:
+        where.append("id > ?")
+        args.append(after)
+    if sn is not None:
+        where.append("source = ?")
+        args.append(sn)
+    if enrollid is not None:
+        where.append("enrollid = ?")
+        args.append(enrollid)
+    if start is not None:
+        where.append("utc_ts >= ?")
+        args.append(start)
+    if end is not None:
+        where.append("utc_ts <= ?" if end_inclusive else "utc_ts < ?")
+        args.append(end)
+    sql = f"{_SELECT_PUNCHES} WHERE {' AND '.join(where)} ORDER BY id {'DESC' if newest_first else ''}"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    cursor = conn.execute(sql, args)
+    while True:
+        rows = cursor.fetchmany(FETCH_ROWS)
+        if not rows:
+            return
+        yield from map(StoredPunch, rows)
+
+
+# -- telemetry ------------------------------------------------------------------------------------
+def _device_number(conn: sqlite3.Connection, device_id: str) -> int | None:
+    row = conn.execute("SELECT n FROM device_ids WHERE id = ?", (device_id,)).fetchone()
+    return None if row is None else row[0]
+
+
+iso_us = retention.iso
+
+
+def telemetry_messages(conn: sqlite3.Connection, device_id: str, start_us: int | None, end_us: int | None,
+                       limit: int) -> list[dict[str, Any]]:
+    """The last `limit` messages in [start, end], oldest first: {seq, ts, payload, device_ts?}."""
+    device = _device_number(conn, device_id)
+    if device is None or limit <= 0:
+        return []
+    low = -(1 << 62) if start_us is None else start_us
+    high = 1 << 62 if end_us is None else end_us
+    rows = conn.execute(
+        "SELECT seq, ts, device_ts, payload FROM ("
+        " SELECT seq, ts, device_ts, payload FROM telemetry WHERE device = ?1 AND ts BETWEEN ?2 AND ?3"
+        " UNION ALL"
+        " SELECT seq, ts, device_ts, payload FROM telemetry_recent WHERE device = ?1 AND ts BETWEEN ?2 AND ?3)"
+        " ORDER BY ts DESC, seq DESC LIMIT ?4", (device, low, high, limit)).fetchall()
+    items = []
+    for seq, ts, device_ts, payload in reversed(rows):
+        item = {"seq": seq, "ts": iso_us(ts), "payload": orjson.loads(payload)}
+        if device_ts is not None:
+            item["device_ts"] = device_ts
+        items.append(item)
+    return items
+
+
+@dataclass
+class Bucket:
+    start_us: int
+    low: float
+    high: float
+    total: float
+    count: int
+
+    def merge(self, low: float, high: float, total: float, count: int) -> None:
+        self.low = min(self.low, low)
+        self.high = max(self.high, high)
+        self.total += total
+        self.count += count
+
+    def public(self) -> dict[str, Any]:
+        return {"t": iso_us(self.start_us), "mean": self.total / self.count, "min": self.low, "max": self.high,
+                "count": self.count}
+
+
+def key_path(key: str) -> str:
+    """The JSON path of a top-level payload key (the caller refuses keys with a double quote)."""
+    return '$."' + key + '"'
+
+
+def telemetry_series(conn: sqlite3.Connection, device_id: str, key: str, start_us: int, end_us: int,
+                     every_us: int) -> list[dict[str, Any]]:
+    """Numeric values of `key` in [start, end) as buckets of `every_us` (aligned to the epoch): mean,
+    min, max and count each. Buckets of whole hours come from the hourly figures wherever an hour has
+    them (a month is 720 rows, not 43,200 messages), smaller ones from the messages wherever they are
+    kept; an hour kept only as figures counts as one bucket at its start."""
+    device = _device_number(conn, device_id)
+    if device is None:
+        return []
+    buckets: dict[int, Bucket] = {}
+    path = key_path(key)
+    meta = dict(conn.execute("SELECT name, value FROM meta WHERE name IN ('hourly_until', 'raw_from_hour')"))
+    split_hour = int(meta.get("hourly_until" if every_us % HOUR_US == 0 else "raw_from_hour", 0))
+    raw_start = max(start_us, split_hour * HOUR_US)
+    raw = conn.execute(
+        "SELECT ts / ?4 AS b, min(v), max(v), total(v), count(v) FROM ("
+        " SELECT ts, json_extract(payload, ?5) AS v, json_type(payload, ?5) AS t FROM telemetry"
+        "  WHERE device = ?1 AND ts >= ?2 AND ts < ?3"
+        " UNION ALL"
+        " SELECT ts, json_extract(payload, ?5), json_type(payload, ?5) FROM telemetry_recent"
+        "  WHERE device = ?1 AND ts >= ?2 AND ts < ?3)"
+        " WHERE t IN ('integer', 'real') GROUP BY b", (device, raw_start, end_us, every_us, path))
+    for bucket, low, high, total, count in raw:
+        buckets[bucket] = Bucket(bucket * every_us, low, high, total, count)
+    hourly = conn.execute(
+        "SELECT hour, low, high, total, count FROM telemetry_hourly WHERE device = ? AND key = ? "
+        "AND hour >= ? AND hour < ?", (device, key, start_us // HOUR_US, min(-(-end_us // HOUR_US), split_hour)))
+    for hour, low, high, total, count in hourly:
+        bucket = hour * HOUR_US // every_us
+        found = buckets.get(bucket)
+        if found is None:
+            buckets[bucket] = Bucket(bucket * every_us, low, high, total, count)
+        else:
+            found.merge(low, high, total, count)
+    return [buckets[b].public() for b in sorted(buckets)]
+
+
+# -- communications --------------------------------------------------------------------------------
+def communications(conn: sqlite3.Connection, *, start_us: int | None, end_us: int | None, device: str | None,
+                   comm_type: str | None, limit: int, after: tuple[int, int] | None = None) -> list[dict[str, Any]]:
+    """Stored communications in (ts, seq) order within [start, end], at most `limit`."""
+    where, args = [], []
+    if start_us is not None:
+        where.append("ts >= ?")
+        args.append(start_us)
+    if end_us is not None:
+        where.append("ts <= ?")
+        args.append(end_us)
+    if device is not None:
+        where.append("device = ?")
+        args.append(device)
+    if comm_type is not None:
+        where.append("type = ?")
+        args.append(comm_type)
+    if after is not None:
+        where.append("(seq, item) > (?, ?)")
+        args.extend(after)
+    sql = ("SELECT seq, item, ts, device, type, connector, payload, extra FROM communications"
+           + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY seq, item LIMIT ?")
+    items = []
+    for seq, item, ts, dev, kind, connector, payload, extra in conn.execute(sql, (*args, limit)):
+        extra = orjson.loads(extra) if extra else {}
+        if extra.pop(FROM_TELEMETRY, None):
+            payload = _telemetry_payload(conn, dev, ts, seq)
+            if payload is not None:
+                values = orjson.loads(payload)
+                plain = [(k, v) for k, v in list(values.items())[:FLAT_VALUES] if not isinstance(v, (dict, list))]
+                extra.update({k: v for k, v in plain if k not in extra})
+        entry = {"seq": seq, "item": item, "ts": iso_us(ts), "device": dev, "type": kind, "connector": connector,
+                 "payload_hex": (payload or b"").hex()}
+        if extra:
+            entry["extra"] = extra
+        items.append(entry)
+    return items
+
+
+def _telemetry_payload(conn: sqlite3.Connection, device_id: str, ts: int, seq: int) -> bytes | None:
+    row = conn.execute("SELECT payload FROM telemetry_recent WHERE seq = ?", (seq,)).fetchone()
+    if row is None:
+        device = _device_number(conn, device_id)
+        row = conn.execute("SELECT payload FROM telemetry WHERE device = ? AND ts = ? AND seq = ?",
+                           (device, ts, seq)).fetchone()
+    return None if row is None else row[0].encode()

@@ -1,0 +1,147 @@
+"""Retention: raw telemetry becomes hourly figures, old rows go, and the file stays under its budget.
+
+Blocking code for the worker thread. Every step is a function of the rows and of `now_us`, so a
+store rebuilt from the journal and one fed live agree once both ran it at the same moment.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+log = logging.getLogger("gatewayd.history")
+
+HOUR_US = 3_600_000_000
+DAY_US = 24 * HOUR_US
+# Rounds of "drop the oldest day" at most per run: a budget far below the data is reached over several runs.
+MAX_BYTE_ROUNDS = 400
+
+
+@dataclass
+class RetentionPolicy:
+    telemetry_raw_days: float = 30
+    telemetry_hourly_days: float = 400
+    communications_days: float = 30
+    punch_days: float = 0           # 0: punches are kept for ever
+    max_bytes: int = 0              # 0: no budget
+
+    @classmethod
+    def from_settings(cls, settings) -> "RetentionPolicy":
+        h = settings.history
+        return cls(h.telemetry_raw_days, h.telemetry_hourly_days, h.communications_days,
+                   settings.attendance.retention_days, h.max_bytes)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def iso(us: int) -> str:
+    """Microseconds since the epoch in the journal's form, exactly."""
+    return (_EPOCH + timedelta(microseconds=us)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def used_bytes(conn: sqlite3.Connection) -> int:
+    pages = conn.execute("PRAGMA page_count").fetchone()[0] - conn.execute("PRAGMA freelist_count").fetchone()[0]
+    return pages * conn.execute("PRAGMA page_size").fetchone()[0]
+
+
+def add_hour_figures(conn: sqlite3.Connection, table: str, where: str, args: tuple) -> None:
+    """Merge the numeric values of `table`'s rows matching `where` into the hourly figures."""
+    conn.execute(
+        "INSERT INTO telemetry_hourly (device, key, hour, low, high, total, count) "
+        "SELECT t.device, j.key, t.ts / ?, min(j.value), max(j.value), total(j.value), count(*) "
+        f"FROM {table} AS t, json_each(t.payload) AS j WHERE {where} AND j.type IN ('integer', 'real') "
+        "GROUP BY t.device, j.key, t.ts / ? "
+        "ON CONFLICT (device, key, hour) DO UPDATE SET low = min(low, excluded.low), "
+        "high = max(high, excluded.high), total = total + excluded.total, count = count + excluded.count",
+        (HOUR_US, *args, HOUR_US))
+
+
+def aggregate_hours(writer, until_hour: int) -> None:
+    """Figures for every hour before `until_hour` that has none yet (its rows are all in `telemetry`):
+    charts over weeks read these instead of every message."""
+    conn = writer.conn
+    done_until = int(writer.meta("hourly_until", 0))
+    if until_hour <= done_until:
+        return
+    if done_until == 0:  # a new store: start at its first row
+        first = conn.execute("SELECT min(ts) FROM telemetry").fetchone()[0]
+        done_until = until_hour if first is None else min(first // HOUR_US, until_hour)
+    for (device,) in conn.execute("SELECT n FROM device_ids").fetchall():
+        add_hour_figures(conn, "telemetry", "t.device = ? AND t.ts >= ? AND t.ts < ?",
+                         (device, done_until * HOUR_US, until_hour * HOUR_US))
+    writer.set_meta("hourly_until", until_hour)
+
+
+def drop_raw_before(writer, cutoff_us: int) -> int:
+    """Raw messages older than `cutoff_us` (an hour boundary) go; their hours keep their figures."""
+    conn = writer.conn
+    aggregate_hours(writer, cutoff_us // HOUR_US)
+    removed = 0
+    for (device,) in conn.execute("SELECT n FROM device_ids").fetchall():
+        removed += conn.execute("DELETE FROM telemetry WHERE device = ? AND ts < ?", (device, cutoff_us)).rowcount
+    if cutoff_us // HOUR_US > int(writer.meta("raw_from_hour", 0)):
+        writer.set_meta("raw_from_hour", cutoff_us // HOUR_US)
+    return removed
+
+
+def enforce(writer, policy: RetentionPolicy, now_us: int) -> list[dict]:
+    """Apply the policy in one transaction. Returns what the byte budget made it drop (for the journal)."""
+    conn = writer.conn
+    dropped: list[dict] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        writer.move_all_recent()
+        raw_cutoff = (now_us - int(policy.telemetry_raw_days * DAY_US)) // HOUR_US * HOUR_US
+        drop_raw_before(writer, raw_cutoff)
+        hourly_cutoff = (now_us - int(policy.telemetry_hourly_days * DAY_US)) // HOUR_US
+        conn.execute("DELETE FROM telemetry_hourly WHERE hour < ?", (hourly_cutoff,))
+        conn.execute("DELETE FROM communications WHERE ts < ?", (now_us - int(policy.communications_days * DAY_US),))
+        if policy.punch_days > 0:
+            conn.execute("DELETE FROM punches WHERE received < ?", (iso(now_us - int(policy.punch_days * DAY_US)),))
+        if policy.max_bytes > 0:
+            dropped = _within_budget(conn, policy.max_bytes)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("PRAGMA incremental_vacuum")
+    return dropped
+
+
+def _oldest_us(conn: sqlite3.Connection) -> int | None:
+    candidates = [
+        conn.execute("SELECT min(ts) FROM telemetry").fetchone()[0],
+        conn.execute("SELECT min(ts) FROM telemetry_recent").fetchone()[0],
+        conn.execute("SELECT min(ts) FROM communications").fetchone()[0],
+    ]
+    hour = conn.execute("SELECT min(hour) FROM telemetry_hourly").fetchone()[0]
+    if hour is not None:
+        candidates.append(hour * HOUR_US)
+    found = [c for c in candidates if c is not None]
+    return min(found) if found else None
+
+
+def _within_budget(conn: sqlite3.Connection, max_bytes: int) -> list[dict]:
+    """Drop the oldest day of telemetry and communications until the data fits. Punches are never
+    dropped for the budget: they have their own retention."""
+    dropped: list[dict] = []
+    for _ in range(MAX_BYTE_ROUNDS):
+        if used_bytes(conn) <= max_bytes:
+            break
+        oldest = _oldest_us(conn)
+        if oldest is None:
+            break
+        before = (oldest // DAY_US + 1) * DAY_US
+        rows = {
+            "telemetry": conn.execute("DELETE FROM telemetry WHERE ts < ?", (before,)).rowcount
+            + conn.execute("DELETE FROM telemetry_recent WHERE ts < ?", (before,)).rowcount,
+            "telemetry_hourly": conn.execute("DELETE FROM telemetry_hourly WHERE hour < ?",
+                                             (before // HOUR_US,)).rowcount,
+            "communications": conn.execute("DELETE FROM communications WHERE ts < ?", (before,)).rowcount,
+        }
+        dropped.append({"before": iso(before), "rows": {k: v for k, v in rows.items() if v}})
+    return dropped

@@ -1,0 +1,97 @@
+"""The history database: its file, its tables, and how connections to it are opened.
+
+One file, `<state_dir>/history/history.db`, in WAL mode: one writer (the projection's worker
+thread) and any number of readers (queries on the event loop, exports on their own connections)
+never wait for each other.
+
+Tables
+- `meta`: the last journal seq applied (`position`), the next punch id, the schema version.
+- `device_ids`: device id text -> a small integer, so telemetry rows stay short.
+- `telemetry_recent`: telemetry messages in arrival order (rowid = the record's seq). Appending
+  touches a few pages per commit whatever the number of devices.
+- `telemetry`: the same messages clustered by (device, ts, seq), moved over from
+  `telemetry_recent` in bulk (a chart reads one device's range as one contiguous run).
+- `telemetry_hourly`: lowest, highest, total and count per device, key and hour once raw values are past
+  `history.telemetry_raw_days`.
+- `punches`: every attendance punch; its id is assigned in arrival order and never reused.
+- `communications`: the monitoring stream's items (RX, TX, joins ...) for `history.communications_days`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+CACHE_KIB = 1024
+SOFT_HEAP_LIMIT = 4 * 1024 * 1024
+DIRECTORY = "history"
+FILENAME = "history.db"
+
+_TABLES = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS device_ids (n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS telemetry_recent (
+    seq INTEGER PRIMARY KEY, device INTEGER NOT NULL, ts INTEGER NOT NULL, device_ts TEXT, payload TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS telemetry (
+    device INTEGER NOT NULL, ts INTEGER NOT NULL, seq INTEGER NOT NULL, device_ts TEXT, payload TEXT NOT NULL,
+    PRIMARY KEY (device, ts, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS telemetry_hourly (
+    device INTEGER NOT NULL, key TEXT NOT NULL, hour INTEGER NOT NULL,
+    low REAL NOT NULL, high REAL NOT NULL, total REAL NOT NULL, count INTEGER NOT NULL,
+    PRIMARY KEY (device, key, hour)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS punches (
+    id INTEGER PRIMARY KEY, seq INTEGER NOT NULL, received TEXT NOT NULL, source TEXT NOT NULL,
+    connector TEXT, enrollid INTEGER NOT NULL, time TEXT NOT NULL, key_time TEXT NOT NULL, tz TEXT NOT NULL,
+    utc TEXT NOT NULL, utc_ts REAL NOT NULL, mode INTEGER, inout INTEGER NOT NULL, event INTEGER NOT NULL,
+    temp, verifymode, image_chars INTEGER, skew INTEGER NOT NULL, held INTEGER NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS punches_key ON punches (source, enrollid, key_time, inout, event);
+CREATE INDEX IF NOT EXISTS punches_source ON punches (source, id);
+CREATE INDEX IF NOT EXISTS punches_enrollid ON punches (enrollid, id);
+CREATE INDEX IF NOT EXISTS punches_held ON punches (source) WHERE held = 1;
+CREATE TABLE IF NOT EXISTS communications (
+    seq INTEGER NOT NULL, item INTEGER NOT NULL, ts INTEGER NOT NULL, device TEXT NOT NULL, type TEXT NOT NULL,
+    connector TEXT NOT NULL, payload BLOB, extra TEXT, PRIMARY KEY (seq, item)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS communications_ts ON communications (ts);
+"""
+
+
+def store_path(state_dir: Path) -> Path:
+    return Path(state_dir) / DIRECTORY / FILENAME
+
+
+def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), usable from any one thread at a time."""
+    if readonly:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+    else:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 5000")
+    # Memory stays small whatever the size of the file: 1 MiB of page cache per connection, and
+    # SQLite frees caches past 4 MiB for the whole process. Reads are index ranges, writes appends.
+    conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+    conn.execute(f"PRAGMA soft_heap_limit = {SOFT_HEAP_LIMIT}")
+    return conn
+
+
+def create(conn: sqlite3.Connection) -> None:
+    """Set the file up (an existing one is left as it is). Raises sqlite3.DatabaseError for a file
+    that is not a database or was made by a newer version."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise sqlite3.DatabaseError(f"history store schema {version} is newer than this gatewayd ({SCHEMA_VERSION})")
+    if version == 0:
+        # Pages freed by retention go back to the file system a little at a time (incremental_vacuum).
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+    conn.execute("PRAGMA journal_mode = WAL")
+    # WAL + NORMAL: a commit is not fsynced, a checkpoint is. A power cut may lose the last commits,
+    # never corrupt the file; the journal replays what was lost (the stored position says where).
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.executescript("BEGIN;" + _TABLES + f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+
+
+def integrity_problems(conn: sqlite3.Connection, *, quick: bool = False) -> list[str]:
+    """[] when SQLite finds the file sound, else its messages."""
+    rows = conn.execute("PRAGMA quick_check" if quick else "PRAGMA integrity_check").fetchall()
+    messages = [row[0] for row in rows]
+    return [] if messages == ["ok"] else messages

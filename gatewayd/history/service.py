@@ -1,0 +1,399 @@
+"""The history projection: feeds the store from the journal and answers queries from it.
+
+- At start (`open`), before anything is served: the store is opened (a damaged one is set aside
+  and rebuilt), punches and telemetry an earlier version kept in the snapshot are imported, and the
+  store catches up with the journal. From then on the store is never behind the model for longer
+  than one commit, which is what lets attendance dedup keep only the not-yet-stored keys in memory.
+- While running (`run`): a journal follower hands durable records over in seq order; they are
+  applied in one transaction at most every `history.commit_interval` seconds by a worker thread,
+  the applied seq stored in the same transaction. The seq is also saved as the journal cursor
+  "history", so compaction keeps every segment the store has not applied.
+- Queries wait (briefly) for the store to hold every durable record, asking for an early commit:
+  what a client was acknowledged is what it reads.
+- A store SQLite calls damaged is set aside and rebuilt from the journal while the daemon runs;
+  meanwhile queries and punch dedup answer "unavailable, retry" rather than guess.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sqlite3
+import time
+from typing import Any, Callable
+
+import trio
+
+from ..journal.reader import CorruptJournal, JournalReader
+from ..journal.follow import JournalFollower
+from ..journal.writer import JournalUnavailable
+from . import queries, retention, schema
+from .writer import HistoryWriter, _json, open_writer, ts_us
+
+log = logging.getLogger("gatewayd.history")
+
+CURSOR = "history"
+CATCH_UP_BATCH = 5000
+MAX_PENDING = 50_000          # records gathered for one commit at most
+RETENTION_SECONDS = 3600.0
+QUERY_WAIT_SECONDS = 5.0
+
+
+class HistoryUnavailable(JournalUnavailable):
+    """The history store cannot answer right now (being rebuilt, or behind); retry later."""
+
+
+class _Damaged(Exception):
+    pass
+
+
+def _is_damage(exc: BaseException) -> bool:
+    """SQLite's own verdict on the file (malformed, not a database), as opposed to a full disk or a lock."""
+    return isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError)
+
+
+class HistoryService:
+    def __init__(self, core, comm_mapper: Callable | None = None):
+        self.core = core
+        self.path = schema.store_path(core.settings.state_path)
+        self.comm_mapper = comm_mapper
+        self.writer: HistoryWriter | None = None
+        self.reader: sqlite3.Connection | None = None
+        self.position = 0
+        self.ready = False
+        self.running = False
+        self._advanced = trio.lowlevel.ParkingLot()
+        self._flush_requested = False
+        self._wait_scope: trio.CancelScope | None = None
+        self._damage: str | None = None  # why the worker must rebuild the store
+        self._requested = False  # ... because an operator asked
+        self.commits = 0
+        self.records_applied = 0
+        self.rebuilds = 0
+        self.last_error: str | None = None
+        m = core.metrics
+        m.gauge("gatewayd_history_seq", "Last journal seq applied to the history store.", lambda: self.position)
+        m.gauge("gatewayd_history_commits_total", "History store commits.", lambda: self.commits)
+        m.gauge("gatewayd_history_rebuilds_total", "History store rebuilds (damage or request).", lambda: self.rebuilds)
+
+    # -- start ------------------------------------------------------------------------------------
+    async def open(self) -> None:
+        """Open (or rebuild) the store and catch up with every record replayed. Before serving."""
+        state = self.core.state
+        attendance, devices = state.parts.get("attendance"), state.parts.get("devices")
+        legacy_punches = getattr(attendance, "legacy", None)
+        legacy_telemetry = getattr(devices, "legacy_telemetry", None)
+        started = time.monotonic()
+        try:
+            caught_up = await trio.to_thread.run_sync(self._open_blocking, state.seq, legacy_punches,
+                                                      legacy_telemetry)
+        except sqlite3.OperationalError as exc:  # a full disk, an I/O error: start anyway, retry in run()
+            self._close_connections()
+            self.last_error = str(exc)
+            log.error("history store: cannot open %s (%s); queries and punches get a retryable error until it "
+                      "opens", self.path, exc)
+            return
+        if attendance is not None:
+            attendance.legacy = None
+        if devices is not None:
+            devices.legacy_telemetry = None
+        self._opened()
+        if caught_up:
+            log.info("history store: caught up %d records in %.1f s (now at seq %d)",
+                     caught_up, time.monotonic() - started, self.position)
+        await self.core.cursors.asave(CURSOR, self.position)
+
+    def _close_connections(self) -> None:
+        for conn in (self.reader, self.writer.conn if self.writer else None):
+            if conn is not None:
+                conn.close()
+        self.reader = self.writer = None
+        self.ready = False
+
+    async def _reopen(self) -> None:
+        """run(): until the store opens (after a failed open at start), try again now and then."""
+        delay = 1.0
+        while True:
+            await trio.sleep(delay)
+            await self.open()
+            if self.ready:
+                return
+            delay = min(delay * 2, 30.0)
+
+    def _opened(self) -> None:
+        self.reader = schema.connect(self.path)
+        self.ready = True
+        self._advance(self.writer.position)
+
+    def _open_blocking(self, until_seq: int, legacy_punches: dict | None, legacy_telemetry: dict | None) -> int:
+        try:
+            self.writer = open_writer(self.path, self.comm_mapper)
+            if self.writer.position > until_seq:
+                raise _Damaged(f"the store is at seq {self.writer.position}, past the journal's {until_seq}")
+        except (sqlite3.DatabaseError, _Damaged) as exc:
+            if isinstance(exc, sqlite3.OperationalError):
+                raise
+            self._set_aside(str(exc))
+            self.writer = open_writer(self.path, self.comm_mapper)
+        if legacy_punches or legacy_telemetry:
+            self._import_legacy(legacy_punches, legacy_telemetry)
+        return self.catch_up(until_seq)
+
+    def _set_aside(self, reason: str, damaged: bool = True) -> None:
+        """Move the store out of the way: a damaged one is kept beside it (one copy) for a post-mortem."""
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None
+        self.rebuilds += 1
+        kept = self.path.with_name(self.path.name + ".damaged")
+        for suffix in ("", "-wal", "-shm"):
+            source = self.path.with_name(self.path.name + suffix)
+            target = kept.with_name(kept.name + suffix)
+            if source.exists() and damaged:
+                source.replace(target)
+            else:
+                source.unlink(missing_ok=True)
+                if damaged:
+                    target.unlink(missing_ok=True)
+        if damaged:
+            log.error("history store %s is not usable (%s): kept as %s, rebuilding it from the journal",
+                      self.path, reason, kept.name)
+
+    def _import_legacy(self, punches: dict | None, telemetry: dict | None) -> None:
+        writer = self.writer
+        writer.conn.execute("BEGIN IMMEDIATE")
+        try:
+            if punches:
+                fields = punches["fields"]
+                added = writer.import_punches((dict(zip(fields, row)) for row in punches["rows"]),
+                                              punches["next_id"])
+                if added:
+                    log.info("history store: imported %d punches from the snapshot", added)
+            for device_id, items in (telemetry or {}).items():
+                number = writer._device_number(device_id)
+                writer.conn.executemany(
+                    "INSERT OR IGNORE INTO telemetry_recent (seq, device, ts, device_ts, payload) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [(i["seq"], number, ts_us(i["ts"]), i.get("device_ts"), _json(i["payload"])) for i in items])
+            writer.conn.execute("COMMIT")
+        except BaseException:
+            writer.conn.execute("ROLLBACK")
+            raise
+
+    def catch_up(self, until_seq: int) -> int:
+        """Blocking: apply the journal's records after the store's position up to `until_seq`."""
+        writer = self.writer
+        if writer.position >= until_seq:
+            return 0
+        before = writer.position
+        reader = JournalReader(self.core.journal_dir)
+        batch = []
+        first_seen = None
+        try:
+            for record in reader.records(after_seq=writer.position, until_seq=until_seq):
+                if first_seen is None:
+                    first_seen = record.seq
+                    if record.seq > writer.position + 1:
+                        log.warning("history store: records %d to %d are no longer in the journal; the store "
+                                    "starts after them", writer.position + 1, record.seq - 1)
+                batch.append(record)
+                if len(batch) >= CATCH_UP_BATCH:
+                    writer.apply(batch)
+                    batch = []
+        except CorruptJournal as exc:
+            # Replay did not need these lines (a snapshot covers them); the store does without them.
+            log.error("history store: the journal cannot be read past seq %d (%s); the store skips to seq %d "
+                      "(see `gatewayd journal verify`)", batch[-1].seq if batch else writer.position, exc, until_seq)
+        if batch:
+            writer.apply(batch)
+        if writer.position < until_seq:
+            writer.conn.execute("BEGIN IMMEDIATE")
+            writer.skip_to(until_seq)
+            writer.conn.execute("COMMIT")
+        self.records_applied += writer.position - before
+        return writer.position - before
+
+    # -- live -------------------------------------------------------------------------------------
+    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        self.running = True
+        task_status.started()
+        try:
+            if not self.ready:
+                await self._reopen()
+            while True:
+                try:
+                    await self._follow()
+                except _Damaged as exc:
+                    requested, self._requested = self._requested, False
+                    await self.rebuild(str(exc), damaged=not requested)
+        finally:
+            self.running = False
+            self._advanced.unpark_all()
+            with trio.CancelScope(shield=True), trio.move_on_after(2):
+                await self.core.cursors.asave(CURSOR, self.position)
+
+    async def _follow(self) -> None:
+        follower = JournalFollower(self.core.hub, self.core.journal_dir, self.position)
+        settings = self.core.settings.history
+        last_commit = -float("inf")
+        # Retention runs now and then after a commit, by the system's clock: an idle daemon has
+        # nothing to wake up for (and a test's mock clock is not driven by it).
+        next_retention = 0.0
+        while True:
+            if time.monotonic() >= next_retention:
+                await self._enforce_retention()
+                next_retention = time.monotonic() + RETENTION_SECONDS
+            records = await self._gather(follower, math.inf)
+            if self._damage is not None:
+                raise _Damaged(self._damage)
+            if not records:
+                continue
+            deadline = max(trio.current_time(), last_commit + settings.commit_interval)
+            while len(records) < MAX_PENDING and not self._flush_requested and trio.current_time() < deadline:
+                records.extend(await self._gather(follower, deadline))
+            await self._commit(records)
+            last_commit = trio.current_time()
+            await self.core.cursors.asave(CURSOR, self.position)
+
+    async def _gather(self, follower: JournalFollower, deadline: float) -> list:
+        """The follower's next batch, or [] at the deadline or when a query or a rebuild needs the worker."""
+        if self._damage is not None:
+            return []
+        with trio.CancelScope(deadline=deadline) as scope:
+            self._wait_scope = scope
+            try:
+                return await follower.next_batch()
+            finally:
+                self._wait_scope = None
+        return []
+
+    async def _commit(self, records: list) -> None:
+        self._flush_requested = False
+        delay = 0.5
+        while True:
+            try:
+                position = await trio.to_thread.run_sync(self.writer.apply, records)
+                break
+            except sqlite3.DatabaseError as exc:
+                if _is_damage(exc):
+                    raise _Damaged(str(exc)) from None
+                if self.last_error != str(exc):
+                    log.error("history store: cannot write (%s); retrying, the journal keeps the records", exc)
+                self.last_error = str(exc)
+                await trio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        self.last_error = None
+        self.commits += 1
+        self.records_applied += len(records)
+        self._advance(position)
+
+    def _advance(self, position: int) -> None:
+        self.position = position
+        attendance = self.core.state.parts.get("attendance")
+        if attendance is not None:
+            attendance.forget_until(position)
+        self._advanced.unpark_all()
+
+    async def _enforce_retention(self) -> None:
+        policy = retention.RetentionPolicy.from_settings(self.core.settings)
+        now_us = time.time_ns() // 1000
+        try:
+            dropped = await trio.to_thread.run_sync(retention.enforce, self.writer, policy, now_us)
+        except sqlite3.DatabaseError as exc:
+            if _is_damage(exc):
+                raise _Damaged(str(exc)) from None
+            log.error("history store: retention failed (%s); trying again later", exc)
+            return
+        for drop in dropped:
+            log.warning("history store over history.max_bytes: dropped data before %s (%s)", drop["before"],
+                        drop["rows"])
+            await self.core.hub.publish("history.dropped", {"reason": "max_bytes", **drop}, durable=False)
+
+    async def rebuild(self, reason: str, damaged: bool = True) -> dict[str, Any]:
+        """Set the store aside and build it again from the journal (as far back as the journal goes)."""
+        self.ready = False
+        started = time.monotonic()
+        until = self.core.hub.fanned_seq
+
+        def build() -> int:
+            self._set_aside(reason, damaged)
+            self.writer = open_writer(self.path, self.comm_mapper)
+            return self.catch_up(until)
+
+        applied = await trio.to_thread.run_sync(build)
+        self._damage = None
+        self._opened()
+        await self.core.cursors.asave(CURSOR, self.position)
+        seconds = time.monotonic() - started
+        log.warning("history store rebuilt from the journal: %d records in %.1f s", applied, seconds)
+        return {"records": applied, "seconds": round(seconds, 3), "seq": self.position}
+
+    # -- reading ----------------------------------------------------------------------------------
+    def report_damage(self, exc: BaseException) -> None:
+        """A reader met a damaged file: the worker rebuilds it."""
+        if self._damage is None:
+            self._damage = str(exc)
+            log.error("history store: damage found while reading (%s)", exc)
+        self.ready = False
+        self._wake_collector()
+
+    def _wake_collector(self) -> None:
+        self._flush_requested = True
+        if self._wait_scope is not None:
+            self._wait_scope.cancel()
+
+    async def request_rebuild(self, reason: str = "requested by an operator") -> dict[str, Any]:
+        """Rebuild now: by the worker when the daemon runs, else here."""
+        if not self.running:
+            return await self.rebuild(reason, damaged=False)
+        before = self.rebuilds
+        self._requested = True
+        self._damage = reason
+        self.ready = False
+        self._wake_collector()
+        while self.rebuilds == before or not self.ready:
+            await self._advanced.park()
+        return {"seq": self.position, "rebuilt": True}
+
+    async def wait_applied(self, seq: int | None = None, timeout: float = QUERY_WAIT_SECONDS) -> None:
+        """Return once the store holds every record up to `seq` (default: every durable record)."""
+        target = self.core.hub.fanned_seq if seq is None else seq
+        if self.ready and self.position >= target:
+            return
+        if not self.running and self.ready:  # offline command line: nobody else feeds the store
+            await trio.to_thread.run_sync(self.catch_up, target)
+            self._advance(self.writer.position)
+            await self.core.cursors.asave(CURSOR, self.position)
+            return
+        self._wake_collector()
+        with trio.move_on_after(timeout):
+            while not (self.ready and self.position >= target):
+                await self._advanced.park()
+        if not (self.ready and self.position >= target):
+            raise HistoryUnavailable("the history store is being rebuilt or is behind; retry later")
+
+    def read(self, fn: Callable, *args: Any, **kwargs: Any) -> Any:
+        """Run a query function on the reading connection; damage becomes HistoryUnavailable."""
+        if not self.ready or self.reader is None:
+            raise HistoryUnavailable("the history store is being rebuilt; retry later")
+        try:
+            return fn(self.reader, *args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            if _is_damage(exc):
+                self.report_damage(exc)
+            raise HistoryUnavailable(f"the history store cannot be read: {exc}") from None
+
+    def open_reader(self) -> sqlite3.Connection:
+        """A connection of its own, for a long read (an export) that must not hold the shared one."""
+        if not self.ready:
+            raise HistoryUnavailable("the history store is being rebuilt; retry later")
+        return schema.connect(self.path, readonly=True)
+
+    def stored_punch(self, source: str, enrollid: int, key_time: str, inout: int, event: int) -> tuple[int, bool] | None:
+        return self.read(queries.punch_seq, source, enrollid, key_time, inout, event)
+
+    def close(self) -> None:
+        self._close_connections()

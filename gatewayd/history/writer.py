@@ -1,0 +1,253 @@
+"""Applying journal records to the history database: one transaction per batch, position included.
+
+Blocking code for the projection's worker thread (and for `gatewayd history rebuild`). Applying
+the same records in the same order gives the same rows however they are cut into batches: a
+record's rows depend only on the record and on what earlier records stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import orjson
+
+from ..journal.record import Record
+from . import schema
+
+log = logging.getLogger("gatewayd.history")
+
+CommMapper = Callable[[Record], Iterable[Any]]
+
+# In a communication's extra: its payload is the telemetry message's (same seq), its flat values too.
+FROM_TELEMETRY = "~telemetry"
+# How many of a payload's plain values a telemetry communication lists in its extra.
+FLAT_VALUES = 32
+
+# A batch moves telemetry_recent into the clustered table once its oldest row is this old (us).
+MOVE_AFTER_US = 60_000_000
+
+_PUNCH_COLUMNS = ("id", "seq", "received", "source", "connector", "enrollid", "time", "key_time", "tz", "utc",
+                  "utc_ts", "mode", "inout", "event", "temp", "verifymode", "image_chars", "skew", "held")
+_INSERT_PUNCH = (f"INSERT OR IGNORE INTO punches ({', '.join(_PUNCH_COLUMNS)}) "
+                 f"VALUES ({', '.join('?' * len(_PUNCH_COLUMNS))})")
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def ts_us(ts: str) -> int:
+    """A record's "2026-11-22T03:04:05.123456Z" as microseconds since the epoch (exactly)."""
+    return (datetime.fromisoformat(ts) - _EPOCH) // _MICROSECOND
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+class HistoryWriter:
+    """The one writing connection. Not thread-safe: one batch at a time, from any one thread."""
+
+    def __init__(self, path: Path, comm_mapper: CommMapper | None = None):
+        self.path = Path(path)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.conn = schema.connect(self.path)
+        schema.create(self.conn)
+        self.comm_mapper = comm_mapper
+        self._device_numbers: dict[str, int] = dict(
+            (device_id, n) for n, device_id in self.conn.execute("SELECT n, id FROM device_ids"))
+        self.position = int(self._meta("position", 0))
+        self._telemetry_text = ""
+        self.next_punch_id = int(self._meta("next_punch_id", 1))
+        self._appliers = {
+            "attendance.punches": self._punches,
+            "terminal.approved": self._release_held,
+            "terminal.rejected": self._drop_held,
+            "terminal.deleted": self._drop_held,
+            "device.telemetry": self._telemetry,
+            "device.deleted": self._device_deleted,
+        }
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def _meta(self, name: str, default: Any) -> Any:
+        row = self.conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return default if row is None else row[0]
+
+    def _set_meta(self, name: str, value: Any) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, value))
+
+    # -- batches ---------------------------------------------------------------------------------
+    def apply(self, records: Iterable[Record]) -> int:
+        """Apply the records after the stored position, in one transaction; returns the new position.
+        Records at or before the position were applied before and are skipped."""
+        conn = self.conn
+        position = self.position
+        next_punch_id = self.next_punch_id
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            appliers = self._appliers
+            comm_mapper = self.comm_mapper
+            for record in records:
+                if record.seq <= position:
+                    continue
+                applier = appliers.get(record.type)
+                if applier is not None:
+                    applier(record)
+                if comm_mapper is not None:
+                    self._communications(record, comm_mapper)
+                position = record.seq
+            self._move_recent_telemetry()
+            self._set_meta("position", position)
+            self._set_meta("next_punch_id", self.next_punch_id)
+            conn.execute("COMMIT")
+        except BaseException:
+            self.next_punch_id = next_punch_id
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        self.position = position
+        return position
+
+    def skip_to(self, seq: int) -> None:
+        """Record that everything up to `seq` is applied (records that are no longer in the journal)."""
+        if seq > self.position:
+            self._set_meta("position", seq)
+            self.position = seq
+
+    # -- appliers --------------------------------------------------------------------------------
+    def _device_number(self, device_id: str) -> int:
+        number = self._device_numbers.get(device_id)
+        if number is None:
+            number = self.conn.execute("INSERT INTO device_ids (id) VALUES (?)", (device_id,)).lastrowid
+            self._device_numbers[device_id] = number
+        return number
+
+    def _telemetry(self, record: Record) -> None:
+        data = record.data
+        payload = self._telemetry_text = _json(data["payload"])
+        self.conn.execute(
+            "INSERT OR IGNORE INTO telemetry_recent (seq, device, ts, device_ts, payload) VALUES (?, ?, ?, ?, ?)",
+            (record.seq, self._device_number(data["device_id"]), ts_us(record.ts), data.get("device_ts"), payload))
+
+    def _move_recent_telemetry(self) -> None:
+        conn = self.conn
+        oldest = conn.execute("SELECT ts FROM telemetry_recent ORDER BY seq LIMIT 1").fetchone()
+        if oldest is None:
+            return
+        newest = conn.execute("SELECT seq, ts FROM telemetry_recent ORDER BY seq DESC LIMIT 1").fetchone()
+        if newest[1] - oldest[0] < MOVE_AFTER_US:
+            return
+        self.move_all_recent()
+
+    def move_all_recent(self) -> None:
+        """Move telemetry_recent into the clustered table; every hour that is over gets its figures."""
+        from .retention import HOUR_US, add_hour_figures, aggregate_hours
+
+        conn = self.conn
+        newest = conn.execute("SELECT max(ts) FROM telemetry_recent").fetchone()[0]
+        if newest is None:
+            return
+        done_until = int(self._meta("hourly_until", 0))
+        # Rows for hours that have their figures already (the clock went back): merge them in.
+        add_hour_figures(conn, "telemetry_recent", "ts < ?", (done_until * HOUR_US,))
+        conn.execute("INSERT OR IGNORE INTO telemetry (device, ts, seq, device_ts, payload) "
+                     "SELECT device, ts, seq, device_ts, payload FROM telemetry_recent ORDER BY device, ts, seq")
+        conn.execute("DELETE FROM telemetry_recent")
+        aggregate_hours(self, newest // HOUR_US)
+
+    def _device_deleted(self, record: Record) -> None:
+        number = self._device_numbers.get(record.data["device_id"])
+        if number is None:
+            return
+        for table in ("telemetry_recent", "telemetry", "telemetry_hourly"):
+            self.conn.execute(f"DELETE FROM {table} WHERE device = ?", (number,))
+
+    def _punches(self, record: Record) -> None:
+        data = record.data
+        source, connector, tz, held = data["source"], data["connector"], data["tz"], int(bool(data.get("held")))
+        execute = self.conn.execute
+        for item in data["punches"]:
+            image = item.get("image")
+            utc = item["utc"]
+            row = (self.next_punch_id, record.seq, record.ts, source, connector, item["enrollid"], item["time"],
+                   item.get("key_time") or item["time"], tz, utc, datetime.fromisoformat(utc).timestamp(),
+                   item["mode"], item["inout"], item["event"], item.get("temp"), item.get("verifymode"),
+                   len(image) if image else None, int(bool(item.get("skew"))), held)
+            if execute(_INSERT_PUNCH, row).rowcount:  # 0: the same punch is stored already
+                self.next_punch_id += 1
+
+    def _release_held(self, record: Record) -> None:
+        self.conn.execute("UPDATE punches SET held = 0 WHERE source = ? AND held = 1", (record.data["sn"],))
+
+    def _drop_held(self, record: Record) -> None:
+        self.conn.execute("DELETE FROM punches WHERE source = ? AND held = 1", (record.data["sn"],))
+
+    def import_punches(self, rows: Iterable[dict[str, Any]], next_id: int) -> int:
+        """Punches kept by an earlier version in the model's snapshot, with their ids. Returns how many were new."""
+        added = 0
+        with_default = {"key_time": None, "temp": None, "verifymode": None, "image_chars": None, "skew": False,
+                        "held": False}
+        for row in rows:
+            row = with_default | row
+            values = (row["id"], row["seq"], row["received"], row["source"], row["connector"], row["enrollid"],
+                      row["time"], row["key_time"] or row["time"], row["tz"], row["utc"],
+                      datetime.fromisoformat(row["utc"]).timestamp(), row["mode"], row["inout"], row["event"],
+                      row["temp"], row["verifymode"], row["image_chars"], int(bool(row["skew"])),
+                      int(bool(row["held"])))
+            added += self.conn.execute(_INSERT_PUNCH, values).rowcount
+        self.next_punch_id = max(self.next_punch_id, next_id)
+        self._set_meta("next_punch_id", self.next_punch_id)
+        return added
+
+    def _communications(self, record: Record, comm_mapper: CommMapper) -> None:
+        items = comm_mapper(record)
+        if not items:
+            return
+        ts = ts_us(record.ts)
+        rows = []
+        # A telemetry message's communication carries its payload (and its flat values in `extra`):
+        # the telemetry row has them already, the communication row refers to it instead.
+        shared = self._telemetry_text.encode() if record.type == "device.telemetry" else None
+        for index, comm in enumerate(items):
+            payload = bytes(comm.payload)
+            extra = dict(comm.extra)
+            if shared is not None and payload == shared:
+                payload = None
+                values = record.data["payload"]
+                for key in [k for k, v in extra.items() if k in values and values[k] == v]:
+                    del extra[key]
+                extra[FROM_TELEMETRY] = 1
+            if comm.port is not None:
+                extra["port"] = comm.port
+            if comm.gateway_euis:
+                extra["gateways"] = list(comm.gateway_euis)
+            for name in ("command", "reference", "error"):
+                if getattr(comm, name) is not None:
+                    extra[name] = getattr(comm, name)
+            rows.append((record.seq, index, ts, comm.dev_eui, comm.comm_type, comm.connector, payload,
+                         _json(extra) if extra else None))
+        self.conn.executemany("INSERT OR IGNORE INTO communications (seq, item, ts, device, type, connector, "
+                              "payload, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def set_meta(self, name: str, value: Any) -> None:
+        self._set_meta(name, value)
+
+    def meta(self, name: str, default: Any = None) -> Any:
+        return self._meta(name, default)
+
+
+def open_writer(path: Path, comm_mapper: CommMapper | None = None) -> HistoryWriter:
+    """The writer, or sqlite3.DatabaseError when the file is damaged or not a history store."""
+    writer = HistoryWriter(path, comm_mapper)
+    try:
+        writer.conn.execute("SELECT count(*) FROM meta").fetchone()
+    except sqlite3.DatabaseError:
+        writer.close()
+        raise
+    return writer
