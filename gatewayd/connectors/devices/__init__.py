@@ -15,13 +15,8 @@ CONNECTOR = Connector(
     state_parts=(DevicesState, CommandsState),
     services=(("devices", service.DeviceRegistry), ("presence", Presence), ("commands", commands.CommandService)),
     operations=ops.collect(service, commands),
-<<<<<<< HEAD
     blueprints=(rest.blueprint, dashboard.blueprint),
     websockets=ws.WEBSOCKETS,
-=======
-    blueprints=(ws.blueprint, rest.blueprint, dashboard.blueprint),
-    asgi_fronts=(ws.admission_front,),
->>>>>>> main
     commands=tuple(cli.COMMANDS),
     comms=(comms,),
 )

@@ -38,7 +38,6 @@ REFUSALS = {
 }
 
 
-<<<<<<< HEAD
 def _setup(core) -> None:
     core.extras[ADMISSION] = Admission(core.settings.devices)
     for reason in (*REFUSALS, "busy"):
@@ -54,46 +53,6 @@ async def _serve(core, ws: AsgiWebSocket, path: str, *, devices_allowed: bool = 
         core.metrics.inc(REFUSED_METRIC, reason=ticket)
         await ws.refuse(503, f"{REFUSALS[ticket]}; retry in a few seconds", (("Retry-After", "5"),))
         return
-=======
-TICKET = "gatewayd.admission_ticket"  # scope key: the ticket admission_front gave this connection
-
-
-def admission_front(app, core):
-    """`app` with admission in front of it: a handshake from an address over its limits is refused
-    with 503 here, before quart builds anything for it (a flood of refusals stays cheap)."""
-    paths = {DEVICE_PATH, *core.settings.terminals.ws_paths}
-    head = [(b"content-type", b"text/plain; charset=utf-8"), (b"retry-after", b"5")]
-
-    async def front(scope, receive, send) -> None:
-        if scope["type"] != "websocket" or scope.get("path") not in paths:
-            return await app(scope, receive, send)
-        client = scope.get("client")
-        ticket = core.extras[ADMISSION].enter(str(client[0]) if client else "")
-        if isinstance(ticket, str):
-            core.metrics.inc(REFUSED_METRIC, reason=ticket)
-            await send({"type": "websocket.http.response.start", "status": 503, "headers": head})
-            await send({"type": "websocket.http.response.body",
-                        "body": f"{REFUSALS[ticket]}; retry in a few seconds\n".encode()})
-            return
-        try:
-            await app({**scope, TICKET: ticket}, receive, send)
-        finally:
-            ticket.leave()
-
-    return front
-
-
-async def _serve(*, devices_allowed: bool):
-    core = current_app.config["CORE"]
-    ws = websocket._get_current_object()
-    ticket = ws.scope.get(TICKET)
-    if ticket is None:  # served without admission_front
-        ticket = core.extras[ADMISSION].enter(ws.remote_addr or "")
-        if isinstance(ticket, str):
-            core.metrics.inc(REFUSED_METRIC, reason=ticket)
-            return Response(f"{REFUSALS[ticket]}; retry in a few seconds\n", 503,
-                            {"Retry-After": "5", "Content-Type": "text/plain; charset=utf-8"})
->>>>>>> main
     try:
         conn = WsConnection(ws, heartbeat=core.settings.presence.ws_timeout,
                             queue_size=core.settings.devices.send_queue, connections=core.connections)
