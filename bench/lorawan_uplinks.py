@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 import trio  # noqa: E402
 
 from gatewayd.connectors.lorawan import gwmp, frames as lorawan  # noqa: E402
+from gatewayd.connectors.lorawan import packets
 from gatewayd.connectors.lorawan.frames import MType  # noqa: E402
 
 BURST_SECONDS = 0.01  # senders wake every 10 ms and send what is due (cheap pacing)
@@ -77,7 +78,7 @@ def sender(port: int, g: int, devices: list[int], fcnt_start: int, count: int, r
         f_opts = MAC_IN_UPLINKS[(i // mac_every) % len(MAC_IN_UPLINKS)] if mac_every and i % mac_every == 0 else b""
         phy = lorawan.build_data_frame(MType.UNCONFIRMED_DATA_UP, dev_addr(device), fcnt, nwk, app, f_port=1,
                                        payload=b"bench" + i.to_bytes(4, "big"), f_opts=f_opts, adr=adr)
-        packets.append(gwmp.RxPacket(tmst=(i * 1000) & 0xFFFF_FFFF, chan=0, rfch=0, freq=868.1, modu="LORA",
+        packets.append(packets.RxPacket(tmst=(i * 1000) & 0xFFFF_FFFF, chan=0, rfch=0, freq=868.1, modu="LORA",
                                      datr="SF7BW125", codr="4/5", rssi=-60, lsnr=7.5, data=phy))
     datagrams = [gwmp.push_data(2, n & 0xFFFF, eui, packets[i:i + per_push])
                  for n, i in enumerate(range(0, count, per_push))]

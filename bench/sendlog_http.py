@@ -41,13 +41,14 @@ def raw_server(port_file: str) -> None:
 
     from gatewayd.config import Settings
     from gatewayd.connectors.terminals import codec as tp
+    from gatewayd.connectors.terminals import fields as tf
 
     settings = Settings()
     app = QuartTrio("raw", static_folder=None)
 
     @app.post(PATH)
     async def sendlog():
-        req = tp.decode_request(tp.loads_lenient(await request.get_data(cache=False), settings.server.max_body_bytes))
+        req = tp.decode_request(tf.loads_lenient(await request.get_data(cache=False), settings.server.max_body_bytes))
         text = tp.encode_reply("sendlog", True, count=req.count, logindex=req.logindex,
                                cloudtime=tp.format_cloudtime(datetime.now(timezone.utc)))
         return Response(text, 200, content_type="application/json")

@@ -6,6 +6,8 @@ from __future__ import annotations
 from gatewayd.connectors.lorawan import mac_commands
 from gatewayd.connectors.lorawan.mac_commands import MacCommand
 from gatewayd.connectors.lorawan import gwmp, frames as lorawan
+from gatewayd.connectors.lorawan import crypto
+from gatewayd.connectors.lorawan import packets
 from gatewayd.errors import ProtocolError
 from gatewayd.connectors.lorawan.frames import MType
 
@@ -69,7 +71,7 @@ class SimDevice:
     def accept_join(self, phy: bytes) -> dict:
         assert self.app_key is not None and self.dev_nonce is not None, "no join request sent"
         accept = lorawan.decode_join_accept(self.app_key, phy)
-        self.nwk_s_key, self.app_s_key = lorawan.derive_session_keys(
+        self.nwk_s_key, self.app_s_key = crypto.derive_session_keys(
             self.app_key, accept["app_nonce"], accept["net_id"], self.dev_nonce
         )
         self.dev_addr = accept["dev_addr"]
@@ -197,8 +199,8 @@ class SimGateway:
         lsnr: float = 9.5,
         tmst: int | None = None,
         stat: int = 1,
-    ) -> gwmp.RxPacket:
-        return gwmp.RxPacket(
+    ) -> packets.RxPacket:
+        return packets.RxPacket(
             tmst=self.tmst if tmst is None else tmst,
             chan=0,
             rfch=0,
@@ -212,7 +214,7 @@ class SimGateway:
             data=bytes(phy),
         )
 
-    def push_data(self, *phys: bytes, stat: gwmp.GatewayStat | None = None, **radio) -> bytes:
+    def push_data(self, *phys: bytes, stat: packets.GatewayStat | None = None, **radio) -> bytes:
         """PUSH_DATA with one rxpk per PHYPayload (keyword args go to `rx_packet`)."""
         rxpk = [self.rx_packet(phy, **radio) for phy in phys]
         self.tmst = (self.tmst + self.tmst_step) & 0xFFFF_FFFF
@@ -222,7 +224,7 @@ class SimGateway:
         defaults = {"time": "2024-01-01 00:00:00 GMT", "rxnb": 0, "rxok": 0, "rxfw": 0,
                     "ackr": 100.0, "dwnb": 0, "txnb": 0}
         return gwmp.push_data(
-            self.version, self._token(), self.eui, stat=gwmp.GatewayStat(**{**defaults, **fields})
+            self.version, self._token(), self.eui, stat=packets.GatewayStat(**{**defaults, **fields})
         )
 
     def pull_data(self) -> bytes:

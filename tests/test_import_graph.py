@@ -14,10 +14,13 @@ PACKAGE = Path(__file__).resolve().parents[1] / "gatewayd"
 CODECS = {
     "gatewayd.connectors.devices.json_codec", "gatewayd.connectors.devices.xml_codec",
     "gatewayd.connectors.devices.messages", "gatewayd.connectors.devices.dialect",
-    "gatewayd.connectors.terminals.codec", "gatewayd.connectors.terminals.push.codec",
-    "gatewayd.connectors.lorawan.gwmp", "gatewayd.connectors.lorawan.frames", "gatewayd.connectors.lorawan.regions",
+    "gatewayd.connectors.terminals.codec", "gatewayd.connectors.terminals.fields", "gatewayd.connectors.terminals.punches",
+    "gatewayd.connectors.terminals.command_codec", "gatewayd.connectors.terminals.push.codec",
+    "gatewayd.connectors.lorawan.gwmp", "gatewayd.connectors.lorawan.packets", "gatewayd.connectors.lorawan.frames",
+    "gatewayd.connectors.lorawan.crypto",
+    "gatewayd.connectors.lorawan.regions",
     "gatewayd.connectors.lorawan.band", "gatewayd.connectors.lorawan.bands", "gatewayd.connectors.lorawan.station.codec",
-    "gatewayd.connectors.monitor.resiot",
+    "gatewayd.connectors.monitor.resiot", "gatewayd.connectors.monitor.tx_request",
 }
 ERRORS = "gatewayd.errors"
 # Above the ground floor: the connectors, what stands on them (northbound events) and the places

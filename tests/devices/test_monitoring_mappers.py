@@ -4,7 +4,8 @@ import json
 from zoneinfo import ZoneInfo
 
 from gatewayd.journal.record import Record
-from gatewayd.connectors.monitor.resiot import TxRequest, encode_envelope, parse_tx
+from gatewayd.connectors.monitor.tx_request import TxRequest, parse_tx
+from gatewayd.connectors.monitor.resiot import encode_envelope
 from gatewayd.connectors.monitor import comms
 from gatewayd.connectors.devices import comms as device_comms  # noqa: F401  (registers the mappers)
 

@@ -16,7 +16,10 @@ from urllib.parse import parse_qsl
 from gatewayd.connectors.devices import json_codec as device_json, xml_codec as device_xml, dialect
 from gatewayd.connectors.lorawan import gwmp, frames as lorawan
 from gatewayd.connectors.monitor import resiot
+from gatewayd.connectors.monitor import tx_request
 from gatewayd.connectors.terminals import codec as terminal
+from gatewayd.connectors.terminals import command_codec as tc
+from gatewayd.connectors.terminals import fields as tf
 from gatewayd.errors import ProtocolError
 
 MAX_FRAME = 64 * 1024
@@ -71,11 +74,11 @@ def dialect_target(data: bytes) -> None:
 
 
 def terminal_target(data: bytes) -> None:
-    obj = terminal.loads_lenient(data, MAX_FRAME)
-    if terminal.is_reply(obj):
-        reply = terminal.decode_reply(obj)
-        terminal.punches_in_reply(reply)
-        terminal.page_done(reply, 1, 10)
+    obj = tf.loads_lenient(data, MAX_FRAME)
+    if tc.is_reply(obj):
+        reply = tc.decode_reply(obj)
+        tc.punches_in_reply(reply)
+        tc.page_done(reply, 1, 10)
         return
     request = terminal.decode_request(obj)
     # a request that decodes has a printable serial number the reply can carry
@@ -116,11 +119,11 @@ def lorawan_phy_target(data: bytes) -> None:
 def tx_target(data: bytes) -> None:
     for frame in (data, _text(data)):
         try:
-            tx = resiot.parse_tx(frame)
-        except resiot.TxError:
+            tx = tx_request.parse_tx(frame)
+        except tx_request.TxError:
             continue
-        assert 0 <= tx.port <= 255 and len(tx.payload) <= resiot.MAX_TX_PAYLOAD_BYTES
-        json.loads(resiot.tx_reply(True, "", tx.reference))
+        assert 0 <= tx.port <= 255 and len(tx.payload) <= tx_request.MAX_TX_PAYLOAD_BYTES
+        json.loads(tx_request.tx_reply(True, "", tx.reference))
 
 
 def monitor_query_target(data: bytes) -> None:

@@ -11,7 +11,7 @@ import trio
 from trio_websocket import open_websocket_url
 
 from gatewayd import ops
-from gatewayd.connectors.lorawan import gwmp
+from gatewayd.connectors.lorawan import gwmp, packets
 from tests.lorasim import SimDevice, SimGateway
 
 # ABP device (keys as printed; any 16 bytes do)
@@ -100,7 +100,7 @@ class UdpGateway:
         assert ack.token == self.sim.last_token
         return tmst
 
-    async def push_packets(self, *rxpk: gwmp.RxPacket, timeout: float = 3.0) -> None:
+    async def push_packets(self, *rxpk: packets.RxPacket, timeout: float = 3.0) -> None:
         """PUSH_DATA with ready-made rxpk entries (e.g. a CRC error: `self.sim.rx_packet(phy, stat=-1)`)."""
         await self.up.send(gwmp.push_data(self.sim.version, self.sim._token(), self.eui, list(rxpk)))
         await self._reply(self.up, gwmp.PushAck, timeout)

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from gatewayd import ops
 from gatewayd.connectors.lorawan import gwmp, frames as lorawan
+from gatewayd.connectors.lorawan import packets
 from gatewayd.gateway import open_core
 from gatewayd.connectors.lorawan.udp import GwmpListener
 
@@ -29,8 +30,8 @@ phy_bytes = st.one_of(
 )
 
 
-def rx(phy: bytes, **radio) -> gwmp.RxPacket:
-    return gwmp.RxPacket(tmst=radio.get("tmst", 1000), freq=radio.get("freq", 868.1), modu="LORA",
+def rx(phy: bytes, **radio) -> packets.RxPacket:
+    return packets.RxPacket(tmst=radio.get("tmst", 1000), freq=radio.get("freq", 868.1), modu="LORA",
                          datr=radio.get("datr", "SF7BW125"), data=phy, rssi=-50, lsnr=5.0, chan=0, rfch=0)
 
 

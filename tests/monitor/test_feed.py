@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from gatewayd.loopload import WINDOW, LoopLoad
 from gatewayd.web.wsframe import SharedText
-from gatewayd.connectors.monitor.service import (BUSY_FROM, BUSY_FULL, BUSY_STRETCH, Broadcast, Feed, queue_item)
+from gatewayd.connectors.monitor.service import BUSY_FROM, BUSY_FULL, BUSY_STRETCH, Broadcast
+from gatewayd.connectors.monitor.session import Feed, queue_item
 
 
 class Reader:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from gatewayd.connectors.monitor.cli import format_line
 from gatewayd.connectors.monitor import comms
-from gatewayd.connectors.monitor.service import parse_since
+from gatewayd.connectors.monitor.streams import parse_since
 from gatewayd.connectors.monitor.tx_dispatch import submit_tx
 
 from .helpers import FakeTx

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import trio
 
-from gatewayd.connectors.monitor import service as monitor_service
+from gatewayd.connectors.monitor import session as monitor_session
 
 from .helpers import FAKE_RECORD, next_frame, open_monitor, registered
 
@@ -47,7 +47,7 @@ class Load:
 @pytest.mark.parametrize("behind", [40, 1500], ids=["short-replay", "long-catch-up"])
 async def test_since_under_concurrent_load_has_no_gap_and_no_duplicate(daemon, behind, monkeypatch):
     # Small replay chunks: the replay takes many round trips while the writers keep going.
-    monkeypatch.setattr(monitor_service, "REPLAY_CHUNK", 8)
+    monkeypatch.setattr(monitor_session, "REPLAY_CHUNK", 8)
     hub = daemon.core.hub
     load = Load(daemon)
     seqs: list[int] = []

@@ -7,7 +7,7 @@ import trio
 from gatewayd.connectors.mqtt.service import CURSOR
 from gatewayd.connectors.mqtt.topics import event_topic
 from gatewayd.northbound.events import EVENT_KINDS, StateDirectory, events_of
-from gatewayd.connectors.monitor.service import local_zone
+from gatewayd.connectors.monitor.streams import local_zone
 from tests.conftest import wait_for
 from tests.devices.helpers import create_device, open_websocket_url, receive_json, register, send_json, ws_url
 from tests.northbound.test_events import RECORDS

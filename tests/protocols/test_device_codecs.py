@@ -13,7 +13,7 @@ from gatewayd.connectors.devices.messages import (MAX_DEPTH, MAX_DOCUMENT_CHARS,
                                                   Registered, Telemetry)
 from gatewayd.connectors.devices.dialect import SUBPROTOCOLS, choose_dialect, select_subprotocol
 from gatewayd.errors import ProtocolError
-from gatewayd.connectors.terminals.codec import Punch
+from gatewayd.connectors.terminals.punches import Punch
 
 DEVICE_ID = "3f1c2a9e-4b7d-4c1e-9a51-0d2f6b8e7c10"
 NOW = "2026-06-12T10:00:00Z"

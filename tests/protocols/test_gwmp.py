@@ -6,8 +6,9 @@ from hypothesis import strategies as st
 
 from gatewayd.connectors.lorawan import gwmp
 from gatewayd.errors import ProtocolError
-from gatewayd.connectors.lorawan.gwmp import (GatewayStat, PullData, PullResp, PushData, RxPacket, TxAck, TxPacket,
-                                              parse_datagram, parse_header, parse_server_datagram)
+from gatewayd.connectors.lorawan.packets import GatewayStat, RxPacket, TxPacket
+from gatewayd.connectors.lorawan.gwmp import (PullData, PullResp, PushData, TxAck, parse_datagram, parse_header,
+                                              parse_server_datagram)
 
 EUI = "aa555a0000000001"
 EUI_BYTES = bytes.fromhex(EUI)

@@ -6,13 +6,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gatewayd.connectors.lorawan import gwmp, regions
+from gatewayd.connectors.lorawan import packets
 from gatewayd.errors import ProtocolError
-from gatewayd.connectors.lorawan.frames import (DataFrame, JoinRequest, MType, aes_cmac, build_data_frame,
-                                                build_join_accept, build_join_request, crypt_frm_payload, data_mic,
-                                                decode_join_accept, decrypt_payload, derive_session_keys,
-                                                dev_addr_hex, eui_to_hex, hex_to_eui, join_request_mic,
-                                                parse_dev_addr, parse_key, parse_phy, reconstruct_fcnt,
-                                                verify_data_mic, verify_join_request)
+from gatewayd.connectors.lorawan.frames import (DataFrame, JoinRequest, MType, build_data_frame, build_join_accept,
+                                                build_join_request, decode_join_accept, decrypt_payload,
+                                                dev_addr_hex, eui_to_hex, hex_to_eui, parse_dev_addr, parse_key,
+                                                parse_phy, reconstruct_fcnt, verify_data_mic, verify_join_request)
+from gatewayd.connectors.lorawan.crypto import (aes_cmac, crypt_frm_payload, data_mic, derive_session_keys,
+                                                join_request_mic)
 from tests.lorasim import SimDevice, SimGateway
 
 VECTOR_FILE = Path(__file__).parents[1] / "vectors" / "lorawan.json"
@@ -488,7 +489,7 @@ def test_sim_otaa_join_uplink_downlink():
 
     # Server side: answer with a join-accept in a PULL_RESP.
     nwk, app = derive_session_keys(APP_KEY, 0x000042, 0x000013, jr.dev_nonce)
-    txpk = gwmp.TxPacket(tmst=rx.tmst + 5_000_000, freq=868.1, datr="SF7BW125",
+    txpk = packets.TxPacket(tmst=rx.tmst + 5_000_000, freq=868.1, datr="SF7BW125",
                          data=build_join_accept(APP_KEY, 0x42, 0x13, 0x26000001))
     reply = gw.parse_reply(gwmp.pull_resp(2, 7, txpk))
     accepted = dev.decode_downlink(reply.txpk.data)

@@ -8,6 +8,7 @@ import pytest
 from gatewayd import config
 from gatewayd.connectors.lorawan import regions
 from gatewayd.connectors.lorawan import frames as lorawan
+from gatewayd.connectors.lorawan import crypto
 from gatewayd.errors import ProtocolError
 
 # (region, uplink MHz, uplink DR, RX1DROffset) -> (RX1 MHz, RX1 DR)
@@ -175,4 +176,4 @@ def test_largest_payload_per_dr_fits_a_frame(name):
             continue
         phy = lorawan.build_data_frame(lorawan.MType.UNCONFIRMED_DATA_DOWN, 1, 1, bytes(16), bytes(16), f_port=1,
                                        payload=bytes(rate.max_frm_payload))
-        assert len(phy) == 1 + rate.max_mac_payload + 4 <= lorawan.MAX_PHY_PAYLOAD
+        assert len(phy) == 1 + rate.max_mac_payload + 4 <= crypto.MAX_PHY_PAYLOAD

@@ -6,9 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gatewayd.errors import ProtocolError
-from gatewayd.connectors.monitor.resiot import (COMM_TYPES, Action, Communication, StreamFilter, TxError,
-                                                TxRequest, action_to_frame, encode_action, encode_envelope,
-                                                format_dt, parse_filter, parse_tx, to_envelope, tx_reply)
+from gatewayd.connectors.monitor.resiot import (COMM_TYPES, Action, Communication, StreamFilter, action_to_frame,
+                                                encode_action, encode_envelope, format_dt, parse_filter,
+                                                to_envelope)
+from gatewayd.connectors.monitor.tx_request import TxError, TxRequest, parse_tx, tx_reply
 
 PLUS2 = timezone(timedelta(hours=2))
 # 09:36:46.529531 at +02:00

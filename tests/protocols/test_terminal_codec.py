@@ -9,12 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gatewayd.errors import ProtocolError
-from gatewayd.connectors.terminals.codec import (ADMIN, BACKUPNUM, COMMANDS, INOUT, MAX_RECORDS_PER_BATCH,
-                                                 REQUESTS, CheckLive, Punch, SendLog, TerminalReg, TerminalReply,
-                                                 decode_reply, decode_request, dedup_key, encode_command,
-                                                 encode_failure, encode_reply, format_cloudtime, is_reply,
-                                                 loads_lenient, page_done, parse_local_time, parse_punch,
-                                                 punches_in_reply)
+from gatewayd.connectors.terminals.command_codec import ADMIN, BACKUPNUM, COMMANDS, TerminalReply, decode_reply, encode_command, is_reply, page_done, punches_in_reply
+from gatewayd.connectors.terminals.punches import INOUT, MAX_RECORDS_PER_BATCH, Punch, dedup_key, parse_punch
+from gatewayd.connectors.terminals.codec import REQUESTS, CheckLive, SendLog, TerminalReg, decode_request, encode_failure, encode_reply, format_cloudtime
+from gatewayd.connectors.terminals.fields import loads_lenient, parse_local_time
 
 LIMIT = 64 * 1024
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

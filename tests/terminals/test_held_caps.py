@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from gatewayd.connectors.terminals.held import HeldPunches
-from gatewayd.connectors.terminals import codec as tp
+from gatewayd.connectors.terminals import punches as tpunch
 
 from tests.conftest import wait_for
 
@@ -86,7 +86,7 @@ async def test_held_punches_of_an_approval_cut_short_are_stored_at_the_next_star
     await daemon.stop()
     # what a crash between the approval record and the release leaves behind
     held = HeldPunches(daemon.state_dir / "held", lambda: (100, 1 << 20))
-    await held.keep("CRASH1", [tp.parse_punch(p) for p in punches(3)])
+    await held.keep("CRASH1", [tpunch.parse_punch(p) for p in punches(3)])
     await daemon.start()
     assert len(await stored(daemon.core, "CRASH1")) == 3
     assert list((daemon.state_dir / "held").iterdir()) == []

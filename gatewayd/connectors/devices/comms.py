@@ -8,7 +8,8 @@ from typing import Any, Iterable
 
 from ...journal.record import Record, parse_ts
 from ...ops import OpError
-from ..monitor.resiot import DEFAULT_TX_WINDOW, COMM_JOIN, COMM_RX, COMM_TX, COMM_TXCONFIRM, Action, Communication, TxRequest
+from ..monitor.resiot import COMM_JOIN, COMM_RX, COMM_TX, COMM_TXCONFIRM, Action, Communication
+from ..monitor.tx_request import DEFAULT_TX_WINDOW, TxRequest
 from ..monitor.comms import action_mapper, comm_mapper, register_tx_handler
 
 CONNECTOR = "ws"

@@ -7,7 +7,7 @@ from typing import Literal
 
 from .messages import MAX_DOCUMENT_CHARS
 from ...errors import ProtocolError
-from ..terminals.codec import loads_lenient
+from ..terminals.fields import loads_lenient
 
 Dialect = Literal["json", "xml", "terminal"]
 

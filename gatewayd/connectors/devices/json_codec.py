@@ -16,7 +16,8 @@ from .messages import (CLIENT_TYPES, MAX_DEPTH, MAX_DOCUMENT_CHARS, Ack, Attenda
                        CommandResult, Error, Event, Ping, Pong, Register, Registered, ServerMessage, Telemetry,
                        frame_text)
 from ...errors import ProtocolError
-from ..terminals.codec import MAX_RECORDS_PER_BATCH, describe, dumps_compact, parse_punch, punch_to_record
+from ..terminals.punches import MAX_RECORDS_PER_BATCH, parse_punch, punch_to_record
+from ..terminals.fields import describe, dumps_compact
 
 
 def decode(text: str | bytes, *, max_chars: int = MAX_DOCUMENT_CHARS) -> ClientMessage:

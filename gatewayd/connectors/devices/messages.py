@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import ClassVar, NamedTuple
 
 from ...errors import ProtocolError
-from ..terminals.codec import MAX_RECORDS_PER_BATCH, Punch, describe
+from ..terminals.punches import MAX_RECORDS_PER_BATCH, Punch
+from ..terminals.fields import describe
 
 MAX_DOCUMENT_CHARS = 1024 * 1024  # one frame, either dialect
 MAX_DEPTH = 16  # nested objects / lists in a payload; the payload itself is level 1

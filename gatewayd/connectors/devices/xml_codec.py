@@ -31,7 +31,8 @@ from .messages import (CLIENT_TYPES, MAX_DEPTH, MAX_DOCUMENT_CHARS, MAX_INT, MIN
                        ClientMessage, Command, CommandResult, Error, Event, Ping, Pong, Register, Registered,
                        ServerMessage, Telemetry, frame_text)
 from ...errors import ProtocolError
-from ..terminals.codec import MAX_RECORDS_PER_BATCH, describe, parse_punch, punch_to_record
+from ..terminals.punches import MAX_RECORDS_PER_BATCH, parse_punch, punch_to_record
+from ..terminals.fields import describe
 
 _JSON_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?", re.ASCII)
 _ELEMENT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*", re.ASCII)

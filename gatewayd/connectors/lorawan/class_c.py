@@ -17,7 +17,7 @@ import trio
 
 from . import regions
 from ...journal.writer import JournalUnavailable
-from . import gwmp, frames as lorawan
+from . import frames as lorawan, packets
 from ...errors import ProtocolError
 from .frames import MType
 from ...secretbox import SecretBoxError
@@ -111,7 +111,7 @@ class ClassC:
         except (ProtocolError, SecretBoxError) as exc:
             log.error("class C downlink to %s not built: %s", session["dev_eui"], exc)
             return False
-        txpk = gwmp.TxPacket(imme=True, freq=freq, rfch=0, powe=self.service.tx_power, modu="LORA",
+        txpk = packets.TxPacket(imme=True, freq=freq, rfch=0, powe=self.service.tx_power, modu="LORA",
                              datr=regions.data_rate(self.service.region, dr).datr,
                              codr=self.service.region.coding_rate, ipol=True, data=phy)
         token = downlinks.new_token(path)

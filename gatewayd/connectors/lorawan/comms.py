@@ -14,8 +14,9 @@ from typing import Any, Iterable
 import orjson
 
 from ...journal.record import Record
-from ..monitor.resiot import (DEFAULT_TX_WINDOW, COMM_GWALIVE, COMM_GWRX, COMM_JOIN, COMM_RX, COMM_TX, COMM_TXCONFIRM, COMM_TXSENDACK,
+from ..monitor.resiot import (COMM_GWALIVE, COMM_GWRX, COMM_JOIN, COMM_RX, COMM_TX, COMM_TXCONFIRM, COMM_TXSENDACK,
                               Action, Communication)
+from ..monitor.tx_request import DEFAULT_TX_WINDOW
 from ..monitor.comms import action_mapper, comm_mapper, register_tx_handler
 from .downlink import LorawanTxHandler
 

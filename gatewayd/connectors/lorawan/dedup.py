@@ -12,13 +12,13 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import gwmp
+from . import packets
 
 
 @dataclass(slots=True)
 class Copy:
     gateway: str
-    rx: gwmp.RxPacket
+    rx: packets.RxPacket
     arrived: float  # trio clock
     context: Any = None  # what a Station gateway needs to answer this copy (None: a packet forwarder's)
 

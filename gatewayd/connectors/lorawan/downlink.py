@@ -24,6 +24,7 @@ from . import mac, regions
 from .mac import MacOutcome
 from .mac_commands import encode_all
 from . import gwmp, frames as lorawan
+from . import packets
 from .frames import MType
 from ...errors import ProtocolError
 
@@ -115,8 +116,8 @@ class Downlinks:
             return None  # too late for the best gateway is too late for all of them
         return None
 
-    def txpk(self, copy, window: Window, phy: bytes) -> gwmp.TxPacket:
-        return gwmp.TxPacket(
+    def txpk(self, copy, window: Window, phy: bytes) -> packets.TxPacket:
+        return packets.TxPacket(
             imme=False, tmst=(copy.rx.tmst + int(window.delay * 1_000_000)) & 0xFFFF_FFFF,
             freq=window.freq, rfch=0, powe=self.service.tx_power, modu="LORA",
             datr=regions.data_rate(self.region, window.dr).datr, codr=copy.rx.codr or self.region.coding_rate,
@@ -128,7 +129,7 @@ class Downlinks:
         return secrets.randbelow(0x10000) if path.version >= 2 else None
 
     @staticmethod
-    def make_transmission(gateway: str, path, txpk: gwmp.TxPacket, token: int | None,
+    def make_transmission(gateway: str, path, txpk: packets.TxPacket, token: int | None,
                           track: dict[str, Any]) -> Transmission:
         return Transmission(gateway, path.addr, gwmp.pull_resp(path.version, token or 0, txpk), token, track)
 

@@ -1,4 +1,4 @@
-"""LoRaWAN 1.0.x PHYPayload codec and crypto (class A).
+"""LoRaWAN 1.0.x PHYPayload codec (class A): frames parsed and built; MICs, encryption and keys in crypto.py.
 
 Multi-byte fields are little-endian on air. EUIs, DevAddr and NetID are handled here as they are
 printed (big-endian), so all byte-order conversion happens in this module.
@@ -7,20 +7,14 @@ printed (big-endian), so all byte-order conversion happens in this module.
 from __future__ import annotations
 
 import hmac
-import struct
 from dataclasses import dataclass
 from enum import IntEnum
-from functools import lru_cache
 from string import hexdigits
 
-from cryptography.hazmat.primitives import cmac
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
 from ...errors import ProtocolError
+from .crypto import (KEY_LEN, MAX_PHY_PAYLOAD, MIC_LEN, aes_cmac, aes_ecb, check_key, check_uint,
+                     crypt_frm_payload, data_mic, join_request_mic)
 
-MAX_PHY_PAYLOAD = 255
-MIC_LEN = 4
-KEY_LEN = 16
 JOIN_REQUEST_LEN = 23  # MHDR | AppEUI(8) | DevEUI(8) | DevNonce(2) | MIC(4)
 DATA_FRAME_MIN_LEN = 12  # MHDR | DevAddr(4) | FCtrl | FCnt(2) | MIC(4)
 CFLIST_LEN = 16
@@ -218,102 +212,9 @@ def _parse_data_frame(mtype: MType, data: bytes) -> DataFrame:
     return frame
 
 
-# --------------------------------------------------------------------------------------------
-# Crypto primitives
-
-
-def _check_key(key: bytes, name: str) -> bytes:
-    if not isinstance(key, (bytes, bytearray, memoryview)):
-        raise ProtocolError("bad_key", f"{name} must be bytes, got {type(key).__name__}")
-    if len(key) != KEY_LEN:
-        raise ProtocolError("bad_key", f"{name} must be {KEY_LEN} bytes, got {len(key)}")
-    return bytes(key)
-
-
-def _check_uint(value: int, bits: int, code: str, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < (1 << bits):
-        limit = (1 << bits) - 1
-        raise ProtocolError(code, f"{name} must be an integer in 0..{limit}, got {value!r}")
-    return value
-
-
-# Expanding an AES key costs far more than encrypting a frame, and every uplink needs the same
-# two or three keys again: the expanded forms are kept per key. ECB has no state from one call to
-# the next, so one encryptor serves every whole-block input; a CMAC is copied from its keyed
-# template. A few thousand devices' keys fit; beyond that the least recently used are rebuilt.
-CRYPTO_CACHE = 8192
-
-
-@lru_cache(maxsize=CRYPTO_CACHE)
-def _ecb_encryptor(key: bytes):
-    return Cipher(algorithms.AES(key), modes.ECB()).encryptor()
-
-
-@lru_cache(maxsize=CRYPTO_CACHE)
-def _cmac_template(key: bytes) -> cmac.CMAC:
-    return cmac.CMAC(algorithms.AES(key))
-
-
-def _aes_ecb(key: bytes, data: bytes, *, decrypt: bool = False) -> bytes:
-    if decrypt:
-        ctx = Cipher(algorithms.AES(key), modes.ECB()).decryptor()  # join-accepts only: rare
-        return ctx.update(data) + ctx.finalize()
-    if len(data) % 16:
-        raise ValueError("The length of the provided data is not a multiple of the block length.")
-    return _ecb_encryptor(bytes(key)).update(data)  # whole blocks only, so nothing is held back
-
-
-def aes_cmac(key: bytes, message: bytes) -> bytes:
-    """Full 16-byte AES-128-CMAC (RFC 4493)."""
-    mac = _cmac_template(_check_key(key, "CMAC key")).copy()
-    mac.update(bytes(message))
-    return mac.finalize()
-
-
-_BLOCK = struct.Struct("<B4xBIIxB")
-
-
-def _block(first: int, dev_addr: int, fcnt32: int, uplink: bool, last: int) -> bytes:
-    """The B0 / A_i block: first | 00000000 | dir | DevAddr | FCnt32 | 00 | last."""
-    return _BLOCK.pack(first, 0 if uplink else 1, dev_addr, fcnt32, last)
-
-
-# --------------------------------------------------------------------------------------------
-# Data frames
-
-
-def data_mic(
-    nwk_s_key: bytes, raw_without_mic: bytes, dev_addr: int, fcnt32: int, uplink: bool
-) -> bytes:
-    _check_uint(dev_addr, 32, "bad_dev_addr", "DevAddr")
-    _check_uint(fcnt32, 32, "bad_fcnt", "FCnt32")
-    if len(raw_without_mic) > MAX_PHY_PAYLOAD - MIC_LEN:
-        raise ProtocolError(
-            "bad_length", f"MIC input is {len(raw_without_mic)} bytes; the maximum is 251"
-        )
-    b0 = _block(0x49, dev_addr, fcnt32, uplink, len(raw_without_mic))
-    return aes_cmac(_check_key(nwk_s_key, "NwkSKey"), b0 + bytes(raw_without_mic))[:MIC_LEN]
-
-
 def verify_data_mic(frame: DataFrame, nwk_s_key: bytes, fcnt32: int) -> bool:
     expected = data_mic(nwk_s_key, frame.raw[:-MIC_LEN], frame.dev_addr, fcnt32, frame.uplink)
     return hmac.compare_digest(expected, frame.mic)
-
-
-def crypt_frm_payload(key: bytes, dev_addr: int, fcnt32: int, uplink: bool, data: bytes) -> bytes:
-    """Encrypt or decrypt an FRMPayload (the same XOR with the AES-ECB keystream)."""
-    key = _check_key(key, "payload key")
-    _check_uint(dev_addr, 32, "bad_dev_addr", "DevAddr")
-    _check_uint(fcnt32, 32, "bad_fcnt", "FCnt32")
-    if len(data) > MAX_PHY_PAYLOAD:
-        raise ProtocolError("bad_length", f"FRMPayload is {len(data)} bytes; the maximum is 255")
-    if not data:
-        return b""
-    blocks = (len(data) + 15) // 16
-    a_blocks = b"".join(_block(0x01, dev_addr, fcnt32, uplink, i) for i in range(1, blocks + 1))
-    keystream = _aes_ecb(key, a_blocks)[: len(data)]
-    mixed = int.from_bytes(data, "big") ^ int.from_bytes(keystream, "big")
-    return mixed.to_bytes(len(data), "big")
 
 
 def decrypt_payload(frame: DataFrame, nwk_s_key: bytes, app_s_key: bytes, fcnt32: int) -> bytes:
@@ -338,7 +239,7 @@ def reconstruct_fcnt(fcnt16: int, expected32: int) -> int:
     as a jump of almost 2**16 for the caller's gap policy (MAX_FCNT_GAP) and the MIC to refuse.
     Raises "fcnt_exhausted" when that counter no longer fits in 32 bits (the device must rejoin).
     """
-    _check_uint(fcnt16, 16, "bad_fcnt", "FCnt")
+    check_uint(fcnt16, 16, "bad_fcnt", "FCnt")
     valid = isinstance(expected32, int) and not isinstance(expected32, bool)
     if not valid or not 0 <= expected32 <= 1 << 32:
         raise ProtocolError("bad_fcnt", f"expected FCnt must be in 0..2**32, got {expected32!r}")
@@ -373,15 +274,15 @@ def build_data_frame(
         raise ProtocolError("bad_mtype", f"{mtype!r} is not an MType") from None
     if not mtype.is_data:
         raise ProtocolError("bad_mtype", f"{mtype.label} is not a data frame type")
-    _check_uint(dev_addr, 32, "bad_dev_addr", "DevAddr")
-    _check_uint(fcnt32, 32, "bad_fcnt", "FCnt32")
+    check_uint(dev_addr, 32, "bad_dev_addr", "DevAddr")
+    check_uint(fcnt32, 32, "bad_fcnt", "FCnt32")
     if len(f_opts) > MAX_FOPTS_LEN:
         raise ProtocolError("bad_fopts", f"FOpts is {len(f_opts)} bytes; the maximum is 15")
     if f_port is None:
         if payload:
             raise ProtocolError("bad_fport", "a non-empty FRMPayload needs an FPort")
     else:
-        _check_uint(f_port, 8, "bad_fport", "FPort")
+        check_uint(f_port, 8, "bad_fport", "FPort")
         if f_port == 0 and f_opts:
             raise ProtocolError(
                 "bad_fopts", "MAC commands in both FOpts and an FPort 0 payload are not allowed"
@@ -409,21 +310,13 @@ def build_data_frame(
     return bytes(body) + data_mic(nwk_s_key, bytes(body), dev_addr, fcnt32, mtype.is_uplink)
 
 
-# --------------------------------------------------------------------------------------------
-# Join
-
-
-def join_request_mic(app_key: bytes, raw_without_mic: bytes) -> bytes:
-    return aes_cmac(_check_key(app_key, "AppKey"), raw_without_mic)[:MIC_LEN]
-
-
 def verify_join_request(jr: JoinRequest, app_key: bytes) -> bool:
     return hmac.compare_digest(join_request_mic(app_key, jr.raw[:-MIC_LEN]), jr.mic)
 
 
 def build_join_request(app_key: bytes, app_eui: str, dev_eui: str, dev_nonce: int) -> bytes:
     """On-air join-request (what a device sends)."""
-    _check_uint(dev_nonce, 16, "bad_nonce", "DevNonce")
+    check_uint(dev_nonce, 16, "bad_nonce", "DevNonce")
     body = (
         bytes((MType.JOIN_REQUEST << 5 | LORAWAN_R1,))
         + hex_to_eui(app_eui)[::-1]
@@ -431,24 +324,6 @@ def build_join_request(app_key: bytes, app_eui: str, dev_eui: str, dev_nonce: in
         + dev_nonce.to_bytes(2, "little")
     )
     return body + join_request_mic(app_key, body)
-
-
-def derive_session_keys(
-    app_key: bytes, app_nonce: int, net_id: int, dev_nonce: int
-) -> tuple[bytes, bytes]:
-    """(NwkSKey, AppSKey) = AES-ECB(AppKey, 01|02 | AppNonce | NetID | DevNonce | zero pad)."""
-    app_key = _check_key(app_key, "AppKey")
-    _check_uint(app_nonce, 24, "bad_nonce", "AppNonce")
-    _check_uint(net_id, 24, "bad_net_id", "NetID")
-    _check_uint(dev_nonce, 16, "bad_nonce", "DevNonce")
-    tail = (
-        app_nonce.to_bytes(3, "little")
-        + net_id.to_bytes(3, "little")
-        + dev_nonce.to_bytes(2, "little")
-        + bytes(7)
-    )
-    keys = _aes_ecb(app_key, b"\x01" + tail + b"\x02" + tail)
-    return keys[:16], keys[16:]
 
 
 def build_join_accept(
@@ -461,12 +336,12 @@ def build_join_accept(
     cflist: bytes | None = None,
 ) -> bytes:
     """On-air join-accept: MIC over the plaintext, then AES-ECB *decrypt* of all after MHDR."""
-    app_key = _check_key(app_key, "AppKey")
-    _check_uint(app_nonce, 24, "bad_nonce", "AppNonce")
-    _check_uint(net_id, 24, "bad_net_id", "NetID")
-    _check_uint(dev_addr, 32, "bad_dev_addr", "DevAddr")
-    _check_uint(dl_settings, 8, "bad_dl_settings", "DLSettings")
-    _check_uint(rx_delay, 8, "bad_rx_delay", "RxDelay")
+    app_key = check_key(app_key, "AppKey")
+    check_uint(app_nonce, 24, "bad_nonce", "AppNonce")
+    check_uint(net_id, 24, "bad_net_id", "NetID")
+    check_uint(dev_addr, 32, "bad_dev_addr", "DevAddr")
+    check_uint(dl_settings, 8, "bad_dl_settings", "DLSettings")
+    check_uint(rx_delay, 8, "bad_rx_delay", "RxDelay")
     if cflist is not None and len(cflist) != CFLIST_LEN:
         raise ProtocolError("bad_length", f"CFList is {len(cflist)} bytes; it must be 16")
     mhdr = bytes((MType.JOIN_ACCEPT << 5 | LORAWAN_R1,))
@@ -478,7 +353,7 @@ def build_join_accept(
         + (bytes(cflist) if cflist is not None else b"")
     )
     mic = aes_cmac(app_key, mhdr + fields)[:MIC_LEN]
-    return mhdr + _aes_ecb(app_key, fields + mic, decrypt=True)
+    return mhdr + aes_ecb(app_key, fields + mic, decrypt=True)
 
 
 def decode_join_accept(app_key: bytes, phy: bytes) -> dict:
@@ -487,7 +362,7 @@ def decode_join_accept(app_key: bytes, phy: bytes) -> dict:
     Returns app_nonce, net_id, dev_addr (ints), dl_settings with its rx1_dr_offset and rx2_dr,
     rx_delay, cflist (bytes or None) and mic.
     """
-    app_key = _check_key(app_key, "AppKey")
+    app_key = check_key(app_key, "AppKey")
     phy = bytes(phy)
     if not phy:
         raise ProtocolError("short", "join_accept is empty")
@@ -497,7 +372,7 @@ def decode_join_accept(app_key: bytes, phy: bytes) -> dict:
         raise ProtocolError(
             "bad_length", f"join_accept is {len(phy)} bytes; it must be 17, or 33 with a CFList"
         )
-    plain = phy[:1] + _aes_ecb(app_key, phy[1:])
+    plain = phy[:1] + aes_ecb(app_key, phy[1:])
     body, mic = plain[:-MIC_LEN], plain[-MIC_LEN:]
     if not hmac.compare_digest(aes_cmac(app_key, body)[:MIC_LEN], mic):
         raise ProtocolError("bad_mic", "join_accept MIC does not match (wrong AppKey?)")
@@ -544,7 +419,7 @@ def hex_to_eui(s: str) -> bytes:
 
 
 def dev_addr_hex(dev_addr: int) -> str:
-    return f"{_check_uint(dev_addr, 32, 'bad_dev_addr', 'DevAddr'):08x}"
+    return f"{check_uint(dev_addr, 32, 'bad_dev_addr', 'DevAddr'):08x}"
 
 
 def parse_dev_addr(s: str) -> int:

@@ -24,6 +24,7 @@ from ...journal.writer import JournalUnavailable
 from ...logs import RateLimitedLogger
 from ...ops import OpError
 from . import gwmp, frames as lorawan
+from . import packets
 from ...errors import ProtocolError
 from ...ratelimit import TokenBucket
 
@@ -125,7 +126,7 @@ class Gateways:
         await self._publish("gateway.alive", {"eui": pull.gateway_eui, "kind": "keepalive", "addr": _addr_text(addr),
                                               "version": pull.version, "came_online": came_online})
 
-    async def stat(self, eui: str, stat: gwmp.GatewayStat, addr: tuple, version: int) -> None:
+    async def stat(self, eui: str, stat: packets.GatewayStat, addr: tuple, version: int) -> None:
         fields = {k: (v[:40] if isinstance(v, str) else v) for k, v in asdict(stat).items() if v is not None}
         gateway = self.part.gateways.get(eui)
         came_online = gateway is not None and not gateway["online"]

@@ -12,6 +12,7 @@ import secrets
 from typing import Any
 
 from . import frames as lorawan
+from . import crypto
 from .dedup import Pending
 from .uplink import Decision, radio_fields
 
@@ -74,7 +75,7 @@ class Joins:
         copy, path, window = route
         dev_addr = self.allocate_dev_addr()
         app_nonce = secrets.randbits(24)
-        nwk, app = lorawan.derive_session_keys(app_key, app_nonce, self.net_id, jr.dev_nonce)
+        nwk, app = crypto.derive_session_keys(app_key, app_nonce, self.net_id, jr.dev_nonce)
         keys = self.service.keys
         region = self.service.region
         cflist = region.cflist(self.service.sub_band)

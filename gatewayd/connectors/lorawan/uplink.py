@@ -26,7 +26,7 @@ from ...journal.writer import JournalUnavailable
 from ...logs import RateLimitedLogger
 from ...ratelimit import TokenBucket
 from . import mac, mac_commands, regions
-from . import gwmp, frames as lorawan
+from . import frames as lorawan, packets
 from ...errors import ProtocolError
 from ...secretbox import SecretBoxError
 from .dedup import Copy, Deduper, Pending
@@ -97,7 +97,7 @@ class Network:
         self._rlog.info(f"{reason}:{key}", message, *args)
 
     # -- receiving copies ----------------------------------------------------------------------------
-    def receive(self, gateway: str, rx: gwmp.RxPacket, now: float, context: Any = None) -> None:
+    def receive(self, gateway: str, rx: packets.RxPacket, now: float, context: Any = None) -> None:
         """One rxpk of an admitted gateway (synchronous: it only parses and files the copy).
         `context`: a Station gateway's answer details for this copy."""
         metrics = self.core.metrics

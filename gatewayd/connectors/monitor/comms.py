@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Callable, Iterable, Protocol
 
 from ...journal.record import Record
-from .resiot import Action, Communication, TxRequest
+from .resiot import Action, Communication
+from .tx_request import TxRequest
 
 CommMapper = Callable[[Record], Iterable[Communication]]
 ActionMapper = Callable[[Record], "Action | None"]

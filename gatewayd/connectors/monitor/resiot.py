@@ -1,4 +1,5 @@
-"""ResIOT-style monitoring streams: communication envelopes, TX requests, filters, actions.
+"""ResIOT-style monitoring streams: communication envelopes, actions and stream filters (TX requests
+are read in tx_request.py).
 
 Pure data in, pure data out: the monitoring transport feeds frames in and sends what comes out.
 """
@@ -10,8 +11,6 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, Collection, Mapping
-
-from gatewayd.errors import ProtocolError
 
 COMM_GWALIVE = "comm_gwalive"
 COMM_JOIN = "comm_join"
@@ -31,20 +30,12 @@ COMM_TYPES: tuple[str, ...] = (
     COMM_TXCONFIRM,
 )
 
-MAX_TX_FRAME_CHARS = 16 * 1024
-MAX_TX_PAYLOAD_BYTES = 242
-MAX_REFERENCE_CHARS = 128
 MAX_DEVICE_ID_CHARS = 64
 MAX_CONNECTOR_CHARS = 32
-MAX_WS_COMMAND_CHARS = 64
-TX_WINDOWS = ("RX1", "RX2", "BOTH")  # a TX request's receive window; comm_tx Extra.window echoes it
-DEFAULT_TX_WINDOW = "BOTH"
-
 _EUI = re.compile(r"[0-9A-Fa-f]{16}")
-_HEX = re.compile(r"(?:[0-9A-Fa-f]{2})*")
-_DEVICE_ID = re.compile(r"[!-~]{1,%d}" % MAX_DEVICE_ID_CHARS)
-_CONNECTOR_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,%d}" % (MAX_CONNECTOR_CHARS - 1))
-_PORT_TEXT = re.compile(r"[0-9]{1,3}")
+HEX_TEXT = re.compile(r"(?:[0-9A-Fa-f]{2})*")
+DEVICE_ID = re.compile(r"[!-~]{1,%d}" % MAX_DEVICE_ID_CHARS)
+CONNECTOR_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,%d}" % (MAX_CONNECTOR_CHARS - 1))
 
 
 def is_eui(value: str) -> bool:
@@ -64,12 +55,12 @@ def connector_name(value: str) -> str:
     it is decoded when it spells a valid name.
     """
     text = value.strip().lower()
-    if text and _HEX.fullmatch(text):
+    if text and HEX_TEXT.fullmatch(text):
         try:
             decoded = bytes.fromhex(text).decode("ascii")
         except UnicodeDecodeError:
             decoded = ""
-        if _CONNECTOR_NAME.fullmatch(decoded):
+        if CONNECTOR_NAME.fullmatch(decoded):
             return decoded
     return text
 
@@ -186,265 +177,17 @@ def to_envelope(comm: Communication, local_tz: tzinfo) -> dict[str, Any]:
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 
 
-def _compact(obj: object) -> str:
+def compact_json(obj: object) -> str:
     return _COMPACT_JSON.encode(obj)
 
 
 def encode_envelope(comm: Communication, local_tz: tzinfo) -> str:
-    return _compact(to_envelope(comm, local_tz))
+    return compact_json(to_envelope(comm, local_tz))
 
 
-# ---------------------------------------------------------------------------------------------
-# TX requests (monitor -> server)
-
-
-class TxError(ProtocolError):
-    """A TX request that cannot be accepted; `details` goes back to the client verbatim."""
-
-    def __init__(self, details: str, reference: str = ""):
-        super().__init__("bad_tx", details)
-        self.details = details
-        self.reference = reference
-
-
-@dataclass(frozen=True)
-class TxRequest:
-    payload: bytes
-    app_eui: str  # lower-case hex, "" when not given
-    dev_eui: str  # lower-case EUI, or a non-LoRaWAN device id verbatim
-    dev_is_eui: bool
-    connector: str  # plain name, "" = the connector the device was last heard on
-    port: int
-    ws_command: str | None
-    reference: str
-    raw: bool
-    confirm: bool
-    window: str = DEFAULT_TX_WINDOW
-
-
-_MISSING = object()
-
-
-class _Fields:
-    """Case-insensitive access to a TX object's fields (clients write DevEUI, DevEui, ...)."""
-
-    def __init__(self, obj: Mapping[str, object]):
-        self._by_name: dict[str, list[tuple[str, object]]] = {}
-        for key, value in obj.items():
-            self._by_name.setdefault(key.lower(), []).append((key, value))
-
-    def get(self, name: str, reference: str) -> object:
-        """The value of `name`, or _MISSING when absent or null (null means "not given")."""
-        entries = self._by_name.get(name.lower(), [])
-        values = [value for _, value in entries]
-        if len(entries) > 1 and not _all_same_scalar(values):
-            spellings = " and ".join(key for key, _ in entries)
-            raise TxError(f"{name} is given twice with different values ({spellings})", reference)
-        if not entries or values[0] is None:
-            return _MISSING
-        return values[0]
-
-
-def _all_same_scalar(values: list[object]) -> bool:
-    first = values[0]
-    scalars = (str, int, float, bool, type(None))
-    return all(
-        isinstance(v, scalars) and type(v) is type(first) and v == first for v in values
-    )
-
-
-def _optional_str(fields: _Fields, name: str, reference: str) -> str:
-    value = fields.get(name, reference)
-    if value is _MISSING:
-        return ""
-    if not isinstance(value, str):
-        raise TxError(f"{name} must be a string", reference)
-    return value
-
-
-def _optional_bool(fields: _Fields, name: str, reference: str) -> bool:
-    value = fields.get(name, reference)
-    if value is _MISSING:
-        return False
-    if not isinstance(value, bool):
-        raise TxError(f"{name} must be true or false", reference)
-    return value
-
-
-def _read_reference(fields: _Fields) -> str:
-    value = fields.get("Reference", "")
-    if value is _MISSING:
-        return ""
-    if not isinstance(value, str):
-        raise TxError("Reference must be a string", "")
-    if len(value) > MAX_REFERENCE_CHARS:
-        raise TxError(f"Reference is {len(value)} characters long, the limit is {MAX_REFERENCE_CHARS}", "")
-    return value
-
-
-def _read_function(fields: _Fields, reference: str) -> None:
-    value = fields.get("function", reference)
-    if value is _MISSING:
-        raise TxError('function is required and must be "TX"', reference)
-    if not isinstance(value, str):
-        raise TxError('function must be the string "TX"', reference)
-    if value != "TX":
-        raise TxError(f'function {_quote(value)} is not supported, only "TX" is', reference)
-
-
-def _read_dev_eui(fields: _Fields, reference: str) -> str:
-    value = fields.get("DevEui", reference)
-    if value is _MISSING or value == "":
-        raise TxError("DevEui is required", reference)
-    if not isinstance(value, str):
-        raise TxError("DevEui must be a string", reference)
-    if not _DEVICE_ID.fullmatch(value):
-        raise TxError(
-            "DevEui must be a device EUI (16 hex digits) or a device id of 1 to "
-            f"{MAX_DEVICE_ID_CHARS} printable ASCII characters without spaces",
-            reference,
-        )
-    return normalize_device_key(value)
-
-
-def _read_app_eui(fields: _Fields, reference: str) -> str:
-    value = _optional_str(fields, "AppEui", reference)
-    if value and not is_eui(value):
-        raise TxError(f"AppEui must be 16 hex digits, got {len(value)} characters", reference)
-    return value.lower()
-
-
-def _read_connector(fields: _Fields, reference: str) -> str:
-    value = _optional_str(fields, "Connector", reference)
-    name = connector_name(value)
-    if name and not _CONNECTOR_NAME.fullmatch(name):
-        raise TxError(
-            f"Connector must be a connector name (lower-case letters, digits, '_', '.', '-', at most "
-            f"{MAX_CONNECTOR_CHARS} characters) or the hex of one",
-            reference,
-        )
-    return name
-
-
-def _read_port(fields: _Fields, reference: str) -> int:
-    value = fields.get("Port", reference)
-    if value is _MISSING:
-        raise TxError("Port is required", reference)
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise TxError("Port must be an integer or a string of digits", reference)
-    if isinstance(value, str):
-        if not _PORT_TEXT.fullmatch(value):
-            raise TxError("Port must be an integer or a string of digits", reference)
-        value = int(value)
-    if not 0 <= value <= 255:
-        raise TxError(f"Port {value} is out of range 0..255", reference)
-    return value
-
-
-def _read_ws_command(fields: _Fields, reference: str) -> str | None:
-    value = _optional_str(fields, "WSCommand", reference)
-    if not value:
-        return None
-    if len(value) > MAX_WS_COMMAND_CHARS or not value.isprintable():
-        raise TxError(
-            f"WSCommand must be at most {MAX_WS_COMMAND_CHARS} printable characters", reference
-        )
-    return value
-
-
-def _read_window(fields: _Fields, reference: str) -> str:
-    value = _optional_str(fields, "Window", reference)
-    if not value:
-        return DEFAULT_TX_WINDOW
-    window = value.upper()
-    if window not in TX_WINDOWS:
-        raise TxError(f"Window {_quote(value)} is not one of {', '.join(TX_WINDOWS)}", reference)
-    return window
-
-
-def _read_payload(fields: _Fields, raw: bool, reference: str) -> bytes:
-    value = fields.get("Payload", reference)
-    if value is _MISSING:
-        raise TxError("Payload is required", reference)
-    if not isinstance(value, str):
-        raise TxError("Payload must be a string", reference)
-    if raw:
-        try:
-            payload = value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise TxError("Payload is not valid Unicode text", reference) from None
-    else:
-        if len(value) % 2:
-            raise TxError(
-                f"Payload must be hex with an even number of digits (Raw is false), got {len(value)} characters",
-                reference,
-            )
-        if not _HEX.fullmatch(value):
-            raise TxError("Payload must be hex digits only (Raw is false)", reference)
-        payload = bytes.fromhex(value)
-    if len(payload) > MAX_TX_PAYLOAD_BYTES:
-        raise TxError(
-            f"Payload is {len(payload)} bytes, the limit is {MAX_TX_PAYLOAD_BYTES}", reference
-        )
-    return payload
-
-
-def _quote(value: str, limit: int = 32) -> str:
+def quote(value: str, limit: int = 32) -> str:
     shown = value if len(value) <= limit else value[:limit] + "..."
     return json.dumps(shown)
-
-
-def parse_tx(text: str | bytes) -> TxRequest:
-    """Validate one TX request frame. Raises TxError (and nothing else) for any bad input."""
-    if isinstance(text, (bytes, bytearray, memoryview)):
-        try:
-            text = bytes(text).decode("utf-8")
-        except UnicodeDecodeError:
-            raise TxError("frame is not valid UTF-8") from None
-    if len(text) > MAX_TX_FRAME_CHARS:
-        raise TxError(f"frame is {len(text)} characters long, the limit is {MAX_TX_FRAME_CHARS}")
-    try:
-        obj = json.loads(text)
-    except (ValueError, RecursionError):
-        raise TxError("frame is not valid JSON") from None
-    if not isinstance(obj, dict):
-        raise TxError("frame must be a JSON object")
-
-    fields = _Fields(obj)
-    reference = _read_reference(fields)
-    _read_function(fields, reference)
-    dev_eui = _read_dev_eui(fields, reference)
-    app_eui = _read_app_eui(fields, reference)
-    connector = _read_connector(fields, reference)
-    port = _read_port(fields, reference)
-    ws_command = _read_ws_command(fields, reference)
-    raw = _optional_bool(fields, "Raw", reference)
-    confirm = _optional_bool(fields, "Confirm", reference)
-    payload = _read_payload(fields, raw, reference)
-    window = _read_window(fields, reference)
-    return TxRequest(
-        payload=payload,
-        app_eui=app_eui,
-        dev_eui=dev_eui,
-        dev_is_eui=is_eui(dev_eui),
-        connector=connector,
-        port=port,
-        ws_command=ws_command,
-        reference=reference,
-        raw=raw,
-        confirm=confirm,
-        window=window,
-    )
-
-
-def tx_reply(result_ok: bool, details: str, reference: str) -> str:
-    return _compact(
-        {"Result": "Success" if result_ok else "Fail", "Details": details, "Reference": reference}
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# Actions (server -> monitor, second stream)
 
 
 @dataclass(frozen=True)
@@ -528,9 +271,9 @@ def parse_filter(
     devs = _split(query, "dev")
     if devs is not None:
         for dev in devs:
-            if not _DEVICE_ID.fullmatch(dev):
+            if not DEVICE_ID.fullmatch(dev):
                 raise ValueError(
-                    f"dev: {_quote(dev)} is neither an EUI nor a device id "
+                    f"dev: {quote(dev)} is neither an EUI nor a device id "
                     f"(1 to {MAX_DEVICE_ID_CHARS} printable ASCII characters)"
                 )
 
@@ -539,8 +282,8 @@ def parse_filter(
     if connectors is not None:
         names = [connector_name(c) for c in connectors]
         for name in names:
-            if not _CONNECTOR_NAME.fullmatch(name):
-                raise ValueError(f"connector: {_quote(name)} is not a connector name")
+            if not CONNECTOR_NAME.fullmatch(name):
+                raise ValueError(f"connector: {quote(name)} is not a connector name")
 
     return StreamFilter(
         types=frozenset(types) if types is not None else None,

@@ -7,7 +7,7 @@ import logging
 
 from quart import Blueprint, current_app, g, request
 
-from .resiot import MAX_TX_FRAME_CHARS
+from .tx_request import MAX_TX_FRAME_CHARS
 from .tx_dispatch import refuse_tx, submit_tx
 from ...web.auth import client_address, operator_required
 

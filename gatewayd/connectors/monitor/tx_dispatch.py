@@ -14,7 +14,7 @@ import trio
 
 from ...journal.writer import JournalUnavailable
 from ...ops import OpError
-from .resiot import TxError, TxRequest, parse_tx
+from .tx_request import TxError, TxRequest, parse_tx
 from . import comms
 
 log = logging.getLogger("gatewayd.tx")

@@ -15,9 +15,9 @@ import time
 import trio
 from quart import Blueprint, current_app, websocket
 
-from .resiot import tx_reply
+from .tx_request import tx_reply
 from ...ratelimit import TokenBucket
-from .service import ReplayFailed, SlowConsumer
+from .session import ReplayFailed, SlowConsumer
 from .tx_dispatch import refuse_tx, submit_tx
 from ...web.auth import client_address, identify, json_error
 from ...web.wsbatch import BatchSender

@@ -32,7 +32,7 @@ from ...northbound.events import COMMAND_REJECTED, StateDirectory
 from ..monitor.resiot import Action
 from ...ratelimit import TokenBucket
 from ..monitor.comms import action_mapper
-from ..monitor.service import local_zone
+from ..monitor.streams import local_zone
 from . import commands as mqtt_commands
 from .client import Connection, ConnectOptions, MqttFailure, tls_context
 from .outbox import AckTracker, Pacer, RateMeter, backoff_delay

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ... import ops
 from ...connector import Connector
-from . import attendance, commands, dashboard, http, rest, service
+from . import attendance, cli, command_comms, command_ops, commands, comms, dashboard, http, rest, service
 from .attendance_state import AttendanceState
 from .push import routes as push_routes
 from .push.service import PushService
@@ -18,8 +18,8 @@ CONNECTOR = Connector(
     state_parts=(TerminalsState, AttendanceState, PushState),
     services=(("terminals", service.TerminalService), ("terminal_commands", commands.TerminalCommands),
               ("attendance", attendance.AttendanceService), ("push", PushService)),
-    operations=ops.collect(service, commands, attendance),
+    operations=ops.collect(service, command_ops, attendance),
     blueprints=(http.blueprint, rest.blueprint, dashboard.blueprint, push_routes.blueprint),
-    commands=(*attendance.COMMANDS, *service.COMMANDS, *commands.COMMANDS),
-    comms=(service, commands, attendance),
+    commands=(*attendance.COMMANDS, *cli.COMMANDS, *command_ops.COMMANDS),
+    comms=(comms, command_comms, attendance),
 )

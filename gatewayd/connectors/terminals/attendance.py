@@ -23,7 +23,7 @@ from ...opcommands import Arg, OpCommand
 from ...journal.record import Record, parse_ts
 from ...journal.writer import JournalUnavailable
 from ...ops import OpError, operation
-from . import codec as tp
+from . import punches as tpunch
 from ..monitor.resiot import COMM_RX, Communication
 from ...history.queries import StoredPunch, select_punches
 from .attendance_state import punch_key
@@ -70,9 +70,9 @@ class AttendanceService:
         return self.core.settings.terminals.timezone
 
     @staticmethod
-    def _wire(punch: tp.Punch, key_time: str, tzinfo: ZoneInfo, now: datetime, skew_limit: float) -> dict[str, Any]:
+    def _wire(punch: tpunch.Punch, key_time: str, tzinfo: ZoneInfo, now: datetime, skew_limit: float) -> dict[str, Any]:
         """The record form of a punch: its raw fields plus the UTC instant (`now` is naive UTC)."""
-        item = tp.punch_to_record(punch)
+        item = tpunch.punch_to_record(punch)
         try:
             instant = punch.local_time - tzinfo.utcoffset(punch.local_time)
         except OverflowError:  # year 1 or 9999 shifted past the calendar's end: keep the wall clock
@@ -84,7 +84,7 @@ class AttendanceService:
             item["skew"] = True
         return item
 
-    async def ingest(self, source: str, punches: list[tp.Punch], *, connector: str, tz: str | None = None,
+    async def ingest(self, source: str, punches: list[tpunch.Punch], *, connector: str, tz: str | None = None,
                      meta: dict[str, Any] | None = None) -> int:
         """Store `punches` of `source` (a terminal's sn or a device id) durably, each at most once.
 
@@ -117,7 +117,7 @@ class AttendanceService:
         part = self.part
         history = self.core.history
         for punch in punches:
-            _, enrollid, key_time, inout, event = tp.dedup_key(source, punch)
+            _, enrollid, key_time, inout, event = tpunch.dedup_key(source, punch)
             key = punch_key(source, enrollid, key_time, inout, event)
             if key in seen:
                 continue
@@ -172,7 +172,7 @@ class AttendanceService:
         terminals = self.core.state.parts.get("terminals")
         terminal = terminals.get(source) if terminals is not None else None
         model = terminal.get("model") if terminal else None
-        names: dict[str, dict[str, str]] = {"mode": {}, "inout": {str(k): v for k, v in tp.INOUT.items()},
+        names: dict[str, dict[str, str]] = {"mode": {}, "inout": {str(k): v for k, v in tpunch.INOUT.items()},
                                            "event": {}}
         for table in (tables.get("default"), tables.get(model) if model else None):
             if not isinstance(table, dict):

@@ -10,7 +10,6 @@ After every registration the terminal's backlog is pulled with `getnewlog` pages
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from datetime import datetime, timedelta, timezone
@@ -18,17 +17,15 @@ from typing import Any, Awaitable, Callable
 
 import trio
 
+from . import command_codec as tc
+from . import punches as tpunch
 from ... import secrets_ as sec
-from ...opcommands import Arg, OpCommand, table as _table
-from ...journal.record import Record, parse_ts
-from ...journal.writer import JournalUnavailable
-from ...ops import OpError, operation
-from . import codec as tp
 from ...errors import ProtocolError
-from ..monitor.resiot import DEFAULT_TX_WINDOW, COMM_TX, COMM_TXCONFIRM, Action, Communication
-from ..monitor.comms import action_mapper, comm_mapper, register_tx_handler
+from ...journal.record import parse_ts
+from ...journal.writer import JournalUnavailable
+from ...ops import OpError
 from .push import codec as push_codec
-from .service import CONNECTOR_HTTP, CONNECTOR_PUSH, CONNECTOR_WS, check_sn, protocol_of
+from .service import CONNECTOR_PUSH, CONNECTOR_WS, protocol_of
 
 log = logging.getLogger("gatewayd.terminals")
 
@@ -78,7 +75,7 @@ class TerminalLink:
     def close(self, code: int, reason: str) -> None:
         self._close(code, reason)
 
-    def deliver(self, reply: tp.TerminalReply) -> bool:
+    def deliver(self, reply: tc.TerminalReply) -> bool:
         """A reply from the terminal: True when it answers the command in flight."""
         if self._waiting is None or self._waiting[0] != reply.name:
             return False
@@ -89,23 +86,23 @@ class TerminalLink:
         return True
 
     async def exchange(self, name: str, params: dict[str, Any] | None = None, *, first_try: int = 1,
-                       on_try: Callable[[int], Awaitable[None]] | None = None) -> tp.TerminalReply | None:
+                       on_try: Callable[[int], Awaitable[None]] | None = None) -> tc.TerminalReply | None:
         async with self.lock:
             return await self.exchange_locked(name, params, first_try=first_try, on_try=on_try)
 
     async def exchange_locked(self, name: str, params: dict[str, Any] | None = None, *, first_try: int = 1,
-                              on_try: Callable[[int], Awaitable[None]] | None = None) -> tp.TerminalReply | None:
+                              on_try: Callable[[int], Awaitable[None]] | None = None) -> tc.TerminalReply | None:
         """Send `name` and wait for the reply with the same name; retry on timeout. Hold `lock`."""
-        frame = tp.encode_command(name, params)
+        frame = tc.encode_command(name, params)
         cfg = self.core.settings.terminals
         for attempt in range(first_try, cfg.command_tries + 1):
             if on_try is not None:
                 await on_try(attempt)
-            send, receive = trio.open_memory_channel[tp.TerminalReply](1)
+            send, receive = trio.open_memory_channel[tc.TerminalReply](1)
             self._waiting = (name, send)
             try:
                 await self._send(frame)
-                if not tp.COMMANDS[name].expects_reply:
+                if not tc.COMMANDS[name].expects_reply:
                     return None
                 with trio.move_on_after(cfg.command_timeout):
                     return await receive.receive()
@@ -115,7 +112,7 @@ class TerminalLink:
                      cfg.command_timeout, attempt, cfg.command_tries)
         raise CommandTimeout(f"no reply to {name} after {cfg.command_tries} tries")
 
-    async def paged(self, name: str, params: dict[str, Any], on_page: Callable[[tp.TerminalReply], Awaitable[None]],
+    async def paged(self, name: str, params: dict[str, Any], on_page: Callable[[tc.TerminalReply], Awaitable[None]],
                     *, first_try: int = 1, on_try=None) -> int:
         """Run a paged command (`stn` true, then false ...) until `page_done`. Returns the page count."""
         cap = self.core.settings.terminals.page_cap
@@ -127,8 +124,13 @@ class TerminalLink:
                                                    on_try=on_try if pages == 0 else None)
                 pages += 1
                 await on_page(reply)
-                if tp.page_done(reply, pages, cap):
+                if tc.page_done(reply, pages, cap):
                     return pages
+
+
+def asked_window(command: dict[str, Any]) -> dict[str, str]:
+    """The receive window a TX request asked for, carried to terminal.command_sent for comm_tx."""
+    return {"window": command["window"]} if command.get("window") else {}
 
 
 class TerminalCommands:
@@ -228,8 +230,8 @@ class TerminalCommands:
         attendance = self.core.service("attendance")
         totals = {"pages": 0, "received": 0, "stored": 0}
 
-        async def store(reply: tp.TerminalReply) -> None:
-            punches = tp.punches_in_reply(reply) if reply.result else []
+        async def store(reply: tc.TerminalReply) -> None:
+            punches = tc.punches_in_reply(reply) if reply.result else []
             totals["received"] += len(punches)
             if punches:
                 totals["stored"] += await attendance.ingest(link.sn, punches, connector=CONNECTOR_WS,
@@ -271,7 +273,7 @@ class TerminalCommands:
         try:
             if _paged(name):
                 full = await self._paged(link, name, params, first_try, on_try)
-                reply = tp.TerminalReply(name, True, full)
+                reply = tc.TerminalReply(name, True, full)
             else:
                 reply = await link.exchange(name, params, first_try=first_try, on_try=on_try)
         except CommandTimeout as exc:
@@ -305,7 +307,7 @@ class TerminalCommands:
         else:
             totals["stored"] = 0
 
-        async def page(reply: tp.TerminalReply) -> None:
+        async def page(reply: tc.TerminalReply) -> None:
             if not reply.result:
                 if totals["pages"] == 0:
                     raise CommandRefused(str(reply.fields.get("reason") or ""))
@@ -314,10 +316,10 @@ class TerminalCommands:
             if name == "getuserlist":
                 records = reply.fields.get("record")
                 users = [u for u in records if isinstance(u, dict)] if isinstance(records, list) else []
-                totals["users"].extend(users[:tp.MAX_RECORDS_PER_BATCH])
+                totals["users"].extend(users[:tpunch.MAX_RECORDS_PER_BATCH])
                 totals["received"] += len(users)
             else:
-                punches = tp.punches_in_reply(reply)
+                punches = tc.punches_in_reply(reply)
                 totals["received"] += len(punches)
                 totals["stored"] += await attendance.ingest(link.sn, punches, connector=CONNECTOR_WS,
                                                             meta={"cmd": name})
@@ -363,7 +365,7 @@ class TerminalCommands:
         link = self.live_link(sn)
         users: list[dict] = []
 
-        async def page(reply: tp.TerminalReply) -> None:
+        async def page(reply: tc.TerminalReply) -> None:
             if not reply.result:
                 raise OpError("refused", f"terminal {sn} refused getuserlist: {reply.fields.get('reason', '')}", 502)
             records = reply.fields.get("record")
@@ -383,7 +385,7 @@ def _checked_params(terminal: dict[str, Any], command: str, params: dict[str, An
     """The command's validated parameters, by the rules of the terminal's protocol. A terminal that
     never called in is taken for cmd/ret unless the command exists for PUSH terminals only."""
     protocol = protocol_of(terminal)
-    if protocol == "push" or (protocol is None and command in push_codec.COMMANDS and command not in tp.COMMANDS):
+    if protocol == "push" or (protocol is None and command in push_codec.COMMANDS and command not in tc.COMMANDS):
         try:
             return push_codec.check_command(command, params)
         except ProtocolError as exc:
@@ -391,7 +393,7 @@ def _checked_params(terminal: dict[str, Any], command: str, params: dict[str, An
     if _paged(command):
         params.pop("stn", None)  # the engine pages itself
     try:
-        frame = tp.encode_command(command, {**params, "stn": True} if _paged(command) else params)
+        frame = tc.encode_command(command, {**params, "stn": True} if _paged(command) else params)
     except ProtocolError as exc:
         raise OpError("invalid", exc.message, 422) from None
     return {k: v for k, v in json.loads(frame).items() if k not in ("cmd", "stn")}
@@ -402,7 +404,7 @@ def _refusal(reason: Any) -> str:
 
 
 def _paged(command: str) -> bool:
-    spec = tp.COMMANDS.get(command)
+    spec = tc.COMMANDS.get(command)
     return spec is not None and spec.paged
 
 
@@ -430,169 +432,3 @@ def _journal_result(command: str, result: dict[str, Any]) -> dict[str, Any]:
 
 def public_command(command: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in command.items() if k != "queued_seq"}
-
-
-# -- operations ------------------------------------------------------------------------------------
-def _wait_seconds(wait: Any) -> float:
-    if not isinstance(wait, (int, float)) or isinstance(wait, bool) or not 0 <= wait <= MAX_WAIT:
-        raise OpError("invalid", f"wait must be a number of seconds from 0 to {MAX_WAIT:g}", 422)
-    return float(wait)
-
-
-async def _enqueue_and_wait(core, sn, command, params, *, actor, reference=None, confirm=False,
-                            expires_in=None, wait=0.0) -> dict[str, Any]:
-    wait = _wait_seconds(wait)
-    commands = core.service("terminal_commands")
-    queued = await commands.enqueue(check_sn(sn), command, params, source=actor, reference=reference,
-                                    confirm=confirm, expires_in=expires_in, watch=wait > 0 and core.online)
-    if wait > 0 and core.online:
-        outcome = await commands.wait_settled(queued["command_id"], wait)
-        if outcome is not None:
-            return outcome
-        return public_command(core.state.terminals.commands.get(queued["command_id"], queued))
-    return queued
-
-
-@operation("terminal.command")
-async def terminal_command(core, sn: str, command: str, params: dict | None = None, actor: str = "cli",
-                           reference: str | None = None, confirm: bool = False, expires_in: float | None = None,
-                           wait: float = 0.0) -> dict[str, Any]:
-    if params is not None and not isinstance(params, dict):
-        raise OpError("invalid", "params must be an object", 422)
-    return await _enqueue_and_wait(core, sn, command, params, actor=actor, reference=reference, confirm=confirm,
-                                   expires_in=expires_in, wait=wait)
-
-
-@operation("terminal.commands")
-async def terminal_commands(core, sn: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
-    found = [c for c in core.state.terminals.commands.values()
-             if (sn is None or c["sn"] == sn) and (state is None or c["state"] == state)]
-    return [public_command(c) for c in sorted(found, key=lambda c: c["queued_seq"])]
-
-
-@operation("terminal.users", needs_daemon=True)
-async def terminal_users(core, sn: str) -> dict[str, Any]:
-    return await core.service("terminal_commands").list_users(check_sn(sn))
-
-
-@operation("terminal.set_user")
-async def terminal_set_user(core, sn: str, enrollid: int, name: str, backupnum: int, record: Any,
-                            admin: int = 0, actor: str = "cli", wait: float = 0.0) -> dict[str, Any]:
-    params = {"enrollid": enrollid, "name": name, "backupnum": backupnum, "admin": admin, "record": record}
-    return await _enqueue_and_wait(core, sn, "setuserinfo", params, actor=actor, wait=wait)
-
-
-# -- monitoring and TX ------------------------------------------------------------------------------
-def _frame_bytes(data: dict[str, Any]) -> bytes:
-    if data.get("line") is not None:  # a PUSH command line
-        return data["line"].encode()
-    params = data.get("params") or {}
-    frame = {"cmd": data["command"], **params}
-    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-@comm_mapper("terminal.command_sent")
-def _sent_comm(record: Record) -> list[Communication]:
-    data = record.data
-    return [Communication(comm_type=COMM_TX, connector=data.get("connector", CONNECTOR_WS), dev_eui=data["sn"],
-                          dt=parse_ts(record.ts), seq=record.seq, payload=_frame_bytes(data),
-                          command=data["command"], reference=data.get("reference") or "",
-                          confirmation=bool(data.get("confirm")), window=data.get("window") or DEFAULT_TX_WINDOW)]
-
-
-def asked_window(command: dict[str, Any]) -> dict[str, str]:
-    """The receive window a TX request asked for, carried to terminal.command_sent for comm_tx."""
-    return {"window": command["window"]} if command.get("window") else {}
-
-
-@comm_mapper("terminal.command_acknowledged")
-def _confirm_comm(record: Record) -> list[Communication]:
-    data = record.data
-    if not data.get("confirm"):
-        return []
-    return [Communication(comm_type=COMM_TXCONFIRM, connector=data.get("connector", CONNECTOR_WS),
-                          dev_eui=data["sn"], dt=parse_ts(record.ts), seq=record.seq,
-                          reference=data.get("reference") or "", extra={"type": data["command"]})]
-
-
-_COMMAND_ACTIONS = {
-    "terminal.command_queued": "terminal_command_queued", "terminal.command_sent": "terminal_command_sent",
-    "terminal.command_acknowledged": "terminal_command_acknowledged",
-    "terminal.command_failed": "terminal_command_failed", "terminal.command_expired": "terminal_command_expired",
-}
-
-
-@action_mapper(*_COMMAND_ACTIONS)
-def _command_action(record: Record) -> Action:
-    data = record.data
-    details = {k: v for k, v in data.items() if k not in ("sn", "source")}
-    return Action(action_type=_COMMAND_ACTIONS[record.type], actor=data.get("source") or f"terminal:{data['sn']}",
-                  target=f"terminal:{data['sn']}", details=details, dt=parse_ts(record.ts), seq=record.seq)
-
-
-class TerminalTx:
-    """TX requests for terminals: the payload is a command frame, e.g. {"cmd":"opendoor","doornum":1}."""
-
-    def __init__(self, connector: str):
-        self.connector = connector
-
-    def owns(self, core, dev_key: str) -> bool:
-        terminals = core.state.parts.get("terminals")
-        return terminals is not None and terminals.get(dev_key) is not None
-
-    async def submit(self, core, dev_key: str, tx) -> None:
-        try:
-            frame = json.loads(tx.payload.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            if self.connector == CONNECTOR_PUSH and protocol_of(core.state.terminals.get(dev_key) or {}) == "push":
-                frame = {"cmd": "raw", "line": tx.payload.decode("utf-8", "replace")}  # a PUSH command line as text
-            else:
-                raise OpError("invalid", "a terminal TX payload must be a JSON command such as "
-                                         '{"cmd":"opendoor"} (Raw true, or its hex)', 422) from None
-        if not isinstance(frame, dict) or not isinstance(frame.get("cmd"), str):
-            raise OpError("invalid", 'a terminal TX payload must be a JSON object with "cmd"', 422)
-        command = frame.pop("cmd")
-        await core.service("terminal_commands").enqueue(dev_key, command, frame, source="tx",
-                                                        reference=tx.reference or None, confirm=tx.confirm,
-                                                        window=tx.window)
-
-
-register_tx_handler(TerminalTx(CONNECTOR_WS))
-register_tx_handler(TerminalTx(CONNECTOR_HTTP))
-register_tx_handler(TerminalTx(CONNECTOR_PUSH))
-
-
-# -- command line ----------------------------------------------------------------------------------------
-def _json_arg(text: str) -> dict:
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError("must be a JSON object such as '{\"doornum\":1}'")
-    return value
-
-
-def _command_line(c: dict[str, Any]) -> str:
-    line = f"command {c['command_id']} ({c['command']} for {c['sn']}): {c['state']}"
-    if c.get("error"):
-        line += f" - {c['error']}"
-    if c.get("result") is not None:
-        line += "\n" + json.dumps(c["result"], indent=2, default=str)
-    return line
-
-
-COMMANDS = [
-    OpCommand(("terminal", "command"), "terminal.command", "queue a command for a terminal (sent over its WebSocket)",
-              [Arg("sn"), Arg("command", "cmd/ret: " + ", ".join(tp.COMMANDS) + "; PUSH: "
-                              + ", ".join(push_codec.COMMANDS)),
-               Arg("params", 'parameters as JSON, e.g. \'{"doornum":1}\'', flag=True, type=_json_arg),
-               Arg("wait", "seconds to wait for the outcome (daemon running)", flag=True, type=float)],
-              _command_line),
-    OpCommand(("terminal", "commands"), "terminal.commands", "list terminal commands",
-              [Arg("sn", "only this terminal", flag=True), Arg("state", "queued, sent, acknowledged, failed, expired",
-                                                                  flag=True)],
-              lambda rows: _table(rows, ["command_id", "sn", "command", "state", "tries", "queued", "error"])),
-    OpCommand(("terminal", "users"), "terminal.users", "list the users enrolled on a terminal (getuserlist)",
-              [Arg("sn")], lambda r: _table(r["users"], ["enrollid", "name", "backupnum", "admin"])),
-]

@@ -22,7 +22,7 @@ from typing import Callable
 
 import trio
 
-from . import codec as tp
+from . import punches as tpunch
 from ...errors import ProtocolError
 
 log = logging.getLogger("gatewayd.terminals.held")
@@ -70,7 +70,7 @@ class HeldPunches:
             self._sizes[sn] = path.stat().st_size
 
     # -- changing -------------------------------------------------------------------------------
-    async def keep(self, sn: str, punches: list[tp.Punch]) -> tuple[int, bool]:
+    async def keep(self, sn: str, punches: list[tpunch.Punch]) -> tuple[int, bool]:
         """Add the punches not kept yet. Returns (punches kept for `sn`, whether this batch fit)."""
         async with self._lock:
             per_terminal, all_bytes = self._limits()
@@ -81,7 +81,7 @@ class HeldPunches:
                 self._counts[sn], self._sizes[sn] = count, size
             return count, fitted
 
-    async def take(self, sn: str) -> list[tp.Punch]:
+    async def take(self, sn: str) -> list[tpunch.Punch]:
         """The punches kept for `sn` (the file stays until `drop`)."""
         async with self._lock:
             _, punches = await trio.to_thread.run_sync(_read, self._path(sn))
@@ -99,20 +99,20 @@ class HeldPunches:
     def _path(self, sn: str) -> Path:
         return self.directory / _file_name(sn)
 
-    def _merge(self, sn: str, punches: list[tp.Punch], per_terminal: int, room_bytes: int) -> tuple[int, int, bool]:
+    def _merge(self, sn: str, punches: list[tpunch.Punch], per_terminal: int, room_bytes: int) -> tuple[int, int, bool]:
         path = self._path(sn)
         _, kept = _read(path)
-        keys = {tp.dedup_key(sn, p) for p in kept}
+        keys = {tpunch.dedup_key(sn, p) for p in kept}
         fresh = []
         for punch in punches:
-            key = tp.dedup_key(sn, punch)
+            key = tpunch.dedup_key(sn, punch)
             if key not in keys:
                 keys.add(key)
                 fresh.append(punch)
         size = path.stat().st_size if path.exists() else 0
         if not fresh:
             return len(kept), size, True
-        lines = [json.dumps(tp.punch_to_record(p), separators=(",", ":"), ensure_ascii=False) for p in fresh]
+        lines = [json.dumps(tpunch.punch_to_record(p), separators=(",", ":"), ensure_ascii=False) for p in fresh]
         header = "" if kept else json.dumps({"sn": sn}) + "\n"
         text = header + "".join(line + "\n" for line in lines)
         added = len(text.encode())
@@ -128,7 +128,7 @@ class HeldPunches:
         return len(kept) + len(fresh), size + added, True
 
 
-def _read(path: Path) -> tuple[str | None, list[tp.Punch]]:
+def _read(path: Path) -> tuple[str | None, list[tpunch.Punch]]:
     """(sn, punches) of a held file; a torn or bad line ends the reading there."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -143,7 +143,7 @@ def _read(path: Path) -> tuple[str | None, list[tp.Punch]]:
     punches = []
     for line in lines[1:]:
         try:
-            punches.append(tp.parse_punch(json.loads(line)))
+            punches.append(tpunch.parse_punch(json.loads(line)))
         except (ValueError, ProtocolError):
             break
     return sn, punches

@@ -20,17 +20,16 @@ from typing import Any
 
 import trio
 
-from ...opcommands import Arg, OpCommand, table as _table
-from ...journal.record import Record, parse_ts, utc_now_iso
+from . import codec as tp
+from . import fields as tf
+from . import punches as tpunch
+from ...errors import ProtocolError
+from ...journal.record import utc_now_iso
 from ...journal.writer import JournalUnavailable
 from ...ops import OpError, not_found, operation
-from . import codec as tp
-from .held import HeldPunches
-from ...errors import ProtocolError
-from ..monitor.resiot import COMM_JOIN, Action, Communication
 from ...ratelimit import KeyedBuckets, source_key
 from .attendance import zone
-from ..monitor.comms import action_mapper, comm_mapper
+from .held import HeldPunches
 
 log = logging.getLogger("gatewayd.terminals")
 
@@ -144,7 +143,7 @@ class TerminalService:
             log.info("terminal %s (%s) is waiting for approval", sn, remote)
         return self.part.get(sn)
 
-    async def hold(self, sn: str, punches: list[tp.Punch]) -> str | None:
+    async def hold(self, sn: str, punches: list[tpunch.Punch]) -> str | None:
         """Keep a pending terminal's punches on disk (within the caps). None once they are kept, or
         stored when an operator approved the terminal meanwhile; else why they could not be kept
         (the terminal must keep them and send them again)."""
@@ -190,7 +189,7 @@ class TerminalService:
     def read_clock(self, sn: str, local_time: str) -> None:
         """Remember how far a terminal's clock (local wall time in its zone) is from ours."""
         try:
-            wall = tp.parse_local_time(local_time.strip(), "checklive.time")
+            wall = tf.parse_local_time(local_time.strip(), "checklive.time")
             tz_name = self.core.service("attendance").zone_name_for(sn)
             skew = (wall.replace(tzinfo=zone(tz_name)) - datetime.now(timezone.utc)).total_seconds()
         except (ProtocolError, OpError, OverflowError):
@@ -234,7 +233,7 @@ class TerminalService:
     async def handle_http(self, body: bytes, remote: str) -> tuple[int, str]:
         """POST /api/device-http: (HTTP status, JSON body). Never raises for bad input."""
         try:
-            obj = tp.loads_lenient(body, self.core.settings.server.max_body_bytes)
+            obj = tf.loads_lenient(body, self.core.settings.server.max_body_bytes)
         except ProtocolError as exc:
             return (413 if exc.code == "too_large" else 400), _error_body(exc.code, exc.message)
         try:
@@ -463,71 +462,3 @@ async def terminal_reject(core, sn: str, actor: str = "cli") -> dict[str, Any]:
 @operation("terminal.delete")
 async def terminal_delete(core, sn: str, actor: str = "cli") -> dict[str, Any]:
     return await core.service("terminals").delete(check_sn(sn), actor)
-
-
-# -- monitoring ------------------------------------------------------------------------------------
-def _dt(record: Record) -> datetime:
-    return parse_ts(record.ts)
-
-
-@comm_mapper("terminal.registered")
-def _registered_comm(record: Record) -> list[Communication]:
-    data = record.data
-    body = {"cpusn": data.get("cpusn"), "devinfo": data.get("devinfo") or {}}
-    payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-    extra = {"type": "reg", "status": data.get("status"), "cpusn": data.get("cpusn"),
-             **{k: v for k, v in (data.get("devinfo") or {}).items() if isinstance(v, (str, int))}}
-    return [Communication(comm_type=COMM_JOIN, connector=data["connector"], dev_eui=data["sn"], dt=_dt(record),
-                          seq=record.seq, payload=payload, extra=extra)]
-
-
-_ACTION_NAMES = {
-    "terminal.added": "terminal_added", "terminal.pending": "terminal_pending",
-    "terminal.approved": "terminal_approved", "terminal.rejected": "terminal_rejected",
-    "terminal.updated": "terminal_updated", "terminal.deleted": "terminal_deleted",
-    "terminal.online": "terminal_online", "terminal.offline": "terminal_offline",
-    "terminal.backlog_pulled": "terminal_backlog_pulled",
-}
-
-
-@action_mapper(*_ACTION_NAMES)
-def _terminal_action(record: Record) -> Action:
-    data = record.data
-    actor = data.get("actor") or f"terminal:{data['sn']}"
-    details = {k: v for k, v in data.items() if k not in ("sn", "actor")}
-    return Action(action_type=_ACTION_NAMES[record.type], actor=actor, target=f"terminal:{data['sn']}",
-                  details=details, dt=_dt(record), seq=record.seq)
-
-
-# -- command line ------------------------------------------------------------------------------------
-def _terminal_table(rows: list[dict[str, Any]]) -> str:
-    return _table(rows, ["sn", "name", "status", "online", "protocol", "connector", "effective_tz", "last_seen",
-                         "held_records"])
-
-
-def _terminal_pairs(t: dict[str, Any]) -> str:
-    return "\n".join(f"{k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}" for k, v in t.items())
-
-
-COMMANDS = [
-    OpCommand(("terminal", "add"), "terminal.add", "add (or approve) an attendance terminal by serial number",
-              [Arg("sn", "the terminal's serial number"), Arg("name", "a name to show", flag=True),
-               Arg("tz", "the time zone of its clock (default: terminals.timezone)", flag=True),
-               Arg("cloudtime", "iso or local: the form of cloudtime in replies", flag=True),
-               Arg("encoding", "PUSH terminals: how names that are not UTF-8 are read, e.g. gbk", flag=True)],
-              _terminal_pairs),
-    OpCommand(("terminal", "list"), "terminal.list", "list attendance terminals",
-              [Arg("status", "accepted, pending or rejected", flag=True)], _terminal_table),
-    OpCommand(("terminal", "show"), "terminal.get", "show one terminal", [Arg("sn")], _terminal_pairs),
-    OpCommand(("terminal", "update"), "terminal.update", "change a terminal's name, time zone or cloudtime",
-              [Arg("sn"), Arg("name", flag=True), Arg("tz", "'' for the default", flag=True),
-               Arg("cloudtime", "iso, local, or '' for the default", flag=True),
-               Arg("encoding", "PUSH terminals' fallback encoding, '' for the default", flag=True)],
-              _terminal_pairs),
-    OpCommand(("terminal", "approve"), "terminal.approve", "accept a pending terminal and store its held records",
-              [Arg("sn")], lambda t: f"terminal {t['sn']} accepted"),
-    OpCommand(("terminal", "reject"), "terminal.reject", "refuse a terminal and drop its held records",
-              [Arg("sn")], lambda t: f"terminal {t['sn']} rejected"),
-    OpCommand(("terminal", "delete"), "terminal.delete", "remove a terminal (its stored punches stay)",
-              [Arg("sn")], lambda r: f"terminal {r['sn']} deleted"),
-]

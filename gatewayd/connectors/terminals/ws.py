@@ -14,6 +14,8 @@ import trio
 
 from ...journal.writer import JournalUnavailable
 from . import codec as tp
+from . import command_codec as tc
+from . import fields as tf
 from ...errors import ProtocolError
 from .commands import LinkClosed, TerminalLink
 from .service import CONNECTOR_WS, request_name
@@ -84,11 +86,11 @@ class TerminalSession:
     # -- frames ---------------------------------------------------------------------------------------
     async def on_frame(self, frame: str | bytes) -> None:
         try:
-            obj = tp.loads_lenient(frame, self.max_bytes)
+            obj = tf.loads_lenient(frame, self.max_bytes)
         except ProtocolError as exc:
             await self._bad("error", exc)
             return
-        if tp.is_reply(obj):
+        if tc.is_reply(obj):
             self._on_reply(obj)
             return
         try:
@@ -112,7 +114,7 @@ class TerminalSession:
             log.debug("terminal on %s: a reply before registration, ignored", self.conn.remote)
             return
         try:
-            reply = tp.decode_reply(obj)
+            reply = tc.decode_reply(obj)
         except ProtocolError as exc:
             log.info("terminal %s: unreadable reply ignored: %s", self.sn, exc.message)
             return

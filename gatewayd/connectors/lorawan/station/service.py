@@ -23,7 +23,7 @@ import trio
 from ....errors import ProtocolError
 from ....journal.writer import JournalUnavailable
 from ....logs import RateLimitedLogger
-from .. import gwmp, regions
+from .. import packets, regions
 from ..downlink import Transmission, Window
 from ..gateways import DownlinkPath, _addr_text
 from . import codec
@@ -231,7 +231,7 @@ class StationService:
         if not rate.uplink:
             self._malformed(link, "bad_dr", f"DR{up.dr} is not an uplink data rate of {self.region.name}")
             return
-        rx = gwmp.RxPacket(tmst=up.xtime & 0xFFFF_FFFF, freq=up.freq / 1_000_000, modu=rate.modulation,
+        rx = packets.RxPacket(tmst=up.xtime & 0xFFFF_FFFF, freq=up.freq / 1_000_000, modu=rate.modulation,
                            datr=rate.datr, data=up.phy,
                            rssi=int(up.rssi) if up.rssi.is_integer() else up.rssi, lsnr=up.snr)
         now = trio.current_time()

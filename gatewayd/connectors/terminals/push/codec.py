@@ -19,6 +19,9 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from .. import codec as tp
+from .. import command_codec as tc
+from .. import fields as tf
+from .. import punches as tpunch
 from ....errors import ProtocolError
 
 MAX_LINE_BYTES = 8192          # one row; template rows (FP/FACE/BIODATA) are the longest
@@ -88,19 +91,19 @@ def parse_query(args: Mapping[str, str]) -> PushQuery:
     if not sn:
         raise ProtocolError("missing_field", "the query has no SN")
     if not _SN.fullmatch(sn):
-        raise _invalid(f"SN must be 1 to {tp.MAX_SN_CHARS} letters, digits or ._:-, got {tp.describe(sn)}")
+        raise _invalid(f"SN must be 1 to {tp.MAX_SN_CHARS} letters, digits or ._:-, got {tf.describe(sn)}")
     table = lowered.get("table")
     if table is not None:
         table = table.strip()
         if not _TABLE.fullmatch(table):
-            raise _invalid(f"table must be a table name such as ATTLOG, got {tp.describe(table)}")
+            raise _invalid(f"table must be a table name such as ATTLOG, got {tf.describe(table)}")
         table = table.upper()
     stamp = None
     for key in ("stamp", "attlogstamp", "opstamp", "operlogstamp", "photostamp", "attphotostamp"):
         if lowered.get(key) is not None:
             stamp = lowered[key].strip()
             if not _STAMP.fullmatch(stamp):
-                raise _invalid(f"{key} must be up to {MAX_STAMP_CHARS} letters or digits, got {tp.describe(stamp)}")
+                raise _invalid(f"{key} must be up to {MAX_STAMP_CHARS} letters or digits, got {tf.describe(stamp)}")
             break
     return PushQuery(sn=sn, table=table, stamp=stamp or None, options=_short(lowered.get("options")),
                      pushver=_short(lowered.get("pushver")), language=_short(lowered.get("language")))
@@ -189,10 +192,10 @@ def parse_pin(text: str, where: str = "PIN") -> int:
         return int(text)
     text = text.strip()
     if not _PIN.fullmatch(text):
-        raise _invalid(f"{where} must be a number of up to 10 digits, got {tp.describe(text)}")
+        raise _invalid(f"{where} must be a number of up to 10 digits, got {tf.describe(text)}")
     pin = int(text)
-    if pin > tp.MAX_ENROLLID:
-        raise _invalid(f"{where} must be at most {tp.MAX_ENROLLID}, got {pin}")
+    if pin > tpunch.MAX_ENROLLID:
+        raise _invalid(f"{where} must be at most {tpunch.MAX_ENROLLID}, got {pin}")
     return pin
 
 
@@ -203,13 +206,13 @@ def _code(text: str, where: str) -> int:
     if not text:
         return 0
     if not _CODE.fullmatch(text) or int(text) < 0:
-        raise _invalid(f"{where} must be a small non-negative integer, got {tp.describe(text)}")
+        raise _invalid(f"{where} must be a small non-negative integer, got {tf.describe(text)}")
     return int(text)
 
 
 @dataclass(slots=True)
 class AttlogUpload(Rows):
-    punches: list[tp.Punch] = field(default_factory=list)
+    punches: list[tpunch.Punch] = field(default_factory=list)
 
 
 def parse_attlog(body: bytes) -> AttlogUpload:
@@ -235,19 +238,19 @@ def _local_time(text: str) -> datetime:
             return datetime.fromisoformat(text)
         except ValueError:
             pass  # the general rule names what is wrong
-    return tp.parse_local_time(text, "time")
+    return tf.parse_local_time(text, "time")
 
 
-def _attlog_row(line: str) -> tp.Punch:
+def _attlog_row(line: str) -> tpunch.Punch:
     fields = line.split("\t")
     if len(fields) < 2:
-        raise _invalid(f"a row needs at least PIN and time separated by a TAB, got {tp.describe(line)}")
+        raise _invalid(f"a row needs at least PIN and time separated by a TAB, got {tf.describe(line)}")
     pin = parse_pin(fields[0])
     time_text = fields[1].strip()
     local_time = _local_time(time_text)
     status = _code(fields[2], "status") if len(fields) > 2 else 0
     verify = _code(fields[3], "verify") if len(fields) > 3 else 0
-    return tp.Punch(enrollid=pin, time=time_text, local_time=local_time, mode=verify, inout=status, event=0)
+    return tpunch.Punch(enrollid=pin, time=time_text, local_time=local_time, mode=verify, inout=status, event=0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,7 +297,7 @@ def parse_operlog(body: bytes, fallback: str = DEFAULT_ENCODING) -> OperlogUploa
             elif kind.startswith("PIN="):
                 upload.users.append(_user(line))
             else:
-                raise _invalid(f"unknown row kind {tp.describe(kind)}; expected USER, OPLOG or a template row")
+                raise _invalid(f"unknown row kind {tf.describe(kind)}; expected USER, OPLOG or a template row")
         except ProtocolError as exc:
             upload.refuse(number, exc.message)
     return upload
@@ -315,7 +318,7 @@ def _user(text: str) -> PushUser:
     if "pin" not in values:
         raise _invalid("a USER row has no PIN=")
     pri = values.get("pri", "").strip()
-    return PushUser(pin=parse_pin(values["pin"]), name=clean_text(values.get("name", ""), tp.MAX_USER_NAME_CHARS),
+    return PushUser(pin=parse_pin(values["pin"]), name=clean_text(values.get("name", ""), tc.MAX_USER_NAME_CHARS),
                     pri=_code(pri, "Pri") if pri else 0, card=clean_text(values.get("card", ""), 32),
                     group=clean_text(values.get("grp", ""), 16), has_password=bool(values.get("passwd", "").strip()))
 
@@ -396,18 +399,18 @@ def parse_devicecmd(body: bytes, fallback: str = DEFAULT_ENCODING) -> tuple[list
         elif "=" in line and results:
             _options_line(line, results[-1].info)
         else:
-            rows.refuse(number, f"expected ID=<id>&Return=<code>&CMD=<name>, got {tp.describe(line)}")
+            rows.refuse(number, f"expected ID=<id>&Return=<code>&CMD=<name>, got {tf.describe(line)}")
     return results, rows
 
 
 def _command_result(values: dict[str, str], number: int, rows: Rows) -> CommandResult | None:
     command_id = values["id"].strip()
     if not command_id or len(command_id) > 32:
-        rows.refuse(number, f"ID must be 1 to 32 characters, got {tp.describe(command_id)}")
+        rows.refuse(number, f"ID must be 1 to 32 characters, got {tf.describe(command_id)}")
         return None
     text = values.get("return", "").strip()
     if text and not _CODE.fullmatch(text):
-        rows.refuse(number, f"Return must be an integer, got {tp.describe(text)}")
+        rows.refuse(number, f"Return must be an integer, got {tf.describe(text)}")
         return None
     return CommandResult(command_id, int(text) if text else None, clean_text(values.get("cmd", ""), 64), {})
 
@@ -460,7 +463,7 @@ def _field_text(value: object, where: str, limit: int) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str):
-        raise _invalid(f"{where} must be a string, got {tp.describe(value)}")
+        raise _invalid(f"{where} must be a string, got {tf.describe(value)}")
     if _BREAKS_LINE.search(value):
         raise _invalid(f"{where} contains a tab or a line break, which would break the command line")
     if _CONTROL.search(value):
@@ -473,17 +476,17 @@ def _field_text(value: object, where: str, limit: int) -> str:
 
 def _pin_param(value: object, where: str) -> int:
     if isinstance(value, bool):
-        raise _invalid(f"{where} must be an integer, got {tp.describe(value)}")
+        raise _invalid(f"{where} must be an integer, got {tf.describe(value)}")
     if isinstance(value, int):
-        if not 1 <= value <= tp.MAX_ENROLLID:
-            raise _invalid(f"{where} must be between 1 and {tp.MAX_ENROLLID}, got {value}")
+        if not 1 <= value <= tpunch.MAX_ENROLLID:
+            raise _invalid(f"{where} must be between 1 and {tpunch.MAX_ENROLLID}, got {value}")
         return value
     if isinstance(value, str):
         pin = parse_pin(value, where)
         if pin < 1:
-            raise _invalid(f"{where} must be between 1 and {tp.MAX_ENROLLID}, got {pin}")
+            raise _invalid(f"{where} must be between 1 and {tpunch.MAX_ENROLLID}, got {pin}")
         return pin
-    raise _invalid(f"{where} must be an integer, got {tp.describe(value)}")
+    raise _invalid(f"{where} must be an integer, got {tf.describe(value)}")
 
 
 _ADMIN_TO_PRI = {0: 0, 1: 6, 2: 14}   # user, admin, super user
@@ -492,7 +495,7 @@ _ADMIN_TO_PRI = {0: 0, 1: 6, 2: 14}   # user, admin, super user
 def _setuserinfo(p: dict) -> str:
     admin = p.get("admin", 0)
     if admin not in _ADMIN_TO_PRI:
-        raise _invalid(f"setuserinfo.admin must be 0 (user), 1 (admin) or 2 (super user), got {tp.describe(admin)}")
+        raise _invalid(f"setuserinfo.admin must be 0 (user), 1 (admin) or 2 (super user), got {tf.describe(admin)}")
     fields = [f"PIN={p['enrollid']}", f"Name={p['name']}", f"Pri={_ADMIN_TO_PRI[admin]}"]
     backupnum = p.get("backupnum")
     if backupnum is not None:
@@ -522,13 +525,13 @@ def _date_param(value: object, where: str) -> str:
     try:
         datetime.strptime(text, "%Y-%m-%d")
     except ValueError:
-        raise _invalid(f"{where} must be a date 'YYYY-MM-DD', got {tp.describe(text)}") from None
+        raise _invalid(f"{where} must be a date 'YYYY-MM-DD', got {tf.describe(text)}") from None
     return text
 
 
 def _raw_line(value: object, where: str) -> str:
     if not isinstance(value, str):
-        raise _invalid(f"{where} must be a string, got {tp.describe(value)}")
+        raise _invalid(f"{where} must be a string, got {tf.describe(value)}")
     if "\r" in value or "\n" in value:
         raise _invalid(f"{where} contains a line break; one raw command is one line (TABs separate its fields)")
     line = value.strip()
@@ -541,7 +544,7 @@ def _raw_line(value: object, where: str) -> str:
 
 def _backupnum(value: object, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
-        raise _invalid(f"{where} must be an integer, got {tp.describe(value)}")
+        raise _invalid(f"{where} must be an integer, got {tf.describe(value)}")
     return int(str(value).strip())
 
 
@@ -559,7 +562,7 @@ COMMANDS: Mapping[str, PushCommand] = {
     "getuserinfo": PushCommand({"enrollid": (_pin_param, True), "backupnum": (_backupnum, False)},
                                lambda p: f"DATA QUERY USERINFO PIN={p['enrollid']}"),
     "setuserinfo": PushCommand({"enrollid": (_pin_param, True),
-                                "name": (lambda v, w: _field_text(v, w, tp.MAX_USER_NAME_CHARS), True),
+                                "name": (lambda v, w: _field_text(v, w, tc.MAX_USER_NAME_CHARS), True),
                                 "admin": (_admin, False), "backupnum": (_backupnum, False),
                                 "record": (lambda v, w: v, False)}, _setuserinfo),
     "deleteuser": PushCommand({"enrollid": (_pin_param, True), "backupnum": (_backupnum, False)},
@@ -579,15 +582,15 @@ def check_command(name: object, params: Mapping[str, object] | None) -> dict:
     """Validated parameters of a command for a PUSH terminal (ProtocolError when refused)."""
     if not isinstance(name, str) or name not in COMMANDS:
         hint = (" (PUSH terminals set their clock from every reply's Date header)" if name == "settime" else "")
-        raise ProtocolError("unknown_cmd", f"PUSH terminals do not take {tp.describe(name)}{hint}; commands: "
+        raise ProtocolError("unknown_cmd", f"PUSH terminals do not take {tf.describe(name)}{hint}; commands: "
                                            + ", ".join(COMMANDS))
     spec = COMMANDS[name]
     params = {} if params is None else params
     if not isinstance(params, Mapping):
-        raise _invalid(f"{name} parameters must be an object, got {tp.describe(params)}")
+        raise _invalid(f"{name} parameters must be an object, got {tf.describe(params)}")
     unknown = [key for key in params if key not in spec.params and key != "stn"]
     if unknown:
-        raise _invalid(f"{name} does not take {tp.describe(unknown[0])} (parameters: "
+        raise _invalid(f"{name} does not take {tf.describe(unknown[0])} (parameters: "
                        f"{', '.join(spec.params) or 'none'})")
     checked: dict = {}
     for key, (check, required) in spec.params.items():

@@ -22,7 +22,8 @@ from zoneinfo import ZoneInfo
 from .... import __version__
 from ....journal.record import parse_ts
 from ....journal.writer import JournalUnavailable
-from .. import codec as tp
+from .. import fields as tf
+from .. import punches as tpunch
 from ....errors import ProtocolError
 from ..commands import asked_window
 from ..service import CONNECTOR_PUSH
@@ -113,7 +114,7 @@ class PushService:
             if self.terminals.part.get(query.sn)["status"] == "pending":
                 return 200, codec.uploaded(upload.accepted, upload)
         attendance = self.core.service("attendance")
-        size = tp.MAX_RECORDS_PER_BATCH
+        size = tpunch.MAX_RECORDS_PER_BATCH
         for start in range(0, len(upload.punches), size):
             await attendance.ingest(query.sn, upload.punches[start:start + size], connector=CONNECTOR_PUSH,
                                     meta={"cmd": "ATTLOG"})
@@ -151,7 +152,7 @@ class PushService:
         if rows.bad:
             self.core.metrics.inc("gatewayd_push_refused_rows_total", rows.bad)
             log.warning("PUSH terminal %s: %d of %d %s rows refused; first: %s", sn, rows.bad, rows.rows, table,
-                        tp.describe(str(rows.errors[0])))
+                        tf.describe(str(rows.errors[0])))
 
     # -- GET /iclock/getrequest ----------------------------------------------------------------------------
     async def poll(self, query: codec.PushQuery, remote: str) -> Reply:
@@ -222,7 +223,7 @@ class PushService:
                 command = open_by_id.pop(result.id, None)
                 if command is None:
                     log.info("PUSH terminal %s: result for unknown or finished command %s", query.sn,
-                             tp.describe(result.id))
+                             tf.describe(result.id))
                     continue
                 outcome = {"return": result.code, "cmd": result.cmd}
                 if result.info:

@@ -1,0 +1,103 @@
+"""The two monitoring streams, "communications" and "actions": which records they carry, how one record
+becomes its frames (the connectors' mappers, then the JSON text), what `since` and filters may say."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from datetime import tzinfo
+from typing import Any, Sequence
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ...journal.record import Record
+from ...web.wsframe import SharedText
+from . import comms
+from .resiot import COMM_TYPES, StreamFilter, encode_action, encode_envelope, parse_filter
+
+log = logging.getLogger("gatewayd.monitor")
+
+STREAMS = ("communications", "actions")
+
+# One record's frames: (the Communication or Action, its JSON text and frame).
+Rendered = list[tuple[Any, SharedText]]
+
+
+def local_zone(name: str) -> tzinfo:
+    """The zone for DT fields: the configured one, else the box's own (TZ, then /etc/localtime)."""
+    for candidate in (name, os.environ.get("TZ", "").lstrip(":")):
+        if candidate:
+            try:
+                return ZoneInfo(candidate)
+            except (ZoneInfoNotFoundError, ValueError):
+                pass
+    try:
+        with open("/etc/localtime", "rb") as handle:
+            return ZoneInfo.from_file(handle, key="localtime")
+    except (OSError, ValueError):
+        from datetime import datetime
+
+        return datetime.now().astimezone().tzinfo  # a fixed offset: the best left
+
+
+# -- rendering ----------------------------------------------------------------------------------------
+_FAILED_TYPES: set[str] = set()
+
+
+@dataclass(frozen=True)
+class StreamKind:
+    name: str
+    mappers: dict  # record type -> mapper; looked up live, so registrations made later count
+    known_types: Sequence[str] | None  # what `types=` may name (None: anything)
+
+    def accepts(self, record: Record) -> bool:
+        return record.type in self.mappers
+
+    def render(self, record: Record, zone: tzinfo) -> Rendered:
+        """Every frame of one record, encoded once for every session. A failing mapper costs its
+        record's frames, nothing more."""
+        mapper = self.mappers.get(record.type)
+        if mapper is None:
+            return []
+        try:
+            if self.name == "communications":
+                return [(c, SharedText(encode_envelope(c, zone))) for c in mapper(record)]
+            action = mapper(record)
+            return [] if action is None else [(action, SharedText(encode_action(action, zone)))]
+        except Exception:
+            # The first failure of a record type gets a traceback; repeats would flood the log.
+            if record.type not in _FAILED_TYPES:
+                _FAILED_TYPES.add(record.type)
+                log.exception("monitor: the %s mapper for %s failed on seq %d (later failures of this type "
+                              "are logged at debug level)", self.name, record.type, record.seq)
+            else:
+                log.debug("monitor: the %s mapper for %s failed on seq %d", self.name, record.type, record.seq)
+            return []
+
+    def matches(self, flt: StreamFilter, item: Any) -> bool:
+        return flt.matches_comm(item) if self.name == "communications" else flt.matches_action(item)
+
+    def select(self, flt: StreamFilter | None, frames: Rendered) -> list[SharedText]:
+        if flt is None:
+            return [frame for _, frame in frames]
+        return [frame for item, frame in frames if self.matches(flt, item)]
+
+    def parse_filter(self, query) -> StreamFilter | None:
+        """The filter a URL asks for (None = everything). Raises ValueError with a precise text."""
+        flt = parse_filter(query, self.known_types)
+        empty = flt.types is None and flt.dev is None and flt.connector is None
+        return None if empty else flt
+
+
+KINDS = {
+    "communications": StreamKind("communications", comms.COMM_MAPPERS, COMM_TYPES),
+    "actions": StreamKind("actions", comms.ACTION_MAPPERS, None),
+}
+
+
+def parse_since(value: str | None) -> int | None:
+    if value is None or value == "":
+        return None
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
+        raise ValueError(f"since: {value[:24]!r} is not a sequence number (a whole number >= 0)")
+    return int(value)

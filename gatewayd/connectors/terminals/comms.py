@@ -1,0 +1,44 @@
+"""Terminal registrations and presence on the monitoring streams (communications and actions)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from ...journal.record import Record, parse_ts
+from ..monitor.comms import action_mapper, comm_mapper
+from ..monitor.resiot import COMM_JOIN, Action, Communication
+
+
+# -- monitoring ------------------------------------------------------------------------------------
+def _dt(record: Record) -> datetime:
+    return parse_ts(record.ts)
+
+
+@comm_mapper("terminal.registered")
+def _registered_comm(record: Record) -> list[Communication]:
+    data = record.data
+    body = {"cpusn": data.get("cpusn"), "devinfo": data.get("devinfo") or {}}
+    payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    extra = {"type": "reg", "status": data.get("status"), "cpusn": data.get("cpusn"),
+             **{k: v for k, v in (data.get("devinfo") or {}).items() if isinstance(v, (str, int))}}
+    return [Communication(comm_type=COMM_JOIN, connector=data["connector"], dev_eui=data["sn"], dt=_dt(record),
+                          seq=record.seq, payload=payload, extra=extra)]
+
+
+_ACTION_NAMES = {
+    "terminal.added": "terminal_added", "terminal.pending": "terminal_pending",
+    "terminal.approved": "terminal_approved", "terminal.rejected": "terminal_rejected",
+    "terminal.updated": "terminal_updated", "terminal.deleted": "terminal_deleted",
+    "terminal.online": "terminal_online", "terminal.offline": "terminal_offline",
+    "terminal.backlog_pulled": "terminal_backlog_pulled",
+}
+
+
+@action_mapper(*_ACTION_NAMES)
+def _terminal_action(record: Record) -> Action:
+    data = record.data
+    actor = data.get("actor") or f"terminal:{data['sn']}"
+    details = {k: v for k, v in data.items() if k not in ("sn", "actor")}
+    return Action(action_type=_ACTION_NAMES[record.type], actor=actor, target=f"terminal:{data['sn']}",
+                  details=details, dt=_dt(record), seq=record.seq)
