@@ -35,6 +35,16 @@ _ACTION_NAMES = {
 }
 
 
+@action_mapper("terminal.unknown_message")
+def _unknown_message_action(record: Record) -> Action:
+    """A message of a kind gatewayd does not know, streamed as an error on the actions stream."""
+    data = record.data
+    target = f"terminal:{data['sn']}" if data.get("sn") else data.get("remote", "")
+    return Action(action_type="terminal_unknown_message", actor=target or "terminal", target=target,
+                  details={"error": data.get("reason", ""), "cmd": data.get("cmd", ""),
+                           "connector": data.get("connector", "")}, dt=_dt(record), seq=record.seq)
+
+
 @action_mapper(*_ACTION_NAMES)
 def _terminal_action(record: Record) -> Action:
     data = record.data

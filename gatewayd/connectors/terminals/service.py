@@ -57,6 +57,9 @@ class TerminalService:
                                 lambda: (self.cfg.max_held_per_terminal, self.cfg.max_held_bytes))
         self.held.load()
         self._unknown = KeyedBuckets()            # per source address: new unknown serial numbers
+        self._strange = KeyedBuckets()            # per source address: messages of unknown kinds recorded
+        core.metrics.describe("gatewayd_terminals_unknown_messages_total",
+                              "Terminal messages of a kind gatewayd does not know, answered result:false.")
         # sn -> (its clock minus ours in seconds, when read): from checklive's `time`, for clock alerts
         self.clock_readings: dict[str, tuple[float, str]] = {}
 
@@ -239,6 +242,8 @@ class TerminalService:
         try:
             req = tp.decode_request(obj)
         except ProtocolError as exc:
+            if exc.code == "unknown_cmd":
+                return 200, await self.unknown_message(obj, exc, CONNECTOR_HTTP, remote)
             cmd = _identified_cmd(obj)
             if cmd is None:
                 return 400, _error_body(exc.code, exc.message)
@@ -248,6 +253,22 @@ class TerminalService:
         except JournalUnavailable:
             return 503, tp.encode_failure(request_name(req),
                                           "the server cannot store records right now; send them again later")
+
+    async def unknown_message(self, obj: dict, exc: ProtocolError, connector: str, remote: str) -> str:
+        """A message of a kind gatewayd does not know: answered result:false with the reason (a
+        terminal retries anything else forever), counted, and recorded for the actions stream
+        (at most 5 a second per source address, so a flood costs the journal nothing)."""
+        ret = unknown_ret(obj)
+        self.core.metrics.inc("gatewayd_terminals_unknown_messages_total", connector=connector)
+        if self._strange.take(source_key(remote), trio.current_time(), 5.0, 10):
+            sn = obj.get("sn") if isinstance(obj.get("sn"), str) else ""
+            try:
+                await self.core.hub.publish("terminal.unknown_message", {
+                    "sn": _printable_prefix(sn, tp.MAX_SN_CHARS), "cmd": ret, "reason": exc.message,
+                    "connector": connector, "remote": remote}, durable=False)
+            except JournalUnavailable:
+                pass  # the answer matters more than the record of it
+        return tp.encode_failure(ret, f"{exc.code}: {exc.message}")
 
     # -- registry operations --------------------------------------------------------------------------
     def held_count(self, sn: str) -> int:
@@ -398,6 +419,15 @@ def _identified_cmd(obj: dict) -> str | None:
     except ProtocolError:
         return None
     return cmd.strip().lower()
+
+
+def _printable_prefix(text: str, limit: int) -> str:
+    return "".join(ch for ch in text[:limit] if " " <= ch <= "~")
+
+
+def unknown_ret(obj: dict) -> str:
+    """The name to answer an unknown message under: its own cmd, cut short and printable."""
+    return _printable_prefix(str(obj.get("cmd", "")).strip().lower(), 32) or "error"
 
 
 def _error_body(code: str, message: str) -> str:
