@@ -145,6 +145,23 @@ async def test_bad_requests_get_400_with_a_precise_error(daemon, client, body, s
     assert error["code"] == code and error["message"] and error["result"] is False
 
 
+async def test_a_qr_code_read_is_answered_and_streamed_as_comm_rx(daemon, client):
+    from gatewayd.connectors.monitor import comms
+    from gatewayd.journal.record import Record
+    await add_terminal(daemon, "QR1")
+    reply = (await client.post("/api/device-http", json={"cmd": "sendqrcode", "sn": "QR1", "record": "GUEST-42"})).json()
+    assert reply == {"ret": "sendqrcode", "result": True}
+    missing = (await client.post("/api/device-http", json={"cmd": "sendqrcode", "sn": "QR1"})).json()
+    assert missing["result"] is False and "no 'record'" in missing["reason"]
+    unknown = (await client.post("/api/device-http", json={"cmd": "sendqrcode", "sn": "NOPE", "qrcode": "x"})).json()
+    assert (unknown["ret"], unknown["result"]) == ("sendqrcode", False)
+    data = records_of(daemon.core, "terminal.qrcode")
+    assert data == [{"sn": "QR1", "code": "GUEST-42", "connector": "http"}]
+    comm, = comms.communications(Record(1, "2026-06-12T08:00:00.000000Z", "terminal.qrcode", data[0]))
+    assert (comm.comm_type, comm.dev_eui, comm.payload, comm.extra["qrcode"]) == ("comm_rx", "QR1", b"GUEST-42",
+                                                                                  "GUEST-42")
+
+
 async def test_unknown_messages_are_answered_counted_and_streamed(daemon, client):
     from gatewayd.connectors.monitor import comms
     from gatewayd.journal.record import Record

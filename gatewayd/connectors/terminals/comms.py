@@ -7,7 +7,7 @@ from datetime import datetime
 
 from ...journal.record import Record, parse_ts
 from ..monitor.comms import action_mapper, comm_mapper
-from ..monitor.resiot import COMM_JOIN, Action, Communication
+from ..monitor.resiot import COMM_JOIN, COMM_RX, Action, Communication
 
 
 # -- monitoring ------------------------------------------------------------------------------------
@@ -24,6 +24,15 @@ def _registered_comm(record: Record) -> list[Communication]:
              **{k: v for k, v in (data.get("devinfo") or {}).items() if isinstance(v, (str, int))}}
     return [Communication(comm_type=COMM_JOIN, connector=data["connector"], dev_eui=data["sn"], dt=_dt(record),
                           seq=record.seq, payload=payload, extra=extra)]
+
+
+@comm_mapper("terminal.qrcode")
+def _qrcode_comm(record: Record) -> list[Communication]:
+    """A QR code read by a terminal: Payload is the code's text as read."""
+    data = record.data
+    return [Communication(comm_type=COMM_RX, connector=data["connector"], dev_eui=data["sn"], dt=_dt(record),
+                          seq=record.seq, payload=data["code"].encode("utf-8", "replace"),
+                          extra={"type": "sendqrcode", "qrcode": data["code"]})]
 
 
 _ACTION_NAMES = {

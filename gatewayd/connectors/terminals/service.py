@@ -183,7 +183,11 @@ class TerminalService:
         if isinstance(req, tp.SendLog):
             return await self._sendlog(req, terminal, connector, remote)
         if not accepted:
-            return tp.encode_failure("checklive", self.refusal(terminal, req.sn))
+            return tp.encode_failure(request_name(req), self.refusal(terminal, req.sn))
+        if isinstance(req, tp.SendQrCode):
+            await self.core.hub.publish("terminal.qrcode", {"sn": req.sn, "code": req.code, "connector": connector})
+            await self.mark_online(req.sn, connector, remote)
+            return tp.encode_reply("sendqrcode", True)
         await self.mark_online(req.sn, connector, remote)
         if req.time is not None:
             self.read_clock(req.sn, req.time)
@@ -406,6 +410,8 @@ def check_encoding(encoding: Any, where: str = "encoding") -> str:
 def request_name(req: tp.TerminalRequest) -> str:
     if isinstance(req, tp.TerminalReg):
         return "reg"
+    if isinstance(req, tp.SendQrCode):
+        return "sendqrcode"
     return "sendlog" if isinstance(req, tp.SendLog) else "checklive"
 
 
