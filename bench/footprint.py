@@ -241,7 +241,7 @@ def main() -> None:
     print(f"{'KiB per connection above idle':34} {per_conn:10.1f} {raw_per_conn:10.1f} "
           f"{per_conn / raw_per_conn if raw_per_conn > 0 else float('nan'):6.2f}")
     print(f"{'KiB of RSS per message kept':34} {(gw['after_kib'] - gw['connected_kib']) / messages:10.2f}  "
-          "(telemetry history in memory, until devices.telemetry_history per device)")
+          "(no history in memory: the history store holds it; this is buffers and the allocator)")
     wire = gw["wire_bytes"] / messages
     joining = {k: gw["connected"][k] - gw["registered"][k] for k in gw["registered"]}
     traffic = {k: gw["done"][k] - gw["connected"][k] for k in gw["connected"]}

@@ -6,9 +6,10 @@ gatewayd: each frame is decoded and validated, rate-limited, journaled (group co
 of each connection carries an `id`, acknowledged once durable, which also proves every earlier frame
 of that connection is on disk), applied to the state, and fanned out to one subscriber: a monitoring
 client on /monitor/communications that reads every resulting frame.
-Raw: hypercorn + quart-trio with a route that only receives the same frames (bench/raw_server.py).
+References: hypercorn + quart-trio with a route that only receives the same frames, and hypercorn
+with a bare ASGI application doing the same (bench/raw_server.py [--bare]).
 Both are driven by the same load generator (separate processes, trio-websocket clients, frames
-encoded in advance). Target: gatewayd >= 70 % of the raw figure.
+encoded in advance). Targets: gatewayd >= 70 % of quart-trio, >= 45 % of bare ASGI.
 """
 
 from __future__ import annotations
@@ -160,9 +161,10 @@ def run_gatewayd(tmp: Path, args) -> tuple[list[tuple[float, float]], dict, int]
     return rates, counts, rss
 
 
-def run_raw(tmp: Path, args) -> list[tuple[float, float]]:
-    portfile = tmp / "raw.json"
-    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "raw_server.py"), str(portfile)], cwd=ROOT,
+def run_raw(tmp: Path, args, bare: bool = False) -> list[tuple[float, float]]:
+    portfile = tmp / ("bare.json" if bare else "raw.json")
+    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "raw_server.py"), str(portfile),
+                             *(["--bare"] if bare else [])], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 20
@@ -193,13 +195,17 @@ def main() -> None:
     with temp_dir("gatewayd-bench-ingest-") as tmp:
         tmp = Path(tmp)
         raw = run_raw(tmp, args)
+        bare = run_raw(tmp, args, bare=True)
         ours, counts, rss = run_gatewayd(tmp, args)
-    (best_raw, raw_cpu), (best_ours, our_cpu) = max(raw), max(ours)
+    (best_raw, raw_cpu), (best_bare, bare_cpu), (best_ours, our_cpu) = max(raw), max(bare), max(ours)
     print(f"raw quart-trio receive-only : {best_raw:9.0f} msg/s  (rounds: {', '.join(f'{r:.0f}' for r, _ in raw)}); "
           f"server CPU {raw_cpu:.0f} us/msg")
+    print(f"raw bare ASGI receive-only  : {best_bare:9.0f} msg/s  (rounds: {', '.join(f'{r:.0f}' for r, _ in bare)}); "
+          f"server CPU {bare_cpu:.0f} us/msg")
     print(f"gatewayd end to end         : {best_ours:9.0f} msg/s  (rounds: {', '.join(f'{r:.0f}' for r, _ in ours)}); "
           f"server CPU {our_cpu:.0f} us/msg")
-    print(f"ratio gatewayd / raw        : {best_ours / best_raw:9.1%}  (target >= 70 %); load average now "
+    print(f"ratio gatewayd / raw        : {best_ours / best_raw:9.1%}  (target >= 70 %); gatewayd / bare ASGI "
+          f"{best_ours / best_bare:.1%} (target >= 45 %); load average now "
           f"{os.getloadavg()[0]:.1f}")
     print(f"subscriber: {counts['frames']} of {args.rounds * total} communications received"
           + (f"; closed: {counts['closed']}" if counts["closed"] else "") + f"; server RSS after: {rss / 1024:.0f} MiB")

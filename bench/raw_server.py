@@ -1,9 +1,9 @@
 """The raw stack for comparison: hypercorn (trio worker) + quart-trio with a WebSocket route that only
-receives frames. It answers the first frame with {"type":"registered"}, a ping with a pong, and any
+receives frames, or (--bare) hypercorn with a bare ASGI application doing the same. It answers the first frame with {"type":"registered"}, a ping with a pong, and any
 frame carrying an "id" with an ack, so the same load generators can drive it. Nothing is parsed
 beyond finding those markers, nothing is stored.
 
-    python bench/raw_server.py PORTFILE
+    python bench/raw_server.py PORTFILE [--bare]
 """
 
 from __future__ import annotations
@@ -42,7 +42,34 @@ async def raw_socket():
             await websocket.send('{"type":"ack"}')
 
 
-async def main(portfile: str) -> None:
+async def bare_app(scope, receive, send) -> None:
+    """The same answers as `raw_socket`, on raw ASGI messages."""
+    global received
+    if scope["type"] == "lifespan":
+        while True:
+            kind = (await receive())["type"]
+            await send({"type": kind + ".complete"})
+            if kind == "lifespan.shutdown":
+                return
+    if scope["type"] != "websocket":
+        return
+    await receive()  # websocket.connect
+    await send({"type": "websocket.accept"})
+    await receive()
+    await send({"type": "websocket.send", "text": '{"type":"registered"}'})
+    while True:
+        message = await receive()
+        if message["type"] != "websocket.receive":
+            return
+        frame = message.get("text") or ""
+        received += 1
+        if '"ping"' in frame[:20]:
+            await send({"type": "websocket.send", "text": '{"type":"pong"}'})
+        elif '"id"' in frame:
+            await send({"type": "websocket.send", "text": '{"type":"ack"}'})
+
+
+async def main(portfile: str, bare: bool = False) -> None:
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -53,7 +80,7 @@ async def main(portfile: str) -> None:
     config.bind = [f"127.0.0.1:{port}"]
     config.backlog = 1024
     async with trio.open_nursery() as nursery:
-        await nursery.start(lambda task_status: serve(app, config, task_status=task_status))
+        await nursery.start(lambda task_status: serve(bare_app if bare else app, config, task_status=task_status))
         tune_for_daemon()  # the daemon's own garbage-collector settings too
         with open(portfile, "w") as handle:
             json.dump({"port": port}, handle)
@@ -61,4 +88,4 @@ async def main(portfile: str) -> None:
 
 
 if __name__ == "__main__":
-    trio.run(main, sys.argv[1])
+    trio.run(main, sys.argv[1], "--bare" in sys.argv[2:])

@@ -30,9 +30,9 @@ class Connector:
     operations: tuple[OpSpec, ...] = ()
     # Quart blueprints: HTTP and WebSocket routes, dashboard pages.
     blueprints: tuple[Any, ...] = ()
-    # front(asgi_app, core) -> asgi_app: paths answered as plain ASGI before the web framework sees
-    # them (hot WebSocket paths), everything else passed on.
-    asgi_fronts: tuple[Callable[[Any, Any], Any], ...] = ()
+    # WebSocket routes answered as plain ASGI before the web framework sees them (hot paths;
+    # gatewayd.web.asgi_ws.WsRoute).
+    websockets: tuple[Any, ...] = ()
     # Command-line words for its operations, and commands with a parser of their own.
     commands: tuple[OpCommand, ...] = ()
     parsers: tuple[ParserHook, ...] = ()

@@ -54,8 +54,8 @@ def _us(value: Any, name: str) -> int | None:
 async def communications_list(core, start: str | None = None, end: str | None = None, device: str | None = None,
                               type: str | None = None, limit: int = COMM_LIMIT_DEFAULT,
                               after: str | None = None) -> dict[str, Any]:
-    """Stored communications (the monitoring stream's items) in journal order, filtered; paged with
-    `after` = the previous page's `next_after` ("seq.item")."""
+    """Stored communications (the monitoring stream's items) in time order, filtered; paged with
+    `after` = the previous page's `next_after`."""
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= COMM_LIMIT_MAX:
         raise OpError("invalid", f"limit must be an integer from 1 to {COMM_LIMIT_MAX}", 422)
     for name, value in (("device", device), ("type", type)):
@@ -64,17 +64,20 @@ async def communications_list(core, start: str | None = None, end: str | None = 
     position = None
     if after:
         try:
-            seq, _, item = str(after).partition(".")
-            position = (int(seq), int(item or 0))
+            ts, seq, item = (int(part) for part in str(after).split("."))
+            position = (ts, seq, item)
         except ValueError:
-            raise OpError("invalid", "after must be a next_after value (seq.item)", 422) from None
+            raise OpError("invalid", "after must be a next_after value", 422) from None
     start_us, end_us = _us(start, "from"), _us(end, "to")
     await core.history.wait_applied()
     items = core.history.read(queries.communications, start_us=start_us, end_us=end_us, device=device,
                               comm_type=type, limit=limit + 1, after=position)
     more = len(items) > limit
     items = items[:limit]
-    return {"items": items, "next_after": f"{items[-1]['seq']}.{items[-1]['item']}" if more else None}
+    next_after = None
+    for entry in items:
+        next_after = entry.pop("cursor")
+    return {"items": items, "next_after": next_after if more else None}
 
 
 def _rebuilt(result: dict[str, Any]) -> str:

@@ -172,8 +172,9 @@ def telemetry_series(conn: sqlite3.Connection, device_id: str, key: str, start_u
 
 # -- communications --------------------------------------------------------------------------------
 def communications(conn: sqlite3.Connection, *, start_us: int | None, end_us: int | None, device: str | None,
-                   comm_type: str | None, limit: int, after: tuple[int, int] | None = None) -> list[dict[str, Any]]:
-    """Stored communications in (ts, seq) order within [start, end], at most `limit`."""
+                   comm_type: str | None, limit: int, after: tuple[int, int, int] | None = None) -> list[dict[str, Any]]:
+    """Stored communications in (ts, seq, item) order within [start, end], at most `limit`; `after`
+    is the (ts, seq, item) of the last one of the previous page."""
     where, args = [], []
     if start_us is not None:
         where.append("ts >= ?")
@@ -182,37 +183,37 @@ def communications(conn: sqlite3.Connection, *, start_us: int | None, end_us: in
         where.append("ts <= ?")
         args.append(end_us)
     if device is not None:
-        where.append("device = ?")
+        where.append("c.device = (SELECT n FROM device_ids WHERE id = ?)")
         args.append(device)
     if comm_type is not None:
         where.append("type = ?")
         args.append(comm_type)
     if after is not None:
-        where.append("(seq, item) > (?, ?)")
+        where.append("(ts, seq, item) > (?, ?, ?)")
         args.extend(after)
-    sql = ("SELECT seq, item, ts, device, type, connector, payload, extra FROM communications"
-           + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY seq, item LIMIT ?")
+    sql = ("SELECT c.ts, c.seq, c.item, c.device, d.id, c.type, c.connector, c.payload, c.extra "
+           "FROM communications AS c JOIN device_ids AS d ON d.n = c.device"
+           + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY c.ts, c.seq, c.item LIMIT ?")
     items = []
-    for seq, item, ts, dev, kind, connector, payload, extra in conn.execute(sql, (*args, limit)):
+    for ts, seq, item, number, dev, kind, connector, payload, extra in conn.execute(sql, (*args, limit)):
         extra = orjson.loads(extra) if extra else {}
         if extra.pop(FROM_TELEMETRY, None):
-            payload = _telemetry_payload(conn, dev, ts, seq)
+            payload = _telemetry_payload(conn, number, ts, seq)
             if payload is not None:
                 values = orjson.loads(payload)
                 plain = [(k, v) for k, v in list(values.items())[:FLAT_VALUES] if not isinstance(v, (dict, list))]
                 extra.update({k: v for k, v in plain if k not in extra})
         entry = {"seq": seq, "item": item, "ts": iso_us(ts), "device": dev, "type": kind, "connector": connector,
-                 "payload_hex": (payload or b"").hex()}
+                 "payload_hex": (payload or b"").hex(), "cursor": f"{ts}.{seq}.{item}"}
         if extra:
             entry["extra"] = extra
         items.append(entry)
     return items
 
 
-def _telemetry_payload(conn: sqlite3.Connection, device_id: str, ts: int, seq: int) -> bytes | None:
+def _telemetry_payload(conn: sqlite3.Connection, device: int, ts: int, seq: int) -> bytes | None:
     row = conn.execute("SELECT payload FROM telemetry_recent WHERE seq = ?", (seq,)).fetchone()
     if row is None:
-        device = _device_number(conn, device_id)
         row = conn.execute("SELECT payload FROM telemetry WHERE device = ? AND ts = ? AND seq = ?",
                            (device, ts, seq)).fetchone()
     return None if row is None else row[0].encode()

@@ -14,7 +14,9 @@ Tables
 - `telemetry_hourly`: lowest, highest, total and count per device, key and hour once raw values are past
   `history.telemetry_raw_days`.
 - `punches`: every attendance punch; its id is assigned in arrival order and never reused.
-- `communications`: the monitoring stream's items (RX, TX, joins ...) for `history.communications_days`.
+- `communications`: the monitoring stream's items (RX, TX, joins ...) for `history.communications_days`,
+  in time order (appends); `device` is the `device_ids` number of the item's device id, serial
+  number or DevEUI.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 CACHE_KIB = 1024
 SOFT_HEAP_LIMIT = 4 * 1024 * 1024
 DIRECTORY = "history"
@@ -50,9 +52,8 @@ CREATE INDEX IF NOT EXISTS punches_source ON punches (source, id);
 CREATE INDEX IF NOT EXISTS punches_enrollid ON punches (enrollid, id);
 CREATE INDEX IF NOT EXISTS punches_held ON punches (source) WHERE held = 1;
 CREATE TABLE IF NOT EXISTS communications (
-    seq INTEGER NOT NULL, item INTEGER NOT NULL, ts INTEGER NOT NULL, device TEXT NOT NULL, type TEXT NOT NULL,
-    connector TEXT NOT NULL, payload BLOB, extra TEXT, PRIMARY KEY (seq, item)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS communications_ts ON communications (ts);
+    ts INTEGER NOT NULL, seq INTEGER NOT NULL, item INTEGER NOT NULL, device INTEGER NOT NULL, type TEXT NOT NULL,
+    connector TEXT NOT NULL, payload BLOB, extra TEXT, PRIMARY KEY (ts, seq, item)) WITHOUT ROWID;
 """
 
 
@@ -80,6 +81,8 @@ def create(conn: sqlite3.Connection) -> None:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise sqlite3.DatabaseError(f"history store schema {version} is newer than this gatewayd ({SCHEMA_VERSION})")
+    if 0 < version < SCHEMA_VERSION:  # an earlier layout: the store is rebuilt from the journal
+        raise sqlite3.DatabaseError(f"history store schema {version} is older than this gatewayd's ({SCHEMA_VERSION})")
     if version == 0:
         # Pages freed by retention go back to the file system a little at a time (incremental_vacuum).
         conn.execute("PRAGMA auto_vacuum = INCREMENTAL")

@@ -230,9 +230,9 @@ class HistoryWriter:
             for name in ("command", "reference", "error"):
                 if getattr(comm, name) is not None:
                     extra[name] = getattr(comm, name)
-            rows.append((record.seq, index, ts, comm.dev_eui, comm.comm_type, comm.connector, payload,
-                         _json(extra) if extra else None))
-        self.conn.executemany("INSERT OR IGNORE INTO communications (seq, item, ts, device, type, connector, "
+            rows.append((ts, record.seq, index, self._device_number(comm.dev_eui), comm.comm_type, comm.connector,
+                         payload, _json(extra) if extra else None))
+        self.conn.executemany("INSERT OR IGNORE INTO communications (ts, seq, item, device, type, connector, "
                               "payload, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     def set_meta(self, name: str, value: Any) -> None:

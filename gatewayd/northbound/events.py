@@ -24,7 +24,7 @@ from datetime import timezone, tzinfo
 from typing import Any, Callable, Iterable, Protocol
 
 from ..journal.record import Record
-from ..connectors.monitor.resiot import (COMM_GWALIVE, COMM_GWRX, COMM_JOIN, COMM_RX, COMM_TX, COMM_TXCONFIRM,
+from ..connectors.monitor.resiot import (COMM_GWALIVE, COMM_GWRX, COMM_GWTX, COMM_JOIN, COMM_RX, COMM_TX, COMM_TXCONFIRM,
                                          COMM_TXSENDACK, Communication, is_eui, to_envelope)
 from ..connectors.monitor import comms
 
@@ -35,7 +35,7 @@ DEVICE, GATEWAY, TERMINAL = "device", "gateway", "terminal"
 # The event kinds of each subject (the last part of an MQTT topic, the `event` of a webhook).
 EVENT_KINDS: dict[str, tuple[str, ...]] = {
     DEVICE: ("up", "join", "tx", "txack", "txconfirm", "status", "command"),
-    GATEWAY: ("alive", "rx", "status"),
+    GATEWAY: ("alive", "rx", "tx", "status"),
     TERMINAL: ("attendance", "status", "command"),
 }
 
@@ -179,6 +179,8 @@ class _Events:
                 self.gateway(comm.dev_eui, "alive", {}, envelope)
             elif comm.comm_type == COMM_GWRX and comm.gateway_euis:
                 self.gateway(comm.gateway_euis[0], "rx", {"dev_eui": envelope["DevEui"]}, envelope)
+            elif comm.comm_type == COMM_GWTX and comm.gateway_euis:  # a downlink handed to the gateway
+                self.gateway(comm.gateway_euis[0], "tx", _present(dev_eui=envelope["DevEui"], **comm.extra), envelope)
             elif comm.comm_type in _DEVICE_EVENT_OF:
                 key = envelope["DevEui"]
                 eui = key if is_eui(key) else None

@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..journal.writer import JournalUnavailable
 from ..ops import OpError
-from . import dashboard, dashboard_settings, health, rest_history
+from . import asgi_ws, dashboard, dashboard_settings, health, rest_history
 from .auth import json_error
 from .rest import journal_unavailable
 
@@ -32,9 +32,7 @@ def create_app(core) -> QuartTrio:
     app.config["RESPONSE_TIMEOUT"] = 60
     for bp in blueprints(core.connectors):
         app.register_blueprint(bp)
-    for connector in core.connectors:
-        for front in connector.asgi_fronts:  # plain ASGI paths (LoRa Basics Station), answered before quart
-            app.asgi_app = front(app.asgi_app, core)
+    asgi_ws.install(app, core, core.connectors)  # hot WebSocket paths, answered before quart
 
     @app.errorhandler(OpError)
     async def op_error(exc: OpError):

@@ -62,6 +62,14 @@ async def test_queries_answer_the_same_across_a_restart(daemon):
     before = await _answers(daemon, device_id)
     assert before[0] == list(range(30)) and before[1] == [(30, 14.5)] and len(before[2]) == 30
     assert len(before[3]) == 7
+    paged, after = [], None
+    while True:  # pages of 7 give the same items
+        page = await _get(daemon, "/api/communications", device=device_id, limit=7, **({"after": after} if after else {}))
+        paged += [(c["seq"], c["type"]) for c in page["items"]]
+        after = page["next_after"]
+        if after is None:
+            break
+    assert paged == before[2]
     await daemon.restart()
     assert await _answers(daemon, device_id) == before
     assert daemon.core.state.attendance.recent == {}  # everything is in the store: nothing kept in memory

@@ -31,6 +31,10 @@ async def test_tx_goes_out_in_rx1_and_tx_ack_becomes_txsendack(daemon):
         sent = await monitor.comm("comm_tx", Reference="ref-1")
         assert sent["Payload"] == "cafe" and sent["Port"] == "7" and sent["Confirmation"] is False
         assert sent["GatewayEUIs"] == [GW1] and sent["Extra"] == {"priority": 0, "window": "BOTH"}
+        handed = await monitor.comm("comm_gwtx", Reference="ref-1")
+        assert handed["GatewayEUIs"] == [GW1] and handed["Payload"] == "cafe" and handed["Seq"] == sent["Seq"]
+        assert handed["Extra"]["window"] == "RX1" and handed["Extra"]["frequency"] == "867.1"
+        assert handed["Extra"]["kind"] == "data" and handed["Extra"]["token"] == str(resp.token)
 
         await gw.tx_ack(resp.token)
         ack = await monitor.comm("comm_txsendack", Reference="ref-1")

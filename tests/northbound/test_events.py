@@ -127,8 +127,10 @@ def test_lorawan_uplink_is_gateway_copies_then_up_then_command_progress():
     assert kinds(RECORDS[10]) == [
         ("gateway", GW1, "rx"), ("gateway", GW2, "rx"), ("device", "meter-7", "up"),
         ("device", "meter-7", "txconfirm"), ("device", "meter-7", "command"),
-        ("device", "meter-7", "tx"), ("device", "meter-7", "command")]
+        ("device", "meter-7", "tx"), ("device", "meter-7", "command"), ("gateway", GW1, "tx")]
     events = events_of(RECORDS[10])
+    handed = events[-1].body
+    assert handed["comm"]["CommType"] == "comm_gwtx" and handed["dev_eui"] == EUI and handed["window"] == "RX1"
     up = events[2].body
     assert (up["device_id"], up["dev_eui"], up["data"], up["fport"], up["fcnt"]) == ("meter-7", EUI, "9b69", 5, 1953)
     assert up["gateways"] == [GW1, GW2] and up["rssi"] == -18 and up["comm"]["CommType"] == "comm_rx"

@@ -249,6 +249,25 @@ def test_comm_txconfirm():
     }
 
 
+def test_comm_gwtx():
+    c = comm("comm_gwtx", port=5, reference="ref-9", gateway_euis=("218000AC0000A05F",), payload=b"\xca\xfe",
+             extra={"kind": "data", "window": "RX1", "frequency": 868.1, "datr": "SF7BW125", "ack": False})
+    assert to_envelope(c, PLUS2) == {
+        "CommType": "comm_gwtx",
+        "MsgType": "comm_gwtx",
+        "Connector": "6c6f726177616e",
+        "AppEui": "",
+        "DevEui": "0732227a557d8679",
+        "Port": "5",
+        "GatewayEUIs": ["218000ac0000a05f"],
+        "Payload": "cafe",
+        "Reference": "ref-9",
+        "Extra": {"kind": "data", "window": "RX1", "frequency": "868.1", "datr": "SF7BW125", "ack": "false"},
+        "DT": DT_TEXT,
+        "Seq": 7,
+    }
+
+
 def test_encode_envelope_is_compact_json_in_order():
     text = encode_envelope(comm("comm_join"), PLUS2)
     assert text.startswith('{"CommType":"comm_join","MsgType":"comm_join","Connector":"6c6f726177616e"')
@@ -258,7 +277,7 @@ def test_encode_envelope_is_compact_json_in_order():
 
 def test_every_comm_type_has_a_test_above():
     assert set(COMM_TYPES) == {
-        "comm_gwalive", "comm_join", "comm_gwrx", "comm_rx", "comm_tx", "comm_txsendack",
+        "comm_gwalive", "comm_join", "comm_gwrx", "comm_gwtx", "comm_rx", "comm_tx", "comm_txsendack",
         "comm_txconfirm",
     }
 
@@ -570,7 +589,7 @@ def test_filter_unknown_type():
     with pytest.raises(ValueError) as e:
         parse_filter({"types": "comm_rx,comm_bogus"})
     assert str(e.value) == (
-        "types: unknown type 'comm_bogus'; known: comm_gwalive, comm_gwrx, comm_join, comm_rx, "
+        "types: unknown type 'comm_bogus'; known: comm_gwalive, comm_gwrx, comm_gwtx, comm_join, comm_rx, "
         "comm_tx, comm_txconfirm, comm_txsendack"
     )
 

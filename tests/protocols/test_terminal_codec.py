@@ -388,6 +388,13 @@ def test_format_cloudtime():
         ("reboot", {}, '{"cmd":"reboot"}'),
         ("getdevinfo", {}, '{"cmd":"getdevinfo"}'),
         ("enableuser", {"enrollid": 1, "enflag": 0}, '{"cmd":"enableuser","enrollid":1,"enflag":0}'),
+        # The other firmware dialect's names, sent as given.
+        ("settime", {"time": "2026-06-12 12:00:00"}, '{"cmd":"settime","time":"2026-06-12 12:00:00"}'),
+        ("enableuser", {"enrollid": 1, "enable": 1}, '{"cmd":"enableuser","enrollid":1,"enable":1}'),
+        ("setuserinfo", {"enrollid": 2, "name": "p", "backupnum": 40, "admin": 0, "record": "cGFsbQ=="},
+         '{"cmd":"setuserinfo","enrollid":2,"name":"p","backupnum":40,"admin":0,"record":"cGFsbQ=="}'),
+        ("getuserinfo", {"enrollid": 2, "backupnum": 51}, '{"cmd":"getuserinfo","enrollid":2,"backupnum":51}'),
+        ("deleteuser", {"enrollid": 2, "backupnum": 41}, '{"cmd":"deleteuser","enrollid":2,"backupnum":41}'),
     ],
 )
 def test_encode_command(name, params, expected):
@@ -409,7 +416,8 @@ def test_command_table():
 def test_code_tables():
     assert [n for n, meaning in BACKUPNUM.items() if meaning.startswith("fingerprint")] == list(range(10))
     assert (BACKUPNUM[10], BACKUPNUM[11], BACKUPNUM[50]) == ("password", "card", "photo")
-    assert [n for n, meaning in BACKUPNUM.items() if meaning.startswith("face")] == list(range(20, 28))
+    assert [n for n, meaning in BACKUPNUM.items() if meaning.startswith("face")] == [*range(20, 28), 51]
+    assert [n for n, meaning in BACKUPNUM.items() if meaning.startswith("palm")] == [*range(30, 38), 40, 41]
     assert ADMIN == {0: "user", 1: "admin", 2: "super user"}
     assert INOUT == {0: "in", 1: "out"}
 
@@ -446,6 +454,12 @@ def test_code_tables():
         ("opendoor", {"doornum": 5}, "invalid"),
         ("opendoor", {"doornum": 0}, "invalid"),
         ("enableuser", {"enrollid": 1, "enflag": 2}, "invalid"),
+        ("enableuser", {"enrollid": 1}, "missing_field"),
+        ("enableuser", {"enrollid": 1, "enflag": 1, "enable": 1}, "invalid"),
+        ("settime", {}, "missing_field"),
+        ("settime", {"cloudtime": "2026-06-12 12:00:00", "time": "2026-06-12 12:00:00"}, "invalid"),
+        ("settime", {"time": "noon"}, "invalid"),
+        ("getuserinfo", {"enrollid": 1, "backupnum": 42}, "invalid"),
         ("reboot", {"delay": 5}, "invalid"),
     ],
 )

@@ -157,6 +157,7 @@ def install() -> None:
     from quart_trio.wrappers.websocket import TrioWebsocket
 
     from gatewayd import daemon, runtime, secretbox
+    from gatewayd.web.asgi_ws import AsgiWebSocket
     from gatewayd import secrets_ as sec
 
     _wrap_arg(sec, "hash_token", "token")
@@ -174,7 +175,7 @@ def install() -> None:
 
     secretbox.SecretBox.seal = sealing
 
-    for cls in (Websocket, TrioWebsocket):
+    for cls in (Websocket, TrioWebsocket, AsgiWebSocket):  # the last: paths served in front of quart
         _watch_sends(cls)
 
     process_response = Quart.process_response

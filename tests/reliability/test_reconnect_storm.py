@@ -9,11 +9,12 @@ import json
 import os
 import socket
 import time
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
 import trio
-from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
+from trio_websocket import ConnectionClosed, HandshakeError, wrap_client_stream
 
 from gatewayd import ops
 from gatewayd.journal.reader import JournalReader
@@ -23,6 +24,28 @@ from tests.reliability.crash_load import Endpoint, Spawner
 from tests.reliability.figures import count
 
 DEVICES = int(os.environ.get("GATEWAYD_STORM_DEVICES", "1000"))
+# A fleet reaches the daemon from many addresses; per-address admission limits (tested on their own)
+# are not what this test is about. 1,000 devices over 16 addresses: 63 each, under every such limit.
+SOURCES = [f"127.0.0.{2 + i}" for i in range(max(16, DEVICES // 60))]
+
+
+@asynccontextmanager
+async def websocket_from(source: str, port: int):
+    """A client WebSocket to /ws whose TCP connection comes from `source` (a loopback address)."""
+    sock = trio.socket.socket()
+    await sock.bind((source, 0))
+    with trio.fail_after(120):
+        await sock.connect(("127.0.0.1", port))
+    stream = trio.SocketStream(sock)
+    async with trio.open_nursery() as nursery:
+        with trio.fail_after(120):
+            ws = await wrap_client_stream(nursery, stream, "127.0.0.1", "/ws")
+        try:
+            yield ws
+        finally:
+            with trio.move_on_after(5, shield=True):
+                await ws.aclose()
+            nursery.cancel_scope.cancel()
 
 
 def free_port() -> int:
@@ -59,7 +82,8 @@ async def test_every_device_reconnecting_at_once_gets_back_in(tmp_path):
 
     gentle = trio.Semaphore(200)  # the first connections come in waves; the storm does not
 
-    async def device(d: dict) -> None:
+    async def device(index: int, d: dict) -> None:
+        source = SOURCES[index % len(SOURCES)]
         for phase in (1, 2):
             await ep.wait_up()
             while True:
@@ -67,8 +91,7 @@ async def test_every_device_reconnecting_at_once_gets_back_in(tmp_path):
                 if held:
                     await gentle.acquire()
                 try:
-                    async with open_websocket_url(f"ws://127.0.0.1:{port}/ws", connect_timeout=120,
-                                                  disconnect_timeout=5) as ws:
+                    async with websocket_from(source, port) as ws:
                         await ws.send_message(json.dumps({"type": "register", "device_id": d["id"],
                                                           "token": d["token"]}))
                         reply = json.loads(await ws.get_message())
@@ -100,8 +123,8 @@ async def test_every_device_reconnecting_at_once_gets_back_in(tmp_path):
         await trio.to_thread.run_sync(spawner.wait_ready, 60)
         ep.up(port, None)
         async with trio.open_nursery() as nursery:
-            for d in devices:
-                nursery.start_soon(device, d)
+            for index, d in enumerate(devices):
+                nursery.start_soon(device, index, d)
             with trio.fail_after(300):
                 await phase_done[1].wait()
             ep.down()

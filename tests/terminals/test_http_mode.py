@@ -9,7 +9,8 @@ import httpx
 import pytest
 import trio
 
-from .helpers import add_terminal, stored, stored_keys
+from ..conftest import wait_for
+from .helpers import add_terminal, records_of, stored, stored_keys
 from .termsim import SimTerminal, punches, quirky
 
 
@@ -132,7 +133,6 @@ async def test_times_at_the_ends_of_the_calendar(daemon, client):
     (b"\xff\xfe not utf-8", 400, "bad_json"),
     (b"[1, 2, 3]", 400, "bad_json"),
     (b'{"sn": "X1"}', 400, "missing_field"),
-    (b'{"cmd": "dance", "sn": "X1"}', 400, "unknown_cmd"),
     (b'{"cmd": "sendlog", "count": 1, "record": []}', 400, "missing_field"),
     (b'{"cmd": "checklive", "sn": 42}', 400, "invalid"),
     (b'{"cmd": "checklive", "sn": ""}', 400, "invalid"),
@@ -143,6 +143,39 @@ async def test_bad_requests_get_400_with_a_precise_error(daemon, client, body, s
     assert response.status_code == status
     error = response.json()
     assert error["code"] == code and error["message"] and error["result"] is False
+
+
+async def test_a_qr_code_read_is_answered_and_streamed_as_comm_rx(daemon, client):
+    from gatewayd.connectors.monitor import comms
+    from gatewayd.journal.record import Record
+    await add_terminal(daemon, "QR1")
+    reply = (await client.post("/api/device-http", json={"cmd": "sendqrcode", "sn": "QR1", "record": "GUEST-42"})).json()
+    assert reply == {"ret": "sendqrcode", "result": True}
+    missing = (await client.post("/api/device-http", json={"cmd": "sendqrcode", "sn": "QR1"})).json()
+    assert missing["result"] is False and "no 'record'" in missing["reason"]
+    unknown = (await client.post("/api/device-http", json={"cmd": "sendqrcode", "sn": "NOPE", "qrcode": "x"})).json()
+    assert (unknown["ret"], unknown["result"]) == ("sendqrcode", False)
+    data = records_of(daemon.core, "terminal.qrcode")
+    assert data == [{"sn": "QR1", "code": "GUEST-42", "connector": "http"}]
+    comm, = comms.communications(Record(1, "2026-06-12T08:00:00.000000Z", "terminal.qrcode", data[0]))
+    assert (comm.comm_type, comm.dev_eui, comm.payload, comm.extra["qrcode"]) == ("comm_rx", "QR1", b"GUEST-42",
+                                                                                  "GUEST-42")
+
+
+async def test_unknown_messages_are_answered_counted_and_streamed(daemon, client):
+    from gatewayd.connectors.monitor import comms
+    from gatewayd.journal.record import Record
+    response = await client.post("/api/device-http", content=b'{"cmd": "Dance", "sn": "X1", "step": 2}')
+    assert response.status_code == 200
+    reply = response.json()
+    assert (reply["ret"], reply["result"]) == ("dance", False)
+    assert reply["reason"].startswith("unknown_cmd: unknown cmd 'Dance'")
+    metrics = (await client.get("/metrics", headers=daemon.auth)).text
+    assert 'gatewayd_terminals_unknown_messages_total{connector="http"} 1' in metrics
+    record = await wait_for(lambda: records_of(daemon.core, "terminal.unknown_message"))
+    action = comms.action(Record(1, "2026-06-12T08:00:00.000000Z", "terminal.unknown_message", record[0]))
+    assert (action.action_type, action.target) == ("terminal_unknown_message", "terminal:X1")
+    assert action.details["cmd"] == "dance" and "unknown cmd" in action.details["error"]
 
 
 @pytest.mark.parametrize("records, words", [

@@ -67,6 +67,15 @@ async def test_bare_path_and_requests_over_the_socket(daemon):
             assert json.loads(await ws.get_message())["ret"] == "checklive"
             await ws.send_message(json.dumps({"cmd": "checklive", "sn": "OTHER"}))
             assert "registered as WS2" in json.loads(await ws.get_message())["reason"]
+            # A kind of message gatewayd does not know: answered result:false, the socket stays open.
+            for _ in range(daemon.core.settings.devices.max_consecutive_errors + 1):
+                await ws.send_message(json.dumps({"cmd": "getfuture", "sn": "WS2"}))
+                reply = json.loads(await ws.get_message())
+                assert (reply["ret"], reply["result"]) == ("getfuture", False) and "unknown cmd" in reply["reason"]
+            await ws.send_message(json.dumps({"cmd": "checklive", "sn": "WS2"}))
+            assert json.loads(await ws.get_message())["result"] is True
+    unknown = await wait_for(lambda: records_of(daemon.core, "terminal.unknown_message"))
+    assert unknown[0]["cmd"] == "getfuture" and unknown[0]["connector"] == "terminal" and unknown[0]["sn"] == "WS2"
     assert len(await stored(daemon.core, "WS2")) == 4
     await wait_for(lambda: not daemon.core.state.terminals.get("WS2")["online"])
 

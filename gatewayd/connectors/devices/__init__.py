@@ -15,8 +15,8 @@ CONNECTOR = Connector(
     state_parts=(DevicesState, CommandsState),
     services=(("devices", service.DeviceRegistry), ("presence", Presence), ("commands", commands.CommandService)),
     operations=ops.collect(service, commands),
-    blueprints=(ws.blueprint, rest.blueprint, dashboard.blueprint),
-    asgi_fronts=(ws.admission_front,),
+    blueprints=(rest.blueprint, dashboard.blueprint),
+    websockets=ws.WEBSOCKETS,
     commands=tuple(cli.COMMANDS),
     comms=(comms,),
 )

@@ -4,7 +4,8 @@
 Per connection: the first frame (within `devices.register_timeout`) fixes the dialect, unless a
 subprotocol (`gatewayd.json` / `gatewayd.xml`) was negotiated. A device then registers, and the
 session reads messages while a second task delivers its queued commands; `WsConnection` owns the
-writer and the heartbeat deadline.
+writer and the heartbeat deadline. These paths are served as plain ASGI in front of the web framework
+(`WEBSOCKETS`, gatewayd/web/asgi_ws.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from datetime import datetime, timezone
 from functools import partial
 
 import trio
-from quart import Blueprint, Response, current_app, websocket
 
 from ...journal.record import utc_now_iso
 from ...journal.writer import JournalUnavailable
@@ -25,36 +25,12 @@ from .dialect import choose_dialect, select_subprotocol
 from ...errors import ProtocolError
 from ...ratelimit import KeyedBuckets, source_key
 from .service import AuthFailed
+from ...web.asgi_ws import AsgiWebSocket, WsRoute
 from ...web.wsconn import CLOSE_AUTH_FAILED, CLOSE_BAD_MESSAGE, CLOSE_REGISTER_TIMEOUT, CLOSE_SLOW, ConnectionEnded, WsConnection
 
 log = logging.getLogger("gatewayd.device_ws")
 
-blueprint = Blueprint("device_ws", __name__)
 DEVICE_PATH = "/ws"
-
-
-@blueprint.websocket(DEVICE_PATH)
-async def device_socket():
-    return await _serve(devices_allowed=True)  # a 503 when busy, else None once the socket closed
-
-
-async def terminal_socket():
-    return await _serve(devices_allowed=False)
-
-
-@blueprint.record
-def _terminal_paths_and_admission(setup) -> None:
-    core = setup.app.config["CORE"]
-    core.extras[ADMISSION] = Admission(core.settings.devices)
-    for reason in (*REFUSALS, "busy"):
-        core.metrics.counters[(REFUSED_METRIC, (("reason", reason),))] += 0
-    core.metrics.describe(REFUSED_METRIC, "Device and terminal WebSockets refused, by reason: per-source limits "
-                          "(HTTP 503 at the handshake) or busy (no registration slot in time: close 1013).")
-    for i, path in enumerate(core.settings.terminals.ws_paths):
-        if path != DEVICE_PATH:
-            setup.app.add_websocket(path, f"terminal_socket_{i}", terminal_socket)
-
-
 REFUSED_METRIC = "gatewayd_ws_refused_total"
 REFUSALS = {
     "unregistered_per_source": "too many connections from this address have not registered yet",
@@ -62,44 +38,21 @@ REFUSALS = {
 }
 
 
-TICKET = "gatewayd.admission_ticket"  # scope key: the ticket admission_front gave this connection
+def _setup(core) -> None:
+    core.extras[ADMISSION] = Admission(core.settings.devices)
+    for reason in (*REFUSALS, "busy"):
+        core.metrics.counters[(REFUSED_METRIC, (("reason", reason),))] += 0
+    core.metrics.describe(REFUSED_METRIC, "Device and terminal WebSockets refused, by reason: per-source limits "
+                          "(HTTP 503 at the handshake) or busy (no registration slot in time: close 1013).")
 
 
-def admission_front(app, core):
-    """`app` with admission in front of it: a handshake from an address over its limits is refused
-    with 503 here, before quart builds anything for it (a flood of refusals stays cheap)."""
-    paths = {DEVICE_PATH, *core.settings.terminals.ws_paths}
-    head = [(b"content-type", b"text/plain; charset=utf-8"), (b"retry-after", b"5")]
-
-    async def front(scope, receive, send) -> None:
-        if scope["type"] != "websocket" or scope.get("path") not in paths:
-            return await app(scope, receive, send)
-        client = scope.get("client")
-        ticket = core.extras[ADMISSION].enter(str(client[0]) if client else "")
-        if isinstance(ticket, str):
-            core.metrics.inc(REFUSED_METRIC, reason=ticket)
-            await send({"type": "websocket.http.response.start", "status": 503, "headers": head})
-            await send({"type": "websocket.http.response.body",
-                        "body": f"{REFUSALS[ticket]}; retry in a few seconds\n".encode()})
-            return
-        try:
-            await app({**scope, TICKET: ticket}, receive, send)
-        finally:
-            ticket.leave()
-
-    return front
-
-
-async def _serve(*, devices_allowed: bool):
-    core = current_app.config["CORE"]
-    ws = websocket._get_current_object()
-    ticket = ws.scope.get(TICKET)
-    if ticket is None:  # served without admission_front
-        ticket = core.extras[ADMISSION].enter(ws.remote_addr or "")
-        if isinstance(ticket, str):
-            core.metrics.inc(REFUSED_METRIC, reason=ticket)
-            return Response(f"{REFUSALS[ticket]}; retry in a few seconds\n", 503,
-                            {"Retry-After": "5", "Content-Type": "text/plain; charset=utf-8"})
+async def _serve(core, ws: AsgiWebSocket, path: str, *, devices_allowed: bool = True) -> None:
+    admission = core.extras[ADMISSION]
+    ticket = admission.enter(ws.remote_addr)
+    if isinstance(ticket, str):
+        core.metrics.inc(REFUSED_METRIC, reason=ticket)
+        await ws.refuse(503, f"{REFUSALS[ticket]}; retry in a few seconds", (("Retry-After", "5"),))
+        return
     try:
         conn = WsConnection(ws, heartbeat=core.settings.presence.ws_timeout,
                             queue_size=core.settings.devices.send_queue, connections=core.connections)
@@ -107,7 +60,15 @@ async def _serve(*, devices_allowed: bool):
         await conn.run(partial(_session, core, devices_allowed, ticket), subprotocol=subprotocol)
     finally:
         ticket.leave()
-    return None
+
+
+def _terminal_paths(settings) -> list[str]:
+    return [path for path in settings.terminals.ws_paths if path != DEVICE_PATH]
+
+
+# Devices (and terminals) on /ws; terminals only on the other terminals.ws_paths.
+WEBSOCKETS = (WsRoute(_serve, paths=(DEVICE_PATH,), setup=_setup),
+              WsRoute(partial(_serve, devices_allowed=False), paths=_terminal_paths))
 
 
 ADMISSION = "device_ws.admission"

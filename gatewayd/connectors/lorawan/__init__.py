@@ -18,7 +18,7 @@ CONNECTOR = Connector(
     services=(("lorawan", service.LorawanService), ("udp", GwmpListener), ("station", StationService)),
     operations=ops.collect(service),
     blueprints=(rest.blueprint, dashboard.blueprint),
-    asgi_fronts=(station_routes.station_front,),
+    websockets=station_routes.WEBSOCKETS,
     commands=tuple(service.COMMANDS),
     comms=(comms,),
 )

@@ -14,7 +14,8 @@ from typing import Any, Iterable
 import orjson
 
 from ...journal.record import Record
-from ..monitor.resiot import (COMM_GWALIVE, COMM_GWRX, COMM_JOIN, COMM_RX, COMM_TX, COMM_TXCONFIRM, COMM_TXSENDACK,
+from ..monitor.resiot import (COMM_GWALIVE, COMM_GWRX, COMM_GWTX, COMM_JOIN, COMM_RX, COMM_TX, COMM_TXCONFIRM,
+                              COMM_TXSENDACK,
                               Action, Communication)
 from ..monitor.tx_request import DEFAULT_TX_WINDOW
 from ..monitor.comms import action_mapper, comm_mapper, register_tx_handler
@@ -82,6 +83,8 @@ def uplink_comms(record: Record) -> list[Communication]:
     if acked is not None:
         out.append(_base(record, COMM_TXCONFIRM, dev_eui, dt, app_eui=app_eui, reference=acked.get("reference", ""),
                          gateway_euis=euis, extra={"command_id": acked["command_id"]}))
+    if downlink is not None:
+        out.append(gateway_tx(record, dev_eui, downlink, dt))
     if downlink is not None and downlink.get("command_id"):
         out.append(_base(record, COMM_TX, dev_eui, dt, app_eui=app_eui, port=downlink.get("port"),
                          gateway_euis=(downlink["gateway"],), payload=bytes.fromhex(downlink.get("payload", "")),
@@ -114,10 +117,27 @@ def _compact(commands: list[dict[str, Any]]) -> str:
     return orjson.dumps(commands, option=orjson.OPT_SORT_KEYS).decode()
 
 
+def gateway_tx(record: Record, dev_eui: str, downlink: dict[str, Any], dt: datetime | None = None,
+               kind: str = "data") -> Communication:
+    """comm_gwtx: a downlink handed to one gateway, with where and when it goes out on the air.
+    Payload is the FRMPayload in clear (the encrypted PHY is not journaled); an ACK or MAC-only
+    downlink has none."""
+    extra = {"kind": kind, "window": downlink.get("window"), "frequency": downlink.get("freq"),
+             "datr": downlink.get("datr"), "tmst": downlink.get("tmst"), "token": downlink.get("token"),
+             "size": downlink.get("size"), "fcnt": downlink.get("fcnt"), "via": downlink.get("via")}
+    for flag in ("confirmed", "ack"):
+        if flag in downlink:
+            extra[flag] = downlink[flag]
+    return _base(record, COMM_GWTX, dev_eui, dt, port=downlink.get("port"), gateway_euis=(downlink["gateway"],),
+                 payload=bytes.fromhex(downlink.get("payload") or ""), reference=downlink.get("reference") or "",
+                 extra=extra)
+
+
 @comm_mapper("lorawan.downlink")
 def class_c_comms(record: Record) -> Iterable[Communication]:
     d = record.data
     downlink = d["downlink"]
+    yield gateway_tx(record, d["dev_eui"], downlink)
     yield _base(record, COMM_TX, d["dev_eui"], port=downlink.get("port"), gateway_euis=(downlink["gateway"],),
                 payload=bytes.fromhex(downlink.get("payload", "")), command="TX",
                 reference=downlink.get("reference", ""), confirmation=downlink["confirmed"],
@@ -152,6 +172,8 @@ def join_comms(record: Record) -> Iterable[Communication]:
         extra["reason"] = d.get("reason", "")
     yield _base(record, COMM_JOIN, d["dev_eui"], app_eui=d.get("app_eui", ""),
                 gateway_euis=tuple(c["eui"] for c in copies), extra=extra)
+    if accepted and d.get("join_accept"):
+        yield gateway_tx(record, d["dev_eui"], d["join_accept"], kind="join_accept")
 
 
 @comm_mapper("gateway.alive")

@@ -15,6 +15,7 @@ from typing import Any, Collection, Mapping
 COMM_GWALIVE = "comm_gwalive"
 COMM_JOIN = "comm_join"
 COMM_GWRX = "comm_gwrx"
+COMM_GWTX = "comm_gwtx"
 COMM_RX = "comm_rx"
 COMM_TX = "comm_tx"
 COMM_TXSENDACK = "comm_txsendack"
@@ -24,6 +25,7 @@ COMM_TYPES: tuple[str, ...] = (
     COMM_GWALIVE,
     COMM_JOIN,
     COMM_GWRX,
+    COMM_GWTX,
     COMM_RX,
     COMM_TX,
     COMM_TXSENDACK,
@@ -162,7 +164,7 @@ def to_envelope(comm: Communication, local_tz: tzinfo) -> dict[str, Any]:
         env["Confirmation"] = bool(comm.confirmation)
         env["Extra"] = {"priority": comm.priority, "window": comm.window}
     else:
-        if comm.comm_type in (COMM_TXSENDACK, COMM_TXCONFIRM):
+        if comm.comm_type in (COMM_GWTX, COMM_TXSENDACK, COMM_TXCONFIRM):
             env["Reference"] = comm.reference or ""
         if comm.comm_type == COMM_TXSENDACK:
             env["Error"] = comm.error or ""

@@ -2,7 +2,7 @@
 `gatewayd.broker_url`, which the configuration loader shares.
 
     {prefix}/device/{device_id}/event/{up|join|tx|txack|txconfirm|status|command}
-    {prefix}/gateway/{gateway_eui}/event/{alive|rx|status}
+    {prefix}/gateway/{gateway_eui}/event/{alive|rx|tx|status}
     {prefix}/terminal/{sn}/event/{attendance|status|command}
     {prefix}/alert                                  (alerts raised and cleared: northbound/alerts.py)
     {prefix}/device/{device_id}/command/down        (subscribed)

@@ -172,8 +172,8 @@ class AttendanceService:
         terminals = self.core.state.parts.get("terminals")
         terminal = terminals.get(source) if terminals is not None else None
         model = terminal.get("model") if terminal else None
-        names: dict[str, dict[str, str]] = {"mode": {}, "inout": {str(k): v for k, v in tpunch.INOUT.items()},
-                                           "event": {}}
+        names: dict[str, dict[str, str]] = {kind: {str(k): v for k, v in table.items()}
+                                           for kind, table in tpunch.DEFAULT_CODE_NAMES.items()}
         for table in (tables.get("default"), tables.get(model) if model else None):
             if not isinstance(table, dict):
                 continue
@@ -248,11 +248,14 @@ def parse_bound(text: str | None, zone_info: ZoneInfo, *, end: bool, where: str)
         raise OpError("invalid", f"{where}: {value!r} is neither YYYY-MM-DD nor an ISO 8601 time", 422) from None
 
 
-async def _query(core, start, end, sn, enrollid, tz, after=0, limit=None, conn=None):
+async def _query(core, start, end, sn, enrollid, tz, after=0, limit=None, conn=None, newest_first=False):
     export_zone = zone(tz) if tz else None
     bound_zone = export_zone or ZoneInfo("UTC")
     start_ts, _ = parse_bound(start, bound_zone, end=False, where="from")
     end_ts, inclusive = parse_bound(end, bound_zone, end=True, where="to")
+    if start_ts is not None and end_ts is not None and (start_ts > end_ts or (start_ts == end_ts and not inclusive)):
+        raise OpError("invalid", f"from {start} is after to {end}: choose a From date on or before the To date",
+                      422)
     if enrollid is not None:
         try:
             enrollid = int(enrollid)
@@ -263,7 +266,7 @@ async def _query(core, start, end, sn, enrollid, tz, after=0, limit=None, conn=N
     service = core.service("attendance")
     await core.history.wait_applied()
     filters = dict(start=start_ts, end=end_ts, end_inclusive=inclusive, sn=sn, enrollid=enrollid, after=after,
-                   limit=limit)
+                   limit=limit, newest_first=newest_first)
     found = select_punches(conn, **filters) if conn is not None else service.select(**filters)
     return service, export_zone, found
 
@@ -291,12 +294,15 @@ async def csv_export(core, start=None, end=None, sn=None, enrollid=None, tz=None
 @operation("attendance.list")
 async def attendance_list(core, start: str | None = None, end: str | None = None, sn: str | None = None,
                           enrollid: int | None = None, tz: str | None = None, limit: int = LIST_LIMIT_DEFAULT,
-                          after: int = 0) -> dict[str, Any]:
+                          after: int = 0, newest_first: bool = False) -> dict[str, Any]:
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= LIST_LIMIT_MAX:
         raise OpError("invalid", f"limit must be an integer from 1 to {LIST_LIMIT_MAX}", 422)
     if not isinstance(after, int) or isinstance(after, bool) or after < 0:
         raise OpError("invalid", "after must be a punch id (an integer >= 0)", 422)
-    service, export_zone, found = await _query(core, start, end, sn, enrollid, tz, after, limit + 1)
+    if not isinstance(newest_first, bool) or (newest_first and after):
+        raise OpError("invalid", "newest_first must be true or false, and cannot go with after", 422)
+    service, export_zone, found = await _query(core, start, end, sn, enrollid, tz, after, limit + 1,
+                                               newest_first=newest_first)
     rows = []
     for punch in found:
         if len(rows) == limit:

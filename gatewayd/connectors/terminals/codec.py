@@ -26,7 +26,8 @@ from .punches import MAX_CODE, MAX_RECORDS_PER_BATCH, Punch, parse_punch
 MAX_SN_CHARS = 64
 MAX_CPUSN_CHARS = 64
 MAX_DEVINFO_TEXT_CHARS = 128
-REQUESTS = ("reg", "sendlog", "checklive")
+REQUESTS = ("reg", "sendlog", "checklive", "sendqrcode")
+MAX_QRCODE_CHARS = 1024
 
 # Informational `reg` fields, nested in `devinfo` or (some firmware) flat in the message.
 DEVINFO_COUNT_FIELDS = (
@@ -63,7 +64,15 @@ class CheckLive:
     time: str | None
 
 
-TerminalRequest = TerminalReg | SendLog | CheckLive
+@dataclass(frozen=True, slots=True)
+class SendQrCode:
+    """A QR code the terminal read (`record`, or `qrcode` in some firmware)."""
+
+    sn: str
+    code: str
+
+
+TerminalRequest = TerminalReg | SendLog | CheckLive | SendQrCode
 
 
 def decode_request(obj: object) -> TerminalRequest:
@@ -85,6 +94,14 @@ def decode_request(obj: object) -> TerminalRequest:
         return _decode_reg(obj, sn)
     if name == "sendlog":
         return _decode_sendlog(obj, sn)
+    if name == "sendqrcode":
+        code = obj.get("record", obj.get("qrcode"))
+        if code is None:
+            raise ProtocolError("missing_field", "sendqrcode has no 'record'")
+        code = to_text(code, "sendqrcode.record", MAX_QRCODE_CHARS)
+        if not code:
+            raise invalid("sendqrcode.record is empty")
+        return SendQrCode(sn, code)
     time = obj.get("time")
     if time is not None:
         time = to_text(time, "checklive.time", MAX_TIME_TEXT_CHARS)

@@ -29,7 +29,10 @@ BACKUPNUM: Mapping[int, str] = MappingProxyType(
         11: "card",
         **{n: f"face {n - 20}" for n in range(20, 28)},
         **{n: f"palm {n - 30}" for n in range(30, 38)},
+        40: "palm template",
+        41: "palm template (second)",
         50: "photo",
+        51: "face feature",
     }
 )
 DELETE_BACKUPNUM: Mapping[int, str] = MappingProxyType(
@@ -113,11 +116,22 @@ def _check_user_record(params: dict) -> None:
     elif backupnum == 11:
         params["record"] = to_int(record, f"{where} (card number)", 0, MAX_CARD)
     else:
-        limit = MAX_IMAGE_CHARS if backupnum == 50 else MAX_TEMPLATE_CHARS
+        limit = MAX_IMAGE_CHARS if backupnum in (50, 51) else MAX_TEMPLATE_CHARS
         text = to_text(record, f"{where} ({BACKUPNUM[backupnum]})", limit)
         if not text:
             raise invalid(f"{where} is empty")
         params["record"] = text
+
+
+def _one_of(name: str, first: str, second: str) -> Callable[[dict], None]:
+    """Firmware dialects name one parameter two ways: exactly one of them must be given."""
+    def check(params: dict) -> None:
+        given = [key for key in (first, second) if key in params]
+        if not given:
+            raise ProtocolError("missing_field", f"{name} needs '{first}' (or '{second}')")
+        if len(given) > 1:
+            raise invalid(f"{name} takes '{first}' or '{second}', not both")
+    return check
 
 
 def _check_log_range(params: dict) -> None:
@@ -176,12 +190,19 @@ COMMANDS: Mapping[str, CommandSpec] = MappingProxyType(
             cross_check=_check_log_range,
         ),
         "cleanlog": CommandSpec({}),
-        "settime": CommandSpec({"cloudtime": Param(_check_cloudtime)}),
+        "settime": CommandSpec(
+            {"cloudtime": Param(_check_cloudtime, False), "time": Param(_check_cloudtime, False)},
+            cross_check=_one_of("settime", "cloudtime", "time"),
+        ),
         "gettime": CommandSpec({}),
         "opendoor": CommandSpec({"doornum": Param(_check_door, False)}),
         "reboot": CommandSpec({}, expects_reply=False),
         "getdevinfo": CommandSpec({}),
-        "enableuser": CommandSpec({"enrollid": _ENROLLID, "enflag": Param(_code_checker(ENFLAG))}),
+        "enableuser": CommandSpec(
+            {"enrollid": _ENROLLID, "enflag": Param(_code_checker(ENFLAG), False),
+             "enable": Param(_code_checker(ENFLAG), False)},
+            cross_check=_one_of("enableuser", "enflag", "enable"),
+        ),
     }
 )
 

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from ...journal.record import Record, parse_ts
 from ..monitor.comms import action_mapper, comm_mapper
-from ..monitor.resiot import COMM_JOIN, Action, Communication
+from ..monitor.resiot import COMM_JOIN, COMM_RX, Action, Communication
 
 
 # -- monitoring ------------------------------------------------------------------------------------
@@ -26,6 +26,15 @@ def _registered_comm(record: Record) -> list[Communication]:
                           seq=record.seq, payload=payload, extra=extra)]
 
 
+@comm_mapper("terminal.qrcode")
+def _qrcode_comm(record: Record) -> list[Communication]:
+    """A QR code read by a terminal: Payload is the code's text as read."""
+    data = record.data
+    return [Communication(comm_type=COMM_RX, connector=data["connector"], dev_eui=data["sn"], dt=_dt(record),
+                          seq=record.seq, payload=data["code"].encode("utf-8", "replace"),
+                          extra={"type": "sendqrcode", "qrcode": data["code"]})]
+
+
 _ACTION_NAMES = {
     "terminal.added": "terminal_added", "terminal.pending": "terminal_pending",
     "terminal.approved": "terminal_approved", "terminal.rejected": "terminal_rejected",
@@ -33,6 +42,16 @@ _ACTION_NAMES = {
     "terminal.online": "terminal_online", "terminal.offline": "terminal_offline",
     "terminal.backlog_pulled": "terminal_backlog_pulled",
 }
+
+
+@action_mapper("terminal.unknown_message")
+def _unknown_message_action(record: Record) -> Action:
+    """A message of a kind gatewayd does not know, streamed as an error on the actions stream."""
+    data = record.data
+    target = f"terminal:{data['sn']}" if data.get("sn") else data.get("remote", "")
+    return Action(action_type="terminal_unknown_message", actor=target or "terminal", target=target,
+                  details={"error": data.get("reason", ""), "cmd": data.get("cmd", ""),
+                           "connector": data.get("connector", "")}, dt=_dt(record), seq=record.seq)
 
 
 @action_mapper(*_ACTION_NAMES)

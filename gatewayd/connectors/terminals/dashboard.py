@@ -121,7 +121,8 @@ async def attendance():
     rows: list[dict] = []
     more = False
     try:
-        result = await ops.call(core(), "attendance.list", {**_query(args), "limit": ATTENDANCE_ROWS})
+        result = await ops.call(core(), "attendance.list", {**_query(args), "limit": ATTENDANCE_ROWS,
+                                                            "newest_first": True})
         rows, more = result["punches"], result["next_after"] is not None
     except ops.OpError as exc:
         error = exc.message

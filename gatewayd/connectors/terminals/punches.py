@@ -15,6 +15,11 @@ MAX_IMAGE_CHARS = 512 * 1024  # base64 punch photo
 MAX_ENROLLID = 4_294_967_295
 MAX_CODE = 2**31 - 1  # mode, inout, event, verifymode, count, logindex
 INOUT: Mapping[int, str] = MappingProxyType({0: "in", 1: "out"})
+# Names shown for punch codes unless `terminals.codes` names them otherwise (per model or "default").
+# The meanings most firmware of this family uses; other firmware differs, hence the setting.
+MODE: Mapping[int, str] = MappingProxyType({1: "fingerprint", 2: "password", 3: "card", 8: "face"})
+EVENT: Mapping[int, str] = MappingProxyType({0: "normal"})
+DEFAULT_CODE_NAMES: Mapping[str, Mapping[int, str]] = MappingProxyType({"mode": MODE, "inout": INOUT, "event": EVENT})
 DOOR_EVENT_ENROLLID = 0  # a record with enrollid 0 is a door / system event, not a person
 
 

@@ -57,6 +57,9 @@ class TerminalService:
                                 lambda: (self.cfg.max_held_per_terminal, self.cfg.max_held_bytes))
         self.held.load()
         self._unknown = KeyedBuckets()            # per source address: new unknown serial numbers
+        self._strange = KeyedBuckets()            # per source address: messages of unknown kinds recorded
+        core.metrics.describe("gatewayd_terminals_unknown_messages_total",
+                              "Terminal messages of a kind gatewayd does not know, answered result:false.")
         # sn -> (its clock minus ours in seconds, when read): from checklive's `time`, for clock alerts
         self.clock_readings: dict[str, tuple[float, str]] = {}
 
@@ -180,7 +183,11 @@ class TerminalService:
         if isinstance(req, tp.SendLog):
             return await self._sendlog(req, terminal, connector, remote)
         if not accepted:
-            return tp.encode_failure("checklive", self.refusal(terminal, req.sn))
+            return tp.encode_failure(request_name(req), self.refusal(terminal, req.sn))
+        if isinstance(req, tp.SendQrCode):
+            await self.core.hub.publish("terminal.qrcode", {"sn": req.sn, "code": req.code, "connector": connector})
+            await self.mark_online(req.sn, connector, remote)
+            return tp.encode_reply("sendqrcode", True)
         await self.mark_online(req.sn, connector, remote)
         if req.time is not None:
             self.read_clock(req.sn, req.time)
@@ -239,6 +246,8 @@ class TerminalService:
         try:
             req = tp.decode_request(obj)
         except ProtocolError as exc:
+            if exc.code == "unknown_cmd":
+                return 200, await self.unknown_message(obj, exc, CONNECTOR_HTTP, remote)
             cmd = _identified_cmd(obj)
             if cmd is None:
                 return 400, _error_body(exc.code, exc.message)
@@ -248,6 +257,22 @@ class TerminalService:
         except JournalUnavailable:
             return 503, tp.encode_failure(request_name(req),
                                           "the server cannot store records right now; send them again later")
+
+    async def unknown_message(self, obj: dict, exc: ProtocolError, connector: str, remote: str) -> str:
+        """A message of a kind gatewayd does not know: answered result:false with the reason (a
+        terminal retries anything else forever), counted, and recorded for the actions stream
+        (at most 5 a second per source address, so a flood costs the journal nothing)."""
+        ret = unknown_ret(obj)
+        self.core.metrics.inc("gatewayd_terminals_unknown_messages_total", connector=connector)
+        if self._strange.take(source_key(remote), trio.current_time(), 5.0, 10):
+            sn = obj.get("sn") if isinstance(obj.get("sn"), str) else ""
+            try:
+                await self.core.hub.publish("terminal.unknown_message", {
+                    "sn": _printable_prefix(sn, tp.MAX_SN_CHARS), "cmd": ret, "reason": exc.message,
+                    "connector": connector, "remote": remote}, durable=False)
+            except JournalUnavailable:
+                pass  # the answer matters more than the record of it
+        return tp.encode_failure(ret, f"{exc.code}: {exc.message}")
 
     # -- registry operations --------------------------------------------------------------------------
     def held_count(self, sn: str) -> int:
@@ -385,6 +410,8 @@ def check_encoding(encoding: Any, where: str = "encoding") -> str:
 def request_name(req: tp.TerminalRequest) -> str:
     if isinstance(req, tp.TerminalReg):
         return "reg"
+    if isinstance(req, tp.SendQrCode):
+        return "sendqrcode"
     return "sendlog" if isinstance(req, tp.SendLog) else "checklive"
 
 
@@ -398,6 +425,15 @@ def _identified_cmd(obj: dict) -> str | None:
     except ProtocolError:
         return None
     return cmd.strip().lower()
+
+
+def _printable_prefix(text: str, limit: int) -> str:
+    return "".join(ch for ch in text[:limit] if " " <= ch <= "~")
+
+
+def unknown_ret(obj: dict) -> str:
+    """The name to answer an unknown message under: its own cmd, cut short and printable."""
+    return _printable_prefix(str(obj.get("cmd", "")).strip().lower(), 32) or "error"
 
 
 def _error_body(code: str, message: str) -> str:

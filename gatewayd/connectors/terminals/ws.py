@@ -96,6 +96,9 @@ class TerminalSession:
         try:
             req = tp.decode_request(obj)
         except ProtocolError as exc:
+            if exc.code == "unknown_cmd":  # not a bad message: one of a kind we do not know
+                await self.send(await self.terminals.unknown_message(obj, exc, CONNECTOR_WS, self.conn.remote))
+                return
             cmd = obj.get("cmd")
             await self._bad(cmd.strip().lower() if isinstance(cmd, str) and len(cmd) < 32 else "error", exc)
             return

@@ -23,6 +23,16 @@ document.addEventListener("DOMContentLoaded", () => {
   }
   for (const control of controls) control.addEventListener("input", applyFilters);
 
+  const count = document.getElementById("device-count");
+  let total = Number(count.dataset.total || 0);
+  function setTotal(n) {
+    total = Math.max(0, n);
+    count.dataset.total = String(total);
+    count.textContent = `${total} device${total === 1 ? "" : "s"}`;
+    document.getElementById("devices-empty").hidden = total > 0;
+    table.closest(".table-wrap").hidden = total === 0;
+  }
+
   function setStatus(row, status) {
     row.dataset.status = status;
     GW.setBadge(row.querySelector('[data-role="status"]'), status);
@@ -52,13 +62,18 @@ document.addEventListener("DOMContentLoaded", () => {
     GW.element("td", {}, ...tags.map((t) => GW.element("span", { className: "tag" }, t))),
     GW.element("td", {}, GW.element("code", { className: "id" }, event.device_id)));
     body.prepend(row);
-    table.closest(".table-wrap").hidden = false;
   }
 
   GW.live({ categories: "presence,device,telemetry", since: GW.pageSeq() + 1 }, {
     event(event) {
       const row = event.device_id ? body.querySelector(`tr[data-device="${CSS.escape(event.device_id)}"]`) : null;
-      if (event.type === "device_created") { if (!row) addRow(event); applyFilters(); return; }
+      if (event.type === "device_created") {
+        if (!row) addRow(event);
+        setTotal(total + 1);
+        applyFilters();
+        return;
+      }
+      if (event.type === "device_deleted") setTotal(total - 1);
       if (!row) return;
       const enabled = row.dataset.enabled === "true";
       switch (event.type) {

@@ -1,0 +1,88 @@
+"""What one device telemetry message costs, stage by stage, in microseconds (in process, no sockets).
+
+    .venv/bin/python bench/message_stages.py [--messages 20000]
+
+Each stage runs over the same messages in turn, timed with perf_counter_ns: decode+validate (the
+JSON dialect's codec), rate limit (the per-device token bucket), journal encode (the JSON line),
+apply (the state fold), ack (encoding the reply), ResIOT render (the /monitor/communications frames,
+done once per record by the stream's broadcaster, only while a monitor listens) and fan-out (the
+hub offering each durable record to one subscriber). Socket I/O, the fsync and task switches are
+not in these figures: bench/ingest_ws.py measures the whole path against the raw stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import trio
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+async def measure(count: int) -> list[tuple[str, float]]:
+    from gatewayd import config, ops
+    from gatewayd.connectors.devices import json_codec
+    from gatewayd.connectors.devices.messages import Ack
+    from gatewayd.connectors.monitor.streams import KINDS
+    from gatewayd.gateway import open_core
+    from gatewayd.journal.record import Record, encode_line, utc_now_iso
+
+    with tempfile.TemporaryDirectory(prefix="gatewayd-bench-stages-") as tmp:
+        settings = config.from_mapping({"server": {"state_dir": tmp},
+                                        "devices": {"rate_per_second": 1e6, "rate_burst": 1_000_000}}, "<bench>")
+        async with open_core(settings, online=False) as core:
+            created = await ops.call(core, "device.create", {"name": "stages"})
+            device = core.state.devices.devices[created["id"]]
+            frames = [json.dumps({"type": "telemetry", "id": f"m{i}", "ts": "2026-12-02T10:00:00Z",
+                                  "payload": {"temperature": 21.5 + i % 7, "humidity": 40 + i % 13, "battery": 3.61}})
+                      for i in range(count)]
+            presence = core.service("presence")
+            max_chars = settings.devices.max_frame_bytes
+            zone = core.service("monitor").zone
+            stream = KINDS["communications"]
+            stages: list[tuple[str, float]] = []
+
+            def timed(name: str, fn, items):
+                began = time.perf_counter_ns()
+                out = [fn(item) for item in items]
+                stages.append((name, (time.perf_counter_ns() - began) / 1e3 / len(items)))
+                return out
+
+            messages = timed("decode+validate", lambda f: json_codec.decode(f, max_chars=max_chars), frames)
+            timed("rate limit", lambda m: presence.allow_message(device["id"]), messages)
+            seq0 = core.hub.next_seq
+
+            def record_of(indexed):
+                i, msg = indexed
+                data = {"device_id": device["id"], "name": device["name"], "connector": "ws", "payload": msg.payload,
+                        "device_ts": msg.ts, "msg_id": msg.msg_id, "dialect": "json"}
+                return Record(seq0 + i, utc_now_iso(), "device.telemetry", data)
+
+            records = [record_of(pair) for pair in enumerate(messages)]
+            timed("journal encode", encode_line, records)
+            timed("apply", core.state.apply, records)
+            timed("ack", lambda m: json_codec.encode(Ack(m.msg_id)), messages)
+            timed("ResIOT render", lambda r: stream.render(r, zone), records)
+            with core.hub.subscribe(count + 10, stream.accepts) as _subscription:
+                timed("fan-out (1 subscriber)", lambda r: core.hub._fan_out((r,)), records)
+            return stages
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=20_000)
+    args = parser.parse_args()
+    stages = trio.run(measure, args.messages)
+    print(f"{args.messages} telemetry messages, one device, in process; microseconds per message:")
+    for name, us in stages:
+        print(f"  {name:24s} {us:8.2f} us")
+    print(f"  {'sum of stages':24s} {sum(us for _, us in stages):8.2f} us")
+
+
+if __name__ == "__main__":
+    main()

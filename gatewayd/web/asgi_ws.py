@@ -1,0 +1,156 @@
+"""WebSocket routes served as plain ASGI, in front of the web framework.
+
+Hot WebSocket paths (devices on `/ws`, Basics Station gateways) skip the framework's WebSocket
+layer: each frame costs one ASGI message and no extra task or wrapper object. A connector declares
+its `WsRoute`s; `websocket_front` dispatches on the ASGI scope (type, then path) and hands every
+other scope, all of HTTP included, to the application unchanged. The handler gets an
+`AsgiWebSocket` (what `WsConnection` needs: accept / receive / send / close, plus `refuse` for an
+HTTP answer to the upgrade) and runs the connection in its own nursery (`WsConnection.run`).
+
+A route that names a `rule` is also entered in the application's route map, so route audits
+(tests/reliability/test_route_auth.py) keep seeing every path the daemon serves; the framework's
+view for it is never reached while the front is in place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Iterable
+
+from .wsconn import ConnectionEnded
+
+Asgi = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
+
+
+class AsgiWebSocket:
+    """A server WebSocket over raw ASGI messages, with the methods WsConnection uses."""
+
+    __slots__ = ("scope", "_receive", "_send", "remote", "remote_addr", "path", "requested_subprotocols",
+                 "_headers", "gone")
+
+    def __init__(self, scope: dict, receive, send):
+        self.scope = scope
+        self._receive = receive
+        self._send = send
+        client = scope.get("client") or ("", 0)
+        self.remote = (str(client[0]), int(client[1] or 0))
+        self.remote_addr = self.remote[0]
+        self.path: str = scope.get("path", "")
+        self.requested_subprotocols = list(scope.get("subprotocols") or ())
+        self._headers: dict[str, str] | None = None
+        self.gone = False
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Request headers, lower-case names (built on first use: most connections never ask)."""
+        if self._headers is None:
+            self._headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                             for k, v in self.scope.get("headers", ())}
+        return self._headers
+
+    async def accept(self, subprotocol: str | None = None) -> None:
+        message = await self._receive()  # websocket.connect
+        if message["type"] != "websocket.connect":
+            raise ConnectionEnded(None, "the client left during the handshake")
+        await self._send({"type": "websocket.accept", "subprotocol": subprotocol})
+
+    async def refuse(self, status: int, text: str, headers: Iterable[tuple[str, str]] = ()) -> None:
+        """Answer the upgrade request with HTTP `status` instead of a WebSocket (a close frame when
+        the server cannot send HTTP answers to upgrade requests)."""
+        if "websocket.http.response" in (self.scope.get("extensions") or {}):
+            fields = [(b"content-type", b"text/plain; charset=utf-8")]
+            fields += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+            await self._send({"type": "websocket.http.response.start", "status": status, "headers": fields})
+            await self._send({"type": "websocket.http.response.body", "body": (text.rstrip("\n") + "\n").encode()})
+        else:
+            await self._send({"type": "websocket.close", "code": 1008})
+
+    async def receive(self) -> str | bytes:
+        message = await self._receive()
+        if message["type"] == "websocket.receive":
+            text = message.get("text")
+            return text if text is not None else message.get("bytes") or b""
+        self.gone = True  # websocket.disconnect
+        raise ConnectionEnded(message.get("code"), "the peer left")
+
+    async def send(self, data: str | bytes) -> None:
+        if not self.gone:
+            key = "text" if isinstance(data, str) else "bytes"
+            await self._send({"type": "websocket.send", key: data})
+
+    async def close(self, code: int, reason: str = "") -> None:
+        if not self.gone:
+            self.gone = True
+            await self._send({"type": "websocket.close", "code": code, "reason": reason})
+
+
+# serve(core, websocket, path) answers one connection.
+Serve = Callable[[Any, AsgiWebSocket, str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class WsRoute:
+    """WebSocket paths a connector serves as plain ASGI.
+
+    `paths`: exact paths, or a function of the settings giving them (configurable paths);
+    `prefix`: a path prefix instead (the rest of the path is the handler's to parse);
+    `rule`: the route-map rule to list it under (None: not listed); `setup(core)`: run once when
+    the application is built (per-route state such as admission limits)."""
+
+    serve: Serve
+    paths: tuple[str, ...] | Callable[[Any], Iterable[str]] = ()
+    prefix: str | None = None
+    rule: str | bool | None = True  # True: list each exact path under its own name
+    setup: Callable[[Any], None] | None = None
+
+    def exact_paths(self, settings) -> list[str]:
+        return list(self.paths(settings) if callable(self.paths) else self.paths)
+
+
+def websocket_front(app: Asgi, core, routes: Iterable[WsRoute]) -> Asgi:
+    """`app` with the WebSocket paths of `routes` answered in front of it. An exact path belongs to
+    the first route that names it; prefixes are tried after exact paths, in order."""
+    exact: dict[str, WsRoute] = {}
+    prefixes: list[tuple[str, WsRoute]] = []
+    for route in routes:
+        for path in route.exact_paths(core.settings):
+            exact.setdefault(path, route)
+        if route.prefix:
+            prefixes.append((route.prefix, route))
+    if not exact and not prefixes:
+        return app
+
+    async def front(scope: dict[str, Any], receive, send) -> None:
+        if scope["type"] == "websocket":
+            path = scope.get("path", "")
+            route = exact.get(path)
+            if route is None:
+                route = next((r for prefix, r in prefixes if path.startswith(prefix)), None)
+            if route is not None:
+                try:
+                    await route.serve(core, AsgiWebSocket(scope, receive, send), path)
+                except ConnectionEnded:
+                    pass  # the peer left before the handshake finished
+                return
+        await app(scope, receive, send)
+
+    return front
+
+
+async def _served_in_front() -> None:  # pragma: no cover - the front answers these paths first
+    raise RuntimeError("this WebSocket path is served by the ASGI front")
+
+
+def install(app, core, connectors) -> None:
+    """Put the connectors' WebSocket routes in front of `app.asgi_app` and list them in its route map."""
+    routes = [route for connector in connectors for route in connector.websockets]
+    for i, route in enumerate(routes):
+        if route.setup is not None:
+            route.setup(core)
+        if route.rule is True:
+            for j, path in enumerate(route.exact_paths(core.settings)):
+                if not any(r.rule == path for r in app.url_map.iter_rules()):
+                    app.add_websocket(path, f"asgi_ws_{i}_{j}", _served_in_front)
+        elif isinstance(route.rule, str):
+            app.add_websocket(route.rule, f"asgi_ws_{i}", _served_in_front)
+    app.asgi_app = websocket_front(app.asgi_app, core, routes)
