@@ -3,14 +3,40 @@
 from __future__ import annotations
 
 import json
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
 import httpx
 import trio
-from trio_websocket import ConnectionClosed, open_websocket_url
+from trio_websocket import ConnectionClosed, open_websocket_url, wrap_client_stream
 
 __all__ = ["ConnectionClosed", "open_websocket_url", "create_device", "register", "receive", "send",
-           "telemetry", "punches", "terminal_post", "close_code"]
+           "telemetry", "punches", "terminal_post", "close_code", "fleet_addresses", "websocket_from"]
+
+
+def fleet_addresses(devices: int, per_address: int = 60) -> list[str]:
+    """Loopback source addresses for a fleet: a real one reaches the daemon from many addresses, and
+    the daemon limits what one address may do (admission has its own tests)."""
+    return [f"127.0.0.{2 + i}" for i in range(max(16, -(-devices // per_address)))]
+
+
+@asynccontextmanager
+async def websocket_from(source: str, port: int, path: str = "/ws"):
+    """A client WebSocket whose TCP connection comes from `source` (a loopback address)."""
+    sock = trio.socket.socket()
+    await sock.bind((source, 0))
+    with trio.fail_after(120):
+        await sock.connect(("127.0.0.1", port))
+    stream = trio.SocketStream(sock)
+    async with trio.open_nursery() as nursery:
+        with trio.fail_after(120):
+            ws = await wrap_client_stream(nursery, stream, "127.0.0.1", path)
+        try:
+            yield ws
+        finally:
+            with trio.move_on_after(5, shield=True):
+                await ws.aclose()
+            nursery.cancel_scope.cancel()
 
 
 async def create_device(base_url: str, headers: dict, name: str = "sensor") -> dict:

@@ -9,12 +9,13 @@ import time
 
 import pytest
 import trio
-from trio_websocket import ConnectionClosed, open_websocket_url
+from trio_websocket import ConnectionClosed
 
 from gatewayd import ops
 from gatewayd.journal.reader import JournalReader
 from gatewayd.gateway import open_core
 from tests.conftest import make_settings
+from tests.reliability.clients import fleet_addresses, websocket_from
 from tests.reliability.crash_load import Spawner
 from tests.reliability.figures import count
 
@@ -36,27 +37,33 @@ async def test_sigterm_with_a_thousand_devices_closes_all_with_1001_within_5_s(t
     spawner.spawn()
     try:
         info = await trio.to_thread.run_sync(spawner.wait_ready)
-        url = f"ws://127.0.0.1:{info['http_port']}/ws"
         registered = trio.Semaphore(0)
         codes: list[int | None] = []
         acked: set[str] = set()
-        limit = trio.CapacityLimiter(100)  # connect in waves, not 1,000 handshakes in one instant
+        # Connect in waves of 100 until registered (not 1,000 handshakes in one instant), from several
+        # addresses as a real fleet does (the daemon limits what one address may do).
+        limit = trio.CapacityLimiter(100)
+        sources = fleet_addresses(len(devices))
 
-        async def device(d: dict) -> None:
+        async def device(index: int, d: dict) -> None:
             await limit.acquire()
-            held = True
-            try:
-                async with open_websocket_url(url, connect_timeout=20) as ws:
-                    limit.release()
-                    held = False
-                    await session(ws, d)
-            finally:
-                if held:
+            held = [True]
+
+            def registered_now() -> None:
+                if held[0]:
+                    held[0] = False
                     limit.release()
 
-        async def session(ws, d: dict) -> None:
+            try:
+                async with websocket_from(sources[index % len(sources)], info["http_port"]) as ws:
+                    await session(ws, d, registered_now)
+            finally:
+                registered_now()
+
+        async def session(ws, d: dict, registered_now) -> None:
             await ws.send_message(json.dumps({"type": "register", "device_id": d["id"], "token": d["token"]}))
             assert json.loads(await ws.get_message())["type"] == "registered"
+            registered_now()
             await ws.send_message(json.dumps({"type": "telemetry", "id": d["name"], "payload": {"v": 1}}))
             reply = json.loads(await ws.get_message())
             if reply == {"type": "ack", "id": d["name"]}:
@@ -69,8 +76,8 @@ async def test_sigterm_with_a_thousand_devices_closes_all_with_1001_within_5_s(t
                 codes.append(exc.reason.code)
 
         async with trio.open_nursery() as nursery:
-            for d in devices:
-                nursery.start_soon(device, d)
+            for index, d in enumerate(devices):
+                nursery.start_soon(device, index, d)
             with trio.fail_after(120):
                 for _ in devices:
                     await registered.acquire()

@@ -9,43 +9,24 @@ import json
 import os
 import socket
 import time
-from contextlib import asynccontextmanager
 
 import httpx
 import pytest
 import trio
-from trio_websocket import ConnectionClosed, HandshakeError, wrap_client_stream
+from trio_websocket import ConnectionClosed, HandshakeError
 
 from gatewayd import ops
 from gatewayd.journal.reader import JournalReader
 from gatewayd.gateway import open_core
 from tests.conftest import make_settings
+from tests.reliability.clients import fleet_addresses, websocket_from
 from tests.reliability.crash_load import Endpoint, Spawner
 from tests.reliability.figures import count
 
 DEVICES = int(os.environ.get("GATEWAYD_STORM_DEVICES", "1000"))
 # A fleet reaches the daemon from many addresses; per-address admission limits (tested on their own)
 # are not what this test is about. 1,000 devices over 16 addresses: 63 each, under every such limit.
-SOURCES = [f"127.0.0.{2 + i}" for i in range(max(16, DEVICES // 60))]
-
-
-@asynccontextmanager
-async def websocket_from(source: str, port: int):
-    """A client WebSocket to /ws whose TCP connection comes from `source` (a loopback address)."""
-    sock = trio.socket.socket()
-    await sock.bind((source, 0))
-    with trio.fail_after(120):
-        await sock.connect(("127.0.0.1", port))
-    stream = trio.SocketStream(sock)
-    async with trio.open_nursery() as nursery:
-        with trio.fail_after(120):
-            ws = await wrap_client_stream(nursery, stream, "127.0.0.1", "/ws")
-        try:
-            yield ws
-        finally:
-            with trio.move_on_after(5, shield=True):
-                await ws.aclose()
-            nursery.cancel_scope.cancel()
+SOURCES = fleet_addresses(DEVICES)
 
 
 def free_port() -> int:
