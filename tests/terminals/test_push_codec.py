@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, strategies as st
 
-from gatewayd.connectors.terminals.push import codec
+from gatewayd.connectors.terminals.push import codec, command_lines
 from gatewayd.errors import ProtocolError
 
 from .pushsim import attlog_row
@@ -93,11 +93,11 @@ def test_devicecmd_info_lines_attach_to_their_command():
 @given(st.text(max_size=80))
 def test_command_fields_never_break_the_line(name):
     try:
-        params = codec.check_command("setuserinfo", {"enrollid": 5, "name": name})
+        params = command_lines.check_command("setuserinfo", {"enrollid": 5, "name": name})
     except ProtocolError as exc:
         assert exc.code in ("invalid", "missing_field")
         return
-    line = codec.command_line("setuserinfo", params)
+    line = command_lines.command_line("setuserinfo", params)
     assert "\n" not in line and "\r" not in line
     assert line.split("\t")[1] == "Name=" + name.strip()
 
@@ -112,7 +112,7 @@ def test_command_fields_never_break_the_line(name):
     ("raw", {"line": "DATA UPDATE USERINFO PIN=1\tName=A"}, "DATA UPDATE USERINFO PIN=1\tName=A"),
 ])
 def test_command_lines(name, params, line):
-    assert codec.command_line(name, codec.check_command(name, params)) == line
+    assert command_lines.command_line(name, command_lines.check_command(name, params)) == line
 
 
 @pytest.mark.parametrize("name, params, message", [
@@ -126,7 +126,7 @@ def test_command_lines(name, params, line):
 ])
 def test_commands_refused(name, params, message):
     with pytest.raises(ProtocolError) as caught:
-        codec.check_command(name, params)
+        command_lines.check_command(name, params)
     assert message in caught.value.message
 
 

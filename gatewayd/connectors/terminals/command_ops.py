@@ -11,7 +11,7 @@ from . import command_codec as tc
 from ...opcommands import Arg, OpCommand, table as _table
 from ...ops import OpError, operation
 from .commands import MAX_WAIT, public_command
-from .push import codec as push_codec
+from .push import command_lines as push_commands
 from .service import check_sn
 
 
@@ -88,7 +88,7 @@ def _command_line(c: dict[str, Any]) -> str:
 COMMANDS = [
     OpCommand(("terminal", "command"), "terminal.command", "queue a command for a terminal (sent over its WebSocket)",
               [Arg("sn"), Arg("command", "cmd/ret: " + ", ".join(tc.COMMANDS) + "; PUSH: "
-                              + ", ".join(push_codec.COMMANDS)),
+                              + ", ".join(push_commands.COMMANDS)),
                Arg("params", 'parameters as JSON, e.g. \'{"doornum":1}\'', flag=True, type=_json_arg),
                Arg("wait", "seconds to wait for the outcome (daemon running)", flag=True, type=float)],
               _command_line),

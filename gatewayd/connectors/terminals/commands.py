@@ -24,7 +24,7 @@ from ...errors import ProtocolError
 from ...journal.record import parse_ts
 from ...journal.writer import JournalUnavailable
 from ...ops import OpError
-from .push import codec as push_codec
+from .push import command_lines as push_commands
 from .service import CONNECTOR_PUSH, CONNECTOR_WS, protocol_of
 
 log = logging.getLogger("gatewayd.terminals")
@@ -385,9 +385,9 @@ def _checked_params(terminal: dict[str, Any], command: str, params: dict[str, An
     """The command's validated parameters, by the rules of the terminal's protocol. A terminal that
     never called in is taken for cmd/ret unless the command exists for PUSH terminals only."""
     protocol = protocol_of(terminal)
-    if protocol == "push" or (protocol is None and command in push_codec.COMMANDS and command not in tc.COMMANDS):
+    if protocol == "push" or (protocol is None and command in push_commands.COMMANDS and command not in tc.COMMANDS):
         try:
-            return push_codec.check_command(command, params)
+            return push_commands.check_command(command, params)
         except ProtocolError as exc:
             raise OpError("invalid", exc.message, 422) from None
     if _paged(command):

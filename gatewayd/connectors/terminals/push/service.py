@@ -27,7 +27,7 @@ from .. import punches as tpunch
 from ....errors import ProtocolError
 from ..commands import asked_window
 from ..service import CONNECTOR_PUSH
-from . import codec
+from . import codec, command_lines
 
 log = logging.getLogger("gatewayd.terminals.push")
 
@@ -195,8 +195,8 @@ class PushService:
                                       reason="its secret parameters are not kept across a restart; queue it again")
                 continue
             try:
-                codec.check_command(command["command"], params)
-                line = codec.command_line(command["command"], params)
+                command_lines.check_command(command["command"], params)
+                line = command_lines.command_line(command["command"], params)
             except ProtocolError as exc:
                 await commands.finish(command, "terminal.command_failed",
                                       reason=f"cannot be sent to a PUSH terminal: {exc.message}")
