@@ -9,7 +9,6 @@ are read from `records` (or `record`, as attendance terminals name it).
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 
 from .messages import (CLIENT_TYPES, MAX_DEPTH, MAX_DOCUMENT_CHARS, Ack, Attendance, ClientMessage, Command,
@@ -17,7 +16,7 @@ from .messages import (CLIENT_TYPES, MAX_DEPTH, MAX_DOCUMENT_CHARS, Ack, Attenda
                        frame_text)
 from ...errors import ProtocolError
 from ..terminals.punches import MAX_RECORDS_PER_BATCH, parse_punch, punch_to_record
-from ..terminals.fields import describe, dumps_compact
+from ..terminals.fields import _finite_float, _refuse_constant, describe, dumps_compact
 
 
 def decode(text: str | bytes, *, max_chars: int = MAX_DOCUMENT_CHARS) -> ClientMessage:
@@ -70,17 +69,6 @@ def _load_object(text: str) -> dict:
     if not isinstance(obj, dict):
         raise ProtocolError("bad_json", f"message must be a JSON object, got {describe(obj)}")
     return obj
-
-
-def _refuse_constant(name: str) -> float:
-    raise ProtocolError("bad_json", f"{name} is not a valid JSON number")
-
-
-def _finite_float(text: str) -> float:
-    number = float(text)
-    if not math.isfinite(number):
-        raise ProtocolError("bad_json", f"number {text[:40]} is out of range")
-    return number
 
 
 # One decoder for every frame: json.loads with hooks would build a new decoder and scanner per call.
