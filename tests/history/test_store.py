@@ -176,9 +176,13 @@ def test_communications_read_back_as_the_monitoring_stream_shows_them(tmp_path):
                                                  "payload": {"zone": 2}})]
     writer = HistoryWriter(tmp_path / "h.db", communications)
     writer.apply(records)
-    stored = queries.communications(writer.conn, start_us=None, end_us=None, device="d1", comm_type=None, limit=10)
+    stored, resume = queries.communications(writer.conn, start_us=None, end_us=None, device="d1", comm_type=None,
+                                            limit=10, mapper=communications)
     expected = [c for r in records for c in communications(r)]
     assert [(s["seq"], s["type"], bytes.fromhex(s["payload_hex"]), s.get("extra", {})) for s in stored] == \
         [(c.seq, c.comm_type, c.payload, c.extra) for c in expected]
-    # the telemetry message's communication refers to its row instead of a second copy of the payload
-    assert writer.conn.execute("SELECT payload FROM communications WHERE seq = 1").fetchone()[0] is None
+    assert resume is None
+    # the telemetry message's communication row leaves the payload to the telemetry row
+    assert b"21.5" not in writer.conn.execute("SELECT data FROM communications WHERE seq = 1").fetchone()[0]
+    assert queries.communications(writer.conn, start_us=None, end_us=None, device="d2", comm_type=None, limit=10,
+                                  mapper=communications) == ([], None)

@@ -129,6 +129,7 @@ class MonitorService:
         self.broadcasts = {name: Broadcast(self, kind) for name, kind in KINDS.items()}
         # The history store keeps the communications stream too: the same mappers (pure functions).
         core.history.comm_mapper = comms.communications
+        core.history.comm_types = comms.COMM_MAPPERS.keys()
         self.dropped = 0
         core.metrics.gauge("gatewayd_monitor_sessions", "Connected monitoring clients.",
                            lambda: sum(len(b.sessions) for b in self.broadcasts.values()))
