@@ -46,6 +46,7 @@ class SimTerminal:
     backlog: list[dict] = field(default_factory=list)       # new logs not yet pulled by getnewlog
     users: dict[int, dict] = field(default_factory=dict)
     page_size: int = 3
+    user_pages: str = "stn"                                 # getuserlist replies: "stn" (count = page) or "page"
     silent_for: set[str] = field(default_factory=set)       # commands it never answers
     cmd_for_ret: bool = True                                # answer with "cmd" instead of "ret"
     received: list[dict] = field(default_factory=list)      # commands from the server
@@ -53,6 +54,7 @@ class SimTerminal:
     logindex: int = 0
     _cursor: int = 0
     _user_cursor: int = 0
+    ws: object = None                                       # the open WebSocket while run_ws runs
 
     # -- HTTP mode ----------------------------------------------------------------------------------
     def reg_body(self, *, flat: bool = False) -> dict:
@@ -76,6 +78,7 @@ class SimTerminal:
     async def run_ws(self, url: str, *, connected: trio.Event | None = None, closed: list | None = None) -> None:
         """Connect, register, answer commands until the server closes the socket."""
         async with open_websocket_url(url) as ws:
+            self.ws = ws
             await ws.send_message(quirky(self.reg_body()))
             if connected is not None:
                 connected.set()
@@ -117,6 +120,9 @@ class SimTerminal:
                     for k, v in sorted(self.users.items())]
         page = everyone[self._user_cursor:self._user_cursor + self.page_size]
         self._user_cursor += len(page)
+        if self.user_pages == "page":  # the dialect that numbers pages and reports the whole count
+            return {"ret": "getuserlist", "result": True, "page": -(-self._user_cursor // self.page_size),
+                    "pagesize": self.page_size, "count": len(everyone), "record": page}
         return {"ret": "getuserlist", "result": True, "count": len(page), "record": page}
 
     def _answer_setuserinfo(self, obj: dict) -> dict:

@@ -297,7 +297,8 @@ def page_done(reply: TerminalReply, page_count: int, cap: int) -> bool:
     """Whether to stop asking for pages after `reply`, the `page_count`-th page received.
 
     Stop on a failed reply, an empty or missing `record`, `count` 0, `to + 1 >= count`, or
-    `page_count >= cap`. `to + 1 >= count` only applies where `count` is the size of the whole
+    `page_count >= cap`; in the dialect with `page` / `pagesize`, on a short page or once
+    `page_count * pagesize` reaches the whole count. `to + 1 >= count` only applies where `count` is the size of the whole
     set (the log commands): `getuserlist` reports the page's own size there, so it stops on the
     empty page that follows the last one. A `count` or `to` that is not an integer stops paging
     too: looping on garbage is worse than stopping early.
@@ -307,6 +308,8 @@ def page_done(reply: TerminalReply, page_count: int, cap: int) -> bool:
     records = reply.fields.get("record")
     if not isinstance(records, list) or not records:
         return True
+    if "pagesize" in reply.fields:
+        return _numbered_page_done(reply.fields, len(records), page_count)
     if "count" not in reply.fields:
         return False
     count = _int_or_none(reply.fields["count"])
@@ -318,6 +321,16 @@ def page_done(reply: TerminalReply, page_count: int, cap: int) -> bool:
         if last is None or last + 1 >= count:
             return True
     return False
+
+
+def _numbered_page_done(fields: dict, received: int, page_count: int) -> bool:
+    """The dialect that numbers its pages (`page`, `pagesize`): a short page is the last one, and
+    so is the page that reaches the whole count (`total`, or a `count` larger than the page)."""
+    size = _int_or_none(fields["pagesize"])
+    if size is None or size <= 0 or received < size:
+        return True
+    total = _int_or_none(fields.get("total", fields.get("count")))
+    return total is not None and total > received and page_count * size >= total
 
 
 def _int_or_none(value: object) -> int | None:

@@ -53,11 +53,6 @@ async def terminal_commands(core, sn: str | None = None, state: str | None = Non
     return [public_command(c) for c in sorted(found, key=lambda c: c["queued_seq"])]
 
 
-@operation("terminal.users", needs_daemon=True)
-async def terminal_users(core, sn: str) -> dict[str, Any]:
-    return await core.service("terminal_commands").list_users(check_sn(sn))
-
-
 @operation("terminal.set_user")
 async def terminal_set_user(core, sn: str, enrollid: int, name: str, backupnum: int, record: Any,
                             admin: int = 0, actor: str = "cli", wait: float = 0.0) -> dict[str, Any]:
@@ -96,6 +91,9 @@ COMMANDS = [
               [Arg("sn", "only this terminal", flag=True), Arg("state", "queued, sent, acknowledged, failed, expired",
                                                                   flag=True)],
               lambda rows: _table(rows, ["command_id", "sn", "command", "state", "tries", "queued", "error"])),
-    OpCommand(("terminal", "users"), "terminal.users", "list the users enrolled on a terminal (getuserlist)",
-              [Arg("sn")], lambda r: _table(r["users"], ["enrollid", "name", "backupnum", "admin"])),
+    OpCommand(("terminal", "users"), "terminal.users", "list the users known on a terminal",
+              [Arg("sn"), Arg("refresh", "first run getuserlist on the terminal (daemon running)", switch=True)],
+              lambda r: _table([{**u, "credentials": " ".join(map(str, u.get("credentials", ())))}
+                                for u in r["users"]],
+                               ["enrollid", "name", "admin", "credentials", "enabled"])),
 ]

@@ -18,7 +18,7 @@ from typing import Any, Awaitable, Callable
 import trio
 
 from . import command_codec as tc
-from . import punches as tpunch
+from . import user_codec, users
 from ... import secrets_ as sec
 from ...errors import ProtocolError
 from ...journal.record import parse_ts
@@ -300,12 +300,10 @@ class TerminalCommands:
                                reason=_refusal(reply.fields.get("reason")))
 
     async def _paged(self, link: TerminalLink, name: str, params: dict[str, Any], first_try: int, on_try) -> dict:
-        attendance = self.core.service("attendance")
-        totals: dict[str, Any] = {"pages": 0, "received": 0}
         if name == "getuserlist":
-            totals["users"] = []
-        else:
-            totals["stored"] = 0
+            return await self._user_listing(link, params, first_try, on_try)
+        attendance = self.core.service("attendance")
+        totals: dict[str, Any] = {"pages": 0, "received": 0, "stored": 0}
 
         async def page(reply: tc.TerminalReply) -> None:
             if not reply.result:
@@ -313,19 +311,33 @@ class TerminalCommands:
                     raise CommandRefused(str(reply.fields.get("reason") or ""))
                 return
             totals["pages"] += 1
-            if name == "getuserlist":
-                records = reply.fields.get("record")
-                users = [u for u in records if isinstance(u, dict)] if isinstance(records, list) else []
-                totals["users"].extend(users[:tpunch.MAX_RECORDS_PER_BATCH])
-                totals["received"] += len(users)
-            else:
-                punches = tc.punches_in_reply(reply)
-                totals["received"] += len(punches)
-                totals["stored"] += await attendance.ingest(link.sn, punches, connector=CONNECTOR_WS,
-                                                            meta={"cmd": name})
+            punches = tc.punches_in_reply(reply)
+            totals["received"] += len(punches)
+            totals["stored"] += await attendance.ingest(link.sn, punches, connector=CONNECTOR_WS,
+                                                        meta={"cmd": name})
 
         await link.paged(name, params, page, first_try=first_try, on_try=on_try)
         return totals
+
+    async def _user_listing(self, link: TerminalLink, params: dict[str, Any], first_try: int = 1,
+                            on_try=None) -> dict[str, Any]:
+        """Run getuserlist page by page, then record the users on the terminal's user list."""
+        rows: list[dict] = []
+        pages: list[tc.TerminalReply] = []
+
+        async def page(reply: tc.TerminalReply) -> None:
+            if not reply.result:
+                if not pages:
+                    raise CommandRefused(str(reply.fields.get("reason") or ""))
+                return
+            pages.append(reply)
+            rows.extend(user_codec.users_in_rows(reply.fields.get("record")))
+
+        await link.paged("getuserlist", params, page, first_try=first_try, on_try=on_try)
+        found = user_codec.merge_users(rows)
+        complete = users.listing_complete(pages[-1] if pages else None)
+        await users.record_listing(self.core, link.sn, found, complete)
+        return {"pages": len(pages), "received": len(rows), "users": found, "complete": complete}
 
     async def finish(self, command: dict[str, Any], record_type: str, *, result: dict | None = None,
                      reason: str | None = None, connector: str | None = None) -> None:
@@ -340,6 +352,10 @@ class TerminalCommands:
         if reason is not None:
             data["reason"] = reason
         await self.core.hub.publish(record_type, data)
+        if record_type == "terminal.command_acknowledged" and connector != CONNECTOR_PUSH:
+            changes = users.changes_from(command["command"], command["params"], result)
+            if changes is not None:
+                await self.core.hub.publish("terminal.users", {"sn": command["sn"], **changes})
         self._secret_params.pop(command_id, None)
         watcher = self._watchers.get(command_id)
         if watcher is not None:
@@ -359,26 +375,17 @@ class TerminalCommands:
         return link
 
     async def list_users(self, sn: str) -> dict[str, Any]:
-        terminal = self.part.get(sn)
-        if terminal is not None and protocol_of(terminal) == "push":  # what its last uploads listed
-            return {"sn": sn, "pages": 0, "users": self.core.service("push").users(sn)}
+        """Run getuserlist on a live cmd/ret terminal; its users go to the terminal's user list."""
         link = self.live_link(sn)
-        users: list[dict] = []
-
-        async def page(reply: tc.TerminalReply) -> None:
-            if not reply.result:
-                raise OpError("refused", f"terminal {sn} refused getuserlist: {reply.fields.get('reason', '')}", 502)
-            records = reply.fields.get("record")
-            if isinstance(records, list):
-                users.extend(u for u in records if isinstance(u, dict))
-
         try:
-            pages = await link.paged("getuserlist", {}, page)
+            listing = await self._user_listing(link, {})
+        except CommandRefused as exc:
+            raise OpError("refused", f"terminal {sn} refused getuserlist: {exc}", 502) from None
         except CommandTimeout as exc:
             raise OpError("timeout", f"terminal {sn}: {exc}", 504) from None
         except LinkClosed:
             raise OpError("offline", f"terminal {sn} disconnected during getuserlist", 409) from None
-        return {"sn": sn, "pages": pages, "users": users}
+        return {"sn": sn, **listing}
 
 
 def _checked_params(terminal: dict[str, Any], command: str, params: dict[str, Any]) -> dict[str, Any]:

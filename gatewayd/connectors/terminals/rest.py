@@ -5,7 +5,7 @@
     POST           /api/terminals/<sn>/approve | reject
     GET/POST       /api/terminals/<sn>/commands        list / queue {command, params?, reference?, confirm?,
                                                        expires_in?, wait?}
-    GET            /api/terminals/<sn>/users           getuserlist, paged (terminal on WebSocket)
+    GET            /api/terminals/<sn>/users           the user list; ?refresh=1 runs getuserlist first
     PUT            /api/terminals/<sn>/users/<enrollid> setuserinfo {name, backupnum, record, admin?, wait?}
     GET            /api/attendance                     ?from&to&sn&enrollid&tz&limit&after, &format=csv
 """
@@ -137,7 +137,10 @@ async def queue_command(sn: str):
 @blueprint.get("/api/terminals/<sn>/users")
 @operator_required
 async def list_users(sn: str):
-    return jsonify(await _call("terminal.users", sn=sn))
+    refresh = request.args.get("refresh", "")
+    if refresh not in ("", "0", "1", "true", "false"):
+        raise OpError("invalid", "refresh must be 1 or 0", 422)
+    return jsonify(await _call("terminal.users", sn=sn, refresh=refresh in ("1", "true")))
 
 
 @blueprint.put("/api/terminals/<sn>/users/<enrollid>")
