@@ -33,7 +33,6 @@ def _qrcode_comm(record: Record) -> list[Communication]:
                           extra={"type": "sendqrcode", "qrcode": data["code"]})]
 
 
-@comm_mapper("terminal.user_enrolled")
 def _user_enrolled_comm(record: Record) -> list[Communication]:
     """A user enrolled or changed on a terminal (senduser): Payload is the user as JSON, without the
     credential (templates, card numbers and passwords are not kept)."""
@@ -49,7 +48,6 @@ def _user_enrolled_comm(record: Record) -> list[Communication]:
                           seq=record.seq, payload=payload, extra=extra)]
 
 
-@action_mapper("terminal.users")
 def _users_action(record: Record) -> Action:
     """The terminal's user list changed (a listing, or a command the terminal acknowledged)."""
     data = record.data
@@ -90,9 +88,11 @@ COMMS = Comms(
     communications={
         "terminal.registered": _registered_comm,
         "terminal.qrcode": _qrcode_comm,
+        "terminal.user_enrolled": _user_enrolled_comm,
     },
     actions={
         "terminal.unknown_message": _unknown_message_action,
+        "terminal.users": _users_action,
         **each(_ACTION_NAMES, _terminal_action),
     },
 )
