@@ -1,7 +1,8 @@
 """Journal records as northbound events: what MQTT and webhooks hand on, one body per event.
 
-`events_of(record, directory, zone)` is pure: the same record gives the same events live and when
-a backlog is sent hours later (only the names looked up in `directory` may have changed). Each
+`events_of(record, directory, zone, comms=core.comms)` is pure: the same record gives the same
+events live and when a backlog is sent hours later (only the names looked up in `directory` may
+have changed). Each
 event has a subject (a device, a gateway or a terminal), a kind, and a JSON-ready body:
 
     {"seq": 812, "event_id": "812.0", "ts": "2026-06-12T09:15:30.123456Z", "event": "up",
