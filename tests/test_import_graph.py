@@ -16,6 +16,7 @@ CODECS = {
     "gatewayd.connectors.devices.messages", "gatewayd.connectors.devices.dialect",
     "gatewayd.connectors.terminals.codec", "gatewayd.connectors.terminals.fields", "gatewayd.connectors.terminals.punches",
     "gatewayd.connectors.terminals.command_codec", "gatewayd.connectors.terminals.user_codec",
+    "gatewayd.connectors.terminals.command_params",
     "gatewayd.connectors.terminals.push.codec",
     "gatewayd.connectors.terminals.push.command_lines",
     "gatewayd.connectors.lorawan.gwmp", "gatewayd.connectors.lorawan.packets", "gatewayd.connectors.lorawan.frames",
