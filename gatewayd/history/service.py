@@ -48,23 +48,27 @@ class _Damaged(Exception):
 
 
 class _Pending:
-    """Records taken for the next commit (only those the store keeps) and the seq read up to."""
+    """Records taken for the next commit (only those the store keeps) with their journal lines
+    where the hub handed them over (None: read from the files), and the seq read up to."""
 
     def __init__(self, position: int):
         self.records: list = []
+        self.lines: list = []
         self.until = position
         self.arrived = trio.lowlevel.ParkingLot()
         self.taken = trio.lowlevel.ParkingLot()
 
     def add(self, records: list, until: int) -> None:
         self.records.extend(records)
+        self.lines.extend([None] * len(records))
         self.until = until
         self.arrived.unpark_all()
 
-    def take(self) -> tuple[list, int]:
-        records, self.records = self.records, []
+    def take(self) -> tuple[list, list, int]:
+        records, lines = self.records, self.lines
+        self.records, self.lines = [], []
         self.taken.unpark_all()
-        return records, self.until
+        return records, lines, self.until
 
     async def room(self) -> None:
         while len(self.records) >= MAX_PENDING:
@@ -73,12 +77,12 @@ class _Pending:
     def drain(self, receive, hub) -> bool:
         """Move what the subscription holds over, as far as there is room. Returns True when the
         subscription has ended (it overflowed) and everything it held is here."""
-        records = self.records
+        records, lines = self.records, self.lines
         room = MAX_PENDING - len(records)
         until, ended = self.until, False
         while room > 0:
             try:
-                record = receive.receive_nowait()
+                record, line = receive.receive_nowait()
             except trio.WouldBlock:  # every durable record has been offered: the store has seen them all
                 until = max(until, hub.fanned_seq)
                 break
@@ -86,6 +90,7 @@ class _Pending:
                 ended = True
                 break
             records.append(record)
+            lines.append(line)
             until = record.seq
             room -= 1
         if until != self.until:
@@ -318,7 +323,7 @@ class HistoryService:
             return wants(record.type)
 
         while True:
-            with hub.subscribe(MAX_PENDING, keep) as subscription:
+            with hub.subscribe(MAX_PENDING, keep, lines=True) as subscription:
                 follower = JournalFollower(hub, self.core.journal_dir, pending.until)
                 while pending.until < subscription.start_after:
                     await pending.room()
@@ -347,8 +352,8 @@ class HistoryService:
                 await self._wait(pending, deadline)
             if self._damage is not None:
                 raise _Damaged(self._damage)
-            records, until = pending.take()
-            await self._commit(records, until)
+            records, lines, until = pending.take()
+            await self._commit(records, until, lines)
             last_commit = trio.current_time()
             await self.core.cursors.asave(CURSOR, self.position)
 
@@ -361,13 +366,13 @@ class HistoryService:
             finally:
                 self._wait_scope = None
 
-    async def _commit(self, records: list, until_seq: int) -> None:
+    async def _commit(self, records: list, until_seq: int, lines: list) -> None:
         self._flush_requested = False
         before = self.position
         delay = 0.5
         while True:
             try:
-                position = await trio.to_thread.run_sync(self.writer.apply, records, until_seq)
+                position = await trio.to_thread.run_sync(self.writer.apply, records, until_seq, lines)
                 break
             except sqlite3.DatabaseError as exc:
                 if _is_damage(exc):

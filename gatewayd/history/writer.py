@@ -15,11 +15,12 @@ import logging
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Collection, Iterable
+from itertools import repeat
+from typing import Any, Callable, Collection, Iterable, Sequence
 
 import orjson
 
-from ..journal.record import Record
+from ..journal.record import Record, data_text
 from . import schema
 
 log = logging.getLogger("gatewayd.history")
@@ -81,6 +82,7 @@ class HistoryWriter:
             (device_id, n) for n, device_id in self.conn.execute("SELECT n, id FROM device_ids"))
         self.position = int(self._meta("position", 0))
         self._telemetry_rows: list[tuple] = []
+        self.telemetry_until = int(self._meta("telemetry_until", 0))  # the newest telemetry time applied (us)
         self._comm_rows: list[tuple] = []
         self.next_punch_id = int(self._meta("next_punch_id", 1))
         self._appliers = {
@@ -111,13 +113,14 @@ class HistoryWriter:
             return False
         return self.comm_types is None or record_type in self.comm_types
 
-    def apply(self, records: Iterable[Record], until_seq: int = 0) -> int:
+    def apply(self, records: Iterable[Record], until_seq: int = 0, lines: Sequence[bytes | None] | None = None) -> int:
         """Apply the records after the stored position, in one transaction; returns the new position
         (at least `until_seq`: the records between were left out as `wants` allows). Records at or
-        before the position were applied before and are skipped."""
+        before the position were applied before and are skipped. `lines`: the records' journal
+        lines where known (their data is stored as it is there, not encoded again)."""
         conn = self.conn
         position = self.position
-        next_punch_id = self.next_punch_id
+        next_punch_id, telemetry_until = self.next_punch_id, self.telemetry_until
         conn.execute("BEGIN IMMEDIATE")
         try:
             appliers = self._appliers
@@ -126,7 +129,7 @@ class HistoryWriter:
             if comm_mapper is None:
                 comm_types = ()
             comm_rows = self._comm_rows
-            for record in records:
+            for record, line in zip(records, lines if lines is not None else repeat(None)):
                 seq = record.seq
                 if seq <= position:
                     continue
@@ -138,10 +141,11 @@ class HistoryWriter:
                     self._flush_telemetry()  # a deletion, say, must see the telemetry before it
                     applier(record)
                 if record_type in comm_types if comm_types is not None else comm_mapper(record):
-                    data = record.data
                     if record_type == TELEMETRY:
-                        data = {k: v for k, v in data.items() if k != "payload"}
-                    comm_rows.append((ts_us(record.ts), seq, record_type, _dumps(data)))
+                        text = _dumps({k: v for k, v in record.data.items() if k != "payload"})
+                    else:
+                        text = _dumps(record.data) if line is None else data_text(line)
+                    comm_rows.append((ts_us(record.ts), seq, record_type, text))
                 position = seq
             self._flush_telemetry()
             if comm_rows:
@@ -150,10 +154,12 @@ class HistoryWriter:
             self._move_recent_telemetry()
             position = max(position, until_seq)
             self._set_meta("position", position)
+            self._set_meta("telemetry_until", self.telemetry_until)
             self._set_meta("next_punch_id", self.next_punch_id)
             conn.execute("COMMIT")
         except BaseException:
             self.next_punch_id = next_punch_id
+            self.telemetry_until = telemetry_until
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
@@ -179,7 +185,10 @@ class HistoryWriter:
 
     def _telemetry(self, record: Record) -> None:
         data = record.data
-        self._telemetry_rows.append((record.seq, self._device_number(data["device_id"]), ts_us(record.ts),
+        ts = ts_us(record.ts)
+        if ts > self.telemetry_until:
+            self.telemetry_until = ts
+        self._telemetry_rows.append((record.seq, self._device_number(data["device_id"]), ts,
                                      data.get("device_ts"), _json(data["payload"])))
 
     def _flush_telemetry(self) -> None:
@@ -204,15 +213,17 @@ class HistoryWriter:
 
         conn = self.conn
         newest = conn.execute("SELECT max(ts) FROM telemetry_recent").fetchone()[0]
-        if newest is None:
-            return
-        done_until = int(self._meta("hourly_until", 0))
-        # Rows for hours that have their figures already (the clock went back): merge them in.
-        add_hour_figures(conn, "telemetry_recent", "ts < ?", (done_until * HOUR_US,))
-        conn.execute("INSERT OR IGNORE INTO telemetry (device, ts, seq, device_ts, payload) "
-                     "SELECT device, ts, seq, device_ts, payload FROM telemetry_recent ORDER BY device, ts, seq")
-        conn.execute("DELETE FROM telemetry_recent")
-        aggregate_hours(self, newest // HOUR_US)
+        if newest is not None:
+            done_until = int(self._meta("hourly_until", 0))
+            # Rows for hours that have their figures already (the clock went back): merge them in.
+            add_hour_figures(conn, "telemetry_recent", "ts < ?", (done_until * HOUR_US,))
+            conn.execute("INSERT OR IGNORE INTO telemetry (device, ts, seq, device_ts, payload) "
+                         "SELECT device, ts, seq, device_ts, payload FROM telemetry_recent ORDER BY device, ts, seq")
+            conn.execute("DELETE FROM telemetry_recent")
+        # An hour is over once a later telemetry message came, even if that one was deleted since:
+        # the same hours get figures however the records were cut into batches.
+        if self.telemetry_until:
+            aggregate_hours(self, max(newest or 0, self.telemetry_until) // HOUR_US)
 
     def _device_deleted(self, record: Record) -> None:
         number = self._device_numbers.get(record.data["device_id"])

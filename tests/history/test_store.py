@@ -166,6 +166,20 @@ def test_store_rebuilt_from_the_journal_equals_the_store_fed_live(tmp_path_facto
                 queries.telemetry_series(rebuilt.conn, device, "t", 0, 1 << 60, every)
 
 
+def test_an_hour_a_deleted_message_closed_gets_its_figures_however_the_batches_fell(tmp_path):
+    records = [telemetry(1, 0, "d2", {"t": 0}), telemetry(2, 3600, "d1", {}),
+               Record(3, ts(3600), "device.deleted", {"device_id": "d1"})]
+    live, rebuilt = HistoryWriter(tmp_path / "live.db"), HistoryWriter(tmp_path / "rebuilt.db")
+    live.apply(records[:2])
+    live.apply(records[2:])
+    rebuilt.apply(records)
+    policy = retention.RetentionPolicy(telemetry_raw_days=1, telemetry_hourly_days=2)
+    for writer in (live, rebuilt):
+        retention.enforce(writer, policy, int(T0.timestamp() * 1_000_000))
+    assert dump(live.conn) == dump(rebuilt.conn)
+    assert dump(live.conn)["telemetry_hourly"]  # hour 0 of d2 is over: a message of hour 1 came
+
+
 def test_communications_read_back_as_the_monitoring_stream_shows_them(tmp_path):
     from gatewayd.gateway import comm_tables
 
