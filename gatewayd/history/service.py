@@ -24,6 +24,7 @@ from typing import Any, Callable, Collection
 
 import trio
 
+from ..gctune import release_free_memory
 from ..journal.reader import CorruptJournal, JournalReader
 from ..journal.follow import JournalFollower
 from ..journal.writer import JournalUnavailable
@@ -421,6 +422,7 @@ class HistoryService:
             return self.catch_up(until)
 
         applied = await trio.to_thread.run_sync(build)
+        release_free_memory()  # what reading the journal again freed
         self._damage = None
         self._opened()
         await self.core.cursors.asave(CURSOR, self.position)

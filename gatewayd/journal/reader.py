@@ -21,6 +21,7 @@ log = logging.getLogger("gatewayd.journal")
 
 REPAIRS_FILE = "REPAIRS"
 _seq_of = itemgetter(0)
+CHUNK_BYTES = 1 << 20  # lines of a segment decoded at once
 
 
 class CorruptJournal(RuntimeError):
@@ -146,57 +147,80 @@ class JournalReader:
         for index in range(start, len(segments)):
             first_seq, path = segments[index]
             is_last = index == len(segments) - 1
-            records = None  # the previous segment's records go before the next one is read
-            records = self._segment_records(path, is_last)
-            if records and _consecutive(records, expected):
-                # The common case, checked for the whole segment at once: no seq to complain about.
-                first = records[0].seq
-                skip = min(max(after_seq + 1 - first, 0), len(records))
-                if not contiguous or skip == len(records) or records[skip].seq == after_seq + 1:
-                    expected = records[-1].seq + 1
-                    if skip < len(records):
-                        contiguous = False
-                        if until_seq is not None and records[-1].seq > until_seq:
-                            yield from records[skip:max(until_seq + 1 - first, skip)]
-                            return
-                        yield from records[skip:] if skip else records
-                    continue
-            for line, record in enumerate(records, 1):
-                # Before the first record read, what precedes it is what the segment's name says.
-                previous = segments[start][0] - 1 if expected is None else expected - 1
-                if expected is not None and record.seq != expected:
-                    if not (record.seq > expected and expected - 1 in gaps):
-                        raise CorruptJournal(path, line, expected - 1, f"expected seq {expected}, found {record.seq}")
-                expected = record.seq + 1
-                if record.seq <= after_seq:
-                    continue
-                # An accepted gap that spans after_seq (e.g. a snapshot inside it) bridges it too.
-                bridged = previous is not None and previous <= after_seq and previous in gaps
-                if contiguous and record.seq != after_seq + 1 and after_seq not in gaps and not bridged:
-                    reason = f"records {after_seq + 1} to {record.seq - 1} are missing"
-                    if self.unusable_snapshots:
-                        reason += f" (unusable snapshot {'; '.join(self.unusable_snapshots)})"
-                    raise CorruptJournal(path, line, after_seq, reason)
-                contiguous = False
-                if until_seq is not None and record.seq > until_seq:
-                    return
-                yield record
+            # A segment is decoded a chunk at a time: the records of a whole segment (tens of MiB
+            # as objects) would raise the process's memory for good, freed or not.
+            for first_line, records in self._segment_chunks(path, is_last):
+                if records and _consecutive(records, expected):
+                    # The common case, checked for the whole chunk at once: no seq to complain about.
+                    first = records[0].seq
+                    skip = min(max(after_seq + 1 - first, 0), len(records))
+                    if not contiguous or skip == len(records) or records[skip].seq == after_seq + 1:
+                        expected = records[-1].seq + 1
+                        if skip < len(records):
+                            contiguous = False
+                            if until_seq is not None and records[-1].seq > until_seq:
+                                yield from records[skip:max(until_seq + 1 - first, skip)]
+                                return
+                            yield from records[skip:] if skip else records
+                        continue
+                for line, record in enumerate(records, first_line):
+                    # Before the first record read, what precedes it is what the segment's name says.
+                    previous = segments[start][0] - 1 if expected is None else expected - 1
+                    if expected is not None and record.seq != expected:
+                        if not (record.seq > expected and expected - 1 in gaps):
+                            raise CorruptJournal(path, line, expected - 1, f"expected seq {expected}, found {record.seq}")
+                    expected = record.seq + 1
+                    if record.seq <= after_seq:
+                        continue
+                    # An accepted gap that spans after_seq (e.g. a snapshot inside it) bridges it too.
+                    bridged = previous is not None and previous <= after_seq and previous in gaps
+                    if contiguous and record.seq != after_seq + 1 and after_seq not in gaps and not bridged:
+                        reason = f"records {after_seq + 1} to {record.seq - 1} are missing"
+                        if self.unusable_snapshots:
+                            reason += f" (unusable snapshot {'; '.join(self.unusable_snapshots)})"
+                        raise CorruptJournal(path, line, after_seq, reason)
+                    contiguous = False
+                    if until_seq is not None and record.seq > until_seq:
+                        return
+                    yield record
 
     def _segment_records(self, path: Path, is_last: bool) -> list[Record]:
-        """All records of one segment (a list: this is the hot path of startup)."""
-        lines = read_segment(path).split(b"\n")
-        terminated = lines[-1] == b""
-        if terminated:
-            lines.pop()
-        try:
-            records = decode_lines(lines)
-        except RecordError:
-            records = self._decode_until_damage(path, lines, is_last)
-        if lines and not terminated and not is_last:
-            raise CorruptJournal(path, len(lines), records[-1].seq, "sealed segment ends without a newline")
-        return records
+        """All records of one segment."""
+        return [record for _, records in self._segment_chunks(path, is_last) for record in records]
 
-    def _decode_until_damage(self, path: Path, lines: list[bytes], is_last: bool) -> list[Record]:
+    def _segment_chunks(self, path: Path, is_last: bool) -> Iterator[tuple[int, list[Record]]]:
+        """A segment's records, a chunk of about CHUNK_BYTES of lines at a time, each with the line
+        number of its first record (this is the hot path of startup: each chunk is decoded at once)."""
+        data = read_segment(path)
+        size = len(data)
+        start = 0
+        line = 1
+        last_seq = 0
+        while start < size:
+            end = data.find(b"\n", start + CHUNK_BYTES)
+            end = size if end < 0 else end + 1
+            lines = data[start:end].split(b"\n")
+            if lines[-1] == b"":
+                lines.pop()
+            try:
+                records = decode_lines(lines)
+            except RecordError:
+                # Line by line from here to the end of the segment, to name the damage (or drop a torn tail).
+                lines = data[start:].split(b"\n")
+                if lines[-1] == b"":
+                    lines.pop()
+                end = size
+                records = self._decode_until_damage(path, lines, is_last, line, last_seq)
+            if records:
+                last_seq = records[-1].seq
+            yield line, records
+            line += len(lines)
+            start = end
+        if size and not data.endswith(b"\n") and not is_last:
+            raise CorruptJournal(path, line - 1, last_seq, "sealed segment ends without a newline")
+
+    def _decode_until_damage(self, path: Path, lines: list[bytes], is_last: bool, first_line: int = 1,
+                             seq_before: int = 0) -> list[Record]:
         """One line at a time, to name the first bad one; a torn tail of the last segment is dropped."""
         records: list[Record] = []
         try:
@@ -206,7 +230,8 @@ class JournalReader:
             number = len(records)
             if is_last and self._only_damage_follows(lines, number):
                 return records
-            raise CorruptJournal(path, number + 1, records[-1].seq if records else 0, str(exc)) from None
+            raise CorruptJournal(path, first_line + number, records[-1].seq if records else seq_before,
+                                 str(exc)) from None
         return records
 
     @staticmethod

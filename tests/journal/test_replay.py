@@ -216,3 +216,20 @@ def test_state_replay_counts_and_leaves_the_collector_as_it_was(tmp_path):
     with pytest.raises(KeyError):
         broken.replay([*JournalReader(tmp_path).records(), bad])
     assert broken.seq == 5 and gc.isenabled()
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 300, 1 << 20])
+def test_a_segment_read_in_chunks_gives_every_record_and_names_damage_by_its_line(tmp_path, monkeypatch, chunk_bytes):
+    import gatewayd.journal.reader as reader_module
+
+    monkeypatch.setattr(reader_module, "CHUNK_BYTES", chunk_bytes)
+    path, lines = write_records(tmp_path, 30)
+    assert [r.seq for r in JournalReader(tmp_path).records()] == list(range(1, 31))
+    assert [r.seq for r in JournalReader(tmp_path).records(after_seq=7, until_seq=23)] == list(range(8, 24))
+    assert replay(tmp_path).seq == 30
+    data = bytearray(path.read_bytes())
+    data[sum(len(l) for l in lines[:21]) + 20] ^= 0x20  # inside record 22
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptJournal) as excinfo:
+        replay(tmp_path)
+    assert "line 22" in str(excinfo.value) and "after seq 21" in str(excinfo.value)
