@@ -58,7 +58,6 @@ def _users_action(record: Record) -> Action:
                   target=f"terminal:{data['sn']}", details=details, dt=_dt(record), seq=record.seq)
 
 
-@action_mapper("terminal.access")
 def _access_action(record: Record) -> Action:
     """A door decision sent in a sendlog reply (the terminal's access rule)."""
     data = record.data
@@ -101,6 +100,7 @@ COMMS = Comms(
     actions={
         "terminal.unknown_message": _unknown_message_action,
         "terminal.users": _users_action,
+        "terminal.access": _access_action,
         **each(_ACTION_NAMES, _terminal_action),
     },
 )
