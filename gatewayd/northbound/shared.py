@@ -11,7 +11,7 @@ The bodies are shared: readers must not change them.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import orjson
 
@@ -38,15 +38,22 @@ class SharedEvent:
 
 
 class SharedEvents:
-    def __init__(self, render: Callable[[Record], list[NorthboundEvent]], size: int = RECORDS_KEPT):
+    """`render(record)` gives a record's events; `may_have_events(record_type)` is False for the
+    types that never give any (most of the journal), which are neither rendered nor kept."""
+
+    def __init__(self, render: Callable[[Record], list[NorthboundEvent]],
+                 may_have_events: Callable[[str], bool], size: int = RECORDS_KEPT):
         self._render = render
+        self._may_have_events = may_have_events
         self._size = size
         self._by_seq: dict[int, list[SharedEvent]] = {}
         self.rendered = 0  # records rendered (for tests and benchmarks)
 
-    def of(self, record: Record) -> list[SharedEvent]:
+    def of(self, record: Record) -> Sequence[SharedEvent]:
         events = self._by_seq.get(record.seq)
         if events is None:
+            if not self._may_have_events(record.type):
+                return ()
             events = [SharedEvent(event) for event in self._render(record)]
             self.rendered += 1
             by_seq = self._by_seq

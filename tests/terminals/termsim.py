@@ -130,6 +130,25 @@ class SimTerminal:
                                             "admin": obj["admin"], "record": obj["record"]}
         return {"ret": "setuserinfo", "result": True, "enrollid": obj["enrollid"]}
 
+    def _answer_getusername(self, obj: dict) -> dict:
+        user = self.users.get(int(obj["enrollid"]))
+        if user is None:
+            return {"ret": "getusername", "result": False, "reason": 1}
+        return {"ret": "getusername", "result": True, "record": user["name"]}
+
+    def _answer_setusername(self, obj: dict) -> dict:
+        for row in obj["record"]:
+            self.users.setdefault(int(row["enrollid"]), {"backupnum": 0, "admin": 0, "record": ""})["name"] = row["name"]
+        return {"ret": "setusername", "result": True}
+
+    def _answer_getuserlock(self, obj: dict) -> dict:
+        return {"ret": "getuserlock", "result": True, "enrollid": obj["enrollid"], "weekzone": 1, "group": 1,
+                "starttime": "2016-03-25 01:00:00", "endtime": "2099-03-25 23:59:00"}
+
+    def _answer_getholiday(self, obj: dict) -> dict:
+        return {"ret": "getholiday", "sn": self.sn, "result": True,
+                "holidays": [{"name": "holiday1", "startday": "01-01", "endday": "01-01", "shift": 0, "dayzone": 0}]}
+
     def _answer_gettime(self, obj: dict) -> dict:
         return {"ret": "gettime", "result": True, "time": "2026-06-12 10:00:00"}
 

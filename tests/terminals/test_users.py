@@ -26,12 +26,6 @@ def daemon_sections():
     return {"terminals": {"command_timeout": 0.3}, "presence": {"sweep_interval": 0.05}}
 
 
-@pytest.fixture
-async def operator(daemon):
-    async with httpx.AsyncClient(base_url=daemon.base_url, headers=daemon.auth, timeout=10) as c:
-        yield c
-
-
 def _journal_text(daemon) -> str:
     return "".join(p.read_text() for p in (daemon.state_dir / "journal").glob("segment-*.jsonl"))
 

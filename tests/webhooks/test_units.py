@@ -14,7 +14,8 @@ from gatewayd.connectors.webhooks.actions import shown_url
 from gatewayd.connectors.webhooks.delivery import (RETRY_LONGEST, Pending, encode, finished_through, pending_events,
                                                    request_headers, retry_delay, signature)
 from gatewayd.journal.record import Record
-from gatewayd.northbound.alerts import alert_events, record_events
+from gatewayd.gateway import comm_tables
+from gatewayd.northbound.alerts import alert_events, has_events, record_events
 from gatewayd.northbound.shared import SharedEvents
 
 
@@ -107,18 +108,20 @@ def test_urls_on_the_actions_stream_lose_credentials():
 
 
 def test_senders_share_one_rendering_and_encoding_of_each_record():
+    comms = comm_tables()
     rendered: list[int] = []
 
     def render(record):
         rendered.append(record.seq)
-        return record_events(record)
+        return record_events(record, comms=comms)
 
-    shared = SharedEvents(render, size=6)
+    shared = SharedEvents(render, lambda record_type: has_events(record_type, comms), size=6)
     records = [Record(seq, "2026-06-12T09:00:00.000000Z", "alert.raised",
                       {"id": f"a{seq}", "kind": "disk_low", "subject": "disk", "since": "x"}) for seq in range(1, 8)]
+    quiet = Record(8, "2026-06-12T09:00:00.000000Z", "test.add", {"key": "a", "amount": 1})
     first = pending_events(records[:6], frozenset(["alert"]), shared)
-    second = pending_events(records[:6], frozenset(["*"]), shared)
-    assert rendered == [1, 2, 3, 4, 5, 6]  # once for both senders
+    second = pending_events(records[:6] + [quiet], frozenset(["*"]), shared)
+    assert rendered == [1, 2, 3, 4, 5, 6]  # once for both senders; a record without events not at all
     assert [p.shared for p in first] == [p.shared for p in second]
     assert encode(first[:1], batch=False) is encode(second[:1], batch=False)  # encoded once
     assert orjson.loads(encode(first[:3], batch=True)) == [p.body for p in first[:3]]

@@ -75,6 +75,11 @@ class TerminalLink:
     def close(self, code: int, reason: str) -> None:
         self._close(code, reason)
 
+    @property
+    def awaited(self) -> str | None:
+        """The reply name the command in flight waits for."""
+        return self._waiting[0] if self._waiting is not None else None
+
     def deliver(self, reply: tc.TerminalReply) -> bool:
         """A reply from the terminal: True when it answers the command in flight."""
         if self._waiting is None or self._waiting[0] != reply.name:
@@ -99,7 +104,7 @@ class TerminalLink:
             if on_try is not None:
                 await on_try(attempt)
             send, receive = trio.open_memory_channel[tc.TerminalReply](1)
-            self._waiting = (name, send)
+            self._waiting = (tc.reply_name(name, params), send)
             try:
                 await self._send(frame)
                 if not tc.COMMANDS[name].expects_reply:
@@ -147,7 +152,8 @@ class TerminalCommands:
     # -- queueing -----------------------------------------------------------------------------------
     async def enqueue(self, sn: str, command: str, params: dict[str, Any] | None = None, *, source: str,
                       reference: str | None = None, confirm: bool = False, expires_in: float | None = None,
-                      watch: bool = False, window: str | None = None) -> dict[str, Any]:
+                      watch: bool = False, window: str | None = None,
+                      confirm_destructive: bool = False) -> dict[str, Any]:
         terminal = self.part.get(sn)
         if terminal is None:
             raise OpError("not_found", f"no terminal with serial number {sn!r}", 404)
@@ -157,6 +163,11 @@ class TerminalCommands:
             raise OpError("invalid", "command must be a string", 422)
         command = command.strip().lower()
         checked = _checked_params(terminal, command, dict(params or {}))
+        if not isinstance(confirm_destructive, bool):
+            raise OpError("invalid", "confirm_destructive must be true or false", 422)
+        if command in tc.DESTRUCTIVE and not confirm_destructive:
+            raise OpError("unconfirmed", f"{command} erases data on terminal {sn}: send it again with "
+                                         '"confirm_destructive": true to confirm', 422)
         if expires_in is None:
             expires_in = self.core.settings.devices.command_expiry
         if not isinstance(expires_in, (int, float)) or isinstance(expires_in, bool) or not 0 < expires_in <= 366 * 86400:
@@ -174,7 +185,8 @@ class TerminalCommands:
             await self.core.hub.publish("terminal.command_queued", {
                 "command_id": command_id, "sn": sn, "command": command, "params": journaled, "source": source,
                 "reference": reference, "confirm": bool(confirm), "expires": expires,
-                **({"window": window} if window else {})})
+                **({"window": window} if window else {}),
+                **({"confirmed_destructive": True} if command in tc.DESTRUCTIVE else {})})
         except BaseException:
             self._watchers.pop(command_id, None)
             raise
@@ -392,7 +404,9 @@ def _checked_params(terminal: dict[str, Any], command: str, params: dict[str, An
     """The command's validated parameters, by the rules of the terminal's protocol. A terminal that
     never called in is taken for cmd/ret unless the command exists for PUSH terminals only."""
     protocol = protocol_of(terminal)
-    if protocol == "push" or (protocol is None and command in push_commands.COMMANDS and command not in tc.COMMANDS):
+    push_only = command in push_commands.COMMANDS and (command not in tc.COMMANDS
+                                                       or (command == "raw" and "line" in params))
+    if protocol == "push" or (protocol is None and push_only):
         try:
             return push_commands.check_command(command, params)
         except ProtocolError as exc:
@@ -403,7 +417,10 @@ def _checked_params(terminal: dict[str, Any], command: str, params: dict[str, An
         frame = tc.encode_command(command, {**params, "stn": True} if _paged(command) else params)
     except ProtocolError as exc:
         raise OpError("invalid", exc.message, 422) from None
-    return {k: v for k, v in json.loads(frame).items() if k not in ("cmd", "stn")}
+    sent = json.loads(frame)
+    if command == "raw":
+        return sent  # the frame is the parameters, its own `cmd` included
+    return {k: v for k, v in sent.items() if k not in ("cmd", "stn")}
 
 
 def _refusal(reason: Any) -> str:

@@ -4,7 +4,7 @@
     GET/PATCH/DELETE /api/terminals/<sn>
     POST           /api/terminals/<sn>/approve | reject
     GET/POST       /api/terminals/<sn>/commands        list / queue {command, params?, reference?, confirm?,
-                                                       expires_in?, wait?}
+                                                       expires_in?, wait?, confirm_destructive?}
     GET            /api/terminals/<sn>/users           the user list; ?refresh=1 runs getuserlist first
     PUT            /api/terminals/<sn>/users/<enrollid> setuserinfo {name, backupnum, record, admin?, wait?}
     GET            /api/attendance                     ?from&to&sn&enrollid&tz&limit&after, &format=csv
@@ -127,7 +127,7 @@ async def list_commands(sn: str):
 @operator_required
 @_retryable
 async def queue_command(sn: str):
-    body = await _body("command", "params", "reference", "confirm", "expires_in", "wait")
+    body = await _body("command", "params", "reference", "confirm", "expires_in", "wait", "confirm_destructive")
     if "command" not in body:
         raise OpError("invalid", "command is required", 422)
     command = await _call("terminal.command", sn=sn, actor=g.operator.actor, **body)

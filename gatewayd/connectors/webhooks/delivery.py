@@ -12,7 +12,6 @@ from typing import Any, Iterable
 import orjson
 
 from ...journal.record import Record
-from ...northbound.alerts import has_events
 from ...northbound.shared import SharedEvent, SharedEvents
 
 RETRY_FIRST = 1.0  # seconds before the first retry; doubled each time
@@ -41,8 +40,6 @@ def wanted(events: frozenset[str], event: str) -> bool:
 def pending_events(records: Iterable[Record], events: frozenset[str], rendered: SharedEvents) -> list[Pending]:
     out = []
     for record in records:
-        if not has_events(record.type):
-            continue
         for shared in rendered.of(record):
             ev = shared.event
             if wanted(events, ev.event):

@@ -21,7 +21,7 @@ import trio
 from ... import __version__, secretbox
 from ...config import ConfigError, WebhookSettings, _fill, check_webhook, webhook_name
 from ...journal.record import utc_now_iso
-from ...northbound.alerts import record_events
+from ...northbound.alerts import has_events, record_events
 from ...northbound.events import StateDirectory
 from ...northbound.shared import SharedEvents
 from ...ops import OpError, not_found, operation
@@ -95,8 +95,9 @@ class WebhookService:
     def rendered(self) -> SharedEvents:
         """The events of the records, rendered once for all the senders."""
         if self._rendered is None:
-            directory, zone = StateDirectory(self.core.state), self.core.service("monitor").zone
-            self._rendered = SharedEvents(lambda record: record_events(record, directory, zone))
+            directory, zone, comms = StateDirectory(self.core.state), self.core.service("monitor").zone, self.core.comms
+            self._rendered = SharedEvents(lambda record: record_events(record, directory, zone, comms=comms),
+                                          lambda record_type: has_events(record_type, comms))
         return self._rendered
 
     def changed(self) -> None:
