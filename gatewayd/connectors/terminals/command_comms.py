@@ -58,7 +58,9 @@ def _command_action(record: Record) -> Action:
 
 
 class TerminalTx:
-    """TX requests for terminals: the payload is a command frame, e.g. {"cmd":"opendoor","doornum":1}."""
+    """TX requests for terminals: the payload is a command frame, e.g. {"cmd":"opendoor","doornum":1};
+    `"confirm_destructive":true` in it confirms a command that erases data; a raw frame travels as
+    {"cmd":"raw","frame":{...}}."""
 
     def __init__(self, connector: str):
         self.connector = connector
@@ -79,9 +81,14 @@ class TerminalTx:
         if not isinstance(frame, dict) or not isinstance(frame.get("cmd"), str):
             raise OpError("invalid", 'a terminal TX payload must be a JSON object with "cmd"', 422)
         command = frame.pop("cmd")
+        confirm_destructive = frame.pop("confirm_destructive", False)
+        if command == "raw" and "frame" in frame:  # {"cmd":"raw","frame":{"cmd":"<newer command>",...}}
+            frame = frame["frame"]
+            if not isinstance(frame, dict):
+                raise OpError("invalid", 'a raw TX frame must be a JSON object with "cmd"', 422)
         await core.service("terminal_commands").enqueue(dev_key, command, frame, source="tx",
                                                         reference=tx.reference or None, confirm=tx.confirm,
-                                                        window=tx.window)
+                                                        window=tx.window, confirm_destructive=confirm_destructive)
 
 
 register_tx_handler(TerminalTx(CONNECTOR_WS))

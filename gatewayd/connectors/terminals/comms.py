@@ -35,6 +35,33 @@ def _qrcode_comm(record: Record) -> list[Communication]:
                           extra={"type": "sendqrcode", "qrcode": data["code"]})]
 
 
+@comm_mapper("terminal.user_enrolled")
+def _user_enrolled_comm(record: Record) -> list[Communication]:
+    """A user enrolled or changed on a terminal (senduser): Payload is the user as JSON, without the
+    credential (templates, card numbers and passwords are not kept)."""
+    data = record.data
+    user = data["user"]
+    payload = json.dumps({**user, "backupnum": data.get("backupnum")}, separators=(",", ":"),
+                         ensure_ascii=False).encode()
+    extra = {"type": "senduser", "enrollid": user["enrollid"], "admin": user.get("admin"),
+             "backupnum": data.get("backupnum"), "credential_chars": data.get("credential_chars", 0)}
+    if user.get("name") is not None:
+        extra["name"] = user["name"]
+    return [Communication(comm_type=COMM_RX, connector=data["connector"], dev_eui=data["sn"], dt=_dt(record),
+                          seq=record.seq, payload=payload, extra=extra)]
+
+
+@action_mapper("terminal.users")
+def _users_action(record: Record) -> Action:
+    """The terminal's user list changed (a listing, or a command the terminal acknowledged)."""
+    data = record.data
+    details = {"source": data.get("source", ""), "users": len(data.get("users", ())),
+               **{k: data[k] for k in ("replace", "complete", "deleted", "deleted_credentials", "admins_cleared")
+                  if data.get(k)}}
+    return Action(action_type="terminal_users_updated", actor=f"terminal:{data['sn']}",
+                  target=f"terminal:{data['sn']}", details=details, dt=_dt(record), seq=record.seq)
+
+
 _ACTION_NAMES = {
     "terminal.added": "terminal_added", "terminal.pending": "terminal_pending",
     "terminal.approved": "terminal_approved", "terminal.rejected": "terminal_rejected",
