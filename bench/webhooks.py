@@ -167,7 +167,8 @@ async def fill_journal(state: Path, url: str, count: int, batch: bool) -> bytes:
                 ("device.telemetry", {"device_id": device["id"], "name": "bench-meter", "connector": "ws",
                                       "payload": {"temperature": 20 + i % 10 / 10, "humidity": 40 + i % 7, "seq": i}})
                 for i in range(start, min(count, start + 1000))])
-        sample = pending_events(records[:1], frozenset(["up"]), StateDirectory(core.state), core.service("monitor").zone)
+        sample = pending_events(records[:1], frozenset(["up"]), StateDirectory(core.state), core.service("monitor").zone,
+                                core.comms)
         return encode(sample, False)
 
 

@@ -22,5 +22,5 @@ CONNECTOR = Connector(
     operations=ops.collect(service, command_ops, attendance, users),
     blueprints=(http.blueprint, rest.blueprint, dashboard.blueprint, push_routes.blueprint),
     commands=(*attendance.COMMANDS, *cli.COMMANDS, *command_ops.COMMANDS),
-    comms=(comms, command_comms, attendance),
+    comms=(comms.COMMS, command_comms.COMMS, attendance.COMMS),
 )
