@@ -253,9 +253,12 @@ const GW = (() => {
   }
 
   /* Filters of a stream page: inputs with data-filter="<key>" match the row's data-<key>
-     (a choice: equal; typed text: contained, ignoring case). Detail rows follow their row. */
+     (a choice: equal; typed text: contained, ignoring case), preset from ?<key>= in the page's
+     address. Detail rows follow their row. */
   function streamFilter(list, onChange) {
     const inputs = [...document.querySelectorAll("[data-filter]")];
+    const given = new URLSearchParams(location.search);  // e.g. /realtime?device=unknown&gateway=<eui>
+    for (const input of inputs) if (given.get(input.dataset.filter)) input.value = given.get(input.dataset.filter);
     const matches = (row) => inputs.every((input) => {
       const want = input.value.trim().toLowerCase();
       const have = (row.dataset[input.dataset.filter] || "").toLowerCase();
