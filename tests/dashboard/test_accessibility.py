@@ -28,7 +28,7 @@ async def _pages(daemon) -> list[str]:
     await ops.call(daemon.core, "gateway.add", {"eui": "b827ebfffe000003", "name": "roof"})
     async with httpx.AsyncClient(base_url=daemon.base_url) as client:
         await client.post("/api/device-http", json={"cmd": "reg", "sn": SN})
-    return ["/devices", "/devices/new", f"/devices/{device['id']}", "/events", "/terminals", f"/terminals/{SN}",
+    return ["/devices", "/devices/new", f"/devices/{device['id']}", "/events", "/terminals", f"/terminals/{SN}", f"/terminals/{SN}/reject",
             "/attendance", "/gateways", "/realtime", "/alerts", "/settings"]
 
 
