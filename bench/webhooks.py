@@ -167,7 +167,8 @@ async def fill_journal(state: Path, url: str, count: int, batch: bool) -> bytes:
                 ("device.telemetry", {"device_id": device["id"], "name": "bench-meter", "connector": "ws",
                                       "payload": {"temperature": 20 + i % 10 / 10, "humidity": 40 + i % 7, "seq": i}})
                 for i in range(start, min(count, start + 1000))])
-        sample = pending_events(records[:1], frozenset(["up"]), StateDirectory(core.state), core.service("monitor").zone)
+        sample = pending_events(records[:1], frozenset(["up"]), StateDirectory(core.state), core.service("monitor").zone,
+                                core.comms)
         return encode(sample, False)
 
 
@@ -201,6 +202,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=200, help="telemetry frames per connection per round")
     parser.add_argument("--workers", type=int, default=1, help="load-generator processes")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--part", choices=("all", "deliveries", "ingest"), default="all",
+                        help="run only one of the two measurements")
     args = parser.parse_args()
     raise_nofile(args.connections * 4 + 1000)
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
@@ -208,43 +211,52 @@ def main() -> None:
         tmp = Path(tmp)
         receiver = Receiver(tmp)
         try:
-            body = trio.run(fill_journal, tmp / "sample", receiver.url, 1, False)
-            bares, singles = [], []
-            for attempt in range(args.rounds):  # interleaved, so both see the same machine load
-                bares.append(trio.run(bare_loop, receiver.url, args.events, body))
-                receiver.reset()
-                singles.append(delivery_rate(tmp, receiver, args.events, batch=False, run=attempt))
-            batched = delivery_rate(tmp, receiver, args.events, batch=True)
-            bare, single = max(bares), max(singles)
-            print(f"bare httpx POST loop        : {bare:8.0f} requests/s ({len(body)}-byte body, one connection; "
-                  f"rounds: {', '.join(f'{r:.0f}' for r in bares)})")
-            print(f"gatewayd webhook, per event : {single:8.0f} events/s   (rounds: {', '.join(f'{r:.0f}' for r in singles)})"
-                  f"   ratio {single / bare:6.1%} best/best, {median(singles) / median(bares):6.1%} median/median "
-                  f"(target >= 50 %)")
-            print(f"gatewayd webhook, batches   : {batched:8.0f} events/s   (100 events per request)")
-
-            dead = f"http://127.0.0.1:{unused_port()}/gone"
-            hooks = [{"url": receiver.url, "name": "one", "events": ["up"], "secret": SECRET},
-                     {"url": receiver.url, "name": "two", "events": ["up"]},
-                     {"url": dead, "name": "dead", "events": ["up"]}]
-            none = ingest(tmp, args, [], "none")
-            receiver.reset()
-            three = ingest(tmp, args, hooks, "three")
-            sent = receiver.stats()["events"]
-            (rate_none, cpu_none), (rate_three, cpu_three) = max(none), max(three)
-            print(f"ingest, no webhook          : {rate_none:8.0f} msg/s  (rounds: {', '.join(f'{r:.0f}' for r, _ in none)})"
-                  f"; server CPU {min(c for _, c in none):.0f} us/msg")
-            print(f"ingest, 3 webhooks, 1 dead  : {rate_three:8.0f} msg/s  (rounds: {', '.join(f'{r:.0f}' for r, _ in three)})"
-                  f"; server CPU {min(c for _, c in three):.0f} us/msg")
-            print(f"  ratio {rate_three / rate_none:6.1%} by rate best/best, "
-                  f"{median([r for r, _ in three]) / median([r for r, _ in none]):6.1%} median/median (target >= 90 %), "
-                  f"{min(c for _, c in none) / min(c for _, c in three):6.1%} by server CPU per message")
-            print(f"  events the 2 live webhooks had delivered when the rounds ended: {sent} of "
-                  f"{2 * args.rounds * args.connections * args.messages} (the rest wait in the journal)")
-            print(f"load average now {os.getloadavg()[0]:.1f} (above the CPU count, other work shares the cores and "
-                  "rates vary from round to round; CPU per message does not)")
+            if args.part != "ingest":
+                deliveries(tmp, receiver, args)
+            if args.part != "deliveries":
+                ingest_ratio(tmp, receiver, args)
         finally:
             receiver.stop()
+
+
+def deliveries(tmp: Path, receiver: Receiver, args) -> None:
+    body = trio.run(fill_journal, tmp / "sample", receiver.url, 1, False)
+    bares, singles = [], []
+    for attempt in range(args.rounds):  # interleaved, so both see the same machine load
+        bares.append(trio.run(bare_loop, receiver.url, args.events, body))
+        receiver.reset()
+        singles.append(delivery_rate(tmp, receiver, args.events, batch=False, run=attempt))
+    batched = delivery_rate(tmp, receiver, args.events, batch=True)
+    bare, single = max(bares), max(singles)
+    print(f"bare httpx POST loop        : {bare:8.0f} requests/s ({len(body)}-byte body, one connection; "
+          f"rounds: {', '.join(f'{r:.0f}' for r in bares)})")
+    print(f"gatewayd webhook, per event : {single:8.0f} events/s   (rounds: {', '.join(f'{r:.0f}' for r in singles)})"
+          f"   ratio {single / bare:6.1%} best/best, {median(singles) / median(bares):6.1%} median/median "
+          f"(target >= 50 %)")
+    print(f"gatewayd webhook, batches   : {batched:8.0f} events/s   (100 events per request)")
+
+
+def ingest_ratio(tmp: Path, receiver: Receiver, args) -> None:
+    dead = f"http://127.0.0.1:{unused_port()}/gone"
+    hooks = [{"url": receiver.url, "name": "one", "events": ["up"], "secret": SECRET},
+             {"url": receiver.url, "name": "two", "events": ["up"]},
+             {"url": dead, "name": "dead", "events": ["up"]}]
+    none = ingest(tmp, args, [], "none")
+    receiver.reset()
+    three = ingest(tmp, args, hooks, "three")
+    sent = receiver.stats()["events"]
+    (rate_none, cpu_none), (rate_three, cpu_three) = max(none), max(three)
+    print(f"ingest, no webhook          : {rate_none:8.0f} msg/s  (rounds: {', '.join(f'{r:.0f}' for r, _ in none)})"
+          f"; server CPU {min(c for _, c in none):.0f} us/msg")
+    print(f"ingest, 3 webhooks, 1 dead  : {rate_three:8.0f} msg/s  (rounds: {', '.join(f'{r:.0f}' for r, _ in three)})"
+          f"; server CPU {min(c for _, c in three):.0f} us/msg")
+    print(f"  ratio {rate_three / rate_none:6.1%} by rate best/best, "
+          f"{median([r for r, _ in three]) / median([r for r, _ in none]):6.1%} median/median (target >= 90 %), "
+          f"{min(c for _, c in none) / min(c for _, c in three):6.1%} by server CPU per message")
+    print(f"  events the 2 live webhooks had delivered when the rounds ended: {sent} of "
+          f"{2 * args.rounds * args.connections * args.messages} (the rest wait in the journal)")
+    print(f"load average now {os.getloadavg()[0]:.1f} (above the CPU count, other work shares the cores and "
+          "rates vary from round to round; CPU per message does not)")
 
 
 def delivery_rate(tmp: Path, receiver: Receiver, count: int, batch: bool, run: int = 0) -> float:

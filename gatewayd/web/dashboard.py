@@ -43,13 +43,13 @@ blueprint = Blueprint("dashboard", __name__, template_folder=str(WEB / "template
 def _load_static() -> dict[str, tuple[bytes, str]]:
     files = {}
     folder = WEB / "static"
-    if folder.is_dir():
-        for path in sorted(folder.iterdir()):
-            if path.is_file():
-                kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-                if kind.startswith("text/") or kind.endswith("javascript"):
-                    kind += "; charset=utf-8"
-                files[path.name] = (path.read_bytes(), kind)
+    # Our own files, and one level of folders (vendor/: libraries fetched by packaging/vendor.sh).
+    for path in sorted([*folder.glob("*"), *folder.glob("*/*")]):
+        if path.is_file():
+            kind = mimetypes.guess_type(path.name)[0] or "text/plain"
+            if kind.startswith("text/") or kind.endswith("javascript"):
+                kind += "; charset=utf-8"
+            files[path.relative_to(folder).as_posix()] = (path.read_bytes(), kind)
     return files
 
 
@@ -57,7 +57,7 @@ STATIC = _load_static()
 ASSET_VERSION = hashlib.sha256(b"".join(body for body, _ in STATIC.values()) + __version__.encode()).hexdigest()[:10]
 
 
-@blueprint.get("/static/<name>")
+@blueprint.get("/static/<path:name>")
 async def static_file(name: str):
     entry = STATIC.get(name)
     if entry is None:

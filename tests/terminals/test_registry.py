@@ -8,11 +8,13 @@ import httpx
 import pytest
 import trio
 
-from gatewayd.connectors.monitor import comms
+from gatewayd.gateway import comm_tables
 
 from ..conftest import run_cli, wait_for
 from .helpers import add_terminal, records_of, stored
 from .termsim import SimTerminal, punches
+
+comms = comm_tables()
 
 
 @pytest.fixture

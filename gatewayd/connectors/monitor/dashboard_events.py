@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
+from ...comm_tables import CommTables
 from ...journal.record import Record
-from . import comms
 from .core_actions import safe_subject
 
 log = logging.getLogger("gatewayd.dashboard")
@@ -187,8 +187,8 @@ def _category_of(record_type: str) -> str:
             "admin": "system", "auth": "auth"}.get(domain, "system")
 
 
-def _from_action(record: Record) -> dict[str, Any] | None:
-    action = comms.action(record)
+def _from_action(record: Record, tables: CommTables) -> dict[str, Any] | None:
+    action = tables.action(record)
     if action is None:
         return None
     details = {k: v for k, v in action.details.items() if isinstance(v, (str, int, float, bool)) or v is None}
@@ -204,18 +204,22 @@ def _from_action(record: Record) -> dict[str, Any] | None:
             "details": details, "text": text}
 
 
-def accepts(record: Record) -> bool:
-    """Cheap pre-filter for the hub subscription: could this record give an event?"""
-    return record.type in _RENDERERS or record.type.startswith("terminal.") or record.type in comms.ACTION_MAPPERS
+def accepts(record: Record, tables: CommTables) -> bool:
+    """Cheap pre-filter for the hub subscription: could this record give an event? (`tables`: the
+    connectors' mappers, core.comms)"""
+    return record.type in _RENDERERS or record.type.startswith("terminal.") or record.type in tables.action_mappers
 
 
-def render(record: Record) -> dict[str, Any] | None:
+def render(record: Record, tables: CommTables) -> dict[str, Any] | None:
     """The record's event, or None. A renderer that fails costs its record's event, nothing more."""
     renderer = _RENDERERS.get(record.type)
-    if renderer is None:
-        renderer = _terminal if record.type.startswith("terminal.") else _from_action
     try:
-        event = renderer(record)
+        if renderer is not None:
+            event = renderer(record)
+        elif record.type.startswith("terminal."):
+            event = _terminal(record)
+        else:
+            event = _from_action(record, tables)
     except Exception:
         log.exception("dashboard: no event for %s (seq %d)", record.type, record.seq)
         return None

@@ -23,10 +23,9 @@ import logging
 import trio
 
 from ...journal.record import Record
-from . import comms
 from .resiot import StreamFilter
 from .session import Feed, Session, queue_item
-from .streams import KINDS, StreamKind, local_zone, parse_since
+from .streams import StreamKind, local_zone, parse_since, stream_kinds
 
 log = logging.getLogger("gatewayd.monitor")
 
@@ -126,19 +125,18 @@ class MonitorService:
     def __init__(self, core):
         self.core = core
         self.zone = local_zone(core.settings.monitor.timezone)
-        self.broadcasts = {name: Broadcast(self, kind) for name, kind in KINDS.items()}
-        # The history store keeps the communications stream too: the same mappers (pure functions).
-        core.history.comm_mapper = comms.communications
+        self.kinds = stream_kinds(core.comms)
+        self.broadcasts = {name: Broadcast(self, kind) for name, kind in self.kinds.items()}
         self.dropped = 0
         core.metrics.gauge("gatewayd_monitor_sessions", "Connected monitoring clients.",
                            lambda: sum(len(b.sessions) for b in self.broadcasts.values()))
         core.metrics.describe("gatewayd_monitor_dropped_total", "Monitoring clients dropped as too slow (1013).")
 
     def session(self, stream: str, flt: StreamFilter | None, since: int | None) -> Session:
-        return Session(self, KINDS[stream], flt, since, self.core.settings.monitor.queue_size)
+        return Session(self, self.kinds[stream], flt, since, self.core.settings.monitor.queue_size)
 
     def parse_filter(self, stream: str, query) -> StreamFilter | None:
-        return KINDS[stream].parse_filter(query)
+        return self.kinds[stream].parse_filter(query)
 
     @staticmethod
     def parse_since(value: str | None) -> int | None:

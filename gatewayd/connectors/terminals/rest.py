@@ -4,8 +4,8 @@
     GET/PATCH/DELETE /api/terminals/<sn>
     POST           /api/terminals/<sn>/approve | reject
     GET/POST       /api/terminals/<sn>/commands        list / queue {command, params?, reference?, confirm?,
-                                                       expires_in?, wait?}
-    GET            /api/terminals/<sn>/users           getuserlist, paged (terminal on WebSocket)
+                                                       expires_in?, wait?, confirm_destructive?}
+    GET            /api/terminals/<sn>/users           the user list; ?refresh=1 runs getuserlist first
     PUT            /api/terminals/<sn>/users/<enrollid> setuserinfo {name, backupnum, record, admin?, wait?}
     GET            /api/attendance                     ?from&to&sn&enrollid&tz&limit&after, &format=csv
 """
@@ -127,7 +127,7 @@ async def list_commands(sn: str):
 @operator_required
 @_retryable
 async def queue_command(sn: str):
-    body = await _body("command", "params", "reference", "confirm", "expires_in", "wait")
+    body = await _body("command", "params", "reference", "confirm", "expires_in", "wait", "confirm_destructive")
     if "command" not in body:
         raise OpError("invalid", "command is required", 422)
     command = await _call("terminal.command", sn=sn, actor=g.operator.actor, **body)
@@ -137,7 +137,10 @@ async def queue_command(sn: str):
 @blueprint.get("/api/terminals/<sn>/users")
 @operator_required
 async def list_users(sn: str):
-    return jsonify(await _call("terminal.users", sn=sn))
+    refresh = request.args.get("refresh", "")
+    if refresh not in ("", "0", "1", "true", "false"):
+        raise OpError("invalid", "refresh must be 1 or 0", 422)
+    return jsonify(await _call("terminal.users", sn=sn, refresh=refresh in ("1", "true")))
 
 
 @blueprint.put("/api/terminals/<sn>/users/<enrollid>")

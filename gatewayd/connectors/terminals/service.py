@@ -1,5 +1,5 @@
 """Attendance terminals: the registry (add / approve / reject), the cmd/ret requests they make over
-HTTP and WebSocket alike (`reg`, `sendlog`, `checklive`), and their presence.
+HTTP and WebSocket alike (`reg`, `sendlog`, `checklive`, `sendqrcode`, `senduser`), and their presence.
 
 An unknown serial number turns "pending" (unless `terminals.auto_accept`): it is told
 `result:false` with a reason, and the punches it sends are kept on disk within tight caps
@@ -227,6 +227,12 @@ class TerminalService:
             await self.core.hub.publish("terminal.qrcode", {"sn": req.sn, "code": req.code, "connector": connector})
             await self.mark_online(req.sn, connector, remote)
             return tp.encode_reply("sendqrcode", True)
+        if isinstance(req, tp.SendUser):
+            await self.core.hub.publish("terminal.user_enrolled", {
+                "sn": req.sn, "connector": connector, "user": req.as_user(), "backupnum": req.backupnum,
+                "credential_chars": req.credential_chars})
+            await self.mark_online(req.sn, connector, remote)
+            return tp.encode_reply("senduser", True, cloudtime=self.cloudtime(terminal))
         await self.mark_online(req.sn, connector, remote)
         if req.time is not None:
             self.read_clock(req.sn, req.time)
@@ -453,6 +459,8 @@ def request_name(req: tp.TerminalRequest) -> str:
         return "reg"
     if isinstance(req, tp.SendQrCode):
         return "sendqrcode"
+    if isinstance(req, tp.SendUser):
+        return "senduser"
     return "sendlog" if isinstance(req, tp.SendLog) else "checklive"
 
 

@@ -90,7 +90,7 @@ class TerminalSession:
         except ProtocolError as exc:
             await self._bad("error", exc)
             return
-        if tc.is_reply(obj):
+        if tc.is_reply(obj, self.link.awaited if self.link is not None else None):
             self._on_reply(obj)
             return
         try:
@@ -117,7 +117,7 @@ class TerminalSession:
             log.debug("terminal on %s: a reply before registration, ignored", self.conn.remote)
             return
         try:
-            reply = tc.decode_reply(obj)
+            reply = tc.decode_reply(obj, self.link.awaited)
         except ProtocolError as exc:
             log.info("terminal %s: unreadable reply ignored: %s", self.sn, exc.message)
             return

@@ -12,6 +12,7 @@ from typing import Any, Iterable
 
 import orjson
 
+from ...comm_tables import CommTables
 from ...journal.record import Record
 from ...northbound.alerts import has_events, record_events
 from ...northbound.events import Directory
@@ -34,13 +35,13 @@ def wanted(events: frozenset[str], event: str) -> bool:
     return "*" in events or event in events
 
 
-def pending_events(records: Iterable[Record], events: frozenset[str], directory: Directory, zone: tzinfo
-                   ) -> list[Pending]:
+def pending_events(records: Iterable[Record], events: frozenset[str], directory: Directory, zone: tzinfo,
+                   comms: CommTables) -> list[Pending]:
     out = []
     for record in records:
-        if not has_events(record.type):
+        if not has_events(record.type, comms):
             continue
-        for ev in record_events(record, directory, zone):
+        for ev in record_events(record, directory, zone, comms=comms):
             if wanted(events, ev.event):
                 out.append(Pending(record.seq, ev.body["event_id"], ev.event, record.ts, ev.body))
     return out

@@ -126,7 +126,7 @@ class WebhookWorker:
                     if self.status.position > self._saved and self.core.hub.fanned_seq <= follower.position:
                         await self._save()  # caught up: make the position durable before waiting
                     records = await follower.next_batch()
-                    events = pending_events(records, self.spec.events, directory, zone)
+                    events = pending_events(records, self.spec.events, directory, zone, self.core.comms)
                     await self._send_all(client, events, records[-1].seq)
         finally:
             if self.status.position > self._saved:
