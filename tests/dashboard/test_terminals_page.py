@@ -13,6 +13,7 @@ from gatewayd import ops
 
 from ..terminals.termsim import SimTerminal, punches
 from .browser import SCREENSHOTS, missing
+from ..conftest import wait_for
 from .helpers import logged_in, set_password
 from .test_browser import ui_login
 
@@ -98,3 +99,33 @@ async def test_reject_at_phone_width(daemon, new_page):
     await phone.do(reject)
     assert daemon.core.state.terminals.get("PHONE001")["status"] == "rejected"
     assert daemon.core.service("terminals").held_count("PHONE001") == 0
+
+
+async def test_user_list_with_names_on_the_terminal_and_attendance_pages(daemon, page, nursery):
+    await set_password(daemon)
+    await ops.call(daemon.core, "terminal.add", {"sn": "USERS001"})
+    sim = SimTerminal("USERS001", users={3: {"name": "Grace Hopper", "backupnum": 0, "admin": 1, "record": ""},
+                                         5: {"name": "Linus", "backupnum": 11, "admin": 0, "record": ""}})
+    nursery.start_soon(sim.run_ws, daemon.ws_url + "/ws")
+    await ui_login(page, daemon.base_url)
+    await page.do(lambda p: p.wait_for_url("**/devices"))
+    await page.do(lambda p: p.goto(daemon.base_url + "/terminals/USERS001"))
+    await page.do(lambda p: expect(p.locator("#users")).to_contain_text("No users known yet"))
+    await page.do(lambda p: p.get_by_role("button", name="Read the user list").click())
+    await wait_for(lambda: len(daemon.core.state.terminal_users.users("USERS001")) == 2, timeout=10)
+    await page.do(lambda p: p.goto(daemon.base_url + "/terminals/USERS001#users"))
+    grace = '#user-list tr[data-enrollid="3"]'
+    await page.do(lambda p: expect(p.locator(grace)).to_contain_text("Grace Hopper"))
+    await page.do(lambda p: expect(p.locator(grace)).to_contain_text("admin"))
+    await page.do(lambda p: expect(p.locator('#user-list tr[data-enrollid="5"]')).to_contain_text("card"))
+    await page.screenshot("terminal-user-list")
+
+    # An enrolment sent by an HTTP-mode terminal names its punches too.
+    async with httpx.AsyncClient(base_url=daemon.base_url) as client:
+        http_sim = SimTerminal("USERS002")
+        await ops.call(daemon.core, "terminal.add", {"sn": "USERS002"})
+        await http_sim.post(client, {"cmd": "senduser", "sn": "USERS002", "enrollid": 8, "name": "Ada Lovelace",
+                                     "backupnum": 11, "admin": 0, "record": "12345"})
+        await http_sim.post(client, http_sim.sendlog_body(punches(1, enrollid=8)))
+    await page.do(lambda p: p.goto(daemon.base_url + "/attendance?sn=USERS002"))
+    await page.do(lambda p: expect(p.locator("#punches tbody tr").nth(0)).to_contain_text("Ada Lovelace"))

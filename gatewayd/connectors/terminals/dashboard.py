@@ -14,6 +14,7 @@ from .service import CONNECTOR_HTTP
 
 ATTENDANCE_ROWS = 500
 LIVE_ROWS = 200
+USERS_SHOWN = 1000
 QUICK_COMMANDS = {
     "backlog": ("getnewlog", "Pull backlog"),
     "time": ("settime", "Sync time"),
@@ -96,8 +97,10 @@ async def terminal_detail(sn: str):
     await core().history.wait_applied()
     recent = _named([store.to_public(p) for p in store.select(sn=terminal["sn"], newest_first=True, limit=50)])
     commands = (await ops.call(core(), "terminal.commands", {"sn": terminal["sn"]}))[-30:][::-1]
+    users = await ops.call(core(), "terminal.users", {"sn": terminal["sn"]})
     return await render("terminal.html", active="terminals", terminal=terminal, punches=recent, commands=commands,
-                        quick=_quick(terminal))
+                        quick=_quick(terminal), users=users["users"][:USERS_SHOWN], users_total=len(users["users"]),
+                        users_listed=users.get("listed"))
 
 
 @blueprint.post("/terminals/<sn>/command")
