@@ -113,7 +113,7 @@ async def test_user_list_with_names_on_the_terminal_and_attendance_pages(daemon,
     await page.do(lambda p: expect(p.locator("#users")).to_contain_text("No users known yet"))
     await page.do(lambda p: p.get_by_role("button", name="Read the user list").click())
     await wait_for(lambda: len(daemon.core.state.terminal_users.users("USERS001")) == 2, timeout=10)
-    await page.do(lambda p: p.goto(daemon.base_url + "/terminals/USERS001#users"))
+    await page.do(lambda p: p.goto(daemon.base_url + "/terminals/USERS001"))  # a full load (not a #fragment)
     grace = '#user-list tr[data-enrollid="3"]'
     await page.do(lambda p: expect(p.locator(grace)).to_contain_text("Grace Hopper"))
     await page.do(lambda p: expect(p.locator(grace)).to_contain_text("admin"))
