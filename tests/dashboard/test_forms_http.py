@@ -22,16 +22,23 @@ def _device_id(html: str) -> str:
     return re.search(r'id="device-id"[^>]*>([^<]+)<', html).group(1)
 
 
+async def _created(http, response) -> httpx.Response:
+    """The page a create or rotate form redirects to (POST-redirect-GET)."""
+    assert response.status_code == 303, response.text
+    assert re.fullmatch(r"/devices/[0-9a-f-]+/connect", response.headers["location"])
+    return await http.get(response.headers["location"])
+
+
 async def _create(http, csrf, name="boiler", tags="floor1, temp") -> tuple[str, str]:
-    response = await http.post("/devices/new", data={"csrf_token": csrf, "name": name, "tags": tags})
-    assert response.status_code == 201, response.text
-    return _device_id(response.text), _token(response.text)
+    page = await _created(http, await http.post("/devices/new", data={"csrf_token": csrf, "name": name, "tags": tags}))
+    return _device_id(page.text), _token(page.text)
 
 
 async def test_add_device_shows_the_token_once_with_snippets(daemon):
     async with logged_in(daemon) as (http, csrf):
-        response = await http.post("/devices/new", data={"csrf_token": csrf, "name": "boiler", "tags": "floor1, temp"})
-        assert response.status_code == 201
+        posted = await http.post("/devices/new", data={"csrf_token": csrf, "name": "boiler", "tags": "floor1, temp"})
+        response = await _created(http, posted)
+        assert response.status_code == 200
         assert response.headers["cache-control"] == "no-store"
         device_id, token = _device_id(response.text), _token(response.text)
         device = daemon.core.state.devices.get(device_id)
@@ -42,8 +49,9 @@ async def test_add_device_shows_the_token_once_with_snippets(daemon):
             assert marker in page
         assert page.count(token) == 4  # the token line and the three examples
         assert "&#34;" + token + "&#34;" in page  # as a quoted string literal in the examples
-        for path in ("/devices", f"/devices/{device_id}", "/events"):
+        for path in ("/devices", f"/devices/{device_id}", "/events", posted.headers["location"]):
             assert token not in (await http.get(path)).text
+        assert "shown already" in (await http.get(posted.headers["location"])).text  # once: a reload shows no token
         async with open_websocket_url(ws_url(daemon)) as ws:  # the token shown is the working one
             await register(ws, {"id": device_id}, token)
 
@@ -51,9 +59,14 @@ async def test_add_device_shows_the_token_once_with_snippets(daemon):
 async def test_add_device_refuses_a_bad_name_readably(daemon):
     async with logged_in(daemon) as (http, csrf):
         response = await http.post("/devices/new", data={"csrf_token": csrf, "name": "  "})
-        assert response.status_code == 422 and "needs a name" in response.text
+        assert response.status_code == 303 and response.headers["location"] == "/devices/new"
+        page = (await http.get("/devices/new")).text
+        assert re.search(r'id="name-error"[^>]*>a device needs a name', page)
         bad_tag = await http.post("/devices/new", data={"csrf_token": csrf, "name": "ok", "tags": "bad tag!"})
-        assert bad_tag.status_code == 422 and "tag" in bad_tag.text and 'value="ok"' in bad_tag.text
+        page = (await http.get(bad_tag.headers["location"])).text
+        assert re.search(r'id="tags-error"[^>]*>tag &#39;bad tag!&#39;', page)
+        assert 'value="ok"' in page and 'value="bad tag!"' in page  # the input is kept
+        assert 'value="ok"' not in (await http.get("/devices/new")).text  # once
     assert daemon.core.state.devices.devices == {}
 
 
@@ -80,7 +93,9 @@ async def test_send_command_from_the_form(daemon):
         back = f"/devices/{device_id}"
         bad_json = await http.post(f"{back}/commands", data={"csrf_token": csrf, "command": "reboot", "payload": "{x"})
         assert bad_json.status_code == 303 and bad_json.headers["location"].startswith(back)
-        assert "not valid JSON" in (await http.get(back)).text
+        page = (await http.get(back)).text
+        assert re.search(r'id="payload-error"[^>]*>the payload is not valid JSON', page)
+        assert 'value="reboot"' in page and ">{x</textarea>" in page  # what was typed is kept
         not_object = await http.post(f"{back}/commands", data={"csrf_token": csrf, "command": "reboot", "payload": "[1]"})
         assert not_object.status_code == 303
         assert "must be a JSON object" in (await http.get(back)).text
@@ -104,8 +119,7 @@ async def test_rotate_disable_enable_delete(daemon):
         base = f"/devices/{device_id}"
         confirm = await http.get(f"{base}/token")
         assert confirm.status_code == 200 and "Rotate token" in confirm.text
-        rotated = await http.post(f"{base}/token", data={"csrf_token": csrf})
-        assert rotated.status_code == 200
+        rotated = await _created(http, await http.post(f"{base}/token", data={"csrf_token": csrf}))
         new_token = _token(rotated.text)
         assert new_token != old_token and "old token no longer works" in rotated.text
         assert (await http.post(f"{base}/disable", data={"csrf_token": csrf})).status_code == 303
@@ -184,9 +198,13 @@ async def test_terminal_add_and_reject(daemon):
 
 async def test_api_keys_created_once_and_revoked(daemon):
     async with logged_in(daemon) as (http, csrf):
-        created = await http.post("/settings/apikeys", data={"csrf_token": csrf, "name": "reports"})
-        assert created.status_code == 201
+        posted = await http.post("/settings/apikeys", data={"csrf_token": csrf, "name": "reports"})
+        assert posted.status_code == 303
+        created = await http.get(posted.headers["location"])
+        assert created.status_code == 200
         key = re.search(r'id="api-key"[^>]*>([^<]+)<', created.text).group(1)
+        again = await http.get(posted.headers["location"])  # shown once: a reload shows it no more
+        assert again.status_code == 410 and key not in again.text
         async with httpx.AsyncClient(base_url=daemon.base_url, headers={"Authorization": f"Bearer {key}"}) as api:
             assert (await api.get("/api/devices")).status_code == 200
         settings = (await http.get("/settings")).text
@@ -221,7 +239,7 @@ async def test_an_unwritable_journal_gives_a_retryable_page(daemon):
         assert response.status_code == 503 and response.headers["retry-after"] == "5"
         assert "Nothing was changed" in response.text and "disk full" not in response.text
         assert daemon.core.state.devices.devices == {}
-        assert (await http.post("/devices/new", data={"csrf_token": csrf, "name": "boiler"})).status_code == 201
+        assert (await http.post("/devices/new", data={"csrf_token": csrf, "name": "boiler"})).status_code == 303
 
 
 async def test_push_terminal_page_shows_its_protocol_and_commands(daemon):

@@ -28,6 +28,7 @@ from ...journal.record import utc_now_iso
 from ...journal.writer import JournalUnavailable
 from ...ops import OpError, not_found, operation
 from ...ratelimit import KeyedBuckets, source_key
+from . import access as door
 from .attendance import zone
 from .held import HeldPunches
 
@@ -222,7 +223,7 @@ class TerminalService:
         if isinstance(req, tp.SendLog):
             return await self._sendlog(req, terminal, connector, remote)
         if not accepted:
-            return tp.encode_failure(request_name(req), self.refusal(terminal, req.sn))
+            return tp.encode_failure(tp.request_name(req), self.refusal(terminal, req.sn))
         if isinstance(req, tp.SendQrCode):
             await self.core.hub.publish("terminal.qrcode", {"sn": req.sn, "code": req.code, "connector": connector})
             await self.mark_online(req.sn, connector, remote)
@@ -279,8 +280,11 @@ class TerminalService:
         if terminal is None or terminal["status"] != "accepted":
             return tp.encode_failure("sendlog", self.refusal(terminal, req.sn))
         await self.mark_online(req.sn, connector, remote)
+        decision = await door.decide_for_batch(self.core, terminal, req.records, connector)
         return tp.encode_reply("sendlog", True, count=req.count, logindex=req.logindex,
-                               cloudtime=self.cloudtime(terminal))
+                               cloudtime=self.cloudtime(terminal),
+                               access=None if decision is None else decision.access,
+                               message=None if decision is None else decision.message)
 
     async def handle_http(self, body: bytes, remote: str) -> tuple[int, str]:
         """POST /api/device-http: (HTTP status, JSON body). Never raises for bad input."""
@@ -300,7 +304,7 @@ class TerminalService:
         try:
             return 200, await self.handle(req, connector=CONNECTOR_HTTP, remote=remote)
         except JournalUnavailable:
-            return 503, tp.encode_failure(request_name(req),
+            return 503, tp.encode_failure(tp.request_name(req),
                                           "the server cannot store records right now; send them again later")
 
     async def unknown_message(self, obj: dict, exc: ProtocolError, connector: str, remote: str) -> str:
@@ -419,9 +423,12 @@ def check_sn(sn: Any) -> str:
 
 
 def _check_settings(name: Any = None, tz: Any = None, cloudtime: Any = None,
-                    encoding: Any = None) -> dict[str, Any]:
-    """Validated registry settings; "" for tz / cloudtime / encoding means "the global default"."""
+                    encoding: Any = None, access: Any = None) -> dict[str, Any]:
+    """Validated registry settings; "" for tz / cloudtime / encoding means "the global default",
+    "" or "none" for access means no door rule."""
     out: dict[str, Any] = {}
+    if access is not None:
+        out["access"] = door.check_rule(access)
     if name is not None:
         if not isinstance(name, str) or not name.strip() or len(name.strip()) > MAX_NAME_CHARS:
             raise OpError("invalid", f"name must be 1 to {MAX_NAME_CHARS} characters", 422)
@@ -454,16 +461,6 @@ def check_encoding(encoding: Any, where: str = "encoding") -> str:
     return encoding
 
 
-def request_name(req: tp.TerminalRequest) -> str:
-    if isinstance(req, tp.TerminalReg):
-        return "reg"
-    if isinstance(req, tp.SendQrCode):
-        return "sendqrcode"
-    if isinstance(req, tp.SendUser):
-        return "senduser"
-    return "sendlog" if isinstance(req, tp.SendLog) else "checklive"
-
-
 def _identified_cmd(obj: dict) -> str | None:
     """The request's cmd when both it and the sn are usable (the error is then about the rest)."""
     cmd = obj.get("cmd")
@@ -492,10 +489,10 @@ def _error_body(code: str, message: str) -> str:
 # -- operations ------------------------------------------------------------------------------------
 @operation("terminal.add")
 async def terminal_add(core, sn: str, name: str | None = None, tz: str | None = None,
-                       cloudtime: str | None = None, encoding: str | None = None,
+                       cloudtime: str | None = None, encoding: str | None = None, access: Any = None,
                        actor: str = "cli") -> dict[str, Any]:
     sn = check_sn(sn)
-    settings = _check_settings(name, tz, cloudtime, encoding)
+    settings = _check_settings(name, tz, cloudtime, encoding, access)
     service = core.service("terminals")
     terminal = service.part.get(sn)
     if terminal is not None and terminal["status"] == "accepted":
@@ -523,13 +520,13 @@ async def terminal_get(core, sn: str) -> dict[str, Any]:
 
 @operation("terminal.update")
 async def terminal_update(core, sn: str, name: str | None = None, tz: str | None = None,
-                          cloudtime: str | None = None, encoding: str | None = None,
+                          cloudtime: str | None = None, encoding: str | None = None, access: Any = None,
                           actor: str = "cli") -> dict[str, Any]:
     service = core.service("terminals")
     terminal = service.require(sn)
-    changes = _check_settings(name, tz, cloudtime, encoding)
+    changes = _check_settings(name, tz, cloudtime, encoding, access)
     if not changes:
-        raise OpError("invalid", "nothing to change: give name, tz, cloudtime or encoding", 422)
+        raise OpError("invalid", "nothing to change: give name, tz, cloudtime, encoding or access", 422)
     await core.hub.publish("terminal.updated", {"sn": terminal["sn"], "actor": actor, **changes})
     return service.public(service.part.get(terminal["sn"]))
 
