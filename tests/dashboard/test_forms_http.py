@@ -187,8 +187,10 @@ async def test_terminal_add_and_reject(daemon):
     async with logged_in(daemon) as (http, csrf):
         added = await http.post("/terminals/add", data={"csrf_token": csrf, "sn": "AB123", "name": "Front door"})
         assert added.status_code == 303 and daemon.core.state.terminals.get("AB123")["name"] == "Front door"
-        duplicate = await http.post("/terminals/add", data={"csrf_token": csrf, "sn": "AB123"})
-        assert duplicate.status_code == 303 and "exists already" in (await http.get("/terminals")).text
+        duplicate = await http.post("/terminals/add", data={"csrf_token": csrf, "sn": "AB123", "name": "Typed"})
+        again = (await http.get("/terminals")).text
+        assert duplicate.status_code == 303 and "exists already" in again
+        assert 'value="AB123"' in again and 'value="Typed"' in again  # the form keeps what was typed
         await _terminal_calls(daemon, {"cmd": "reg", "sn": "CD456"})
         rejected = await http.post("/terminals/CD456/reject", data={"csrf_token": csrf})
         assert rejected.status_code == 303
