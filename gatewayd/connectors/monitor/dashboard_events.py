@@ -106,7 +106,8 @@ def _terminal(record: Record) -> dict[str, Any]:
     data = record.data
     kind = record.type.split(".", 1)[1]
     event = {"category": "terminal", "sn": data.get("sn"), "connector": data.get("connector")}
-    for key in ("actor", "remote", "reason", "status", "command", "command_id"):
+    for key in ("actor", "remote", "reason", "status", "command", "command_id", "held", "dropped",
+                "name"):
         if isinstance(data.get(key), (str, int)):
             event[key] = data[key]
     if kind.startswith("command_"):
@@ -117,6 +118,8 @@ def _terminal(record: Record) -> dict[str, Any]:
         if kind in ("online", "offline", "rejected", "deleted"):
             event["online"] = kind == "online"
         event["text"] = f"terminal {data.get('sn')} {kind.replace('_', ' ')}"
+        if kind == "held":
+            event["text"] = f"terminal {data.get('sn')}: {data.get('held')} punches kept until it is approved"
     return event
 
 
