@@ -48,9 +48,10 @@ def _bearer(ctx) -> str | None:
     return None
 
 
-async def identify(ctx) -> Operator | None:
-    """The operator behind a request or WebSocket handshake, or None. Bad keys are recorded."""
-    core = current_app.config["CORE"]
+async def identify(ctx, core=None) -> Operator | None:
+    """The operator behind a request or WebSocket handshake, or None. Bad keys are recorded.
+    (`core`: for handshakes answered before the web framework, gatewayd/web/asgi_ws.py.)"""
+    core = core or current_app.config["CORE"]
     key = _bearer(ctx)
     if key:
         entry = core.access.check_api_key(key)
