@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
-from quart import current_app, g, jsonify, request, websocket
+from quart import current_app, g, jsonify, request
 
 from ..access import API_KEY_PREFIX
 
@@ -86,9 +86,3 @@ def operator_required(handler):
 
     return wrapper
 
-
-async def websocket_operator() -> Operator | None:
-    core = current_app.config["CORE"]
-    if core.access.blocked("apikey", client_address(websocket)):
-        return None
-    return await identify(websocket)
