@@ -10,6 +10,7 @@ import pytest
 from gatewayd import ops
 from tests.devices.helpers import open_websocket_url, receive_json, register, send_json, ws_url
 
+from .a11y import CONTRAST_JS, TARGETS_JS
 from .browser import missing
 from .helpers import set_password
 from .test_browser import ui_login
@@ -62,6 +63,7 @@ async def test_charts_show_units_on_hover_zoom_and_change_range(daemon, page, ne
     xs = await page.do(hover)
     assert len(xs) == 1  # three messages within one bucket of the 24 h range
     await page.screenshot("device-chart")
+    assert await page.do(lambda p: p.evaluate(CONTRAST_JS, 4.5)) == []  # the charts' legends too
 
     # Ranges: the last hour asks for narrower buckets; a custom range with From after To is refused.
     def choose_hour(p):
@@ -105,6 +107,7 @@ async def test_charts_show_units_on_hover_zoom_and_change_range(daemon, page, ne
     width = await phone.do(lambda p: p.locator(f"{chart} .uplot").bounding_box()["width"])
     assert width <= 390
     await phone.screenshot("device-chart-phone")
+    assert await phone.do(lambda p: p.evaluate(TARGETS_JS, 24)) == []
     assert outside == []  # everything from this server: no CDN
 
 
