@@ -43,8 +43,9 @@ async def test_charts_show_units_on_hover_zoom_and_change_range(daemon, page, ne
                                  "id": i + 1})
             assert (await receive_json(ws))["type"] == "ack"
 
-    outside = []
+    outside, console = [], []
     await page.do(lambda p: p.on("request", lambda r: None if r.url.startswith(base) else outside.append(r.url)))
+    await page.do(lambda p: p.on("console", lambda m: console.append(m.text) if m.type in ("error", "warning") else None))
     await ui_login(page, base)
     await page.do(lambda p: p.wait_for_url("**/devices"))
     await page.do(lambda p: p.goto(f"{base}/devices/{device['id']}"))
@@ -109,6 +110,7 @@ async def test_charts_show_units_on_hover_zoom_and_change_range(daemon, page, ne
     await phone.screenshot("device-chart-phone")
     assert await phone.do(lambda p: p.evaluate(TARGETS_JS, 24)) == []
     assert outside == []  # everything from this server: no CDN
+    assert console == []  # nothing refused by the Content-Security-Policy, no script error
 
 
 async def test_silences_break_the_line(daemon, page):
