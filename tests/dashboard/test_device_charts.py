@@ -120,6 +120,13 @@ async def test_silences_break_the_line(daemon, page):
     assert ys == [0, 1, 2, 3, None, 40, 41, 42] and xs[4] == 3 * 60 + 60
     steady = [{"t": t * 60, "v": 1} for t in range(10)]
     assert None not in (await page.do(lambda p: p.evaluate("(pts) => TelemetryCharts.withGaps(pts, 5)", steady)))[1]
+    # A known disconnection breaks the line where it began, even within the usual spacing.
+    xs, ys = await page.do(lambda p: p.evaluate("(pts) => TelemetryCharts.withGaps(pts, 5, [[90, 100]])", steady))
+    assert ys[:3] == [1, 1, None] and xs[2] == 90 and ys.count(None) == 1
+    # Hourly buckets of a device that sends every minute: one empty hour is a break.
+    hourly = [{"t": h * 3600, "v": 1, "n": 60} for h in (0, 1, 2, 4, 5)]
+    assert (await page.do(lambda p: p.evaluate("(pts) => TelemetryCharts.withGaps(pts, 3600)", hourly)))[1] \
+        == [1, 1, 1, None, 1, 1]
     units = await page.do(lambda p: p.evaluate(
         "() => ['battery_mv', 'humidity', 'co2_ppm', 'tempC', 'count', 'x_c'].map((k) => TelemetryCharts.unitOf(k, []))"))
     assert units == ["mV", "%", "ppm", "°C", "", "°C"]
