@@ -2,9 +2,9 @@
 
 Each webhook sender (and any other forwarder with the same rendering: directory, zone, site) reads
 the same records; `SharedEvents.of(record)` renders a record's events the first time one of them
-asks and hands the same objects to the others, with their JSON encoded once, when first needed. The
-newest `size` records are kept; a reader further behind renders again what it reads (the journal
-holds the records, this holds only a shortcut).
+asks and hands the same objects to the others, with their JSON encoded once, when first needed.
+Only the newest `size` records that have events are kept (a few KiB each at most); a reader
+further behind renders again what it reads (the journal holds the records, this only a shortcut).
 
 The bodies are shared: readers must not change them.
 """
@@ -18,7 +18,7 @@ import orjson
 from ..journal.record import Record
 from .events import NorthboundEvent
 
-RECORDS_KEPT = 4096
+RECORDS_KEPT = 1024  # like the hub's window of recent records: senders near each other share
 
 
 class SharedEvent:

@@ -157,14 +157,20 @@ async def test_terminal_approval_commands_and_attendance(daemon):
                                                 "record": [punch]})
         assert stored["result"] is True
         detail = (await http.get(f"/terminals/{SN}")).text
-        assert "2026-06-12 09:15:30" in detail and "Pull backlog" in detail
-        for action in ("backlog", "time", "door"):
-            response = await http.post(f"/terminals/{SN}/command", data={"csrf_token": csrf, "action": action})
+        # In HTTP mode it can receive no command: none is offered, none is queued.
+        assert "2026-06-12 09:15:30" in detail and "Pull backlog" not in detail and "carries no commands" in detail
+        refused = await http.post(f"/terminals/{SN}/command", data={"csrf_token": csrf, "action": "door"})
+        assert refused.status_code == 303 and "unknown action" in (await http.get(f"/terminals/{SN}")).text
+        other = "WS0001"  # added by an operator: cmd/ret commands wait for its WebSocket
+        await http.post("/terminals/add", data={"csrf_token": csrf, "sn": other})
+        assert "Pull backlog" in (await http.get(f"/terminals/{other}")).text
+        for action in ("backlog", "time", "door", "users"):
+            response = await http.post(f"/terminals/{other}/command", data={"csrf_token": csrf, "action": action})
             assert response.status_code == 303
         queued = [c["command"] for c in daemon.core.state.terminals.commands.values()]
-        assert sorted(queued) == ["getnewlog", "opendoor", "settime"]
-        refused = await http.post(f"/terminals/{SN}/command", data={"csrf_token": csrf, "action": "reboot"})
-        assert refused.status_code == 303 and "unknown action" in (await http.get(f"/terminals/{SN}")).text
+        assert sorted(queued) == ["getnewlog", "getuserlist", "opendoor", "settime"]
+        refused = await http.post(f"/terminals/{other}/command", data={"csrf_token": csrf, "action": "reboot"})
+        assert refused.status_code == 303 and "unknown action" in (await http.get(f"/terminals/{other}")).text
         table = (await http.get("/attendance", params={"from": "2026-06-12", "to": "2026-06-12", "sn": SN})).text
         assert "09:15:30" in table and ">12<" in table
         assert "No punches" in (await http.get("/attendance", params={"enrollid": "99"})).text
@@ -181,8 +187,10 @@ async def test_terminal_add_and_reject(daemon):
     async with logged_in(daemon) as (http, csrf):
         added = await http.post("/terminals/add", data={"csrf_token": csrf, "sn": "AB123", "name": "Front door"})
         assert added.status_code == 303 and daemon.core.state.terminals.get("AB123")["name"] == "Front door"
-        duplicate = await http.post("/terminals/add", data={"csrf_token": csrf, "sn": "AB123"})
-        assert duplicate.status_code == 303 and "exists already" in (await http.get("/terminals")).text
+        duplicate = await http.post("/terminals/add", data={"csrf_token": csrf, "sn": "AB123", "name": "Typed"})
+        again = (await http.get("/terminals")).text
+        assert duplicate.status_code == 303 and "exists already" in again
+        assert 'value="AB123"' in again and 'value="Typed"' in again  # the form keeps what was typed
         await _terminal_calls(daemon, {"cmd": "reg", "sn": "CD456"})
         rejected = await http.post("/terminals/CD456/reject", data={"csrf_token": csrf})
         assert rejected.status_code == 303

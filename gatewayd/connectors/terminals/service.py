@@ -63,6 +63,9 @@ class TerminalService:
                               "Terminal messages of a kind gatewayd does not know, answered result:false.")
         # sn -> (its clock minus ours in seconds, when read): from checklive's `time`, for clock alerts
         self.clock_readings: dict[str, tuple[float, str]] = {}
+        # sn -> (trio clock, connector, remote) of the last request of a terminal that is not accepted,
+        # so that approving one that has just called in shows it online at once
+        self.heard_waiting: dict[str, tuple[float, str, str]] = {}
 
     @property
     def part(self):
@@ -130,6 +133,8 @@ class TerminalService:
         new serial numbers from this address)."""
         terminal = self.part.get(sn)
         if terminal is not None:
+            if terminal["status"] != "accepted":
+                self._heard_waiting(sn, connector, remote)
             return terminal
         if self.cfg.auto_accept:
             await self.core.hub.publish("terminal.added", {"sn": sn, "name": sn, "actor": "auto_accept",
@@ -145,21 +150,55 @@ class TerminalService:
                 return None
             await self.core.hub.publish("terminal.pending", {"sn": sn, "connector": connector, "remote": remote})
             log.info("terminal %s (%s) is waiting for approval", sn, remote)
+            self._heard_waiting(sn, connector, remote)
         return self.part.get(sn)
+
+    def _heard_waiting(self, sn: str, connector: str, remote: str) -> None:
+        self.heard_waiting[sn] = (trio.current_time(), connector, remote)
+        self.last_seen[sn] = utc_now_iso()
+
+    async def _online_at_approval(self, sn: str) -> None:
+        """A terminal approved while connected, or within presence.http_timeout of its last request,
+        is online from now on (an HTTP one until the timeout runs out from that request)."""
+        heard = self.heard_waiting.pop(sn, None)
+        link = self.links.get(sn)
+        if link is not None:
+            await self.mark_online(sn, CONNECTOR_WS, link.remote)
+            return
+        if heard is None or heard[1] == CONNECTOR_WS:
+            return
+        when, connector, remote = heard
+        if trio.current_time() - when < self.core.settings.presence.http_timeout:
+            seen = self.last_seen.get(sn)
+            await self.mark_online(sn, connector, remote)
+            self.last_heard[sn] = when
+            if seen is not None:
+                self.last_seen[sn] = seen
 
     async def hold(self, sn: str, punches: list[tpunch.Punch]) -> str | None:
         """Keep a pending terminal's punches on disk (within the caps). None once they are kept, or
         stored when an operator approved the terminal meanwhile; else why they could not be kept
         (the terminal must keep them and send them again)."""
+        before = self.held.count(sn)
         kept, fitted = await self.held.keep(sn, punches)
         terminal = self.part.get(sn)
         if terminal is not None and terminal["status"] == "accepted":
             await self._release_held(sn)
             return None
+        if kept > before:
+            await self._held_changed(sn)
         if not fitted:
             self.core.metrics.inc("gatewayd_terminals_refused_total", reason="held_full")
             return f"{self.refusal(terminal, sn)}; {kept} records are kept and no more can be: keep the rest until then"
         return None
+
+    async def _held_changed(self, sn: str) -> None:
+        """`terminal.held` (not durable, no state): how many punches are kept for a pending terminal
+        now, for the dashboard's counter. Only when the count grew, so a resent batch writes nothing."""
+        try:
+            await self.core.hub.publish("terminal.held", {"sn": sn, "held": self.held_count(sn)}, durable=False)
+        except JournalUnavailable:
+            pass  # the count is shown again at the next reload; the punches are kept either way
 
     def cloudtime(self, terminal: dict[str, Any] | None) -> str:
         style = (terminal or {}).get("cloudtime") or self.cfg.cloudtime
@@ -340,6 +379,7 @@ class TerminalService:
         await self.core.hub.publish("terminal.approved", {"sn": sn, "actor": actor, "held": held,
                                                           "previous": terminal["status"], **(settings or {})})
         await self._release_held(sn)
+        await self._online_at_approval(sn)
         link = self.links.get(sn)
         if link is not None:
             link.accepted()
@@ -365,6 +405,7 @@ class TerminalService:
         self._disconnect(sn, "deleted by an operator")
         self.last_heard.pop(sn, None)
         self.last_seen.pop(sn, None)
+        self.heard_waiting.pop(sn, None)
         return {"sn": sn, "deleted": True, "held_dropped": dropped}
 
     def _disconnect(self, sn: str, reason: str) -> None:

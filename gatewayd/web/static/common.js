@@ -18,13 +18,15 @@ const GW = (() => {
     return localTime(date);
   }
 
-  /* <time datetime="..."> shows local time; with data-rel, "12 s ago" (local time in the tooltip). */
+  /* <time datetime="..."> shows local time; with data-rel, "12 s ago" (local time in the tooltip).
+     Text is written only when it changes: a new text costs the page a layout of its table. */
   function refreshTimes(root) {
     for (const el of (root || document).querySelectorAll("time[datetime]")) {
       const date = new Date(el.getAttribute("datetime"));
       if (isNaN(date)) continue;
       el.title = localTime(date);
-      el.textContent = el.hasAttribute("data-rel") ? relative(date) : localTime(date);
+      const text = el.hasAttribute("data-rel") ? relative(date) : localTime(date);
+      if (el.textContent !== text) el.textContent = text;
     }
   }
 
@@ -253,9 +255,12 @@ const GW = (() => {
   }
 
   /* Filters of a stream page: inputs with data-filter="<key>" match the row's data-<key>
-     (a choice: equal; typed text: contained, ignoring case). Detail rows follow their row. */
+     (a choice: equal; typed text: contained, ignoring case), preset from ?<key>= in the page's
+     address. Detail rows follow their row. */
   function streamFilter(list, onChange) {
     const inputs = [...document.querySelectorAll("[data-filter]")];
+    const given = new URLSearchParams(location.search);  // e.g. /realtime?device=unknown&gateway=<eui>
+    for (const input of inputs) if (given.get(input.dataset.filter)) input.value = given.get(input.dataset.filter);
     const matches = (row) => inputs.every((input) => {
       const want = input.value.trim().toLowerCase();
       const have = (row.dataset[input.dataset.filter] || "").toLowerCase();
