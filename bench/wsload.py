@@ -82,9 +82,10 @@ async def create_devices(state_dir: Path, count: int, keys: list | None = None) 
 class Server:
     """gatewayd serve as a subprocess, logging to a file in its state directory."""
 
-    def __init__(self, state_dir: Path, config_path: Path | None = None):
+    def __init__(self, state_dir: Path, config_path: Path | None = None, root: Path = ROOT):
         self.state_dir = state_dir
         self.config_path = config_path
+        self.root = root  # the source tree whose gatewayd runs
         self.proc: subprocess.Popen | None = None
         self.port = 0
 
@@ -98,7 +99,7 @@ class Server:
         if self.config_path:
             args += ["--config", str(self.config_path)]
         self.log = open(self.state_dir / "server.log", "ab")
-        self.proc = subprocess.Popen(args, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(args, cwd=self.root, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while not runfile.exists():
             if self.proc.poll() is not None or time.monotonic() > deadline:
