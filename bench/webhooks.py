@@ -196,7 +196,7 @@ class IngestServer:
                                                   "handshakes_per_second_per_source": 1e5,
                                                   "handshake_burst_per_source": 100_000}})
         config.write_text(config.read_text() + webhook_tables(hooks))
-        self.server = Server(state, config, root).start()
+        self.server = Server(state, config, root=root).start()
 
     def round(self, args) -> tuple[float, float]:
         sys.path.insert(0, str(ROOT / "bench"))
