@@ -261,7 +261,7 @@ class TerminalService:
         if terminal["status"] != "accepted":
             return tp.encode_failure("reg", self.refusal(terminal, req.sn))
         await self.mark_online(req.sn, connector, remote)
-        extra = {"nosenduser": True} if connector == CONNECTOR_WS else {}
+        extra = {"nosenduser": not self.cfg.senduser} if connector == CONNECTOR_WS else {}
         return tp.encode_reply("reg", True, cloudtime=self.cloudtime(terminal), **extra)
 
     async def _sendlog(self, req: tp.SendLog, terminal, connector: str, remote: str) -> str:
