@@ -26,7 +26,7 @@ from ...journal.record import Record
 from . import comms
 from .resiot import StreamFilter
 from .session import Feed, Session, queue_item
-from .streams import KINDS, StreamKind, local_zone, parse_since
+from .streams import KINDS, MappedComms, StreamKind, local_zone, parse_since
 
 log = logging.getLogger("gatewayd.monitor")
 
@@ -85,7 +85,7 @@ class Broadcast:
         self.records += 1
         if not self.sessions:
             return  # nobody listens: rendering would be wasted work at full ingest rate
-        rendered = self.kind.render(record, self.service.zone)
+        rendered = self.kind.render(record, self.service.zone, self.service.mapped)
         if rendered:
             for flt, feed in list(self._feeds.items()):  # a trim may drop a feed's last session
                 frames = self.kind.select(flt, rendered)
@@ -127,12 +127,19 @@ class MonitorService:
         self.core = core
         self.zone = local_zone(core.settings.monitor.timezone)
         self.broadcasts = {name: Broadcast(self, kind) for name, kind in KINDS.items()}
-        # The history store keeps the communications stream too: the same mappers (pure functions).
-        core.history.comm_mapper = comms.communications
+        # The history store keeps the communications stream too: the same mappers (pure functions),
+        # and what the live stream mapped already while a monitor listens.
+        self.mapped = MappedComms()
+        core.history.comm_mapper = self.history_communications
         self.dropped = 0
         core.metrics.gauge("gatewayd_monitor_sessions", "Connected monitoring clients.",
                            lambda: sum(len(b.sessions) for b in self.broadcasts.values()))
         core.metrics.describe("gatewayd_monitor_dropped_total", "Monitoring clients dropped as too slow (1013).")
+
+    def history_communications(self, record: Record) -> list:
+        """For the history store's worker thread."""
+        items = self.mapped.take(record.seq)
+        return items if items is not None else comms.communications(record)
 
     def session(self, stream: str, flt: StreamFilter | None, since: int | None) -> Session:
         return Session(self, KINDS[stream], flt, since, self.core.settings.monitor.queue_size)
