@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STATE ?= ./state
 
-.PHONY: run test bench clean
+.PHONY: run test bench clean vendor
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) -m bench
+
+# Refetches the dashboard's vendored browser libraries (pinned versions, npm needed only here).
+vendor:
+	sh packaging/vendor.sh
 
 clean:
 	rm -rf $(VENV) $(STATE) .pytest_cache

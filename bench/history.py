@@ -126,9 +126,9 @@ def write_journal(directory: Path, punches: int, values: int, keys: int, days: f
 def catch_up(state_dir: Path) -> tuple[int, float]:
     """The history store built from the journal the way the daemon does it at start."""
     from gatewayd.history.service import CATCH_UP_BATCH
-    from gatewayd.connectors.monitor.comms import communications
+    from gatewayd.gateway import comm_tables
 
-    writer = HistoryWriter(schema.store_path(state_dir), communications)
+    writer = HistoryWriter(schema.store_path(state_dir), comm_tables().communications)
     began = time.perf_counter()
     batch = []
     count = 0

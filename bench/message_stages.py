@@ -28,7 +28,6 @@ async def measure(count: int) -> list[tuple[str, float]]:
     from gatewayd import config, ops
     from gatewayd.connectors.devices import json_codec
     from gatewayd.connectors.devices.messages import Ack
-    from gatewayd.connectors.monitor.streams import KINDS
     from gatewayd.gateway import open_core
     from gatewayd.journal.record import Record, encode_line, utc_now_iso
 
@@ -44,7 +43,7 @@ async def measure(count: int) -> list[tuple[str, float]]:
             presence = core.service("presence")
             max_chars = settings.devices.max_frame_bytes
             zone = core.service("monitor").zone
-            stream = KINDS["communications"]
+            stream = core.service("monitor").kinds["communications"]
             stages: list[tuple[str, float]] = []
 
             def timed(name: str, fn, items):

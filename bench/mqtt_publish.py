@@ -35,7 +35,7 @@ from bench.replay import rss_mib, write_journal  # noqa: E402
 from gatewayd.config import from_mapping  # noqa: E402
 from gatewayd.connectors.mqtt.service import CURSOR  # noqa: E402
 from gatewayd.connectors.mqtt.topics import event_topic  # noqa: E402
-from gatewayd.gateway import serve  # noqa: E402
+from gatewayd.gateway import comm_tables, serve  # noqa: E402
 from gatewayd.journal.follow import CursorStore  # noqa: E402
 from gatewayd.journal.reader import JournalReader  # noqa: E402
 from gatewayd.northbound.events import events_of  # noqa: E402
@@ -47,7 +47,7 @@ SITE = "bench"
 def sample_message(journal_dir: Path) -> tuple[str, bytes]:
     """A topic and body as gatewayd publishes them for the journal's first telemetry record."""
     record = next(r for r in JournalReader(journal_dir).records() if r.type == "device.telemetry")
-    [event] = events_of(record, site=SITE)
+    [event] = events_of(record, comms=comm_tables(), site=SITE)
     return event_topic(f"gatewayd/{SITE}", event), orjson.dumps(event.body)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .comm_tables import Comms
 from .opcommands import OpCommand, ParserHook
 from .ops import OpSpec
 
@@ -36,5 +37,6 @@ class Connector:
     # Command-line words for its operations, and commands with a parser of their own.
     commands: tuple[OpCommand, ...] = ()
     parsers: tuple[ParserHook, ...] = ()
-    # Modules of monitoring mappers (record -> communications / actions) and TX handlers.
-    comms: tuple[Any, ...] = ()
+    # What it adds to monitoring: record type -> communications / action mappers, TX handlers
+    # (gatewayd.comm_tables; the core merges every connector's into core.comms when it opens).
+    comms: tuple[Comms, ...] = ()

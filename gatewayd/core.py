@@ -9,6 +9,7 @@ import trio
 
 from . import access, backup, journal_ops, ops
 from .history import ops as history_ops
+from .comm_tables import CommTables
 from .config import Settings
 from .connections import ConnectionSet
 from .connector import Connector
@@ -48,10 +49,11 @@ class Core:
         self.http_port: int | None = None
         self.connectors = tuple(connectors)
         self.operations = ops.table([*GROUND_OPERATIONS, *(spec for c in self.connectors for spec in c.operations)])
+        # The connectors' monitoring mappers and TX handlers, merged (read-only from here on).
+        self.comms = CommTables.of(self.connectors)
         self.services: dict[str, Any] = {}
         # The history projection (telemetry, punches, communications): ground floor, started first.
-        # The monitoring connector hands it the communication mappers (`comm_mapper`).
-        self.history = self.services["history"] = HistoryService(self)
+        self.history = self.services["history"] = HistoryService(self, self.comms.communications)
         for name, factory in [*GROUND_SERVICES, *(s for c in self.connectors for s in c.services)]:
             if name in self.services:
                 raise ValueError(f"service {name!r} is declared twice")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import partial
 
 from . import backup, daemon, replay, runtime, state
+from .comm_tables import CommTables
 from .connectors import CONNECTORS
 from .web import app
 
@@ -17,6 +18,11 @@ open_core = partial(runtime.open_core, connectors=CONNECTORS)
 load_state = partial(replay.load_state, connectors=CONNECTORS)
 restore_backup = partial(backup.restore_backup, connectors=CONNECTORS)
 create_app = app.create_app
+
+
+def comm_tables() -> CommTables:
+    """Every connector's monitoring mappers and TX handlers (what a core has as core.comms)."""
+    return CommTables.of(CONNECTORS)
 
 
 def build_state(settings=None) -> state.State:

@@ -15,7 +15,8 @@ import trio
 from hypothesis import HealthCheck, settings as hypothesis_settings
 
 from gatewayd import config, ops
-from gatewayd.gateway import serve
+from gatewayd.daemon import serve
+from gatewayd.connectors import CONNECTORS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,10 +40,11 @@ def make_settings(state_dir: Path, **sections) -> config.Settings:
 class Daemon:
     """A gatewayd running in the test's own trio loop. `restart()` keeps the state directory."""
 
-    def __init__(self, nursery: trio.Nursery, state_dir: Path, sections: dict):
+    def __init__(self, nursery: trio.Nursery, state_dir: Path, sections: dict, connectors=CONNECTORS):
         self.nursery = nursery
         self.state_dir = state_dir
         self.sections = sections
+        self.connectors = connectors
         self.core = None
         self._done: trio.Event | None = None
         self.api_key: str | None = None
@@ -54,7 +56,7 @@ class Daemon:
 
         async def run(task_status=trio.TASK_STATUS_IGNORED):
             try:
-                await serve(settings, handle_signals=False, task_status=task_status)
+                await serve(settings, connectors=self.connectors, handle_signals=False, task_status=task_status)
             finally:
                 done.set()
 
@@ -102,8 +104,14 @@ def daemon_sections() -> dict:
 
 
 @pytest.fixture
-async def daemon(nursery, tmp_path, daemon_sections):
-    d = Daemon(nursery, tmp_path / "state", daemon_sections)
+def daemon_connectors() -> tuple:
+    """Override in a test directory or module to run the `daemon` fixture with more connectors."""
+    return CONNECTORS
+
+
+@pytest.fixture
+async def daemon(nursery, tmp_path, daemon_sections, daemon_connectors):
+    d = Daemon(nursery, tmp_path / "state", daemon_sections, daemon_connectors)
     await d.start()
     yield d
     await d.stop()

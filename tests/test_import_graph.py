@@ -15,7 +15,9 @@ CODECS = {
     "gatewayd.connectors.devices.json_codec", "gatewayd.connectors.devices.xml_codec",
     "gatewayd.connectors.devices.messages", "gatewayd.connectors.devices.dialect",
     "gatewayd.connectors.terminals.codec", "gatewayd.connectors.terminals.fields", "gatewayd.connectors.terminals.punches",
-    "gatewayd.connectors.terminals.command_codec", "gatewayd.connectors.terminals.push.codec",
+    "gatewayd.connectors.terminals.command_codec", "gatewayd.connectors.terminals.user_codec",
+    "gatewayd.connectors.terminals.command_params",
+    "gatewayd.connectors.terminals.push.codec",
     "gatewayd.connectors.terminals.push.command_lines",
     "gatewayd.connectors.lorawan.gwmp", "gatewayd.connectors.lorawan.packets", "gatewayd.connectors.lorawan.frames",
     "gatewayd.connectors.lorawan.crypto",
@@ -179,3 +181,83 @@ def test_codecs_import_only_codecs_and_the_error_type(graph):
 
 def test_no_flat_family_modules(graph):
     assert not [name for name in graph if name.rpartition(".")[2].startswith("lorawan_")]
+
+
+# Decorators from other modules that only mark or wrap the function they decorate (they register
+# nothing anywhere): collected later from the module that defines the function, or not at all.
+MARKING_DECORATORS = {"operation", "page", "action", "operator_required"}
+
+
+def imported_names(tree: ast.Module) -> set[str]:
+    """The names a module binds to something imported from gatewayd."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("gatewayd")):
+            found.update(alias.asname or alias.name for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update((alias.asname or alias.name).partition(".")[0] for alias in node.names
+                         if alias.name.startswith("gatewayd"))
+    return found
+
+
+def _root(node: ast.AST) -> str | None:
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _top_level(body: list[ast.stmt]):
+    """The statements that run when the module is imported (not those inside functions or classes)."""
+    for stmt in body:
+        yield stmt
+        if isinstance(stmt, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
+            for field in ("body", "orelse", "finalbody", "handlers"):
+                for child in getattr(stmt, field, []):
+                    yield from _top_level(child.body if isinstance(child, ast.ExceptHandler) else [child])
+
+
+def import_time_side_effects(mods: dict[str, Path]) -> list[str]:
+    """Statements that change another module's objects while a module is imported: a call of an
+    imported function as a statement (`register(x)`), an assignment into an imported object
+    (`table[k] = v`, `mod.X = v`), a decorator from another module that is not a mere marker."""
+    found = []
+    for name, path in sorted(mods.items()):
+        if name.endswith("__main__"):
+            continue
+        tree = ast.parse(path.read_text(), str(path))
+        imported = imported_names(tree)
+        for stmt in _top_level(tree.body):
+            suspects: list[tuple[ast.AST, str]] = []
+            if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+                suspects.append((stmt.value, "call"))
+            elif isinstance(stmt, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
+                targets = stmt.targets if isinstance(stmt, (ast.Assign, ast.Delete)) else [stmt.target]
+                suspects += [(t, "assignment") for t in targets if isinstance(t, (ast.Attribute, ast.Subscript))]
+            elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                suspects += [(d, "decorator") for d in stmt.decorator_list
+                             if (d.func.id if isinstance(d, ast.Call) and isinstance(d.func, ast.Name)
+                                 else getattr(d, "id", None)) not in MARKING_DECORATORS]
+            for node, what in suspects:
+                if _root(node) in imported:
+                    found.append(f"{name}:{node.lineno}: {what} {ast.unparse(node)[:60]}")
+    return found
+
+
+def test_importing_a_module_fills_no_registry_elsewhere():
+    """Connectors declare their parts as data (gatewayd/connector.py); nothing is registered by
+    importing a module."""
+    assert not import_time_side_effects(modules()), import_time_side_effects(modules())
+
+
+def test_an_import_time_registration_is_found(tmp_path):
+    package = tmp_path / "gatewayd"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "tables.py").write_text("MAPPERS = {}\ndef mapper(t):\n    return lambda fn: MAPPERS.setdefault(t, fn)\n")
+    (package / "a.py").write_text("from .tables import MAPPERS, mapper\nfrom . import tables\n"
+                                  "@mapper('x')\ndef f(r):\n    pass\nMAPPERS['y'] = f\ntables.HANDLERS = [f]\n"
+                                  "if True:\n    tables.MAPPERS.update(z=f)\n"
+                                  "LOCAL = {}\nLOCAL['ok'] = f\n")
+    found = import_time_side_effects(modules(package))
+    assert [line.split(": ", 1)[1].split(" ", 1)[0] for line in found] == \
+        ["decorator", "assignment", "assignment", "call"], found

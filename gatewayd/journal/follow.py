@@ -6,8 +6,11 @@ durable record once at least and in seq order. Every saved cursor also holds bac
 segment is deleted only when every cursor has moved past all of its records.
 
 `JournalFollower` yields the records after a position in batches. While it is behind, it reads the
-journal files (in a worker thread); once it has caught up, it takes records from the hub's window of
-recently written ones, without touching the disk. Only durable records are ever returned.
+journal files (in a worker thread): on from where its last read stopped in the plain segments
+(tail.py), so a follower that stays behind decodes each line once; compressed segments, and anything
+unusual, are read whole and checked by `JournalReader.records`. Once it has caught up, it takes
+records from the hub's window of recently written ones, without touching the disk. Only durable
+records are ever returned.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import trio
 from .files import fsync_directory, write_atomically
 from .reader import JournalReader
 from .record import Record
+from .tail import SegmentTail
 
 if TYPE_CHECKING:
     from ..hub import Hub
@@ -94,6 +98,7 @@ class JournalFollower:
     def __init__(self, hub: "Hub", journal_dir: Path, after_seq: int, *, max_batch: int = 512):
         self._hub = hub
         self._reader = JournalReader(Path(journal_dir))
+        self._tail = SegmentTail(Path(journal_dir))
         self.position = after_seq  # the last seq returned
         self.max_batch = max_batch
         self.skipped = 0  # records that were no longer in the journal when reached (compacted away)
@@ -131,6 +136,10 @@ class JournalFollower:
     async def _from_files(self) -> list[Record]:
         fresh = self._file_records is None
         if fresh:
+            position, limit = self.position, self._hub.fanned_seq
+            batch = await trio.to_thread.run_sync(self._tail.read, position, limit, self.max_batch)
+            if batch is not None:
+                return batch
             self._file_limit = self._hub.fanned_seq
             self._file_records = self._reader.records(after_seq=self.position, until_seq=self._file_limit)
         records = self._file_records

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import timezone, tzinfo
 
+from ..comm_tables import CommTables
 from ..journal.record import Record
 from .events import Directory, NoDirectory, NorthboundEvent, events_of, may_have_events
 
@@ -41,14 +42,15 @@ def alert_events(record: Record, *, site: str | None = None) -> list[NorthboundE
 _NO_DIRECTORY = NoDirectory()
 
 
-def has_events(record_type: str) -> bool:
+def has_events(record_type: str, comms: CommTables) -> bool:
     """False for records that never give a northbound event (most of the journal): a quick filter."""
-    return record_type in ALERT_RECORDS or may_have_events(record_type)
+    return record_type in ALERT_RECORDS or may_have_events(record_type, comms)
 
 
 def record_events(record: Record, directory: Directory = _NO_DIRECTORY, zone: tzinfo = timezone.utc, *,
-                  site: str | None = None) -> list[NorthboundEvent]:
-    """Every northbound event of one record, alerts included, in a fixed order (often none)."""
+                  comms: CommTables, site: str | None = None) -> list[NorthboundEvent]:
+    """Every northbound event of one record, alerts included, in a fixed order (often none).
+    `comms`: the connectors' mappers (core.comms)."""
     if record.type in ALERT_RECORDS:
         return alert_events(record, site=site)
-    return events_of(record, directory, zone, site=site)
+    return events_of(record, directory, zone, comms=comms, site=site)

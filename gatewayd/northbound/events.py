@@ -1,7 +1,8 @@
 """Journal records as northbound events: what MQTT and webhooks hand on, one body per event.
 
-`events_of(record, directory, zone)` is pure: the same record gives the same events live and when
-a backlog is sent hours later (only the names looked up in `directory` may have changed). Each
+`events_of(record, directory, zone, comms=core.comms)` is pure: the same record gives the same
+events live and when a backlog is sent hours later (only the names looked up in `directory` may
+have changed). Each
 event has a subject (a device, a gateway or a terminal), a kind, and a JSON-ready body:
 
     {"seq": 812, "event_id": "812.0", "ts": "2026-06-12T09:15:30.123456Z", "event": "up",
@@ -23,10 +24,10 @@ from dataclasses import dataclass
 from datetime import timezone, tzinfo
 from typing import Any, Callable, Iterable, Protocol
 
+from ..comm_tables import CommTables
 from ..journal.record import Record
 from ..connectors.monitor.resiot import (COMM_GWALIVE, COMM_GWRX, COMM_GWTX, COMM_JOIN, COMM_RX, COMM_TX, COMM_TXCONFIRM,
                                          COMM_TXSENDACK, Communication, is_eui, to_envelope)
-from ..connectors.monitor import comms
 
 log = logging.getLogger("gatewayd.northbound")
 
@@ -118,7 +119,7 @@ def _present(**fields: Any) -> dict[str, Any]:
 class _Events:
     """The events of one record under construction; each communication is used at most once."""
 
-    def __init__(self, record: Record, directory: Directory, zone: tzinfo, site: str | None):
+    def __init__(self, record: Record, directory: Directory, zone: tzinfo, site: str | None, comms: CommTables):
         self.record = record
         self.directory = directory
         self.zone = zone
@@ -392,13 +393,14 @@ _FAILED_TYPES: set[str] = set()
 
 
 def events_of(record: Record, directory: Directory = _NO_DIRECTORY, zone: tzinfo = timezone.utc, *,
-              site: str | None = None) -> list[NorthboundEvent]:
-    """The northbound events of one journal record, in a fixed order (often none)."""
+              comms: CommTables, site: str | None = None) -> list[NorthboundEvent]:
+    """The northbound events of one journal record, in a fixed order (often none). `comms`: the
+    connectors' mappers (core.comms), for the communications the record is."""
     builder = _BUILDERS.get(record.type)
-    if builder is None and record.type not in comms.COMM_MAPPERS:
+    if builder is None and record.type not in comms.comm_mappers:
         return []
     try:
-        ev = _Events(record, directory, zone, site)
+        ev = _Events(record, directory, zone, site, comms)
         if builder is not None:
             builder(ev)
         ev.leftover_communications()
@@ -415,13 +417,7 @@ def events_of(record: Record, directory: Directory = _NO_DIRECTORY, zone: tzinfo
     return ev.out
 
 
-def may_have_events(record_type: str) -> bool:
+def may_have_events(record_type: str, comms: CommTables) -> bool:
     """False for records that never give an event (most of the journal): a quick filter."""
-    return record_type in _BUILDERS or record_type in comms.COMM_MAPPERS
+    return record_type in _BUILDERS or record_type in comms.comm_mappers
 
-
-def all_events(records: Iterable[Record], directory: Directory = _NO_DIRECTORY, zone: tzinfo = timezone.utc, *,
-               site: str | None = None) -> Iterable[NorthboundEvent]:
-    for record in records:
-        if may_have_events(record.type):
-            yield from events_of(record, directory, zone, site=site)

@@ -8,6 +8,8 @@ from typing import Any
 
 from quart import current_app, g, jsonify, request, websocket
 
+from ..access import API_KEY_PREFIX
+
 LOCAL_ADDRESSES = {"127.0.0.1", "::1", "localhost"}
 
 
@@ -37,7 +39,13 @@ def _bearer(ctx) -> str | None:
     header = ctx.headers.get("Authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip()
-    return ctx.args.get("key") or None
+    query = ctx.args.get("key") or None
+    # A WebSocket handshake from a browser cannot carry a header, so `?key=` is its API key. On
+    # plain HTTP `key` is also a parameter of some routes (a telemetry key): there it is a
+    # credential only when it looks like one.
+    if query is None or ctx is not request or query.startswith(API_KEY_PREFIX + "_"):
+        return query
+    return None
 
 
 async def identify(ctx) -> Operator | None:

@@ -28,7 +28,11 @@ async def _pages(daemon) -> list[str]:
     await ops.call(daemon.core, "gateway.add", {"eui": "b827ebfffe000003", "name": "roof"})
     async with httpx.AsyncClient(base_url=daemon.base_url) as client:
         await client.post("/api/device-http", json={"cmd": "reg", "sn": SN})
-    return ["/devices", "/devices/new", f"/devices/{device['id']}", "/events", "/terminals", f"/terminals/{SN}",
+    lorawan = await ops.call(daemon.core, "device.create", {"name": "Meter", "lorawan": {
+        "dev_eui": "70b3d57ed0000009", "app_key": "2b7e151628aed2a6abf7158809cf4f3c"}})
+    return ["/devices", "/devices/new", f"/devices/{device['id']}", f"/devices/{lorawan['id']}",
+            f"/devices/{device['id']}/connect", "/events", "/terminals", f"/terminals/{SN}",
+            f"/terminals/{SN}/reject",
             "/attendance", "/gateways", "/realtime", "/alerts", "/settings"]
 
 

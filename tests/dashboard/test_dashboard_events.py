@@ -6,13 +6,16 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from gatewayd.journal.record import Record
 from gatewayd.connectors.monitor import dashboard_events
+from gatewayd.gateway import comm_tables
+
+COMMS = comm_tables()
 
 TS = "2026-06-12T10:00:00.000000Z"
 DEVICE = "3f1e1c2a-0000-4000-8000-000000000001"
 
 
 def event(record_type: str, data: dict, seq: int = 7):
-    return dashboard_events.render(Record(seq, TS, record_type, data))
+    return dashboard_events.render(Record(seq, TS, record_type, data), COMMS)
 
 
 def test_presence_telemetry_and_commands():

@@ -6,12 +6,13 @@ from zoneinfo import ZoneInfo
 from gatewayd.journal.record import Record
 from gatewayd.connectors.monitor.tx_request import TxRequest, parse_tx
 from gatewayd.connectors.monitor.resiot import encode_envelope
-from gatewayd.connectors.monitor import comms
-from gatewayd.connectors.devices import comms as device_comms  # noqa: F401  (registers the mappers)
+from gatewayd.gateway import comm_tables
 
 from tests.conftest import wait_for
 
 from .helpers import create_device, open_websocket_url, receive_json, register, ws_url
+
+comms = comm_tables()
 
 TS = "2026-06-12T09:15:30.000000Z"
 
@@ -66,7 +67,7 @@ def test_actions_for_registry_and_presence():
 
 async def test_tx_becomes_a_ws_command_with_its_reference(daemon):
     device = await create_device(daemon)
-    handler = next(h for h in comms.TX_HANDLERS if h.connector == "ws")
+    handler = next(h for h in daemon.core.comms.tx_handlers if h.connector == "ws")
     assert handler.owns(daemon.core, device["id"]) and not handler.owns(daemon.core, "0011223344556677")
     tx = parse_tx(json.dumps({"function": "TX", "Payload": "HI!", "DevEui": device["id"], "Port": 50,
                               "Reference": "abc", "Raw": True, "Confirm": True}))

@@ -167,8 +167,9 @@ def test_store_rebuilt_from_the_journal_equals_the_store_fed_live(tmp_path_facto
 
 
 def test_communications_read_back_as_the_monitoring_stream_shows_them(tmp_path):
-    import gatewayd.gateway  # noqa: F401  (every connector: their comm mappers register)
-    from gatewayd.connectors.monitor.comms import communications
+    from gatewayd.gateway import comm_tables
+
+    communications = comm_tables().communications
 
     records = [Record(1, ts(0), "device.telemetry", {"device_id": "d1", "name": "n", "connector": "ws", "msg_id": 7,
                                                      "payload": {"t": 21.5, "deep": {"a": [1]}, "s": "ü"}}),

@@ -10,11 +10,13 @@ from urllib.parse import urlencode
 import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
 
+from gatewayd.comm_tables import Comms, CommTables
+from gatewayd.connector import Connector
 from gatewayd.journal.record import Record, parse_ts
 from gatewayd.connectors.monitor.resiot import Communication
-from gatewayd.connectors.monitor import comms
 
 FAKE_RECORD = "test.comm"
+BROKEN_RECORD = "test.broken"
 
 
 def monitor_url(daemon, stream: str = "communications", **query: Any) -> str:
@@ -90,15 +92,17 @@ class FakeTx:
         self.sent.append((dev_key, tx))
 
 
-@asynccontextmanager
-async def registered(*handlers):
-    """Fake TX handlers and the test.comm mapper, removed again afterwards."""
-    comms.COMM_MAPPERS[FAKE_RECORD] = fake_comm
-    for handler in handlers:
-        comms.register_tx_handler(handler)
-    try:
-        yield
-    finally:
-        comms.COMM_MAPPERS.pop(FAKE_RECORD, None)
-        for handler in handlers:
-            comms.TX_HANDLERS.remove(handler)
+def broken_comm(record: Record):
+    """test.broken records with `boom` fail to map."""
+    if record.data.get("boom"):
+        raise KeyError("boom")
+    yield from ()
+
+
+# A connector of test records only: the monitor tests' daemon runs with it (tests/monitor/conftest.py).
+TEST_CONNECTOR = Connector("test", comms=(Comms(communications={FAKE_RECORD: fake_comm, BROKEN_RECORD: broken_comm}),))
+
+
+def with_tx_handlers(tables: CommTables, handlers) -> CommTables:
+    """The same mappers with only these TX handlers."""
+    return CommTables([Comms(tables.comm_mappers, tables.action_mappers, tuple(handlers))])

@@ -11,10 +11,11 @@ import pytest
 
 from gatewayd.journal.record import Record
 from gatewayd.connectors.monitor.resiot import action_to_frame
-from gatewayd.connectors.monitor import comms
-from gatewayd.connectors.monitor import core_actions  # noqa: F401  (registers the mappers)
+from gatewayd.gateway import comm_tables
 
 from .helpers import next_frame, open_monitor
+
+comms = comm_tables()
 
 TS = "2026-11-22T03:04:05.123456Z"
 PLUS1 = timezone(timedelta(hours=1))

@@ -14,7 +14,7 @@ from wsproto.extensions import PerMessageDeflate
 from gatewayd.connectors.monitor.ws import MonitorConnection
 from tests.conftest import wait_for
 
-from .helpers import FAKE_RECORD, next_frame, open_monitor, registered
+from .helpers import FAKE_RECORD, next_frame, open_monitor
 
 SIZES = (0, 50, 40_000, 1)  # payload bytes: frames with 1-, 2- and 8-byte length fields
 
@@ -36,7 +36,7 @@ def check(frames: list[dict], seqs: list[int]) -> None:
 
 
 async def test_a_burst_arrives_as_one_message_per_record(daemon):
-    async with registered(), open_monitor(daemon) as ws:
+    async with open_monitor(daemon) as ws:
         conn = await wait_for(lambda: monitor_connection(daemon))
         assert conn.sender.batched and conn.sender.shared_frames
         seqs = await publish_burst(daemon)
@@ -82,13 +82,12 @@ class DeflateClient:
 
 
 async def test_a_burst_to_a_compressing_client(daemon):
-    async with registered():
-        stream = await trio.open_tcp_stream("127.0.0.1", daemon.port)
-        async with stream:
-            client = DeflateClient(stream)
-            await client.open(f"127.0.0.1:{daemon.port}", "/monitor/communications", daemon.api_key)
-            assert any(isinstance(ext, PerMessageDeflate) for ext in client.extensions)
-            conn = await wait_for(lambda: monitor_connection(daemon))
-            assert conn.sender.batched and not conn.sender.shared_frames
-            seqs = await publish_burst(daemon)
-            check(await client.messages_until(len(seqs)), seqs)
+    stream = await trio.open_tcp_stream("127.0.0.1", daemon.port)
+    async with stream:
+        client = DeflateClient(stream)
+        await client.open(f"127.0.0.1:{daemon.port}", "/monitor/communications", daemon.api_key)
+        assert any(isinstance(ext, PerMessageDeflate) for ext in client.extensions)
+        conn = await wait_for(lambda: monitor_connection(daemon))
+        assert conn.sender.batched and not conn.sender.shared_frames
+        seqs = await publish_burst(daemon)
+        check(await client.messages_until(len(seqs)), seqs)

@@ -10,7 +10,7 @@ import trio
 from gatewayd.connectors.monitor.cli import _since_from_reason, _with_since, format_line
 from tests.conftest import run_cli
 
-from .helpers import FAKE_RECORD, registered
+from .helpers import FAKE_RECORD
 
 RX = {"CommType": "comm_rx", "MsgType": "comm_rx", "Connector": "6c6f726177616e", "AppEui": "006c3b194374ac7f",
       "DevEui": "0732227a557d8679", "Port": "128", "GatewayEUIs": ["218000ac0000a05f"],
@@ -50,14 +50,13 @@ async def cli(*args: str):
 
 async def test_monitor_command_prints_the_stream(daemon, monkeypatch):
     state = str(daemon.state_dir)
-    async with registered():
-        for n in range(3):
-            await daemon.core.hub.publish(FAKE_RECORD, {"dev": f"dev-{n}", "payload": "0102", "port": 9})
-        monkeypatch.setenv("GATEWAYD_API_KEY", daemon.api_key)
-        raw = await cli("monitor", "--state-dir", state, "--since", "0", "--count", "2", "--json",
-                        "--dev", "dev-1,dev-2")
-        human = await cli("monitor", "--state-dir", state, "--since", "0", "--count", "1", "--types", "comm_rx")
-        actions = await cli("monitor", "--state-dir", state, "--actions", "--since", "1", "--count", "1")
+    for n in range(3):
+        await daemon.core.hub.publish(FAKE_RECORD, {"dev": f"dev-{n}", "payload": "0102", "port": 9})
+    monkeypatch.setenv("GATEWAYD_API_KEY", daemon.api_key)
+    raw = await cli("monitor", "--state-dir", state, "--since", "0", "--count", "2", "--json",
+                    "--dev", "dev-1,dev-2")
+    human = await cli("monitor", "--state-dir", state, "--since", "0", "--count", "1", "--types", "comm_rx")
+    actions = await cli("monitor", "--state-dir", state, "--actions", "--since", "1", "--count", "1")
     assert raw.returncode == 0, raw.stderr
     frames = [json.loads(line) for line in raw.stdout.splitlines()]
     assert [f["DevEui"] for f in frames] == ["dev-1", "dev-2"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timezone
 
-from gatewayd.connectors.monitor import comms
-from gatewayd.connectors.monitor.streams import KINDS, MappedComms
+from gatewayd.connectors.monitor.streams import MappedComms, stream_kinds
+from gatewayd.gateway import comm_tables
 from gatewayd.journal.record import Record
 
 
@@ -15,14 +15,13 @@ def _telemetry(seq: int) -> Record:
 
 
 def test_rendered_communications_are_kept_once_for_the_history_store():
-    import gatewayd.connectors.devices.comms  # noqa: F401  (registers the device mappers)
-
+    tables = comm_tables()
     mapped = MappedComms()
     record = _telemetry(7)
-    rendered = KINDS["communications"].render(record, timezone.utc, mapped)
+    rendered = stream_kinds(tables)["communications"].render(record, timezone.utc, mapped)
     kept = mapped.take(7)
-    assert kept is not None and [c for c, _ in rendered] == kept
-    assert kept == comms.communications(record)
+    assert kept and [c for c, _ in rendered] == kept
+    assert kept == tables.communications(record)
     assert mapped.take(7) is None  # taken once
 
 

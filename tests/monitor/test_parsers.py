@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gatewayd.connectors.monitor.cli import format_line
-from gatewayd.connectors.monitor import comms
+from gatewayd.comm_tables import Comms, CommTables
 from gatewayd.connectors.monitor.streams import parse_since
 from gatewayd.connectors.monitor.tx_dispatch import submit_tx
 
@@ -49,15 +49,10 @@ def test_since_is_a_whole_number_or_a_value_error(text):
 @given(st.one_of(tx_like, json_values, st.text(max_size=40), st.binary(max_size=40)))
 def test_any_tx_frame_gets_a_reply_and_nothing_raises(frame):
     fake = FakeTx("fake", {"0987654321abcdef"})
-    core = SimpleNamespace(state=SimpleNamespace(parts={}),
+    core = SimpleNamespace(state=SimpleNamespace(parts={}), comms=CommTables([Comms(tx_handlers=(fake,))]),
                            settings=SimpleNamespace(journal=SimpleNamespace(durable_timeout=1.0)))
     text = frame if isinstance(frame, (str, bytes)) else json.dumps(frame)
-    saved = list(comms.TX_HANDLERS)
-    comms.TX_HANDLERS[:] = [fake]
-    try:
-        outcome = trio.run(submit_tx, core, text)
-    finally:
-        comms.TX_HANDLERS[:] = saved
+    outcome = trio.run(submit_tx, core, text)
     reply = outcome.reply()
     assert set(reply) == {"Result", "Details", "Reference"}
     assert (reply["Result"] == "Success") == outcome.ok == bool(fake.sent)

@@ -8,7 +8,7 @@ import trio
 
 from gatewayd.connectors.monitor import session as monitor_session
 
-from .helpers import FAKE_RECORD, next_frame, open_monitor, registered
+from .helpers import BROKEN_RECORD, FAKE_RECORD, next_frame, open_monitor
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ async def test_since_under_concurrent_load_has_no_gap_and_no_duplicate(daemon, b
     hub = daemon.core.hub
     load = Load(daemon)
     seqs: list[int] = []
-    async with registered(), trio.open_nursery() as nursery:
+    async with trio.open_nursery() as nursery:
         nursery.start_soon(load.run)
         with trio.fail_after(20):
             while hub.fanned_seq < behind + 10:
@@ -75,43 +75,29 @@ async def test_since_under_concurrent_load_has_no_gap_and_no_duplicate(daemon, b
 
 
 async def test_since_from_zero_replays_everything_then_goes_live(daemon):
-    async with registered():
-        before = [(await daemon.core.hub.publish(FAKE_RECORD, {"extra": {"n": n}})).seq for n in range(5)]
-        async with open_monitor(daemon, since=0) as ws:
-            got = [(await next_frame(ws))["Seq"] for _ in before]
-            after = (await daemon.core.hub.publish(FAKE_RECORD, {"extra": {"n": 5}})).seq
-            got.append((await next_frame(ws))["Seq"])
+    before = [(await daemon.core.hub.publish(FAKE_RECORD, {"extra": {"n": n}})).seq for n in range(5)]
+    async with open_monitor(daemon, since=0) as ws:
+        got = [(await next_frame(ws))["Seq"] for _ in before]
+        after = (await daemon.core.hub.publish(FAKE_RECORD, {"extra": {"n": 5}})).seq
+        got.append((await next_frame(ws))["Seq"])
     assert got == before + [after]
 
 
 async def test_since_in_the_future_waits_for_that_seq(daemon):
-    async with registered():
-        now = daemon.core.hub.fanned_seq
-        async with open_monitor(daemon, since=now + 3) as ws:
-            seqs = [(await daemon.core.hub.publish(FAKE_RECORD, {})).seq for _ in range(4)]
-            assert seqs[0] == now + 1
-            assert (await next_frame(ws))["Seq"] == now + 3
-            assert (await next_frame(ws))["Seq"] == now + 4
+    now = daemon.core.hub.fanned_seq
+    async with open_monitor(daemon, since=now + 3) as ws:
+        seqs = [(await daemon.core.hub.publish(FAKE_RECORD, {})).seq for _ in range(4)]
+        assert seqs[0] == now + 1
+        assert (await next_frame(ws))["Seq"] == now + 3
+        assert (await next_frame(ws))["Seq"] == now + 4
 
 
 async def test_replay_survives_a_failing_mapper(daemon):
-    from gatewayd.connectors.monitor import comms
-
-    def broken(record):
-        if record.data.get("boom"):
-            raise KeyError("boom")
-        yield from ()
-
-    async with registered():
-        comms.COMM_MAPPERS["test.broken"] = broken
-        try:
-            first = (await daemon.core.hub.publish(FAKE_RECORD, {})).seq
-            await daemon.core.hub.publish("test.broken", {"boom": True})
-            last = (await daemon.core.hub.publish(FAKE_RECORD, {})).seq
-            async with open_monitor(daemon, since=first) as ws:
-                assert [(await next_frame(ws))["Seq"] for _ in range(2)] == [first, last]
-                await daemon.core.hub.publish("test.broken", {"boom": True})
-                live = (await daemon.core.hub.publish(FAKE_RECORD, {})).seq
-                assert (await next_frame(ws))["Seq"] == live
-        finally:
-            comms.COMM_MAPPERS.pop("test.broken", None)
+    first = (await daemon.core.hub.publish(FAKE_RECORD, {})).seq
+    await daemon.core.hub.publish(BROKEN_RECORD, {"boom": True})
+    last = (await daemon.core.hub.publish(FAKE_RECORD, {})).seq
+    async with open_monitor(daemon, since=first) as ws:
+        assert [(await next_frame(ws))["Seq"] for _ in range(2)] == [first, last]
+        await daemon.core.hub.publish(BROKEN_RECORD, {"boom": True})
+        live = (await daemon.core.hub.publish(FAKE_RECORD, {})).seq
+        assert (await next_frame(ws))["Seq"] == live

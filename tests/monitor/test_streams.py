@@ -12,7 +12,7 @@ from trio_websocket import ConnectionRejected, open_websocket_url
 
 from gatewayd.journal.record import parse_ts
 
-from .helpers import FAKE_RECORD, close_of, monitor_url, next_frame, open_monitor, registered, send_frame
+from .helpers import FAKE_RECORD, close_of, monitor_url, next_frame, open_monitor, send_frame
 
 ZONE = "Asia/Kolkata"  # +05:30 all year: DT offsets are literal
 
@@ -87,27 +87,26 @@ CASES = {
 @pytest.mark.parametrize("comm_type", list(CASES))
 async def test_each_comm_type_on_the_wire(daemon, comm_type):
     data, fields = CASES[comm_type]
-    async with registered(), open_monitor(daemon) as ws:
+    async with open_monitor(daemon) as ws:
         frame = await publish_and_receive(daemon, ws, data)
     assert frame == {"CommType": comm_type, "MsgType": comm_type, **BASE, **fields}
 
 
 async def test_filters_select_types_devices_and_connectors(daemon):
-    async with registered():
-        async with open_monitor(daemon, types="comm_tx,comm_txconfirm") as by_type, \
-                open_monitor(daemon, dev="0732227A557D8679,dev-2") as by_dev, \
-                open_monitor(daemon, connector="6c6f726177616e") as by_connector:
-            sent = [
-                {"comm_type": "comm_rx", "dev": "dev-1", "connector": "ws"},
-                {"comm_type": "comm_tx", "dev": "dev-1", "connector": "ws"},
-                {"comm_type": "comm_rx", "dev": "0732227a557d8679", "connector": "lorawan"},
-                {"comm_type": "comm_txconfirm", "dev": "dev-2", "connector": "ws"},
-                {"comm_type": "comm_rx", "dev": "dev-3", "connector": "lorawan"},
-            ]
-            seqs = [(await daemon.core.hub.publish(FAKE_RECORD, d)).seq for d in sent]
-            got = {}
-            for name, ws, count in (("type", by_type, 2), ("dev", by_dev, 2), ("connector", by_connector, 2)):
-                got[name] = [(await next_frame(ws))["Seq"] for _ in range(count)]
+    async with open_monitor(daemon, types="comm_tx,comm_txconfirm") as by_type, \
+            open_monitor(daemon, dev="0732227A557D8679,dev-2") as by_dev, \
+            open_monitor(daemon, connector="6c6f726177616e") as by_connector:
+        sent = [
+            {"comm_type": "comm_rx", "dev": "dev-1", "connector": "ws"},
+            {"comm_type": "comm_tx", "dev": "dev-1", "connector": "ws"},
+            {"comm_type": "comm_rx", "dev": "0732227a557d8679", "connector": "lorawan"},
+            {"comm_type": "comm_txconfirm", "dev": "dev-2", "connector": "ws"},
+            {"comm_type": "comm_rx", "dev": "dev-3", "connector": "lorawan"},
+        ]
+        seqs = [(await daemon.core.hub.publish(FAKE_RECORD, d)).seq for d in sent]
+        got = {}
+        for name, ws, count in (("type", by_type, 2), ("dev", by_dev, 2), ("connector", by_connector, 2)):
+            got[name] = [(await next_frame(ws))["Seq"] for _ in range(count)]
     assert got == {"type": [seqs[1], seqs[3]], "dev": [seqs[2], seqs[3]], "connector": [seqs[2], seqs[4]]}
 
 
@@ -189,7 +188,7 @@ def fast_timeouts(monkeypatch):
 
 async def test_a_monitor_that_only_reads_stays_connected(fast_timeouts, daemon):
     read_timeout = 60 / 40
-    async with registered(), open_monitor(daemon) as ws:
+    async with open_monitor(daemon) as ws:
         await trio.sleep(read_timeout * 2)  # silence longer than the read timeout, on purpose
         record = await daemon.core.hub.publish(FAKE_RECORD, {})
         assert (await next_frame(ws))["Seq"] == record.seq

@@ -11,9 +11,8 @@ import pytest
 
 from gatewayd.journal.writer import JournalUnavailable
 from gatewayd.ops import OpError
-from gatewayd.connectors.monitor import comms
 
-from .helpers import FakeTx, next_frame, open_monitor, send_frame
+from .helpers import FakeTx, next_frame, open_monitor, send_frame, with_tx_handlers
 
 EUI = "0987654321abcdef"
 # The document's example with its `--` comments removed.
@@ -31,10 +30,10 @@ EXAMPLE = """{
 
 
 @pytest.fixture
-def fake(monkeypatch):
+def fake(daemon, monkeypatch):
     """Only fake connectors: `fake` owns the example's device, `alpha` owns dev-a, `beta` dev-b."""
     handlers = [FakeTx("fake", {EUI}), FakeTx("alpha", {"dev-a"}), FakeTx("beta", {"dev-b"})]
-    monkeypatch.setattr(comms, "TX_HANDLERS", handlers)
+    monkeypatch.setattr(daemon.core, "comms", with_tx_handlers(daemon.core.comms, handlers))
     return handlers[0]
 
 
@@ -149,7 +148,7 @@ async def test_without_connector_the_one_the_device_was_last_heard_on_wins(daemo
 
     device = await create_device(daemon)
     first, ws_like = FakeTx("first", {device["id"]}), FakeTx("ws", {device["id"]})
-    monkeypatch.setattr(comms, "TX_HANDLERS", [first, ws_like])
+    monkeypatch.setattr(daemon.core, "comms", with_tx_handlers(daemon.core.comms, [first, ws_like]))
     async with open_monitor(daemon) as monitor:
         assert (await ask(monitor, tx(DevEui=device["id"])))["Result"] == "Success"
         assert len(first.sent) == 1  # never heard: the first connector that owns it

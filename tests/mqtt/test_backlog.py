@@ -3,9 +3,11 @@
 import pytest
 
 from gatewayd.connectors.mqtt import service as mqtt_service
-from gatewayd.connectors.monitor import comms
+from gatewayd.gateway import comm_tables
 from tests.conftest import wait_for
 from tests.lorawan.helpers import records_of
+
+comms = comm_tables()
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ async def test_every_event_kind_is_published_with_its_body(daemon, subscriber):
     published = [await core.hub.publish(r.type, r.data) for r in RECORDS]
     zone = local_zone(core.settings.monitor.timezone)
     expected = [(event_topic(PREFIX, e), e.body) for r in published
-                for e in events_of(r, StateDirectory(core.state), zone, site=SITE)]
+                for e in events_of(r, StateDirectory(core.state), zone, comms=core.comms, site=SITE)]
     got = await subscriber.wait_for(lambda ms: len(first_occurrences(ms)) >= len(expected) and ms)
     assert [(t, json.loads(json.dumps(b))) for t, b in first_occurrences(got)] == \
         [(t, json.loads(json.dumps(b))) for t, b in expected]

@@ -1,15 +1,20 @@
 """Journal records as northbound events (pure): kinds, subjects, bodies, and every communication once."""
 
 import json
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from gatewayd.journal.record import Record
-from gatewayd.northbound.events import (COMMAND_REJECTED, EVENT_KINDS, NoDirectory, events_of,
-                                        may_have_events)
+from gatewayd.comm_tables import Comms, CommTables
+from gatewayd.connectors import CONNECTORS
+from gatewayd.northbound import events as northbound
+from gatewayd.northbound.events import COMMAND_REJECTED, EVENT_KINDS, NoDirectory, may_have_events
 from gatewayd.connectors.monitor.resiot import Communication, to_envelope
-from gatewayd.connectors.monitor import comms
+
+comms = CommTables.of(CONNECTORS)
+events_of = partial(northbound.events_of, comms=comms)
 
 TS = "2026-06-12T09:15:30.123456Z"
 EUI = "0732227a557d8679"
@@ -112,7 +117,7 @@ def test_every_communication_is_in_exactly_one_event(record):
 @pytest.mark.parametrize("record", RECORDS, ids=lambda r: f"{r.seq}-{r.type}")
 def test_common_body_fields_and_json(record):
     events = events_of(record, site="plant-1")
-    assert events and may_have_events(record.type)
+    assert events and may_have_events(record.type, comms)
     for index, event in enumerate(events):
         body = event.body
         assert list(body)[:5] == ["seq", "event_id", "ts", "site", "event"]
@@ -199,17 +204,14 @@ def test_names_and_ids_from_the_directory():
 
 def test_records_without_events_and_unknown_communications():
     assert events_of(Record(50, TS, "auth.login", {"user": "admin"})) == []
-    assert not may_have_events("auth.login")
+    assert not may_have_events("auth.login", comms)
 
     def mapper(record):
         return [Communication(comm_type="comm_rx", connector="station", dev_eui=EUI, dt=__import__("datetime")
                               .datetime(2026, 6, 12, tzinfo=ZoneInfo("UTC")), seq=record.seq, payload=b"\x01")]
 
-    comms.COMM_MAPPERS["test.future_uplink"] = mapper
-    try:
-        [event] = events_of(Record(51, TS, "test.future_uplink", {}), Names())
-    finally:
-        del comms.COMM_MAPPERS["test.future_uplink"]
+    later = CommTables.of(CONNECTORS, Comms(communications={"test.future_uplink": mapper}))
+    [event] = events_of(Record(51, TS, "test.future_uplink", {}), Names(), comms=later)
     assert (event.subject, event.subject_id, event.event) == ("device", "meter-7", "up")
     assert event.body["dev_eui"] == EUI and event.body["comm"]["Payload"] == "01"
 

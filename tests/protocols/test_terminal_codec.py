@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gatewayd.errors import ProtocolError
-from gatewayd.connectors.terminals.command_codec import ADMIN, BACKUPNUM, COMMANDS, TerminalReply, decode_reply, encode_command, is_reply, page_done, punches_in_reply
+from gatewayd.connectors.terminals.command_codec import ADMIN, BACKUPNUM, COMMANDS, DESTRUCTIVE, TerminalReply, decode_reply, encode_command, is_reply, page_done, punches_in_reply
 from gatewayd.connectors.terminals.punches import INOUT, MAX_RECORDS_PER_BATCH, Punch, dedup_key, parse_punch
 from gatewayd.connectors.terminals.codec import REQUESTS, CheckLive, SendLog, TerminalReg, decode_request, encode_failure, encode_reply, format_cloudtime
 from gatewayd.connectors.terminals.fields import loads_lenient, parse_local_time
@@ -272,7 +272,11 @@ def test_sendlog_batch_limit():
         ({"sn": "S"}, "missing_field"),
         ({"cmd": "reg"}, "missing_field"),
         ({"cmd": "sendlog", "sn": "S"}, "missing_field"),
-        ({"cmd": "senduser", "sn": "S"}, "unknown_cmd"),
+        ({"cmd": "sendfoo", "sn": "S"}, "unknown_cmd"),
+        ({"cmd": "senduser", "sn": "S"}, "missing_field"),
+        ({"cmd": "senduser", "sn": "S", "enrollid": 0}, "invalid"),
+        ({"cmd": "senduser", "sn": "S", "enrollid": 1, "record": ["x"]}, "invalid"),
+        ({"cmd": "senduser", "sn": "S", "enrollid": 1, "admin": 7}, "invalid"),
         ({"cmd": "getuserlist", "sn": "S"}, "unknown_cmd"),
         ({"cmd": 1, "sn": "S"}, "invalid"),
         ({"cmd": "reg", "sn": ""}, "invalid"),
@@ -405,11 +409,15 @@ def test_command_table():
     assert set(COMMANDS) == {
         "getuserlist", "getuserinfo", "setuserinfo", "deleteuser", "getnewlog", "getalllog", "cleanlog",
         "settime", "gettime", "opendoor", "reboot", "getdevinfo", "enableuser",
+        "getusername", "setusername", "cleanuser", "initsys", "cleanadmin", "setdevinfo", "setdevlock",
+        "getdevlock", "getuserlock", "setuserlock", "deleteuserlock", "cleanuserlock", "getholiday",
+        "setholiday", "getquestionnaire", "setquestionnaire", "raw",
     }
     assert [name for name, spec in COMMANDS.items() if not spec.expects_reply] == ["reboot"]
     assert {name for name, spec in COMMANDS.items() if spec.paged} == {"getuserlist", "getnewlog", "getalllog"}
     assert [name for name, spec in COMMANDS.items() if spec.params.get("enrollid")] == [
-        "getuserinfo", "setuserinfo", "deleteuser", "enableuser"]
+        "getuserinfo", "setuserinfo", "deleteuser", "enableuser", "getusername", "getuserlock", "deleteuserlock"]
+    assert DESTRUCTIVE == {"cleanlog", "cleanuser", "initsys", "cleanadmin", "cleanuserlock"}
     assert not set(COMMANDS) & set(REQUESTS)
 
 

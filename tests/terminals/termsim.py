@@ -46,6 +46,7 @@ class SimTerminal:
     backlog: list[dict] = field(default_factory=list)       # new logs not yet pulled by getnewlog
     users: dict[int, dict] = field(default_factory=dict)
     page_size: int = 3
+    user_pages: str = "stn"                                 # getuserlist replies: "stn" (count = page) or "page"
     silent_for: set[str] = field(default_factory=set)       # commands it never answers
     cmd_for_ret: bool = True                                # answer with "cmd" instead of "ret"
     received: list[dict] = field(default_factory=list)      # commands from the server
@@ -53,6 +54,7 @@ class SimTerminal:
     logindex: int = 0
     _cursor: int = 0
     _user_cursor: int = 0
+    ws: object = None                                       # the open WebSocket while run_ws runs
 
     # -- HTTP mode ----------------------------------------------------------------------------------
     def reg_body(self, *, flat: bool = False) -> dict:
@@ -76,6 +78,7 @@ class SimTerminal:
     async def run_ws(self, url: str, *, connected: trio.Event | None = None, closed: list | None = None) -> None:
         """Connect, register, answer commands until the server closes the socket."""
         async with open_websocket_url(url) as ws:
+            self.ws = ws
             await ws.send_message(quirky(self.reg_body()))
             if connected is not None:
                 connected.set()
@@ -117,12 +120,34 @@ class SimTerminal:
                     for k, v in sorted(self.users.items())]
         page = everyone[self._user_cursor:self._user_cursor + self.page_size]
         self._user_cursor += len(page)
+        if self.user_pages == "page":  # the dialect that numbers pages and reports the whole count
+            return {"ret": "getuserlist", "result": True, "page": -(-self._user_cursor // self.page_size),
+                    "pagesize": self.page_size, "count": len(everyone), "record": page}
         return {"ret": "getuserlist", "result": True, "count": len(page), "record": page}
 
     def _answer_setuserinfo(self, obj: dict) -> dict:
         self.users[int(obj["enrollid"])] = {"name": obj["name"], "backupnum": obj["backupnum"],
                                             "admin": obj["admin"], "record": obj["record"]}
         return {"ret": "setuserinfo", "result": True, "enrollid": obj["enrollid"]}
+
+    def _answer_getusername(self, obj: dict) -> dict:
+        user = self.users.get(int(obj["enrollid"]))
+        if user is None:
+            return {"ret": "getusername", "result": False, "reason": 1}
+        return {"ret": "getusername", "result": True, "record": user["name"]}
+
+    def _answer_setusername(self, obj: dict) -> dict:
+        for row in obj["record"]:
+            self.users.setdefault(int(row["enrollid"]), {"backupnum": 0, "admin": 0, "record": ""})["name"] = row["name"]
+        return {"ret": "setusername", "result": True}
+
+    def _answer_getuserlock(self, obj: dict) -> dict:
+        return {"ret": "getuserlock", "result": True, "enrollid": obj["enrollid"], "weekzone": 1, "group": 1,
+                "starttime": "2016-03-25 01:00:00", "endtime": "2099-03-25 23:59:00"}
+
+    def _answer_getholiday(self, obj: dict) -> dict:
+        return {"ret": "getholiday", "sn": self.sn, "result": True,
+                "holidays": [{"name": "holiday1", "startday": "01-01", "endday": "01-01", "shift": 0, "dayzone": 0}]}
 
     def _answer_gettime(self, obj: dict) -> dict:
         return {"ret": "gettime", "result": True, "time": "2026-06-12 10:00:00"}

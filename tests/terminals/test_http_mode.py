@@ -146,7 +146,9 @@ async def test_bad_requests_get_400_with_a_precise_error(daemon, client, body, s
 
 
 async def test_a_qr_code_read_is_answered_and_streamed_as_comm_rx(daemon, client):
-    from gatewayd.connectors.monitor import comms
+    from gatewayd.gateway import comm_tables
+
+    comms = comm_tables()
     from gatewayd.journal.record import Record
     await add_terminal(daemon, "QR1")
     reply = (await client.post("/api/device-http", json={"cmd": "sendqrcode", "sn": "QR1", "record": "GUEST-42"})).json()
@@ -163,7 +165,9 @@ async def test_a_qr_code_read_is_answered_and_streamed_as_comm_rx(daemon, client
 
 
 async def test_unknown_messages_are_answered_counted_and_streamed(daemon, client):
-    from gatewayd.connectors.monitor import comms
+    from gatewayd.gateway import comm_tables
+
+    comms = comm_tables()
     from gatewayd.journal.record import Record
     response = await client.post("/api/device-http", content=b'{"cmd": "Dance", "sn": "X1", "step": 2}')
     assert response.status_code == 200

@@ -12,11 +12,13 @@ from trio_websocket import open_websocket_url
 
 from gatewayd.journal.record import Record
 from gatewayd.connectors.monitor.resiot import to_envelope
-from gatewayd.connectors.monitor import comms
+from gatewayd.gateway import comm_tables
 
 from ..conftest import wait_for
 from .helpers import add_terminal
 from .termsim import SimTerminal, punches
+
+comms = comm_tables()
 
 
 def _envelopes(record: Record) -> list[dict]:

@@ -10,11 +10,13 @@ import trio.testing
 from gatewayd import ops
 from gatewayd.connectors.terminals.codec import CheckLive
 from gatewayd.gateway import open_core
-from gatewayd.connectors.monitor import comms
+from gatewayd.gateway import comm_tables
 
 from ..conftest import make_settings, wait_for
 from .helpers import add_terminal, records_of
 from .termsim import SimTerminal
+
+comms = comm_tables()
 
 
 @pytest.fixture

@@ -11,7 +11,9 @@ import pytest
 import trio
 
 from gatewayd import ops
-from gatewayd.connectors.monitor.comms import communications
+from gatewayd.gateway import comm_tables
+
+communications = comm_tables().communications
 from gatewayd.connectors.monitor.tx_dispatch import submit_tx
 
 from .helpers import add_terminal, records_of, stored

@@ -124,10 +124,11 @@ async def test_users_list_and_set(daemon, nursery, client):
     await add_terminal(daemon, "WS5")
     sim = SimTerminal("WS5", users={i: {"name": f"user {i}", "backupnum": 0, "admin": 0, "record": "x"}
                                     for i in range(1, 8)})
-    assert (await client.get("/api/terminals/WS5/users")).status_code == 409  # not connected yet
+    assert (await client.get("/api/terminals/WS5/users")).json()["users"] == []  # nothing known yet
+    assert (await client.get("/api/terminals/WS5/users?refresh=1")).status_code == 409  # not connected yet
     nursery.start_soon(sim.run_ws, daemon.ws_url + "/ws")
     await wait_for(lambda: "WS5" in daemon.core.service("terminals").links)
-    users = (await client.get("/api/terminals/WS5/users")).json()
+    users = (await client.get("/api/terminals/WS5/users?refresh=1")).json()
     assert [u["enrollid"] for u in users["users"]] == list(range(1, 8)) and users["pages"] == 4
     put = await client.put("/api/terminals/WS5/users/42",
                            json={"name": "Ada", "backupnum": 10, "admin": 1, "record": 123456})
@@ -249,5 +250,5 @@ async def test_paged_commands_from_an_operator(daemon, nursery, client):
     listed = (await client.post("/api/terminals/WS11/commands", json={"command": "getuserlist", "wait": 5})).json()
     assert [u["enrollid"] for u in listed["result"]["users"]] == [1, 2]
     sim.silent_for = {"getuserlist"}
-    timed_out = await client.get("/api/terminals/WS11/users")
+    timed_out = await client.get("/api/terminals/WS11/users?refresh=1")
     assert timed_out.status_code == 504 and "after 3 tries" in timed_out.json()["message"]

@@ -18,5 +18,5 @@ CONNECTOR = Connector(
     blueprints=(rest.blueprint, dashboard.blueprint),
     websockets=ws.WEBSOCKETS,
     commands=tuple(cli.COMMANDS),
-    comms=(comms,),
+    comms=(comms.COMMS,),
 )

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable
 
+from ...comm_tables import Comms, each
 from ...journal.record import Record, parse_ts
 from ...ops import OpError
 from ..monitor.resiot import COMM_JOIN, COMM_RX, COMM_TX, COMM_TXCONFIRM, Action, Communication
 from ..monitor.tx_request import DEFAULT_TX_WINDOW, TxRequest
-from ..monitor.comms import action_mapper, comm_mapper, register_tx_handler
 
 CONNECTOR = "ws"
 MAX_EXTRA_FIELDS = 32
@@ -39,7 +39,6 @@ def _port(payload: Any) -> int | None:
     return port if isinstance(port, int) and not isinstance(port, bool) and 0 <= port <= 255 else None
 
 
-@comm_mapper("device.telemetry", "device.event")
 def _uplink(record: Record) -> Iterable[Communication]:
     data = record.data
     if data.get("connector", CONNECTOR) != CONNECTOR:
@@ -55,7 +54,6 @@ def _uplink(record: Record) -> Iterable[Communication]:
     return [_comm(record, COMM_RX, payload=_json_bytes(data.get("payload", {})), extra=extra)]
 
 
-@comm_mapper("device.connected")
 def _join(record: Record) -> Iterable[Communication]:
     data = record.data
     if data.get("connector") != CONNECTOR:
@@ -65,7 +63,6 @@ def _join(record: Record) -> Iterable[Communication]:
     return [_comm(record, COMM_JOIN, extra={k: v for k, v in extra.items() if v is not None})]
 
 
-@comm_mapper("command.sent")
 def _tx(record: Record) -> Iterable[Communication]:
     data = record.data
     payload = data.get("payload", {})
@@ -87,7 +84,6 @@ def _asked_bytes(data: dict[str, Any]) -> bytes:
     return _json_bytes(payload)
 
 
-@comm_mapper("command.acknowledged")
 def _txconfirm(record: Record) -> Iterable[Communication]:
     data = record.data
     if not data.get("confirm"):
@@ -102,10 +98,12 @@ _DETAIL_KEYS = ("name", "kind", "tags", "changes", "connector", "reason", "code"
                 "last_seen", "command_id", "command", "source", "reference", "expires_at", "error")
 
 
-@action_mapper("device.created", "device.updated", "device.deleted", "device.enabled", "device.disabled",
-               "device.token_rotated", "device.connected", "device.disconnected", "device.online",
-               "device.offline", "command.queued", "command.sent", "command.acknowledged", "command.failed",
-               "command.expired")
+_ACTION_RECORDS = ("device.created", "device.updated", "device.deleted", "device.enabled", "device.disabled",
+                   "device.token_rotated", "device.connected", "device.disconnected", "device.online",
+                   "device.offline", "command.queued", "command.sent", "command.acknowledged", "command.failed",
+                   "command.expired")
+
+
 def _action(record: Record) -> Action:
     data = record.data
     details = {k: data[k] for k in _DETAIL_KEYS if data.get(k) is not None}
@@ -134,4 +132,14 @@ class WsTxHandler:
             source="tx", reference=tx.reference or None, confirm=tx.confirm, actor="monitor", window=tx.window)
 
 
-register_tx_handler(WsTxHandler())
+COMMS = Comms(
+    communications={
+        "device.telemetry": _uplink,
+        "device.event": _uplink,
+        "device.connected": _join,
+        "command.sent": _tx,
+        "command.acknowledged": _txconfirm,
+    },
+    actions=each(_ACTION_RECORDS, _action),
+    tx_handlers=(WsTxHandler(),),
+)

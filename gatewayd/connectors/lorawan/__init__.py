@@ -20,5 +20,5 @@ CONNECTOR = Connector(
     blueprints=(rest.blueprint, dashboard.blueprint),
     websockets=station_routes.WEBSOCKETS,
     commands=tuple(service.COMMANDS),
-    comms=(comms,),
+    comms=(comms.COMMS,),
 )

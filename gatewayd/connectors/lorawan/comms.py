@@ -13,12 +13,12 @@ from typing import Any, Iterable
 
 import orjson
 
+from ...comm_tables import Comms
 from ...journal.record import Record
 from ..monitor.resiot import (COMM_GWALIVE, COMM_GWRX, COMM_GWTX, COMM_JOIN, COMM_RX, COMM_TX, COMM_TXCONFIRM,
                               COMM_TXSENDACK,
                               Action, Communication)
 from ..monitor.tx_request import DEFAULT_TX_WINDOW
-from ..monitor.comms import action_mapper, comm_mapper, register_tx_handler
 from .downlink import LorawanTxHandler
 
 CONNECTOR = "lorawan"
@@ -48,7 +48,6 @@ def _base(record: Record, comm_type: str, dev_eui: str, dt: datetime | None = No
                          dt=dt or record_time(record), seq=record.seq, **fields)
 
 
-@comm_mapper("lorawan.uplink")
 def uplink_comms(record: Record) -> list[Communication]:
     d = record.data
     dt = record_time(record)
@@ -133,7 +132,6 @@ def gateway_tx(record: Record, dev_eui: str, downlink: dict[str, Any], dt: datet
                  extra=extra)
 
 
-@comm_mapper("lorawan.downlink")
 def class_c_comms(record: Record) -> Iterable[Communication]:
     d = record.data
     downlink = d["downlink"]
@@ -144,7 +142,6 @@ def class_c_comms(record: Record) -> Iterable[Communication]:
                 window=downlink.get("asked_window", DEFAULT_TX_WINDOW))
 
 
-@comm_mapper("lorawan.foreign_uplink")
 def foreign_comms(record: Record) -> list[Communication]:
     """A frame of a device that is not ours, one comm_gwrx per gateway copy: DevEui is unknown (""),
     Extra says Mine "false" and carries the DevAddr and why it is not ours."""
@@ -157,7 +154,6 @@ def foreign_comms(record: Record) -> list[Communication]:
             for copy in d["gateways"]]
 
 
-@comm_mapper("lorawan.join", "lorawan.join_refused")
 def join_comms(record: Record) -> Iterable[Communication]:
     d = record.data
     accepted = record.type == "lorawan.join"
@@ -176,7 +172,6 @@ def join_comms(record: Record) -> Iterable[Communication]:
         yield gateway_tx(record, d["dev_eui"], d["join_accept"], kind="join_accept")
 
 
-@comm_mapper("gateway.alive")
 def gateway_alive_comms(record: Record) -> Iterable[Communication]:
     d = record.data
     extra: dict[str, Any] = {"kind": d.get("kind", ""), "addr": d.get("addr", "")}
@@ -184,7 +179,6 @@ def gateway_alive_comms(record: Record) -> Iterable[Communication]:
     yield _base(record, COMM_GWALIVE, d["eui"], gateway_euis=(d["eui"],), extra=extra)
 
 
-@comm_mapper("gateway.tx_ack")
 def tx_ack_comms(record: Record) -> Iterable[Communication]:
     d = record.data
     error = d.get("error", "NONE")
@@ -201,7 +195,6 @@ def _action(record: Record, action_type: str, target: str, actor: str = "lorawan
                   record_time(record), record.seq)
 
 
-@action_mapper("gateway.added", "gateway.removed")
 def gateway_registry_action(record: Record) -> Action:
     d = record.data
     actor = d.get("actor") or ("auto" if d.get("source") == "auto" else "operator")
@@ -209,39 +202,33 @@ def gateway_registry_action(record: Record) -> Action:
                    addr=d.get("addr"))
 
 
-@action_mapper("gateway.alive")
 def gateway_online_action(record: Record) -> Action | None:
     if not record.data.get("came_online"):
         return None
     return _action(record, "gateway.online", record.data["eui"], addr=record.data.get("addr"))
 
 
-@action_mapper("gateway.offline")
 def gateway_offline_action(record: Record) -> Action:
     return _action(record, "gateway.offline", record.data["eui"], last_seen=record.data.get("last_seen"))
 
 
-@action_mapper("lorawan.join")
 def joined_action(record: Record) -> Action:
     d = record.data
     return _action(record, "lorawan.joined", d["dev_eui"], device_id=d["device_id"], dev_addr=d["dev_addr"])
 
 
-@action_mapper("lorawan.join_refused")
 def join_refused_action(record: Record) -> Action:
     d = record.data
     return _action(record, "lorawan.join_refused", d["dev_eui"], device_id=d["device_id"],
                    reason=d.get("reason"), dev_nonce=d["dev_nonce"])
 
 
-@action_mapper("lorawan.downlink_queued")
 def queued_action(record: Record) -> Action:
     d = record.data
     return _action(record, "command.queued", d["dev_eui"], d.get("source") or "operator", command_id=d["command_id"],
                    reference=d.get("reference"), port=d["port"], confirm=d.get("confirm"), connector=CONNECTOR)
 
 
-@action_mapper("lorawan.downlink")
 def class_c_sent_action(record: Record) -> Action:
     downlink = record.data["downlink"]
     return _action(record, "command.sent", record.data["dev_eui"], command_id=downlink["command_id"],
@@ -249,32 +236,27 @@ def class_c_sent_action(record: Record) -> Action:
                    device_class="C")
 
 
-@action_mapper("lorawan.downlink_failed")
 def class_c_failed_action(record: Record) -> Action:
     first = record.data["failed"][0]
     return _action(record, "command.failed", record.data["dev_eui"], command_id=first["command_id"],
                    reference=first.get("reference"), reason=first.get("reason"), connector=CONNECTOR)
 
 
-@action_mapper("lorawan.device_settings")
 def settings_action(record: Record) -> Action:
     d = record.data
     return _action(record, "lorawan.device_settings", d["dev_eui"], d.get("actor") or "operator", **d["settings"])
 
 
-@action_mapper("lorawan.queue_cleared")
 def queue_cleared_action(record: Record) -> Action:
     d = record.data
     return _action(record, "lorawan.queue_cleared", d["dev_eui"], d.get("actor") or "operator",
                    dropped=d.get("dropped"))
 
 
-@action_mapper("lorawan.keys_shown")
 def keys_shown_action(record: Record) -> Action:
     return _action(record, "lorawan.keys_shown", record.data["dev_eui"], record.data.get("actor") or "operator")
 
 
-@action_mapper("lorawan.uplink")
 def command_progress_action(record: Record) -> Action | None:
     """Command state changes riding on an uplink (one action per record: the most telling one)."""
     d = record.data
@@ -297,4 +279,30 @@ def command_progress_action(record: Record) -> Action | None:
     return None
 
 
-register_tx_handler(LorawanTxHandler())
+COMMS = Comms(
+    communications={
+        "lorawan.uplink": uplink_comms,
+        "lorawan.downlink": class_c_comms,
+        "lorawan.foreign_uplink": foreign_comms,
+        "lorawan.join": join_comms,
+        "lorawan.join_refused": join_comms,
+        "gateway.alive": gateway_alive_comms,
+        "gateway.tx_ack": tx_ack_comms,
+    },
+    actions={
+        "gateway.added": gateway_registry_action,
+        "gateway.removed": gateway_registry_action,
+        "gateway.alive": gateway_online_action,
+        "gateway.offline": gateway_offline_action,
+        "lorawan.join": joined_action,
+        "lorawan.join_refused": join_refused_action,
+        "lorawan.downlink_queued": queued_action,
+        "lorawan.downlink": class_c_sent_action,
+        "lorawan.downlink_failed": class_c_failed_action,
+        "lorawan.device_settings": settings_action,
+        "lorawan.queue_cleared": queue_cleared_action,
+        "lorawan.keys_shown": keys_shown_action,
+        "lorawan.uplink": command_progress_action,
+    },
+    tx_handlers=(LorawanTxHandler(),),
+)

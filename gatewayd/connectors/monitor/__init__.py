@@ -12,5 +12,5 @@ CONNECTOR = Connector(
     services=(("monitor", MonitorService),),
     blueprints=(ws.blueprint, tx_api.blueprint, dashboard_ws.blueprint),
     parsers=(cli.add_monitor_parser,),
-    comms=(core_actions,),
+    comms=(core_actions.COMMS,),
 )

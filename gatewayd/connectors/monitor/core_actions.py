@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 
+from ...comm_tables import Comms
 from ...journal.record import Record, parse_ts
 from .resiot import Action
-from .comms import action_mapper
 
 SYSTEM = "gatewayd"
 # What identify() records for a bad API key is its first 12 characters. Only a well-formed
@@ -29,7 +29,6 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
-@action_mapper("admin.password_set")
 def admin_password_set(record: Record) -> Action:
     data = record.data
     generated = bool(data.get("generated"))
@@ -37,14 +36,12 @@ def admin_password_set(record: Record) -> Action:
     return make_action(record, actor, "admin", {"generated": generated})
 
 
-@action_mapper("apikey.created")
 def apikey_created(record: Record) -> Action:
     data = record.data
     details = {"key_id": _text(data.get("key_id")), "name": _text(data.get("name"))}
     return make_action(record, _text(data.get("actor")) or "operator", details["key_id"], details)
 
 
-@action_mapper("apikey.revoked")
 def apikey_revoked(record: Record) -> Action:
     key_id = _text(record.data.get("key_id"))
     return make_action(record, _text(record.data.get("actor")) or "operator", key_id, {"key_id": key_id})
@@ -61,7 +58,6 @@ def safe_subject(kind: str, subject: str, user_hash: str = "") -> str:
     return subject[:64]
 
 
-@action_mapper("auth.failed")
 def auth_failed(record: Record) -> Action:
     data = record.data
     kind = _text(data.get("kind"))
@@ -70,13 +66,11 @@ def auth_failed(record: Record) -> Action:
     return make_action(record, source, subject, {"kind": kind, "source": source})
 
 
-@action_mapper("auth.logout")
 def auth_logout(record: Record) -> Action:
     user = _text(record.data.get("user"))
     return make_action(record, user, user, {})
 
 
-@action_mapper("auth.login")
 def auth_login(record: Record) -> Action:
     data = record.data
     user = _text(data.get("user"))
@@ -84,7 +78,6 @@ def auth_login(record: Record) -> Action:
     return make_action(record, user, user, {"source": source})
 
 
-@action_mapper("config.reloaded")
 def config_reloaded(record: Record) -> Action:
     data = record.data
     return make_action(record, SYSTEM, "configuration", {
@@ -93,7 +86,6 @@ def config_reloaded(record: Record) -> Action:
     })
 
 
-@action_mapper("journal.compacted")
 def journal_compacted(record: Record) -> Action:
     data = record.data
     return make_action(record, SYSTEM, "journal", {
@@ -103,13 +95,27 @@ def journal_compacted(record: Record) -> Action:
     })
 
 
-@action_mapper("server.started")
 def server_started(record: Record) -> Action:
     data = record.data
     return make_action(record, SYSTEM, "server", {
         key: data.get(key) for key in ("version", "pid", "http_port", "udp_port")})
 
 
-@action_mapper("server.stopping")
 def server_stopping(record: Record) -> Action:
     return make_action(record, SYSTEM, "server", {"pid": record.data.get("pid")})
+
+
+COMMS = Comms(
+    actions={
+        "admin.password_set": admin_password_set,
+        "apikey.created": apikey_created,
+        "apikey.revoked": apikey_revoked,
+        "auth.failed": auth_failed,
+        "auth.logout": auth_logout,
+        "auth.login": auth_login,
+        "config.reloaded": config_reloaded,
+        "journal.compacted": journal_compacted,
+        "server.started": server_started,
+        "server.stopping": server_stopping,
+    },
+)

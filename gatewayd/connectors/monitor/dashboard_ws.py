@@ -148,7 +148,7 @@ class Feed:
             async for record in subscription.receive:
                 if record.seq <= self.delivered:
                     continue
-                event = dashboard_events.render(record)
+                event = dashboard_events.render(record, self.core.comms)
                 if event is not None and self.query.wants(event):
                     await self._send_event(event)
                 self.delivered = record.seq
@@ -159,7 +159,7 @@ class Feed:
     def _accepts(self, record: Record) -> bool:
         if self.query.device is not None and record.data.get("device_id") != self.query.device:
             return False
-        return dashboard_events.accepts(record)
+        return dashboard_events.accepts(record, self.core.comms)
 
     async def _replay(self, until: int) -> None:
         """Events of journal records delivered < seq <= until, read and rendered in a worker thread."""
@@ -189,7 +189,7 @@ class Feed:
         for record in islice(records, REPLAY_CHUNK):
             last = record.seq
             if self._accepts(record):
-                event = dashboard_events.render(record)
+                event = dashboard_events.render(record, self.core.comms)
                 if event is not None and self.query.wants(event):
                     events.append(event)
         return events, last

@@ -23,10 +23,9 @@ import logging
 import trio
 
 from ...journal.record import Record
-from . import comms
 from .resiot import StreamFilter
 from .session import Feed, Session, queue_item
-from .streams import KINDS, MappedComms, StreamKind, local_zone, parse_since
+from .streams import MappedComms, StreamKind, local_zone, parse_since, stream_kinds
 
 log = logging.getLogger("gatewayd.monitor")
 
@@ -126,9 +125,10 @@ class MonitorService:
     def __init__(self, core):
         self.core = core
         self.zone = local_zone(core.settings.monitor.timezone)
-        self.broadcasts = {name: Broadcast(self, kind) for name, kind in KINDS.items()}
-        # The history store keeps the communications stream too: the same mappers (pure functions),
-        # and what the live stream mapped already while a monitor listens.
+        self.kinds = stream_kinds(core.comms)
+        self.broadcasts = {name: Broadcast(self, kind) for name, kind in self.kinds.items()}
+        # The history store maps the same records to communications a moment later, in its worker
+        # thread: while a monitor listens, it takes what the live stream mapped already.
         self.mapped = MappedComms()
         core.history.comm_mapper = self.history_communications
         self.dropped = 0
@@ -139,13 +139,13 @@ class MonitorService:
     def history_communications(self, record: Record) -> list:
         """For the history store's worker thread."""
         items = self.mapped.take(record.seq)
-        return items if items is not None else comms.communications(record)
+        return items if items is not None else self.core.comms.communications(record)
 
     def session(self, stream: str, flt: StreamFilter | None, since: int | None) -> Session:
-        return Session(self, KINDS[stream], flt, since, self.core.settings.monitor.queue_size)
+        return Session(self, self.kinds[stream], flt, since, self.core.settings.monitor.queue_size)
 
     def parse_filter(self, stream: str, query) -> StreamFilter | None:
-        return KINDS[stream].parse_filter(query)
+        return self.kinds[stream].parse_filter(query)
 
     @staticmethod
     def parse_since(value: str | None) -> int | None:

@@ -10,9 +10,9 @@ from datetime import tzinfo
 from typing import Any, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ...comm_tables import CommTables
 from ...journal.record import Record
 from ...web.wsframe import SharedText
-from . import comms
 from .resiot import COMM_TYPES, StreamFilter, encode_action, encode_envelope, parse_filter
 
 log = logging.getLogger("gatewayd.monitor")
@@ -67,7 +67,7 @@ _FAILED_TYPES: set[str] = set()
 @dataclass(frozen=True)
 class StreamKind:
     name: str
-    mappers: dict  # record type -> mapper; looked up live, so registrations made later count
+    mappers: dict  # record type -> mapper (one of the core's CommTables)
     known_types: Sequence[str] | None  # what `types=` may name (None: anything)
 
     def accepts(self, record: Record) -> bool:
@@ -113,10 +113,10 @@ class StreamKind:
         return None if empty else flt
 
 
-KINDS = {
-    "communications": StreamKind("communications", comms.COMM_MAPPERS, COMM_TYPES),
-    "actions": StreamKind("actions", comms.ACTION_MAPPERS, None),
-}
+def stream_kinds(tables: CommTables) -> dict[str, StreamKind]:
+    """The two streams, with the connectors' mappers (core.comms)."""
+    return {"communications": StreamKind("communications", tables.comm_mappers, COMM_TYPES),
+            "actions": StreamKind("actions", tables.action_mappers, None)}
 
 
 def parse_since(value: str | None) -> int | None:

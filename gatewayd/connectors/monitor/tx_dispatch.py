@@ -62,7 +62,7 @@ def _describe(tx: TxRequest) -> str:
 
 def _unknown_device(core, tx: TxRequest) -> TxRefused:
     device = _registered_device(core, tx.dev_eui)
-    handlers = {h.connector for h in comms.TX_HANDLERS}
+    handlers = {h.connector for h in core.comms.tx_handlers}
     lorawan_device = (device or {}).get("kind") == LORAWAN or (device is None and tx.dev_is_eui)
     if lorawan_device and LORAWAN not in handlers:
         return TxRefused(f"{_describe(tx)}: {NO_LORAWAN}", 501 if device else 404)
@@ -74,7 +74,7 @@ def _unknown_device(core, tx: TxRequest) -> TxRefused:
 
 def choose_handler(core, tx: TxRequest) -> comms.TxHandler:
     """The connector for this request: the named one, else the one that owns the device."""
-    handlers = list(comms.TX_HANDLERS)
+    handlers = core.comms.tx_handlers
     owners = [h for h in handlers if h.owns(core, tx.dev_eui)]
     if tx.connector:
         named = [h for h in handlers if h.connector == tx.connector]

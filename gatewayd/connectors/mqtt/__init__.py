@@ -12,5 +12,5 @@ CONNECTOR = Connector(
     services=(("mqtt", service.MqttService),),
     operations=ops.collect(cli),
     commands=tuple(cli.COMMANDS),
-    comms=(service,),
+    comms=(service.COMMS,),
 )

@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 import trio
 
+from ...comm_tables import Comms
 from ...journal.follow import JournalFollower
 from ...journal.record import Record, parse_ts
 from ...journal.writer import JournalUnavailable
@@ -31,7 +32,6 @@ from ...northbound.alerts import has_events, record_events
 from ...northbound.events import COMMAND_REJECTED, StateDirectory
 from ..monitor.resiot import Action
 from ...ratelimit import TokenBucket
-from ..monitor.comms import action_mapper
 from ..monitor.streams import local_zone
 from . import commands as mqtt_commands
 from .client import Connection, ConnectOptions, MqttFailure, tls_context
@@ -268,14 +268,14 @@ class MqttService:
         follower = JournalFollower(self.core.hub, self.core.journal_dir, self.acked_seq, max_batch=FOLLOW_BATCH)
         pacer = Pacer(self.settings.publish_rate, trio.current_time())
         qos, window, prefix, site = self.settings.qos, connection.window, self.names.prefix, self.names.site
-        directory, zone, hub = self._directory, self._zone, self.core.hub
+        directory, zone, hub, comms = self._directory, self._zone, self.core.hub, self.core.comms
         while True:
             for record in await follower.next_batch():
-                if not has_events(record.type):
+                if not has_events(record.type, comms):
                     if tracker.skip(record.seq):
                         self._moved(tracker)
                     continue
-                events = record_events(record, directory, zone, site=site)
+                events = record_events(record, directory, zone, comms=comms, site=site)
                 if not events:
                     if tracker.skip(record.seq):
                         self._moved(tracker)
@@ -413,15 +413,20 @@ def _iso(moment: float) -> str:
 
 
 # -- on /monitor/actions ----------------------------------------------------------------------------------
-@action_mapper(BACKLOG_DROPPED)
 def _backlog_dropped_action(record: Record) -> Action:
     return Action("mqtt_backlog_dropped", "mqtt", record.data.get("broker", "mqtt"), dict(record.data),
                   parse_ts(record.ts), record.seq)
 
 
-@action_mapper(COMMAND_REJECTED)
 def _command_rejected_action(record: Record) -> Action:
     d = record.data
     return Action("command_rejected", d.get("source") or "northbound", f"{d.get('subject')}:{d.get('id')}",
                   {"error": d.get("error")}, parse_ts(record.ts), record.seq)
 
+
+COMMS = Comms(
+    actions={
+        BACKLOG_DROPPED: _backlog_dropped_action,
+        COMMAND_REJECTED: _command_rejected_action,
+    },
+)

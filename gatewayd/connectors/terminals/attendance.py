@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import trio
 
+from ...comm_tables import Comms
 from ...opcommands import Arg, OpCommand
 from ...journal.record import Record, parse_ts
 from ...journal.writer import JournalUnavailable
@@ -27,7 +28,6 @@ from . import punches as tpunch
 from ..monitor.resiot import COMM_RX, Communication
 from ...history.queries import StoredPunch, select_punches
 from .attendance_state import punch_key
-from ..monitor.comms import comm_mapper
 from ...textsafe import csv_cell
 
 log = logging.getLogger("gatewayd.attendance")
@@ -323,7 +323,6 @@ async def attendance_export(core, start: str | None = None, end: str | None = No
 
 
 # -- monitoring ----------------------------------------------------------------------------------
-@comm_mapper("attendance.punches")
 def _punches_comm(record: Record) -> list[Communication]:
     data = record.data
     records = [{k: v for k, v in p.items() if k not in ("image", "key_time")} for p in data["punches"]]
@@ -351,3 +350,10 @@ COMMANDS = [
                Arg("format", "csv (default) or json", flag=True)],
               _print_export),
 ]
+
+
+COMMS = Comms(
+    communications={
+        "attendance.punches": _punches_comm,
+    },
+)

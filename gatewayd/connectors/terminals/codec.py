@@ -1,8 +1,9 @@
 """Attendance terminals of the "cmd/ret" JSON family (HTTP bodies and WebSocket frames alike).
 
-The terminal sends requests (`reg`, `sendlog`, `checklive`) and gets replies built with
-`encode_reply` / `encode_failure`. The server sends commands (`encode_command`) and reads the
-terminal's replies (`decode_reply`); replies carry no id and match the command by name.
+The terminal sends requests (`reg`, `sendlog`, `checklive`, `sendqrcode`, `senduser`) and gets
+replies built with `encode_reply` / `encode_failure`. The server sends commands (`encode_command`)
+and reads the terminal's replies (`decode_reply`); replies carry no id and match the command by
+name.
 
 Bad input raises `ProtocolError` with one of these codes: "too_large", "bad_json",
 "unknown_cmd", "missing_field", "invalid". `missing_field` is for the top-level fields of a
@@ -22,11 +23,12 @@ from zoneinfo import ZoneInfo
 from ...errors import ProtocolError
 from .fields import MAX_TIME_TEXT_CHARS, describe, dumps_compact, invalid, to_int, to_text
 from .punches import MAX_CODE, MAX_RECORDS_PER_BATCH, Punch, parse_punch
+from .user_codec import SendUser, decode_senduser
 
 MAX_SN_CHARS = 64
 MAX_CPUSN_CHARS = 64
 MAX_DEVINFO_TEXT_CHARS = 128
-REQUESTS = ("reg", "sendlog", "checklive", "sendqrcode")
+REQUESTS = ("reg", "sendlog", "checklive", "sendqrcode", "senduser")
 MAX_QRCODE_CHARS = 1024
 
 # Informational `reg` fields, nested in `devinfo` or (some firmware) flat in the message.
@@ -72,7 +74,7 @@ class SendQrCode:
     code: str
 
 
-TerminalRequest = TerminalReg | SendLog | CheckLive | SendQrCode
+TerminalRequest = TerminalReg | SendLog | CheckLive | SendQrCode | SendUser
 
 
 def decode_request(obj: object) -> TerminalRequest:
@@ -94,6 +96,8 @@ def decode_request(obj: object) -> TerminalRequest:
         return _decode_reg(obj, sn)
     if name == "sendlog":
         return _decode_sendlog(obj, sn)
+    if name == "senduser":
+        return decode_senduser(obj, sn)
     if name == "sendqrcode":
         code = obj.get("record", obj.get("qrcode"))
         if code is None:
@@ -106,6 +110,12 @@ def decode_request(obj: object) -> TerminalRequest:
     if time is not None:
         time = to_text(time, "checklive.time", MAX_TIME_TEXT_CHARS)
     return CheckLive(sn, time)
+
+
+def request_name(req: TerminalRequest) -> str:
+    """The `ret` a reply to this request carries."""
+    return {TerminalReg: "reg", SendLog: "sendlog", CheckLive: "checklive", SendQrCode: "sendqrcode",
+            SendUser: "senduser"}[type(req)]
 
 
 def _parse_sn(obj: Mapping) -> str:

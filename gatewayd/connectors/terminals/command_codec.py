@@ -3,13 +3,15 @@ sent, replies read leniently, punches taken out of getalllog / getnewlog pages. 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from types import MappingProxyType
 
 from ...errors import ProtocolError
+from . import command_params as cp
 from .fields import CLOUDTIME, MAX_TIME_TEXT_CHARS, describe, dumps_compact, invalid, to_int, to_text
 from .punches import MAX_CODE, MAX_ENROLLID, MAX_IMAGE_CHARS, MAX_RECORDS_PER_BATCH, Punch, parse_punch
 
@@ -151,13 +153,20 @@ class Param:
 @dataclass(frozen=True, slots=True)
 class CommandSpec:
     """`params` in wire order. `paged`: answered page by page (`stn`). `count_is_total`: the
-    reply's `count` is the size of the whole set rather than of the page."""
+    reply's `count` is the size of the whole set rather than of the page. `fixed`: sent with every
+    frame. `destructive`: erases data on the terminal; operators must confirm it."""
 
     params: Mapping[str, Param]
     expects_reply: bool = True
     paged: bool = False
     count_is_total: bool = False
     cross_check: Callable[[dict], None] | None = None
+    fixed: Mapping[str, object] = field(default_factory=dict)
+    destructive: bool = False
+
+
+def _optional(checks: Mapping[str, Callable[[object, str], object]]) -> dict[str, Param]:
+    return {key: Param(check, False) for key, check in checks.items()}
 
 
 _STN = Param(_check_stn)
@@ -189,7 +198,7 @@ COMMANDS: Mapping[str, CommandSpec] = MappingProxyType(
             count_is_total=True,
             cross_check=_check_log_range,
         ),
-        "cleanlog": CommandSpec({}),
+        "cleanlog": CommandSpec({}, destructive=True),
         "settime": CommandSpec(
             {"cloudtime": Param(_check_cloudtime, False), "time": Param(_check_cloudtime, False)},
             cross_check=_one_of("settime", "cloudtime", "time"),
@@ -203,8 +212,42 @@ COMMANDS: Mapping[str, CommandSpec] = MappingProxyType(
              "enable": Param(_code_checker(ENFLAG), False)},
             cross_check=_one_of("enableuser", "enflag", "enable"),
         ),
+        "getusername": CommandSpec({"enrollid": _ENROLLID}),
+        "setusername": CommandSpec(
+            {"count": Param(cp.int_in(1, 50), False), "record": Param(cp.USER_NAMES)},
+            cross_check=cp.counted("setusername"),
+        ),
+        "cleanuser": CommandSpec({}, destructive=True),
+        "initsys": CommandSpec({}, destructive=True),
+        "cleanadmin": CommandSpec({}, destructive=True),
+        "setdevinfo": CommandSpec(_optional(cp.DEVINFO_FIELDS), cross_check=cp.at_least_one("setdevinfo")),
+        "setdevlock": CommandSpec(_optional(cp.DEVLOCK_FIELDS), cross_check=cp.at_least_one("setdevlock")),
+        "getdevlock": CommandSpec({}),
+        "getuserlock": CommandSpec({"enrollid": _ENROLLID}),
+        "setuserlock": CommandSpec(
+            {"count": Param(cp.int_in(1, 40), False), "record": Param(cp.USER_LOCKS)},
+            cross_check=cp.counted("setuserlock"),
+        ),
+        "deleteuserlock": CommandSpec({"enrollid": _ENROLLID}),
+        "cleanuserlock": CommandSpec({}, destructive=True),
+        "getholiday": CommandSpec({}, fixed=MappingProxyType({"stn": True})),
+        "setholiday": CommandSpec({"holidays": Param(cp.HOLIDAYS)}),
+        "getquestionnaire": CommandSpec({}, fixed=MappingProxyType({"stn": True})),
+        "setquestionnaire": CommandSpec(
+            _optional(cp.QUESTIONNAIRE_FIELDS), cross_check=cp.check_questionnaire
+        ),
+        # An operator's frame for a command without checks here (newer firmware); see check_raw.
+        "raw": CommandSpec({}),
     }
 )
+DESTRUCTIVE = frozenset(name for name, spec in COMMANDS.items() if spec.destructive)
+
+
+def reply_name(name: str, params: Mapping[str, object] | None) -> str:
+    """The `ret` that answers a command: its own name, or a raw frame's `cmd`."""
+    if name == "raw" and params is not None and isinstance(params.get("cmd"), str):
+        return params["cmd"]
+    return name
 
 
 def encode_command(name: str, params: Mapping[str, object] | None = None) -> str:
@@ -216,6 +259,11 @@ def encode_command(name: str, params: Mapping[str, object] | None = None) -> str
     params = {} if params is None else params
     if not isinstance(params, Mapping):
         raise invalid(f"{name} parameters must be an object, got {describe(params)}")
+    if name == "raw":
+        frame = cp.check_raw(params)
+        if json.loads(frame)["cmd"] in COMMANDS:
+            raise invalid(f"raw.cmd {params['cmd']!r} is a command gatewayd knows: send it as itself")
+        return frame
     unknown = [key for key in params if key not in spec.params]
     if unknown:
         allowed = ", ".join(spec.params) or "none"
@@ -229,7 +277,7 @@ def encode_command(name: str, params: Mapping[str, object] | None = None) -> str
         checked[key] = param.check(params[key], f"{name}.{key}")
     if spec.cross_check is not None:
         spec.cross_check(checked)
-    return dumps_compact({"cmd": name, **checked})
+    return dumps_compact({"cmd": name, **checked, **spec.fixed})
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,19 +287,20 @@ class TerminalReply:
     fields: dict
 
 
-def is_reply(obj: Mapping) -> bool:
+def is_reply(obj: Mapping, expected: str | None = None) -> bool:
     """Whether a frame from a terminal answers a command rather than making a request: it has
-    `ret` or `result`, or (firmware quirk) a `cmd` naming a server command."""
+    `ret` or `result`, or (firmware quirk) a `cmd` naming a server command or the one awaited."""
     if "ret" in obj or "result" in obj:
         return True
     cmd = obj.get("cmd")
-    return isinstance(cmd, str) and cmd.strip().lower() in COMMANDS
+    return isinstance(cmd, str) and (cmd.strip().lower() in COMMANDS or cmd.strip().lower() == expected)
 
 
-def decode_reply(obj: object) -> TerminalReply:
+def decode_reply(obj: object, expected: str | None = None) -> TerminalReply:
     """A terminal's answer to a command. The name comes from `ret`, or from `cmd` (some firmware
-    echoes that). `result` may be a bool, 0/1 or "true"/"false"; when absent (e.g. `gettime`) the
-    reply counts as a success unless it carries a `reason`."""
+    echoes that); it must be a known command or `expected` (the `cmd` of a raw frame in flight).
+    `result` may be a bool, 0/1 or "true"/"false"; when absent (e.g. `gettime`) the reply counts
+    as a success unless it carries a `reason`."""
     if not isinstance(obj, Mapping):
         raise invalid(f"reply must be an object, got {describe(obj)}")
     raw_name = obj.get("ret", obj.get("cmd"))
@@ -260,7 +309,7 @@ def decode_reply(obj: object) -> TerminalReply:
     if not isinstance(raw_name, str):
         raise invalid(f"ret must be a string, got {describe(raw_name)}")
     name = raw_name.strip().lower()
-    if name not in COMMANDS:
+    if name not in COMMANDS and name != expected:
         raise ProtocolError("unknown_cmd", f"reply to unknown command {describe(raw_name)}")
     fields = {key: value for key, value in obj.items() if key not in ("ret", "cmd", "result")}
     return TerminalReply(name, _reply_result(obj), fields)
@@ -297,7 +346,8 @@ def page_done(reply: TerminalReply, page_count: int, cap: int) -> bool:
     """Whether to stop asking for pages after `reply`, the `page_count`-th page received.
 
     Stop on a failed reply, an empty or missing `record`, `count` 0, `to + 1 >= count`, or
-    `page_count >= cap`. `to + 1 >= count` only applies where `count` is the size of the whole
+    `page_count >= cap`; in the dialect with `page` / `pagesize`, on a short page or once
+    `page_count * pagesize` reaches the whole count. `to + 1 >= count` only applies where `count` is the size of the whole
     set (the log commands): `getuserlist` reports the page's own size there, so it stops on the
     empty page that follows the last one. A `count` or `to` that is not an integer stops paging
     too: looping on garbage is worse than stopping early.
@@ -307,6 +357,8 @@ def page_done(reply: TerminalReply, page_count: int, cap: int) -> bool:
     records = reply.fields.get("record")
     if not isinstance(records, list) or not records:
         return True
+    if "pagesize" in reply.fields:
+        return _numbered_page_done(reply.fields, len(records), page_count)
     if "count" not in reply.fields:
         return False
     count = _int_or_none(reply.fields["count"])
@@ -318,6 +370,16 @@ def page_done(reply: TerminalReply, page_count: int, cap: int) -> bool:
         if last is None or last + 1 >= count:
             return True
     return False
+
+
+def _numbered_page_done(fields: dict, received: int, page_count: int) -> bool:
+    """The dialect that numbers its pages (`page`, `pagesize`): a short page is the last one, and
+    so is the page that reaches the whole count (`total`, or a `count` larger than the page)."""
+    size = _int_or_none(fields["pagesize"])
+    if size is None or size <= 0 or received < size:
+        return True
+    total = _int_or_none(fields.get("total", fields.get("count")))
+    return total is not None and total > received and page_count * size >= total
 
 
 def _int_or_none(value: object) -> int | None:

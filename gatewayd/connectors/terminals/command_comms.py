@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ...comm_tables import Comms, each
 from ...journal.record import Record, parse_ts
 from ...ops import OpError
-from ..monitor.comms import action_mapper, comm_mapper, register_tx_handler
 from ..monitor.resiot import COMM_TX, COMM_TXCONFIRM, Action, Communication
 from ..monitor.tx_request import DEFAULT_TX_WINDOW
 from .service import CONNECTOR_HTTP, CONNECTOR_PUSH, CONNECTOR_WS, protocol_of
@@ -23,7 +23,6 @@ def _frame_bytes(data: dict[str, Any]) -> bytes:
     return json.dumps(frame, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-@comm_mapper("terminal.command_sent")
 def _sent_comm(record: Record) -> list[Communication]:
     data = record.data
     return [Communication(comm_type=COMM_TX, connector=data.get("connector", CONNECTOR_WS), dev_eui=data["sn"],
@@ -32,7 +31,6 @@ def _sent_comm(record: Record) -> list[Communication]:
                           confirmation=bool(data.get("confirm")), window=data.get("window") or DEFAULT_TX_WINDOW)]
 
 
-@comm_mapper("terminal.command_acknowledged")
 def _confirm_comm(record: Record) -> list[Communication]:
     data = record.data
     if not data.get("confirm"):
@@ -49,7 +47,6 @@ _COMMAND_ACTIONS = {
 }
 
 
-@action_mapper(*_COMMAND_ACTIONS)
 def _command_action(record: Record) -> Action:
     data = record.data
     details = {k: v for k, v in data.items() if k not in ("sn", "source")}
@@ -58,7 +55,9 @@ def _command_action(record: Record) -> Action:
 
 
 class TerminalTx:
-    """TX requests for terminals: the payload is a command frame, e.g. {"cmd":"opendoor","doornum":1}."""
+    """TX requests for terminals: the payload is a command frame, e.g. {"cmd":"opendoor","doornum":1};
+    `"confirm_destructive":true` in it confirms a command that erases data; a raw frame travels as
+    {"cmd":"raw","frame":{...}}."""
 
     def __init__(self, connector: str):
         self.connector = connector
@@ -79,11 +78,21 @@ class TerminalTx:
         if not isinstance(frame, dict) or not isinstance(frame.get("cmd"), str):
             raise OpError("invalid", 'a terminal TX payload must be a JSON object with "cmd"', 422)
         command = frame.pop("cmd")
+        confirm_destructive = frame.pop("confirm_destructive", False)
+        if command == "raw" and "frame" in frame:  # {"cmd":"raw","frame":{"cmd":"<newer command>",...}}
+            frame = frame["frame"]
+            if not isinstance(frame, dict):
+                raise OpError("invalid", 'a raw TX frame must be a JSON object with "cmd"', 422)
         await core.service("terminal_commands").enqueue(dev_key, command, frame, source="tx",
                                                         reference=tx.reference or None, confirm=tx.confirm,
-                                                        window=tx.window)
+                                                        window=tx.window, confirm_destructive=confirm_destructive)
 
 
-register_tx_handler(TerminalTx(CONNECTOR_WS))
-register_tx_handler(TerminalTx(CONNECTOR_HTTP))
-register_tx_handler(TerminalTx(CONNECTOR_PUSH))
+COMMS = Comms(
+    communications={
+        "terminal.command_sent": _sent_comm,
+        "terminal.command_acknowledged": _confirm_comm,
+    },
+    actions=each(_COMMAND_ACTIONS, _command_action),
+    tx_handlers=(TerminalTx(CONNECTOR_WS), TerminalTx(CONNECTOR_HTTP), TerminalTx(CONNECTOR_PUSH)),
+)

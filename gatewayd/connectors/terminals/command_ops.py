@@ -23,11 +23,12 @@ def _wait_seconds(wait: Any) -> float:
 
 
 async def _enqueue_and_wait(core, sn, command, params, *, actor, reference=None, confirm=False,
-                            expires_in=None, wait=0.0) -> dict[str, Any]:
+                            expires_in=None, wait=0.0, confirm_destructive=False) -> dict[str, Any]:
     wait = _wait_seconds(wait)
     commands = core.service("terminal_commands")
     queued = await commands.enqueue(check_sn(sn), command, params, source=actor, reference=reference,
-                                    confirm=confirm, expires_in=expires_in, watch=wait > 0 and core.online)
+                                    confirm=confirm, expires_in=expires_in, watch=wait > 0 and core.online,
+                                    confirm_destructive=confirm_destructive)
     if wait > 0 and core.online:
         outcome = await commands.wait_settled(queued["command_id"], wait)
         if outcome is not None:
@@ -39,11 +40,13 @@ async def _enqueue_and_wait(core, sn, command, params, *, actor, reference=None,
 @operation("terminal.command")
 async def terminal_command(core, sn: str, command: str, params: dict | None = None, actor: str = "cli",
                            reference: str | None = None, confirm: bool = False, expires_in: float | None = None,
-                           wait: float = 0.0) -> dict[str, Any]:
+                           wait: float = 0.0, confirm_destructive: bool = False) -> dict[str, Any]:
+    """`confirm` asks for comm_txconfirm when the terminal acknowledges (as a TX request's Confirm);
+    `confirm_destructive` is the operator's yes to a command that erases data (cleanuser, ...)."""
     if params is not None and not isinstance(params, dict):
         raise OpError("invalid", "params must be an object", 422)
     return await _enqueue_and_wait(core, sn, command, params, actor=actor, reference=reference, confirm=confirm,
-                                   expires_in=expires_in, wait=wait)
+                                   expires_in=expires_in, wait=wait, confirm_destructive=confirm_destructive)
 
 
 @operation("terminal.commands")
@@ -51,11 +54,6 @@ async def terminal_commands(core, sn: str | None = None, state: str | None = Non
     found = [c for c in core.state.terminals.commands.values()
              if (sn is None or c["sn"] == sn) and (state is None or c["state"] == state)]
     return [public_command(c) for c in sorted(found, key=lambda c: c["queued_seq"])]
-
-
-@operation("terminal.users", needs_daemon=True)
-async def terminal_users(core, sn: str) -> dict[str, Any]:
-    return await core.service("terminal_commands").list_users(check_sn(sn))
 
 
 @operation("terminal.set_user")
@@ -90,12 +88,17 @@ COMMANDS = [
               [Arg("sn"), Arg("command", "cmd/ret: " + ", ".join(tc.COMMANDS) + "; PUSH: "
                               + ", ".join(push_commands.COMMANDS)),
                Arg("params", 'parameters as JSON, e.g. \'{"doornum":1}\'', flag=True, type=_json_arg),
-               Arg("wait", "seconds to wait for the outcome (daemon running)", flag=True, type=float)],
+               Arg("wait", "seconds to wait for the outcome (daemon running)", flag=True, type=float),
+               Arg("confirm_destructive", "confirm a command that erases data (" + ", ".join(sorted(tc.DESTRUCTIVE))
+                   + ")", switch=True)],
               _command_line),
     OpCommand(("terminal", "commands"), "terminal.commands", "list terminal commands",
               [Arg("sn", "only this terminal", flag=True), Arg("state", "queued, sent, acknowledged, failed, expired",
                                                                   flag=True)],
               lambda rows: _table(rows, ["command_id", "sn", "command", "state", "tries", "queued", "error"])),
-    OpCommand(("terminal", "users"), "terminal.users", "list the users enrolled on a terminal (getuserlist)",
-              [Arg("sn")], lambda r: _table(r["users"], ["enrollid", "name", "backupnum", "admin"])),
+    OpCommand(("terminal", "users"), "terminal.users", "list the users known on a terminal",
+              [Arg("sn"), Arg("refresh", "first run getuserlist on the terminal (daemon running)", switch=True)],
+              lambda r: _table([{**u, "credentials": " ".join(map(str, u.get("credentials", ())))}
+                                for u in r["users"]],
+                               ["enrollid", "name", "admin", "credentials", "enabled"])),
 ]

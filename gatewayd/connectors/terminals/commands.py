@@ -18,7 +18,7 @@ from typing import Any, Awaitable, Callable
 import trio
 
 from . import command_codec as tc
-from . import punches as tpunch
+from . import user_codec, users
 from ... import secrets_ as sec
 from ...errors import ProtocolError
 from ...journal.record import parse_ts
@@ -75,6 +75,11 @@ class TerminalLink:
     def close(self, code: int, reason: str) -> None:
         self._close(code, reason)
 
+    @property
+    def awaited(self) -> str | None:
+        """The reply name the command in flight waits for."""
+        return self._waiting[0] if self._waiting is not None else None
+
     def deliver(self, reply: tc.TerminalReply) -> bool:
         """A reply from the terminal: True when it answers the command in flight."""
         if self._waiting is None or self._waiting[0] != reply.name:
@@ -99,7 +104,7 @@ class TerminalLink:
             if on_try is not None:
                 await on_try(attempt)
             send, receive = trio.open_memory_channel[tc.TerminalReply](1)
-            self._waiting = (name, send)
+            self._waiting = (tc.reply_name(name, params), send)
             try:
                 await self._send(frame)
                 if not tc.COMMANDS[name].expects_reply:
@@ -147,7 +152,8 @@ class TerminalCommands:
     # -- queueing -----------------------------------------------------------------------------------
     async def enqueue(self, sn: str, command: str, params: dict[str, Any] | None = None, *, source: str,
                       reference: str | None = None, confirm: bool = False, expires_in: float | None = None,
-                      watch: bool = False, window: str | None = None) -> dict[str, Any]:
+                      watch: bool = False, window: str | None = None,
+                      confirm_destructive: bool = False) -> dict[str, Any]:
         terminal = self.part.get(sn)
         if terminal is None:
             raise OpError("not_found", f"no terminal with serial number {sn!r}", 404)
@@ -157,6 +163,11 @@ class TerminalCommands:
             raise OpError("invalid", "command must be a string", 422)
         command = command.strip().lower()
         checked = _checked_params(terminal, command, dict(params or {}))
+        if not isinstance(confirm_destructive, bool):
+            raise OpError("invalid", "confirm_destructive must be true or false", 422)
+        if command in tc.DESTRUCTIVE and not confirm_destructive:
+            raise OpError("unconfirmed", f"{command} erases data on terminal {sn}: send it again with "
+                                         '"confirm_destructive": true to confirm', 422)
         if expires_in is None:
             expires_in = self.core.settings.devices.command_expiry
         if not isinstance(expires_in, (int, float)) or isinstance(expires_in, bool) or not 0 < expires_in <= 366 * 86400:
@@ -174,7 +185,8 @@ class TerminalCommands:
             await self.core.hub.publish("terminal.command_queued", {
                 "command_id": command_id, "sn": sn, "command": command, "params": journaled, "source": source,
                 "reference": reference, "confirm": bool(confirm), "expires": expires,
-                **({"window": window} if window else {})})
+                **({"window": window} if window else {}),
+                **({"confirmed_destructive": True} if command in tc.DESTRUCTIVE else {})})
         except BaseException:
             self._watchers.pop(command_id, None)
             raise
@@ -300,12 +312,10 @@ class TerminalCommands:
                                reason=_refusal(reply.fields.get("reason")))
 
     async def _paged(self, link: TerminalLink, name: str, params: dict[str, Any], first_try: int, on_try) -> dict:
-        attendance = self.core.service("attendance")
-        totals: dict[str, Any] = {"pages": 0, "received": 0}
         if name == "getuserlist":
-            totals["users"] = []
-        else:
-            totals["stored"] = 0
+            return await self._user_listing(link, params, first_try, on_try)
+        attendance = self.core.service("attendance")
+        totals: dict[str, Any] = {"pages": 0, "received": 0, "stored": 0}
 
         async def page(reply: tc.TerminalReply) -> None:
             if not reply.result:
@@ -313,19 +323,33 @@ class TerminalCommands:
                     raise CommandRefused(str(reply.fields.get("reason") or ""))
                 return
             totals["pages"] += 1
-            if name == "getuserlist":
-                records = reply.fields.get("record")
-                users = [u for u in records if isinstance(u, dict)] if isinstance(records, list) else []
-                totals["users"].extend(users[:tpunch.MAX_RECORDS_PER_BATCH])
-                totals["received"] += len(users)
-            else:
-                punches = tc.punches_in_reply(reply)
-                totals["received"] += len(punches)
-                totals["stored"] += await attendance.ingest(link.sn, punches, connector=CONNECTOR_WS,
-                                                            meta={"cmd": name})
+            punches = tc.punches_in_reply(reply)
+            totals["received"] += len(punches)
+            totals["stored"] += await attendance.ingest(link.sn, punches, connector=CONNECTOR_WS,
+                                                        meta={"cmd": name})
 
         await link.paged(name, params, page, first_try=first_try, on_try=on_try)
         return totals
+
+    async def _user_listing(self, link: TerminalLink, params: dict[str, Any], first_try: int = 1,
+                            on_try=None) -> dict[str, Any]:
+        """Run getuserlist page by page, then record the users on the terminal's user list."""
+        rows: list[dict] = []
+        pages: list[tc.TerminalReply] = []
+
+        async def page(reply: tc.TerminalReply) -> None:
+            if not reply.result:
+                if not pages:
+                    raise CommandRefused(str(reply.fields.get("reason") or ""))
+                return
+            pages.append(reply)
+            rows.extend(user_codec.users_in_rows(reply.fields.get("record")))
+
+        await link.paged("getuserlist", params, page, first_try=first_try, on_try=on_try)
+        found = user_codec.merge_users(rows)
+        complete = users.listing_complete(pages[-1] if pages else None)
+        await users.record_listing(self.core, link.sn, found, complete)
+        return {"pages": len(pages), "received": len(rows), "users": found, "complete": complete}
 
     async def finish(self, command: dict[str, Any], record_type: str, *, result: dict | None = None,
                      reason: str | None = None, connector: str | None = None) -> None:
@@ -340,6 +364,10 @@ class TerminalCommands:
         if reason is not None:
             data["reason"] = reason
         await self.core.hub.publish(record_type, data)
+        if record_type == "terminal.command_acknowledged" and connector != CONNECTOR_PUSH:
+            changes = users.changes_from(command["command"], command["params"], result)
+            if changes is not None:
+                await self.core.hub.publish("terminal.users", {"sn": command["sn"], **changes})
         self._secret_params.pop(command_id, None)
         watcher = self._watchers.get(command_id)
         if watcher is not None:
@@ -359,33 +387,26 @@ class TerminalCommands:
         return link
 
     async def list_users(self, sn: str) -> dict[str, Any]:
-        terminal = self.part.get(sn)
-        if terminal is not None and protocol_of(terminal) == "push":  # what its last uploads listed
-            return {"sn": sn, "pages": 0, "users": self.core.service("push").users(sn)}
+        """Run getuserlist on a live cmd/ret terminal; its users go to the terminal's user list."""
         link = self.live_link(sn)
-        users: list[dict] = []
-
-        async def page(reply: tc.TerminalReply) -> None:
-            if not reply.result:
-                raise OpError("refused", f"terminal {sn} refused getuserlist: {reply.fields.get('reason', '')}", 502)
-            records = reply.fields.get("record")
-            if isinstance(records, list):
-                users.extend(u for u in records if isinstance(u, dict))
-
         try:
-            pages = await link.paged("getuserlist", {}, page)
+            listing = await self._user_listing(link, {})
+        except CommandRefused as exc:
+            raise OpError("refused", f"terminal {sn} refused getuserlist: {exc}", 502) from None
         except CommandTimeout as exc:
             raise OpError("timeout", f"terminal {sn}: {exc}", 504) from None
         except LinkClosed:
             raise OpError("offline", f"terminal {sn} disconnected during getuserlist", 409) from None
-        return {"sn": sn, "pages": pages, "users": users}
+        return {"sn": sn, **listing}
 
 
 def _checked_params(terminal: dict[str, Any], command: str, params: dict[str, Any]) -> dict[str, Any]:
     """The command's validated parameters, by the rules of the terminal's protocol. A terminal that
     never called in is taken for cmd/ret unless the command exists for PUSH terminals only."""
     protocol = protocol_of(terminal)
-    if protocol == "push" or (protocol is None and command in push_commands.COMMANDS and command not in tc.COMMANDS):
+    push_only = command in push_commands.COMMANDS and (command not in tc.COMMANDS
+                                                       or (command == "raw" and "line" in params))
+    if protocol == "push" or (protocol is None and push_only):
         try:
             return push_commands.check_command(command, params)
         except ProtocolError as exc:
@@ -396,7 +417,10 @@ def _checked_params(terminal: dict[str, Any], command: str, params: dict[str, An
         frame = tc.encode_command(command, {**params, "stn": True} if _paged(command) else params)
     except ProtocolError as exc:
         raise OpError("invalid", exc.message, 422) from None
-    return {k: v for k, v in json.loads(frame).items() if k not in ("cmd", "stn")}
+    sent = json.loads(frame)
+    if command == "raw":
+        return sent  # the frame is the parameters, its own `cmd` included
+    return {k: v for k, v in sent.items() if k not in ("cmd", "stn")}
 
 
 def _refusal(reason: Any) -> str:

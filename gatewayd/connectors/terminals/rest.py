@@ -1,11 +1,12 @@
 """REST API for attendance terminals and their punches (operators only):
 
-    GET/POST       /api/terminals                      list (?status=) / add {sn, name?, tz?, cloudtime?, encoding?}
+    GET/POST       /api/terminals                      list (?status=) / add {sn, name?, tz?, cloudtime?, encoding?,
+                                                       access?}
     GET/PATCH/DELETE /api/terminals/<sn>
     POST           /api/terminals/<sn>/approve | reject
     GET/POST       /api/terminals/<sn>/commands        list / queue {command, params?, reference?, confirm?,
-                                                       expires_in?, wait?}
-    GET            /api/terminals/<sn>/users           getuserlist, paged (terminal on WebSocket)
+                                                       expires_in?, wait?, confirm_destructive?}
+    GET            /api/terminals/<sn>/users           the user list; ?refresh=1 runs getuserlist first
     PUT            /api/terminals/<sn>/users/<enrollid> setuserinfo {name, backupnum, record, admin?, wait?}
     GET            /api/attendance                     ?from&to&sn&enrollid&tz&limit&after, &format=csv
 """
@@ -75,7 +76,7 @@ async def list_terminals():
 @operator_required
 @_retryable
 async def add_terminal():
-    body = await _body("sn", "name", "tz", "cloudtime", "encoding")
+    body = await _body("sn", "name", "tz", "cloudtime", "encoding", "access")
     if "sn" not in body:
         raise OpError("invalid", "sn is required", 422)
     return jsonify(await _call("terminal.add", actor=g.operator.actor, **body)), 201
@@ -91,7 +92,7 @@ async def get_terminal(sn: str):
 @operator_required
 @_retryable
 async def update_terminal(sn: str):
-    body = await _body("name", "tz", "cloudtime", "encoding")
+    body = await _body("name", "tz", "cloudtime", "encoding", "access")
     return jsonify(await _call("terminal.update", sn=sn, actor=g.operator.actor, **body))
 
 
@@ -127,7 +128,7 @@ async def list_commands(sn: str):
 @operator_required
 @_retryable
 async def queue_command(sn: str):
-    body = await _body("command", "params", "reference", "confirm", "expires_in", "wait")
+    body = await _body("command", "params", "reference", "confirm", "expires_in", "wait", "confirm_destructive")
     if "command" not in body:
         raise OpError("invalid", "command is required", 422)
     command = await _call("terminal.command", sn=sn, actor=g.operator.actor, **body)
@@ -137,7 +138,10 @@ async def queue_command(sn: str):
 @blueprint.get("/api/terminals/<sn>/users")
 @operator_required
 async def list_users(sn: str):
-    return jsonify(await _call("terminal.users", sn=sn))
+    refresh = request.args.get("refresh", "")
+    if refresh not in ("", "0", "1", "true", "false"):
+        raise OpError("invalid", "refresh must be 1 or 0", 422)
+    return jsonify(await _call("terminal.users", sn=sn, refresh=refresh in ("1", "true")))
 
 
 @blueprint.put("/api/terminals/<sn>/users/<enrollid>")

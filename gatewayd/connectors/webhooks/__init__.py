@@ -18,5 +18,5 @@ CONNECTOR = Connector(
     operations=ops.collect(service),
     blueprints=(routes.blueprint, routes.dashboard),
     commands=tuple(commands.COMMANDS),
-    comms=(actions,),
+    comms=(actions.COMMS,),
 )

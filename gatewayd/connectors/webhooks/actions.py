@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from ...comm_tables import Comms
 from ...journal.record import Record
 from ..monitor.resiot import Action
-from ..monitor.comms import action_mapper
 from ..monitor.core_actions import SYSTEM, make_action
 
 
@@ -21,7 +21,6 @@ def shown_url(url: object) -> str:
     return f"{parts.scheme}://{host}{parts.path}"
 
 
-@action_mapper("webhook.added")
 def webhook_added(record: Record) -> Action:
     d = record.data
     return make_action(record, str(d.get("actor") or "operator"), str(d.get("name", "")), {
@@ -29,14 +28,21 @@ def webhook_added(record: Record) -> Action:
         "signed": bool(d.get("secret")), "batch": d.get("batch")})
 
 
-@action_mapper("webhook.removed")
 def webhook_removed(record: Record) -> Action:
     d = record.data
     return make_action(record, str(d.get("actor") or "operator"), str(d.get("name", "")), {"name": d.get("name")})
 
 
-@action_mapper("webhook.dropped")
 def webhook_dropped(record: Record) -> Action:
     d = record.data
     keys = ("name", "first_event", "last_event", "count", "first_ts", "error", "tries", "max_age")
     return make_action(record, SYSTEM, str(d.get("name", "")), {k: d.get(k) for k in keys})
+
+
+COMMS = Comms(
+    actions={
+        "webhook.added": webhook_added,
+        "webhook.removed": webhook_removed,
+        "webhook.dropped": webhook_dropped,
+    },
+)

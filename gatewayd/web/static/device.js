@@ -1,117 +1,18 @@
-/* Device page: live status, latest values, charts per numeric field, events and command states. */
+/* Device page: live status, latest values, charts (charts.js), events and command states. */
 "use strict";
 
 document.addEventListener("DOMContentLoaded", () => {
   const deviceId = document.body.dataset.device;
   const pageSeq = Number(document.body.dataset.seq || 0);
   const $ = (id) => document.getElementById(id);
-  const series = new Map();   // field -> [{t, v, seq}]
-  const seen = new Set();     // telemetry seqs already charted
-  let rangeSeconds = Number($("range").value) || 0;
-  let custom = null;          // [from, to] in ms when the range is "custom"
-  let drawPending = false;
-  const RAW_UP_TO = 86400;    // up to a day: every message; longer: the server's time buckets (mean)
-
-  const isNumber = (v) => typeof v === "number" && isFinite(v);
-
-  function addPoint(field, t, v, seq) {
-    if (!series.has(field)) series.set(field, []);
-    const points = series.get(field);
-    points.push({ t, v, seq });
-    if (points.length > 1 && points[points.length - 2].t > t) points.sort((a, b) => a.t - b.t);
-    if (points.length > 20000) points.shift();
-  }
-
-  function addTelemetry(ts, payload, seq) {
-    if (seq !== undefined) { if (seen.has(seq)) return; seen.add(seq); }
-    const t = Date.parse(ts);
-    for (const [field, value] of Object.entries(payload || {})) {
-      if (isNumber(value)) addPoint(field, t, value, seq);
-    }
-  }
-
-  function chartFor(field) {
-    const id = `chart-${field}`;
-    let box = document.getElementById(id);
-    if (!box) {
-      const canvas = GW.element("canvas", { role: "img", "aria-label": `Chart of ${field} over time` });
-      box = GW.element("div", { className: "chart", id },
-        GW.element("h3", {}, GW.element("span", {}, field), GW.element("span", { className: "muted", "data-role": "summary" })),
-        canvas);
-      $("charts").append(box);
-    }
-    return box;
-  }
-
-  function drawAll() {
-    drawPending = false;
-    const now = Date.now();
-    const range = custom || (rangeSeconds ? [now - rangeSeconds * 1000, now] : null);
-    let any = false;
-    for (const field of [...series.keys()].sort()) {
-      const points = series.get(field).filter((p) => !range || (p.t >= range[0] && p.t <= range[1]));
-      const box = document.getElementById(`chart-${field}`);
-      if (!points.length) { if (box) box.hidden = true; continue; }
-      any = true;
-      const chart = chartFor(field);
-      chart.hidden = false;
-      const values = points.map((p) => p.v);
-      chart.querySelector('[data-role="summary"]').textContent =
-        `latest ${values[values.length - 1]} · min ${Math.min(...values)} · max ${Math.max(...values)} · ${points.length} points`;
-      LineChart.draw(chart.querySelector("canvas"), points, range);
-    }
-    $("charts-empty").hidden = any;
-  }
-
-  function redraw() {
-    if (drawPending) return;
-    drawPending = true;
-    requestAnimationFrame(drawAll);
-  }
-
-  async function load() {
-    series.clear();
-    seen.clear();
-    const url = `/api/devices/${encodeURIComponent(deviceId)}/telemetry`;
-    const [from, to] = custom || [rangeSeconds ? Date.now() - rangeSeconds * 1000 : null, null];
-    try {
-      if (!custom && rangeSeconds && rangeSeconds <= RAW_UP_TO) {
-        const query = new URLSearchParams({ limit: "10000", from: new Date(from).toISOString() });
-        const data = await GW.getJson(`${url}?${query}`);
-        for (const item of data.items) addTelemetry(item.ts, item.payload, item.seq);
-      } else {
-        const fields = [...document.querySelectorAll("#latest tr[data-field]")].map((row) => row.dataset.field);
-        for (const field of fields) {
-          const query = new URLSearchParams({ key: field, limit: "1000" });
-          query.set("from", new Date(from ?? Date.now() - 400 * 86400 * 1000).toISOString());
-          if (to) query.set("to", new Date(to).toISOString());
-          const data = await GW.getJson(`${url}?${query}`);
-          for (const p of data.points) addPoint(field, Date.parse(p.t), p.mean);
-        }
-      }
-      redraw();
-    } catch (error) {
-      $("charts-empty").textContent = `Could not load telemetry: ${error.message}`;
-    }
-  }
-
-  $("range").addEventListener("change", () => {
-    const value = $("range").value;
-    $("custom-range").hidden = value !== "custom";
-    if (value === "custom") return;
-    custom = null;
-    rangeSeconds = Number(value);
-    load();
+  const charts = TelemetryCharts.create({
+    deviceId,
+    keys: JSON.parse($("charts").dataset.keys || "[]"),
+    tags: JSON.parse($("charts").dataset.tags || "[]"),
+    root: $("charts"),
+    controls: { range: $("range"), custom: $("custom-range"), from: $("range-from"), to: $("range-to"),
+                zoomReset: $("zoom-reset"), empty: $("charts-empty") },
   });
-  $("custom-range").addEventListener("submit", (event) => {
-    event.preventDefault();
-    const from = Date.parse($("range-from").value), to = Date.parse($("range-to").value);
-    if (!isFinite(from) || !isFinite(to) || from >= to) return;
-    custom = [from, to];
-    load();
-  });
-  window.addEventListener("resize", redraw);
-  setInterval(() => { if (rangeSeconds && !custom) redraw(); }, 30000);  // the window slides with time
 
   function updateLatest(ts, payload) {
     const table = $("latest");
@@ -191,9 +92,8 @@ document.addEventListener("DOMContentLoaded", () => {
       switch (event.category) {
         case "telemetry":
           updateLatest(event.ts, event.payload);
-          addTelemetry(event.ts, event.payload, event.seq);
+          charts.add(event.ts, event.payload);
           setLastSeen(event.ts);
-          redraw();
           break;
         case "presence":
           if (event.type === "device_online" || event.type === "device_connected") setStatus(true);
@@ -220,5 +120,5 @@ document.addEventListener("DOMContentLoaded", () => {
       }
     },
   });
-  load();
+  charts.load();
 });
