@@ -41,6 +41,26 @@ def local_zone(name: str) -> tzinfo:
 
 
 # -- rendering ----------------------------------------------------------------------------------------
+class MappedComms:
+    """The communications the live stream mapped lately, by record seq, for the history store's
+    worker thread to take instead of mapping the same record again. Bounded (the oldest go first);
+    every access is a single dict operation, so the event loop and the worker thread can share it."""
+
+    LIMIT = 2048
+
+    def __init__(self) -> None:
+        self._items: dict[int, list] = {}
+
+    def keep(self, seq: int, items: list) -> None:
+        kept = self._items
+        kept[seq] = items
+        if len(kept) > self.LIMIT:
+            kept.pop(next(iter(kept)), None)
+
+    def take(self, seq: int) -> list | None:
+        return self._items.pop(seq, None)
+
+
 _FAILED_TYPES: set[str] = set()
 
 
@@ -53,15 +73,19 @@ class StreamKind:
     def accepts(self, record: Record) -> bool:
         return record.type in self.mappers
 
-    def render(self, record: Record, zone: tzinfo) -> Rendered:
+    def render(self, record: Record, zone: tzinfo, mapped: "MappedComms | None" = None) -> Rendered:
         """Every frame of one record, encoded once for every session. A failing mapper costs its
-        record's frames, nothing more."""
+        record's frames, nothing more. `mapped` keeps the record's communications for the history
+        store, which maps the same records a moment later."""
         mapper = self.mappers.get(record.type)
         if mapper is None:
             return []
         try:
             if self.name == "communications":
-                return [(c, SharedText(encode_envelope(c, zone))) for c in mapper(record)]
+                items = list(mapper(record))
+                if mapped is not None:
+                    mapped.keep(record.seq, items)
+                return [(c, SharedText(encode_envelope(c, zone))) for c in items]
             action = mapper(record)
             return [] if action is None else [(action, SharedText(encode_action(action, zone)))]
         except Exception:
