@@ -14,14 +14,20 @@ the server, the load generator ("load") and the monitor processes used per secon
 the disk's fsync latency timed alongside (a durable record reaches no monitor before its fsync):
 on a shared 2-core box these tell a saturated daemon from a busy machine or a slow disk.
 
+Two more servers compare ways of sending, in the same run: "per-frame" is this daemon with the
+batched socket writes turned off (gatewayd/web/wsbatch.py finds no hypercorn stream, so every frame
+is its own ASGI `websocket.send`), and "before" is the daemon of another checkout (`--baseline DIR`,
+e.g. `git worktree add /tmp/before main`), each with its own copy of the same state.
+
 Usage: python bench/monitor_fanout.py [--seconds 3] [--rate 1000] [--clients 1,10,100] [--no-ids] [--repeat 1]
-       [--servers raw,gatewayd] [--modes rate,ingest] [--set SECTION.KEY=VALUE ...]
+       [--servers raw,gatewayd,per-frame,before] [--baseline DIR] [--modes rate,ingest] [--set SECTION.KEY=VALUE ...]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 import tomllib
@@ -37,6 +43,10 @@ INGEST_DEVICES = 50
 PROBES = 10
 MONITORS_PER_PROCESS = 50
 RAW_QUEUE = 2000
+SERVERS = ("raw", "gatewayd", "per-frame", "before")
+# The daemon with every frame sent as its own ASGI message (no batched writes).
+PER_FRAME = ("-c", "import sys; from gatewayd.web import wsbatch; wsbatch.hypercorn_stream = lambda send: None; "
+                   "from gatewayd.cli.main import main; sys.exit(main())")
 
 
 # -- the raw stack ------------------------------------------------------------------------------------
@@ -464,7 +474,9 @@ def main() -> None:
     parser.add_argument("--no-ids", action="store_true",
                         help="latency runs send telemetry without an id: not durable at once, written "
                              "within journal.flush_interval_ms (default 100 ms), and only then monitored")
-    parser.add_argument("--servers", default="raw,gatewayd", help="which servers to run (for quick iterations)")
+    parser.add_argument("--servers", default="raw,gatewayd",
+                        help=f"which servers to run, of {','.join(SERVERS)} (before needs --baseline)")
+    parser.add_argument("--baseline", type=Path, help="a gatewayd checkout to run as the server 'before'")
     parser.add_argument("--modes", default="rate,ingest", help="which scenarios to run: rate (latency), ingest")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="a daemon setting for this run (a TOML value), e.g. monitor.writes_per_second=1000")
@@ -487,7 +499,9 @@ def main() -> None:
 
     raise_nofile(4096)
     clients = [int(c) for c in args.clients.split(",")]
-    servers = [name for name in ("raw", "gatewayd") if name in args.servers.split(",")]
+    servers = [name for name in SERVERS if name in args.servers.split(",")]
+    if "before" in servers and args.baseline is None:
+        parser.error("the server 'before' needs --baseline DIR")
     modes = args.modes.split(",")
     with temp_dir("gatewayd-bench-monitor-") as tmp:
         tmp = Path(tmp)
@@ -507,16 +521,23 @@ def main() -> None:
         config = write_config(tmp, settings)
         portfile = tmp / "raw.json"
         raw = subprocess.Popen([sys.executable, __file__, "--raw-server", str(portfile)], cwd=ROOT)
-        server = Server(state, config).start()
+        daemons = {}
+        for name in [n for n in servers if n != "raw"] or ["gatewayd"]:
+            copy = tmp / f"state-{name}"
+            shutil.copytree(state, copy)
+            daemons[name] = Server(copy, config, root=args.baseline if name == "before" else ROOT,
+                                   entry=PER_FRAME if name == "per-frame" else ("-m", "gatewayd"))
         try:
+            for server in daemons.values():
+                server.start()
             deadline = time.monotonic() + 30
             while not portfile.exists():
                 if time.monotonic() > deadline:
                     raise RuntimeError("the raw server did not start")
                 time.sleep(0.05)
             bases = {"raw": f"ws://127.0.0.1:{json.loads(portfile.read_text())['port']}",
-                     "gatewayd": f"ws://127.0.0.1:{server.port}"}
-            pids = {"raw": raw.pid, "gatewayd": server.pid}
+                     **{name: f"ws://127.0.0.1:{server.port}" for name, server in daemons.items()}}
+            pids = {"raw": raw.pid, **{name: server.pid for name, server in daemons.items()}}
             runs: dict[tuple, list[dict]] = {}
             for _ in range(args.repeat):  # rounds over every scenario, so load drift hits all alike
                 for name in servers:
@@ -532,7 +553,9 @@ def main() -> None:
             rows = {scenario: median_run(found, "p99" if scenario[2] == "rate" else "ingest_per_s")
                     for scenario, found in runs.items()}
         finally:
-            server.stop()
+            for server in daemons.values():
+                if server.proc is not None:
+                    server.stop()
             raw.terminate()
             raw.wait(10)
     report(rows, servers, clients, args.rate, not args.no_ids)
@@ -576,13 +599,17 @@ def report(rows: dict, servers: list[str], clients: list[int], rate: float, with
             for m in clients:
                 r = rows[name, m, "ingest"]
                 print(f"{name:>9} {m:>8} {r['ingest_per_s']:>9.0f} {r['ingest_per_s'] / base:>6.0%} {figures(r)}")
-    if len(servers) == 2 and len({scenario[2] for scenario in rows}) == 2:
-        print("\ngatewayd / raw stack")
+    both_modes = len({scenario[2] for scenario in rows}) == 2
+    for other in [name for name in servers if name != "gatewayd"]:
+        if "gatewayd" not in servers or not both_modes:
+            break
+        print(f"\ngatewayd / {other}" + (" stack" if other == "raw" else ""))
         for m in clients:
-            g, r = rows["gatewayd", m, "ingest"], rows["raw", m, "ingest"]
-            gl, rl = rows["gatewayd", m, "rate"], rows["raw", m, "rate"]
+            g, r = rows["gatewayd", m, "ingest"], rows[other, m, "ingest"]
+            gl, rl = rows["gatewayd", m, "rate"], rows[other, m, "rate"]
             print(f"  {m:>3} monitors: ingest {g['ingest_per_s'] / r['ingest_per_s']:.2f}x, "
-                  f"p99 at {rate:g}/s {gl['p99']:.2f} ms vs {rl['p99']:.2f} ms")
+                  f"p99 at {rate:g}/s {gl['p99']:.2f} ms vs {rl['p99']:.2f} ms, "
+                  f"CPU ms/msg {gl['cpu_ms_per_msg']:.3f} vs {rl['cpu_ms_per_msg']:.3f}")
     if ("gatewayd", 10, "rate") in rows:
         p99 = rows["gatewayd", 10, "rate"]["p99"]
         print(f"\ntarget p99 < 20 ms at {rate:g} msgs/s with 10 monitors: {p99:.2f} ms -> "

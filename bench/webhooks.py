@@ -1,6 +1,7 @@
 """Webhook deliveries/s beside a bare httpx POST loop, and ingest with 3 webhooks (one dead) vs none.
 
     .venv/bin/python bench/webhooks.py [--events 3000] [--connections 50] [--messages 200] [--rounds 3]
+        [--catch-up 20] [--part all|deliveries|ingest] [--compare-tree DIR]
 
 Everything runs on 127.0.0.1. The receiver is a separate process (trio + h11, keep-alive) that
 answers 200 and counts events; it times the first and last request it gets.
@@ -11,10 +12,18 @@ answers 200 and counts events; it times the first and last request it gets.
    journal, nothing signed, no cursor). Target: gatewayd >= 50 % of the bare loop. Batch mode
    (100 events per request) is shown for comparison.
 2. Ingest: --connections WebSocket devices send --messages telemetry frames each (the ingest bench's
-   load), with no webhook, then with 3 webhooks on `up`: two to the receiver, one to a port where
-   nothing listens (retried with backoff). Target: ingest with webhooks >= 90 % of without. While
-   ingest saturates the daemon the senders yield (gatewayd/connectors/webhooks/pacing.py) and catch
-   up afterwards from the journal; the events they had delivered when the rounds ended are shown.
+   load) to two daemons, one with no webhook, one with 3 webhooks on `up`: two to the receiver, one
+   to a port where nothing listens (retried with backoff). Their rounds alternate, so both see the
+   same machine load, and the daemon not measured is frozen (SIGSTOP) meanwhile, so the backlog the
+   webhooks deliver between rounds takes nothing from the other's round. Target: ingest with
+   webhooks >= 90 % of without (the median of the per-pair ratios). While ingest saturates the
+   daemon the senders yield (gatewayd/connectors/webhooks/pacing.py) and catch up afterwards from
+   the journal; how far they had got after each round is shown, and after the last one how far
+   they get within --catch-up seconds.
+
+   --part deliveries|ingest runs only one of the two. --compare-tree DIR adds, to the same
+   alternating rounds, the 3-webhook daemon of another source tree (a git worktree of an older
+   commit, say): a before/after under the same machine load.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -153,7 +163,6 @@ async def fill_journal(state: Path, url: str, count: int, batch: bool) -> bytes:
     """A webhook, then `count` telemetry records after it; returns one event body as sent."""
     from gatewayd import config, ops
     from gatewayd.connectors.webhooks.delivery import encode, pending_events
-    from gatewayd.northbound.events import StateDirectory
     from gatewayd.gateway import open_core
 
     settings = config.from_mapping({"server": {"state_dir": str(state)}}, "<bench>")
@@ -167,32 +176,33 @@ async def fill_journal(state: Path, url: str, count: int, batch: bool) -> bytes:
                 ("device.telemetry", {"device_id": device["id"], "name": "bench-meter", "connector": "ws",
                                       "payload": {"temperature": 20 + i % 10 / 10, "humidity": 40 + i % 7, "seq": i}})
                 for i in range(start, min(count, start + 1000))])
-        sample = pending_events(records[:1], frozenset(["up"]), StateDirectory(core.state), core.service("monitor").zone,
-                                core.comms)
+        sample = pending_events(records[:1], frozenset(["up"]), core.service("webhooks").rendered)
         return encode(sample, False)
 
 
 # -- 2. ingest -----------------------------------------------------------------------------------------
-def ingest(tmp: Path, args, hooks: list[dict], label: str) -> list[tuple[float, float]]:
-    sys.path.insert(0, str(ROOT / "bench"))
-    from ingest_ws import drive
+class IngestServer:
+    """A daemon with --connections registered devices, driven one round at a time."""
 
-    state = tmp / f"ingest-{label}"
-    devices = trio.run(create_devices, state, args.connections)
-    creds = tmp / f"devices-{label}.json"
-    creds.write_text(json.dumps(devices))
-    config = write_config(tmp, {"log": {"level": "warning"},
-                                "devices": {"rate_per_second": 1e6, "rate_burst": 1_000_000,
-                                            # every generated connection comes from 127.0.0.1
-                                            "max_unregistered_per_source": 100_000,
-                                            "handshakes_per_second_per_source": 1e5,
-                                            "handshake_burst_per_source": 100_000}})
-    config.write_text(config.read_text() + webhook_tables(hooks))
-    server = Server(state, config).start()
-    try:
-        return [drive(f"ws://127.0.0.1:{server.port}/ws", creds, args, server.pid) for _ in range(args.rounds)]
-    finally:
-        server.stop()
+    def __init__(self, tmp: Path, args, hooks: list[dict], label: str, root: Path = ROOT):
+        state = tmp / f"ingest-{label}"
+        devices = trio.run(create_devices, state, args.connections)
+        self.creds = tmp / f"devices-{label}.json"
+        self.creds.write_text(json.dumps(devices))
+        config = write_config(state, {"log": {"level": "warning"},
+                                      "devices": {"rate_per_second": 1e6, "rate_burst": 1_000_000,
+                                                  # every generated connection comes from 127.0.0.1
+                                                  "max_unregistered_per_source": 100_000,
+                                                  "handshakes_per_second_per_source": 1e5,
+                                                  "handshake_burst_per_source": 100_000}})
+        config.write_text(config.read_text() + webhook_tables(hooks))
+        self.server = Server(state, config, root=root).start()
+
+    def round(self, args) -> tuple[float, float]:
+        sys.path.insert(0, str(ROOT / "bench"))
+        from ingest_ws import drive
+
+        return drive(f"ws://127.0.0.1:{self.server.port}/ws", self.creds, args, self.server.pid)
 
 
 def main() -> None:
@@ -202,6 +212,11 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=200, help="telemetry frames per connection per round")
     parser.add_argument("--workers", type=int, default=1, help="load-generator processes")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--catch-up", type=float, default=20.0,
+                        help="seconds the live webhooks get to deliver their backlog after the last round")
+    parser.add_argument("--compare-tree", metavar="DIR",
+                        help="also measure, in the same rounds, the 3-webhook daemon of another source tree "
+                             "(e.g. a git worktree of an older commit)")
     parser.add_argument("--part", choices=("all", "deliveries", "ingest"), default="all",
                         help="run only one of the two measurements")
     args = parser.parse_args()
@@ -236,27 +251,75 @@ def deliveries(tmp: Path, receiver: Receiver, args) -> None:
     print(f"gatewayd webhook, batches   : {batched:8.0f} events/s   (100 events per request)")
 
 
-def ingest_ratio(tmp: Path, receiver: Receiver, args) -> None:
+def three_hooks(receiver: Receiver) -> list[dict]:
     dead = f"http://127.0.0.1:{unused_port()}/gone"
-    hooks = [{"url": receiver.url, "name": "one", "events": ["up"], "secret": SECRET},
-             {"url": receiver.url, "name": "two", "events": ["up"]},
-             {"url": dead, "name": "dead", "events": ["up"]}]
-    none = ingest(tmp, args, [], "none")
-    receiver.reset()
-    three = ingest(tmp, args, hooks, "three")
-    sent = receiver.stats()["events"]
-    (rate_none, cpu_none), (rate_three, cpu_three) = max(none), max(three)
-    print(f"ingest, no webhook          : {rate_none:8.0f} msg/s  (rounds: {', '.join(f'{r:.0f}' for r, _ in none)})"
-          f"; server CPU {min(c for _, c in none):.0f} us/msg")
-    print(f"ingest, 3 webhooks, 1 dead  : {rate_three:8.0f} msg/s  (rounds: {', '.join(f'{r:.0f}' for r, _ in three)})"
-          f"; server CPU {min(c for _, c in three):.0f} us/msg")
-    print(f"  ratio {rate_three / rate_none:6.1%} by rate best/best, "
-          f"{median([r for r, _ in three]) / median([r for r, _ in none]):6.1%} median/median (target >= 90 %), "
-          f"{min(c for _, c in none) / min(c for _, c in three):6.1%} by server CPU per message")
-    print(f"  events the 2 live webhooks had delivered when the rounds ended: {sent} of "
-          f"{2 * args.rounds * args.connections * args.messages} (the rest wait in the journal)")
+    return [{"url": receiver.url, "name": "one", "events": ["up"], "secret": SECRET},
+            {"url": receiver.url, "name": "two", "events": ["up"]},
+            {"url": dead, "name": "dead", "events": ["up"]}]
+
+
+def ingest_ratio(tmp: Path, receiver: Receiver, args) -> None:
+    daemons: dict[str, IngestServer] = {}
+    receivers = {"three": receiver}
+    try:
+        daemons["none"] = IngestServer(tmp, args, [], "none")
+        daemons["three"] = IngestServer(tmp, args, three_hooks(receiver), "three")
+        if args.compare_tree:
+            (tmp / "other-receiver").mkdir()
+            receivers["other"] = Receiver(tmp / "other-receiver")
+            daemons["other"] = IngestServer(tmp, args, three_hooks(receivers["other"]), "other",
+                                            Path(args.compare_tree).resolve())
+        receiver.reset()
+        rounds: dict[str, list[tuple[float, float]]] = {label: [] for label in daemons}
+        delivered: dict[str, list[int]] = {label: [] for label in receivers}
+        for _ in range(args.rounds):
+            # Interleaved, so all see the same machine load; the daemons not measured are frozen
+            # (SIGSTOP), so a backlog the webhooks deliver takes nothing from another's round.
+            for label, measured in daemons.items():
+                frozen = [d.server.pid for d in daemons.values() if d is not measured]
+                for pid in frozen:
+                    os.kill(pid, signal.SIGSTOP)
+                try:
+                    rounds[label].append(measured.round(args))
+                finally:
+                    for pid in frozen:
+                        os.kill(pid, signal.SIGCONT)
+            for label, got in receivers.items():
+                delivered[label].append(got.stats()["events"])
+        expected = 2 * args.rounds * args.connections * args.messages
+        began = time.monotonic()
+        others = [d.server.pid for label, d in daemons.items() if label != "three"]
+        for pid in others:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            after = receiver.wait_events(expected, timeout=args.catch_up)["events"]
+        finally:
+            for pid in others:
+                os.kill(pid, signal.SIGCONT)
+        took = time.monotonic() - began
+    finally:
+        for daemon in daemons.values():
+            daemon.server.stop()
+        if "other" in receivers:
+            receivers["other"].stop()
+    names = {"none": "no webhook        ", "three": "3 webhooks, 1 dead", "other": "3 webhooks, 1 dead"}
+    for label, name in names.items():
+        if label not in rounds:
+            continue
+        rates, cpus = [r for r, _ in rounds[label]], [c for _, c in rounds[label]]
+        print(f"ingest, {name}  : {median(rates):8.0f} msg/s median, server CPU {median(cpus):5.1f} us/msg median  "
+              f"(rounds: {', '.join(f'{r:.0f}' for r in rates)} msg/s; {', '.join(f'{c:.1f}' for c in cpus)} us/msg)"
+              + (f"  <- gatewayd of {args.compare_tree}" if label == "other" else ""))
+        if label == "none":
+            continue
+        pairs = list(zip(rounds["none"], rounds[label]))
+        print(f"  ratio with/without: {median([t[0] / n[0] for n, t in pairs]):6.1%} by rate (median of the round "
+              f"pairs), {median([n[1] / t[1] for n, t in pairs]):6.1%} by server CPU per message (target >= 90 %)")
+        print(f"  events the 2 live webhooks had delivered after each round: {', '.join(map(str, delivered[label]))} "
+              f"of {expected} in all" + (f"; {after} {took:.1f} s after the last round (the rest wait in the journal)"
+                                         if label == "three" else ""))
     print(f"load average now {os.getloadavg()[0]:.1f} (above the CPU count, other work shares the cores and "
-          "rates vary from round to round; CPU per message does not)")
+          "rates vary from round to round)")
 
 
 def delivery_rate(tmp: Path, receiver: Receiver, count: int, batch: bool, run: int = 0) -> float:

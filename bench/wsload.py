@@ -82,9 +82,14 @@ async def create_devices(state_dir: Path, count: int, keys: list | None = None) 
 class Server:
     """gatewayd serve as a subprocess, logging to a file in its state directory."""
 
-    def __init__(self, state_dir: Path, config_path: Path | None = None):
+    def __init__(self, state_dir: Path, config_path: Path | None = None, *, root: Path = ROOT,
+                 entry: tuple[str, ...] = ("-m", "gatewayd")):
+        """`root`: the checkout whose gatewayd runs (another one serves as a baseline); `entry`: how
+        python starts it (a `-c` program for a variant)."""
         self.state_dir = state_dir
         self.config_path = config_path
+        self.root = root
+        self.entry = entry
         self.proc: subprocess.Popen | None = None
         self.port = 0
 
@@ -93,12 +98,12 @@ class Server:
         runfile.unlink(missing_ok=True)
         profile = os.environ.get("GATEWAYD_BENCH_PROFILE")
         prefix = ["-m", "cProfile", "-o", profile] if profile else []
-        args = [sys.executable, *prefix, "-m", "gatewayd", "serve", "--state-dir", str(self.state_dir),
+        args = [sys.executable, *prefix, *self.entry, "serve", "--state-dir", str(self.state_dir),
                 "--host", "127.0.0.1", "--port", "0", "--udp-port", "0"]
         if self.config_path:
             args += ["--config", str(self.config_path)]
         self.log = open(self.state_dir / "server.log", "ab")
-        self.proc = subprocess.Popen(args, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(args, cwd=self.root, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while not runfile.exists():
             if self.proc.poll() is not None or time.monotonic() > deadline:

@@ -18,11 +18,12 @@ from typing import Any, Awaitable, Callable
 class OpError(Exception):
     """A refusal with a stable code, a human message and the HTTP status that fits it."""
 
-    def __init__(self, code: str, message: str, status: int = 400):
+    def __init__(self, code: str, message: str, status: int = 400, field: str | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
         self.status = status
+        self.field = field  # the argument at fault, when one is (forms show the message next to it)
 
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message}

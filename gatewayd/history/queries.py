@@ -197,8 +197,8 @@ def communications(conn: sqlite3.Connection, *, start_us: int | None, end_us: in
     if end_us is not None:
         where.append("ts <= ?")
         args.append(end_us)
-    if after is not None:
-        where.append("(ts, seq) >= (?, ?)")
+    if after is not None:  # the same record again for its later items, unless the cursor is past them all
+        where.append("(ts, seq) > (?, ?)" if after[2] >= PAST_ITEMS else "(ts, seq) >= (?, ?)")
         args.extend(after[:2])
     if device:
         # Mappers take the device from the record's data: a record without it as a JSON string has none of its items.

@@ -14,8 +14,13 @@ view for it is never reached while the front is in place.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable
+
+import trio
+from werkzeug.datastructures import Headers
+from werkzeug.sansio.request import Request
 
 from .wsconn import ConnectionEnded
 
@@ -25,12 +30,16 @@ Asgi = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable
 class AsgiWebSocket:
     """A server WebSocket over raw ASGI messages, with the methods WsConnection uses."""
 
-    __slots__ = ("scope", "_receive", "_send", "remote", "remote_addr", "path", "requested_subprotocols",
-                 "_headers", "gone")
+    __slots__ = ("scope", "_receive", "_receive_nowait", "_send", "remote", "remote_addr", "path",
+                 "requested_subprotocols", "_headers", "_handshake", "gone")
 
     def __init__(self, scope: dict, receive, send):
         self.scope = scope
         self._receive = receive
+        # hypercorn's trio worker hands each connection the receive side of a memory channel: a
+        # frame already queued there can be taken without a wait (see receive_nowait).
+        channel = getattr(receive, "__self__", None)
+        self._receive_nowait = channel.receive_nowait if isinstance(channel, trio.MemoryReceiveChannel) else None
         self._send = send
         client = scope.get("client") or ("", 0)
         self.remote = (str(client[0]), int(client[1] or 0))
@@ -38,6 +47,7 @@ class AsgiWebSocket:
         self.path: str = scope.get("path", "")
         self.requested_subprotocols = list(scope.get("subprotocols") or ())
         self._headers: dict[str, str] | None = None
+        self._handshake: Request | None = None
         self.gone = False
 
     @property
@@ -48,25 +58,61 @@ class AsgiWebSocket:
                              for k, v in self.scope.get("headers", ())}
         return self._headers
 
+    @property
+    def handshake(self) -> Request:
+        """The upgrade request as the web framework reads one (`args`, `cookies`, `headers` in any
+        case, `scheme`, `remote_addr`), for routes that authenticate operators; built on first use."""
+        if self._handshake is None:
+            scope = self.scope
+            self._handshake = Request(
+                "GET", scope.get("scheme", "ws"), scope.get("server"), scope.get("root_path", ""), self.path,
+                scope.get("query_string", b""), Headers([(k.decode("latin-1"), v.decode("latin-1"))
+                                                         for k, v in scope.get("headers", ())]),
+                self.remote_addr)
+        return self._handshake
+
+    @property
+    def send_callable(self):
+        """The server's ASGI `send` for this connection (gatewayd/web/wsbatch.py looks behind it)."""
+        return self._send
+
     async def accept(self, subprotocol: str | None = None) -> None:
         message = await self._receive()  # websocket.connect
         if message["type"] != "websocket.connect":
             raise ConnectionEnded(None, "the client left during the handshake")
         await self._send({"type": "websocket.accept", "subprotocol": subprotocol})
 
-    async def refuse(self, status: int, text: str, headers: Iterable[tuple[str, str]] = ()) -> None:
+    async def refuse(self, status: int, text: str, headers: Iterable[tuple[str, str]] = (), *,
+                     content_type: str = "text/plain; charset=utf-8") -> None:
         """Answer the upgrade request with HTTP `status` instead of a WebSocket (a close frame when
         the server cannot send HTTP answers to upgrade requests)."""
         if "websocket.http.response" in (self.scope.get("extensions") or {}):
-            fields = [(b"content-type", b"text/plain; charset=utf-8")]
+            fields = [(b"content-type", content_type.encode("latin-1"))]
             fields += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
             await self._send({"type": "websocket.http.response.start", "status": status, "headers": fields})
             await self._send({"type": "websocket.http.response.body", "body": (text.rstrip("\n") + "\n").encode()})
         else:
             await self._send({"type": "websocket.close", "code": 1008})
 
+    async def refuse_json(self, status: int, code: str, message: str) -> None:
+        """`refuse` with the JSON error body the REST API answers with ({"code", "message"})."""
+        await self.refuse(status, json.dumps({"code": code, "message": message}, separators=(",", ":")),
+                          content_type="application/json")
+
     async def receive(self) -> str | bytes:
-        message = await self._receive()
+        return self._frame(await self._receive())
+
+    def receive_nowait(self) -> str | bytes:
+        """The next frame if the server has one queued already, else raise trio.WouldBlock."""
+        if self._receive_nowait is None:
+            raise trio.WouldBlock
+        try:
+            message = self._receive_nowait()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            raise trio.WouldBlock from None  # the waiting receive reports the end
+        return self._frame(message)
+
+    def _frame(self, message: dict) -> str | bytes:
         if message["type"] == "websocket.receive":
             text = message.get("text")
             return text if text is not None else message.get("bytes") or b""

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
-from quart import current_app, g, jsonify, request, websocket
+from quart import current_app, g, jsonify, request
 
 from ..access import API_KEY_PREFIX
 
@@ -48,9 +48,10 @@ def _bearer(ctx) -> str | None:
     return None
 
 
-async def identify(ctx) -> Operator | None:
-    """The operator behind a request or WebSocket handshake, or None. Bad keys are recorded."""
-    core = current_app.config["CORE"]
+async def identify(ctx, core=None) -> Operator | None:
+    """The operator behind a request or WebSocket handshake, or None. Bad keys are recorded.
+    (`core`: for handshakes answered before the web framework, gatewayd/web/asgi_ws.py.)"""
+    core = core or current_app.config["CORE"]
     key = _bearer(ctx)
     if key:
         entry = core.access.check_api_key(key)
@@ -85,9 +86,3 @@ def operator_required(handler):
 
     return wrapper
 
-
-async def websocket_operator() -> Operator | None:
-    core = current_app.config["CORE"]
-    if core.access.blocked("apikey", client_address(websocket)):
-        return None
-    return await identify(websocket)

@@ -26,13 +26,17 @@ from werkzeug.exceptions import HTTPException
 from .. import __version__
 from ..journal.writer import JournalUnavailable
 from ..ops import OpError
-from .sessions import COOKIE_NAME, CSRF_FIELD, CSRF_HEADER, LoginRefused, same_origin
 from .auth import client_address
+from .handover import Handover
+from .sessions import COOKIE_NAME, CSRF_FIELD, CSRF_HEADER, LoginRefused, same_origin
 
 log = logging.getLogger("gatewayd.dashboard")
 
 WEB = Path(__file__).resolve().parent.parent / "web"
 NOTICE_COOKIE = "gatewayd_notice"
+# Never handed back to a form after a refusal: passwords, and the form's own token.
+UNKEPT_FIELDS = frozenset({"password", "current", "new", "confirm", CSRF_FIELD})
+MAX_KEPT_CHARS = 20_000
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 
@@ -125,20 +129,62 @@ def subject_names() -> dict[str, dict[str, str]]:
     }
 
 
+def field_error(field: str, message: str, status: int = 422) -> OpError:
+    """A refusal that belongs to one field of a form: the page shows it next to that field."""
+    return OpError("invalid", message, status, field=field)
+
+
+def _handover() -> Handover:
+    return core().extras.setdefault("handover", Handover())
+
+
+def hand_over(slot: str, value: Any, size: int = 1024) -> None:
+    """Give the page this browser is sent to next something to show once (see handover.py);
+    `size`: about how many bytes it holds, when that can be large."""
+    _handover().put(g.session.sid, slot, value, size)
+
+
+def take_over(slot: str) -> Any | None:
+    session = g.get("session")
+    return None if session is None else _handover().take(session.sid, slot)
+
+
+def take_shown_once(slot: str, what: str, then: str) -> Any:
+    """A secret handed over by a form (hand_over), or the 410 page: it was shown already."""
+    value = take_over(slot)
+    if value is None:
+        raise OpError("gone", f"{what} is shown once, right after it is made, and this one has been shown "
+                              f"already. {then}", 410)
+    return value
+
+
+def _keep_form(back: str, exc: OpError) -> None:
+    field = exc.field if exc.field in g.form else None  # a field this form has, so the page shows it
+    values = {k: v[:MAX_KEPT_CHARS] for k, v in g.form.items() if k not in UNKEPT_FIELDS and isinstance(v, str)}
+    hand_over("form:" + urlsplit(back).path, {"action": request.path, "input": values,
+                                              "errors": {field: exc.message} if field else {}})
+    if field is None:
+        notice("error", exc.message)
+
+
 async def render(template: str, status: int = 200, **context: Any) -> Response:
     session = g.get("session")
     context.setdefault("active", "")
+    if "form" not in context:
+        # The values and field errors of this page's form, refused a moment ago (POST-redirect-GET).
+        context["form"] = take_over("form:" + request.path) or {"action": "", "input": {}, "errors": {}}
     body = await render_template(
         template, user=session.user if session is not None and session.user else None,
         csrf=sessions().csrf_token(session) if session is not None else "", csrf_field=CSRF_FIELD,
         notices=_take_notices() + g.get("notices", []), asset_version=ASSET_VERSION, version=__version__,
-        **context)
+        after_post=request.method == "POST", **context)
     g.notices = []
     return Response(body, status=status, content_type="text/html; charset=utf-8")
 
 
 def back_to(url: str) -> None:
-    """Where a form handler sends the browser after an error it can explain."""
+    """Where a form handler sends the browser after an error it can explain: the form's values
+    (but passwords) and the error go with it, next to the field for a FieldError."""
     g.back = url
 
 
@@ -201,7 +247,7 @@ def action(handler):
             return await handler(*args, **kwargs)
         except OpError as exc:
             if g.get("back"):
-                notice("error", exc.message)
+                _keep_form(g.back, exc)
                 return go(g.back)
             raise
 

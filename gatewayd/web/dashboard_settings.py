@@ -6,7 +6,8 @@ from quart import g, request
 
 from .. import ops
 from .auth import client_address
-from .dashboard import action, actor, back_to, core, form_value, go, notice, page, pages, render, secure, sessions
+from .dashboard import (action, actor, back_to, core, form_value, go, hand_over, notice, page, pages, render, secure,
+                        sessions, take_shown_once)
 
 blueprint = pages("dashboard_settings", __name__)
 
@@ -28,8 +29,17 @@ async def settings():
 async def create_key():
     back_to("/settings#apikeys")
     created = await ops.call(core(), "apikey.create", {"name": await form_value("name")})
+    hand_over(f"apikey:{created['key_id']}", created)
+    return go(f"/settings/apikeys/{created['key_id']}/created")
+
+
+@blueprint.get("/settings/apikeys/<key_id>/created")
+@page
+async def created_key(key_id: str):
+    """The new key handed over by the form, once: a reload shows it no more."""
+    key = take_shown_once(f"apikey:{key_id}", "An API key", "Create a new key if it was lost (and revoke the old one).")
     scheme = "wss" if request.scheme == "https" else "ws"
-    return await render("apikey_created.html", 201, active="settings", key=created,
+    return await render("apikey_created.html", active="settings", key=key,
                         monitor_url=f"{scheme}://{request.host}/monitor/communications")
 
 

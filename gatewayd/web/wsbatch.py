@@ -1,22 +1,23 @@
 """Several WebSocket messages in one socket write, for streams that send many frames per second.
 
-quart's `websocket.send` takes one message through quart, hypercorn (a lock, a shielded write)
-and wsproto, with a socket write and two scheduler turns each; a monitor receiving thousands of
-frames a second spends nearly all its time there, and one writer task cannot keep up with many
-publishing tasks. hypercorn gives the ASGI app its WebSocket stream's own `app_send`; from it we
-reach the stream, and hand several encoded messages to it as one write through the same locked
-path its own sends take. Each message stays one WebSocket message (one final frame). A client
-that negotiated no extension gets frames encoded once for every client (`SharedText.frame`);
-otherwise the connection's wsproto encodes each message (compression has per-connection state).
+ASGI has one message per WebSocket message: each `websocket.send` goes through hypercorn's stream
+(a lock, a shielded write, wsproto) as one socket write with its scheduler turns, and a monitor
+receiving thousands of frames a second would spend most of its time there. So this module is the
+ONE place that reaches behind ASGI: `hypercorn_stream(send)` finds the hypercorn WebSocket stream
+whose `app_send` is the connection's ASGI `send`, and `BatchSender` hands it several encoded
+messages as one write through the same locked path its own sends take. Each message stays one
+WebSocket message (one final frame). A client that negotiated no extension gets frames encoded
+once for every client (`SharedText.frame`); otherwise the connection's wsproto encodes each
+message (compression has per-connection state). tests/monitor/test_batched_send.py pins what
+this relies on in the hypercorn we ship, and that no other module reaches behind ASGI.
 
 On another server, or a hypercorn whose internals moved, `BatchSender.for_websocket` says so
-(`batched` is False) and each message goes through `websocket.send`, as before.
+(`batched` is False, logged once) and each message goes out as its own ASGI `websocket.send`.
 """
 
 from __future__ import annotations
 
 import logging
-from functools import partial
 from typing import Sequence
 
 import trio
@@ -36,30 +37,26 @@ except ImportError:  # pragma: no cover - hypercorn is the server this daemon sh
 _warned = False
 
 
-def _hypercorn_stream(websocket) -> "WSStream | None":
-    target = getattr(websocket, "_get_current_object", lambda: websocket)()
-    send = getattr(target, "_send", None)
-    if isinstance(send, partial) and send.args:
-        stream = getattr(send.args[0], "__self__", None)
-        if WSStream is not None and isinstance(stream, WSStream):
-            return stream
-    return None
+def hypercorn_stream(send) -> "WSStream | None":
+    """The hypercorn WebSocket stream behind an ASGI `send` (its bound `app_send`), else None."""
+    stream = getattr(send, "__self__", None)
+    return stream if WSStream is not None and isinstance(stream, WSStream) else None
 
 
 class BatchSender:
+    """Sends for one WebSocket (an `AsgiWebSocket`): several messages per write when batched."""
+
     def __init__(self, websocket, stream: "WSStream | None"):
         self._websocket = websocket
         self._stream = stream
         self.batched = stream is not None
-        headers = getattr(websocket, "headers", None)
-        offered = headers.get("Sec-WebSocket-Extensions") if headers is not None else None
         # Without an offer nothing can have been negotiated: the shared frames fit this client.
-        self.shared_frames = self.batched and not offered
+        self.shared_frames = self.batched and not websocket.headers.get("sec-websocket-extensions")
 
     @classmethod
     def for_websocket(cls, websocket) -> "BatchSender":
         global _warned
-        stream = _hypercorn_stream(websocket)
+        stream = hypercorn_stream(websocket.send_callable)
         if stream is None and not _warned:
             _warned = True
             log.warning("WebSocket frames go out one by one: this server's stream was not recognised")
@@ -73,6 +70,7 @@ class BatchSender:
         if stream is None:
             for message in messages:
                 await self._websocket.send(message.text)
+            await trio.lowlevel.checkpoint()  # a send to a vanished peer may not yield by itself
             return
         if not self._open():
             await trio.lowlevel.checkpoint()  # (before encoding: a closed wsproto refuses to)

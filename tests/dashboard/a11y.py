@@ -45,7 +45,7 @@ TARGETS_JS = """
   for (const el of controls) {
     const r = el.getBoundingClientRect();
     if (!r.width || !r.height || getComputedStyle(el).visibility === "hidden") continue;
-    if (el.type === "checkbox" && el.closest("label")) continue;  // the label is the target
+    if ((el.type === "checkbox" || el.type === "radio") && el.closest("label")) continue;  // the label is the target
     if (r.width < minimum - 0.01 || r.height < minimum - 0.01)
       failures.push(`${Math.round(r.width)}x${Math.round(r.height)} ${el.tagName.toLowerCase()}.${el.className} "${(el.textContent || el.name || el.id).trim().slice(0, 30)}"`);
   }

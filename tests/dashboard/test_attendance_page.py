@@ -52,3 +52,33 @@ async def test_names_order_and_a_reversed_range(daemon, page):
         expect(p.locator(rows)).to_have_count(0)
     await page.do(reversed_range)
     await page.screenshot("attendance-reversed-range")
+
+
+async def test_new_punches_appear_live_with_person_names(daemon, new_page):
+    await set_password(daemon)
+    await daemon.core.hub.publish("push.users", {"sn": SN, "users": [{"enrollid": 12, "name": "Ada Lovelace"}]})
+    first = [{"enrollid": 7, "time": "2026-06-12 08:00:00", "mode": 1, "inout": 0, "event": 0}]
+    async with httpx.AsyncClient(base_url=daemon.base_url) as client:
+        await client.post("/api/device-http", json={"cmd": "reg", "sn": SN})
+        await client.post("/api/device-http", json={"cmd": "sendlog", "sn": SN, "count": 1, "logindex": 0,
+                                                    "record": first})
+        phone = await new_page(390, 844)
+        await ui_login(phone, daemon.base_url)
+        await phone.do(lambda p: p.wait_for_url("**/devices"))
+        await phone.do(lambda p: p.goto(daemon.base_url + f"/attendance?sn={SN}"))
+        rows = "#punches tbody tr"
+        await phone.do(lambda p: expect(p.locator(rows)).to_have_count(1))
+        await phone.do(lambda p: expect(p.locator("#live-state")).to_have_text("· live"))
+        later = [{"enrollid": 12, "time": "2026-06-12 12:30:00", "mode": 3, "inout": 1, "event": 0},
+                 {"enrollid": 9, "time": "2026-06-12 12:31:00", "mode": 3, "inout": 0, "event": 0}]
+        reply = await client.post("/api/device-http", json={"cmd": "sendlog", "sn": SN, "count": 2, "logindex": 1,
+                                                            "record": later})
+        assert reply.json()["result"] is True
+    await phone.do(lambda p: expect(p.locator(rows)).to_have_count(3))
+    # Newest first; a name from the terminal's user list (the id on hover), else the enroll id.
+    await phone.do(lambda p: expect(p.locator(rows).nth(0)).to_contain_text("12:31:00"))
+    await phone.do(lambda p: expect(p.locator(rows).nth(0).locator("td").nth(2)).to_have_text("9"))
+    person = await phone.do(lambda p: p.locator(rows).nth(1).get_by_text("Ada Lovelace").get_attribute("title"))
+    assert person == "enroll id 12"
+    await phone.do(lambda p: expect(p.locator("#punch-count")).to_contain_text("3 punches."))
+    await phone.screenshot("attendance-live-phone")

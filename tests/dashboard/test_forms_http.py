@@ -22,16 +22,23 @@ def _device_id(html: str) -> str:
     return re.search(r'id="device-id"[^>]*>([^<]+)<', html).group(1)
 
 
+async def _created(http, response) -> httpx.Response:
+    """The page a create or rotate form redirects to (POST-redirect-GET)."""
+    assert response.status_code == 303, response.text
+    assert re.fullmatch(r"/devices/[0-9a-f-]+/connect", response.headers["location"])
+    return await http.get(response.headers["location"])
+
+
 async def _create(http, csrf, name="boiler", tags="floor1, temp") -> tuple[str, str]:
-    response = await http.post("/devices/new", data={"csrf_token": csrf, "name": name, "tags": tags})
-    assert response.status_code == 201, response.text
-    return _device_id(response.text), _token(response.text)
+    page = await _created(http, await http.post("/devices/new", data={"csrf_token": csrf, "name": name, "tags": tags}))
+    return _device_id(page.text), _token(page.text)
 
 
 async def test_add_device_shows_the_token_once_with_snippets(daemon):
     async with logged_in(daemon) as (http, csrf):
-        response = await http.post("/devices/new", data={"csrf_token": csrf, "name": "boiler", "tags": "floor1, temp"})
-        assert response.status_code == 201
+        posted = await http.post("/devices/new", data={"csrf_token": csrf, "name": "boiler", "tags": "floor1, temp"})
+        response = await _created(http, posted)
+        assert response.status_code == 200
         assert response.headers["cache-control"] == "no-store"
         device_id, token = _device_id(response.text), _token(response.text)
         device = daemon.core.state.devices.get(device_id)
@@ -42,8 +49,9 @@ async def test_add_device_shows_the_token_once_with_snippets(daemon):
             assert marker in page
         assert page.count(token) == 4  # the token line and the three examples
         assert "&#34;" + token + "&#34;" in page  # as a quoted string literal in the examples
-        for path in ("/devices", f"/devices/{device_id}", "/events"):
+        for path in ("/devices", f"/devices/{device_id}", "/events", posted.headers["location"]):
             assert token not in (await http.get(path)).text
+        assert "shown already" in (await http.get(posted.headers["location"])).text  # once: a reload shows no token
         async with open_websocket_url(ws_url(daemon)) as ws:  # the token shown is the working one
             await register(ws, {"id": device_id}, token)
 
@@ -51,9 +59,14 @@ async def test_add_device_shows_the_token_once_with_snippets(daemon):
 async def test_add_device_refuses_a_bad_name_readably(daemon):
     async with logged_in(daemon) as (http, csrf):
         response = await http.post("/devices/new", data={"csrf_token": csrf, "name": "  "})
-        assert response.status_code == 422 and "needs a name" in response.text
+        assert response.status_code == 303 and response.headers["location"] == "/devices/new"
+        page = (await http.get("/devices/new")).text
+        assert re.search(r'id="name-error"[^>]*>a device needs a name', page)
         bad_tag = await http.post("/devices/new", data={"csrf_token": csrf, "name": "ok", "tags": "bad tag!"})
-        assert bad_tag.status_code == 422 and "tag" in bad_tag.text and 'value="ok"' in bad_tag.text
+        page = (await http.get(bad_tag.headers["location"])).text
+        assert re.search(r'id="tags-error"[^>]*>tag &#39;bad tag!&#39;', page)
+        assert 'value="ok"' in page and 'value="bad tag!"' in page  # the input is kept
+        assert 'value="ok"' not in (await http.get("/devices/new")).text  # once
     assert daemon.core.state.devices.devices == {}
 
 
@@ -80,7 +93,9 @@ async def test_send_command_from_the_form(daemon):
         back = f"/devices/{device_id}"
         bad_json = await http.post(f"{back}/commands", data={"csrf_token": csrf, "command": "reboot", "payload": "{x"})
         assert bad_json.status_code == 303 and bad_json.headers["location"].startswith(back)
-        assert "not valid JSON" in (await http.get(back)).text
+        page = (await http.get(back)).text
+        assert re.search(r'id="payload-error"[^>]*>the payload is not valid JSON', page)
+        assert 'value="reboot"' in page and ">{x</textarea>" in page  # what was typed is kept
         not_object = await http.post(f"{back}/commands", data={"csrf_token": csrf, "command": "reboot", "payload": "[1]"})
         assert not_object.status_code == 303
         assert "must be a JSON object" in (await http.get(back)).text
@@ -104,8 +119,7 @@ async def test_rotate_disable_enable_delete(daemon):
         base = f"/devices/{device_id}"
         confirm = await http.get(f"{base}/token")
         assert confirm.status_code == 200 and "Rotate token" in confirm.text
-        rotated = await http.post(f"{base}/token", data={"csrf_token": csrf})
-        assert rotated.status_code == 200
+        rotated = await _created(http, await http.post(f"{base}/token", data={"csrf_token": csrf}))
         new_token = _token(rotated.text)
         assert new_token != old_token and "old token no longer works" in rotated.text
         assert (await http.post(f"{base}/disable", data={"csrf_token": csrf})).status_code == 303
@@ -143,14 +157,20 @@ async def test_terminal_approval_commands_and_attendance(daemon):
                                                 "record": [punch]})
         assert stored["result"] is True
         detail = (await http.get(f"/terminals/{SN}")).text
-        assert "2026-06-12 09:15:30" in detail and "Pull backlog" in detail
-        for action in ("backlog", "time", "door"):
-            response = await http.post(f"/terminals/{SN}/command", data={"csrf_token": csrf, "action": action})
+        # In HTTP mode it can receive no command: none is offered, none is queued.
+        assert "2026-06-12 09:15:30" in detail and "Pull backlog" not in detail and "carries no commands" in detail
+        refused = await http.post(f"/terminals/{SN}/command", data={"csrf_token": csrf, "action": "door"})
+        assert refused.status_code == 303 and "unknown action" in (await http.get(f"/terminals/{SN}")).text
+        other = "WS0001"  # added by an operator: cmd/ret commands wait for its WebSocket
+        await http.post("/terminals/add", data={"csrf_token": csrf, "sn": other})
+        assert "Pull backlog" in (await http.get(f"/terminals/{other}")).text
+        for action in ("backlog", "time", "door", "users"):
+            response = await http.post(f"/terminals/{other}/command", data={"csrf_token": csrf, "action": action})
             assert response.status_code == 303
         queued = [c["command"] for c in daemon.core.state.terminals.commands.values()]
-        assert sorted(queued) == ["getnewlog", "opendoor", "settime"]
-        refused = await http.post(f"/terminals/{SN}/command", data={"csrf_token": csrf, "action": "reboot"})
-        assert refused.status_code == 303 and "unknown action" in (await http.get(f"/terminals/{SN}")).text
+        assert sorted(queued) == ["getnewlog", "getuserlist", "opendoor", "settime"]
+        refused = await http.post(f"/terminals/{other}/command", data={"csrf_token": csrf, "action": "reboot"})
+        assert refused.status_code == 303 and "unknown action" in (await http.get(f"/terminals/{other}")).text
         table = (await http.get("/attendance", params={"from": "2026-06-12", "to": "2026-06-12", "sn": SN})).text
         assert "09:15:30" in table and ">12<" in table
         assert "No punches" in (await http.get("/attendance", params={"enrollid": "99"})).text
@@ -167,8 +187,10 @@ async def test_terminal_add_and_reject(daemon):
     async with logged_in(daemon) as (http, csrf):
         added = await http.post("/terminals/add", data={"csrf_token": csrf, "sn": "AB123", "name": "Front door"})
         assert added.status_code == 303 and daemon.core.state.terminals.get("AB123")["name"] == "Front door"
-        duplicate = await http.post("/terminals/add", data={"csrf_token": csrf, "sn": "AB123"})
-        assert duplicate.status_code == 303 and "exists already" in (await http.get("/terminals")).text
+        duplicate = await http.post("/terminals/add", data={"csrf_token": csrf, "sn": "AB123", "name": "Typed"})
+        again = (await http.get("/terminals")).text
+        assert duplicate.status_code == 303 and "exists already" in again
+        assert 'value="AB123"' in again and 'value="Typed"' in again  # the form keeps what was typed
         await _terminal_calls(daemon, {"cmd": "reg", "sn": "CD456"})
         rejected = await http.post("/terminals/CD456/reject", data={"csrf_token": csrf})
         assert rejected.status_code == 303
@@ -178,9 +200,13 @@ async def test_terminal_add_and_reject(daemon):
 
 async def test_api_keys_created_once_and_revoked(daemon):
     async with logged_in(daemon) as (http, csrf):
-        created = await http.post("/settings/apikeys", data={"csrf_token": csrf, "name": "reports"})
-        assert created.status_code == 201
+        posted = await http.post("/settings/apikeys", data={"csrf_token": csrf, "name": "reports"})
+        assert posted.status_code == 303
+        created = await http.get(posted.headers["location"])
+        assert created.status_code == 200
         key = re.search(r'id="api-key"[^>]*>([^<]+)<', created.text).group(1)
+        again = await http.get(posted.headers["location"])  # shown once: a reload shows it no more
+        assert again.status_code == 410 and key not in again.text
         async with httpx.AsyncClient(base_url=daemon.base_url, headers={"Authorization": f"Bearer {key}"}) as api:
             assert (await api.get("/api/devices")).status_code == 200
         settings = (await http.get("/settings")).text
@@ -215,7 +241,7 @@ async def test_an_unwritable_journal_gives_a_retryable_page(daemon):
         assert response.status_code == 503 and response.headers["retry-after"] == "5"
         assert "Nothing was changed" in response.text and "disk full" not in response.text
         assert daemon.core.state.devices.devices == {}
-        assert (await http.post("/devices/new", data={"csrf_token": csrf, "name": "boiler"})).status_code == 201
+        assert (await http.post("/devices/new", data={"csrf_token": csrf, "name": "boiler"})).status_code == 303
 
 
 async def test_push_terminal_page_shows_its_protocol_and_commands(daemon):

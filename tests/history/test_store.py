@@ -180,6 +180,35 @@ def test_an_hour_a_deleted_message_closed_gets_its_figures_however_the_batches_f
     assert dump(live.conn)["telemetry_hourly"]  # hour 0 of d2 is over: a message of hour 1 came
 
 
+def test_communication_pages_go_on_where_the_last_one_stopped(tmp_path):
+    def two_each(record):  # two items per record, as a LoRaWAN uplink has (comm_gwrx, comm_rx)
+        if record.type != "device.event":
+            return []
+        return [Communication(comm_type=kind, connector="ws", dev_eui=record.data["device_id"],
+                              dt=datetime.fromisoformat(record.ts), seq=record.seq) for kind in ("comm_gwrx", COMM_RX)]
+
+    records = [Record(i, ts(i), "device.event", {"device_id": "d1" if i % 3 else "d2"}) for i in range(1, 31)]
+    writer = HistoryWriter(tmp_path / "h.db", two_each, {"device.event"})
+    writer.apply(records)
+
+    def pages(scan: int, **filters) -> list[tuple[int, int]]:
+        seen, after = [], None
+        while True:
+            items, resume = queries.communications(writer.conn, start_us=None, end_us=None, limit=4 + 1,
+                                                   after=after, mapper=two_each, scan=scan,
+                                                   **{"device": None, "comm_type": None, **filters})
+            seen += [(i["seq"], i["item"]) for i in items[:4]]
+            cursor = items[3]["cursor"] if len(items) > 4 else resume
+            if cursor is None:
+                return seen
+            after = tuple(int(part) for part in cursor.split("."))
+
+    everything = [(r.seq, n) for r in records for n in (0, 1)]
+    assert pages(1000) == pages(2) == pages(1) == everything
+    assert pages(1, device="d2") == pages(1000, device="d2") == [(s, n) for s, n in everything if s % 3 == 0]
+    assert pages(3, comm_type=COMM_RX) == [(s, 1) for s in range(1, 31)]
+
+
 def test_communications_read_back_as_the_monitoring_stream_shows_them(tmp_path):
     from gatewayd.gateway import comm_tables
 

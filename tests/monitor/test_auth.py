@@ -69,3 +69,14 @@ async def test_refusals_are_actions_with_the_source_and_no_secret(daemon):
     for frame in (first, second):
         text = json.dumps(frame)
         assert "Secret" not in text and "NotAnApiKey" not in text and "tok_" not in text
+
+
+async def test_a_dashboard_session_from_this_origin_opens_a_stream(daemon):
+    from tests.dashboard.helpers import logged_in
+
+    async with logged_in(daemon) as (http, _):
+        cookie = (b"Cookie", f"gatewayd_session={http.cookies['gatewayd_session']}".encode())
+        ours, theirs = f"http://127.0.0.1:{daemon.port}", "http://evil.example"
+        assert (await refused(monitor_url(daemon), [cookie, (b"Origin", theirs.encode())])).status_code == 401
+        async with open_websocket_url(monitor_url(daemon, "actions"), extra_headers=[cookie, (b"Origin", ours.encode())]):
+            pass

@@ -5,13 +5,18 @@ permessage-deflate) encoded by the connection's own wsproto."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import trio
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, Request, TextMessage
 from wsproto.extensions import PerMessageDeflate
 
+import gatewayd
 from gatewayd.connectors.monitor.ws import MonitorConnection
+from gatewayd.web import wsbatch
+from gatewayd.web.asgi_ws import AsgiWebSocket
+from gatewayd.web.wsframe import SharedText
 from tests.conftest import wait_for
 
 from .helpers import FAKE_RECORD, next_frame, open_monitor
@@ -91,3 +96,31 @@ async def test_a_burst_to_a_compressing_client(daemon):
         assert conn.sender.batched and not conn.sender.shared_frames
         seqs = await publish_burst(daemon)
         check(await client.messages_until(len(seqs)), seqs)
+
+
+def test_hypercorn_internals_are_reached_from_one_module_only():
+    """gatewayd/web/wsbatch.py is the one seam into hypercorn's WebSocket stream."""
+    package = Path(gatewayd.__file__).parent
+    reaching = sorted(str(path.relative_to(package.parent)) for path in package.rglob("*.py")
+                      if "hypercorn.protocol" in path.read_text())
+    assert reaching == ["gatewayd/web/wsbatch.py"]
+
+
+class PlainAsgi:
+    """An ASGI `send` of some other server: no hypercorn stream behind it."""
+
+    def __init__(self):
+        self.messages: list[dict] = []
+
+    async def __call__(self, message: dict) -> None:
+        self.messages.append(message)
+
+
+async def test_without_hypercorn_each_message_is_one_asgi_send_in_order():
+    send = PlainAsgi()
+    websocket = AsgiWebSocket({"type": "websocket", "path": "/monitor/communications", "headers": []}, None, send)
+    assert wsbatch.hypercorn_stream(send) is None and wsbatch.hypercorn_stream(print) is None
+    sender = wsbatch.BatchSender.for_websocket(websocket)
+    assert not sender.batched and not sender.shared_frames
+    await sender.send([SharedText("a"), SharedText("b" * 70_000), SharedText("")])
+    assert send.messages == [{"type": "websocket.send", "text": text} for text in ("a", "b" * 70_000, "")]

@@ -268,6 +268,31 @@ def test_comm_gwtx():
     }
 
 
+def test_comm_txinfo_and_comm_txsendconfirm():
+    info = comm("comm_txinfo", port=5, reference="ref-9", gateway_euis=("218000AC0000A05F",),
+                extra={"kind": "data", "token": 77, "via": "udp"})
+    assert to_envelope(info, PLUS2) == {
+        "CommType": "comm_txinfo",
+        "MsgType": "comm_txinfo",
+        "Connector": "6c6f726177616e",
+        "AppEui": "",
+        "DevEui": "0732227a557d8679",
+        "Port": "5",
+        "GatewayEUIs": ["218000ac0000a05f"],
+        "Payload": "",
+        "Reference": "ref-9",
+        "Extra": {"kind": "data", "token": "77", "via": "udp"},
+        "DT": DT_TEXT,
+        "Seq": 7,
+    }
+    done = comm("comm_txsendconfirm", reference="ref-9", error="", extra={"outcome": "sent"})
+    envelope = to_envelope(done, PLUS2)
+    assert (envelope["Reference"], envelope["Error"], envelope["Extra"]) == ("ref-9", "", {"outcome": "sent"})
+    assert list(envelope) == ["CommType", "MsgType", "Connector", "AppEui", "DevEui", "Port", "GatewayEUIs",
+                              "Payload", "Reference", "Error", "Extra", "DT", "Seq"]
+    assert to_envelope(comm("comm_txsendconfirm", error="TOO_LATE"), PLUS2)["Error"] == "TOO_LATE"
+
+
 def test_encode_envelope_is_compact_json_in_order():
     text = encode_envelope(comm("comm_join"), PLUS2)
     assert text.startswith('{"CommType":"comm_join","MsgType":"comm_join","Connector":"6c6f726177616e"')
@@ -291,8 +316,8 @@ def test_encode_envelope_writes_what_the_standard_encoder_writes(comm_type, text
 
 def test_every_comm_type_has_a_test_above():
     assert set(COMM_TYPES) == {
-        "comm_gwalive", "comm_join", "comm_gwrx", "comm_gwtx", "comm_rx", "comm_tx", "comm_txsendack",
-        "comm_txconfirm",
+        "comm_gwalive", "comm_join", "comm_gwrx", "comm_gwtx", "comm_rx", "comm_tx", "comm_txinfo",
+        "comm_txsendack", "comm_txsendconfirm", "comm_txconfirm",
     }
 
 
@@ -604,7 +629,7 @@ def test_filter_unknown_type():
         parse_filter({"types": "comm_rx,comm_bogus"})
     assert str(e.value) == (
         "types: unknown type 'comm_bogus'; known: comm_gwalive, comm_gwrx, comm_gwtx, comm_join, comm_rx, "
-        "comm_tx, comm_txconfirm, comm_txsendack"
+        "comm_tx, comm_txconfirm, comm_txinfo, comm_txsendack, comm_txsendconfirm"
     )
 
 

@@ -10,7 +10,7 @@ import trio
 
 from gatewayd.gateway import comm_tables
 
-from ..conftest import run_cli
+from ..conftest import run_cli, wait_for
 from .helpers import add_terminal, records_of, stored
 from .termsim import SimTerminal, punches
 
@@ -141,3 +141,25 @@ def test_cli_without_the_daemon(tmp_path):
     assert unknown.returncode == 1 and "not_found" in unknown.stderr and "Traceback" not in unknown.stderr
     bad_zone = run_cli("terminal", "update", "OFFCLI", "--tz", "Mars/Base", "--state-dir", state)
     assert bad_zone.returncode == 1 and "unknown time zone" in bad_zone.stderr
+
+
+async def test_approval_shows_a_terminal_online_when_it_has_just_called_in(daemon, client):
+    terminals = daemon.core.service("terminals")
+    sim = SimTerminal("NEWON")
+    await sim.post(client, sim.reg_body())
+    await sim.post(client, sim.sendlog_body(punches(3)))
+    assert (await wait_for(lambda: records_of(daemon.core, "terminal.held")))[-1] == {"sn": "NEWON", "held": 3}
+    before = daemon.core.hub.next_seq
+    await sim.post(client, sim.sendlog_body(punches(3)))  # the same batch again: nothing new to count
+    assert daemon.core.hub.next_seq == before
+    approved = (await client.post("/api/terminals/NEWON/approve", headers=daemon.auth)).json()
+    assert approved["online"] is True and approved["connector"] == "http"
+    assert "NEWON" in terminals.last_heard  # the sweeper takes it offline when its calls stop
+
+    late = SimTerminal("NEWLATE")
+    await late.post(client, late.reg_body())
+    heard, connector, remote = terminals.heard_waiting["NEWLATE"]
+    timeout = daemon.core.settings.presence.http_timeout
+    terminals.heard_waiting["NEWLATE"] = (heard - timeout - 1, connector, remote)  # called in long ago
+    approved = (await client.post("/api/terminals/NEWLATE/approve", headers=daemon.auth)).json()
+    assert approved["online"] is False

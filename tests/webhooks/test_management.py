@@ -94,7 +94,11 @@ async def test_command_line_and_settings_page(daemon, nursery):
         assert 'data-webhook="erp"' in page.text and "Remove</button>" in page.text
         response = await http.post("/settings/webhooks", data={"csrf_token": csrf, "url": receiver.url,
                                                                "name": "crm", "events": "attendance"})
-        assert response.status_code == 201 and 'id="webhook-secret"' in response.text
+        assert response.status_code == 303 and response.headers["location"] == "/settings/webhooks/crm/added"
+        added = await http.get(response.headers["location"])  # POST-redirect-GET: the secret, shown once
+        assert added.status_code == 200 and 'id="webhook-secret"' in added.text
+        again = await http.get(response.headers["location"])
+        assert again.status_code == 410 and 'id="webhook-secret"' not in again.text
         response = await http.post("/settings/webhooks/crm/test", data={"csrf_token": csrf})
         assert response.status_code == 303
         response = await http.post("/settings/webhooks/crm/remove", data={"csrf_token": csrf})

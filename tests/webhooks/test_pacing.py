@@ -35,3 +35,20 @@ async def test_senders_yield_only_while_ingest_saturates_the_loop(autojump_clock
     await trio.sleep(pacing.SAMPLE_EVERY)
     await pacer.run(request)
     assert pacer.paced == 1
+
+
+async def test_the_senders_share_one_budget(autojump_clock):
+    senders = {"count": 3}
+    pacer = Pacer(lambda: 0.95, lambda: 1000 * int(trio.current_time()), clock=trio.current_time,
+                  senders=lambda: senders["count"])
+
+    async def request():
+        await trio.sleep(0.01)
+
+    await trio.sleep(1.0)  # records arrive: 1000 per second
+    pacer.saturated()
+    await trio.sleep(1.0)
+    began = trio.current_time()
+    await pacer.run(request)
+    assert pacer.paced == 1
+    assert abs((trio.current_time() - began) - 0.01 * 3 / pacing.SHARE) < 1e-6  # a third of SHARE each

@@ -6,14 +6,17 @@ import hashlib
 import hmac
 import random
 
+import orjson
 import pytest
 
 from gatewayd import config
 from gatewayd.connectors.webhooks.actions import shown_url
-from gatewayd.connectors.webhooks.delivery import (RETRY_LONGEST, Pending, finished_through, request_headers,
-                                                   retry_delay, signature)
+from gatewayd.connectors.webhooks.delivery import (RETRY_LONGEST, Pending, encode, finished_through, pending_events,
+                                                   request_headers, retry_delay, signature)
 from gatewayd.journal.record import Record
-from gatewayd.northbound.alerts import alert_events
+from gatewayd.gateway import comm_tables
+from gatewayd.northbound.alerts import alert_events, has_events, record_events
+from gatewayd.northbound.shared import SharedEvents
 
 
 def pending(seq: int, n: int = 0) -> Pending:
@@ -102,3 +105,27 @@ def test_alert_records_become_alert_events():
 
 def test_urls_on_the_actions_stream_lose_credentials():
     assert shown_url("https://user:pw@erp.example.com:8443/hook?token=abc") == "https://erp.example.com:8443/hook"
+
+
+def test_senders_share_one_rendering_and_encoding_of_each_record():
+    comms = comm_tables()
+    rendered: list[int] = []
+
+    def render(record):
+        rendered.append(record.seq)
+        return record_events(record, comms=comms)
+
+    shared = SharedEvents(render, lambda record_type: has_events(record_type, comms), size=6)
+    records = [Record(seq, "2026-06-12T09:00:00.000000Z", "alert.raised",
+                      {"id": f"a{seq}", "kind": "disk_low", "subject": "disk", "since": "x"}) for seq in range(1, 8)]
+    quiet = Record(8, "2026-06-12T09:00:00.000000Z", "test.add", {"key": "a", "amount": 1})
+    first = pending_events(records[:6], frozenset(["alert"]), shared)
+    second = pending_events(records[:6] + [quiet], frozenset(["*"]), shared)
+    assert rendered == [1, 2, 3, 4, 5, 6]  # once for both senders; a record without events not at all
+    assert [p.shared for p in first] == [p.shared for p in second]
+    assert encode(first[:1], batch=False) is encode(second[:1], batch=False)  # encoded once
+    assert orjson.loads(encode(first[:3], batch=True)) == [p.body for p in first[:3]]
+    assert encode(first[:3], batch=True) == orjson.dumps([p.body for p in first[:3]])
+    assert pending_events(records[6:] + records[:1], frozenset(["up"]), shared) == []
+    assert rendered == [1, 2, 3, 4, 5, 6, 7, 1]  # only the newest `size` records are kept
+    assert encode([pending(5)], batch=False) == b'{"seq":5}'  # events rendered elsewhere (webhook test)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ... import ops
 from ...connector import Connector
-from . import cli, commands, comms, dashboard, rest, service, ws
+from . import cli, commands, comms, dashboard, dashboard_csv, rest, service, ws
 from .commands_state import CommandsState
 from .presence import Presence
 from .state import DevicesState
@@ -15,7 +15,7 @@ CONNECTOR = Connector(
     state_parts=(DevicesState, CommandsState),
     services=(("devices", service.DeviceRegistry), ("presence", Presence), ("commands", commands.CommandService)),
     operations=ops.collect(service, commands),
-    blueprints=(rest.blueprint, dashboard.blueprint),
+    blueprints=(rest.blueprint, dashboard.blueprint, dashboard_csv.blueprint),
     websockets=ws.WEBSOCKETS,
     commands=tuple(cli.COMMANDS),
     comms=(comms.COMMS,),

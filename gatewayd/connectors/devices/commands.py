@@ -56,7 +56,8 @@ class CommandService:
         try:
             Command(command_id, command, payload)  # the same checks the device codecs apply
         except ProtocolError as exc:
-            raise OpError("invalid", exc.message.replace("command: ", "", 1), 422) from None
+            message = exc.message.replace("command: ", "", 1)
+            raise OpError("invalid", message, 422, field="payload" if "payload" in message else "command") from None
         if expires_in is None:
             expires_in = self.core.settings.devices.command_expiry
         if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)) \

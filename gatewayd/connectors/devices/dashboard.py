@@ -11,8 +11,8 @@ import jinja2
 from quart import request
 
 from ... import ops
-from ...web.dashboard import (WEB, action, actor, back_to, core, dash_time, form_value, go, notice, page, pages,
-                              render, subject_names)
+from ...web.dashboard import (WEB, action, actor, back_to, core, dash_time, field_error, form_value, go, hand_over,
+                              notice, page, pages, render, subject_names, take_over)
 
 CONNECTION_TYPES = ("device_connected", "device_disconnected")
 MAX_PAYLOAD_CHARS = 16 * 1024
@@ -56,7 +56,7 @@ async def devices():
 @blueprint.get("/devices/new")
 @page
 async def new_device():
-    return await render("device_new.html", active="devices", name="", tags="")
+    return await render("device_new.html", active="devices")
 
 
 def connection_info(device_id: str, token: str) -> dict[str, Any]:
@@ -80,25 +80,44 @@ def snippets(conn: dict[str, Any]) -> dict[str, str]:
     return {key: _SNIPPETS.get_template(f"snippet_{key}.html").render(conn=conn) for key in ("node", "python", "esp32")}
 
 
-async def _show_token(device: dict[str, Any], token: str, created: bool):
-    conn = connection_info(device["id"], token)
-    return await render("device_token.html", 201 if created else 200, active="devices", device=device,
-                        created=created, conn=conn, snippets=snippets(conn))
+# The LoRaWAN fields of the "Add device" form by activation; each is an argument of device.create's `lorawan`.
+LORAWAN_FORM_FIELDS = {"otaa": ("dev_eui", "app_eui", "app_key", "class"),
+                       "abp": ("dev_eui", "dev_addr", "nwk_s_key", "app_s_key", "app_eui", "class")}
 
 
 @blueprint.post("/devices/new")
 @action
 async def create_device():
-    name = await form_value("name")
-    tags = await form_value("tags")
     back_to("/devices/new")
-    try:
-        created = await ops.call(core(), "device.create", {"name": name, "tags": tags or None, "actor": actor()})
-    except ops.OpError as exc:
-        return await render("device_new.html", exc.status, active="devices", name=name, tags=tags,
-                            error=exc.message)
-    token = created.pop("token")
-    return await _show_token(created, token, created=True)
+    args: dict[str, Any] = {"name": await form_value("name"), "tags": (await form_value("tags")) or None,
+                            "actor": actor()}
+    kind = await form_value("kind", "ws")
+    if kind == "lorawan":
+        activation = await form_value("activation", "otaa")
+        if activation not in LORAWAN_FORM_FIELDS:
+            raise field_error("activation", "choose OTAA or ABP")
+        lorawan = {name: (await form_value(name)).strip() for name in LORAWAN_FORM_FIELDS[activation]}
+        args["lorawan"] = {name: value for name, value in lorawan.items() if value}
+    elif kind != "ws":
+        raise field_error("kind", "choose WebSocket or LoRaWAN")
+    created = await ops.call(core(), "device.create", args)
+    if kind == "lorawan":
+        notice("ok", f"Device {created['name']} created (LoRaWAN, {created['lorawan'].get('activation', '').upper()}, "
+                     f"DevEUI {created['lorawan']['dev_eui']}). Its keys are stored sealed and are not shown again.")
+        return go(f"/devices/{created['id']}")
+    hand_over(f"token:{created['id']}", {"token": created["token"], "created": True})
+    return go(f"/devices/{created['id']}/connect")
+
+
+@blueprint.get("/devices/<device_id>/connect")
+@page
+async def device_token(device_id: str):
+    """The token handed over by the create or rotate form, once: a reload shows it no more."""
+    device = await ops.call(core(), "device.show", {"device_id": device_id})
+    given = take_over(f"token:{device_id}")
+    conn = connection_info(device["id"], given["token"] if given else "")
+    return await render("device_token.html", active="devices", device=device, created=bool(given and given["created"]),
+                        conn=conn, snippets=snippets(conn) if given else {}, shown=given is not None)
 
 
 @blueprint.get("/devices/<device_id>")
@@ -140,15 +159,17 @@ async def set_lorawan_class(device_id: str):
 async def send_command(device_id: str):
     back_to(f"/devices/{device_id}#commands")
     name = (await form_value("command")).strip()
+    if not name:
+        raise field_error("command", "enter the command's name, e.g. reboot")
     raw = (await form_value("payload")).strip() or "{}"
     if len(raw) > MAX_PAYLOAD_CHARS:
-        raise ops.OpError("invalid", f"the payload is longer than {MAX_PAYLOAD_CHARS} characters", 422)
+        raise field_error("payload", f"the payload is longer than {MAX_PAYLOAD_CHARS} characters")
     try:
         payload = json.loads(raw)
     except ValueError as exc:
-        raise ops.OpError("invalid", f"the payload is not valid JSON: {exc}", 422) from None
+        raise field_error("payload", f"the payload is not valid JSON: {exc}") from None
     if not isinstance(payload, dict):
-        raise ops.OpError("invalid", "the payload must be a JSON object, e.g. {\"delay\": 5}", 422)
+        raise field_error("payload", "the payload must be a JSON object, e.g. {\"delay\": 5}")
     command = await ops.call(core(), "device.send", {"device_id": device_id, "command": name,
                                                      "payload": payload, "actor": actor()})
     notice("ok", f"Command {command['command']} queued ({command['id']}).")
@@ -178,8 +199,8 @@ async def confirm_device_action(device_id: str, what: str):
 async def rotate_token(device_id: str):
     back_to(f"/devices/{device_id}")
     result = await ops.call(core(), "device.rotate_token", {"device_id": device_id, "actor": actor()})
-    device = await ops.call(core(), "device.show", {"device_id": device_id})
-    return await _show_token(device, result["token"], created=False)
+    hand_over(f"token:{device_id}", {"token": result["token"], "created": False})
+    return go(f"/devices/{device_id}/connect")
 
 
 @blueprint.post("/devices/<device_id>/delete")

@@ -71,10 +71,10 @@ class DeviceRegistry:
 # -- validation -----------------------------------------------------------------------------------------
 def check_name(name: Any) -> str:
     if not isinstance(name, str) or not name.strip():
-        raise OpError("invalid", "a device needs a name (1 to 64 characters)", 422)
+        raise OpError("invalid", "a device needs a name (1 to 64 characters)", 422, field="name")
     name = name.strip()
     if len(name) > MAX_NAME_CHARS or _CONTROL.search(name):
-        raise OpError("invalid", f"a device name has 1 to {MAX_NAME_CHARS} printable characters", 422)
+        raise OpError("invalid", f"a device name has 1 to {MAX_NAME_CHARS} printable characters", 422, field="name")
     return name
 
 
@@ -88,7 +88,8 @@ def check_tags(tags: Any) -> list[str]:
     out: list[str] = []
     for tag in tags:
         if not isinstance(tag, str) or not _TAG.fullmatch(tag):
-            raise OpError("invalid", f"tag {str(tag)[:40]!r}: use 1-32 letters, digits and _ . : = / -", 422)
+            raise OpError("invalid", f"tag {str(tag)[:40]!r}: use 1-32 letters, digits and _ . : = / -", 422,
+                          field="tags")
         if tag not in out:
             out.append(tag)
     return out

@@ -20,25 +20,25 @@ def key_context(dev_eui: str, field: str) -> str:
     return f"lorawan/{dev_eui}/{field}"
 
 
-def _invalid(message: str) -> OpError:
-    return OpError("invalid", message, 422)
+def _invalid(message: str, field: str | None = None) -> OpError:
+    return OpError("invalid", message, 422, field=field)
 
 
-def _eui(value: Any, name: str) -> str:
+def _eui(value: Any, name: str, field: str | None = None) -> str:
     try:
         return lorawan.eui_to_hex(lorawan.hex_to_eui(value))
     except ProtocolError:
-        raise _invalid(f"{name} must be 16 hexadecimal digits (8 bytes), got {str(value)[:40]!r}") from None
+        raise _invalid(f"{name} must be 16 hexadecimal digits (8 bytes), got {str(value)[:40]!r}", field) from None
 
 
-def _key(value: Any, name: str) -> bytes:
+def _key(value: Any, name: str, field: str | None = None) -> bytes:
     # The value is a secret: even a malformed one is never echoed back.
     try:
         return lorawan.parse_key(value)
     except ProtocolError:
         length = len(value) if isinstance(value, str) else 0
         raise _invalid(f"{name} must be 32 hexadecimal digits (16 bytes); the value given has "
-                       f"{length} characters") from None
+                       f"{length} characters", field) from None
 
 
 def _given(args: dict[str, Any], name: str) -> bool:
@@ -48,7 +48,7 @@ def _given(args: dict[str, Any], name: str) -> bool:
 def device_class(value: Any) -> str:
     text = value.strip().upper() if isinstance(value, str) else ""
     if text not in DEVICE_CLASSES:
-        raise _invalid(f"class must be A or C, got {str(value)[:20]!r}")
+        raise _invalid(f"class must be A or C, got {str(value)[:20]!r}", "class")
     return text
 
 
@@ -88,10 +88,10 @@ class Keys:
         if unknown:
             raise _invalid(f"lorawan: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(LORAWAN_ARGS))}")
         if not _given(args, "dev_eui"):
-            raise _invalid("a LoRaWAN device needs --dev-eui")
-        dev_eui = _eui(args["dev_eui"], "DevEUI")
+            raise _invalid("a LoRaWAN device needs --dev-eui", "dev_eui")
+        dev_eui = _eui(args["dev_eui"], "DevEUI", "dev_eui")
         if dev_eui in existing:
-            raise OpError("conflict", f"a LoRaWAN device with DevEUI {dev_eui} already exists", 409)
+            raise OpError("conflict", f"a LoRaWAN device with DevEUI {dev_eui} already exists", 409, field="dev_eui")
         relax = args.get("relax_fcnt", False)
         if not isinstance(relax, bool):
             raise _invalid("relax_fcnt must be true or false")
@@ -103,22 +103,24 @@ class Keys:
         if _given(args, "class"):
             prepared["class"] = device_class(args["class"])
         if otaa:
-            app_key = _key(args["app_key"], "AppKey")
-            app_eui = _eui(args["app_eui"], "AppEUI") if _given(args, "app_eui") else "0000000000000000"
+            app_key = _key(args["app_key"], "AppKey", "app_key")
+            app_eui = _eui(args["app_eui"], "AppEUI", "app_eui") if _given(args, "app_eui") else "0000000000000000"
             prepared.update(activation="otaa", app_eui=app_eui, app_key=self.seal(dev_eui, "app_key", app_key),
                             dev_addr=None, nwk_s_key=None, app_s_key=None)
             return prepared
         missing = [f"--{n.replace('_', '-')}" for n in ("dev_addr", "nwk_s_key", "app_s_key") if n not in abp]
         if missing:
             raise _invalid("an OTAA device needs --app-key; an ABP device needs --dev-addr, --nwk-s-key and "
-                           f"--app-s-key (missing: {', '.join(missing)})")
+                           f"--app-s-key (missing: {', '.join(missing)})",
+                           next(n for n in ("dev_addr", "nwk_s_key", "app_s_key") if n not in abp))
         try:
             dev_addr = lorawan.dev_addr_hex(lorawan.parse_dev_addr(args["dev_addr"]))
         except ProtocolError:
-            raise _invalid(f"DevAddr must be 8 hexadecimal digits (4 bytes), got {str(args['dev_addr'])[:40]!r}") from None
-        nwk = _key(args["nwk_s_key"], "NwkSKey")
-        app = _key(args["app_s_key"], "AppSKey")
-        app_eui = _eui(args["app_eui"], "AppEUI") if _given(args, "app_eui") else ""
+            raise _invalid(f"DevAddr must be 8 hexadecimal digits (4 bytes), got {str(args['dev_addr'])[:40]!r}",
+                           "dev_addr") from None
+        nwk = _key(args["nwk_s_key"], "NwkSKey", "nwk_s_key")
+        app = _key(args["app_s_key"], "AppSKey", "app_s_key")
+        app_eui = _eui(args["app_eui"], "AppEUI", "app_eui") if _given(args, "app_eui") else ""
         prepared.update(activation="abp", app_eui=app_eui, app_key=None, dev_addr=dev_addr,
                         nwk_s_key=self.seal(dev_eui, "nwk_s_key", nwk),
                         app_s_key=self.seal(dev_eui, "app_s_key", app))

@@ -10,7 +10,8 @@ CONNECTOR = Connector(
     name="monitor",
     config_sections=("monitor",),
     services=(("monitor", MonitorService),),
-    blueprints=(ws.blueprint, tx_api.blueprint, dashboard_ws.blueprint),
+    blueprints=(tx_api.blueprint,),
+    websockets=(*ws.WEBSOCKETS, *dashboard_ws.WEBSOCKETS),
     parsers=(cli.add_monitor_parser,),
     comms=(core_actions.COMMS,),
 )

@@ -106,7 +106,8 @@ def _terminal(record: Record) -> dict[str, Any]:
     data = record.data
     kind = record.type.split(".", 1)[1]
     event = {"category": "terminal", "sn": data.get("sn"), "connector": data.get("connector")}
-    for key in ("actor", "remote", "reason", "status", "command", "command_id"):
+    for key in ("actor", "remote", "reason", "status", "command", "command_id", "held", "dropped",
+                "name"):
         if isinstance(data.get(key), (str, int)):
             event[key] = data[key]
     if kind.startswith("command_"):
@@ -117,6 +118,8 @@ def _terminal(record: Record) -> dict[str, Any]:
         if kind in ("online", "offline", "rejected", "deleted"):
             event["online"] = kind == "online"
         event["text"] = f"terminal {data.get('sn')} {kind.replace('_', ' ')}"
+        if kind == "held":
+            event["text"] = f"terminal {data.get('sn')}: {data.get('held')} punches kept until it is approved"
     return event
 
 
@@ -165,7 +168,27 @@ def _gateway(record: Record) -> dict[str, Any] | None:
     return event
 
 
+_FOREIGN_REASONS = {"unknown_devaddr": "no device of ours has this DevAddr",
+                    "bad_mic": "the DevAddr is ours but the frame's MIC does not match its keys"}
+
+
+def _foreign_uplink(record: Record) -> dict[str, Any]:
+    """A frame of a LoRaWAN device that is not ours (recorded within lorawan.foreign_frames_per_second)."""
+    data = record.data
+    euis = [str(c.get("eui")) for c in data.get("gateways") or () if isinstance(c, dict)]
+    reason = str(data.get("reason") or "")
+    event = {"category": "lorawan", "dev_addr": data.get("dev_addr"), "reason": reason,
+             "reason_text": _FOREIGN_REASONS.get(reason, reason), "fcnt": data.get("fcnt"),
+             "mtype": data.get("mtype"), "gateways": euis,
+             "text": f"uplink from an unknown device, DevAddr {data.get('dev_addr')} "
+                     f"({_FOREIGN_REASONS.get(reason, reason)})"}
+    if euis:
+        event["eui"] = euis[0]
+    return event
+
+
 _RENDERERS: dict[str, Callable[[Record], dict[str, Any] | None]] = {
+    "lorawan.foreign_uplink": _foreign_uplink,
     **{t: _presence for t in _PRESENCE_VERBS},
     **{t: _device_registry for t in _DEVICE_VERBS},
     "device.telemetry": _telemetry,

@@ -7,6 +7,7 @@ is `{"kind":"hello","seq":S}` once the replay is done (S = the last seq covered)
 behind its bounded queue is closed with 1013 and a reason naming the `since` to resume from; a
 `since` further back than MAX_REPLAY records starts there and says so with `{"kind":"gap",...}`.
 Clients may send `{"type":"ping"}` (answered with `{"kind":"pong"}`); anything keeps it alive.
+Served as plain ASGI in front of the web framework (`WEBSOCKETS`, gatewayd/web/asgi_ws.py).
 """
 
 from __future__ import annotations
@@ -19,17 +20,15 @@ from itertools import islice
 from typing import Any, Iterator
 
 import trio
-from quart import Blueprint, current_app, websocket
 
 from ...journal.reader import CorruptJournal, JournalReader
 from ...journal.record import Record
 from . import dashboard_events
-from ...web.auth import client_address, identify, json_error
+from ...web.asgi_ws import AsgiWebSocket, WsRoute
+from ...web.auth import identify
 from ...web.wsconn import CLOSE_SLOW, ConnectionEnded, WsConnection
 
 log = logging.getLogger("gatewayd.dashboard")
-
-blueprint = Blueprint("dashboard_ws", __name__)
 
 PATH = "/dashboard/ws"
 QUEUE_RECORDS = 2000  # records waiting for this client before it is dropped (1013)
@@ -84,22 +83,24 @@ def parse_query(args) -> FeedQuery:
     return FeedQuery(since, categories, device, sn)
 
 
-@blueprint.websocket(PATH)
-async def live():
-    core = current_app.config["CORE"]
-    source = client_address(websocket)
-    if core.access.blocked("apikey", source):
-        return json_error("rate_limited", "too many failed attempts from this address; try later", 429)
-    if await identify(websocket) is None:
-        return json_error("unauthorized", "log in to the dashboard (or give an API key) first", 401)
+async def live(core, ws: AsgiWebSocket, path: str) -> None:
+    if core.access.blocked("apikey", ws.remote_addr):
+        await ws.refuse_json(429, "rate_limited", "too many failed attempts from this address; try later")
+        return
+    handshake = ws.handshake
+    if await identify(handshake, core) is None:
+        await ws.refuse_json(401, "unauthorized", "log in to the dashboard (or give an API key) first")
+        return
     try:
-        query = parse_query(websocket.args)
+        query = parse_query(handshake.args)
     except ValueError as exc:
-        return json_error("invalid", str(exc), 400)
-    conn = WsConnection(websocket._get_current_object(), heartbeat=HEARTBEAT, queue_size=SEND_QUEUE,
-                        connections=core.connections)
+        await ws.refuse_json(400, "invalid", str(exc))
+        return
+    conn = WsConnection(ws, heartbeat=HEARTBEAT, queue_size=SEND_QUEUE, connections=core.connections)
     await conn.run(partial(_session, core, query))
-    return None
+
+
+WEBSOCKETS = (WsRoute(live, paths=(PATH,)),)
 
 
 async def _session(core, query: FeedQuery, conn: WsConnection) -> None:

@@ -20,7 +20,9 @@ COMM_GWRX = "comm_gwrx"
 COMM_GWTX = "comm_gwtx"
 COMM_RX = "comm_rx"
 COMM_TX = "comm_tx"
+COMM_TXINFO = "comm_txinfo"
 COMM_TXSENDACK = "comm_txsendack"
+COMM_TXSENDCONFIRM = "comm_txsendconfirm"
 COMM_TXCONFIRM = "comm_txconfirm"
 
 COMM_TYPES: tuple[str, ...] = (
@@ -30,9 +32,14 @@ COMM_TYPES: tuple[str, ...] = (
     COMM_GWTX,
     COMM_RX,
     COMM_TX,
+    COMM_TXINFO,
     COMM_TXSENDACK,
+    COMM_TXSENDCONFIRM,
     COMM_TXCONFIRM,
 )
+# The kinds that follow one downlink request, in the order they come: all carry its Reference.
+_REFERENCED = (COMM_GWTX, COMM_TXINFO, COMM_TXSENDACK, COMM_TXSENDCONFIRM, COMM_TXCONFIRM)
+_WITH_ERROR = (COMM_TXSENDACK, COMM_TXSENDCONFIRM)
 
 MAX_DEVICE_ID_CHARS = 64
 MAX_CONNECTOR_CHARS = 32
@@ -166,9 +173,9 @@ def to_envelope(comm: Communication, local_tz: tzinfo) -> dict[str, Any]:
         env["Confirmation"] = bool(comm.confirmation)
         env["Extra"] = {"priority": comm.priority, "window": comm.window}
     else:
-        if comm.comm_type in (COMM_GWTX, COMM_TXSENDACK, COMM_TXCONFIRM):
+        if comm.comm_type in _REFERENCED:
             env["Reference"] = comm.reference or ""
-        if comm.comm_type == COMM_TXSENDACK:
+        if comm.comm_type in _WITH_ERROR:
             env["Error"] = comm.error or ""
         env["Extra"] = _stringify_extra(comm.extra)
     env["DT"] = format_dt(comm.dt, local_tz)

@@ -5,6 +5,9 @@ The handshake is refused (401, nothing echoed) without a valid API key (`?key=` 
 one task writes (the session's replay, then its live queue and the replies), one reads (TX
 requests on the communications stream). A client that falls behind is closed with 1013 and a
 reason naming the `since` to resume from.
+
+Served as plain ASGI in front of the web framework (`WEBSOCKETS`, gatewayd/web/asgi_ws.py); the
+frames of a turn go out in one socket write through gatewayd/web/wsbatch.py.
 """
 
 from __future__ import annotations
@@ -13,63 +16,62 @@ import logging
 import time
 
 import trio
-from quart import Blueprint, current_app, websocket
 
 from .tx_request import tx_reply
 from ...ratelimit import TokenBucket
 from .session import ReplayFailed, SlowConsumer
 from .tx_dispatch import refuse_tx, submit_tx
-from ...web.auth import client_address, identify, json_error
+from ...web.asgi_ws import AsgiWebSocket, WsRoute
+from ...web.auth import identify
 from ...web.wsbatch import BatchSender
+from ...web.wsconn import ConnectionEnded
 
 log = logging.getLogger("gatewayd.monitor")
 
-blueprint = Blueprint("monitor_ws", __name__)
+PATHS = {"/monitor/communications": "communications", "/monitor/actions": "actions"}
 
 TX_PER_SECOND = 20.0
 TX_BURST = 50
 CLOSE_TIMEOUT = 2.0
 CLOSE_SLOW = 1013
 CLOSE_INTERNAL = 1011
+CLOSE_NORMAL = 1000
 
 
-@blueprint.websocket("/monitor/communications")
-async def communications():
-    return await _serve("communications")
-
-
-@blueprint.websocket("/monitor/actions")
-async def actions():
-    return await _serve("actions")
-
-
-async def _serve(stream: str):
-    core = current_app.config["CORE"]
-    source = client_address(websocket)
+async def _serve(core, ws: AsgiWebSocket, path: str) -> None:
+    stream = PATHS[path]
+    source = ws.remote_addr
     if core.access.blocked("apikey", source):
-        return json_error("rate_limited", "too many failed attempts from this address; try later", 429)
-    operator = await identify(websocket)
+        await ws.refuse_json(429, "rate_limited", "too many failed attempts from this address; try later")
+        return
+    handshake = ws.handshake
+    operator = await identify(handshake, core)
     if operator is None:
-        return json_error("unauthorized", "an API key is required (?key=... or Authorization: Bearer ...)", 401)
+        await ws.refuse_json(401, "unauthorized", "an API key is required (?key=... or Authorization: Bearer ...)")
+        return
     monitor = core.service("monitor")
     try:
-        flt = monitor.parse_filter(stream, websocket.args)
-        since = monitor.parse_since(websocket.args.get("since"))
+        flt = monitor.parse_filter(stream, handshake.args)
+        since = monitor.parse_since(handshake.args.get("since"))
     except ValueError as exc:
-        return json_error("invalid", str(exc), 400)
-    await websocket.accept()
-    conn = MonitorConnection(core, stream, monitor.session(stream, flt, since), source, operator.actor)
+        await ws.refuse_json(400, "invalid", str(exc))
+        return
+    await ws.accept()
+    conn = MonitorConnection(core, ws, stream, monitor.session(stream, flt, since), source, operator.actor)
     core.connections.add(conn)
     try:
         await conn.serve()
     finally:
         core.connections.discard(conn)
-    return None
+
+
+WEBSOCKETS = (WsRoute(_serve, paths=tuple(PATHS)),)
 
 
 class MonitorConnection:
-    def __init__(self, core, stream: str, session, remote: str, actor: str):
+    def __init__(self, core, ws: AsgiWebSocket, stream: str, session, remote: str, actor: str):
         self.core = core
+        self.ws = ws
         self.stream = stream
         self.session = session
         self.remote = remote
@@ -98,15 +100,14 @@ class MonitorConnection:
                     nursery.start_soon(self._read)
                     await self._write()
                     nursery.cancel_scope.cancel()
-            if self.close_code is not None:
-                await self._close()
+            await self._close()  # (nothing goes out once the peer left)
         finally:
             self.session.close()
             self._done.set()
 
     async def _write(self) -> None:
         try:
-            self.sender = BatchSender.for_websocket(websocket)
+            self.sender = BatchSender.for_websocket(self.ws)
             sender = self.sender
             await self.session.run(sender.send, sender.send_frames if sender.shared_frames else None)
         except SlowConsumer as exc:
@@ -122,14 +123,15 @@ class MonitorConnection:
         # (a stalled peer is finally cut by the socket's own timeouts).
         with trio.CancelScope(shield=True) as scope:
             scope.deadline = trio.current_time() + CLOSE_TIMEOUT
-            try:
-                await websocket.close(self.close_code, self._close_reason)
-            except RuntimeError:
-                pass  # already closed
+            await self.ws.close(self.close_code or CLOSE_NORMAL, self._close_reason)
 
     async def _read(self) -> None:
         while True:
-            frame = await websocket.receive()
+            try:
+                frame = await self.ws.receive()
+            except ConnectionEnded:  # the peer left: so does this connection
+                self._scope.cancel()
+                return
             if self.stream != "communications":
                 outcome = refuse_tx(frame, "the actions stream takes no requests", 400)
             elif not self._tx_bucket.take(time.monotonic()):

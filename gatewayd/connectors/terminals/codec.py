@@ -112,6 +112,12 @@ def decode_request(obj: object) -> TerminalRequest:
     return CheckLive(sn, time)
 
 
+def request_name(req: TerminalRequest) -> str:
+    """The `ret` a reply to this request carries."""
+    return {TerminalReg: "reg", SendLog: "sendlog", CheckLive: "checklive", SendQrCode: "sendqrcode",
+            SendUser: "senduser"}[type(req)]
+
+
 def _parse_sn(obj: Mapping) -> str:
     value = obj.get("sn")
     if value is None:

@@ -58,6 +58,13 @@ def _users_action(record: Record) -> Action:
                   target=f"terminal:{data['sn']}", details=details, dt=_dt(record), seq=record.seq)
 
 
+def _access_action(record: Record) -> Action:
+    """A door decision sent in a sendlog reply (the terminal's access rule)."""
+    data = record.data
+    return Action(action_type="terminal_access", actor=f"terminal:{data['sn']}", target=f"terminal:{data['sn']}",
+                  details={k: v for k, v in data.items() if k != "sn"}, dt=_dt(record), seq=record.seq)
+
+
 _ACTION_NAMES = {
     "terminal.added": "terminal_added", "terminal.pending": "terminal_pending",
     "terminal.approved": "terminal_approved", "terminal.rejected": "terminal_rejected",
@@ -93,6 +100,7 @@ COMMS = Comms(
     actions={
         "terminal.unknown_message": _unknown_message_action,
         "terminal.users": _users_action,
+        "terminal.access": _access_action,
         **each(_ACTION_NAMES, _terminal_action),
     },
 )

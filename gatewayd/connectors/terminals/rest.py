@@ -1,6 +1,7 @@
 """REST API for attendance terminals and their punches (operators only):
 
-    GET/POST       /api/terminals                      list (?status=) / add {sn, name?, tz?, cloudtime?, encoding?}
+    GET/POST       /api/terminals                      list (?status=) / add {sn, name?, tz?, cloudtime?, encoding?,
+                                                       access?}
     GET/PATCH/DELETE /api/terminals/<sn>
     POST           /api/terminals/<sn>/approve | reject
     GET/POST       /api/terminals/<sn>/commands        list / queue {command, params?, reference?, confirm?,
@@ -75,7 +76,7 @@ async def list_terminals():
 @operator_required
 @_retryable
 async def add_terminal():
-    body = await _body("sn", "name", "tz", "cloudtime", "encoding")
+    body = await _body("sn", "name", "tz", "cloudtime", "encoding", "access")
     if "sn" not in body:
         raise OpError("invalid", "sn is required", 422)
     return jsonify(await _call("terminal.add", actor=g.operator.actor, **body)), 201
@@ -91,7 +92,7 @@ async def get_terminal(sn: str):
 @operator_required
 @_retryable
 async def update_terminal(sn: str):
-    body = await _body("name", "tz", "cloudtime", "encoding")
+    body = await _body("name", "tz", "cloudtime", "encoding", "access")
     return jsonify(await _call("terminal.update", sn=sn, actor=g.operator.actor, **body))
 
 

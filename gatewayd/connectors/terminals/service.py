@@ -1,5 +1,6 @@
-"""Attendance terminals: the registry (add / approve / reject), the cmd/ret requests they make over
-HTTP and WebSocket alike (`reg`, `sendlog`, `checklive`, `sendqrcode`, `senduser`), and their presence.
+"""Attendance terminals: the registry (approve / reject / delete; the operations are in registry_ops.py),
+the cmd/ret requests they make over HTTP and WebSocket alike (`reg`, `sendlog`, `checklive`,
+`sendqrcode`, `senduser`), and their presence.
 
 An unknown serial number turns "pending" (unless `terminals.auto_accept`): it is told
 `result:false` with a reason, and the punches it sends are kept on disk within tight caps
@@ -12,7 +13,6 @@ offline transition on time.
 
 from __future__ import annotations
 
-import codecs
 import json
 import logging
 from datetime import datetime, timezone
@@ -26,8 +26,9 @@ from . import punches as tpunch
 from ...errors import ProtocolError
 from ...journal.record import utc_now_iso
 from ...journal.writer import JournalUnavailable
-from ...ops import OpError, not_found, operation
+from ...ops import OpError, not_found
 from ...ratelimit import KeyedBuckets, source_key
+from . import access as door
 from .attendance import zone
 from .held import HeldPunches
 
@@ -62,6 +63,9 @@ class TerminalService:
                               "Terminal messages of a kind gatewayd does not know, answered result:false.")
         # sn -> (its clock minus ours in seconds, when read): from checklive's `time`, for clock alerts
         self.clock_readings: dict[str, tuple[float, str]] = {}
+        # sn -> (trio clock, connector, remote) of the last request of a terminal that is not accepted,
+        # so that approving one that has just called in shows it online at once
+        self.heard_waiting: dict[str, tuple[float, str, str]] = {}
 
     @property
     def part(self):
@@ -129,6 +133,8 @@ class TerminalService:
         new serial numbers from this address)."""
         terminal = self.part.get(sn)
         if terminal is not None:
+            if terminal["status"] != "accepted":
+                self._heard_waiting(sn, connector, remote)
             return terminal
         if self.cfg.auto_accept:
             await self.core.hub.publish("terminal.added", {"sn": sn, "name": sn, "actor": "auto_accept",
@@ -144,21 +150,55 @@ class TerminalService:
                 return None
             await self.core.hub.publish("terminal.pending", {"sn": sn, "connector": connector, "remote": remote})
             log.info("terminal %s (%s) is waiting for approval", sn, remote)
+            self._heard_waiting(sn, connector, remote)
         return self.part.get(sn)
+
+    def _heard_waiting(self, sn: str, connector: str, remote: str) -> None:
+        self.heard_waiting[sn] = (trio.current_time(), connector, remote)
+        self.last_seen[sn] = utc_now_iso()
+
+    async def _online_at_approval(self, sn: str) -> None:
+        """A terminal approved while connected, or within presence.http_timeout of its last request,
+        is online from now on (an HTTP one until the timeout runs out from that request)."""
+        heard = self.heard_waiting.pop(sn, None)
+        link = self.links.get(sn)
+        if link is not None:
+            await self.mark_online(sn, CONNECTOR_WS, link.remote)
+            return
+        if heard is None or heard[1] == CONNECTOR_WS:
+            return
+        when, connector, remote = heard
+        if trio.current_time() - when < self.core.settings.presence.http_timeout:
+            seen = self.last_seen.get(sn)
+            await self.mark_online(sn, connector, remote)
+            self.last_heard[sn] = when
+            if seen is not None:
+                self.last_seen[sn] = seen
 
     async def hold(self, sn: str, punches: list[tpunch.Punch]) -> str | None:
         """Keep a pending terminal's punches on disk (within the caps). None once they are kept, or
         stored when an operator approved the terminal meanwhile; else why they could not be kept
         (the terminal must keep them and send them again)."""
+        before = self.held.count(sn)
         kept, fitted = await self.held.keep(sn, punches)
         terminal = self.part.get(sn)
         if terminal is not None and terminal["status"] == "accepted":
             await self._release_held(sn)
             return None
+        if kept > before:
+            await self._held_changed(sn)
         if not fitted:
             self.core.metrics.inc("gatewayd_terminals_refused_total", reason="held_full")
             return f"{self.refusal(terminal, sn)}; {kept} records are kept and no more can be: keep the rest until then"
         return None
+
+    async def _held_changed(self, sn: str) -> None:
+        """`terminal.held` (not durable, no state): how many punches are kept for a pending terminal
+        now, for the dashboard's counter. Only when the count grew, so a resent batch writes nothing."""
+        try:
+            await self.core.hub.publish("terminal.held", {"sn": sn, "held": self.held_count(sn)}, durable=False)
+        except JournalUnavailable:
+            pass  # the count is shown again at the next reload; the punches are kept either way
 
     def cloudtime(self, terminal: dict[str, Any] | None) -> str:
         style = (terminal or {}).get("cloudtime") or self.cfg.cloudtime
@@ -183,11 +223,16 @@ class TerminalService:
         if isinstance(req, tp.SendLog):
             return await self._sendlog(req, terminal, connector, remote)
         if not accepted:
-            return tp.encode_failure(request_name(req), self.refusal(terminal, req.sn))
+            return tp.encode_failure(tp.request_name(req), self.refusal(terminal, req.sn))
         if isinstance(req, tp.SendQrCode):
             await self.core.hub.publish("terminal.qrcode", {"sn": req.sn, "code": req.code, "connector": connector})
             await self.mark_online(req.sn, connector, remote)
-            return tp.encode_reply("sendqrcode", True)
+            decision = await door.decide_for_code(self.core, terminal, req.code, connector)
+            if decision is None:
+                return tp.encode_reply("sendqrcode", True)
+            user = self.core.state.terminal_users.get(req.sn)["users"].get(str(decision.enrollid)) or {}
+            return tp.encode_reply("sendqrcode", True, access=decision.access, enrollid=decision.enrollid or None,
+                                   username=user.get("name"), message=decision.message)
         if isinstance(req, tp.SendUser):
             await self.core.hub.publish("terminal.user_enrolled", {
                 "sn": req.sn, "connector": connector, "user": req.as_user(), "backupnum": req.backupnum,
@@ -221,7 +266,7 @@ class TerminalService:
         if terminal["status"] != "accepted":
             return tp.encode_failure("reg", self.refusal(terminal, req.sn))
         await self.mark_online(req.sn, connector, remote)
-        extra = {"nosenduser": True} if connector == CONNECTOR_WS else {}
+        extra = {"nosenduser": not self.cfg.senduser} if connector == CONNECTOR_WS else {}
         return tp.encode_reply("reg", True, cloudtime=self.cloudtime(terminal), **extra)
 
     async def _sendlog(self, req: tp.SendLog, terminal, connector: str, remote: str) -> str:
@@ -240,8 +285,11 @@ class TerminalService:
         if terminal is None or terminal["status"] != "accepted":
             return tp.encode_failure("sendlog", self.refusal(terminal, req.sn))
         await self.mark_online(req.sn, connector, remote)
+        decision = await door.decide_for_batch(self.core, terminal, req.records, connector)
         return tp.encode_reply("sendlog", True, count=req.count, logindex=req.logindex,
-                               cloudtime=self.cloudtime(terminal))
+                               cloudtime=self.cloudtime(terminal),
+                               access=None if decision is None else decision.access,
+                               message=None if decision is None else decision.message)
 
     async def handle_http(self, body: bytes, remote: str) -> tuple[int, str]:
         """POST /api/device-http: (HTTP status, JSON body). Never raises for bad input."""
@@ -261,7 +309,7 @@ class TerminalService:
         try:
             return 200, await self.handle(req, connector=CONNECTOR_HTTP, remote=remote)
         except JournalUnavailable:
-            return 503, tp.encode_failure(request_name(req),
+            return 503, tp.encode_failure(tp.request_name(req),
                                           "the server cannot store records right now; send them again later")
 
     async def unknown_message(self, obj: dict, exc: ProtocolError, connector: str, remote: str) -> str:
@@ -336,6 +384,7 @@ class TerminalService:
         await self.core.hub.publish("terminal.approved", {"sn": sn, "actor": actor, "held": held,
                                                           "previous": terminal["status"], **(settings or {})})
         await self._release_held(sn)
+        await self._online_at_approval(sn)
         link = self.links.get(sn)
         if link is not None:
             link.accepted()
@@ -361,6 +410,7 @@ class TerminalService:
         self._disconnect(sn, "deleted by an operator")
         self.last_heard.pop(sn, None)
         self.last_seen.pop(sn, None)
+        self.heard_waiting.pop(sn, None)
         return {"sn": sn, "deleted": True, "held_dropped": dropped}
 
     def _disconnect(self, sn: str, reason: str) -> None:
@@ -375,52 +425,6 @@ def check_sn(sn: Any) -> str:
         return tp.decode_request({"cmd": "checklive", "sn": sn}).sn
     except ProtocolError as exc:
         raise OpError("invalid", exc.message, 422) from None
-
-
-def _check_settings(name: Any = None, tz: Any = None, cloudtime: Any = None,
-                    encoding: Any = None) -> dict[str, Any]:
-    """Validated registry settings; "" for tz / cloudtime / encoding means "the global default"."""
-    out: dict[str, Any] = {}
-    if name is not None:
-        if not isinstance(name, str) or not name.strip() or len(name.strip()) > MAX_NAME_CHARS:
-            raise OpError("invalid", f"name must be 1 to {MAX_NAME_CHARS} characters", 422)
-        out["name"] = name.strip()
-    if tz is not None:
-        if not isinstance(tz, str):
-            raise OpError("invalid", "tz must be a time zone name such as Europe/Rome", 422)
-        if tz:
-            zone(tz)
-        out["tz"] = tz or None
-    if cloudtime is not None:
-        if cloudtime not in ("iso", "local", ""):
-            raise OpError("invalid", "cloudtime must be iso or local", 422)
-        out["cloudtime"] = cloudtime or None
-    if encoding is not None:
-        out["encoding"] = check_encoding(encoding) or None
-    return out
-
-
-def check_encoding(encoding: Any, where: str = "encoding") -> str:
-    """A text encoding Python knows ('' allowed), e.g. gbk or cp1252: how a PUSH terminal's names
-    are read when they are not UTF-8."""
-    if not isinstance(encoding, str) or len(encoding) > 32:
-        raise OpError("invalid", f"{where} must be an encoding name such as gbk", 422)
-    if encoding:
-        try:
-            codecs.lookup(encoding)
-        except LookupError:
-            raise OpError("invalid", f"{where}: unknown encoding {encoding!r}", 422) from None
-    return encoding
-
-
-def request_name(req: tp.TerminalRequest) -> str:
-    if isinstance(req, tp.TerminalReg):
-        return "reg"
-    if isinstance(req, tp.SendQrCode):
-        return "sendqrcode"
-    if isinstance(req, tp.SendUser):
-        return "senduser"
-    return "sendlog" if isinstance(req, tp.SendLog) else "checklive"
 
 
 def _identified_cmd(obj: dict) -> str | None:
@@ -446,63 +450,3 @@ def unknown_ret(obj: dict) -> str:
 
 def _error_body(code: str, message: str) -> str:
     return json.dumps({"result": False, "code": code, "message": message}, separators=(",", ":"))
-
-
-# -- operations ------------------------------------------------------------------------------------
-@operation("terminal.add")
-async def terminal_add(core, sn: str, name: str | None = None, tz: str | None = None,
-                       cloudtime: str | None = None, encoding: str | None = None,
-                       actor: str = "cli") -> dict[str, Any]:
-    sn = check_sn(sn)
-    settings = _check_settings(name, tz, cloudtime, encoding)
-    service = core.service("terminals")
-    terminal = service.part.get(sn)
-    if terminal is not None and terminal["status"] == "accepted":
-        raise OpError("conflict", f"terminal {sn} exists already", 409)
-    if terminal is not None:  # adding a pending or rejected terminal approves it
-        return await service.approve(sn, actor, settings)
-    await core.hub.publish("terminal.added", {"sn": sn, "name": settings.get("name", sn), "actor": actor,
-                                              **{k: v for k, v in settings.items() if k != "name"}})
-    return service.public(service.part.get(sn))
-
-
-@operation("terminal.list")
-async def terminal_list(core, status: str | None = None) -> list[dict[str, Any]]:
-    if status not in (None, "accepted", "pending", "rejected"):
-        raise OpError("invalid", "status must be accepted, pending or rejected", 422)
-    service = core.service("terminals")
-    return [service.public(t) for t in service.part.terminals.values() if status in (None, t["status"])]
-
-
-@operation("terminal.get")
-async def terminal_get(core, sn: str) -> dict[str, Any]:
-    service = core.service("terminals")
-    return service.public(service.require(sn))
-
-
-@operation("terminal.update")
-async def terminal_update(core, sn: str, name: str | None = None, tz: str | None = None,
-                          cloudtime: str | None = None, encoding: str | None = None,
-                          actor: str = "cli") -> dict[str, Any]:
-    service = core.service("terminals")
-    terminal = service.require(sn)
-    changes = _check_settings(name, tz, cloudtime, encoding)
-    if not changes:
-        raise OpError("invalid", "nothing to change: give name, tz, cloudtime or encoding", 422)
-    await core.hub.publish("terminal.updated", {"sn": terminal["sn"], "actor": actor, **changes})
-    return service.public(service.part.get(terminal["sn"]))
-
-
-@operation("terminal.approve")
-async def terminal_approve(core, sn: str, actor: str = "cli") -> dict[str, Any]:
-    return await core.service("terminals").approve(check_sn(sn), actor)
-
-
-@operation("terminal.reject")
-async def terminal_reject(core, sn: str, actor: str = "cli") -> dict[str, Any]:
-    return await core.service("terminals").reject(check_sn(sn), actor)
-
-
-@operation("terminal.delete")
-async def terminal_delete(core, sn: str, actor: str = "cli") -> dict[str, Any]:
-    return await core.service("terminals").delete(check_sn(sn), actor)

@@ -55,13 +55,13 @@ class TerminalsState:
 
     # -- registry ---------------------------------------------------------------------------------
     def _new(self, sn: str, record: Record, status: str) -> dict[str, Any]:
-        return {"sn": sn, "name": sn, "tz": None, "cloudtime": None, "encoding": None, "status": status,
+        return {"sn": sn, "name": sn, "tz": None, "cloudtime": None, "encoding": None, "access": None, "status": status,
                 "created": record.ts, "updated": record.ts, "decided_by": None, "cpusn": None,
                 "devinfo": {}, "model": None, "connector": None, "online": False, "last_seen": None,
                 "registered": None}
 
     def _settings(self, terminal: dict[str, Any], data: dict[str, Any]) -> None:
-        for key in ("name", "tz", "cloudtime", "encoding"):
+        for key in ("name", "tz", "cloudtime", "encoding", "access"):
             if key in data:
                 terminal[key] = data[key] if key != "name" else (data[key] or terminal["sn"])
 

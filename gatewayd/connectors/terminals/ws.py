@@ -18,7 +18,7 @@ from . import command_codec as tc
 from . import fields as tf
 from ...errors import ProtocolError
 from .commands import LinkClosed, TerminalLink
-from .service import CONNECTOR_WS, request_name
+from .service import CONNECTOR_WS
 from ...web.wsconn import (CLOSE_AUTH_FAILED, CLOSE_BAD_MESSAGE, CLOSE_REGISTER_TIMEOUT, CLOSE_SUPERSEDED,
                            ConnectionEnded)
 
@@ -106,9 +106,9 @@ class TerminalSession:
         if isinstance(req, tp.TerminalReg):
             await self._reg(req)
         elif self.sn is None:
-            await self.send(tp.encode_failure(request_name(req), "send reg first"))
+            await self.send(tp.encode_failure(tp.request_name(req), "send reg first"))
         elif req.sn != self.sn:
-            await self.send(tp.encode_failure(request_name(req), f"this connection is registered as {self.sn}"))
+            await self.send(tp.encode_failure(tp.request_name(req), f"this connection is registered as {self.sn}"))
         else:
             await self.send(await self._handle(req))
 
@@ -134,7 +134,7 @@ class TerminalSession:
         try:
             return await self.terminals.handle(req, connector=CONNECTOR_WS, remote=self.conn.remote)
         except JournalUnavailable:
-            return tp.encode_failure(request_name(req), "the server cannot store records right now; send them again")
+            return tp.encode_failure(tp.request_name(req), "the server cannot store records right now; send them again")
 
     async def _reg(self, req: tp.TerminalReg) -> None:
         if self.sn is not None and req.sn != self.sn:

@@ -7,15 +7,12 @@ import hashlib
 import hmac
 import random
 from dataclasses import dataclass
-from datetime import tzinfo
 from typing import Any, Iterable
 
 import orjson
 
-from ...comm_tables import CommTables
 from ...journal.record import Record
-from ...northbound.alerts import has_events, record_events
-from ...northbound.events import Directory
+from ...northbound.shared import SharedEvent, SharedEvents
 
 RETRY_FIRST = 1.0  # seconds before the first retry; doubled each time
 RETRY_LONGEST = 300.0
@@ -29,28 +26,32 @@ class Pending:
     event: str
     ts: str
     body: dict[str, Any]
+    shared: SharedEvent | None = None  # the rendering every sender shares (its JSON encoded once)
+
+    @property
+    def json(self) -> bytes:
+        return self.shared.json if self.shared is not None else orjson.dumps(self.body)
 
 
 def wanted(events: frozenset[str], event: str) -> bool:
     return "*" in events or event in events
 
 
-def pending_events(records: Iterable[Record], events: frozenset[str], directory: Directory, zone: tzinfo,
-                   comms: CommTables) -> list[Pending]:
+def pending_events(records: Iterable[Record], events: frozenset[str], rendered: SharedEvents) -> list[Pending]:
     out = []
     for record in records:
-        if not has_events(record.type, comms):
-            continue
-        for ev in record_events(record, directory, zone, comms=comms):
+        for shared in rendered.of(record):
+            ev = shared.event
             if wanted(events, ev.event):
-                out.append(Pending(record.seq, ev.body["event_id"], ev.event, record.ts, ev.body))
+                out.append(Pending(record.seq, ev.body["event_id"], ev.event, record.ts, ev.body, shared))
     return out
 
 
 def encode(chunk: list[Pending], batch: bool) -> bytes:
+    """The request body: one event's JSON, or a JSON array of the chunk's events."""
     if batch:
-        return orjson.dumps([p.body for p in chunk])
-    return orjson.dumps(chunk[0].body)
+        return b"[" + b",".join([p.json for p in chunk]) + b"]"
+    return chunk[0].json
 
 
 def signature(secret: str, body: bytes) -> str:

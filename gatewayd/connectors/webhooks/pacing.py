@@ -2,10 +2,10 @@
 
 Forwarding can wait (its backlog is in the journal); devices cannot. When the event loop is busy
 (`LoopLoad.busy()` at or above BUSY_FROM) and records are arriving (at least ARRIVING_PER_SECOND),
-each sender spends at most SHARE of the time in requests: after a request that took d seconds its
-next one waits d * (1 / SHARE - 1). Each sender paces only itself, so a hanging endpoint slows no
-other. Otherwise they run freely, so a backlog alone (a restart, an endpoint back after an outage)
-is sent at full speed.
+the senders together spend at most SHARE of the time in requests: with n senders, after a request
+that took d seconds a sender's next one waits d * (n / SHARE - 1). Each sender paces only itself, so
+a hanging endpoint slows no other. Otherwise they run freely, so a backlog alone (a restart, an
+endpoint back after an outage) is sent at full speed.
 """
 
 from __future__ import annotations
@@ -24,9 +24,11 @@ T = TypeVar("T")
 
 
 class Pacer:
-    def __init__(self, busy: Callable[[], float], appended: Callable[[], int], clock=time.monotonic):
+    def __init__(self, busy: Callable[[], float], appended: Callable[[], int], clock=time.monotonic, *,
+                 senders: Callable[[], int] = lambda: 1):
         self._busy = busy
         self._appended = appended
+        self._senders = senders
         self._clock = clock
         self._sampled_at = clock()
         self._sampled = appended()
@@ -47,5 +49,5 @@ class Pacer:
         self.paced += 1
         began = self._clock()
         result = await request()
-        await trio.sleep((self._clock() - began) * (1 / SHARE - 1))
+        await trio.sleep((self._clock() - began) * (max(1, self._senders()) / SHARE - 1))
         return result

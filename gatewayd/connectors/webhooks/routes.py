@@ -14,7 +14,7 @@ from quart import Blueprint, g
 
 from ...journal.writer import JournalUnavailable
 from ...web.auth import operator_required
-from ...web.dashboard import action, actor, back_to, form_value, go, notice, pages, render
+from ...web.dashboard import action, actor, back_to, form_value, go, hand_over, notice, page, pages, render, take_shown_once
 from ...web.rest import call, journal_unavailable, read_json_object
 from .service import ADD_KEYS
 
@@ -60,7 +60,17 @@ async def add_from_settings():
     if await form_value("unsigned") == "on":
         fields["secret"] = ""
     hook = await call("webhook.add", **fields, actor=actor())
-    return await render("webhook_added.html", 201, active="settings", hook=hook)
+    hand_over(f"webhook:{hook['name']}", hook)
+    return go(f"/settings/webhooks/{hook['name']}/added")
+
+
+@dashboard.get("/settings/webhooks/<name>/added")
+@page
+async def added_webhook(name: str):
+    """The new webhook (and its signing secret) handed over by the form, once."""
+    hook = take_shown_once(f"webhook:{name}", "A webhook's signing secret",
+                           "Remove the webhook and add it again if the secret was lost.")
+    return await render("webhook_added.html", active="settings", hook=hook)
 
 
 @dashboard.post("/settings/webhooks/<name>/remove")

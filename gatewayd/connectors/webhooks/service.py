@@ -21,6 +21,9 @@ import trio
 from ... import __version__, secretbox
 from ...config import ConfigError, WebhookSettings, _fill, check_webhook, webhook_name
 from ...journal.record import utc_now_iso
+from ...northbound.alerts import has_events, record_events
+from ...northbound.events import StateDirectory
+from ...northbound.shared import SharedEvents
 from ...ops import OpError, not_found, operation
 from . import delivery
 from .delivery import Pending
@@ -48,6 +51,7 @@ class WebhookService:
         self._running: dict[str, tuple[WebhookSpec, trio.CancelScope]] = {}
         self._changed = trio.Event()
         self._nursery: trio.Nursery | None = None
+        self._rendered: SharedEvents | None = None
         core.metrics.gauge_family("gatewayd_webhook_backlog_records",
                                   "Journal records after a webhook's cursor (not yet handled).", self._backlogs)
         core.metrics.gauge_family("gatewayd_webhook_last_success_timestamp_seconds",
@@ -86,6 +90,15 @@ class WebhookService:
         return WebhookSpec(name, hook["url"], frozenset(hook["events"]), secret,
                            tuple(sorted({"User-Agent": USER_AGENT, **headers}.items())), hook["timeout"],
                            hook["max_age"], hook["batch"], hook["batch_max"], "runtime", hook["start_after"])
+
+    @property
+    def rendered(self) -> SharedEvents:
+        """The events of the records, rendered once for all the senders."""
+        if self._rendered is None:
+            directory, zone, comms = StateDirectory(self.core.state), self.core.service("monitor").zone, self.core.comms
+            self._rendered = SharedEvents(lambda record: record_events(record, directory, zone, comms=comms),
+                                          lambda record_type: has_events(record_type, comms))
+        return self._rendered
 
     def changed(self) -> None:
         self._changed.set()
@@ -126,8 +139,10 @@ class WebhookService:
         with scope:
             while True:
                 try:
-                    pacer = Pacer(self.core.loop_load.busy, lambda: self.core.hub.next_seq)
-                    await WebhookWorker(self.core, spec, status, pacer, retry_first=lambda: self.retry_first).run()
+                    pacer = Pacer(self.core.loop_load.busy, lambda: self.core.hub.next_seq,
+                                  senders=lambda: len(self._running))
+                    await WebhookWorker(self.core, spec, status, pacer, self.rendered,
+                                        retry_first=lambda: self.retry_first).run()
                 except Exception:
                     log.exception("webhook %s: the sender failed; restarting it in %g s", spec.name,
                                   RESTART_AFTER_CRASH)

@@ -25,7 +25,7 @@ from ...journal.follow import JournalFollower
 from ...journal.record import parse_ts
 from ...journal.writer import JournalUnavailable
 from ...logs import RateLimitedLogger
-from ...northbound.events import StateDirectory
+from ...northbound.shared import SharedEvents
 from .delivery import Pending, encode, finished_through, pending_events, request_headers, retry_delay
 from .pacing import Pacer
 
@@ -90,10 +90,11 @@ async def post(client: httpx.AsyncClient, spec: WebhookSpec, chunk: list[Pending
 
 
 class WebhookWorker:
-    def __init__(self, core, spec: WebhookSpec, status: WebhookStatus, pacer: Pacer, *,
+    def __init__(self, core, spec: WebhookSpec, status: WebhookStatus, pacer: Pacer, rendered: SharedEvents, *,
                  retry_first: Callable[[], float], clock: Callable[[], float] = time.time):
         self.core = core
         self.pacer = pacer
+        self.rendered = rendered
         self.spec = spec
         self.status = status
         self._retry_first = retry_first
@@ -116,8 +117,6 @@ class WebhookWorker:
         await self.core.cursors.asave(self.spec.cursor, position)
         self._saved, self._saved_at = position, trio.current_time()
         follower = JournalFollower(self.core.hub, self.core.journal_dir, position)
-        directory = StateDirectory(self.core.state)
-        zone = self.core.service("monitor").zone
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
         try:
             async with httpx.AsyncClient(headers=dict(self.spec.headers), limits=limits, timeout=self.spec.timeout,
@@ -126,7 +125,7 @@ class WebhookWorker:
                     if self.status.position > self._saved and self.core.hub.fanned_seq <= follower.position:
                         await self._save()  # caught up: make the position durable before waiting
                     records = await follower.next_batch()
-                    events = pending_events(records, self.spec.events, directory, zone, self.core.comms)
+                    events = pending_events(records, self.spec.events, self.rendered)
                     await self._send_all(client, events, records[-1].seq)
         finally:
             if self.status.position > self._saved:

@@ -18,13 +18,15 @@ const GW = (() => {
     return localTime(date);
   }
 
-  /* <time datetime="..."> shows local time; with data-rel, "12 s ago" (local time in the tooltip). */
+  /* <time datetime="..."> shows local time; with data-rel, "12 s ago" (local time in the tooltip).
+     Text is written only when it changes: a new text costs the page a layout of its table. */
   function refreshTimes(root) {
     for (const el of (root || document).querySelectorAll("time[datetime]")) {
       const date = new Date(el.getAttribute("datetime"));
       if (isNaN(date)) continue;
       el.title = localTime(date);
-      el.textContent = el.hasAttribute("data-rel") ? relative(date) : localTime(date);
+      const text = el.hasAttribute("data-rel") ? relative(date) : localTime(date);
+      if (el.textContent !== text) el.textContent = text;
     }
   }
 
@@ -253,9 +255,12 @@ const GW = (() => {
   }
 
   /* Filters of a stream page: inputs with data-filter="<key>" match the row's data-<key>
-     (a choice: equal; typed text: contained, ignoring case). Detail rows follow their row. */
+     (a choice: equal; typed text: contained, ignoring case), preset from ?<key>= in the page's
+     address. Detail rows follow their row. */
   function streamFilter(list, onChange) {
     const inputs = [...document.querySelectorAll("[data-filter]")];
+    const given = new URLSearchParams(location.search);  // e.g. /realtime?device=unknown&gateway=<eui>
+    for (const input of inputs) if (given.get(input.dataset.filter)) input.value = given.get(input.dataset.filter);
     const matches = (row) => inputs.every((input) => {
       const want = input.value.trim().toLowerCase();
       const have = (row.dataset[input.dataset.filter] || "").toLowerCase();
@@ -281,7 +286,62 @@ const GW = (() => {
     while (list.rows.length > max) list.deleteRow(-1);
   }
 
+  /* Shows (or clears) a message next to a form field, in its #<id>-error element. */
+  function fieldError(input, message) {
+    const out = document.getElementById(`${input.id}-error`);
+    if (!out) return false;
+    out.textContent = message || "";
+    if (message) {
+      input.setAttribute("aria-invalid", "true");
+      input.setAttribute("aria-describedby", out.id);
+    } else {
+      input.removeAttribute("aria-invalid");
+    }
+    return true;
+  }
+
+  function jsonObjectProblem(text) {
+    if (!text.trim()) return "";
+    let value;
+    try { value = JSON.parse(text); } catch (error) { return `Not valid JSON: ${error.message}`; }
+    if (value === null || typeof value !== "object" || Array.isArray(value)) {
+      return 'The payload must be a JSON object, e.g. {"delay": 5}';
+    }
+    return "";
+  }
+
+  /* Checks in the browser before a form is sent, shown next to the field (the server checks again):
+     the browser's own constraints (required, pattern; data-hint says what is expected) and
+     textareas marked data-json-object. Typing in a field clears its message. */
+  function wireFieldChecks() {
+    for (const input of document.querySelectorAll("form input, form textarea, form select")) {
+      input.addEventListener("invalid", (event) => {
+        const message = input.validity.patternMismatch && input.dataset.hint ? input.dataset.hint : input.validationMessage;
+        if (!fieldError(input, message)) return;
+        event.preventDefault();  // the message shows next to the field, not in a bubble
+        const first = input.form && input.form.querySelector(":invalid");
+        if (first === input) input.focus();
+      });
+      input.addEventListener("input", () => { if (input.getAttribute("aria-invalid")) fieldError(input, ""); });
+    }
+    for (const area of document.querySelectorAll("textarea[data-json-object]")) {
+      area.form.addEventListener("submit", (event) => {
+        const problem = jsonObjectProblem(area.value);
+        fieldError(area, problem);
+        if (problem) { event.preventDefault(); area.focus(); }
+      });
+    }
+    // A form refused by the server: its first field at fault gets the focus (once the page and
+    // its #fragment have settled, which would take it away again).
+    const first = document.querySelector('form [aria-invalid="true"]');
+    if (first) window.addEventListener("load", () => first.focus({ preventScroll: false }));
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    // This page answered a form itself (a refused login): Back and reload fetch it again with GET
+    // rather than offer to send the form again.
+    if ("afterPost" in document.body.dataset) history.replaceState(null, "", location.href);
+    wireFieldChecks();
     refreshTimes();
     setInterval(() => refreshTimes(), 5000);
     wireCopyButtons();
@@ -292,5 +352,5 @@ const GW = (() => {
   });
 
   return { element, live, localTime, pageSeq, refreshTimes, setBadge, timeElement, getJson, copyText, names,
-    subjectLink, expandable, streamFilter, trim };
+    subjectLink, expandable, streamFilter, trim, fieldError };
 })();

@@ -19,7 +19,10 @@ document.addEventListener("DOMContentLoaded", () => {
     const cell = GW.element("td", {});
     if (event.device_id) cell.append(GW.subjectLink("device", event.device_id, event.name));
     else if (event.sn) cell.append(GW.subjectLink("terminal", event.sn));
-    else if (event.eui) cell.append(GW.subjectLink("gateway", event.eui, event.name));
+    else if (event.dev_addr) {
+      cell.append(GW.element("span", { className: "badge badge-foreign", title: event.reason_text || "" }, "unknown device"),
+        " ", GW.element("code", { title: "DevAddr" }, event.dev_addr));
+    } else if (event.eui) cell.append(GW.subjectLink("gateway", event.eui, event.name));
     return cell;
   }
 
@@ -35,9 +38,11 @@ document.addEventListener("DOMContentLoaded", () => {
     const names = GW.names();
     const label = (kind, id) => (id ? `${id} ${(names[`${kind}s`] || {})[id] || ""}` : "").toLowerCase();
     const row = GW.element("tr", { "data-category": event.category, "data-type": event.type, "data-seq": event.seq,
-        "data-device": event.device_id ? `${label("device", event.device_id)} ${(event.name || "").toLowerCase()}` : "",
+        "data-device": event.device_id ? `${label("device", event.device_id)} ${(event.name || "").toLowerCase()}`
+          : event.dev_addr ? `unknown ${event.dev_addr}` : "",
         "data-terminal": label("terminal", event.sn),
-        "data-gateway": event.eui ? `${label("gateway", event.eui)} ${(event.name || "").toLowerCase()}` : "" },
+        "data-gateway": (event.gateways || (event.eui ? [event.eui] : [])).map((eui) => label("gateway", eui)).join(" ")
+          + (event.eui && event.name ? ` ${event.name.toLowerCase()}` : "") },
       GW.element("td", {}, GW.timeElement(event.ts, false)),
       GW.element("td", {}, GW.element("code", {}, event.type), GW.element("span", { className: "cat" }, event.category)),
       subjectCell(event),

@@ -1,9 +1,17 @@
-/* Gateways list: live Online/Offline badges and last seen. */
+/* Gateways list: live Online/Offline badges, last seen, and the count of unknown devices' frames. */
 "use strict";
 
 document.addEventListener("DOMContentLoaded", () => {
-  GW.live({ categories: "gateway", since: GW.pageSeq() + 1 }, {
+  const rowOf = (eui) => document.querySelector(`#gateways tr[data-eui="${CSS.escape(eui)}"]`);
+  GW.live({ categories: "gateway,lorawan", since: GW.pageSeq() + 1 }, {
     event(event) {
+      if (event.type === "lorawan_foreign_uplink") {
+        for (const eui of event.gateways || []) {
+          const cell = rowOf(eui) && rowOf(eui).querySelector('[data-role="foreign"]');
+          if (cell) cell.textContent = String(Number(cell.textContent) + 1);
+        }
+        return;
+      }
       if (!event.eui) return;
       const row = document.querySelector(`#gateways tr[data-eui="${CSS.escape(event.eui)}"]`);
       if (!row) return;

@@ -30,6 +30,8 @@ document.addEventListener("DOMContentLoaded", () => {
   function subject(frame, type) {
     const key = frame.DevEui || "";
     const names = GW.names();
+    const extra = frame.Extra || {};
+    if (extra.Mine === "false") return { kind: "foreign", id: extra.devaddr || "", reason: extra.reason || "" };
     if (!key) return null;
     if (type === "comm_gwalive") return { kind: "gateway", id: key };
     if (key in names.terminals) return { kind: "terminal", id: key };
@@ -38,8 +40,15 @@ document.addEventListener("DOMContentLoaded", () => {
     return { kind: "unknown", id: key };
   }
 
+  const FOREIGN_REASONS = { unknown_devaddr: "no device of ours has this DevAddr",
+    bad_mic: "the DevAddr is ours but the frame's MIC does not match its keys" };
+
   function subjectCell(who) {
     if (!who) return GW.element("td", {});
+    if (who.kind === "foreign") {
+      return GW.element("td", {}, GW.element("span", { className: "badge badge-foreign", title: FOREIGN_REASONS[who.reason] || who.reason },
+        "unknown device"), " ", GW.element("code", { title: "DevAddr" }, who.id));
+    }
     if (who.kind === "unknown") {
       return GW.element("td", {}, GW.element("code", { title: "not a device of this gateway" }, who.id),
         " ", GW.element("span", { className: "muted small" }, "unknown"));
@@ -64,7 +73,9 @@ document.addEventListener("DOMContentLoaded", () => {
     gateways.forEach((eui, i) => { if (i) gatewayCell.append(", "); gatewayCell.append(GW.subjectLink("gateway", eui)); });
     const row = GW.element("tr", {
         "data-type": type,
-        "data-device": who && (who.kind === "device" || who.kind === "unknown") ? `${label("device", who.id)} ${who.eui || ""}` : "",
+        "data-device": !who ? "" : who.kind === "foreign" ? `unknown ${who.id}`
+          : (who.kind === "device" || who.kind === "unknown") ? `${label("device", who.id)} ${who.eui || ""}` : "",
+        "data-foreign": who && who.kind === "foreign" ? "true" : "false",
         "data-terminal": who && who.kind === "terminal" ? label("terminal", who.id) : "",
         "data-gateway": gatewayIds.map((eui) => label("gateway", eui)).join(" "),
         "data-seq": frame.Seq },
