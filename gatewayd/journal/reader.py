@@ -83,6 +83,32 @@ def _consecutive(records: list[Record], expected: int | None) -> bool:
     return all(map(eq, map(_seq_of, records), count(first)))
 
 
+def _chunks(data: bytes) -> Iterator[tuple[int, int]]:
+    """(start, end) of pieces of about CHUNK_BYTES of whole lines (the last may lack its newline)."""
+    start, size = 0, len(data)
+    while start < size:
+        end = data.find(b"\n", start + CHUNK_BYTES)
+        end = size if end < 0 else end + 1
+        yield start, end
+        start = end
+
+
+def _lines(data: bytes, start: int, end: int) -> list[bytes]:
+    """The lines of data[start:end], without the empty piece after a final newline."""
+    lines = data[start:end].split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    return lines
+
+
+def _last_seq(lines: list[bytes]) -> float:
+    """The seq of the last of these lines when it is a sound record, else infinity (decode them all)."""
+    try:
+        return decode_unterminated(lines[-1]).seq if lines else float("inf")
+    except RecordError:
+        return float("inf")
+
+
 class JournalReader:
     """Reads one journal directory. Never writes, except in `cut_torn_tail` and `repair`."""
 
@@ -149,7 +175,7 @@ class JournalReader:
             is_last = index == len(segments) - 1
             # A segment is decoded a chunk at a time: the records of a whole segment (tens of MiB
             # as objects) would raise the process's memory for good, freed or not.
-            for first_line, records in self._segment_chunks(path, is_last):
+            for first_line, records in self._segment_chunks(path, is_last, after_seq):
                 if records and _consecutive(records, expected):
                     # The common case, checked for the whole chunk at once: no seq to complain about.
                     first = records[0].seq
@@ -184,38 +210,33 @@ class JournalReader:
                         return
                     yield record
 
-    def _segment_records(self, path: Path, is_last: bool) -> list[Record]:
-        """All records of one segment."""
-        return [record for _, records in self._segment_chunks(path, is_last) for record in records]
-
-    def _segment_chunks(self, path: Path, is_last: bool) -> Iterator[tuple[int, list[Record]]]:
+    def _segment_chunks(self, path: Path, is_last: bool, skip_until: int = 0) -> Iterator[tuple[int, list[Record]]]:
         """A segment's records, a chunk of about CHUNK_BYTES of lines at a time, each with the line
-        number of its first record (this is the hot path of startup: each chunk is decoded at once)."""
+        number of its first record (this is the hot path of startup: each chunk is decoded at once).
+        A chunk whose last record (checked) is at or before `skip_until` is not decoded: after a
+        snapshot, a start reads only the records it replays."""
         data = read_segment(path)
         size = len(data)
-        start = 0
         line = 1
         last_seq = 0
-        while start < size:
-            end = data.find(b"\n", start + CHUNK_BYTES)
-            end = size if end < 0 else end + 1
-            lines = data[start:end].split(b"\n")
-            if lines[-1] == b"":
-                lines.pop()
+        for start, end in _chunks(data):
+            lines = _lines(data, start, end)
+            if skip_until and end < size and _last_seq(lines) <= skip_until:
+                line += len(lines)
+                continue
             try:
                 records = decode_lines(lines)
             except RecordError:
                 # Line by line from here to the end of the segment, to name the damage (or drop a torn tail).
-                lines = data[start:].split(b"\n")
-                if lines[-1] == b"":
-                    lines.pop()
+                lines = _lines(data, start, size)
                 end = size
                 records = self._decode_until_damage(path, lines, is_last, line, last_seq)
             if records:
                 last_seq = records[-1].seq
             yield line, records
             line += len(lines)
-            start = end
+            if end == size:
+                break
         if size and not data.endswith(b"\n") and not is_last:
             raise CorruptJournal(path, line - 1, last_seq, "sealed segment ends without a newline")
 
@@ -251,8 +272,9 @@ class JournalReader:
         segments = list_segments(self.directory)
         for first_seq, path in reversed(segments):
             last = None
-            for record in self._segment_records(path, is_last=path == segments[-1][1]):
-                last = record.seq
+            for _, records in self._segment_chunks(path, is_last=path == segments[-1][1]):
+                if records:
+                    last = records[-1].seq
             if last is not None:
                 return last
         snapshot = self.load_snapshot()
@@ -268,7 +290,7 @@ class JournalReader:
         if is_compressed(path):
             return None  # only a closed segment is compressed, and it was complete when it closed
         data = path.read_bytes()
-        if data.endswith(b"\n") and lines_check_out(data[:-1].split(b"\n")):
+        if data.endswith(b"\n") and all(lines_check_out(_lines(data, start, end)) for start, end in _chunks(data)):
             return None  # nothing torn: the common case, checked at once
         good_end = 0
         offset = 0
