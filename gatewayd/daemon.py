@@ -19,7 +19,7 @@ from hypercorn.utils import wrap_app
 from . import __version__, config as config_mod, control
 from .config import Settings
 from .connector import Connector
-from .gctune import collect_periodically, tune_for_daemon
+from .gctune import collect_periodically, share_one_heap, tune_for_daemon
 from .journal.writer import JournalUnavailable
 from .logs import setup_logging
 from .runtime import open_core
@@ -200,6 +200,8 @@ async def serve(settings: Settings, config_path: str | None = None, overrides: d
     sets it; in-process tests do not) sets the garbage collector up for a long-running process
     once start-up is over."""
     notifier = Notifier.from_environ()
+    if tune_gc:
+        share_one_heap()
     async with open_core(settings, online=True, connectors=connectors) as core:
         password = await core.access.ensure_admin()
         if password is not None:

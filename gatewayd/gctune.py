@@ -33,6 +33,11 @@ log = logging.getLogger("gatewayd.gctune")
 MMAP_THRESHOLD = 1024 * 1024
 _M_MMAP_THRESHOLD = -3
 
+# glibc gives each thread that allocates its own heap ("arena") and trims it poorly: the history
+# store's catch-up at a first start after a long journal (a worker thread) left ~18 MiB in one for
+# good. The daemon's threads take turns on the GIL anyway, so they share the main heap.
+_M_ARENA_MAX = -8
+
 # A young collection after this many new container objects instead of 700; older generations as
 # CPython does it, a little less often.
 THRESHOLDS = (50_000, 20, 20)
@@ -54,6 +59,15 @@ def release_free_memory() -> None:
         ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
     except (OSError, AttributeError, TypeError):
         pass
+
+
+def share_one_heap() -> bool:
+    """Make every thread allocate from glibc's main heap (see _M_ARENA_MAX); call before threads
+    start. False where the C library is not glibc (nothing changed)."""
+    try:
+        return bool(ctypes.CDLL(ctypes.util.find_library("c")).mallopt(_M_ARENA_MAX, 1))
+    except (OSError, AttributeError, TypeError):
+        return False
 
 
 def return_large_blocks(threshold: int = MMAP_THRESHOLD) -> bool:
