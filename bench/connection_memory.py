@@ -1,11 +1,14 @@
 """Where the memory of one registered WebSocket device goes: a tracemalloc breakdown per connection,
 the stack (hypercorn, h11, wsproto, trio, the standard library) beside ours (gatewayd).
 
-    .venv/bin/python bench/connection_memory.py [--devices 500]
+    .venv/bin/python bench/connection_memory.py [--devices 500] [--top 6] [--references bare,bare-noping,wsproto]
 
 gatewayd runs in this process under tracemalloc (127.0.0.1, port chosen by the system); the devices
 connect from a bench/connections_ws.py worker process, so no client allocation is counted. Python
 allocations only: RSS (bench/connections_ws.py) also holds the kernel-side and allocator overhead.
+The same clients then hold connections on references served the same way (bench/raw_server.py's
+applications): hypercorn with a bare ASGI app, the same without hypercorn's ping task, and wsproto
+on a plain trio stream, so the figures show what the server stack costs before any of ours.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import tempfile
 import time
 import tracemalloc
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 import trio
@@ -24,7 +28,7 @@ import trio
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from wsload import ROOT, create_devices, raise_nofile, read_line, spawn_worker  # noqa: E402
+from wsload import LOOPBACK_FLEET, ROOT, create_devices, raise_nofile, read_line, spawn_worker  # noqa: E402
 
 SITE = ("site-packages", "dist-packages")
 
@@ -42,7 +46,41 @@ def owner(filename: str) -> str:
     return "stdlib"
 
 
-async def measure(devices: int) -> None:
+def _where(filename: str) -> str:
+    path = Path(filename)
+    if ROOT in path.parents:
+        return str(path.relative_to(ROOT))
+    for marker in SITE:
+        if marker in path.parts:
+            return str(Path(*path.parts[path.parts.index(marker) + 1:]))
+    return path.name
+
+
+async def _held(port: int, creds: Path, devices: int) -> tuple[str, tracemalloc.Snapshot, tracemalloc.Snapshot]:
+    """Snapshots before and with `devices` registered connections held on 127.0.0.1:`port`."""
+    tracemalloc.start(1)
+    before = tracemalloc.take_snapshot()
+    worker = spawn_worker(str(ROOT / "bench" / "connections_ws.py"),
+                          [f"ws://127.0.0.1:{port}/ws", str(creds), "0", str(devices), "3600", "200"])
+    try:
+        line = await trio.to_thread.run_sync(read_line, worker, 300)
+        await trio.sleep(1.0)
+        after = tracemalloc.take_snapshot()
+    finally:
+        worker.kill()
+        worker.wait(10)
+        tracemalloc.stop()
+    return line.strip(), before, after
+
+
+def _by_owner(before, after) -> Counter:
+    by_owner: Counter = Counter()
+    for stat in after.compare_to(before, "filename"):
+        by_owner[owner(stat.traceback[0].filename)] += stat.size_diff
+    return by_owner
+
+
+async def measure_gatewayd(devices: int, top: int) -> float:
     from gatewayd import config
     from gatewayd.gateway import serve
 
@@ -53,30 +91,15 @@ async def measure(devices: int) -> None:
         settings = config.from_mapping({
             "server": {"host": "127.0.0.1", "port": 0, "udp_port": 0, "state_dir": str(state)},
             "log": {"level": "warning"},
-            "devices": {"max_unregistered_per_source": 100_000, "handshakes_per_second_per_source": 1e6,
-                        "handshake_burst_per_source": 1_000_000}}, "<bench>")
+            "devices": dict(LOOPBACK_FLEET)}, "<bench>")
         async with trio.open_nursery() as nursery:
             core = await nursery.start(lambda task_status: serve(settings, handle_signals=False,
                                                                   task_status=task_status))
             await trio.sleep(0.5)
-            tracemalloc.start(1)
-            before = tracemalloc.take_snapshot()
-            worker = spawn_worker(str(ROOT / "bench" / "connections_ws.py"),
-                                  [f"ws://127.0.0.1:{core.http_port}/ws", str(Path(tmp) / "devices.json"), "0",
-                                   str(devices), "3600", "200"])
-            try:
-                line = await trio.to_thread.run_sync(read_line, worker, 300)
-                await trio.sleep(1.0)
-                after = tracemalloc.take_snapshot()
-            finally:
-                worker.kill()
-                worker.wait(10)
-            tracemalloc.stop()
-            by_owner: Counter = Counter()
-            for stat in after.compare_to(before, "filename"):
-                by_owner[owner(stat.traceback[0].filename)] += stat.size_diff
+            line, before, after = await _held(core.http_port, Path(tmp) / "devices.json", devices)
+            by_owner = _by_owner(before, after)
             total = sum(by_owner.values())
-            print(f"{devices} devices registered ({line.strip()}); Python allocations per connection "
+            print(f"gatewayd: {devices} devices registered ({line}); Python allocations per connection "
                   f"(tracemalloc, by the file that allocated):")
             for name, size in by_owner.most_common():
                 if abs(size) / devices >= 50:
@@ -84,23 +107,78 @@ async def measure(devices: int) -> None:
             ours = by_owner["gatewayd"]
             print(f"  {'total':14s} {total / devices / 1024:7.2f} KiB: ours {ours / devices / 1024:.2f} KiB, "
                   f"stack {(total - ours) / devices / 1024:.2f} KiB")
-            print("  ours, largest lines:")
-            lines = [stat for stat in after.compare_to(before, "lineno")
-                     if owner(stat.traceback[0].filename) == "gatewayd"]
-            for stat in sorted(lines, key=lambda st: -st.size_diff)[:6]:
-                frame = stat.traceback[0]
-                where = Path(frame.filename).relative_to(ROOT) if ROOT in Path(frame.filename).parents else frame.filename
-                print(f"    {stat.size_diff / devices:7.0f} B  {where}:{frame.lineno}")
+            every = after.compare_to(before, "lineno")
+            for title, keep in (("ours", lambda name: name == "gatewayd"), ("stack", lambda name: name != "gatewayd")):
+                print(f"  {title}, largest lines:")
+                lines = [stat for stat in every if keep(owner(stat.traceback[0].filename))]
+                for stat in sorted(lines, key=lambda st: -st.size_diff)[:top]:
+                    frame = stat.traceback[0]
+                    print(f"    {stat.size_diff / devices:7.0f} B  {_where(frame.filename)}:{frame.lineno}")
             core.stopping.set()
+    return total / devices
+
+
+REFERENCES = {
+    "bare": "hypercorn + bare ASGI app (the daemon's hypercorn settings)",
+    "bare-noping": "the same without hypercorn's per-connection ping task (websocket_ping_interval off)",
+    "wsproto": "wsproto on a trio socket stream, one task per connection, no hypercorn",
+}
+
+
+async def measure_reference(kind: str, devices: int) -> float:
+    """The same clients against bench/raw_server.py's applications, served in this process."""
+    import raw_server
+    from hypercorn.trio import serve as hypercorn_serve
+
+    from gatewayd.config import Settings
+    from gatewayd.daemon import _hypercorn_config
+
+    with tempfile.TemporaryDirectory(prefix="gatewayd-bench-connmem-") as tmp:
+        creds = Path(tmp) / "devices.json"
+        creds.write_text(json.dumps([{"id": f"raw-{i}", "token": "tok_x"} for i in range(devices)]))
+        async with trio.open_nursery() as nursery:
+            if kind == "wsproto":
+                listeners = await nursery.start(partial(trio.serve_tcp, raw_server.wsproto_connection, 0,
+                                                        host="127.0.0.1", backlog=1024))
+                port = listeners[0].socket.getsockname()[1]
+            else:
+                config = _hypercorn_config(Settings())
+                config.bind = ["127.0.0.1:0"]
+                config.backlog = 1024
+                if kind == "bare-noping":
+                    config.websocket_ping_interval = None
+                binds = await nursery.start(lambda task_status: hypercorn_serve(raw_server.bare_app, config,
+                                                                                task_status=task_status))
+                port = int(binds[0].rsplit(":", 1)[1])
+            await trio.sleep(0.5)
+            _, before, after = await _held(port, creds, devices)
+            nursery.cancel_scope.cancel()
+    return sum(_by_owner(before, after).values()) / devices
+
+
+async def measure(devices: int, top: int, references: list[str]) -> None:
+    ours = await measure_gatewayd(devices, top)
+    if references:
+        print(f"references, same clients, same run (Python allocations per connection):")
+    for kind in references:
+        size = await measure_reference(kind, devices)
+        print(f"  {kind:12s} {size / 1024:7.2f} KiB  (gatewayd {ours / size:.2f}x)  {REFERENCES[kind]}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--devices", type=int, default=500)
+    parser.add_argument("--top", type=int, default=6, help="largest allocating lines shown, ours and the stack's")
+    parser.add_argument("--references", default="bare,bare-noping,wsproto",
+                        help=f"comma-separated, from {', '.join(REFERENCES)} ('' for none)")
     args = parser.parse_args()
     raise_nofile(args.devices + 1000)
     began = time.monotonic()
-    trio.run(measure, args.devices)
+    references = [kind for kind in args.references.split(",") if kind]
+    unknown = set(references) - set(REFERENCES)
+    if unknown:
+        parser.error(f"unknown references: {', '.join(sorted(unknown))}")
+    trio.run(measure, args.devices, args.top, references)
     print(f"took {time.monotonic() - began:.0f} s")
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import trio
 
-from wsload import (ROOT, Server, cpu_seconds, create_devices, raise_nofile, read_line, rss_kib, spawn_worker, temp_dir,
+from wsload import (LOOPBACK_FLEET, ROOT, Server, cpu_seconds, create_devices, raise_nofile, read_line, rss_kib, spawn_worker, temp_dir,
                     write_config)
 
 
@@ -126,12 +126,15 @@ def stop_workers(workers: list) -> None:
             p.wait(10)
 
 
-def raw_baseline(tmp: Path, args, bare: bool = False) -> float:
-    """KiB per connection of the raw stack (bench/raw_server.py: quart-trio, or a bare ASGI app) with
-    the same clients."""
-    portfile = tmp / ("bare.json" if bare else "raw.json")
+RAW_KINDS = {"": "quart-trio", "--bare": "bare ASGI", "--wsproto": "wsproto on a trio stream"}
+
+
+def raw_baseline(tmp: Path, args, kind: str = "") -> float:
+    """KiB per connection of the raw stack (bench/raw_server.py: quart-trio, a bare ASGI app under
+    hypercorn, or wsproto on a trio stream without hypercorn) with the same clients."""
+    portfile = tmp / f"raw{kind}.json"
     proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "raw_server.py"), str(portfile),
-                             *(["--bare"] if bare else [])], cwd=ROOT,
+                             *([kind] if kind else [])], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     workers = []
     try:
@@ -149,7 +152,7 @@ def raw_baseline(tmp: Path, args, bare: bool = False) -> float:
         cpu = cpu_seconds(proc.pid) - cpu
         loaded = rss_kib(proc.pid)
         per_conn = (loaded - idle) / args.raw_devices
-        print(f"raw {'bare ASGI' if bare else 'quart-trio'}: {args.raw_devices} connections in {took:.1f} s (server CPU "
+        print(f"raw {RAW_KINDS[kind]}: {args.raw_devices} connections in {took:.1f} s (server CPU "
               f"{cpu / args.raw_devices * 1e3:.2f} ms each); RSS {idle / 1024:.1f} -> "
               f"{loaded / 1024:.1f} MiB = {per_conn:.1f} KiB per connection")
         return per_conn
@@ -177,19 +180,15 @@ def main() -> None:
     with temp_dir("gatewayd-bench-conn-") as tmp:
         tmp = Path(tmp)
         raw = raw_baseline(tmp, args) if args.raw_devices else None
-        bare = raw_baseline(tmp, args, bare=True) if args.raw_devices else None
+        bare = raw_baseline(tmp, args, "--bare") if args.raw_devices else None
+        floor = raw_baseline(tmp, args, "--wsproto") if args.raw_devices else None
         state = tmp / "state"
         began = time.monotonic()
         devices = trio.run(create_devices, state, args.devices)
         print(f"created {len(devices)} devices in {time.monotonic() - began:.1f} s")
         creds = tmp / "devices.json"
         creds.write_text(json.dumps(devices))
-        # Every simulated device connects from 127.0.0.1: the per-source admission limits, meant for
-        # one address among many, are lifted so the storm measures the server, not that limit.
-        config = write_config(tmp, {"log": {"level": "warning"},
-                                    "devices": {"max_unregistered_per_source": 100_000,
-                                                "handshakes_per_second_per_source": 1e6,
-                                                "handshake_burst_per_source": 1_000_000}})
+        config = write_config(tmp, {"log": {"level": "warning"}, "devices": dict(LOOPBACK_FLEET)})
         server = Server(state, config).start()
         workers = []
         try:
@@ -206,7 +205,7 @@ def main() -> None:
             print(f"gatewayd RSS with all registered: {loaded / 1024:.1f} MiB -> {per_conn:.1f} KiB "
                   f"({per_conn * 1.024:.1f} KB) per connection above idle (target <= 25 KB)"
                   + (f"; quart-trio {raw:.1f} KiB (ratio {per_conn / raw:.2f}), bare ASGI {bare:.1f} KiB "
-                     f"(ratio {per_conn / bare:.2f})" if raw and bare else ""))
+                     f"(ratio {per_conn / bare:.2f}), wsproto on trio {floor:.1f} KiB" if raw and bare else ""))
             time.sleep(args.hold)
             held = rss_kib(server.pid)
             print(f"after holding {args.hold:g} s: RSS {held / 1024:.1f} MiB -> "

@@ -1,7 +1,7 @@
 """Webhook deliveries/s beside a bare httpx POST loop, and ingest with 3 webhooks (one dead) vs none.
 
     .venv/bin/python bench/webhooks.py [--events 3000] [--connections 50] [--messages 200] [--rounds 3]
-        [--catch-up 20] [--part all|deliveries|ingest]
+        [--catch-up 20] [--part all|deliveries|ingest] [--compare-tree DIR]
 
 Everything runs on 127.0.0.1. The receiver is a separate process (trio + h11, keep-alive) that
 answers 200 and counts events; it times the first and last request it gets.
@@ -21,7 +21,9 @@ answers 200 and counts events; it times the first and last request it gets.
    the journal; how far they had got after each round is shown, and after the last one how far
    they get within --catch-up seconds.
 
-   --part deliveries|ingest runs only one of the two.
+   --part deliveries|ingest runs only one of the two. --compare-tree DIR adds, to the same
+   alternating rounds, the 3-webhook daemon of another source tree (a git worktree of an older
+   commit, say): a before/after under the same machine load.
 """
 
 from __future__ import annotations
@@ -182,7 +184,7 @@ async def fill_journal(state: Path, url: str, count: int, batch: bool) -> bytes:
 class IngestServer:
     """A daemon with --connections registered devices, driven one round at a time."""
 
-    def __init__(self, tmp: Path, args, hooks: list[dict], label: str):
+    def __init__(self, tmp: Path, args, hooks: list[dict], label: str, root: Path = ROOT):
         state = tmp / f"ingest-{label}"
         devices = trio.run(create_devices, state, args.connections)
         self.creds = tmp / f"devices-{label}.json"
@@ -194,7 +196,7 @@ class IngestServer:
                                                   "handshakes_per_second_per_source": 1e5,
                                                   "handshake_burst_per_source": 100_000}})
         config.write_text(config.read_text() + webhook_tables(hooks))
-        self.server = Server(state, config).start()
+        self.server = Server(state, config, root=root).start()
 
     def round(self, args) -> tuple[float, float]:
         sys.path.insert(0, str(ROOT / "bench"))
@@ -212,6 +214,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--catch-up", type=float, default=20.0,
                         help="seconds the live webhooks get to deliver their backlog after the last round")
+    parser.add_argument("--compare-tree", metavar="DIR",
+                        help="also measure, in the same rounds, the 3-webhook daemon of another source tree "
+                             "(e.g. a git worktree of an older commit)")
     parser.add_argument("--part", choices=("all", "deliveries", "ingest"), default="all",
                         help="run only one of the two measurements")
     args = parser.parse_args()
@@ -246,49 +251,73 @@ def deliveries(tmp: Path, receiver: Receiver, args) -> None:
     print(f"gatewayd webhook, batches   : {batched:8.0f} events/s   (100 events per request)")
 
 
-def ingest_ratio(tmp: Path, receiver: Receiver, args) -> None:
+def three_hooks(receiver: Receiver) -> list[dict]:
     dead = f"http://127.0.0.1:{unused_port()}/gone"
-    hooks = [{"url": receiver.url, "name": "one", "events": ["up"], "secret": SECRET},
-             {"url": receiver.url, "name": "two", "events": ["up"]},
-             {"url": dead, "name": "dead", "events": ["up"]}]
-    none = IngestServer(tmp, args, [], "none")
-    three = None
+    return [{"url": receiver.url, "name": "one", "events": ["up"], "secret": SECRET},
+            {"url": receiver.url, "name": "two", "events": ["up"]},
+            {"url": dead, "name": "dead", "events": ["up"]}]
+
+
+def ingest_ratio(tmp: Path, receiver: Receiver, args) -> None:
+    daemons: dict[str, IngestServer] = {}
+    receivers = {"three": receiver}
     try:
-        three = IngestServer(tmp, args, hooks, "three")
+        daemons["none"] = IngestServer(tmp, args, [], "none")
+        daemons["three"] = IngestServer(tmp, args, three_hooks(receiver), "three")
+        if args.compare_tree:
+            (tmp / "other-receiver").mkdir()
+            receivers["other"] = Receiver(tmp / "other-receiver")
+            daemons["other"] = IngestServer(tmp, args, three_hooks(receivers["other"]), "other",
+                                            Path(args.compare_tree).resolve())
         receiver.reset()
-        rounds: dict[str, list[tuple[float, float]]] = {"none": [], "three": []}
-        delivered = []
+        rounds: dict[str, list[tuple[float, float]]] = {label: [] for label in daemons}
+        delivered: dict[str, list[int]] = {label: [] for label in receivers}
         for _ in range(args.rounds):
-            # Interleaved, so both see the same machine load; the daemon not measured is frozen
-            # (SIGSTOP), so a backlog the webhooks deliver takes nothing from the other's round.
-            for label, measured, frozen in (("none", none, three), ("three", three, none)):
-                os.kill(frozen.server.pid, signal.SIGSTOP)
+            # Interleaved, so all see the same machine load; the daemons not measured are frozen
+            # (SIGSTOP), so a backlog the webhooks deliver takes nothing from another's round.
+            for label, measured in daemons.items():
+                frozen = [d.server.pid for d in daemons.values() if d is not measured]
+                for pid in frozen:
+                    os.kill(pid, signal.SIGSTOP)
                 try:
                     rounds[label].append(measured.round(args))
                 finally:
-                    os.kill(frozen.server.pid, signal.SIGCONT)
-            delivered.append(receiver.stats()["events"])
+                    for pid in frozen:
+                        os.kill(pid, signal.SIGCONT)
+            for label, got in receivers.items():
+                delivered[label].append(got.stats()["events"])
         expected = 2 * args.rounds * args.connections * args.messages
         began = time.monotonic()
-        os.kill(none.server.pid, signal.SIGSTOP)
+        others = [d.server.pid for label, d in daemons.items() if label != "three"]
+        for pid in others:
+            os.kill(pid, signal.SIGSTOP)
         try:
             after = receiver.wait_events(expected, timeout=args.catch_up)["events"]
         finally:
-            os.kill(none.server.pid, signal.SIGCONT)
+            for pid in others:
+                os.kill(pid, signal.SIGCONT)
         took = time.monotonic() - began
     finally:
-        none.server.stop()
-        if three is not None:
-            three.server.stop()
-    for label, name in (("none", "no webhook        "), ("three", "3 webhooks, 1 dead")):
+        for daemon in daemons.values():
+            daemon.server.stop()
+        if "other" in receivers:
+            receivers["other"].stop()
+    names = {"none": "no webhook        ", "three": "3 webhooks, 1 dead", "other": "3 webhooks, 1 dead"}
+    for label, name in names.items():
+        if label not in rounds:
+            continue
         rates, cpus = [r for r, _ in rounds[label]], [c for _, c in rounds[label]]
         print(f"ingest, {name}  : {median(rates):8.0f} msg/s median, server CPU {median(cpus):5.1f} us/msg median  "
-              f"(rounds: {', '.join(f'{r:.0f}' for r in rates)} msg/s; {', '.join(f'{c:.1f}' for c in cpus)} us/msg)")
-    pairs = list(zip(rounds["none"], rounds["three"]))
-    print(f"  ratio with/without: {median([t[0] / n[0] for n, t in pairs]):6.1%} by rate (median of the round pairs), "
-          f"{median([n[1] / t[1] for n, t in pairs]):6.1%} by server CPU per message (target >= 90 %)")
-    print(f"  events the 2 live webhooks had delivered after each round: {', '.join(map(str, delivered))} of "
-          f"{expected} in all; {after} {took:.1f} s after the last round (the rest wait in the journal)")
+              f"(rounds: {', '.join(f'{r:.0f}' for r in rates)} msg/s; {', '.join(f'{c:.1f}' for c in cpus)} us/msg)"
+              + (f"  <- gatewayd of {args.compare_tree}" if label == "other" else ""))
+        if label == "none":
+            continue
+        pairs = list(zip(rounds["none"], rounds[label]))
+        print(f"  ratio with/without: {median([t[0] / n[0] for n, t in pairs]):6.1%} by rate (median of the round "
+              f"pairs), {median([n[1] / t[1] for n, t in pairs]):6.1%} by server CPU per message (target >= 90 %)")
+        print(f"  events the 2 live webhooks had delivered after each round: {', '.join(map(str, delivered[label]))} "
+              f"of {expected} in all" + (f"; {after} {took:.1f} s after the last round (the rest wait in the journal)"
+                                         if label == "three" else ""))
     print(f"load average now {os.getloadavg()[0]:.1f} (above the CPU count, other work shares the cores and "
           "rates vary from round to round)")
 

@@ -133,6 +133,10 @@ class TerminalSettings:
     timezone: str = _key(default="UTC", reload=True, doc="Default time zone of terminals' clocks.")
     cloudtime: str = _key(default="iso", reload=True, choices=("iso", "local"),
                           doc="Form of `cloudtime` in replies: ISO 8601 UTC, or local 'YYYY-MM-DD HH:MM:SS'.")
+    senduser: bool = _key(default=False, reload=True,
+                          doc="Ask WebSocket terminals to send the users enrolled on their keypad (`senduser`, "
+                              "templates included) as they are enrolled: the reg reply says nosenduser:false. "
+                              "Off, the user list fills from getuserlist.")
     command_timeout: float = _key(default=20.0, min=0.1, max=600, reload=True,
                                   doc="Seconds to wait for a terminal's reply before retrying.")
     command_tries: int = _key(default=3, min=1, max=20, reload=True, doc="Tries before a terminal command fails.")

@@ -221,7 +221,10 @@ async def serve(settings: Settings, config_path: str | None = None, overrides: d
 
         core.extras["web_app"] = web_app = create_app(core)
         trusted = parse_networks(settings.server.trusted_proxies)
-        app = boundary.ErrorBoundary(ProxyHeaders(web_app, trusted) if trusted else web_app,
+        # Quart's __call__ only forwards to asgi_app (the WebSocket front included): calling that
+        # directly spares every connection one coroutine frame held for its whole life.
+        web_asgi = web_app.asgi_app
+        app = boundary.ErrorBoundary(ProxyHeaders(web_asgi, trusted) if trusted else web_asgi,
                                      boundary.ConnectionErrors(core.metrics))
         boundary.install()
         sock = _listen_socket(settings)

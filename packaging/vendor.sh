@@ -2,13 +2,14 @@
 # Vendored browser libraries of the dashboard, fetched from npm at a pinned version and checked
 # against the registry's integrity hash, then copied into gatewayd/web/static/vendor/ (committed, so
 # the package and the dashboard work offline and without npm). Run: make vendor
+# Check the committed copy: VENDOR_DEST=$(mktemp -d) sh packaging/vendor.sh, then diff -r.
 set -eu
 
 UPLOT_VERSION=1.6.32
 UPLOT_INTEGRITY=sha512-KIMVnG68zvu5XXUbC4LQEPnhwOxBuLyW1AHtpm6IKTXImkbLgkMy+jabjLgSLMasNuGGzQm/ep3tOkyTxpiQIw==
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-dest="$root/gatewayd/web/static/vendor"
+dest="${VENDOR_DEST:-$root/gatewayd/web/static/vendor}"  # VENDOR_DEST: elsewhere, e.g. to compare
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

@@ -27,7 +27,8 @@ from typing import Any, Callable, Iterable, Protocol
 from ..comm_tables import CommTables
 from ..journal.record import Record
 from ..connectors.monitor.resiot import (COMM_GWALIVE, COMM_GWRX, COMM_GWTX, COMM_JOIN, COMM_RX, COMM_TX, COMM_TXCONFIRM,
-                                         COMM_TXSENDACK, Communication, is_eui, to_envelope)
+                                         COMM_TXINFO, COMM_TXSENDACK, COMM_TXSENDCONFIRM, Communication, is_eui,
+                                         to_envelope)
 
 log = logging.getLogger("gatewayd.northbound")
 
@@ -180,7 +181,8 @@ class _Events:
                 self.gateway(comm.dev_eui, "alive", {}, envelope)
             elif comm.comm_type == COMM_GWRX and comm.gateway_euis:
                 self.gateway(comm.gateway_euis[0], "rx", {"dev_eui": envelope["DevEui"]}, envelope)
-            elif comm.comm_type == COMM_GWTX and comm.gateway_euis:  # a downlink handed to the gateway
+            elif comm.comm_type in (COMM_GWTX, COMM_TXINFO) and comm.gateway_euis:
+                # a downlink handed to the gateway, then taken by gatewayd's gateway layer: two `tx` events
                 self.gateway(comm.gateway_euis[0], "tx", _present(dev_eui=envelope["DevEui"], **comm.extra), envelope)
             elif comm.comm_type in _DEVICE_EVENT_OF:
                 key = envelope["DevEui"]
@@ -276,9 +278,7 @@ def _lorawan_uplink(ev: _Events) -> None:
     if unacked and not unacked.get("requeued"):
         ev.device("command", _present(state="failed", command_id=unacked.get("command_id"),
                                       reference=unacked.get("reference"), error="not acknowledged by the device"))
-    for failed in d.get("failed") or ():
-        ev.device("command", _present(state="failed", command_id=failed.get("command_id"),
-                                      reference=failed.get("reference"), error=failed.get("reason")))
+    _failed_commands(ev, d.get("failed") or ())
     downlink = d.get("downlink")
     if downlink is not None and downlink.get("command_id"):
         fields = _present(command_id=downlink["command_id"], reference=downlink.get("reference"),
@@ -287,6 +287,19 @@ def _lorawan_uplink(ev: _Events) -> None:
                           gateway_eui=downlink.get("gateway"), window=downlink.get("window"))
         ev.device("tx", fields, ev.comm(COMM_TX))
         ev.device("command", {"state": "sent", **fields})
+
+
+def _failed_commands(ev: "_Events", failed_list) -> None:
+    """Downlink requests given up: `command` `failed`, carrying their comm_txsendconfirm."""
+    for failed in failed_list:
+        ev.device("command", _present(state="failed", command_id=failed.get("command_id"),
+                                      reference=failed.get("reference"), error=failed.get("reason")),
+                  ev.comm(COMM_TXSENDCONFIRM, lambda c, f=failed: c.extra.get("command_id") == f.get("command_id")))
+
+
+@_builds("lorawan.downlink_failed")
+def _lorawan_downlink_failed(ev: _Events) -> None:
+    _failed_commands(ev, ev.record.data.get("failed") or ())
 
 
 @_builds("lorawan.join", "lorawan.join_refused")
@@ -335,6 +348,12 @@ def _gateway_tx_ack(ev: _Events) -> None:
         ev.device("txack", fields, comm)
     elif comm is not None:
         ev.gateway(d["gateway"], "status", fields, comm)
+    outcome = ev.comm(COMM_TXSENDCONFIRM)  # a downlink request's outcome: on air, queued again, or failed
+    if outcome is not None:
+        state = {"sent": "transmitted", "queued again": "queued"}.get(outcome["Extra"].get("outcome"), "failed")
+        ev.device("command", _present(state=state, command_id=d.get("command_id"), reference=d.get("reference") or None,
+                                      gateway_eui=d["gateway"].lower(),
+                                      error=None if error == "NONE" else error), outcome)
 
 
 # -- attendance terminals -----------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable
 
+import trio
 from werkzeug.datastructures import Headers
 from werkzeug.sansio.request import Request
 
@@ -29,12 +30,16 @@ Asgi = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable
 class AsgiWebSocket:
     """A server WebSocket over raw ASGI messages, with the methods WsConnection uses."""
 
-    __slots__ = ("scope", "_receive", "_send", "remote", "remote_addr", "path", "requested_subprotocols",
-                 "_headers", "_handshake", "gone")
+    __slots__ = ("scope", "_receive", "_receive_nowait", "_send", "remote", "remote_addr", "path",
+                 "requested_subprotocols", "_headers", "_handshake", "gone")
 
     def __init__(self, scope: dict, receive, send):
         self.scope = scope
         self._receive = receive
+        # hypercorn's trio worker hands each connection the receive side of a memory channel: a
+        # frame already queued there can be taken without a wait (see receive_nowait).
+        channel = getattr(receive, "__self__", None)
+        self._receive_nowait = channel.receive_nowait if isinstance(channel, trio.MemoryReceiveChannel) else None
         self._send = send
         client = scope.get("client") or ("", 0)
         self.remote = (str(client[0]), int(client[1] or 0))
@@ -95,7 +100,19 @@ class AsgiWebSocket:
                           content_type="application/json")
 
     async def receive(self) -> str | bytes:
-        message = await self._receive()
+        return self._frame(await self._receive())
+
+    def receive_nowait(self) -> str | bytes:
+        """The next frame if the server has one queued already, else raise trio.WouldBlock."""
+        if self._receive_nowait is None:
+            raise trio.WouldBlock
+        try:
+            message = self._receive_nowait()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            raise trio.WouldBlock from None  # the waiting receive reports the end
+        return self._frame(message)
+
+    def _frame(self, message: dict) -> str | bytes:
         if message["type"] == "websocket.receive":
             text = message.get("text")
             return text if text is not None else message.get("bytes") or b""

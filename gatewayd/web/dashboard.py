@@ -138,9 +138,10 @@ def _handover() -> Handover:
     return core().extras.setdefault("handover", Handover())
 
 
-def hand_over(slot: str, value: Any) -> None:
-    """Give the page this browser is sent to next something to show once (see handover.py)."""
-    _handover().put(g.session.sid, slot, value)
+def hand_over(slot: str, value: Any, size: int = 1024) -> None:
+    """Give the page this browser is sent to next something to show once (see handover.py);
+    `size`: about how many bytes it holds, when that can be large."""
+    _handover().put(g.session.sid, slot, value, size)
 
 
 def take_over(slot: str) -> Any | None:

@@ -46,32 +46,57 @@ class ConnectionEnded(Exception):
 
 
 class WsConnection:
+    # Tens of thousands of these live at once (one per device): slots, a plain list as the bounded
+    # outbox (a memory channel costs ~1.7 KB per connection), and the rarely used parts (waiting
+    # senders, helper tasks, the closed event) made on first use.
+    __slots__ = ("websocket", "remote", "path", "subprotocols", "subprotocol", "heartbeat", "send_timeout",
+                 "close_code", "close_reason", "_connections", "_outbox", "_queue_size", "_room", "_deadline",
+                 "_receive_scope", "_receive_nowait", "_closed", "_done", "_nursery", "_writer_running",
+                 "_close_sent", "_helpers", "_session_over")
+
     def __init__(self, websocket, *, heartbeat: float, queue_size: int = 64, send_timeout: float = 10.0,
                  connections=None):
         self.websocket = websocket
         self.remote: str = websocket.remote_addr or ""
         self.path: str = websocket.path
-        self.subprotocols: list[str] = list(websocket.requested_subprotocols or ())
+        subprotocols = websocket.requested_subprotocols
+        self.subprotocols: list[str] = subprotocols if isinstance(subprotocols, list) else list(subprotocols or ())
         self.subprotocol: str | None = None
         self.heartbeat = heartbeat
         self.send_timeout = send_timeout
         self.close_code: int | None = None
         self.close_reason = ""
         self._connections = connections
-        self._outbox_send, self._outbox = trio.open_memory_channel[str | bytes](queue_size)
+        self._outbox: list[str | bytes] = []
+        self._queue_size = max(1, queue_size)
+        self._room: trio.lowlevel.ParkingLot | None = None  # senders waiting for room in the outbox
         self._deadline = trio.current_time() + heartbeat
         self._receive_scope: trio.CancelScope | None = None
-        self._closed = trio.Event()
+        self._receive_nowait = getattr(websocket, "receive_nowait", None)
+        self._closed: trio.Event | None = None
+        self._done = False
         self._nursery: trio.Nursery | None = None
         self._writer_running = False
         self._close_sent = False
-        self._helpers: set[trio.CancelScope] = set()
+        self._helpers: set[trio.CancelScope] | None = None
+        self._session_over = False
 
     # -- for the session ----------------------------------------------------------------------------
     async def receive(self) -> str | bytes:
         """The next frame. Raises ConnectionEnded once a close was requested or the heartbeat expired."""
         if self.close_code is not None:
             raise ConnectionEnded(self.close_code, self.close_reason)
+        if self._receive_nowait is not None:
+            # A frame already waiting needs no cancel scope (entering one with a deadline is a
+            # good part of a small frame's cost); it is no checkpoint either, but the server's
+            # queue holds only a few frames, so the session soon waits below.
+            try:
+                data = self._receive_nowait()
+            except trio.WouldBlock:
+                pass
+            else:
+                self.touch()
+                return data
         with trio.CancelScope(deadline=self._deadline) as scope:
             self._receive_scope = scope
             try:
@@ -112,28 +137,29 @@ class WsConnection:
 
     def send_nowait(self, text: str | bytes) -> bool:
         """Queue a frame; False when the queue is full or the connection is ending."""
-        if self.close_code is not None or self._nursery is None:
+        if self.close_code is not None or self._nursery is None or len(self._outbox) >= self._queue_size:
             return False
-        try:
-            self._outbox_send.send_nowait(text)
-        except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
-            return False
+        self._outbox.append(text)
         self._ensure_writer()
         return True
 
     async def send(self, text: str | bytes) -> None:
         """Queue a frame, waiting for space up to `send_timeout` (then the peer is dropped: 1013)."""
-        if self.close_code is not None:
+        if self.close_code is not None or self._session_over:
             raise ConnectionEnded(self.close_code, self.close_reason)
-        with trio.move_on_after(self.send_timeout):
-            try:
-                await self._outbox_send.send(text)
-                self._ensure_writer()
-                return
-            except (trio.ClosedResourceError, trio.BrokenResourceError):
-                raise ConnectionEnded(self.close_code, self.close_reason) from None
-        self.request_close(CLOSE_SLOW, "not reading")
-        raise ConnectionEnded(self.close_code, self.close_reason)
+        if len(self._outbox) >= self._queue_size:
+            if self._room is None:
+                self._room = trio.lowlevel.ParkingLot()
+            with trio.move_on_after(self.send_timeout):
+                while len(self._outbox) >= self._queue_size:
+                    await self._room.park()
+                    if self.close_code is not None or self._session_over:
+                        raise ConnectionEnded(self.close_code, self.close_reason)
+            if len(self._outbox) >= self._queue_size:
+                self.request_close(CLOSE_SLOW, "not reading")
+                raise ConnectionEnded(self.close_code, self.close_reason)
+        self._outbox.append(text)
+        self._ensure_writer()
 
     def request_close(self, code: int, reason: str = "") -> None:
         """End the connection with `code` (the first request wins). Safe from any task, never blocks."""
@@ -145,7 +171,10 @@ class WsConnection:
             self._receive_scope.cancel()
 
     async def closed(self) -> None:
-        await self._closed.wait()
+        if not self._done:
+            if self._closed is None:
+                self._closed = trio.Event()
+            await self._closed.wait()
 
     @property
     def ending(self) -> bool:
@@ -154,6 +183,8 @@ class WsConnection:
     def spawn(self, async_fn: Callable[..., Awaitable[None]], *args) -> None:
         """Run a helper task for this connection; it is cancelled when the session ends."""
         scope = trio.CancelScope()
+        if self._helpers is None:
+            self._helpers = set()
         self._helpers.add(scope)
 
         async def helper() -> None:
@@ -185,14 +216,18 @@ class WsConnection:
                     self.request_close(1011, "internal error")
                 finally:
                     self.request_close(CLOSE_NORMAL, "")
-                    for scope in list(self._helpers):
+                    for scope in list(self._helpers or ()):
                         scope.cancel()
-                    self._outbox_send.close()
+                    self._session_over = True
+                    if self._room is not None:
+                        self._room.unpark_all()
                     self._ensure_writer()  # drains what is queued, then sends the close frame
         finally:
             if self._connections is not None:
                 self._connections.discard(self)
-            self._closed.set()
+            self._done = True
+            if self._closed is not None:
+                self._closed.set()
 
     def _ensure_writer(self) -> None:
         if not self._writer_running and self._nursery is not None:
@@ -201,17 +236,19 @@ class WsConnection:
 
     async def _writer(self) -> None:
         """Send what is queued, then end (an idle connection holds no writer task; the next queued
-        frame starts one). At the end of the channel, send the close frame."""
+        frame starts one). Once the session is over and the outbox empty, send the close frame."""
         websocket = self.websocket
+        outbox = self._outbox
         flush_until = None
         try:
             while not self._close_sent:
-                try:
-                    frame = self._outbox.receive_nowait()
-                except trio.WouldBlock:
-                    return
-                except trio.EndOfChannel:
+                if not outbox:
+                    if not self._session_over:
+                        return
                     break
+                frame = outbox.pop(0)
+                if self._room is not None:
+                    self._room.unpark()
                 await websocket.send(frame)
                 await trio.lowlevel.checkpoint()  # a send to a vanished peer may not yield by itself
                 if self.close_code is not None:

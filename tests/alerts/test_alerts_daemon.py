@@ -106,6 +106,7 @@ async def test_dashboard_alerts_page_lists_active_first_and_acknowledges(daemon)
         assert page.status_code == 200
         assert f'data-alert="{raised.data["id"]}"' in page.text and "Acknowledge</button>" in page.text
         assert page.text.index('id="active-alerts"') < page.text.index('id="cleared"')
+        assert f'<a href="/devices/{device["id"]}" title="{device["id"]}">boiler</a>' in page.text
         response = await http.post(f"/alerts/{raised.data['id']}/ack", data={"csrf_token": csrf})
         assert response.status_code == 303
         page = await http.get("/alerts")

@@ -19,6 +19,7 @@ if missing() is not None:
 from playwright.sync_api import expect  # noqa: E402
 
 SN = "ZX0006011111"
+ACCEPTED = "ZX0006022222"  # with a user and a punch
 
 
 async def _pages(daemon) -> list[str]:
@@ -26,13 +27,18 @@ async def _pages(daemon) -> list[str]:
     disabled = await ops.call(daemon.core, "device.create", {"name": "Spare"})
     await ops.call(daemon.core, "device.disable", {"device_id": disabled["id"], "actor": "test"})
     await ops.call(daemon.core, "gateway.add", {"eui": "b827ebfffe000003", "name": "roof"})
+    await ops.call(daemon.core, "terminal.add", {"sn": ACCEPTED})
     async with httpx.AsyncClient(base_url=daemon.base_url) as client:
         await client.post("/api/device-http", json={"cmd": "reg", "sn": SN})
+        await client.post("/api/device-http", json={"cmd": "senduser", "sn": ACCEPTED, "enrollid": 4, "name": "Ann",
+                                                    "backupnum": 11, "admin": 1, "record": "4242"})
+        await client.post("/api/device-http", json={"cmd": "sendlog", "sn": ACCEPTED, "count": 1, "logindex": 0,
+                                                    "record": [{"enrollid": 4, "time": "2026-06-12 09:15:30"}]})
     lorawan = await ops.call(daemon.core, "device.create", {"name": "Meter", "lorawan": {
         "dev_eui": "70b3d57ed0000009", "app_key": "2b7e151628aed2a6abf7158809cf4f3c"}})
     return ["/devices", "/devices/new", f"/devices/{device['id']}", f"/devices/{lorawan['id']}",
             f"/devices/{device['id']}/connect", "/devices/import", "/events", "/terminals", f"/terminals/{SN}",
-            f"/terminals/{SN}/reject",
+            f"/terminals/{SN}/reject", f"/terminals/{ACCEPTED}",
             "/attendance", "/gateways", "/realtime", "/alerts", "/settings"]
 
 

@@ -4,12 +4,14 @@ on hover with their unit, ranges from the history store, zoom, and breaks where 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
 from gatewayd import ops
 from tests.devices.helpers import open_websocket_url, receive_json, register, send_json, ws_url
 
+from .a11y import CONTRAST_JS, TARGETS_JS
 from .browser import missing
 from .helpers import set_password
 from .test_browser import ui_login
@@ -19,6 +21,8 @@ if missing() is not None:
 
 from playwright.sync_api import expect  # noqa: E402
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 async def test_vendored_library_is_served_with_its_licence(daemon):
     import httpx
@@ -26,8 +30,10 @@ async def test_vendored_library_is_served_with_its_licence(daemon):
     async with httpx.AsyncClient(base_url=daemon.base_url) as http:
         script = await http.get("/static/vendor/uplot.min.js")
         licence = await http.get("/static/vendor/uplot.LICENSE")
+    # The committed copy is the version packaging/vendor.sh pins (make vendor refetches it).
+    pinned = re.search(r"^UPLOT_VERSION=(\S+)$", (ROOT / "packaging" / "vendor.sh").read_text(), re.M).group(1)
     assert script.status_code == 200 and "javascript" in script.headers["content-type"]
-    assert re.match(r"/\*! https://github.com/leeoniya/uPlot \(v1\.6\.32\) \*/", script.text)
+    assert script.text.startswith(f"/*! https://github.com/leeoniya/uPlot (v{pinned}) */")
     assert licence.status_code == 200 and "MIT License" in licence.text
 
 
@@ -42,8 +48,9 @@ async def test_charts_show_units_on_hover_zoom_and_change_range(daemon, page, ne
                                  "id": i + 1})
             assert (await receive_json(ws))["type"] == "ack"
 
-    outside = []
+    outside, console = [], []
     await page.do(lambda p: p.on("request", lambda r: None if r.url.startswith(base) else outside.append(r.url)))
+    await page.do(lambda p: p.on("console", lambda m: console.append(m.text) if m.type in ("error", "warning") else None))
     await ui_login(page, base)
     await page.do(lambda p: p.wait_for_url("**/devices"))
     await page.do(lambda p: p.goto(f"{base}/devices/{device['id']}"))
@@ -62,6 +69,7 @@ async def test_charts_show_units_on_hover_zoom_and_change_range(daemon, page, ne
     xs = await page.do(hover)
     assert len(xs) == 1  # three messages within one bucket of the 24 h range
     await page.screenshot("device-chart")
+    assert await page.do(lambda p: p.evaluate(CONTRAST_JS, 4.5)) == []  # the charts' legends too
 
     # Ranges: the last hour asks for narrower buckets; a custom range with From after To is refused.
     def choose_hour(p):
@@ -105,7 +113,9 @@ async def test_charts_show_units_on_hover_zoom_and_change_range(daemon, page, ne
     width = await phone.do(lambda p: p.locator(f"{chart} .uplot").bounding_box()["width"])
     assert width <= 390
     await phone.screenshot("device-chart-phone")
+    assert await phone.do(lambda p: p.evaluate(TARGETS_JS, 24)) == []
     assert outside == []  # everything from this server: no CDN
+    assert console == []  # nothing refused by the Content-Security-Policy, no script error
 
 
 async def test_silences_break_the_line(daemon, page):
@@ -120,6 +130,13 @@ async def test_silences_break_the_line(daemon, page):
     assert ys == [0, 1, 2, 3, None, 40, 41, 42] and xs[4] == 3 * 60 + 60
     steady = [{"t": t * 60, "v": 1} for t in range(10)]
     assert None not in (await page.do(lambda p: p.evaluate("(pts) => TelemetryCharts.withGaps(pts, 5)", steady)))[1]
+    # A known disconnection breaks the line where it began, even within the usual spacing.
+    xs, ys = await page.do(lambda p: p.evaluate("(pts) => TelemetryCharts.withGaps(pts, 5, [[90, 100]])", steady))
+    assert ys[:3] == [1, 1, None] and xs[2] == 90 and ys.count(None) == 1
+    # Hourly buckets of a device that sends every minute: one empty hour is a break.
+    hourly = [{"t": h * 3600, "v": 1, "n": 60} for h in (0, 1, 2, 4, 5)]
+    assert (await page.do(lambda p: p.evaluate("(pts) => TelemetryCharts.withGaps(pts, 3600)", hourly)))[1] \
+        == [1, 1, 1, None, 1, 1]
     units = await page.do(lambda p: p.evaluate(
         "() => ['battery_mv', 'humidity', 'co2_ppm', 'tempC', 'count', 'x_c'].map((k) => TelemetryCharts.unitOf(k, []))"))
     assert units == ["mV", "%", "ppm", "°C", "", "°C"]

@@ -35,10 +35,18 @@ async def test_tx_goes_out_in_rx1_and_tx_ack_becomes_txsendack(daemon):
         assert handed["GatewayEUIs"] == [GW1] and handed["Payload"] == "cafe" and handed["Seq"] == sent["Seq"]
         assert handed["Extra"]["window"] == "RX1" and handed["Extra"]["frequency"] == "867.1"
         assert handed["Extra"]["kind"] == "data" and handed["Extra"]["token"] == str(resp.token)
+        info = await monitor.comm("comm_txinfo", Reference="ref-1")  # the gateway layer took it
+        assert info["Seq"] == handed["Seq"] and info["GatewayEUIs"] == [GW1] and "Error" not in info
+        assert info["Extra"]["token"] == str(resp.token) and info["Extra"]["kind"] == "data"
+        order = [f["CommType"] for f in monitor.all("comm_gwtx") + monitor.all("comm_txinfo")]
+        assert order == ["comm_gwtx", "comm_txinfo"]
+        assert monitor.frames.index(info) == monitor.frames.index(handed) + 1
 
         await gw.tx_ack(resp.token)
         ack = await monitor.comm("comm_txsendack", Reference="ref-1")
         assert ack["Error"] == "" and ack["DevEui"] == ABP_EUI and ack["GatewayEUIs"] == [GW1]
+        done = await monitor.comm("comm_txsendconfirm", Reference="ref-1")
+        assert done["Error"] == "" and done["Extra"]["outcome"] == "sent" and done["Seq"] == ack["Seq"]
 
         await monitor.tx(tx("ref-2", Window="RX2"))
         await gw.push(device.uplink(1, b"up again"))
@@ -48,6 +56,8 @@ async def test_tx_goes_out_in_rx1_and_tx_ack_becomes_txsendack(daemon):
         assert (await monitor.comm("comm_tx", Reference="ref-2"))["Extra"]["window"] == "RX2"
         late = await monitor.comm("comm_txsendack", Reference="ref-2")
         assert late["Error"] == "TOO_LATE"
+        outcome = await monitor.comm("comm_txsendconfirm", Reference="ref-2")
+        assert outcome["Error"] == "TOO_LATE" and outcome["Extra"]["outcome"] == "queued again"
         # Not sent by the gateway: the command is queued again and goes out after the next uplink.
         session = daemon.core.state.lorawan.device(ABP_EUI)
         assert [c["reference"] for c in session["queue"]] == ["ref-2"]

@@ -92,6 +92,8 @@ RECORDS = [
                                       "error": "command is required", "request": "{}"}),
     Record(27, TS, COMMAND_REJECTED, {"subject": "terminal", "id": "ZK001", "source": "mqtt",
                                       "error": "params must be an object", "request": "{}"}),
+    Record(28, TS, "lorawan.downlink_failed", {"dev_eui": EUI, "device_id": "meter-7", "failed": [
+        {"command_id": "c-c", "reference": "r-c", "reason": "no gateway heard the device"}]}),
 ]
 
 
@@ -132,10 +134,11 @@ def test_lorawan_uplink_is_gateway_copies_then_up_then_command_progress():
     assert kinds(RECORDS[10]) == [
         ("gateway", GW1, "rx"), ("gateway", GW2, "rx"), ("device", "meter-7", "up"),
         ("device", "meter-7", "txconfirm"), ("device", "meter-7", "command"),
-        ("device", "meter-7", "tx"), ("device", "meter-7", "command"), ("gateway", GW1, "tx")]
+        ("device", "meter-7", "tx"), ("device", "meter-7", "command"), ("gateway", GW1, "tx"), ("gateway", GW1, "tx")]
     events = events_of(RECORDS[10])
-    handed = events[-1].body
+    handed, taken = events[-2].body, events[-1].body
     assert handed["comm"]["CommType"] == "comm_gwtx" and handed["dev_eui"] == EUI and handed["window"] == "RX1"
+    assert taken["comm"]["CommType"] == "comm_txinfo" and taken["comm"]["Reference"] == handed["comm"]["Reference"]
     up = events[2].body
     assert (up["device_id"], up["dev_eui"], up["data"], up["fport"], up["fcnt"]) == ("meter-7", EUI, "9b69", 5, 1953)
     assert up["gateways"] == [GW1, GW2] and up["rssi"] == -18 and up["comm"]["CommType"] == "comm_rx"
@@ -176,10 +179,19 @@ def test_terminal_events():
     assert (rejected.subject, rejected.event, rejected.body["state"]) == ("terminal", "command", "rejected")
 
 
+def test_a_request_given_up_is_a_failed_command_with_its_txsendconfirm():
+    [failed] = events_of(RECORDS[-1])
+    assert (failed.event, failed.body["state"], failed.body["error"]) == ("command", "failed", "no gateway heard the device")
+    assert failed.body["comm"]["CommType"] == "comm_txsendconfirm" and failed.body["comm"]["Reference"] == "r-c"
+
+
 def test_tx_ack_goes_to_the_device_with_its_error():
-    [ack] = events_of(RECORDS[16])
+    ack, outcome = events_of(RECORDS[16])
     assert (ack.subject, ack.subject_id, ack.event) == ("device", "meter-7", "txack")
     assert ack.body["ok"] is False and ack.body["error"] == "TOO_LATE" and ack.body["comm"]["Error"] == "TOO_LATE"
+    # The request's outcome (comm_txsendconfirm) is the command's state: refused, so failed or queued again.
+    assert (outcome.event, outcome.body["comm"]["CommType"]) == ("command", "comm_txsendconfirm")
+    assert outcome.body["state"] in ("failed", "queued") and outcome.body["error"] == "TOO_LATE"
 
 
 class Names(NoDirectory):

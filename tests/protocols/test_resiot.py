@@ -268,6 +268,31 @@ def test_comm_gwtx():
     }
 
 
+def test_comm_txinfo_and_comm_txsendconfirm():
+    info = comm("comm_txinfo", port=5, reference="ref-9", gateway_euis=("218000AC0000A05F",),
+                extra={"kind": "data", "token": 77, "via": "udp"})
+    assert to_envelope(info, PLUS2) == {
+        "CommType": "comm_txinfo",
+        "MsgType": "comm_txinfo",
+        "Connector": "6c6f726177616e",
+        "AppEui": "",
+        "DevEui": "0732227a557d8679",
+        "Port": "5",
+        "GatewayEUIs": ["218000ac0000a05f"],
+        "Payload": "",
+        "Reference": "ref-9",
+        "Extra": {"kind": "data", "token": "77", "via": "udp"},
+        "DT": DT_TEXT,
+        "Seq": 7,
+    }
+    done = comm("comm_txsendconfirm", reference="ref-9", error="", extra={"outcome": "sent"})
+    envelope = to_envelope(done, PLUS2)
+    assert (envelope["Reference"], envelope["Error"], envelope["Extra"]) == ("ref-9", "", {"outcome": "sent"})
+    assert list(envelope) == ["CommType", "MsgType", "Connector", "AppEui", "DevEui", "Port", "GatewayEUIs",
+                              "Payload", "Reference", "Error", "Extra", "DT", "Seq"]
+    assert to_envelope(comm("comm_txsendconfirm", error="TOO_LATE"), PLUS2)["Error"] == "TOO_LATE"
+
+
 def test_encode_envelope_is_compact_json_in_order():
     text = encode_envelope(comm("comm_join"), PLUS2)
     assert text.startswith('{"CommType":"comm_join","MsgType":"comm_join","Connector":"6c6f726177616e"')
@@ -275,10 +300,24 @@ def test_encode_envelope_is_compact_json_in_order():
     assert json.loads(text) == to_envelope(comm("comm_join"), PLUS2)
 
 
+_extra_values = st.one_of(st.text(), st.integers(-(1 << 70), 1 << 70), st.booleans(), st.none(),
+                         st.floats(allow_nan=False), st.lists(st.integers(0, 9), max_size=3))
+
+
+@settings(max_examples=200)
+@given(comm_type=st.sampled_from(sorted(COMM_TYPES)), text=st.text(), extra=st.dictionaries(st.text(), _extra_values,
+                                                                                           max_size=4),
+       seq=st.integers(0, 1 << 70), port=st.none() | st.integers(0, 255))
+def test_encode_envelope_writes_what_the_standard_encoder_writes(comm_type, text, extra, seq, port):
+    c = comm(comm_type, dev_eui=text, app_eui=text[:8], seq=seq, port=port, extra=extra, reference=text,
+             command=text, error=text, gateway_euis=(text,))
+    assert encode_envelope(c, PLUS2) == json.dumps(to_envelope(c, PLUS2), separators=(",", ":"))
+
+
 def test_every_comm_type_has_a_test_above():
     assert set(COMM_TYPES) == {
-        "comm_gwalive", "comm_join", "comm_gwrx", "comm_gwtx", "comm_rx", "comm_tx", "comm_txsendack",
-        "comm_txconfirm",
+        "comm_gwalive", "comm_join", "comm_gwrx", "comm_gwtx", "comm_rx", "comm_tx", "comm_txinfo",
+        "comm_txsendack", "comm_txsendconfirm", "comm_txconfirm",
     }
 
 
@@ -590,7 +629,7 @@ def test_filter_unknown_type():
         parse_filter({"types": "comm_rx,comm_bogus"})
     assert str(e.value) == (
         "types: unknown type 'comm_bogus'; known: comm_gwalive, comm_gwrx, comm_gwtx, comm_join, comm_rx, "
-        "comm_tx, comm_txconfirm, comm_txsendack"
+        "comm_tx, comm_txconfirm, comm_txinfo, comm_txsendack, comm_txsendconfirm"
     )
 
 

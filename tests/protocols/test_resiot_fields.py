@@ -49,3 +49,14 @@ def test_the_table_can_fail():
     table = documented_fields()
     assert "Error" not in table["comm_rx"] and "Error" in table["comm_txsendack"]
     assert "Command" in table["comm_tx"] and "Reference" in table["comm_gwtx"]
+
+
+def test_the_downlink_steps_share_the_reference_in_resiot_order():
+    """ResIOT's up/down page: gwtx, txinfo, txsendack, txsendconfirm, txconfirm, each with Reference."""
+    steps = ["comm_gwtx", "comm_txinfo", "comm_txsendack", "comm_txsendconfirm", "comm_txconfirm"]
+    assert [t for t in COMM_TYPES if t in steps] == ["comm_gwtx", "comm_txinfo", "comm_txsendack",
+                                                      "comm_txsendconfirm", "comm_txconfirm"]
+    for comm_type in steps:
+        assert built(comm_type)["Reference"] == "r", comm_type
+    assert built("comm_txsendconfirm")["Error"] == "TOO_LATE" and "Error" not in built("comm_txinfo")
+    assert "Error" in documented_fields()["comm_txsendconfirm"]

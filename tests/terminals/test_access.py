@@ -62,6 +62,10 @@ def test_decisions():
     assert access.decide(listed, [punch], None, 1.0).access == 0
     assert access.decide({**listed, "max_age": 0}, [punch], {"enabled": None}, 10**6).access == 1
     assert access.check_rule("none") is None and access.check_rule("") is None
+    assert access.decide_code(listed, "GUEST-42", None).reason == "not an enrollid"
+    assert access.decide_code(rule, "15", {"name": "Bo"}).message == "Hi Bo (15)"
+    assert access.decide_code(access.check_rule({"mode": "open"}), "GUEST-42", None).access == 1
+    assert access.decide_code(None, "15", None) is None
 
 
 async def test_sendlog_replies_follow_the_terminal_rule(daemon, client, operator):
@@ -83,6 +87,11 @@ async def test_sendlog_replies_follow_the_terminal_rule(daemon, client, operator
     decisions = [(f["Details"]["enrollid"], f["Details"]["access"], f["Details"]["reason"])
                  for f in frames if f["ActionType"] == "terminal_access"]
     assert decisions == [(7, 1, "listed"), (8, 0, "not listed")]
+    qr = {"cmd": "sendqrcode", "sn": "DOOR1"}
+    known = (await client.post("/api/device-http", content=json.dumps({**qr, "record": "7"}))).json()
+    assert (known["access"], known["enrollid"], known["username"], known["message"]) == (1, 7, "Ann", "Welcome Ann")
+    guest = (await client.post("/api/device-http", content=json.dumps({**qr, "record": "GUEST-42"}))).json()
+    assert (guest["access"], guest["message"]) == (0, "Ask at the desk") and "enrollid" not in guest
     stale = (await client.post("/api/device-http", content=_sendlog("DOOR1", _punch(7, 30)))).json()
     assert stale["access"] == 0 and stale["result"] is True  # stored, but an old punch opens nothing
     doors = (await client.post("/api/device-http", content=_sendlog("DOOR1", {**_punch(0), "event": 1}))).json()

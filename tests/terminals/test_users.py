@@ -23,7 +23,7 @@ TEMPLATE = "c51a6b00d9860af9ff3e19c769889355d08fa7c958877bc1d80bb8c36b8963d2"
 
 @pytest.fixture
 def daemon_sections():
-    return {"terminals": {"command_timeout": 0.3}, "presence": {"sweep_interval": 0.05}}
+    return {"terminals": {"command_timeout": 0.3, "senduser": True}, "presence": {"sweep_interval": 0.05}}
 
 
 def _journal_text(daemon) -> str:
@@ -118,7 +118,8 @@ async def test_senduser_over_websocket_and_a_numbered_listing_replacing_the_list
     sim = SimTerminal("USR2", user_pages="page", users={
         i: {"name": f"user {i}", "backupnum": 0, "admin": 0, "record": "x"} for i in range(1, 8)})
     nursery.start_soon(sim.run_ws, daemon.ws_url + "/ws")
-    await wait_for(lambda: "USR2" in daemon.core.service("terminals").links and sim.ws is not None)
+    await wait_for(lambda: "USR2" in daemon.core.service("terminals").links and sim.ws is not None and sim.replies)
+    assert sim.replies[0]["ret"] == "reg" and sim.replies[0]["nosenduser"] is False  # terminals.senduser = true
     await sim.ws.send_message(quirky({**_senduser("USR2", 42, 10, 12345678, name="Eve"), "admin": 1}))
     await wait_for(lambda: any(r.get("ret") == "senduser" for r in sim.replies))
     (answer,) = [r for r in sim.replies if r.get("ret") == "senduser"]

@@ -39,7 +39,7 @@ async def export_csv():
 async def import_page():
     pending = take_over(PENDING)
     if pending is not None:
-        hand_over(PENDING, pending)  # still there for "Create" (and a reload) until it expires
+        hand_over(PENDING, pending, pending["size"])  # still there for "Create" (and a reload) until it expires
     rows = [row.public() for row in pending["rows"]] if pending else []
     return await render("devices_import.html", active="devices", pending=pending, rows=rows,
                         ready=sum(1 for r in rows if not r["problem"]), max_kib=MAX_IMPORT_BYTES // 1024,
@@ -62,7 +62,8 @@ async def upload():
     except ImportRefused as exc:
         raise field_error("text", str(exc)) from None
     check_rows(core(), rows)
-    hand_over(PENDING, {"rows": rows, "ignored": ignored, "filename": name[:120]})
+    hand_over(PENDING, {"rows": rows, "ignored": ignored, "filename": name[:120], "size": 2 * len(data)},
+              2 * len(data))
     return go("/devices/import#preview")
 
 

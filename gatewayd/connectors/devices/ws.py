@@ -212,6 +212,8 @@ def _send_error_json(conn: WsConnection, code: str, message: str) -> None:
 class DeviceSession:
     """One registered (or registering) device connection."""
 
+    __slots__ = ("core", "conn", "dialect", "codec", "devices", "presence", "commands", "session_id", "device_id",
+                 "device", "errors", "last_frame", "_delivering", "_attached", "_max_chars")
     connector = "ws"
 
     def __init__(self, core, conn: WsConnection, dialect: str):

@@ -16,7 +16,7 @@ import orjson
 from ...comm_tables import Comms
 from ...journal.record import Record
 from ..monitor.resiot import (COMM_GWALIVE, COMM_GWRX, COMM_GWTX, COMM_JOIN, COMM_RX, COMM_TX, COMM_TXCONFIRM,
-                              COMM_TXSENDACK,
+                              COMM_TXINFO, COMM_TXSENDACK, COMM_TXSENDCONFIRM,
                               Action, Communication)
 from ..monitor.tx_request import DEFAULT_TX_WINDOW
 from .downlink import LorawanTxHandler
@@ -25,11 +25,24 @@ CONNECTOR = "lorawan"
 _DATR = re.compile(r"SF(\d+)BW(\d+)")
 
 
+# LoRa datr -> (sf, modBW), asked for every uplink's comm_rx and gateway copies; a region has a
+# handful of rates (the cache stops growing at MAX_LORA_RATES all the same).
+_LORA_RATES: dict[str, tuple[str, str]] = {}
+MAX_LORA_RATES = 64
+
+
 def _radio(datr: Any, freq: Any) -> dict[str, Any]:
     """sf and modBW for LoRa rates ("SF7BW125"); the raw datr otherwise (FSK)."""
-    match = _DATR.fullmatch(datr) if isinstance(datr, str) else None
-    if match:
-        return {"sf": match.group(1), "modBW": match.group(2), "frequency": freq}
+    if type(datr) is str:
+        rate = _LORA_RATES.get(datr)
+        if rate is None:
+            match = _DATR.fullmatch(datr)
+            if match:
+                rate = (match.group(1), match.group(2))
+                if len(_LORA_RATES) < MAX_LORA_RATES:
+                    _LORA_RATES[datr] = rate
+        if rate is not None:
+            return {"sf": rate[0], "modBW": rate[1], "frequency": freq}
     return {"datr": datr, "frequency": freq}
 
 
@@ -82,8 +95,9 @@ def uplink_comms(record: Record) -> list[Communication]:
     if acked is not None:
         out.append(_base(record, COMM_TXCONFIRM, dev_eui, dt, app_eui=app_eui, reference=acked.get("reference", ""),
                          gateway_euis=euis, extra={"command_id": acked["command_id"]}))
+    out.extend(failed_comms(record))  # requests that cannot fit this device's data rate
     if downlink is not None:
-        out.append(gateway_tx(record, dev_eui, downlink, dt))
+        out.extend(handed_to_gateway(record, dev_eui, downlink, dt))
     if downlink is not None and downlink.get("command_id"):
         out.append(_base(record, COMM_TX, dev_eui, dt, app_eui=app_eui, port=downlink.get("port"),
                          gateway_euis=(downlink["gateway"],), payload=bytes.fromhex(downlink.get("payload", "")),
@@ -132,10 +146,29 @@ def gateway_tx(record: Record, dev_eui: str, downlink: dict[str, Any], dt: datet
                  extra=extra)
 
 
+def handed_to_gateway(record: Record, dev_eui: str, downlink: dict[str, Any], dt: datetime | None = None,
+                      kind: str = "data") -> list[Communication]:
+    """comm_gwtx, then comm_txinfo: gatewayd's gateway layer (UDP or Station) took the downlink for
+    that gateway. In ResIOT the base station server is a separate program that reports
+    this step; in gatewayd it is the same process, so both come from the same record."""
+    handed = gateway_tx(record, dev_eui, downlink, dt, kind)
+    info = _base(record, COMM_TXINFO, dev_eui, dt, port=downlink.get("port"), gateway_euis=handed.gateway_euis,
+                 reference=downlink.get("reference") or "",
+                 extra={"kind": kind, "token": downlink.get("token"), "command_id": downlink.get("command_id")})
+    return [handed, info]
+
+
+def send_confirm(record: Record, dev_eui: str, reference: str, error: str, gateway: str | None = None,
+                 **extra: Any) -> Communication:
+    """comm_txsendconfirm: how a downlink request ended on gatewayd's side (Error "" = sent)."""
+    return _base(record, COMM_TXSENDCONFIRM, dev_eui, gateway_euis=(gateway,) if gateway else (),
+                 reference=reference, error=error, extra=extra)
+
+
 def class_c_comms(record: Record) -> Iterable[Communication]:
     d = record.data
     downlink = d["downlink"]
-    yield gateway_tx(record, d["dev_eui"], downlink)
+    yield from handed_to_gateway(record, d["dev_eui"], downlink)
     yield _base(record, COMM_TX, d["dev_eui"], port=downlink.get("port"), gateway_euis=(downlink["gateway"],),
                 payload=bytes.fromhex(downlink.get("payload", "")), command="TX",
                 reference=downlink.get("reference", ""), confirmation=downlink["confirmed"],
@@ -169,7 +202,7 @@ def join_comms(record: Record) -> Iterable[Communication]:
     yield _base(record, COMM_JOIN, d["dev_eui"], app_eui=d.get("app_eui", ""),
                 gateway_euis=tuple(c["eui"] for c in copies), extra=extra)
     if accepted and d.get("join_accept"):
-        yield gateway_tx(record, d["dev_eui"], d["join_accept"], kind="join_accept")
+        yield from handed_to_gateway(record, d["dev_eui"], d["join_accept"], kind="join_accept")
 
 
 def gateway_alive_comms(record: Record) -> Iterable[Communication]:
@@ -187,6 +220,17 @@ def tx_ack_comms(record: Record) -> Iterable[Communication]:
         extra["command_id"] = d["command_id"]
     yield _base(record, COMM_TXSENDACK, d.get("dev_eui") or d["gateway"], gateway_euis=(d["gateway"],),
                 reference=d.get("reference", ""), error="" if error == "NONE" else error, extra=extra)
+    if d.get("command_id"):  # a downlink request's outcome; a refused one goes back into its queue
+        yield send_confirm(record, d.get("dev_eui") or d["gateway"], d.get("reference", ""),
+                           "" if error == "NONE" else error, d["gateway"], command_id=d["command_id"],
+                           outcome="sent" if error == "NONE" else "queued again" if "command" in d else "failed")
+
+
+def failed_comms(record: Record) -> list[Communication]:
+    """Downlink requests given up (a class C device no gateway could reach...): comm_txsendconfirm."""
+    d = record.data
+    return [send_confirm(record, d["dev_eui"], failed.get("reference", ""), failed.get("reason") or "failed",
+                         command_id=failed["command_id"], outcome="failed") for failed in d.get("failed", ())]
 
 
 # -- actions ---------------------------------------------------------------------------------------------
@@ -288,6 +332,7 @@ COMMS = Comms(
         "lorawan.join_refused": join_comms,
         "gateway.alive": gateway_alive_comms,
         "gateway.tx_ack": tx_ack_comms,
+        "lorawan.downlink_failed": failed_comms,
     },
     actions={
         "gateway.added": gateway_registry_action,

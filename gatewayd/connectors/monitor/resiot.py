@@ -12,13 +12,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, Collection, Mapping
 
+import orjson
+
 COMM_GWALIVE = "comm_gwalive"
 COMM_JOIN = "comm_join"
 COMM_GWRX = "comm_gwrx"
 COMM_GWTX = "comm_gwtx"
 COMM_RX = "comm_rx"
 COMM_TX = "comm_tx"
+COMM_TXINFO = "comm_txinfo"
 COMM_TXSENDACK = "comm_txsendack"
+COMM_TXSENDCONFIRM = "comm_txsendconfirm"
 COMM_TXCONFIRM = "comm_txconfirm"
 
 COMM_TYPES: tuple[str, ...] = (
@@ -28,9 +32,14 @@ COMM_TYPES: tuple[str, ...] = (
     COMM_GWTX,
     COMM_RX,
     COMM_TX,
+    COMM_TXINFO,
     COMM_TXSENDACK,
+    COMM_TXSENDCONFIRM,
     COMM_TXCONFIRM,
 )
+# The kinds that follow one downlink request, in the order they come: all carry its Reference.
+_REFERENCED = (COMM_GWTX, COMM_TXINFO, COMM_TXSENDACK, COMM_TXSENDCONFIRM, COMM_TXCONFIRM)
+_WITH_ERROR = (COMM_TXSENDACK, COMM_TXSENDCONFIRM)
 
 MAX_DEVICE_ID_CHARS = 64
 MAX_CONNECTOR_CHARS = 32
@@ -164,9 +173,9 @@ def to_envelope(comm: Communication, local_tz: tzinfo) -> dict[str, Any]:
         env["Confirmation"] = bool(comm.confirmation)
         env["Extra"] = {"priority": comm.priority, "window": comm.window}
     else:
-        if comm.comm_type in (COMM_GWTX, COMM_TXSENDACK, COMM_TXCONFIRM):
+        if comm.comm_type in _REFERENCED:
             env["Reference"] = comm.reference or ""
-        if comm.comm_type == COMM_TXSENDACK:
+        if comm.comm_type in _WITH_ERROR:
             env["Error"] = comm.error or ""
         env["Extra"] = _stringify_extra(comm.extra)
     env["DT"] = format_dt(comm.dt, local_tz)
@@ -177,6 +186,7 @@ def to_envelope(comm: Communication, local_tz: tzinfo) -> dict[str, Any]:
 # ensure_ascii keeps the frame sendable even if a string holds a lone surrogate. One encoder for
 # every frame: json.dumps with options builds a new one per call.
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+_orjson_dumps = orjson.dumps
 
 
 def compact_json(obj: object) -> str:
@@ -184,7 +194,16 @@ def compact_json(obj: object) -> str:
 
 
 def encode_envelope(comm: Communication, local_tz: tzinfo) -> str:
-    return compact_json(to_envelope(comm, local_tz))
+    """compact_json of the envelope. An envelope holds strings, integers, booleans and lists of
+    strings only (Extra values are text), and for those orjson writes the very same text when it is
+    printable ASCII, some ten times faster; anything else goes through the standard encoder."""
+    envelope = to_envelope(comm, local_tz)
+    try:
+        data = _orjson_dumps(envelope)
+    except TypeError:  # a lone surrogate, an integer beyond 64 bits
+        return compact_json(envelope)
+    # The standard encoder writes DEL and anything past ASCII as \u escapes.
+    return data.decode() if data.isascii() and b"\x7f" not in data else compact_json(envelope)
 
 
 def quote(value: str, limit: int = 32) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from ... import ops
 from ...connector import Connector
-from . import attendance, cli, command_comms, command_ops, commands, comms, dashboard, http, rest, service, users
+from . import (attendance, cli, command_comms, command_ops, commands, comms, dashboard, http, registry_ops, rest,
+               service, users)
 from .attendance_state import AttendanceState
 from .push import routes as push_routes
 from .push.service import PushService
@@ -19,7 +20,7 @@ CONNECTOR = Connector(
     state_parts=(TerminalsState, AttendanceState, PushState, TerminalUsersState),
     services=(("terminals", service.TerminalService), ("terminal_commands", commands.TerminalCommands),
               ("attendance", attendance.AttendanceService), ("push", PushService)),
-    operations=ops.collect(service, command_ops, attendance, users),
+    operations=ops.collect(service, registry_ops, command_ops, attendance, users),
     blueprints=(http.blueprint, rest.blueprint, dashboard.blueprint, push_routes.blueprint),
     commands=(*attendance.COMMANDS, *cli.COMMANDS, *command_ops.COMMANDS),
     comms=(comms.COMMS, command_comms.COMMS, attendance.COMMS),

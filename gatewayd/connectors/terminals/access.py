@@ -10,6 +10,8 @@ neither field):
 
 `listed`: people on the terminal's user list (users_state.py) who are not disabled. The decision
 is taken on the batch's last record; a batch of door events only (enrollid 0) gets no decision.
+A `sendqrcode` reply follows the same rule, reading the code as an enrollid for `listed` and
+`enrollids` (no `max_age`: the code is read now).
 `check_rule` and `decide` are pure; `decide_for_batch` applies a terminal's rule to a batch the
 service stored and records the decision (`terminal.access`, shown as the action `terminal_access`).
 """
@@ -110,25 +112,43 @@ def decide(rule: dict[str, Any], punches: list[Punch], user: dict[str, Any] | No
     person = next((p for p in reversed(punches) if p.enrollid != 0), None)
     if rule is None or person is None:
         return None
-    mode = rule["mode"]
     if rule.get("max_age") and age_seconds is not None and age_seconds > rule["max_age"]:
-        allowed, reason = False, "too old"
-    elif mode == "open":
-        allowed, reason = True, "open"
-    elif mode == "deny":
-        allowed, reason = False, "deny"
-    elif mode == "listed":
+        return _decision(rule, False, "too old", person.enrollid, user)
+    return _by_mode(rule, person.enrollid, user)
+
+
+def decide_code(rule: dict[str, Any], code: str, user: dict[str, Any] | None) -> Decision | None:
+    """The door decision for a QR code read now (None without a rule). Modes `listed` and
+    `enrollids` read the code as an enrollid: a code that is not one opens nothing."""
+    if rule is None:
+        return None
+    enrollid = int(code) if code.isascii() and code.isdigit() and len(code) <= 10 else 0
+    if rule["mode"] in ("listed", "enrollids") and not 1 <= enrollid <= MAX_ENROLLID:
+        return _decision(rule, False, "not an enrollid", 0, None)
+    return _by_mode(rule, enrollid, user)
+
+
+def _by_mode(rule: dict[str, Any], enrollid: int, user: dict[str, Any] | None) -> Decision:
+    mode = rule["mode"]
+    if mode == "open":
+        return _decision(rule, True, "open", enrollid, user)
+    if mode == "deny":
+        return _decision(rule, False, "deny", enrollid, user)
+    if mode == "listed":
         allowed = user is not None and user.get("enabled") is not False
-        reason = "listed" if allowed else ("disabled" if user is not None else "not listed")
-    else:
-        allowed = _listed_in(person.enrollid, rule["enrollids"])
-        reason = "in enrollids" if allowed else "not in enrollids"
+        return _decision(rule, allowed, "listed" if allowed else ("disabled" if user is not None else "not listed"),
+                         enrollid, user)
+    allowed = _listed_in(enrollid, rule["enrollids"])
+    return _decision(rule, allowed, "in enrollids" if allowed else "not in enrollids", enrollid, user)
+
+
+def _decision(rule: dict[str, Any], allowed: bool, reason: str, enrollid: int, user: dict[str, Any] | None) -> Decision:
     template = rule.get("message" if allowed else "denied_message")
     message = None
     if template is not None:
         name = (user or {}).get("name") or ""
-        message = template.replace("{name}", name).replace("{enrollid}", str(person.enrollid))
-    return Decision(1 if allowed else 0, message, person.enrollid, reason)
+        message = template.replace("{name}", name).replace("{enrollid}", str(enrollid))
+    return Decision(1 if allowed else 0, message, enrollid, reason)
 
 
 async def decide_for_batch(core, terminal: dict[str, Any], punches: list[Punch], connector: str) -> Decision | None:
@@ -148,5 +168,18 @@ async def decide_for_batch(core, terminal: dict[str, Any], punches: list[Punch],
     decision = decide(rule, punches, user, age)
     await core.hub.publish("terminal.access", {
         "sn": sn, "enrollid": decision.enrollid, "time": person.time, "access": decision.access,
+        "reason": decision.reason, "connector": connector}, durable=False)
+    return decision
+
+
+async def decide_for_code(core, terminal: dict[str, Any], code: str, connector: str) -> Decision | None:
+    """The terminal's door rule applied to a QR code (sendqrcode), recorded like a punch's."""
+    rule = terminal.get("access")
+    if rule is None:
+        return None
+    user = core.state.terminal_users.get(terminal["sn"])["users"].get(code) if code.isdigit() else None
+    decision = decide_code(rule, code, user)
+    await core.hub.publish("terminal.access", {
+        "sn": terminal["sn"], "enrollid": decision.enrollid, "qrcode": code, "access": decision.access,
         "reason": decision.reason, "connector": connector}, durable=False)
     return decision

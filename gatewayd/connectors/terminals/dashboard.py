@@ -151,7 +151,7 @@ async def attendance():
         rows, more = _named(result["punches"]), result["next_after"] is not None
     except ops.OpError as exc:
         error = exc.message
-    terminals = sorted(t["sn"] for t in await ops.call(core(), "terminal.list", {}))
+    terminals = sorted((t["sn"], t["name"]) for t in await ops.call(core(), "terminal.list", {}))
     filters = {k: v for k, v in args.items() if v}
     csv_url = "/attendance.csv?" + urlencode(filters)
     return await render("attendance.html", 422 if error else 200, active="attendance", rows=rows, more=more,

@@ -1,5 +1,6 @@
-"""Attendance terminals: the registry (add / approve / reject), the cmd/ret requests they make over
-HTTP and WebSocket alike (`reg`, `sendlog`, `checklive`, `sendqrcode`, `senduser`), and their presence.
+"""Attendance terminals: the registry (approve / reject / delete; the operations are in registry_ops.py),
+the cmd/ret requests they make over HTTP and WebSocket alike (`reg`, `sendlog`, `checklive`,
+`sendqrcode`, `senduser`), and their presence.
 
 An unknown serial number turns "pending" (unless `terminals.auto_accept`): it is told
 `result:false` with a reason, and the punches it sends are kept on disk within tight caps
@@ -12,7 +13,6 @@ offline transition on time.
 
 from __future__ import annotations
 
-import codecs
 import json
 import logging
 from datetime import datetime, timezone
@@ -26,7 +26,7 @@ from . import punches as tpunch
 from ...errors import ProtocolError
 from ...journal.record import utc_now_iso
 from ...journal.writer import JournalUnavailable
-from ...ops import OpError, not_found, operation
+from ...ops import OpError, not_found
 from ...ratelimit import KeyedBuckets, source_key
 from . import access as door
 from .attendance import zone
@@ -227,7 +227,12 @@ class TerminalService:
         if isinstance(req, tp.SendQrCode):
             await self.core.hub.publish("terminal.qrcode", {"sn": req.sn, "code": req.code, "connector": connector})
             await self.mark_online(req.sn, connector, remote)
-            return tp.encode_reply("sendqrcode", True)
+            decision = await door.decide_for_code(self.core, terminal, req.code, connector)
+            if decision is None:
+                return tp.encode_reply("sendqrcode", True)
+            user = self.core.state.terminal_users.get(req.sn)["users"].get(str(decision.enrollid)) or {}
+            return tp.encode_reply("sendqrcode", True, access=decision.access, enrollid=decision.enrollid or None,
+                                   username=user.get("name"), message=decision.message)
         if isinstance(req, tp.SendUser):
             await self.core.hub.publish("terminal.user_enrolled", {
                 "sn": req.sn, "connector": connector, "user": req.as_user(), "backupnum": req.backupnum,
@@ -261,7 +266,7 @@ class TerminalService:
         if terminal["status"] != "accepted":
             return tp.encode_failure("reg", self.refusal(terminal, req.sn))
         await self.mark_online(req.sn, connector, remote)
-        extra = {"nosenduser": True} if connector == CONNECTOR_WS else {}
+        extra = {"nosenduser": not self.cfg.senduser} if connector == CONNECTOR_WS else {}
         return tp.encode_reply("reg", True, cloudtime=self.cloudtime(terminal), **extra)
 
     async def _sendlog(self, req: tp.SendLog, terminal, connector: str, remote: str) -> str:
@@ -422,45 +427,6 @@ def check_sn(sn: Any) -> str:
         raise OpError("invalid", exc.message, 422) from None
 
 
-def _check_settings(name: Any = None, tz: Any = None, cloudtime: Any = None,
-                    encoding: Any = None, access: Any = None) -> dict[str, Any]:
-    """Validated registry settings; "" for tz / cloudtime / encoding means "the global default",
-    "" or "none" for access means no door rule."""
-    out: dict[str, Any] = {}
-    if access is not None:
-        out["access"] = door.check_rule(access)
-    if name is not None:
-        if not isinstance(name, str) or not name.strip() or len(name.strip()) > MAX_NAME_CHARS:
-            raise OpError("invalid", f"name must be 1 to {MAX_NAME_CHARS} characters", 422)
-        out["name"] = name.strip()
-    if tz is not None:
-        if not isinstance(tz, str):
-            raise OpError("invalid", "tz must be a time zone name such as Europe/Rome", 422)
-        if tz:
-            zone(tz)
-        out["tz"] = tz or None
-    if cloudtime is not None:
-        if cloudtime not in ("iso", "local", ""):
-            raise OpError("invalid", "cloudtime must be iso or local", 422)
-        out["cloudtime"] = cloudtime or None
-    if encoding is not None:
-        out["encoding"] = check_encoding(encoding) or None
-    return out
-
-
-def check_encoding(encoding: Any, where: str = "encoding") -> str:
-    """A text encoding Python knows ('' allowed), e.g. gbk or cp1252: how a PUSH terminal's names
-    are read when they are not UTF-8."""
-    if not isinstance(encoding, str) or len(encoding) > 32:
-        raise OpError("invalid", f"{where} must be an encoding name such as gbk", 422)
-    if encoding:
-        try:
-            codecs.lookup(encoding)
-        except LookupError:
-            raise OpError("invalid", f"{where}: unknown encoding {encoding!r}", 422) from None
-    return encoding
-
-
 def _identified_cmd(obj: dict) -> str | None:
     """The request's cmd when both it and the sn are usable (the error is then about the rest)."""
     cmd = obj.get("cmd")
@@ -484,63 +450,3 @@ def unknown_ret(obj: dict) -> str:
 
 def _error_body(code: str, message: str) -> str:
     return json.dumps({"result": False, "code": code, "message": message}, separators=(",", ":"))
-
-
-# -- operations ------------------------------------------------------------------------------------
-@operation("terminal.add")
-async def terminal_add(core, sn: str, name: str | None = None, tz: str | None = None,
-                       cloudtime: str | None = None, encoding: str | None = None, access: Any = None,
-                       actor: str = "cli") -> dict[str, Any]:
-    sn = check_sn(sn)
-    settings = _check_settings(name, tz, cloudtime, encoding, access)
-    service = core.service("terminals")
-    terminal = service.part.get(sn)
-    if terminal is not None and terminal["status"] == "accepted":
-        raise OpError("conflict", f"terminal {sn} exists already", 409)
-    if terminal is not None:  # adding a pending or rejected terminal approves it
-        return await service.approve(sn, actor, settings)
-    await core.hub.publish("terminal.added", {"sn": sn, "name": settings.get("name", sn), "actor": actor,
-                                              **{k: v for k, v in settings.items() if k != "name"}})
-    return service.public(service.part.get(sn))
-
-
-@operation("terminal.list")
-async def terminal_list(core, status: str | None = None) -> list[dict[str, Any]]:
-    if status not in (None, "accepted", "pending", "rejected"):
-        raise OpError("invalid", "status must be accepted, pending or rejected", 422)
-    service = core.service("terminals")
-    return [service.public(t) for t in service.part.terminals.values() if status in (None, t["status"])]
-
-
-@operation("terminal.get")
-async def terminal_get(core, sn: str) -> dict[str, Any]:
-    service = core.service("terminals")
-    return service.public(service.require(sn))
-
-
-@operation("terminal.update")
-async def terminal_update(core, sn: str, name: str | None = None, tz: str | None = None,
-                          cloudtime: str | None = None, encoding: str | None = None, access: Any = None,
-                          actor: str = "cli") -> dict[str, Any]:
-    service = core.service("terminals")
-    terminal = service.require(sn)
-    changes = _check_settings(name, tz, cloudtime, encoding, access)
-    if not changes:
-        raise OpError("invalid", "nothing to change: give name, tz, cloudtime, encoding or access", 422)
-    await core.hub.publish("terminal.updated", {"sn": terminal["sn"], "actor": actor, **changes})
-    return service.public(service.part.get(terminal["sn"]))
-
-
-@operation("terminal.approve")
-async def terminal_approve(core, sn: str, actor: str = "cli") -> dict[str, Any]:
-    return await core.service("terminals").approve(check_sn(sn), actor)
-
-
-@operation("terminal.reject")
-async def terminal_reject(core, sn: str, actor: str = "cli") -> dict[str, Any]:
-    return await core.service("terminals").reject(check_sn(sn), actor)
-
-
-@operation("terminal.delete")
-async def terminal_delete(core, sn: str, actor: str = "cli") -> dict[str, Any]:
-    return await core.service("terminals").delete(check_sn(sn), actor)

@@ -43,17 +43,26 @@ const TelemetryCharts = (() => {
 
   const withUnit = (v, unit) => (v == null ? "—" : unit ? `${formatValue(v)} ${unit}` : formatValue(v));
 
-  /* points: [{t: epoch s, v}] sorted by t; every: the bucket width in s. Returns [xs, ys] for uPlot
-     with a null point wherever the spacing is more than GAP_FACTOR times the median spacing (at
-     least two buckets): the device was offline or silent there, so the line breaks. */
-  function withGaps(points, every) {
+  /* points: [{t: epoch s, v, n?: values in the bucket}] sorted by t; every: the bucket width in s;
+     offline: [[from, to], ...] in s, times the device is known to have been disconnected.
+     Returns [xs, ys] for uPlot with a null point (a break in the line) where the device was
+     offline, and where it sent nothing for longer than usual: GAP_FACTOR times the median spacing
+     (at least two buckets), or a single empty bucket when its buckets usually hold several values. */
+  function withGaps(points, every, offline) {
     const xs = [], ys = [];
     const steps = [];
     for (let i = 1; i < points.length; i += 1) steps.push(points[i].t - points[i - 1].t);
-    const median = steps.length ? [...steps].sort((a, b) => a - b)[Math.floor(steps.length / 2)] : 0;
-    const limit = Math.max(GAP_FACTOR * median, 2 * (every || 0), 1);
+    const middle = (list) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)];
+    const median = steps.length ? middle(steps) : 0;
+    const busy = points.length && middle(points.map((p) => p.n || 1)) >= 3;
+    const limit = busy ? 1.5 * every : Math.max(GAP_FACTOR * median, 2 * (every || 0), 1);
+    const outages = (offline || []).filter(([from, to]) => to > from);
     points.forEach((p, i) => {
-      if (i && p.t - points[i - 1].t > limit) { xs.push(points[i - 1].t + (every || 1)); ys.push(null); }
+      const before = i ? points[i - 1].t : null;
+      if (before !== null) {
+        const outage = outages.find(([from]) => from > before && from < p.t);
+        if (outage) { xs.push(outage[0]); ys.push(null); } else if (p.t - before > limit) { xs.push(before + (every || 1)); ys.push(null); }
+      }
       xs.push(p.t);
       ys.push(p.v);
     });
@@ -88,8 +97,9 @@ const TelemetryCharts = (() => {
   }
 
   /* The charts of one device: `root` holds one box per key; `controls` has #range, #custom-range
-     (with #range-from/#range-to), #zoom-reset and #charts-empty. */
-  function create({ deviceId, keys, tags, root, controls }) {
+     (with #range-from/#range-to), #zoom-reset and #charts-empty; `offline()` gives the times the
+     device is known to have been disconnected ([[from, to] in epoch s]). */
+  function create({ deviceId, keys, tags, root, controls, offline }) {
     const charts = new Map();   // key -> {box, plot, points, every, unit}
     let rangeSeconds = DEFAULT_RANGE;
     let fixed = null;           // [fromMs, toMs] for a custom range or a zoom
@@ -130,7 +140,7 @@ const TelemetryCharts = (() => {
         ? `min ${withUnit(Math.min(...visible.map((p) => p.lo)), entry.unit)}`
           + ` · max ${withUnit(Math.max(...visible.map((p) => p.hi)), entry.unit)}`
         : "";
-      entry.plot.setData(withGaps(visible, entry.every));
+      entry.plot.setData(withGaps(visible, entry.every, offline ? offline() : []));
     }
 
     function drawAll() {

@@ -18,13 +18,15 @@ const GW = (() => {
     return localTime(date);
   }
 
-  /* <time datetime="..."> shows local time; with data-rel, "12 s ago" (local time in the tooltip). */
+  /* <time datetime="..."> shows local time; with data-rel, "12 s ago" (local time in the tooltip).
+     Text is written only when it changes: a new text costs the page a layout of its table. */
   function refreshTimes(root) {
     for (const el of (root || document).querySelectorAll("time[datetime]")) {
       const date = new Date(el.getAttribute("datetime"));
       if (isNaN(date)) continue;
       el.title = localTime(date);
-      el.textContent = el.hasAttribute("data-rel") ? relative(date) : localTime(date);
+      const text = el.hasAttribute("data-rel") ? relative(date) : localTime(date);
+      if (el.textContent !== text) el.textContent = text;
     }
   }
 

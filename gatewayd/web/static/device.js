@@ -12,7 +12,22 @@ document.addEventListener("DOMContentLoaded", () => {
     root: $("charts"),
     controls: { range: $("range"), custom: $("custom-range"), from: $("range-from"), to: $("range-to"),
                 zoomReset: $("zoom-reset"), empty: $("charts-empty") },
+    offline: offlineTimes,
   });
+
+  /* Disconnected stretches from the connection history on this page (newest first): from each
+     disconnection to the connection that followed it (or now). */
+  function offlineTimes() {
+    const spans = [];
+    let connectedAt = Date.now() / 1000;
+    for (const item of document.querySelectorAll("#history li")) {
+      const time = Date.parse(item.querySelector("time")?.getAttribute("datetime") || "") / 1000;
+      if (!isFinite(time)) continue;
+      if (item.dataset.type === "device_disconnected") spans.push([time, connectedAt]);
+      else connectedAt = time;
+    }
+    return spans;
+  }
 
   function updateLatest(ts, payload) {
     const table = $("latest");
@@ -58,7 +73,7 @@ document.addEventListener("DOMContentLoaded", () => {
       GW.timeElement(event.ts, true)];
     if (event.remote) parts.push(GW.element("span", { className: "muted" }, `from ${event.remote}`));
     if (event.reason) parts.push(GW.element("span", { className: "muted" }, `(${event.reason})`));
-    return GW.element("li", {}, ...parts);
+    return GW.element("li", { "data-type": event.type }, ...parts);
   }
 
   function commandRow(event) {
