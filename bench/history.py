@@ -128,7 +128,8 @@ def catch_up(state_dir: Path) -> tuple[int, float]:
     from gatewayd.history.service import CATCH_UP_BATCH
     from gatewayd.gateway import comm_tables
 
-    writer = HistoryWriter(schema.store_path(state_dir), comm_tables().communications)
+    tables = comm_tables()
+    writer = HistoryWriter(schema.store_path(state_dir), tables.communications, tables.comm_mappers.keys())
     began = time.perf_counter()
     batch = []
     count = 0

@@ -53,7 +53,8 @@ class Core:
         self.comms = CommTables.of(self.connectors)
         self.services: dict[str, Any] = {}
         # The history projection (telemetry, punches, communications): ground floor, started first.
-        self.history = self.services["history"] = HistoryService(self, self.comms.communications)
+        self.history = self.services["history"] = HistoryService(self, self.comms.communications,
+                                                                    self.comms.comm_mappers.keys())
         for name, factory in [*GROUND_SERVICES, *(s for c in self.connectors for s in c.services)]:
             if name in self.services:
                 raise ValueError(f"service {name!r} is declared twice")

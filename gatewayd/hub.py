@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from itertools import repeat
 from typing import Any, Callable, Sequence
 
 import trio
@@ -16,21 +17,23 @@ log = logging.getLogger("gatewayd.hub")
 
 
 class Subscription:
-    """A bounded queue of durable records. Overflow ends it: the consumer must resume with `since`."""
+    """A bounded queue of durable records (with `lines`: (record, its journal line) pairs).
+    Overflow ends it: the consumer must resume with `since`."""
 
-    def __init__(self, hub: "Hub", size: int, accept: Callable[[Record], bool] | None):
+    def __init__(self, hub: "Hub", size: int, accept: Callable[[Record], bool] | None, lines: bool = False):
         self._hub = hub
-        self._send, self.receive = trio.open_memory_channel[Record](size)
+        self._send, self.receive = trio.open_memory_channel[Any](size)
         self._accept = accept
+        self._lines = lines
         self.overflowed = False
         # Everything up to this seq was fanned out before we joined; it is in the journal files.
         self.start_after = hub.fanned_seq
 
-    def offer(self, record: Record) -> None:
+    def offer(self, record: Record, line: bytes | None = None) -> None:
         if self._accept is not None and not self._accept(record):
             return
         try:
-            self._send.send_nowait(record)
+            self._send.send_nowait((record, line) if self._lines else record)
         except trio.WouldBlock:
             self.overflowed = True
             self.close()
@@ -105,8 +108,10 @@ class Hub:
             await batch.wait()
         return records
 
-    def subscribe(self, size: int = 1000, accept: Callable[[Record], bool] | None = None) -> Subscription:
-        subscription = Subscription(self, size, accept)
+    def subscribe(self, size: int = 1000, accept: Callable[[Record], bool] | None = None, *,
+                  lines: bool = False) -> Subscription:
+        """Durable records from now on; with `lines`, each with its journal line (bytes)."""
+        subscription = Subscription(self, size, accept, lines)
         self._subscribers.add(subscription)
         return subscription
 
@@ -114,12 +119,12 @@ class Hub:
     def subscriber_count(self) -> int:
         return len(self._subscribers)
 
-    def _fan_out(self, records: Sequence[Record]) -> None:
+    def _fan_out(self, records: Sequence[Record], lines: Sequence[bytes] | None = None) -> None:
         if self._subscribers:
             subscribers = list(self._subscribers)
-            for record in records:
+            for record, line in zip(records, lines if lines is not None else repeat(None)):
                 for subscription in subscribers:
-                    subscription.offer(record)
+                    subscription.offer(record, line)
         self.recent.extend(records)
         self.fanned_seq = records[-1].seq
         if self._fanned:

@@ -70,14 +70,16 @@ async def communications_list(core, start: str | None = None, end: str | None = 
             raise OpError("invalid", "after must be a next_after value", 422) from None
     start_us, end_us = _us(start, "from"), _us(end, "to")
     await core.history.wait_applied()
-    items = core.history.read(queries.communications, start_us=start_us, end_us=end_us, device=device,
-                              comm_type=type, limit=limit + 1, after=position)
+    items, resume = core.history.read(queries.communications, start_us=start_us, end_us=end_us, device=device,
+                                      comm_type=type, limit=limit + 1, after=position,
+                                      mapper=core.history.comm_mapper)
     more = len(items) > limit
     items = items[:limit]
     next_after = None
     for entry in items:
         next_after = entry.pop("cursor")
-    return {"items": items, "next_after": next_after if more else None}
+    # A page that read as many records as one query may before filling up goes on from where it stopped.
+    return {"items": items, "next_after": next_after if more else resume}
 
 
 def _rebuilt(result: dict[str, Any]) -> str:

@@ -7,16 +7,25 @@ or returns an iterator the caller drains in chunks; nothing here writes.
 from __future__ import annotations
 
 import sqlite3
+import logging
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import orjson
 
+from ..journal.record import Record
 from . import retention
 from .retention import HOUR_US
-from .writer import _PUNCH_COLUMNS, FLAT_VALUES, FROM_TELEMETRY
+from .writer import _PUNCH_COLUMNS, TELEMETRY
+
+log = logging.getLogger("gatewayd.history")
 
 FETCH_ROWS = 1000
+# Records one communications query renders at most (it runs on the event loop); a page that
+# reached this before its limit ends early with a cursor to go on from.
+SCAN_RECORDS = 20_000
+# The item part of a cursor that points past every item of its record.
+PAST_ITEMS = 999_999
 
 
 class StoredPunch:
@@ -172,9 +181,15 @@ def telemetry_series(conn: sqlite3.Connection, device_id: str, key: str, start_u
 
 # -- communications --------------------------------------------------------------------------------
 def communications(conn: sqlite3.Connection, *, start_us: int | None, end_us: int | None, device: str | None,
-                   comm_type: str | None, limit: int, after: tuple[int, int, int] | None = None) -> list[dict[str, Any]]:
+                   comm_type: str | None, limit: int, after: tuple[int, int, int] | None = None,
+                   mapper: Callable[[Record], Iterable[Any]] | None = None,
+                   scan: int = SCAN_RECORDS) -> tuple[list[dict[str, Any]], str | None]:
     """Stored communications in (ts, seq, item) order within [start, end], at most `limit`; `after`
-    is the (ts, seq, item) of the last one of the previous page."""
+    is the (ts, seq, item) of the last one of the previous page. Each stored record is rendered by
+    `mapper` (the monitoring stream's). Returns (items, resume): `resume` is the cursor to go on
+    from when `scan` records were read before `limit` items were found, else None."""
+    if mapper is None or limit <= 0:
+        return [], None
     where, args = [], []
     if start_us is not None:
         where.append("ts >= ?")
@@ -182,38 +197,67 @@ def communications(conn: sqlite3.Connection, *, start_us: int | None, end_us: in
     if end_us is not None:
         where.append("ts <= ?")
         args.append(end_us)
-    if device is not None:
-        where.append("c.device = (SELECT n FROM device_ids WHERE id = ?)")
-        args.append(device)
-    if comm_type is not None:
-        where.append("type = ?")
-        args.append(comm_type)
-    if after is not None:
-        where.append("(ts, seq, item) > (?, ?, ?)")
-        args.extend(after)
-    sql = ("SELECT c.ts, c.seq, c.item, c.device, d.id, c.type, c.connector, c.payload, c.extra "
-           "FROM communications AS c JOIN device_ids AS d ON d.n = c.device"
-           + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY c.ts, c.seq, c.item LIMIT ?")
-    items = []
-    for ts, seq, item, number, dev, kind, connector, payload, extra in conn.execute(sql, (*args, limit)):
-        extra = orjson.loads(extra) if extra else {}
-        if extra.pop(FROM_TELEMETRY, None):
-            payload = _telemetry_payload(conn, number, ts, seq)
-            if payload is not None:
-                values = orjson.loads(payload)
-                plain = [(k, v) for k, v in list(values.items())[:FLAT_VALUES] if not isinstance(v, (dict, list))]
-                extra.update({k: v for k, v in plain if k not in extra})
-        entry = {"seq": seq, "item": item, "ts": iso_us(ts), "device": dev, "type": kind, "connector": connector,
-                 "payload_hex": (payload or b"").hex(), "cursor": f"{ts}.{seq}.{item}"}
-        if extra:
-            entry["extra"] = extra
-        items.append(entry)
-    return items
+    if after is not None:  # the same record again for its later items, unless the cursor is past them all
+        where.append("(ts, seq) > (?, ?)" if after[2] >= PAST_ITEMS else "(ts, seq) >= (?, ?)")
+        args.extend(after[:2])
+    if device:
+        # Mappers take the device from the record's data: a record without it as a JSON string has none of its items.
+        where.append("instr(data, ?) > 0")
+        args.append(orjson.dumps(device))
+    sql = ("SELECT ts, seq, type, data FROM communications" + (f" WHERE {' AND '.join(where)}" if where else "")
+           + " ORDER BY ts, seq LIMIT ?")
+    items: list[dict[str, Any]] = []
+    scanned, last = 0, None
+    for ts, seq, record_type, data in conn.execute(sql, (*args, scan)):
+        scanned += 1
+        last = (ts, seq)
+        first_item = after[2] + 1 if after is not None and (ts, seq) == after[:2] else 0
+        for index, comm in enumerate(_render(conn, mapper, ts, seq, record_type, data)):
+            if index < first_item or (device is not None and comm.dev_eui != device) or \
+                    (comm_type is not None and comm.comm_type != comm_type):
+                continue
+            items.append(_entry(ts, seq, index, comm))
+            if len(items) >= limit:
+                return items, None
+    if scanned >= scan and last is not None:
+        return items, f"{last[0]}.{last[1]}.{PAST_ITEMS}"
+    return items, None
 
 
-def _telemetry_payload(conn: sqlite3.Connection, device: int, ts: int, seq: int) -> bytes | None:
+def _render(conn: sqlite3.Connection, mapper: Callable[[Record], Iterable[Any]], ts: int, seq: int,
+            record_type: str, data: bytes) -> list[Any]:
+    fields = orjson.loads(data)
+    if record_type == TELEMETRY:
+        payload = _telemetry_payload(conn, fields.get("device_id"), ts, seq)
+        if payload is not None:
+            fields["payload"] = orjson.loads(payload)
+    try:
+        return list(mapper(Record(seq, iso_us(ts), record_type, fields)))
+    except Exception as exc:  # a record this version cannot render: the others still can
+        log.warning("history store: record %d (%s) cannot be shown as communications: %r", seq, record_type, exc)
+        return []
+
+
+def _entry(ts: int, seq: int, index: int, comm: Any) -> dict[str, Any]:
+    extra = dict(comm.extra)
+    if comm.port is not None:
+        extra["port"] = comm.port
+    if comm.gateway_euis:
+        extra["gateways"] = list(comm.gateway_euis)
+    for name in ("command", "reference", "error"):
+        value = getattr(comm, name)
+        if value is not None:
+            extra[name] = value
+    entry = {"seq": seq, "item": index, "ts": iso_us(ts), "device": comm.dev_eui, "type": comm.comm_type,
+             "connector": comm.connector, "payload_hex": bytes(comm.payload).hex(), "cursor": f"{ts}.{seq}.{index}"}
+    if extra:
+        entry["extra"] = extra
+    return entry
+
+
+def _telemetry_payload(conn: sqlite3.Connection, device_id: Any, ts: int, seq: int) -> str | None:
     row = conn.execute("SELECT payload FROM telemetry_recent WHERE seq = ?", (seq,)).fetchone()
     if row is None:
-        row = conn.execute("SELECT payload FROM telemetry WHERE device = ? AND ts = ? AND seq = ?",
-                           (device, ts, seq)).fetchone()
-    return None if row is None else row[0].encode()
+        row = conn.execute("SELECT payload FROM telemetry WHERE device = (SELECT n FROM device_ids WHERE id = ?) "
+                           "AND ts = ? AND seq = ?", (device_id, ts, seq)).fetchone()
+    return None if row is None else row[0]

@@ -14,9 +14,10 @@ Tables
 - `telemetry_hourly`: lowest, highest, total and count per device, key and hour once raw values are past
   `history.telemetry_raw_days`.
 - `punches`: every attendance punch; its id is assigned in arrival order and never reused.
-- `communications`: the monitoring stream's items (RX, TX, joins ...) for `history.communications_days`,
-  in time order (appends); `device` is the `device_ids` number of the item's device id, serial
-  number or DevEUI.
+- `communications`: the records the monitoring stream's items (RX, TX, joins ...) come from, for
+  `history.communications_days`, in time order (appends): the record's type and data (JSON; a
+  telemetry record without its payload, which its telemetry row holds). Reads render them with the
+  monitor's comm mappers.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 CACHE_KIB = 1024
 SOFT_HEAP_LIMIT = 4 * 1024 * 1024
 DIRECTORY = "history"
@@ -52,8 +53,8 @@ CREATE INDEX IF NOT EXISTS punches_source ON punches (source, id);
 CREATE INDEX IF NOT EXISTS punches_enrollid ON punches (enrollid, id);
 CREATE INDEX IF NOT EXISTS punches_held ON punches (source) WHERE held = 1;
 CREATE TABLE IF NOT EXISTS communications (
-    ts INTEGER NOT NULL, seq INTEGER NOT NULL, item INTEGER NOT NULL, device INTEGER NOT NULL, type TEXT NOT NULL,
-    connector TEXT NOT NULL, payload BLOB, extra TEXT, PRIMARY KEY (ts, seq, item)) WITHOUT ROWID;
+    ts INTEGER NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (ts, seq)) WITHOUT ROWID;
 """
 
 

@@ -20,7 +20,7 @@ import logging
 import math
 import sqlite3
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 import trio
 
@@ -34,7 +34,7 @@ log = logging.getLogger("gatewayd.history")
 
 CURSOR = "history"
 CATCH_UP_BATCH = 5000
-MAX_PENDING = 50_000          # records gathered for one commit at most
+MAX_PENDING = 20_000          # records gathered for one commit at most
 RETENTION_SECONDS = 3600.0
 QUERY_WAIT_SECONDS = 5.0
 
@@ -47,16 +47,70 @@ class _Damaged(Exception):
     pass
 
 
+class _Pending:
+    """Records taken for the next commit (only those the store keeps) with their journal lines
+    where the hub handed them over (None: read from the files), and the seq read up to."""
+
+    def __init__(self, position: int):
+        self.records: list = []
+        self.lines: list = []
+        self.until = position
+        self.arrived = trio.lowlevel.ParkingLot()
+        self.taken = trio.lowlevel.ParkingLot()
+
+    def add(self, records: list, until: int) -> None:
+        self.records.extend(records)
+        self.lines.extend([None] * len(records))
+        self.until = until
+        self.arrived.unpark_all()
+
+    def take(self) -> tuple[list, list, int]:
+        records, lines = self.records, self.lines
+        self.records, self.lines = [], []
+        self.taken.unpark_all()
+        return records, lines, self.until
+
+    async def room(self) -> None:
+        while len(self.records) >= MAX_PENDING:
+            await self.taken.park()
+
+    def drain(self, receive, hub) -> bool:
+        """Move what the subscription holds over, as far as there is room. Returns True when the
+        subscription has ended (it overflowed) and everything it held is here."""
+        records, lines = self.records, self.lines
+        room = MAX_PENDING - len(records)
+        until, ended = self.until, False
+        while room > 0:
+            try:
+                record, line = receive.receive_nowait()
+            except trio.WouldBlock:  # every durable record has been offered: the store has seen them all
+                until = max(until, hub.fanned_seq)
+                break
+            except trio.EndOfChannel:
+                ended = True
+                break
+            records.append(record)
+            lines.append(line)
+            until = record.seq
+            room -= 1
+        if until != self.until:
+            self.until = until
+            self.arrived.unpark_all()
+        return ended
+
+
 def _is_damage(exc: BaseException) -> bool:
     """SQLite's own verdict on the file (malformed, not a database), as opposed to a full disk or a lock."""
     return isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError)
 
 
 class HistoryService:
-    def __init__(self, core, comm_mapper: Callable | None = None):
+    def __init__(self, core, comm_mapper: Callable | None = None, comm_types: Collection[str] | None = None):
         self.core = core
         self.path = schema.store_path(core.settings.state_path)
+        # Set by the monitoring connector: how records render as communications, and which record types do.
         self.comm_mapper = comm_mapper
+        self.comm_types = comm_types
         self.writer: HistoryWriter | None = None
         self.reader: sqlite3.Connection | None = None
         self.position = 0
@@ -64,6 +118,7 @@ class HistoryService:
         self.running = False
         self._advanced = trio.lowlevel.ParkingLot()
         self._flush_requested = False
+        self._flush_target = 0  # a query waits for the store to reach this seq
         self._wait_scope: trio.CancelScope | None = None
         self._damage: str | None = None  # why the worker must rebuild the store
         self._requested = False  # ... because an operator asked
@@ -127,14 +182,14 @@ class HistoryService:
 
     def _open_blocking(self, until_seq: int, legacy_punches: dict | None, legacy_telemetry: dict | None) -> int:
         try:
-            self.writer = open_writer(self.path, self.comm_mapper)
+            self.writer = open_writer(self.path, self.comm_mapper, self.comm_types)
             if self.writer.position > until_seq:
                 raise _Damaged(f"the store is at seq {self.writer.position}, past the journal's {until_seq}")
         except (sqlite3.DatabaseError, _Damaged) as exc:
             if isinstance(exc, sqlite3.OperationalError):
                 raise
             self._set_aside(str(exc))
-            self.writer = open_writer(self.path, self.comm_mapper)
+            self.writer = open_writer(self.path, self.comm_mapper, self.comm_types)
         if legacy_punches or legacy_telemetry:
             self._import_legacy(legacy_punches, legacy_telemetry)
         return self.catch_up(until_seq)
@@ -190,7 +245,9 @@ class HistoryService:
             return 0
         before = writer.position
         reader = JournalReader(self.core.journal_dir)
+        wants = writer.wants
         batch = []
+        read_until = writer.position
         first_seen = None
         try:
             for record in reader.records(after_seq=writer.position, until_seq=until_seq):
@@ -199,16 +256,18 @@ class HistoryService:
                     if record.seq > writer.position + 1:
                         log.warning("history store: records %d to %d are no longer in the journal; the store "
                                     "starts after them", writer.position + 1, record.seq - 1)
-                batch.append(record)
-                if len(batch) >= CATCH_UP_BATCH:
-                    writer.apply(batch)
-                    batch = []
+                read_until = record.seq
+                if wants(record.type):
+                    batch.append(record)
+                    if len(batch) >= CATCH_UP_BATCH:
+                        writer.apply(batch, read_until)
+                        batch = []
         except CorruptJournal as exc:
             # Replay did not need these lines (a snapshot covers them); the store does without them.
             log.error("history store: the journal cannot be read past seq %d (%s); the store skips to seq %d "
-                      "(see `gatewayd journal verify`)", batch[-1].seq if batch else writer.position, exc, until_seq)
-        if batch:
-            writer.apply(batch)
+                      "(see `gatewayd journal verify`)", read_until, exc, until_seq)
+        if batch or read_until > writer.position:
+            writer.apply(batch, read_until)
         if writer.position < until_seq:
             writer.conn.execute("BEGIN IMMEDIATE")
             writer.skip_to(until_seq)
@@ -236,7 +295,46 @@ class HistoryService:
                 await self.core.cursors.asave(CURSOR, self.position)
 
     async def _follow(self) -> None:
-        follower = JournalFollower(self.core.hub, self.core.journal_dir, self.position)
+        """Collect durable records while the previous batch is being written, commit them now and then."""
+        pending = _Pending(self.position)
+        damaged: _Damaged | None = None
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._collect, pending)
+            try:
+                await self._commit_pending(pending)
+            except _Damaged as exc:
+                damaged = exc
+            nursery.cancel_scope.cancel()
+        if damaged is not None:
+            raise damaged
+
+    async def _collect(self, pending: "_Pending") -> None:
+        """Hand the committer every durable record the store keeps, in seq order.
+
+        The hub offers each record to a subscription as it becomes durable, also while a commit
+        runs in the worker thread, so the store keeps up without reading the journal again. What
+        was durable before the subscription comes from the hub's window or the journal files. The
+        subscription holds MAX_PENDING records at most: a store that falls further behind loses it
+        and reads the files until it has caught up."""
+        hub = self.core.hub
+        wants = self.writer.wants
+
+        def keep(record) -> bool:
+            return wants(record.type)
+
+        while True:
+            with hub.subscribe(MAX_PENDING, keep, lines=True) as subscription:
+                follower = JournalFollower(hub, self.core.journal_dir, pending.until)
+                while pending.until < subscription.start_after:
+                    await pending.room()
+                    batch = await follower.next_batch()
+                    limit = subscription.start_after
+                    pending.add([r for r in batch if r.seq <= limit and wants(r.type)], min(batch[-1].seq, limit))
+                while not pending.drain(subscription.receive, hub):
+                    await pending.room()
+                    await hub.wait_fanned_past(pending.until)
+
+    async def _commit_pending(self, pending: "_Pending") -> None:
         settings = self.core.settings.history
         last_commit = -float("inf")
         # Retention runs now and then after a commit, by the system's clock: an idle daemon has
@@ -246,36 +344,35 @@ class HistoryService:
             if time.monotonic() >= next_retention:
                 await self._enforce_retention()
                 next_retention = time.monotonic() + RETENTION_SECONDS
-            records = await self._gather(follower, math.inf)
+            while self._damage is None and pending.until <= self.position:
+                await self._wait(pending, math.inf)
+            deadline = max(trio.current_time(), last_commit + settings.commit_interval)
+            while (self._damage is None and len(pending.records) < MAX_PENDING and trio.current_time() < deadline
+                   and not (self._flush_requested and pending.until >= self._flush_target)):
+                await self._wait(pending, deadline)
             if self._damage is not None:
                 raise _Damaged(self._damage)
-            if not records:
-                continue
-            deadline = max(trio.current_time(), last_commit + settings.commit_interval)
-            while len(records) < MAX_PENDING and not self._flush_requested and trio.current_time() < deadline:
-                records.extend(await self._gather(follower, deadline))
-            await self._commit(records)
+            records, lines, until = pending.take()
+            await self._commit(records, until, lines)
             last_commit = trio.current_time()
             await self.core.cursors.asave(CURSOR, self.position)
 
-    async def _gather(self, follower: JournalFollower, deadline: float) -> list:
-        """The follower's next batch, or [] at the deadline or when a query or a rebuild needs the worker."""
-        if self._damage is not None:
-            return []
+    async def _wait(self, pending: "_Pending", deadline: float) -> None:
+        """Until records arrive, the deadline passes, or a query or a rebuild needs the worker."""
         with trio.CancelScope(deadline=deadline) as scope:
             self._wait_scope = scope
             try:
-                return await follower.next_batch()
+                await pending.arrived.park()
             finally:
                 self._wait_scope = None
-        return []
 
-    async def _commit(self, records: list) -> None:
+    async def _commit(self, records: list, until_seq: int, lines: list) -> None:
         self._flush_requested = False
+        before = self.position
         delay = 0.5
         while True:
             try:
-                position = await trio.to_thread.run_sync(self.writer.apply, records)
+                position = await trio.to_thread.run_sync(self.writer.apply, records, until_seq, lines)
                 break
             except sqlite3.DatabaseError as exc:
                 if _is_damage(exc):
@@ -287,7 +384,7 @@ class HistoryService:
                 delay = min(delay * 2, 30.0)
         self.last_error = None
         self.commits += 1
-        self.records_applied += len(records)
+        self.records_applied += position - before
         self._advance(position)
 
     def _advance(self, position: int) -> None:
@@ -320,7 +417,7 @@ class HistoryService:
 
         def build() -> int:
             self._set_aside(reason, damaged)
-            self.writer = open_writer(self.path, self.comm_mapper)
+            self.writer = open_writer(self.path, self.comm_mapper, self.comm_types)
             return self.catch_up(until)
 
         applied = await trio.to_thread.run_sync(build)
@@ -338,9 +435,9 @@ class HistoryService:
             self._damage = str(exc)
             log.error("history store: damage found while reading (%s)", exc)
         self.ready = False
-        self._wake_collector()
+        self._wake_committer()
 
-    def _wake_collector(self) -> None:
+    def _wake_committer(self) -> None:
         self._flush_requested = True
         if self._wait_scope is not None:
             self._wait_scope.cancel()
@@ -353,7 +450,7 @@ class HistoryService:
         self._requested = True
         self._damage = reason
         self.ready = False
-        self._wake_collector()
+        self._wake_committer()
         while self.rebuilds == before or not self.ready:
             await self._advanced.park()
         return {"seq": self.position, "rebuilt": True}
@@ -368,7 +465,8 @@ class HistoryService:
             self._advance(self.writer.position)
             await self.core.cursors.asave(CURSOR, self.position)
             return
-        self._wake_collector()
+        self._flush_target = max(self._flush_target, target)
+        self._wake_committer()
         with trio.move_on_after(timeout):
             while not (self.ready and self.position >= target):
                 await self._advanced.park()

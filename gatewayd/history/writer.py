@@ -3,6 +3,10 @@
 Blocking code for the projection's worker thread (and for `gatewayd history rebuild`). Applying
 the same records in the same order gives the same rows however they are cut into batches: a
 record's rows depend only on the record and on what earlier records stored.
+
+Communications are stored as the records they come from (type and data, one row per record) and
+rendered by the monitor's comm mappers when they are read: a record costs one compact row here,
+whatever its communications look like, and reads show exactly what the monitoring stream shows.
 """
 
 from __future__ import annotations
@@ -11,21 +15,20 @@ import logging
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from itertools import repeat
+from typing import Any, Callable, Collection, Iterable, Sequence
 
 import orjson
 
-from ..journal.record import Record
+from ..journal.record import Record, data_text
 from . import schema
 
 log = logging.getLogger("gatewayd.history")
 
 CommMapper = Callable[[Record], Iterable[Any]]
 
-# In a communication's extra: its payload is the telemetry message's (same seq), its flat values too.
-FROM_TELEMETRY = "~telemetry"
-# How many of a payload's plain values a telemetry communication lists in its extra.
-FLAT_VALUES = 32
+# A telemetry record's communication row leaves its payload out: the telemetry row has it.
+TELEMETRY = "device.telemetry"
 
 # A batch moves telemetry_recent into the clustered table once its oldest row is this old (us).
 MOVE_AFTER_US = 60_000_000
@@ -38,37 +41,56 @@ _INSERT_PUNCH = (f"INSERT OR IGNORE INTO punches ({', '.join(_PUNCH_COLUMNS)}) "
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
+# ("2026-11-22T03:04:05", its second since the epoch): records come in time order, so the text up
+# to the second repeats from one record to the next.
+_last_second: tuple[str, int] = ("", 0)
 
 
 def ts_us(ts: str) -> int:
     """A record's "2026-11-22T03:04:05.123456Z" as microseconds since the epoch (exactly)."""
+    global _last_second
+    if len(ts) == 27 and ts[19] == "." and ts[26] == "Z":
+        second = ts[:19]
+        if second != _last_second[0]:
+            _last_second = (second, (datetime.fromisoformat(second + "Z") - _EPOCH) // timedelta(seconds=1))
+        return _last_second[1] * 1_000_000 + int(ts[20:26])
     return (datetime.fromisoformat(ts) - _EPOCH) // _MICROSECOND
 
 
+_dumps = orjson.dumps
+
+
 def _json(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    return _dumps(value).decode()
 
 
 class HistoryWriter:
     """The one writing connection. Not thread-safe: one batch at a time, from any one thread."""
 
-    def __init__(self, path: Path, comm_mapper: CommMapper | None = None):
+    def __init__(self, path: Path, comm_mapper: CommMapper | None = None,
+                 comm_types: Collection[str] | None = None):
+        """`comm_mapper` renders a record's communications; `comm_types` are the record types it
+        renders (a live view is fine). Without `comm_types` the mapper is asked, per record,
+        whether it renders anything (slower)."""
         self.path = Path(path)
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.conn = schema.connect(self.path)
         schema.create(self.conn)
         self.comm_mapper = comm_mapper
+        self.comm_types = comm_types
         self._device_numbers: dict[str, int] = dict(
             (device_id, n) for n, device_id in self.conn.execute("SELECT n, id FROM device_ids"))
         self.position = int(self._meta("position", 0))
-        self._telemetry_text = ""
+        self._telemetry_rows: list[tuple] = []
+        self.telemetry_until = int(self._meta("telemetry_until", 0))  # the newest telemetry time applied (us)
+        self._comm_rows: list[tuple] = []
         self.next_punch_id = int(self._meta("next_punch_id", 1))
         self._appliers = {
             "attendance.punches": self._punches,
             "terminal.approved": self._release_held,
             "terminal.rejected": self._drop_held,
             "terminal.deleted": self._drop_held,
-            "device.telemetry": self._telemetry,
+            TELEMETRY: self._telemetry,
             "device.deleted": self._device_deleted,
         }
 
@@ -83,34 +105,67 @@ class HistoryWriter:
         self.conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, value))
 
     # -- batches ---------------------------------------------------------------------------------
-    def apply(self, records: Iterable[Record]) -> int:
-        """Apply the records after the stored position, in one transaction; returns the new position.
-        Records at or before the position were applied before and are skipped."""
+    def wants(self, record_type: str) -> bool:
+        """False for records that leave no row (only the position moves past them)."""
+        if record_type in self._appliers:
+            return True
+        if self.comm_mapper is None:
+            return False
+        return self.comm_types is None or record_type in self.comm_types
+
+    def apply(self, records: Iterable[Record], until_seq: int = 0, lines: Sequence[bytes | None] | None = None) -> int:
+        """Apply the records after the stored position, in one transaction; returns the new position
+        (at least `until_seq`: the records between were left out as `wants` allows). Records at or
+        before the position were applied before and are skipped. `lines`: the records' journal
+        lines where known (their data is stored as it is there, not encoded again)."""
         conn = self.conn
         position = self.position
-        next_punch_id = self.next_punch_id
+        next_punch_id, telemetry_until = self.next_punch_id, self.telemetry_until
         conn.execute("BEGIN IMMEDIATE")
         try:
             appliers = self._appliers
-            comm_mapper = self.comm_mapper
-            for record in records:
-                if record.seq <= position:
+            telemetry = appliers[TELEMETRY]
+            comm_mapper, comm_types = self.comm_mapper, self.comm_types
+            if comm_mapper is None:
+                comm_types = ()
+            comm_rows = self._comm_rows
+            for record, line in zip(records, lines if lines is not None else repeat(None)):
+                seq = record.seq
+                if seq <= position:
                     continue
-                applier = appliers.get(record.type)
-                if applier is not None:
+                record_type = record.type
+                applier = appliers.get(record_type)
+                if applier is telemetry:
+                    telemetry(record)
+                elif applier is not None:
+                    self._flush_telemetry()  # a deletion, say, must see the telemetry before it
                     applier(record)
-                if comm_mapper is not None:
-                    self._communications(record, comm_mapper)
-                position = record.seq
+                if record_type in comm_types if comm_types is not None else comm_mapper(record):
+                    if record_type == TELEMETRY:
+                        text = _dumps({k: v for k, v in record.data.items() if k != "payload"})
+                    else:
+                        text = _dumps(record.data) if line is None else data_text(line)
+                    comm_rows.append((ts_us(record.ts), seq, record_type, text))
+                position = seq
+            self._flush_telemetry()
+            if comm_rows:
+                conn.executemany("INSERT OR IGNORE INTO communications (ts, seq, type, data) VALUES (?, ?, ?, ?)",
+                                 comm_rows)
             self._move_recent_telemetry()
+            position = max(position, until_seq)
             self._set_meta("position", position)
+            self._set_meta("telemetry_until", self.telemetry_until)
             self._set_meta("next_punch_id", self.next_punch_id)
             conn.execute("COMMIT")
         except BaseException:
             self.next_punch_id = next_punch_id
+            self.telemetry_until = telemetry_until
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        finally:
+            self._telemetry_rows.clear()
+            comm_rows.clear()
         self.position = position
         return position
 
@@ -130,10 +185,17 @@ class HistoryWriter:
 
     def _telemetry(self, record: Record) -> None:
         data = record.data
-        payload = self._telemetry_text = _json(data["payload"])
-        self.conn.execute(
-            "INSERT OR IGNORE INTO telemetry_recent (seq, device, ts, device_ts, payload) VALUES (?, ?, ?, ?, ?)",
-            (record.seq, self._device_number(data["device_id"]), ts_us(record.ts), data.get("device_ts"), payload))
+        ts = ts_us(record.ts)
+        if ts > self.telemetry_until:
+            self.telemetry_until = ts
+        self._telemetry_rows.append((record.seq, self._device_number(data["device_id"]), ts,
+                                     data.get("device_ts"), _json(data["payload"])))
+
+    def _flush_telemetry(self) -> None:
+        if self._telemetry_rows:
+            self.conn.executemany("INSERT OR IGNORE INTO telemetry_recent (seq, device, ts, device_ts, payload) "
+                                  "VALUES (?, ?, ?, ?, ?)", self._telemetry_rows)
+            self._telemetry_rows.clear()
 
     def _move_recent_telemetry(self) -> None:
         conn = self.conn
@@ -151,15 +213,17 @@ class HistoryWriter:
 
         conn = self.conn
         newest = conn.execute("SELECT max(ts) FROM telemetry_recent").fetchone()[0]
-        if newest is None:
-            return
-        done_until = int(self._meta("hourly_until", 0))
-        # Rows for hours that have their figures already (the clock went back): merge them in.
-        add_hour_figures(conn, "telemetry_recent", "ts < ?", (done_until * HOUR_US,))
-        conn.execute("INSERT OR IGNORE INTO telemetry (device, ts, seq, device_ts, payload) "
-                     "SELECT device, ts, seq, device_ts, payload FROM telemetry_recent ORDER BY device, ts, seq")
-        conn.execute("DELETE FROM telemetry_recent")
-        aggregate_hours(self, newest // HOUR_US)
+        if newest is not None:
+            done_until = int(self._meta("hourly_until", 0))
+            # Rows for hours that have their figures already (the clock went back): merge them in.
+            add_hour_figures(conn, "telemetry_recent", "ts < ?", (done_until * HOUR_US,))
+            conn.execute("INSERT OR IGNORE INTO telemetry (device, ts, seq, device_ts, payload) "
+                         "SELECT device, ts, seq, device_ts, payload FROM telemetry_recent ORDER BY device, ts, seq")
+            conn.execute("DELETE FROM telemetry_recent")
+        # An hour is over once a later telemetry message came, even if that one was deleted since:
+        # the same hours get figures however the records were cut into batches.
+        if self.telemetry_until:
+            aggregate_hours(self, max(newest or 0, self.telemetry_until) // HOUR_US)
 
     def _device_deleted(self, record: Record) -> None:
         number = self._device_numbers.get(record.data["device_id"])
@@ -205,36 +269,6 @@ class HistoryWriter:
         self._set_meta("next_punch_id", self.next_punch_id)
         return added
 
-    def _communications(self, record: Record, comm_mapper: CommMapper) -> None:
-        items = comm_mapper(record)
-        if not items:
-            return
-        ts = ts_us(record.ts)
-        rows = []
-        # A telemetry message's communication carries its payload (and its flat values in `extra`):
-        # the telemetry row has them already, the communication row refers to it instead.
-        shared = self._telemetry_text.encode() if record.type == "device.telemetry" else None
-        for index, comm in enumerate(items):
-            payload = bytes(comm.payload)
-            extra = dict(comm.extra)
-            if shared is not None and payload == shared:
-                payload = None
-                values = record.data["payload"]
-                for key in [k for k, v in extra.items() if k in values and values[k] == v]:
-                    del extra[key]
-                extra[FROM_TELEMETRY] = 1
-            if comm.port is not None:
-                extra["port"] = comm.port
-            if comm.gateway_euis:
-                extra["gateways"] = list(comm.gateway_euis)
-            for name in ("command", "reference", "error"):
-                if getattr(comm, name) is not None:
-                    extra[name] = getattr(comm, name)
-            rows.append((ts, record.seq, index, self._device_number(comm.dev_eui), comm.comm_type, comm.connector,
-                         payload, _json(extra) if extra else None))
-        self.conn.executemany("INSERT OR IGNORE INTO communications (ts, seq, item, device, type, connector, "
-                              "payload, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-
     def set_meta(self, name: str, value: Any) -> None:
         self._set_meta(name, value)
 
@@ -242,9 +276,10 @@ class HistoryWriter:
         return self._meta(name, default)
 
 
-def open_writer(path: Path, comm_mapper: CommMapper | None = None) -> HistoryWriter:
+def open_writer(path: Path, comm_mapper: CommMapper | None = None,
+                comm_types: Collection[str] | None = None) -> HistoryWriter:
     """The writer, or sqlite3.DatabaseError when the file is damaged or not a history store."""
-    writer = HistoryWriter(path, comm_mapper)
+    writer = HistoryWriter(path, comm_mapper, comm_types)
     try:
         writer.conn.execute("SELECT count(*) FROM meta").fetchone()
     except sqlite3.DatabaseError:

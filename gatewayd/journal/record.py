@@ -77,6 +77,16 @@ def encode_line(record: Record) -> bytes:
     return b"%s,\"crc\":\"%08x\"}\n" % (body[:-1], _crc32(body))
 
 
+_DATA_KEY = b',"data":'
+_CRC_TAIL_WITH_NEWLINE = _CRC_TAIL_LEN + 1
+
+
+def data_text(line: bytes) -> bytes:
+    """The JSON text of the data of a line `encode_line` wrote (the line's bytes between "data":
+    and the checksum): what orjson.dumps(record.data) gives, without encoding it again."""
+    return line[line.index(_DATA_KEY) + len(_DATA_KEY):-_CRC_TAIL_WITH_NEWLINE]
+
+
 def decode_line(line: bytes) -> Record:
     """Parse and check one line (with or without its trailing newline)."""
     if line[-1:] == b"\n":

@@ -128,7 +128,7 @@ class JournalWriter:
         segment_bytes: int = 16 * 1024 * 1024,
         flush_interval: float = 0.1,
         commit_interval: float = 0.0,
-        on_durable: Callable[[Sequence[Record]], None] = lambda records: None,
+        on_durable: Callable[[Sequence[Record], Sequence[bytes]], None] = lambda records, lines: None,
         fileops: FileOps | None = None,
         max_pending_bytes: int = 16 * 1024 * 1024,
         durable_timeout: float = 10.0,
@@ -285,7 +285,7 @@ class JournalWriter:
             if self._pending_bytes <= self.max_pending_bytes:
                 self._space.set()
             try:
-                self.on_durable(records)
+                self.on_durable(records, lines)
             finally:
                 batch.settle()
 

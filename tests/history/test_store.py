@@ -166,6 +166,49 @@ def test_store_rebuilt_from_the_journal_equals_the_store_fed_live(tmp_path_facto
                 queries.telemetry_series(rebuilt.conn, device, "t", 0, 1 << 60, every)
 
 
+def test_an_hour_a_deleted_message_closed_gets_its_figures_however_the_batches_fell(tmp_path):
+    records = [telemetry(1, 0, "d2", {"t": 0}), telemetry(2, 3600, "d1", {}),
+               Record(3, ts(3600), "device.deleted", {"device_id": "d1"})]
+    live, rebuilt = HistoryWriter(tmp_path / "live.db"), HistoryWriter(tmp_path / "rebuilt.db")
+    live.apply(records[:2])
+    live.apply(records[2:])
+    rebuilt.apply(records)
+    policy = retention.RetentionPolicy(telemetry_raw_days=1, telemetry_hourly_days=2)
+    for writer in (live, rebuilt):
+        retention.enforce(writer, policy, int(T0.timestamp() * 1_000_000))
+    assert dump(live.conn) == dump(rebuilt.conn)
+    assert dump(live.conn)["telemetry_hourly"]  # hour 0 of d2 is over: a message of hour 1 came
+
+
+def test_communication_pages_go_on_where_the_last_one_stopped(tmp_path):
+    def two_each(record):  # two items per record, as a LoRaWAN uplink has (comm_gwrx, comm_rx)
+        if record.type != "device.event":
+            return []
+        return [Communication(comm_type=kind, connector="ws", dev_eui=record.data["device_id"],
+                              dt=datetime.fromisoformat(record.ts), seq=record.seq) for kind in ("comm_gwrx", COMM_RX)]
+
+    records = [Record(i, ts(i), "device.event", {"device_id": "d1" if i % 3 else "d2"}) for i in range(1, 31)]
+    writer = HistoryWriter(tmp_path / "h.db", two_each, {"device.event"})
+    writer.apply(records)
+
+    def pages(scan: int, **filters) -> list[tuple[int, int]]:
+        seen, after = [], None
+        while True:
+            items, resume = queries.communications(writer.conn, start_us=None, end_us=None, limit=4 + 1,
+                                                   after=after, mapper=two_each, scan=scan,
+                                                   **{"device": None, "comm_type": None, **filters})
+            seen += [(i["seq"], i["item"]) for i in items[:4]]
+            cursor = items[3]["cursor"] if len(items) > 4 else resume
+            if cursor is None:
+                return seen
+            after = tuple(int(part) for part in cursor.split("."))
+
+    everything = [(r.seq, n) for r in records for n in (0, 1)]
+    assert pages(1000) == pages(2) == pages(1) == everything
+    assert pages(1, device="d2") == pages(1000, device="d2") == [(s, n) for s, n in everything if s % 3 == 0]
+    assert pages(3, comm_type=COMM_RX) == [(s, 1) for s in range(1, 31)]
+
+
 def test_communications_read_back_as_the_monitoring_stream_shows_them(tmp_path):
     from gatewayd.gateway import comm_tables
 
@@ -177,9 +220,13 @@ def test_communications_read_back_as_the_monitoring_stream_shows_them(tmp_path):
                                                  "payload": {"zone": 2}})]
     writer = HistoryWriter(tmp_path / "h.db", communications)
     writer.apply(records)
-    stored = queries.communications(writer.conn, start_us=None, end_us=None, device="d1", comm_type=None, limit=10)
+    stored, resume = queries.communications(writer.conn, start_us=None, end_us=None, device="d1", comm_type=None,
+                                            limit=10, mapper=communications)
     expected = [c for r in records for c in communications(r)]
     assert [(s["seq"], s["type"], bytes.fromhex(s["payload_hex"]), s.get("extra", {})) for s in stored] == \
         [(c.seq, c.comm_type, c.payload, c.extra) for c in expected]
-    # the telemetry message's communication refers to its row instead of a second copy of the payload
-    assert writer.conn.execute("SELECT payload FROM communications WHERE seq = 1").fetchone()[0] is None
+    assert resume is None
+    # the telemetry message's communication row leaves the payload to the telemetry row
+    assert b"21.5" not in writer.conn.execute("SELECT data FROM communications WHERE seq = 1").fetchone()[0]
+    assert queries.communications(writer.conn, start_us=None, end_us=None, device="d2", comm_type=None, limit=10,
+                                  mapper=communications) == ([], None)

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from gatewayd.journal.record import (
-    Record, RecordError, decode_line, decode_lines, decode_unterminated, encode_line, lines_check_out,
+    Record, RecordError, data_text, decode_line, decode_lines, decode_unterminated, encode_line, lines_check_out,
 )
 
 json_values = st.recursive(
@@ -24,6 +24,14 @@ def test_round_trip(seq, type_, data):
     assert line.endswith(b"\n") and line.count(b"\n") == 1
     assert decode_line(line) == record
     assert json.loads(line)["seq"] == seq  # every line stays plain JSON
+
+
+@given(seq=st.integers(1, 2**40), type_=st.text(min_size=1, max_size=30),
+       data=st.dictionaries(st.text(max_size=10), json_values, max_size=5))
+def test_data_text_is_the_data_as_encoded_alone(seq, type_, data):
+    import orjson
+
+    assert data_text(encode_line(Record(seq, "2026-11-22T03:04:05.123456Z", type_, data))) == orjson.dumps(data)
 
 
 def test_every_single_byte_flip_is_detected():

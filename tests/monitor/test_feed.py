@@ -141,3 +141,46 @@ def test_write_spacing_stretches_only_while_the_loop_is_nearly_saturated():
                           (BUSY_FULL, BUSY_STRETCH), (1.0, BUSY_STRETCH)):
         busy["now"] = share
         assert abs(broadcast.write_spacing() - base * factor) < 1e-12, share
+
+
+def test_only_frames_a_filter_selects_are_encoded(monkeypatch):
+    from datetime import datetime, timezone
+
+    from gatewayd.journal.record import Record
+    from gatewayd.connectors.monitor import streams
+    from gatewayd.connectors.monitor.resiot import Communication, encode_envelope, parse_filter
+
+    def mapper(record):
+        return [Communication(comm_type=kind, connector="lorawan", dev_eui="70b3d57e00000001",
+                              dt=datetime(2026, 1, 1, tzinfo=timezone.utc), seq=record.seq)
+                for kind in ("comm_gwrx", "comm_rx")]
+
+    encoded = []
+    monkeypatch.setattr(streams, "encode_envelope", lambda comm, zone: encoded.append(comm.comm_type)
+                        or encode_envelope(comm, zone))
+    kind = streams.StreamKind("communications", {"lorawan.uplink": mapper}, None)
+    rendered = kind.render(Record(5, "2026-01-01T00:00:00.000000Z", "lorawan.uplink", {}), timezone.utc)
+    only_rx = parse_filter({"types": "comm_rx"})
+    frames = kind.select(only_rx, rendered) + kind.select(only_rx, rendered)
+    assert [f.text for f in frames] == [encode_envelope(rendered[1][0], timezone.utc)] * 2
+    assert encoded == ["comm_rx"]  # once for every feed, and the comm_gwrx never
+    assert [f.text for f in kind.select(None, rendered)][0] == encode_envelope(rendered[0][0], timezone.utc)
+
+
+def test_a_frame_that_cannot_be_encoded_costs_its_record_only(monkeypatch):
+    from datetime import datetime, timezone
+
+    from gatewayd.journal.record import Record
+    from gatewayd.connectors.monitor import streams
+    from gatewayd.connectors.monitor.resiot import Communication
+
+    def mapper(record):
+        return [Communication(comm_type="comm_rx", connector="lorawan", dev_eui="x",
+                              dt=datetime(2026, 1, 1, tzinfo=timezone.utc), seq=record.seq)]
+
+    def broken(comm, zone):
+        raise ValueError("cannot")
+
+    monkeypatch.setattr(streams, "encode_envelope", broken)
+    kind = streams.StreamKind("communications", {"t": mapper}, None)
+    assert kind.select(None, kind.render(Record(1, "2026-01-01T00:00:00.000000Z", "t", {}), timezone.utc)) == []

@@ -300,6 +300,20 @@ def test_encode_envelope_is_compact_json_in_order():
     assert json.loads(text) == to_envelope(comm("comm_join"), PLUS2)
 
 
+_extra_values = st.one_of(st.text(), st.integers(-(1 << 70), 1 << 70), st.booleans(), st.none(),
+                         st.floats(allow_nan=False), st.lists(st.integers(0, 9), max_size=3))
+
+
+@settings(max_examples=200)
+@given(comm_type=st.sampled_from(sorted(COMM_TYPES)), text=st.text(), extra=st.dictionaries(st.text(), _extra_values,
+                                                                                           max_size=4),
+       seq=st.integers(0, 1 << 70), port=st.none() | st.integers(0, 255))
+def test_encode_envelope_writes_what_the_standard_encoder_writes(comm_type, text, extra, seq, port):
+    c = comm(comm_type, dev_eui=text, app_eui=text[:8], seq=seq, port=port, extra=extra, reference=text,
+             command=text, error=text, gateway_euis=(text,))
+    assert encode_envelope(c, PLUS2) == json.dumps(to_envelope(c, PLUS2), separators=(",", ":"))
+
+
 def test_every_comm_type_has_a_test_above():
     assert set(COMM_TYPES) == {
         "comm_gwalive", "comm_join", "comm_gwrx", "comm_gwtx", "comm_rx", "comm_tx", "comm_txinfo",

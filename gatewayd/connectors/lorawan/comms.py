@@ -25,11 +25,24 @@ CONNECTOR = "lorawan"
 _DATR = re.compile(r"SF(\d+)BW(\d+)")
 
 
+# LoRa datr -> (sf, modBW), asked for every uplink's comm_rx and gateway copies; a region has a
+# handful of rates (the cache stops growing at MAX_LORA_RATES all the same).
+_LORA_RATES: dict[str, tuple[str, str]] = {}
+MAX_LORA_RATES = 64
+
+
 def _radio(datr: Any, freq: Any) -> dict[str, Any]:
     """sf and modBW for LoRa rates ("SF7BW125"); the raw datr otherwise (FSK)."""
-    match = _DATR.fullmatch(datr) if isinstance(datr, str) else None
-    if match:
-        return {"sf": match.group(1), "modBW": match.group(2), "frequency": freq}
+    if type(datr) is str:
+        rate = _LORA_RATES.get(datr)
+        if rate is None:
+            match = _DATR.fullmatch(datr)
+            if match:
+                rate = (match.group(1), match.group(2))
+                if len(_LORA_RATES) < MAX_LORA_RATES:
+                    _LORA_RATES[datr] = rate
+        if rate is not None:
+            return {"sf": rate[0], "modBW": rate[1], "frequency": freq}
     return {"datr": datr, "frequency": freq}
 
 

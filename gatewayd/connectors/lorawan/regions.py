@@ -44,12 +44,23 @@ def data_rate(region: Region | str, dr: int) -> DataRate:
     return rate
 
 
+# (region name, datr as the forwarder spelled it) -> uplink DR, for the spellings the tables use:
+# every uplink asks, and the answers are a few per region.
+_UPLINK_DRS: dict[tuple[str, str | int], int] = {}
+
+
 def dr_from_datr(region: Region | str, datr: str | int) -> int:
     """Uplink DR index for a packet forwarder `datr` ("SF7BW125", any case; or 50000 for FSK)."""
     r = get_region(region)
+    if type(datr) is str or type(datr) is int:
+        found = _UPLINK_DRS.get((r.name, datr))
+        if found is not None:
+            return found
     wanted = datr.upper() if isinstance(datr, str) else datr
     for rate in r.data_rates:
         if rate is not None and rate.uplink and type(rate.datr) is type(wanted) and rate.datr == wanted:
+            if wanted == datr:
+                _UPLINK_DRS[(r.name, datr)] = rate.index
             return rate.index
     raise ProtocolError("bad_datr", f"{datr!r} is not an uplink data rate of {r.name}")
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, Collection, Mapping
 
+import orjson
+
 COMM_GWALIVE = "comm_gwalive"
 COMM_JOIN = "comm_join"
 COMM_GWRX = "comm_gwrx"
@@ -184,6 +186,7 @@ def to_envelope(comm: Communication, local_tz: tzinfo) -> dict[str, Any]:
 # ensure_ascii keeps the frame sendable even if a string holds a lone surrogate. One encoder for
 # every frame: json.dumps with options builds a new one per call.
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+_orjson_dumps = orjson.dumps
 
 
 def compact_json(obj: object) -> str:
@@ -191,7 +194,16 @@ def compact_json(obj: object) -> str:
 
 
 def encode_envelope(comm: Communication, local_tz: tzinfo) -> str:
-    return compact_json(to_envelope(comm, local_tz))
+    """compact_json of the envelope. An envelope holds strings, integers, booleans and lists of
+    strings only (Extra values are text), and for those orjson writes the very same text when it is
+    printable ASCII, some ten times faster; anything else goes through the standard encoder."""
+    envelope = to_envelope(comm, local_tz)
+    try:
+        data = _orjson_dumps(envelope)
+    except TypeError:  # a lone surrogate, an integer beyond 64 bits
+        return compact_json(envelope)
+    # The standard encoder writes DEL and anything past ASCII as \u escapes.
+    return data.decode() if data.isascii() and b"\x7f" not in data else compact_json(envelope)
 
 
 def quote(value: str, limit: int = 32) -> str:

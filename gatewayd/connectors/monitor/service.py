@@ -25,7 +25,7 @@ import trio
 from ...journal.record import Record
 from .resiot import StreamFilter
 from .session import Feed, Session, queue_item
-from .streams import MappedComms, StreamKind, local_zone, parse_since, stream_kinds
+from .streams import StreamKind, local_zone, parse_since, stream_kinds
 
 log = logging.getLogger("gatewayd.monitor")
 
@@ -84,7 +84,7 @@ class Broadcast:
         self.records += 1
         if not self.sessions:
             return  # nobody listens: rendering would be wasted work at full ingest rate
-        rendered = self.kind.render(record, self.service.zone, self.service.mapped)
+        rendered = self.kind.render(record, self.service.zone)
         if rendered:
             for flt, feed in list(self._feeds.items()):  # a trim may drop a feed's last session
                 frames = self.kind.select(flt, rendered)
@@ -127,19 +127,10 @@ class MonitorService:
         self.zone = local_zone(core.settings.monitor.timezone)
         self.kinds = stream_kinds(core.comms)
         self.broadcasts = {name: Broadcast(self, kind) for name, kind in self.kinds.items()}
-        # The history store maps the same records to communications a moment later, in its worker
-        # thread: while a monitor listens, it takes what the live stream mapped already.
-        self.mapped = MappedComms()
-        core.history.comm_mapper = self.history_communications
         self.dropped = 0
         core.metrics.gauge("gatewayd_monitor_sessions", "Connected monitoring clients.",
                            lambda: sum(len(b.sessions) for b in self.broadcasts.values()))
         core.metrics.describe("gatewayd_monitor_dropped_total", "Monitoring clients dropped as too slow (1013).")
-
-    def history_communications(self, record: Record) -> list:
-        """For the history store's worker thread."""
-        items = self.mapped.take(record.seq)
-        return items if items is not None else self.core.comms.communications(record)
 
     def session(self, stream: str, flt: StreamFilter | None, since: int | None) -> Session:
         return Session(self, self.kinds[stream], flt, since, self.core.settings.monitor.queue_size)

@@ -6,8 +6,9 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from functools import partial
 from datetime import tzinfo
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ...comm_tables import CommTables
@@ -21,6 +22,23 @@ STREAMS = ("communications", "actions")
 
 # One record's frames: (the Communication or Action, its JSON text and frame).
 Rendered = list[tuple[Any, SharedText]]
+
+
+class _LazyText(SharedText):
+    """A frame whose text is written when first read: a communication no feed selects (a filter
+    asks for comm_rx only, say) is never encoded."""
+
+    __slots__ = ("_encode",)
+
+    def __init__(self, encode: Callable[[], str]):
+        self._encode = encode
+        self._frame = None
+
+    def __getattr__(self, name: str) -> Any:
+        if name != "text":
+            raise AttributeError(name)
+        text = self.text = self._encode()
+        return text
 
 
 def local_zone(name: str) -> tzinfo:
@@ -41,27 +59,18 @@ def local_zone(name: str) -> tzinfo:
 
 
 # -- rendering ----------------------------------------------------------------------------------------
-class MappedComms:
-    """The communications the live stream mapped lately, by record seq, for the history store's
-    worker thread to take instead of mapping the same record again. Bounded (the oldest go first);
-    every access is a single dict operation, so the event loop and the worker thread can share it."""
-
-    LIMIT = 2048
-
-    def __init__(self) -> None:
-        self._items: dict[int, list] = {}
-
-    def keep(self, seq: int, items: list) -> None:
-        kept = self._items
-        kept[seq] = items
-        if len(kept) > self.LIMIT:
-            kept.pop(next(iter(kept)), None)
-
-    def take(self, seq: int) -> list | None:
-        return self._items.pop(seq, None)
-
-
 _FAILED_TYPES: set[str] = set()
+
+
+def _failed(stream: str, what: str, seq: int) -> None:
+    """Log a record whose frames could not be made (`what`: its type's mapper, or the encoding)."""
+    # The first failure of each kind gets a traceback; repeats would flood the log.
+    if what not in _FAILED_TYPES:
+        _FAILED_TYPES.add(what)
+        log.exception("monitor: the %s %s failed on seq %d (later failures of this kind are logged at debug "
+                      "level)", stream, what, seq)
+    else:
+        log.debug("monitor: the %s %s failed on seq %d", stream, what, seq)
 
 
 @dataclass(frozen=True)
@@ -73,29 +82,19 @@ class StreamKind:
     def accepts(self, record: Record) -> bool:
         return record.type in self.mappers
 
-    def render(self, record: Record, zone: tzinfo, mapped: "MappedComms | None" = None) -> Rendered:
-        """Every frame of one record, encoded once for every session. A failing mapper costs its
-        record's frames, nothing more. `mapped` keeps the record's communications for the history
-        store, which maps the same records a moment later."""
+    def render(self, record: Record, zone: tzinfo) -> Rendered:
+        """Every frame of one record, encoded once for every session (when a session's filter first
+        selects it). A failing mapper costs its record's frames, nothing more."""
         mapper = self.mappers.get(record.type)
         if mapper is None:
             return []
         try:
             if self.name == "communications":
-                items = list(mapper(record))
-                if mapped is not None:
-                    mapped.keep(record.seq, items)
-                return [(c, SharedText(encode_envelope(c, zone))) for c in items]
+                return [(c, _LazyText(partial(encode_envelope, c, zone))) for c in mapper(record)]
             action = mapper(record)
             return [] if action is None else [(action, SharedText(encode_action(action, zone)))]
         except Exception:
-            # The first failure of a record type gets a traceback; repeats would flood the log.
-            if record.type not in _FAILED_TYPES:
-                _FAILED_TYPES.add(record.type)
-                log.exception("monitor: the %s mapper for %s failed on seq %d (later failures of this type "
-                              "are logged at debug level)", self.name, record.type, record.seq)
-            else:
-                log.debug("monitor: the %s mapper for %s failed on seq %d", self.name, record.type, record.seq)
+            _failed(self.name, f"mapper for {record.type}", record.seq)
             return []
 
     def matches(self, flt: StreamFilter, item: Any) -> bool:
@@ -103,8 +102,16 @@ class StreamKind:
 
     def select(self, flt: StreamFilter | None, frames: Rendered) -> list[SharedText]:
         if flt is None:
-            return [frame for _, frame in frames]
-        return [frame for item, frame in frames if self.matches(flt, item)]
+            chosen = [frame for _, frame in frames]
+        else:
+            chosen = [frame for item, frame in frames if self.matches(flt, item)]
+        try:
+            for frame in chosen:
+                frame.text  # noqa: B018 (encodes a communication's envelope now, once)
+        except Exception:
+            _failed(self.name, "envelope encoding", frames[0][0].seq)
+            return []
+        return chosen
 
     def parse_filter(self, query) -> StreamFilter | None:
         """The filter a URL asks for (None = everything). Raises ValueError with a precise text."""
