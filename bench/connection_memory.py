@@ -28,7 +28,7 @@ import trio
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from wsload import ROOT, create_devices, raise_nofile, read_line, spawn_worker  # noqa: E402
+from wsload import LOOPBACK_FLEET, ROOT, create_devices, raise_nofile, read_line, spawn_worker  # noqa: E402
 
 SITE = ("site-packages", "dist-packages")
 
@@ -91,8 +91,7 @@ async def measure_gatewayd(devices: int, top: int) -> float:
         settings = config.from_mapping({
             "server": {"host": "127.0.0.1", "port": 0, "udp_port": 0, "state_dir": str(state)},
             "log": {"level": "warning"},
-            "devices": {"max_unregistered_per_source": 100_000, "handshakes_per_second_per_source": 1e6,
-                        "handshake_burst_per_source": 1_000_000}}, "<bench>")
+            "devices": dict(LOOPBACK_FLEET)}, "<bench>")
         async with trio.open_nursery() as nursery:
             core = await nursery.start(lambda task_status: serve(settings, handle_signals=False,
                                                                   task_status=task_status))

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import trio
 
-from wsload import (ROOT, Server, cpu_seconds, create_devices, raise_nofile, read_line, rss_kib, spawn_worker, temp_dir,
+from wsload import (LOOPBACK_FLEET, ROOT, Server, cpu_seconds, create_devices, raise_nofile, read_line, rss_kib, spawn_worker, temp_dir,
                     write_config)
 
 
@@ -188,12 +188,7 @@ def main() -> None:
         print(f"created {len(devices)} devices in {time.monotonic() - began:.1f} s")
         creds = tmp / "devices.json"
         creds.write_text(json.dumps(devices))
-        # Every simulated device connects from 127.0.0.1: the per-source admission limits, meant for
-        # one address among many, are lifted so the storm measures the server, not that limit.
-        config = write_config(tmp, {"log": {"level": "warning"},
-                                    "devices": {"max_unregistered_per_source": 100_000,
-                                                "handshakes_per_second_per_source": 1e6,
-                                                "handshake_burst_per_source": 1_000_000}})
+        config = write_config(tmp, {"log": {"level": "warning"}, "devices": dict(LOOPBACK_FLEET)})
         server = Server(state, config).start()
         workers = []
         try:

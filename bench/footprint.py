@@ -25,7 +25,7 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from wsload import ROOT, Server, create_devices, raise_nofile, rss_kib, temp_dir, write_config  # noqa: E402
+from wsload import LOOPBACK_FLEET, ROOT, Server, create_devices, raise_nofile, rss_kib, temp_dir, write_config  # noqa: E402
 
 TELEMETRY = {"temperature": 22.5, "humidity": 48, "battery": 3.61}
 
@@ -194,9 +194,9 @@ def main() -> None:
     raise_nofile(args.devices * 2 + 1000)
     with temp_dir("gatewayd-bench-footprint-") as tmp:
         tmp = Path(tmp)
-        sections = {"log": {"level": "warning"}}
+        sections = {"log": {"level": "warning"}, "devices": dict(LOOPBACK_FLEET)}
         if args.telemetry_history is not None:
-            sections["devices"] = {"telemetry_history": args.telemetry_history}
+            sections["devices"]["telemetry_history"] = args.telemetry_history
         for setting in args.set:
             dotted, value = setting.split("=", 1)
             section, key = dotted.split(".", 1)

@@ -15,11 +15,12 @@ import os
 import stat
 import threading
 from pathlib import Path
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from typing import TYPE_CHECKING
 
 from .journal.files import fsync_directory
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 KEY_FILE = "secret.key"
 KEY_BYTES = 32
@@ -42,6 +43,10 @@ class SecretBox:
         if self._aead is None:
             with self._lock:
                 if self._aead is None:
+                    # cryptography (~6 MiB resident) is loaded on first use: a daemon that holds no
+                    # sealed secret never needs it.
+                    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
                     self._aead = AESGCM(_load_or_create_key(self.key_path))
         return self._aead
 
@@ -60,8 +65,11 @@ class SecretBox:
             raise SecretBoxError("sealed secret is not valid base64") from None
         if len(raw) < NONCE_BYTES + 16:
             raise SecretBoxError("sealed secret is too short")
+        cipher = self._cipher()
+        from cryptography.exceptions import InvalidTag
+
         try:
-            return self._cipher().decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], context.encode())
+            return cipher.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], context.encode())
         except InvalidTag:
             raise SecretBoxError(f"sealed secret does not open with {self.key_path} "
                                  "(another state directory's key, or damaged)") from None

@@ -19,7 +19,8 @@ async def history_status(core) -> dict[str, Any]:
 
     def counts(conn) -> dict[str, Any]:
         tables = ("telemetry", "telemetry_recent", "telemetry_hourly", "punches", "communications")
-        rows = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+        rows = {t: conn.execute(f"SELECT {'sum(count)' if t == 'communications' else 'count(*)'} FROM {t}")
+                .fetchone()[0] or 0 for t in tables}
         rows["telemetry"] += rows.pop("telemetry_recent")
         return {"rows": rows, "bytes": retention.used_bytes(conn)}
 

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Iterator
 import orjson
 
 from ..journal.record import Record
-from . import retention
+from . import comm_chunks, retention
 from .retention import HOUR_US
 from .writer import _PUNCH_COLUMNS, TELEMETRY
 
@@ -190,27 +190,27 @@ def communications(conn: sqlite3.Connection, *, start_us: int | None, end_us: in
     from when `scan` records were read before `limit` items were found, else None."""
     if mapper is None or limit <= 0:
         return [], None
-    where, args = [], []
-    if start_us is not None:
-        where.append("ts >= ?")
-        args.append(start_us)
-    if end_us is not None:
-        where.append("ts <= ?")
-        args.append(end_us)
+    low = start_us if start_us is not None else -(1 << 62)
+    high = end_us if end_us is not None else 1 << 62
+    first = (low, -1)
     if after is not None:  # the same record again for its later items, unless the cursor is past them all
-        where.append("(ts, seq) > (?, ?)" if after[2] >= PAST_ITEMS else "(ts, seq) >= (?, ?)")
-        args.extend(after[:2])
-    if device:
-        # Mappers take the device from the record's data: a record without it as a JSON string has none of its items.
-        where.append("instr(data, ?) > 0")
-        args.append(orjson.dumps(device))
-    sql = ("SELECT ts, seq, type, data FROM communications" + (f" WHERE {' AND '.join(where)}" if where else "")
-           + " ORDER BY ts, seq LIMIT ?")
+        first = max(first, (after[0], after[1] + 1 if after[2] >= PAST_ITEMS else after[1]))
+    # Mappers take the device from the record's data: a record without it as a JSON string has none of its items.
+    needle = orjson.dumps(device) if device else None
+    chunks = conn.execute("SELECT ts, data FROM communications WHERE last_ts >= ? AND ts <= ? ORDER BY ts, seq",
+                          (first[0], high))
     items: list[dict[str, Any]] = []
-    scanned, last = 0, None
-    for ts, seq, record_type, data in conn.execute(sql, (*args, scan)):
+    scanned = 0
+    for ts, seq, record_type, data in comm_chunks.ordered(chunks):
+        if (ts, seq) < first:
+            continue
+        if ts > high:
+            break
         scanned += 1
-        last = (ts, seq)
+        if scanned > scan:  # go on from this record
+            return items, f"{ts}.{seq - 1}.{PAST_ITEMS}"
+        if needle is not None and needle not in data:
+            continue
         first_item = after[2] + 1 if after is not None and (ts, seq) == after[:2] else 0
         for index, comm in enumerate(_render(conn, mapper, ts, seq, record_type, data)):
             if index < first_item or (device is not None and comm.dev_eui != device) or \
@@ -219,8 +219,6 @@ def communications(conn: sqlite3.Connection, *, start_us: int | None, end_us: in
             items.append(_entry(ts, seq, index, comm))
             if len(items) >= limit:
                 return items, None
-    if scanned >= scan and last is not None:
-        return items, f"{last[0]}.{last[1]}.{PAST_ITEMS}"
     return items, None
 
 

@@ -11,6 +11,8 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from . import comm_chunks
+
 log = logging.getLogger("gatewayd.history")
 
 HOUR_US = 3_600_000_000
@@ -98,11 +100,11 @@ def enforce(writer, policy: RetentionPolicy, now_us: int) -> list[dict]:
         drop_raw_before(writer, raw_cutoff)
         hourly_cutoff = (now_us - int(policy.telemetry_hourly_days * DAY_US)) // HOUR_US
         conn.execute("DELETE FROM telemetry_hourly WHERE hour < ?", (hourly_cutoff,))
-        conn.execute("DELETE FROM communications WHERE ts < ?", (now_us - int(policy.communications_days * DAY_US),))
+        comm_chunks.drop_before(conn, writer.compressor, now_us - int(policy.communications_days * DAY_US))
         if policy.punch_days > 0:
             conn.execute("DELETE FROM punches WHERE received < ?", (iso(now_us - int(policy.punch_days * DAY_US)),))
         if policy.max_bytes > 0:
-            dropped = _within_budget(conn, policy.max_bytes)
+            dropped = _within_budget(writer, policy.max_bytes)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
@@ -125,9 +127,10 @@ def _oldest_us(conn: sqlite3.Connection) -> int | None:
     return min(found) if found else None
 
 
-def _within_budget(conn: sqlite3.Connection, max_bytes: int) -> list[dict]:
+def _within_budget(writer, max_bytes: int) -> list[dict]:
     """Drop the oldest day of telemetry and communications until the data fits. Punches are never
     dropped for the budget: they have their own retention."""
+    conn = writer.conn
     dropped: list[dict] = []
     for _ in range(MAX_BYTE_ROUNDS):
         if used_bytes(conn) <= max_bytes:
@@ -141,7 +144,7 @@ def _within_budget(conn: sqlite3.Connection, max_bytes: int) -> list[dict]:
             + conn.execute("DELETE FROM telemetry_recent WHERE ts < ?", (before,)).rowcount,
             "telemetry_hourly": conn.execute("DELETE FROM telemetry_hourly WHERE hour < ?",
                                              (before // HOUR_US,)).rowcount,
-            "communications": conn.execute("DELETE FROM communications WHERE ts < ?", (before,)).rowcount,
+            "communications": comm_chunks.drop_before(conn, writer.compressor, before),
         }
         dropped.append({"before": iso(before), "rows": {k: v for k, v in rows.items() if v}})
     return dropped

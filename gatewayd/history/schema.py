@@ -15,9 +15,10 @@ Tables
   `history.telemetry_raw_days`.
 - `punches`: every attendance punch; its id is assigned in arrival order and never reused.
 - `communications`: the records the monitoring stream's items (RX, TX, joins ...) come from, for
-  `history.communications_days`, in time order (appends): the record's type and data (JSON; a
-  telemetry record without its payload, which its telemetry row holds). Reads render them with the
-  monitor's comm mappers.
+  `history.communications_days`: the record's time, seq, type and data (JSON; a telemetry record
+  without its payload, which its telemetry row holds), the records of one commit compressed
+  together in rows of at most 1,000 (comm_chunks.py). Reads render them with the monitor's comm
+  mappers.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 CACHE_KIB = 1024
 SOFT_HEAP_LIMIT = 4 * 1024 * 1024
 DIRECTORY = "history"
@@ -53,7 +54,7 @@ CREATE INDEX IF NOT EXISTS punches_source ON punches (source, id);
 CREATE INDEX IF NOT EXISTS punches_enrollid ON punches (enrollid, id);
 CREATE INDEX IF NOT EXISTS punches_held ON punches (source) WHERE held = 1;
 CREATE TABLE IF NOT EXISTS communications (
-    ts INTEGER NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, data BLOB NOT NULL,
+    ts INTEGER NOT NULL, seq INTEGER NOT NULL, last_ts INTEGER NOT NULL, count INTEGER NOT NULL, data BLOB NOT NULL,
     PRIMARY KEY (ts, seq)) WITHOUT ROWID;
 """
 

@@ -19,9 +19,10 @@ from itertools import repeat
 from typing import Any, Callable, Collection, Iterable, Sequence
 
 import orjson
+import zstandard
 
 from ..journal.record import Record, data_text
-from . import schema
+from . import comm_chunks, schema
 
 log = logging.getLogger("gatewayd.history")
 
@@ -84,6 +85,7 @@ class HistoryWriter:
         self._telemetry_rows: list[tuple] = []
         self.telemetry_until = int(self._meta("telemetry_until", 0))  # the newest telemetry time applied (us)
         self._comm_rows: list[tuple] = []
+        self.compressor = zstandard.ZstdCompressor(level=comm_chunks.LEVEL)
         self.next_punch_id = int(self._meta("next_punch_id", 1))
         self._appliers = {
             "attendance.punches": self._punches,
@@ -145,12 +147,12 @@ class HistoryWriter:
                         text = _dumps({k: v for k, v in record.data.items() if k != "payload"})
                     else:
                         text = _dumps(record.data) if line is None else data_text(line)
-                    comm_rows.append((ts_us(record.ts), seq, record_type, text))
+                    ts = ts_us(record.ts)
+                    comm_rows.append((ts, seq, comm_chunks.line(ts, seq, record_type, text)))
                 position = seq
             self._flush_telemetry()
             if comm_rows:
-                conn.executemany("INSERT OR IGNORE INTO communications (ts, seq, type, data) VALUES (?, ?, ?, ?)",
-                                 comm_rows)
+                comm_chunks.insert(conn, self.compressor, comm_rows)
             self._move_recent_telemetry()
             position = max(position, until_seq)
             self._set_meta("position", position)

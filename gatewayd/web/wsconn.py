@@ -129,6 +129,33 @@ class WsConnection:
             self.request_close(CLOSE_IDLE_TIMEOUT, f"nothing received for {self.heartbeat:g} s")
         raise ConnectionEnded(self.close_code, self.close_reason)
 
+    async def serve_frames(self, handle: Callable[[str | bytes], Awaitable[None]]) -> None:
+        """Call `handle` with every frame until the connection ends, then raise ConnectionEnded like
+        `receive`. Unlike `each_frame`, a close request interrupts only the wait for the next frame,
+        never a `handle` under way (its reply still goes out before the close frame). One cancel
+        scope serves the whole loop and its deadline moves on only now and then, not per frame
+        (entering a scope with a deadline is a good part of a small frame's cost): the heartbeat
+        may end an idle connection up to a sixteenth of itself late."""
+        if self.close_code is not None:
+            raise ConnectionEnded(self.close_code, self.close_reason)
+        receive = self.websocket.receive
+        heartbeat = self.heartbeat
+        slack = heartbeat / 16
+        with trio.CancelScope(deadline=self._deadline + slack) as scope:
+            while self.close_code is None:
+                self._receive_scope = scope
+                try:
+                    data = await receive()
+                finally:
+                    self._receive_scope = None
+                self._deadline = deadline = trio.current_time() + heartbeat
+                if deadline > scope.deadline:
+                    scope.deadline = deadline + slack
+                await handle(data)
+        if self.close_code is None:  # the deadline passed: nothing arrived in time
+            self.request_close(CLOSE_IDLE_TIMEOUT, f"nothing received for {heartbeat:g} s")
+        raise ConnectionEnded(self.close_code, self.close_reason)
+
     def touch(self) -> None:
         """Push the heartbeat deadline forward (every received frame does this)."""
         self._deadline = trio.current_time() + self.heartbeat

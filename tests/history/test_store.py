@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 from hypothesis import given, settings, strategies as st
 
-from gatewayd.history import queries, retention
+from gatewayd.history import comm_chunks, queries, retention
 from gatewayd.history.writer import HistoryWriter
 from gatewayd.journal.record import Record
 from gatewayd.connectors.monitor.resiot import COMM_RX, Communication
@@ -40,8 +40,9 @@ def comm_mapper(record: Record):
 def dump(conn: sqlite3.Connection) -> dict:
     """Every row of every table, in a fixed order (telemetry as one set, wherever it sits)."""
     out = {"meta": sorted(conn.execute("SELECT * FROM meta WHERE name NOT IN ('hourly_until', 'raw_from_hour')"))}
-    for table in ("device_ids", "telemetry_hourly", "punches", "communications"):
+    for table in ("device_ids", "telemetry_hourly", "punches"):
         out[table] = sorted(conn.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
+    out["communications"] = comm_chunks.every_record(conn)  # however they were cut into chunks
     out["telemetry"] = sorted(conn.execute("SELECT device, ts, seq, device_ts, payload FROM telemetry UNION ALL "
                                            "SELECT device, ts, seq, device_ts, payload FROM telemetry_recent"))
     return out
@@ -227,6 +228,20 @@ def test_communications_read_back_as_the_monitoring_stream_shows_them(tmp_path):
         [(c.seq, c.comm_type, c.payload, c.extra) for c in expected]
     assert resume is None
     # the telemetry message's communication row leaves the payload to the telemetry row
-    assert b"21.5" not in writer.conn.execute("SELECT data FROM communications WHERE seq = 1").fetchone()[0]
+    assert b"21.5" not in comm_chunks.every_record(writer.conn)[0][3]
     assert queries.communications(writer.conn, start_us=None, end_us=None, device="d2", comm_type=None, limit=10,
                                   mapper=communications) == ([], None)
+
+
+def test_communications_come_back_in_time_order_when_the_clock_stepped_back(tmp_path):
+    writer = HistoryWriter(tmp_path / "h.db", comm_mapper, {"device.telemetry"})
+    writer.apply([telemetry(1, 10, "d1", {}), telemetry(2, 50, "d1", {})])
+    writer.apply([telemetry(3, 20, "d1", {}), telemetry(4, 30, "d1", {})])  # the box's clock went back
+    writer.apply([telemetry(5, 60, "d1", {})])
+    assert [r[1] for r in comm_chunks.every_record(writer.conn)] == [1, 3, 4, 2, 5]
+    items, _ = queries.communications(writer.conn, start_us=None, end_us=None, device="d1", comm_type=None,
+                                      limit=10, mapper=comm_mapper)
+    assert [i["seq"] for i in items] == [1, 3, 4, 2, 5]
+    start = int((T0 + timedelta(seconds=25)).timestamp() * 1_000_000)
+    dropped = comm_chunks.drop_before(writer.conn, writer.compressor, start)
+    assert dropped == 2 and [r[1] for r in comm_chunks.every_record(writer.conn)] == [4, 2, 5]

@@ -73,7 +73,10 @@ async def test_a_lorawan_downlink_goes_out_after_the_next_uplink(daemon, subscri
     [tx] = events(subscriber, f"{base}/event/tx")
     assert tx["data"] == "cafe" and tx["comm"]["CommType"] == "comm_tx" and tx["comm"]["Reference"] == "dl-1"
     assert events(subscriber, f"{PREFIX}/gateway/{GW1}/event/rx")
-    assert [b["state"] for b in events(subscriber, f"{base}/event/command")] == ["queued", "sent"]
+    await subscriber.wait_for(lambda _: events(subscriber, f"{base}/event/command", state="transmitted"))
+    states = [b for b in events(subscriber, f"{base}/event/command")]
+    assert [b["state"] for b in states] == ["queued", "sent", "transmitted"]  # on air: comm_txsendconfirm
+    assert states[-1]["comm"]["CommType"] == "comm_txsendconfirm" and states[-1]["comm"]["Reference"] == "dl-1"
 
 
 async def test_lorawan_commands_by_eui_and_as_resiot_tx_objects(daemon, subscriber):

@@ -334,23 +334,23 @@ class DeviceSession:
         return True
 
     async def _read_loop(self) -> None:
-        conn, codec, presence = self.conn, self.codec, self.presence
         try:
-            while True:
-                frame = await conn.receive()
-                self.last_frame = time.time()
-                if not presence.allow_message(self.device_id):
-                    await self.error("rate_limited", "too many messages; this one was not stored")
-                    continue
-                try:
-                    msg = codec.decode(frame, max_chars=self._max_chars)
-                except ProtocolError as exc:
-                    await self.bad_message(exc)
-                    continue
-                self.errors = 0
-                await self._handlers[type(msg)](self, msg)
+            await self.conn.serve_frames(self._on_frame)
         except ConnectionEnded:
             return
+
+    async def _on_frame(self, frame) -> None:
+        self.last_frame = time.time()
+        if not self.presence.allow_message(self.device_id):
+            await self.error("rate_limited", "too many messages; this one was not stored")
+            return
+        try:
+            msg = self.codec.decode(frame, max_chars=self._max_chars)
+        except ProtocolError as exc:
+            await self.bad_message(exc)
+            return
+        self.errors = 0
+        await self._handlers[type(msg)](self, msg)
 
     async def _store(self, kind: str, fields: dict, msg_id) -> None:
         fields = {k: v for k, v in fields.items() if v is not None}

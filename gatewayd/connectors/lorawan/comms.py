@@ -95,7 +95,8 @@ def uplink_comms(record: Record) -> list[Communication]:
     if acked is not None:
         out.append(_base(record, COMM_TXCONFIRM, dev_eui, dt, app_eui=app_eui, reference=acked.get("reference", ""),
                          gateway_euis=euis, extra={"command_id": acked["command_id"]}))
-    out.extend(failed_comms(record))  # requests that cannot fit this device's data rate
+    if "failed" in d:  # requests that cannot fit this device's data rate
+        out.extend(failed_comms(record))
     if downlink is not None:
         out.extend(handed_to_gateway(record, dev_eui, downlink, dt))
     if downlink is not None and downlink.get("command_id"):

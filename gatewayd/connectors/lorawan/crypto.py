@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import struct
 from functools import lru_cache
-
-from cryptography.hazmat.primitives import cmac
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from typing import TYPE_CHECKING
 
 from ...errors import ProtocolError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives import cmac
 
 
 MAX_PHY_PAYLOAD = 255
@@ -39,19 +40,30 @@ def check_uint(value: int, bits: int, code: str, name: str) -> int:
 CRYPTO_CACHE = 8192
 
 
+def _ecb(key: bytes):
+    """An AES-ECB cipher. cryptography (~6 MiB resident) is imported on first use: a daemon
+    without LoRaWAN devices never loads it."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    return Cipher(algorithms.AES(key), modes.ECB())
+
+
 @lru_cache(maxsize=CRYPTO_CACHE)
 def _ecb_encryptor(key: bytes):
-    return Cipher(algorithms.AES(key), modes.ECB()).encryptor()
+    return _ecb(key).encryptor()
 
 
 @lru_cache(maxsize=CRYPTO_CACHE)
 def _cmac_template(key: bytes) -> cmac.CMAC:
+    from cryptography.hazmat.primitives import cmac
+    from cryptography.hazmat.primitives.ciphers import algorithms
+
     return cmac.CMAC(algorithms.AES(key))
 
 
 def aes_ecb(key: bytes, data: bytes, *, decrypt: bool = False) -> bytes:
     if decrypt:
-        ctx = Cipher(algorithms.AES(key), modes.ECB()).decryptor()  # join-accepts only: rare
+        ctx = _ecb(key).decryptor()  # join-accepts only: rare
         return ctx.update(data) + ctx.finalize()
     if len(data) % 16:
         raise ValueError("The length of the provided data is not a multiple of the block length.")

@@ -47,7 +47,10 @@ class Deduper:
         self.max_open = max_open
         self._open: dict[bytes, Pending] = {}
         self._order: deque[Pending] = deque()
-        self._closed: dict[bytes, float] = {}  # phy -> until; insertion order = time order
+        self._closed: dict[bytes, float] = {}  # phy -> until
+        # (until, phy) in time order. Not the dict's own order: taking a dict's first key after
+        # deleting many before it walks over every deleted slot, each time.
+        self._expiry: deque[tuple[float, bytes]] = deque()
 
     def __len__(self) -> int:
         return len(self._open)
@@ -75,16 +78,19 @@ class Deduper:
 
     def pop_due(self, now: float) -> list[Pending]:
         due = []
-        order, closed = self._order, self._closed
+        order, closed, expiry = self._order, self._closed, self._expiry
+        until = now + self.hold
         while order and order[0].deadline <= now:
             pending = order.popleft()
             del self._open[pending.phy]
-            closed.pop(pending.phy, None)
-            closed[pending.phy] = now + self.hold
+            closed[pending.phy] = until
+            expiry.append((until, pending.phy))
             due.append(pending)
-        while closed:
-            phy, until = next(iter(closed.items()))
-            if until > now and len(closed) <= 4 * self.max_open:
+        while expiry:
+            first, phy = expiry[0]
+            if first > now and len(expiry) <= 4 * self.max_open:
                 break
-            del closed[phy]
+            expiry.popleft()
+            if closed.get(phy) == first:  # not closed again since
+                del closed[phy]
         return due

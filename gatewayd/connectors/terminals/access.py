@@ -177,7 +177,8 @@ async def decide_for_code(core, terminal: dict[str, Any], code: str, connector: 
     rule = terminal.get("access")
     if rule is None:
         return None
-    user = core.state.terminal_users.get(terminal["sn"])["users"].get(code) if code.isdigit() else None
+    key = str(int(code)) if code.isascii() and code.isdigit() and len(code) <= 10 else None
+    user = core.state.terminal_users.get(terminal["sn"])["users"].get(key) if key else None
     decision = decide_code(rule, code, user)
     await core.hub.publish("terminal.access", {
         "sn": terminal["sn"], "enrollid": decision.enrollid, "qrcode": code, "access": decision.access,

@@ -15,7 +15,6 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-import httpx
 import trio
 
 from ... import __version__, secretbox
@@ -232,6 +231,8 @@ class WebhookService:
                 "webhook": name, "comm": None}
         test_event = Pending(0, body["event_id"], "test", now, body)
         began = time.monotonic()
+        import httpx  # imported on first use: a daemon without webhooks never loads it (resident memory)
+
         async with httpx.AsyncClient(headers=dict(spec.headers), timeout=spec.timeout, trust_env=False) as client:
             error = await post(client, spec, [test_event])
         return {"name": name, "ok": error is None, "error": error, "seconds": round(time.monotonic() - began, 3)}

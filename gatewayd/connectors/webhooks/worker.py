@@ -16,9 +16,8 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import httpx
 import trio
 
 from ...journal.follow import JournalFollower
@@ -28,6 +27,9 @@ from ...logs import RateLimitedLogger
 from ...northbound.shared import SharedEvents
 from .delivery import Pending, encode, finished_through, pending_events, request_headers, retry_delay
 from .pacing import Pacer
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("gatewayd.webhooks")
 
@@ -67,6 +69,8 @@ class WebhookStatus:
 
 async def post(client: httpx.AsyncClient, spec: WebhookSpec, chunk: list[Pending]) -> str | None:
     """One request; None when the endpoint took it (2xx), else what went wrong."""
+    import httpx  # loaded already: the client exists
+
     body = encode(chunk, spec.batch)
     headers = request_headers(chunk, body, spec.secret, spec.batch)
     try:
@@ -117,6 +121,8 @@ class WebhookWorker:
         await self.core.cursors.asave(self.spec.cursor, position)
         self._saved, self._saved_at = position, trio.current_time()
         follower = JournalFollower(self.core.hub, self.core.journal_dir, position)
+        import httpx  # imported on first use: a daemon without webhooks never loads it (resident memory)
+
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
         try:
             async with httpx.AsyncClient(headers=dict(self.spec.headers), limits=limits, timeout=self.spec.timeout,
