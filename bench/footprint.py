@@ -134,7 +134,16 @@ def percentiles(seconds: list[float]) -> dict:
 def journal_counters(port: int | None) -> dict:
     if port is None:
         return {}
-    return {name: metric(port, f"gatewayd_journal_{name}_total") for name in ("bytes", "fsyncs", "appends")}
+    counters = {name: metric(port, f"gatewayd_journal_{name}_total") for name in ("bytes", "fsyncs", "appends")}
+    for name in ("wal_bytes", "checkpoint_bytes", "commits"):
+        counters[f"history_{name}"] = metric(port, f"gatewayd_history_{name}_total")
+    return counters
+
+
+def snapshot_bytes(state: Path, since: float) -> int:
+    """Bytes of the snapshot files written after `since` (time.time())."""
+    return sum(path.stat().st_size for path in state.rglob("*snapshot*")
+               if path.is_file() and path.stat().st_mtime >= since)
 
 
 def measure(url: str, devices: list[dict], pid: int, seconds: float, interval: float,
@@ -216,8 +225,10 @@ def main() -> None:
         server = Server(state, config).start()
         try:
             idle_kib = settle_rss(server.pid)
+            started = time.time()
             gw = measure(f"ws://127.0.0.1:{server.port}/ws", devices, server.pid, args.seconds, args.interval,
                          metrics_port=server.port)
+            gw["snapshot_bytes"] = snapshot_bytes(state, started)
         finally:
             server.stop()
         raw = raw_stack(devices, args.seconds, args.interval, tmp)
@@ -257,6 +268,17 @@ def main() -> None:
     raw_storage = raw["write_after"] - raw["write_before"]
     print(f"{'storage write bytes per message':34} {storage / messages:10.0f} {raw_storage / max(raw['messages'], 1):10.0f}"
           "  (/proc/PID/io write_bytes: pages written, what the SD card sees)")
+    # Where the bytes go: the journal and the history store count what they write; storage write
+    # bytes count pages (a page rewritten after it reached storage counts again).
+    store_wal, store_checkpoint = traffic["history_wal_bytes"], traffic["history_checkpoint_bytes"]
+    rest = storage - journal_bytes - store_wal - store_checkpoint - gw["snapshot_bytes"]
+    print(f"{'  of which journal':34} {journal_bytes / messages:10.0f}")
+    print(f"{'  of which history store WAL':34} {store_wal / messages:10.0f}"
+          f"  ({traffic['history_commits']:.0f} commits)")
+    print(f"{'  of which store checkpoints':34} {store_checkpoint / messages:10.0f}  (pages copied into history.db)")
+    print(f"{'  of which snapshots':34} {gw['snapshot_bytes'] / messages:10.0f}")
+    print(f"{'  of which the rest':34} {rest / messages:10.0f}  (mostly the journal's last page written again "
+          f"after each fsync: up to {traffic['fsyncs'] * 4096 / messages:.0f}; cursors, metadata)")
     print(f"{'ack latency p50 / p99 (ms)':34} {gw['ack_ms']['p50']:10.1f} {raw['ack_ms']['p50']:10.1f}"
           f"  p99: {gw['ack_ms']['p99']:.1f} (raw stack {raw['ack_ms']['p99']:.1f})")
     day = journal_bytes / messages * 86400 / args.interval * n

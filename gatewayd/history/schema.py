@@ -28,6 +28,10 @@ from pathlib import Path
 
 SCHEMA_VERSION = 4
 CACHE_KIB = 1024
+# The writer checkpoints once the WAL holds this many pages (SQLite's default: 1,000). A checkpoint
+# copies each page once however many commits wrote it, so a longer WAL copies fewer pages per
+# record (the meta page, index interior pages, the last leaf of each table); it costs this much disk.
+WAL_AUTOCHECKPOINT_PAGES = 4000
 SOFT_HEAP_LIMIT = 4 * 1024 * 1024
 DIRECTORY = "history"
 FILENAME = "history.db"
@@ -92,6 +96,7 @@ def create(conn: sqlite3.Connection) -> None:
     # WAL + NORMAL: a commit is not fsynced, a checkpoint is. A power cut may lose the last commits,
     # never corrupt the file; the journal replays what was lost (the stored position says where).
     conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
     conn.executescript("BEGIN;" + _TABLES + f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
 
 

@@ -130,6 +130,11 @@ class HistoryService:
         m = core.metrics
         m.gauge("gatewayd_history_seq", "Last journal seq applied to the history store.", lambda: self.position)
         m.gauge("gatewayd_history_commits_total", "History store commits.", lambda: self.commits)
+        m.gauge("gatewayd_history_wal_bytes_total", "Bytes the history store's commits wrote to its WAL.",
+                lambda: self.writer.wal_bytes if self.writer is not None else 0)
+        m.gauge("gatewayd_history_checkpoint_bytes_total",
+                "Bytes checkpoints copied from the history store's WAL into its database file (at most).",
+                lambda: self.writer.checkpoint_bytes if self.writer is not None else 0)
         m.gauge("gatewayd_history_rebuilds_total", "History store rebuilds (damage or request).", lambda: self.rebuilds)
 
     # -- start ------------------------------------------------------------------------------------

@@ -12,7 +12,9 @@ whatever its communications look like, and reads show exactly what the monitorin
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
+import struct
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from itertools import repeat
@@ -87,6 +89,10 @@ class HistoryWriter:
         self._comm_rows: list[tuple] = []
         self.compressor = zstandard.ZstdCompressor(level=comm_chunks.LEVEL)
         self.next_punch_id = int(self._meta("next_punch_id", 1))
+        self.page_size = self.conn.execute("PRAGMA page_size").fetchone()[0]
+        self.wal_bytes = 0  # written to the WAL by this writer's commits (frames with their headers)
+        self.checkpoint_bytes = 0  # pages copied from the WAL into the database file (at most)
+        self._wal_frames, self._backfilled = _wal_index(self.path)
         self._appliers = {
             "attendance.punches": self._punches,
             "terminal.approved": self._release_held,
@@ -159,6 +165,7 @@ class HistoryWriter:
             self._set_meta("telemetry_until", self.telemetry_until)
             self._set_meta("next_punch_id", self.next_punch_id)
             conn.execute("COMMIT")
+            self._count_wal_writes()
         except BaseException:
             self.next_punch_id = next_punch_id
             self.telemetry_until = telemetry_until
@@ -170,6 +177,16 @@ class HistoryWriter:
             comm_rows.clear()
         self.position = position
         return position
+
+    def _count_wal_writes(self) -> None:
+        """Add what the last commit wrote to the WAL, and what checkpoints copied, to the counters."""
+        frames, backfilled = _wal_index(self.path)
+        if frames < self._wal_frames or backfilled < self._backfilled:  # the WAL started over
+            self.checkpoint_bytes += max(self._wal_frames - self._backfilled, 0) * self.page_size
+            self._wal_frames, self._backfilled = 0, 0
+        self.wal_bytes += (frames - self._wal_frames) * (self.page_size + _WAL_FRAME_HEADER)
+        self.checkpoint_bytes += (backfilled - self._backfilled) * self.page_size
+        self._wal_frames, self._backfilled = frames, backfilled
 
     def skip_to(self, seq: int) -> None:
         """Record that everything up to `seq` is applied (records that are no longer in the journal)."""
@@ -276,6 +293,25 @@ class HistoryWriter:
 
     def meta(self, name: str, default: Any = None) -> Any:
         return self._meta(name, default)
+
+
+_WAL_FRAME_HEADER = 24
+# SQLite's WAL index (the -shm file) starts with its header: mxFrame (frames in the WAL) at byte 16,
+# and after two copies of the header (48 bytes each) the checkpoint info: nBackfill (frames copied
+# into the database) at byte 96. Native byte order.
+_WAL_INDEX = struct.Struct("=16xI76xI")
+
+
+def _wal_index(path: Path) -> tuple[int, int]:
+    """(frames in the WAL, frames of them checkpointed), or (0, 0) when the index cannot be read."""
+    try:
+        with open(f"{path}-shm", "rb", buffering=0) as shm:
+            head = os.pread(shm.fileno(), _WAL_INDEX.size, 0)
+    except OSError:
+        return 0, 0
+    if len(head) < _WAL_INDEX.size:
+        return 0, 0
+    return _WAL_INDEX.unpack(head)
 
 
 def open_writer(path: Path, comm_mapper: CommMapper | None = None,
