@@ -90,7 +90,8 @@ class PresenceSettings:
 @dataclass
 class DeviceSettings:
     register_timeout: float = _key(default=10.0, min=0.1, max=300, reload=True,
-                                   doc="A WebSocket must register within this many seconds (else close 4008).")
+                                   doc="A WebSocket must register within this many seconds (else close 4008); a register "
+                                       "message waiting for a slot may wait longer (register_queue_timeout).")
     max_frame_bytes: int = _key(default=65536, min=256, max=16 * 1024 * 1024,
                                 doc="Largest WebSocket message accepted (larger: close 1009).")
     rate_per_second: float = _key(default=50.0, min=0.01, max=1e6, reload=True,
@@ -102,7 +103,15 @@ class DeviceSettings:
     max_registering: int = _key(default=128, min=1, max=100_000,
                                 doc="Registrations processed at once, counted from a connection's first frame (idle "
                                     "sockets hold none); more wait their turn (first come, first served) and are "
-                                    "closed with 1013 if register_timeout passes first.")
+                                    "closed with 1013 if their wait ends first (see register_queue_timeout).")
+    register_queue_timeout: float = _key(default=60.0, min=0.1, max=600, reload=True,
+                                         doc="How long a WebSocket whose first message is a register message may "
+                                             "wait for a registration slot (never less than register_timeout); "
+                                             "then it is closed with 1013. Lets a reconnect storm of thousands of "
+                                             "devices be served in turn instead of bouncing; each waiting socket "
+                                             "holds only its connection and that message, and "
+                                             "max_unregistered_per_source still bounds how many one address "
+                                             "keeps waiting.")
     first_frame_timeout: float = _key(default=5.0, min=0.1, max=300, reload=True,
                                       doc="A new WebSocket that sends nothing for this long is closed (4008).")
     max_unregistered_per_source: int = _key(default=128, min=1, max=100_000, reload=True,

@@ -96,3 +96,46 @@ def test_per_source_keys():
     assert source_key("::ffff:192.0.2.7") == "192.0.2.7"
     assert source_key("2001:db8:1:2:3:4:5:6") == source_key("2001:db8:1:2:ffff::1") == "2001:db8:1:2::/64"
     assert source_key("not an address") == "not an address"
+
+
+async def _hold_every_slot(admission, n: int) -> list:
+    return [await admission.slot(trio.current_time() + 5) for _ in range(n)]
+
+
+@sections("daemon_sections", [{"devices": {"max_registering": 2, "register_timeout": 0.3,
+                                           "register_queue_timeout": 60.0}}])
+async def test_a_burst_larger_than_the_registration_slots_is_served_in_turn(daemon):
+    devices = [await create_device(daemon, f"burst-{i}") for i in range(12)]
+    admission = daemon.core.extras[ADMISSION]
+    held = await _hold_every_slot(admission, 2)  # registrations under way: the burst must queue
+    sockets = [await RawWebSocket.connect(daemon.port, "/ws") for _ in devices]
+    try:
+        for ws, device in zip(sockets, devices):
+            await ws.send(json.dumps({"type": "register", "device_id": device["id"], "token": device["token"]}))
+        await wait_for(lambda: admission.waiting == len(devices))
+        await trio.sleep_until(trio.current_time() + 0.5)  # every register_timeout has passed while queued
+        assert admission.waiting == len(devices)
+        for slot in held:
+            slot.release()
+        replies = [json.loads(await ws.receive(timeout=10)) for ws in sockets]
+        assert [reply["type"] for reply in replies] == ["registered"] * len(devices)
+        assert daemon.core.metrics.counters[("gatewayd_ws_refused_total", (("reason", "busy"),))] == 0
+    finally:
+        for ws in sockets:
+            ws.close()
+
+
+@sections("daemon_sections", [{"devices": {"max_registering": 1, "register_timeout": 0.3,
+                                           "register_queue_timeout": 60.0}}])
+async def test_a_first_message_that_is_not_a_registration_waits_no_longer_than_register_timeout(daemon):
+    admission = daemon.core.extras[ADMISSION]
+    held = await _hold_every_slot(admission, 1)
+    ws = await RawWebSocket.connect(daemon.port, "/ws")
+    try:
+        await ws.send(json.dumps({"type": "telemetry", "data": {"t": 1}}))
+        assert json.loads(await ws.receive(timeout=10))["code"] == "unavailable"
+        assert await ws.wait_closed(timeout=10) == 1013
+    finally:
+        ws.close()
+        for slot in held:
+            slot.release()

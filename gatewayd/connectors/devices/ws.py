@@ -83,7 +83,8 @@ class Admission:
     the handshake is refused with 503 and Retry-After. A connection that sends nothing is cut after
     `first_frame_timeout`. A registration slot (at most `max_registering` at once, first come first
     served) is taken only when the first frame has arrived: idle sockets hold none, so no single
-    source can keep the others from registering."""
+    source can keep the others from registering. A connection that sent its register message waits
+    for a slot up to `register_queue_timeout` (it holds its socket and that one frame meanwhile)."""
 
     def __init__(self, settings):
         self.settings = settings  # the live DeviceSettings: the per-source limits are reloadable
@@ -177,7 +178,7 @@ async def _session(core, devices_allowed: bool, ticket: Ticket, conn: WsConnecti
         conn.request_close(CLOSE_BAD_MESSAGE, "not an attendance terminal")
         return
     admission = core.extras[ADMISSION]
-    slot = await admission.slot(deadline)
+    slot = await admission.slot(_slot_deadline(cfg, dialect, first, deadline))
     if slot is None:
         core.metrics.inc(REFUSED_METRIC, reason="busy")
         _send_error_json(conn, "unavailable", "too many devices are registering; retry in a few seconds")
@@ -192,6 +193,20 @@ async def _session(core, devices_allowed: bool, ticket: Ticket, conn: WsConnecti
         await DeviceSession(core, conn, dialect).run(first, deadline, registered=registered)
     finally:
         slot.release()
+
+
+def _slot_deadline(cfg, dialect: str, first, register_deadline: float) -> float:
+    """How long a connection may wait for a registration slot. One whose first frame is a register
+    message waits up to `register_queue_timeout` from now (a reconnect storm is served in turn instead
+    of bouncing); anything else only until `register_timeout` ends, as for the registration itself."""
+    codec = device_xml if dialect == "xml" else device_json
+    try:
+        is_register = isinstance(codec.decode(first, max_chars=cfg.max_frame_bytes), Register)
+    except ProtocolError:
+        return register_deadline
+    if not is_register:
+        return register_deadline
+    return max(register_deadline, trio.current_time() + cfg.register_queue_timeout)
 
 
 async def _serve_terminal(core, conn: WsConnection, first) -> None:
