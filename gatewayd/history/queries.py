@@ -43,12 +43,27 @@ class StoredPunch:
 _SELECT_PUNCHES = f"SELECT {', '.join(_PUNCH_COLUMNS)} FROM punches"
 
 
-def punch_seq(conn: sqlite3.Connection, source: str, enrollid: int, key_time: str, inout: int,
-              event: int) -> tuple[int, bool] | None:
-    """(seq, held) of the stored punch with this dedup key, or None."""
-    row = conn.execute("SELECT seq, held FROM punches WHERE source = ? AND enrollid = ? AND key_time = ? "
-                       "AND inout = ? AND event = ?", (source, enrollid, key_time, inout, event)).fetchone()
-    return None if row is None else (row[0], bool(row[1]))
+PUNCH_KEYS_PER_QUERY = 50  # one statement per 50 keys: 250 parameters, 50 compound terms (SQLite allows 500)
+_PUNCH_BY_KEY = ("SELECT enrollid, key_time, inout, event, seq, held FROM punches "
+                 "WHERE source = ? AND enrollid = ? AND key_time = ? AND inout = ? AND event = ?")
+
+
+def punch_seqs(conn: sqlite3.Connection, source: str,
+               keys: list[tuple[int, str, int, int]]) -> dict[tuple[int, str, int, int], tuple[int, bool]]:
+    """(seq, held) of the stored punches of `source` among the dedup keys (enrollid, key_time, inout,
+    event), by key; keys not stored are absent. One statement per PUNCH_KEYS_PER_QUERY keys: a read
+    per key costs a transaction and a hand-over of the interpreter lock each."""
+    found: dict[tuple[int, str, int, int], tuple[int, bool]] = {}
+    for start in range(0, len(keys), PUNCH_KEYS_PER_QUERY):
+        chunk = keys[start:start + PUNCH_KEYS_PER_QUERY]
+        args: list[Any] = []
+        for key in chunk:
+            args.append(source)
+            args.extend(key)
+        for enrollid, key_time, inout, event, seq, held in conn.execute(
+                " UNION ALL ".join([_PUNCH_BY_KEY] * len(chunk)), args):
+            found[(enrollid, key_time, inout, event)] = (seq, bool(held))
+    return found
 
 
 def held_punches(conn: sqlite3.Connection, source: str) -> int:

@@ -492,8 +492,9 @@ class HistoryService:
             raise HistoryUnavailable("the history store is being rebuilt; retry later")
         return schema.connect(self.path, readonly=True)
 
-    def stored_punch(self, source: str, enrollid: int, key_time: str, inout: int, event: int) -> tuple[int, bool] | None:
-        return self.read(queries.punch_seq, source, enrollid, key_time, inout, event)
+    def stored_punches(self, source: str, keys: list[tuple[int, str, int, int]]) -> dict[tuple, tuple[int, bool]]:
+        """(seq, held) by dedup key (enrollid, key_time, inout, event) of the stored punches among `keys`."""
+        return self.read(queries.punch_seqs, source, keys) if keys else {}
 
     def close(self) -> None:
         self._close_connections()

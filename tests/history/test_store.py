@@ -62,8 +62,11 @@ def test_punches_are_stored_once_held_ones_released_or_dropped(tmp_path):
     conn = writer.conn
     stored = [(p.id, p.source, p.enrollid, p.seq) for p in queries.select_punches(conn)]
     assert stored == [(1, "A", 1, 1), (2, "A", 2, 1), (3, "A", 3, 2), (4, "P", 1, 3), (6, "A", 4, 7)]
-    assert queries.punch_seq(conn, "A", 1, "2026-06-01 08:00:00", 0, 0) == (1, False)
-    assert queries.punch_seq(conn, "Q", 1, "2026-06-01 08:00:00", 0, 0) is None  # dropped: its key is free
+    many = [(9, f"2026-06-02 {n // 60:02d}:{n % 60:02d}:00", 0, 0) for n in range(2 * queries.PUNCH_KEYS_PER_QUERY)]
+    assert queries.punch_seqs(conn, "A", [*many, (1, "2026-06-01 08:00:00", 0, 0), (3, "2026-06-01 08:02:00", 0, 0)]) \
+        == {(1, "2026-06-01 08:00:00", 0, 0): (1, False), (3, "2026-06-01 08:02:00", 0, 0): (2, False)}
+    assert queries.punch_seqs(conn, "Q", [(1, "2026-06-01 08:00:00", 0, 0)]) == {}  # dropped: its key is free
+    assert queries.punch_seqs(conn, "P", [(1, "2026-06-01 08:00:00", 0, 0)]) == {(1, "2026-06-01 08:00:00", 0, 0): (3, False)}
     assert [p.id for p in queries.select_punches(conn, after=3, limit=1)] == [4]
     assert [p.id for p in queries.select_punches(conn, sn="A", newest_first=True, limit=2)] == [6, 3]
     assert writer.position == 7

@@ -111,22 +111,29 @@ class AttendanceService:
             tz_name, tzinfo = "UTC", ZoneInfo("UTC")
         now = datetime.now(timezone.utc).replace(tzinfo=None)
         skew_limit = self.core.settings.terminals.clock_skew_hours * 3600
-        fresh: list[dict[str, Any]] = []
-        seen: set[str] = set()
-        waits: set[int] = set()
         part = self.part
-        history = self.core.history
+        candidates: list[tuple[tpunch.Punch, str, int | None, tuple[int, str, int, int]]] = []
+        seen: set[str] = set()
+        unknown: list[tuple[int, str, int, int]] = []
         for punch in punches:
             _, enrollid, key_time, inout, event = tpunch.dedup_key(source, punch)
             key = punch_key(source, enrollid, key_time, inout, event)
             if key in seen:
                 continue
             seen.add(key)
-            # Not yet in the history store: the model knows it; older: the store does (a synchronous,
-            # indexed read, so that the decision and the publish stay one step).
+            # Not yet in the history store: the model knows it; older: the store does (one synchronous,
+            # indexed read for the whole request, so that the decision and the publish stay one step).
             stored_seq = part.recent_seq(key)
+            store_key = (enrollid, key_time, inout, event)
             if stored_seq is None:
-                found = history.stored_punch(source, enrollid, key_time, inout, event)
+                unknown.append(store_key)
+            candidates.append((punch, key_time, stored_seq, store_key))
+        stored = self.core.history.stored_punches(source, unknown)
+        fresh: list[dict[str, Any]] = []
+        waits: set[int] = set()
+        for punch, key_time, stored_seq, store_key in candidates:
+            if stored_seq is None:
+                found = stored.get(store_key)
                 if found is not None and not (found[1] and part.dropped_after(source, found[0])):
                     stored_seq = found[0]
             if stored_seq is None:

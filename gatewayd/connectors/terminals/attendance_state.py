@@ -16,6 +16,7 @@ journal at start and within about a second while running. The model keeps only
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 from ...journal.record import Record
@@ -29,7 +30,9 @@ class AttendanceState:
     name = "attendance"
 
     def __init__(self) -> None:
-        self.recent: dict[str, int] = {}        # in seq order
+        # In seq order; an OrderedDict because the oldest are dropped from the front, which a dict
+        # makes slower with every deleted entry until it resizes.
+        self.recent: OrderedDict[str, int] = OrderedDict()
         self.recent_held: dict[str, list[str]] = {}
         self.held: dict[str, int] = {}
         self.recent_drops: dict[str, int] = {}
@@ -81,12 +84,13 @@ class AttendanceState:
         """The store has applied every record up to `seq`: it answers for those punches now."""
         recent = self.recent
         while recent:
-            key = next(iter(recent))
-            if recent[key] > seq:
+            key, kept_seq = recent.popitem(last=False)
+            if kept_seq > seq:
+                recent[key] = kept_seq
+                recent.move_to_end(key, last=False)
                 break
-            del recent[key]
         if not recent:
-            self.recent = recent = {}  # an emptied dict keeps its table: after a long replay, give it back
+            self.recent = recent = OrderedDict()  # an emptied dict keeps its table: give it back
         if self.recent_held:
             for source in list(self.recent_held):
                 keys = [k for k in self.recent_held[source] if k in recent]
