@@ -104,7 +104,7 @@ class DeviceSettings:
                                 doc="Registrations processed at once, counted from a connection's first frame (idle "
                                     "sockets hold none); more wait their turn (first come, first served) and are "
                                     "closed with 1013 if their wait ends first (see register_queue_timeout).")
-    register_queue_timeout: float = _key(default=60.0, min=0.1, max=600, reload=True,
+    register_queue_timeout: float = _key(default=120.0, min=0.1, max=600, reload=True,
                                          doc="How long a WebSocket whose first message is a register message may "
                                              "wait for a registration slot (never less than register_timeout); "
                                              "then it is closed with 1013. Lets a reconnect storm of thousands of "

@@ -139,3 +139,22 @@ async def test_a_first_message_that_is_not_a_registration_waits_no_longer_than_r
         ws.close()
         for slot in held:
             slot.release()
+
+
+@sections("daemon_sections", [{"devices": {"max_registering": 1, "register_timeout": 0.3,
+                                           "register_queue_timeout": 60.0}, "presence": {"ws_timeout": 1.0}}])
+async def test_time_spent_queued_for_a_slot_does_not_count_against_the_heartbeat(daemon):
+    device = await create_device(daemon, "patient")
+    admission = daemon.core.extras[ADMISSION]
+    held = await _hold_every_slot(admission, 1)
+    ws = await RawWebSocket.connect(daemon.port, "/ws")
+    try:
+        await ws.send(json.dumps({"type": "register", "device_id": device["id"], "token": device["token"]}))
+        await wait_for(lambda: admission.waiting == 1)
+        await trio.sleep_until(trio.current_time() + 1.5)  # longer than presence.ws_timeout, queued
+        held[0].release()
+        assert json.loads(await ws.receive(timeout=10))["type"] == "registered"
+        await ws.send(json.dumps({"type": "ping"}))
+        assert json.loads(await ws.receive(timeout=10))["type"] == "pong"
+    finally:
+        ws.close()

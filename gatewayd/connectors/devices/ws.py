@@ -184,6 +184,7 @@ async def _session(core, devices_allowed: bool, ticket: Ticket, conn: WsConnecti
         _send_error_json(conn, "unavailable", "too many devices are registering; retry in a few seconds")
         conn.request_close(CLOSE_SLOW, "too many registrations at once")
         return
+    conn.touch()  # the heartbeat runs from here: the time spent queued was the server's, not the device's
 
     def registered() -> None:
         slot.release()
