@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..opcommands import Arg, OpCommand
 from ..ops import OpError, operation
 from . import queries, retention
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 COMM_LIMIT_DEFAULT = 100
 COMM_LIMIT_MAX = 10_000
@@ -35,18 +38,18 @@ async def history_rebuild(core) -> dict[str, Any]:
     return await core.history.request_rebuild()
 
 
-def _us(value: Any, name: str) -> int | None:
+def time_param_us(value: Any, name: str) -> int | None:
+    """A query's ISO 8601 time (UTC when it names no zone) as microseconds since the epoch; None when
+    absent. A precise 422 otherwise."""
     if value is None or value == "":
         return None
-    from datetime import datetime, timezone
-
     if not isinstance(value, str) or len(value) > 64:
         raise OpError("invalid", f"{name} must be an ISO 8601 time", 422)
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=timezone.utc)
-        return int(moment.timestamp() * 1_000_000)
+        return (moment - _EPOCH) // timedelta(microseconds=1)
     except (ValueError, OverflowError):
         raise OpError("invalid", f"{name}: {value[:40]!r} is not an ISO 8601 time", 422) from None
 
@@ -69,7 +72,7 @@ async def communications_list(core, start: str | None = None, end: str | None = 
             position = (ts, seq, item)
         except ValueError:
             raise OpError("invalid", "after must be a next_after value", 422) from None
-    start_us, end_us = _us(start, "from"), _us(end, "to")
+    start_us, end_us = time_param_us(start, "from"), time_param_us(end, "to")
     await core.history.wait_applied()
     items, resume = core.history.read(queries.communications, start_us=start_us, end_us=end_us, device=device,
                                       comm_type=type, limit=limit + 1, after=position,

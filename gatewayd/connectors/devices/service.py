@@ -245,11 +245,12 @@ async def device_telemetry(core, device_id: str, since: str | None = None, until
     and count; a bucket is `every` (1m, 1h, 1d) or wider, so that there are at most `limit` (whole
     hours once wider than 15 minutes)."""
     from ...history import queries
+    from ...history.ops import time_param_us
 
     core.service("devices").require(device_id)
     limit = _limit(limit)
-    low = _epoch_us(since, "since") if since else None
-    high = _epoch_us(until, "until") if until else None
+    low = time_param_us(since, "since")
+    high = time_param_us(until, "until")
     latest = core.state.devices.latest.get(device_id, {})
     history = core.history
     if key is None:
@@ -297,18 +298,3 @@ def _limit(limit: Any) -> int:
     if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= 10_000:
         raise OpError("invalid", "limit must be an integer from 0 to 10000", 422)
     return limit
-
-
-def _epoch_us(value: Any, name: str) -> int:
-    """An ISO 8601 time (UTC when no zone) as milliseconds since the epoch."""
-    from datetime import datetime, timedelta, timezone
-
-    if not isinstance(value, str) or len(value) > 64:
-        raise OpError("invalid", f"{name} must be an ISO 8601 time", 422)
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
-        return (moment - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1)
-    except (ValueError, OverflowError):
-        raise OpError("invalid", f"{name}: {value[:40]!r} is not an ISO 8601 time", 422) from None
