@@ -22,6 +22,7 @@ import trio
 from werkzeug.datastructures import Headers
 from werkzeug.sansio.request import Request
 
+from .wsbatch import queued_receive
 from .wsconn import ConnectionEnded
 
 Asgi = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
@@ -36,10 +37,7 @@ class AsgiWebSocket:
     def __init__(self, scope: dict, receive, send):
         self.scope = scope
         self._receive = receive
-        # hypercorn's trio worker hands each connection the receive side of a memory channel: a
-        # frame already queued there can be taken without a wait (see receive_nowait).
-        channel = getattr(receive, "__self__", None)
-        self._receive_nowait = channel.receive_nowait if isinstance(channel, trio.MemoryReceiveChannel) else None
+        self._receive_nowait = queued_receive(receive)
         self._send = send
         client = scope.get("client") or ("", 0)
         self.remote = (str(client[0]), int(client[1] or 0))

@@ -3,7 +3,8 @@
 ASGI has one message per WebSocket message: each `websocket.send` goes through hypercorn's stream
 (a lock, a shielded write, wsproto) as one socket write with its scheduler turns, and a monitor
 receiving thousands of frames a second would spend most of its time there. So this module is the
-ONE place that reaches behind ASGI: `hypercorn_stream(send)` finds the hypercorn WebSocket stream
+ONE place that reaches behind ASGI: `queued_receive(receive)` takes a frame hypercorn has
+queued already, and `hypercorn_stream(send)` finds the hypercorn WebSocket stream
 whose `app_send` is the connection's ASGI `send`, and `BatchSender` hands it several encoded
 messages as one write through the same locked path its own sends take. Each message stays one
 WebSocket message (one final frame). A client that negotiated no extension gets frames encoded
@@ -41,6 +42,14 @@ def hypercorn_stream(send) -> "WSStream | None":
     """The hypercorn WebSocket stream behind an ASGI `send` (its bound `app_send`), else None."""
     stream = getattr(send, "__self__", None)
     return stream if WSStream is not None and isinstance(stream, WSStream) else None
+
+
+def queued_receive(receive):
+    """A frame already queued behind an ASGI `receive`, taken without a wait: hypercorn's trio worker
+    hands each connection the receive side of a memory channel, whose `receive_nowait` this is;
+    None behind any other `receive`."""
+    channel = getattr(receive, "__self__", None)
+    return channel.receive_nowait if isinstance(channel, trio.MemoryReceiveChannel) else None
 
 
 class BatchSender:

@@ -106,6 +106,13 @@ def test_hypercorn_internals_are_reached_from_one_module_only():
     assert reaching == ["gatewayd/web/wsbatch.py"]
 
 
+def test_only_the_seam_looks_behind_an_asgi_callable():
+    """Bound-method owners (`__self__`) of ASGI callables are hypercorn's objects: wsbatch.py only."""
+    package = Path(gatewayd.__file__).parent / "web"
+    reaching = sorted(path.name for path in package.glob("*.py") if "__self__" in path.read_text())
+    assert reaching == ["wsbatch.py"]
+
+
 class PlainAsgi:
     """An ASGI `send` of some other server: no hypercorn stream behind it."""
 
