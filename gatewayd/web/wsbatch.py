@@ -6,7 +6,8 @@ receiving thousands of frames a second would spend most of its time there. So th
 ONE place that reaches behind ASGI: `queued_receive(receive)` takes a frame hypercorn has
 queued already, and `hypercorn_stream(send)` finds the hypercorn WebSocket stream
 whose `app_send` is the connection's ASGI `send`, and `BatchSender` hands it several encoded
-messages as one write through the same locked path its own sends take. Each message stays one
+messages as one write through the same locked path its own sends take; `send_ping` writes a
+WebSocket ping the same way (ASGI has no message for one). Each message stays one
 WebSocket message (one final frame). A client that negotiated no extension gets frames encoded
 once for every client (`SharedText.frame`); otherwise the connection's wsproto encodes each
 message (compression has per-connection state). tests/monitor/test_batched_send.py pins what
@@ -50,6 +51,28 @@ def queued_receive(receive):
     None behind any other `receive`."""
     channel = getattr(receive, "__self__", None)
     return channel.receive_nowait if isinstance(channel, trio.MemoryReceiveChannel) else None
+
+
+# A server's ping: FIN + opcode 9, unmasked, no payload (control frames are never compressed, so
+# this fits every connection whatever it negotiated).
+PING_FRAME = b"\x89\x00"
+
+
+async def send_ping(websocket) -> bool:
+    """Write a ping to `websocket` (an `AsgiWebSocket`); False when it cannot be done (closing, or
+    not hypercorn's stream). The peer's pong is consumed by the server."""
+    stream = hypercorn_stream(getattr(websocket, "send_callable", None))
+    if stream is None or not _stream_open(stream):
+        await trio.lowlevel.checkpoint()
+        return False
+    await stream.send(Data(stream_id=stream.stream_id, data=PING_FRAME))
+    return True
+
+
+def _stream_open(stream) -> bool:
+    # Like hypercorn's own send after a close, nothing goes out once the socket is closing.
+    return not stream.closed and stream.state == ASGIWebsocketState.CONNECTED \
+        and stream.connection.state == ConnectionState.OPEN
 
 
 class BatchSender:
@@ -100,8 +123,5 @@ class BatchSender:
         await stream.send(Data(stream_id=stream.stream_id, data=data))
 
     def _open(self) -> bool:
-        # Like hypercorn's own send after a close, nothing goes out once the socket is closing;
-        # the callers' checkpoint keeps a loop that only sends from spinning.
-        stream = self._stream
-        return not stream.closed and stream.state == ASGIWebsocketState.CONNECTED \
-            and stream.connection.state == ConnectionState.OPEN
+        # The callers' checkpoint keeps a loop that only sends from spinning.
+        return _stream_open(self._stream)
