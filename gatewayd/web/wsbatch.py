@@ -7,7 +7,8 @@ ONE place that reaches behind ASGI: `queued_receive(receive)` takes a frame hype
 queued already, and `hypercorn_stream(send)` finds the hypercorn WebSocket stream
 whose `app_send` is the connection's ASGI `send`, and `BatchSender` hands it several encoded
 messages as one write through the same locked path its own sends take; `send_ping` writes a
-WebSocket ping the same way (ASGI has no message for one). Each message stays one
+WebSocket ping the same way (ASGI has no message for one); `release_handshake(send)` lets go of
+the HTTP/1.1 parser hypercorn keeps after the upgrade. Each message stays one
 WebSocket message (one final frame). A client that negotiated no extension gets frames encoded
 once for every client (`SharedText.frame`); otherwise the connection's wsproto encodes each
 message (compression has per-connection state). tests/monitor/test_batched_send.py pins what
@@ -29,7 +30,9 @@ from .wsframe import SharedText
 log = logging.getLogger("gatewayd.ws")
 
 try:
+    import h11
     from hypercorn.protocol.events import Data
+    from hypercorn.protocol.h11 import H11WSConnection
     from hypercorn.protocol.ws_stream import ASGIWebsocketState, WSStream
     from wsproto.connection import ConnectionState
     from wsproto.events import TextMessage
@@ -73,6 +76,31 @@ def _stream_open(stream) -> bool:
     # Like hypercorn's own send after a close, nothing goes out once the socket is closing.
     return not stream.closed and stream.state == ASGIWebsocketState.CONNECTED \
         and stream.connection.state == ConnectionState.OPEN
+
+
+def release_handshake(send) -> bool:
+    """Once a WebSocket is accepted, hypercorn keeps the HTTP/1.1 parser of its handshake (an h11
+    connection: state machine, buffers, ~1.5 KB) behind the connection for answers it never sends
+    again (only a handshake or a refusal goes through it). Drop it; True when done."""
+    stream = hypercorn_stream(send)
+    if stream is None or stream.state != ASGIWebsocketState.CONNECTED:
+        return False
+    protocol = getattr(stream.send, "__self__", None)  # hypercorn's H11Protocol (HTTP/1.1 only)
+    connection = getattr(protocol, "connection", None)
+    if not isinstance(connection, H11WSConnection) or not isinstance(connection.h11_connection, h11.Connection):
+        return False
+    connection.h11_connection = _HANDSHAKE_OVER
+    return True
+
+
+class _HandshakeOver:
+    """Stands in for the dropped h11 connection: nothing may be sent through it any more."""
+
+    def send(self, event):
+        raise RuntimeError("this WebSocket's HTTP/1.1 handshake is over; nothing more goes out as HTTP")
+
+
+_HANDSHAKE_OVER = _HandshakeOver()
 
 
 class BatchSender:
