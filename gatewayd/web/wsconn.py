@@ -17,6 +17,7 @@ When the peer vanishes, quart cancels the handler: the session sees `trio.Cancel
 from __future__ import annotations
 
 import logging
+import math
 from typing import Awaitable, Callable
 
 import trio
@@ -53,7 +54,7 @@ class WsConnection:
     # senders, helper tasks, the closed event) made on first use.
     __slots__ = ("websocket", "remote", "path", "subprotocols", "subprotocol", "heartbeat", "send_timeout",
                  "close_code", "close_reason", "_connections", "_outbox", "_queue_size", "_room", "_deadline",
-                 "_receive_scope", "_receive_nowait", "_closed", "_done", "_nursery", "_writer_running",
+                 "_receive_scope", "_closed", "_done", "_nursery", "_writer_running",
                  "_close_sent", "_helpers", "_session_over", "_pinged")
 
     def __init__(self, websocket, *, heartbeat: float, queue_size: int = 64, send_timeout: float = 10.0,
@@ -74,7 +75,6 @@ class WsConnection:
         self._room: trio.lowlevel.ParkingLot | None = None  # senders waiting for room in the outbox
         self._deadline = trio.current_time() + heartbeat
         self._receive_scope: trio.CancelScope | None = None
-        self._receive_nowait = getattr(websocket, "receive_nowait", None)
         self._closed: trio.Event | None = None
         self._done = False
         self._nursery: trio.Nursery | None = None
@@ -89,12 +89,13 @@ class WsConnection:
         """The next frame. Raises ConnectionEnded once a close was requested or the heartbeat expired."""
         if self.close_code is not None:
             raise ConnectionEnded(self.close_code, self.close_reason)
-        if self._receive_nowait is not None:
+        receive_nowait = getattr(self.websocket, "receive_nowait", None)
+        if receive_nowait is not None:
             # A frame already waiting needs no cancel scope (entering one with a deadline is a
             # good part of a small frame's cost); it is no checkpoint either, but the server's
             # queue holds only a few frames, so the session soon waits below.
             try:
-                data = self._receive_nowait()
+                data = receive_nowait()
             except trio.WouldBlock:
                 pass
             else:
@@ -135,26 +136,48 @@ class WsConnection:
     async def serve_frames(self, handle: Callable[[str | bytes], Awaitable[None]]) -> None:
         """Call `handle` with every frame until the connection ends, then raise ConnectionEnded like
         `receive`. Unlike `each_frame`, a close request interrupts only the wait for the next frame,
-        never a `handle` under way (its reply still goes out before the close frame). One cancel
-        scope serves the whole loop and its deadline moves on only now and then, not per frame
-        (entering a scope with a deadline is a good part of a small frame's cost): the heartbeat
-        may end an idle connection up to a sixteenth of itself late."""
+        never a `handle` under way (its reply still goes out before the close frame).
+
+        For the many long-lived connections (devices) this costs no cancel scope of its own: the
+        heartbeat is the deadline of the connection's nursery, and a close request cancels that
+        nursery while the session waits for a frame (the writer shields itself and still flushes;
+        helper tasks end, as they would a moment later with the session). The deadline moves on
+        only now and then, not per frame (moving a deadline is a good part of a small frame's
+        cost): the heartbeat may end an idle connection up to a sixteenth of itself late."""
         if self.close_code is not None:
             raise ConnectionEnded(self.close_code, self.close_reason)
-        receive = self.websocket.receive
+        websocket = self.websocket
+        receive = getattr(websocket, "asgi_receive", None)  # the server's own receive: one frame less
+        frame_of = getattr(websocket, "frame_of", None)
+        if receive is None or frame_of is None:
+            receive, frame_of = websocket.receive, None
         heartbeat = self.heartbeat
         slack = heartbeat / 16
-        with trio.CancelScope(deadline=self._deadline + slack) as scope:
+        scope = self._nursery.cancel_scope
+        scope.deadline = self._deadline + slack
+        try:
             while self.close_code is None:
                 self._receive_scope = scope
                 try:
                     data = await receive()
                 finally:
                     self._receive_scope = None
+                if frame_of is not None:
+                    data = frame_of(data)
                 self._deadline = deadline = trio.current_time() + heartbeat
                 if deadline > scope.deadline:
                     scope.deadline = deadline + slack
                 await handle(data)
+        except trio.Cancelled:
+            if not scope.cancel_called:
+                raise  # not this connection's doing (the server is stopping)
+            # A close request or the heartbeat: the nursery stays cancelled (the rest of the
+            # session ends without waiting on anything); the connection ends like any other way.
+        else:
+            raise ConnectionEnded(self.close_code, self.close_reason)
+        finally:
+            if not scope.cancel_called:
+                scope.deadline = math.inf
         if self.close_code is None:  # the deadline passed: nothing arrived in time
             self.request_close(CLOSE_IDLE_TIMEOUT, f"nothing received for {heartbeat:g} s")
         raise ConnectionEnded(self.close_code, self.close_reason)
@@ -233,13 +256,18 @@ class WsConnection:
 
     # -- lifecycle ----------------------------------------------------------------------------------
     async def run(self, session: Callable[["WsConnection"], Awaitable[None]], *,
-                  subprotocol: str | None = None) -> None:
-        """Accept, run `session(self)`, then flush what is queued and close with `close_code`."""
+                  subprotocol: str | None = None, on_end: Callable[[], None] | None = None) -> None:
+        """Accept, run `session(self)`, then flush what is queued and close with `close_code`.
+        `on_end()` is called once the connection is over, however it ended (the peer may have left
+        during the handshake already)."""
         self.subprotocol = subprotocol
-        await self.websocket.accept(subprotocol=subprotocol)
-        if self._connections is not None:
-            self._connections.add(self, ping=self._pinged)
+        accepted = False
         try:
+            # Routes read what they need of the upgrade request before: its headers are let go.
+            await self.websocket.accept(subprotocol=subprotocol, keep_request=False)
+            accepted = True
+            if self._connections is not None:
+                self._connections.add(self, ping=self._pinged)
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 try:
@@ -257,12 +285,18 @@ class WsConnection:
                     if self._room is not None:
                         self._room.unpark_all()
                     self._ensure_writer()  # drains what is queued, then sends the close frame
+        except ConnectionEnded:
+            if accepted:
+                raise
+            # the peer left before the handshake finished
         finally:
             if self._connections is not None:
                 self._connections.discard(self)
             self._done = True
             if self._closed is not None:
                 self._closed.set()
+            if on_end is not None:
+                on_end()
 
     def _ensure_writer(self) -> None:
         if not self._writer_running and self._nursery is not None:
@@ -271,27 +305,30 @@ class WsConnection:
 
     async def _writer(self) -> None:
         """Send what is queued, then end (an idle connection holds no writer task; the next queued
-        frame starts one). Once the session is over and the outbox empty, send the close frame."""
+        frame starts one). Once the session is over and the outbox empty, send the close frame.
+        Shielded: a close cancels the connection's nursery (`serve_frames`), and what is queued
+        still goes out first, for at most FLUSH_TIMEOUT (the server's sends are shielded anyway)."""
         websocket = self.websocket
         outbox = self._outbox
         flush_until = None
         try:
-            while not self._close_sent:
-                if not outbox:
-                    if not self._session_over:
-                        return
-                    break
-                frame = outbox.pop(0)
-                if self._room is not None:
-                    self._room.unpark()
-                await websocket.send(frame)
-                await trio.lowlevel.checkpoint()  # a send to a vanished peer may not yield by itself
-                if self.close_code is not None:
-                    flush_until = flush_until or trio.current_time() + FLUSH_TIMEOUT
-                    if trio.current_time() > flush_until:
+            with trio.CancelScope(shield=True):
+                while not self._close_sent:
+                    if not outbox:
+                        if not self._session_over:
+                            return
                         break
-            if not self._close_sent:
-                self._close_sent = True
-                await websocket.close(self.close_code or CLOSE_NORMAL, self.close_reason)
+                    frame = outbox.pop(0)
+                    if self._room is not None:
+                        self._room.unpark()
+                    await websocket.send(frame)
+                    await trio.lowlevel.checkpoint()  # a send to a vanished peer may not yield by itself
+                    if self.close_code is not None:
+                        flush_until = flush_until or trio.current_time() + FLUSH_TIMEOUT
+                        if trio.current_time() > flush_until:
+                            break
+                if not self._close_sent:
+                    self._close_sent = True
+                    await websocket.close(self.close_code or CLOSE_NORMAL, self.close_reason)
         finally:
             self._writer_running = False

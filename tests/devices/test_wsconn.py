@@ -16,17 +16,19 @@ class FakeWebsocket:
         self.closed_with = None
         self.accepted = None
 
-    async def accept(self, subprotocol=None):
+    async def accept(self, subprotocol=None, keep_request=True):
         self.accepted = subprotocol
 
     async def receive(self):
         return await self.inbox.receive()
 
     async def send(self, data):
+        await trio.lowlevel.checkpoint()  # as a real send: a cancelled writer would stop here
         self.sent.append(data)
 
     async def close(self, code, reason=""):
         assert self.closed_with is None, "closed twice"
+        await trio.lowlevel.checkpoint()
         self.closed_with = (code, reason)
 
 
@@ -148,3 +150,78 @@ async def test_each_frame_hands_every_frame_on_and_ends_like_receive(autojump_cl
     began = trio.current_time()
     await idle.run(lambda c: c.each_frame(handle))
     assert idle_ws.closed_with[0] == 4009 and trio.current_time() - began == 30
+
+
+async def test_serve_frames_lets_a_handler_finish_and_flushes_before_the_close(autojump_clock):
+    ws = FakeWebsocket()
+    conn = WsConnection(ws, heartbeat=90.0, queue_size=4)
+    ended, helper = [], []
+
+    async def handle(frame):
+        await conn.send("ack")
+        conn.request_close(4002, "superseded")  # arrives while this handler is under way
+        await trio.sleep(1)  # not interrupted
+        helper.append("handled")
+
+    async def deliver():
+        try:
+            await trio.sleep_forever()
+        finally:
+            helper.append("ended")
+
+    async def session(c):
+        c.spawn(deliver)
+        try:
+            await c.serve_frames(handle)
+        except ConnectionEnded as exc:
+            ended.append(exc.code)
+            raise
+
+    async def peer():
+        await trio.sleep(10)
+        await ws.inbox_send.send("store me")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(peer)
+        await conn.run(session)
+    assert ended == [4002] and helper == ["handled", "ended"]
+    assert ws.sent == ["ack"] and ws.closed_with == (4002, "superseded")
+
+
+async def test_serve_frames_close_request_and_heartbeat_end_the_wait(autojump_clock):
+    ws = FakeWebsocket()
+    conn = WsConnection(ws, heartbeat=90.0, queue_size=4)
+    ended = []
+
+    async def session(c):
+        c.send_nowait("queued before the close")
+        try:
+            await c.serve_frames(lambda frame: trio.sleep(0))
+        except ConnectionEnded as exc:
+            ended.append((exc.code, trio.current_time()))
+            raise
+
+    async def closer():
+        await trio.sleep(5)
+        conn.request_close(1001, "server going away")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(closer)
+        await conn.run(session)
+    assert ended == [(1001, 5)]
+    assert ws.sent == ["queued before the close"] and ws.closed_with == (1001, "server going away")
+
+    idle_ws = FakeWebsocket()
+    idle = WsConnection(idle_ws, heartbeat=32.0)
+    began = trio.current_time()
+
+    async def peer():
+        await trio.sleep(20)
+        await idle_ws.inbox_send.send("one frame")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(peer)
+        await idle.run(lambda c: c.serve_frames(lambda frame: trio.sleep(0)))
+    # The heartbeat ends it 32 s after the last frame, up to a sixteenth of it late.
+    assert idle_ws.closed_with[0] == 4009
+    assert 20 + 32 <= trio.current_time() - began <= 20 + 32 + 2
