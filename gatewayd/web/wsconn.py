@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Protocol
 
 import trio
 
@@ -46,6 +46,14 @@ class ConnectionEnded(Exception):
         super().__init__(f"connection ended ({code}: {reason})" if code else "connection ended")
         self.code = code
         self.reason = reason
+
+
+class FrameReader(Protocol):
+    """What a session may hand back to `WsConnection.run` to be given every later frame."""
+
+    async def on_frame(self, data: str | bytes) -> None: ...
+
+    def frames_ended(self) -> None: ...
 
 
 class WsConnection:
@@ -133,55 +141,6 @@ class WsConnection:
             self.request_close(CLOSE_IDLE_TIMEOUT, f"nothing received for {self.heartbeat:g} s")
         raise ConnectionEnded(self.close_code, self.close_reason)
 
-    async def serve_frames(self, handle: Callable[[str | bytes], Awaitable[None]]) -> None:
-        """Call `handle` with every frame until the connection ends, then raise ConnectionEnded like
-        `receive`. Unlike `each_frame`, a close request interrupts only the wait for the next frame,
-        never a `handle` under way (its reply still goes out before the close frame).
-
-        For the many long-lived connections (devices) this costs no cancel scope of its own: the
-        heartbeat is the deadline of the connection's nursery, and a close request cancels that
-        nursery while the session waits for a frame (the writer shields itself and still flushes;
-        helper tasks end, as they would a moment later with the session). The deadline moves on
-        only now and then, not per frame (moving a deadline is a good part of a small frame's
-        cost): the heartbeat may end an idle connection up to a sixteenth of itself late."""
-        if self.close_code is not None:
-            raise ConnectionEnded(self.close_code, self.close_reason)
-        websocket = self.websocket
-        receive = getattr(websocket, "asgi_receive", None)  # the server's own receive: one frame less
-        frame_of = getattr(websocket, "frame_of", None)
-        if receive is None or frame_of is None:
-            receive, frame_of = websocket.receive, None
-        heartbeat = self.heartbeat
-        slack = heartbeat / 16
-        scope = self._nursery.cancel_scope
-        scope.deadline = self._deadline + slack
-        try:
-            while self.close_code is None:
-                self._receive_scope = scope
-                try:
-                    data = await receive()
-                finally:
-                    self._receive_scope = None
-                if frame_of is not None:
-                    data = frame_of(data)
-                self._deadline = deadline = trio.current_time() + heartbeat
-                if deadline > scope.deadline:
-                    scope.deadline = deadline + slack
-                await handle(data)
-        except trio.Cancelled:
-            if not scope.cancel_called:
-                raise  # not this connection's doing (the server is stopping)
-            # A close request or the heartbeat: the nursery stays cancelled (the rest of the
-            # session ends without waiting on anything); the connection ends like any other way.
-        else:
-            raise ConnectionEnded(self.close_code, self.close_reason)
-        finally:
-            if not scope.cancel_called:
-                scope.deadline = math.inf
-        if self.close_code is None:  # the deadline passed: nothing arrived in time
-            self.request_close(CLOSE_IDLE_TIMEOUT, f"nothing received for {heartbeat:g} s")
-        raise ConnectionEnded(self.close_code, self.close_reason)
-
     def touch(self) -> None:
         """Push the heartbeat deadline forward (every received frame does this)."""
         self._deadline = trio.current_time() + self.heartbeat
@@ -255,11 +214,23 @@ class WsConnection:
         self._nursery.start_soon(helper)
 
     # -- lifecycle ----------------------------------------------------------------------------------
-    async def run(self, session: Callable[["WsConnection"], Awaitable[None]], *,
+    async def run(self, session: Callable[["WsConnection"], Awaitable["FrameReader | None"]], *,
                   subprotocol: str | None = None, on_end: Callable[[], None] | None = None) -> None:
         """Accept, run `session(self)`, then flush what is queued and close with `close_code`.
-        `on_end()` is called once the connection is over, however it ended (the peer may have left
-        during the handshake already)."""
+
+        The session may hand back a `FrameReader`: every later frame then goes to its `on_frame`,
+        until the connection ends, and then `frames_ended()` is called. Read that way, a close
+        request interrupts only the wait for the next frame, never an `on_frame` under way (its
+        reply still goes out before the close frame), and nothing of the session waits along: the
+        many long-lived connections (devices) keep one coroutine and no cancel scope of their own
+        (the heartbeat is the deadline of the connection's nursery, and a close request cancels
+        that nursery while the reader waits; the writer shields itself and still flushes, helper
+        tasks end). The deadline moves on only now and then, not per frame (moving a deadline is
+        a good part of a small frame's cost): the heartbeat may end an idle connection up to a
+        sixteenth of itself late.
+
+        `on_end()` is called once the connection is over, however it ended (the peer may have
+        left during the handshake already)."""
         self.subprotocol = subprotocol
         accepted = False
         try:
@@ -270,17 +241,54 @@ class WsConnection:
                 self._connections.add(self, ping=self._pinged)
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
+                reader = None
                 try:
-                    await session(self)
+                    reader = await session(self)
+                    if reader is not None and self.close_code is None:
+                        # -- the frame loop (inline: no coroutine of its own per connection) --
+                        websocket = self.websocket
+                        receive = getattr(websocket, "asgi_receive", None)  # the server's own: one frame less
+                        frame_of = getattr(websocket, "frame_of", None)
+                        if receive is None or frame_of is None:
+                            receive, frame_of = websocket.receive, None
+                        heartbeat = self.heartbeat
+                        slack = heartbeat / 16
+                        scope = nursery.cancel_scope
+                        scope.deadline = self._deadline + slack
+                        try:
+                            while self.close_code is None:
+                                self._receive_scope = scope
+                                try:
+                                    data = await receive()
+                                finally:
+                                    self._receive_scope = None
+                                if frame_of is not None:
+                                    data = frame_of(data)
+                                self._deadline = deadline = trio.current_time() + heartbeat
+                                if deadline > scope.deadline:
+                                    scope.deadline = deadline + slack
+                                await reader.on_frame(data)
+                        except trio.Cancelled:
+                            if not scope.cancel_called:
+                                raise  # not this connection's doing (the server is stopping)
+                            # A close request or the heartbeat: the nursery stays cancelled, so the
+                            # rest of the session ends without waiting on anything.
+                            if self.close_code is None:  # the deadline passed: nothing arrived in time
+                                self.request_close(CLOSE_IDLE_TIMEOUT, f"nothing received for {heartbeat:g} s")
+                        finally:
+                            if not scope.cancel_called:
+                                scope.deadline = math.inf
                 except ConnectionEnded:
                     pass
                 except Exception:
                     log.exception("WebSocket session on %s from %s failed", self.path, self.remote)
                     self.request_close(1011, "internal error")
                 finally:
+                    if reader is not None:
+                        reader.frames_ended()
                     self.request_close(CLOSE_NORMAL, "")
-                    for scope in list(self._helpers or ()):
-                        scope.cancel()
+                    for helper in list(self._helpers or ()):
+                        helper.cancel()
                     self._session_over = True
                     if self._room is not None:
                         self._room.unpark_all()
@@ -306,7 +314,7 @@ class WsConnection:
     async def _writer(self) -> None:
         """Send what is queued, then end (an idle connection holds no writer task; the next queued
         frame starts one). Once the session is over and the outbox empty, send the close frame.
-        Shielded: a close cancels the connection's nursery (`serve_frames`), and what is queued
+        Shielded: a close cancels the connection's nursery (the frame loop of `run`), and what is queued
         still goes out first, for at most FLUSH_TIMEOUT (the server's sends are shielded anyway)."""
         websocket = self.websocket
         outbox = self._outbox

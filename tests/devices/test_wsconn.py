@@ -152,10 +152,28 @@ async def test_each_frame_hands_every_frame_on_and_ends_like_receive(autojump_cl
     assert idle_ws.closed_with[0] == 4009 and trio.current_time() - began == 30
 
 
-async def test_serve_frames_lets_a_handler_finish_and_flushes_before_the_close(autojump_clock):
+class Reader:
+    """A session's FrameReader: records frames, and when the frames ended."""
+
+    def __init__(self, conn, on_frame=None):
+        self.conn = conn
+        self.frames: list = []
+        self.ended_with = None
+        self._on_frame = on_frame
+
+    async def on_frame(self, data):
+        self.frames.append((data, trio.current_time()))
+        if self._on_frame is not None:
+            await self._on_frame(data)
+
+    def frames_ended(self):
+        self.ended_with = (self.conn.close_code, trio.current_time())
+
+
+async def test_a_reader_gets_every_frame_and_a_handler_under_way_finishes_before_the_close(autojump_clock):
     ws = FakeWebsocket()
     conn = WsConnection(ws, heartbeat=90.0, queue_size=4)
-    ended, helper = [], []
+    helper = []
 
     async def handle(frame):
         await conn.send("ack")
@@ -169,13 +187,11 @@ async def test_serve_frames_lets_a_handler_finish_and_flushes_before_the_close(a
         finally:
             helper.append("ended")
 
+    reader = Reader(conn, handle)
+
     async def session(c):
         c.spawn(deliver)
-        try:
-            await c.serve_frames(handle)
-        except ConnectionEnded as exc:
-            ended.append(exc.code)
-            raise
+        return reader
 
     async def peer():
         await trio.sleep(10)
@@ -184,22 +200,19 @@ async def test_serve_frames_lets_a_handler_finish_and_flushes_before_the_close(a
     async with trio.open_nursery() as nursery:
         nursery.start_soon(peer)
         await conn.run(session)
-    assert ended == [4002] and helper == ["handled", "ended"]
+    assert reader.frames == [("store me", 10)] and reader.ended_with == (4002, 11)
+    assert helper == ["handled", "ended"]
     assert ws.sent == ["ack"] and ws.closed_with == (4002, "superseded")
 
 
-async def test_serve_frames_close_request_and_heartbeat_end_the_wait(autojump_clock):
+async def test_a_close_request_and_the_heartbeat_end_a_reader_s_wait(autojump_clock):
     ws = FakeWebsocket()
     conn = WsConnection(ws, heartbeat=90.0, queue_size=4)
-    ended = []
+    reader = Reader(conn)
 
     async def session(c):
         c.send_nowait("queued before the close")
-        try:
-            await c.serve_frames(lambda frame: trio.sleep(0))
-        except ConnectionEnded as exc:
-            ended.append((exc.code, trio.current_time()))
-            raise
+        return reader
 
     async def closer():
         await trio.sleep(5)
@@ -208,20 +221,36 @@ async def test_serve_frames_close_request_and_heartbeat_end_the_wait(autojump_cl
     async with trio.open_nursery() as nursery:
         nursery.start_soon(closer)
         await conn.run(session)
-    assert ended == [(1001, 5)]
+    assert reader.ended_with == (1001, 5)
     assert ws.sent == ["queued before the close"] and ws.closed_with == (1001, "server going away")
 
     idle_ws = FakeWebsocket()
     idle = WsConnection(idle_ws, heartbeat=32.0)
+    idle_reader = Reader(idle)
     began = trio.current_time()
 
     async def peer():
         await trio.sleep(20)
         await idle_ws.inbox_send.send("one frame")
 
+    async def idle_session(c):
+        return idle_reader
+
     async with trio.open_nursery() as nursery:
         nursery.start_soon(peer)
-        await idle.run(lambda c: c.serve_frames(lambda frame: trio.sleep(0)))
+        await idle.run(idle_session)
     # The heartbeat ends it 32 s after the last frame, up to a sixteenth of it late.
-    assert idle_ws.closed_with[0] == 4009
-    assert 20 + 32 <= trio.current_time() - began <= 20 + 32 + 2
+    assert idle_ws.closed_with[0] == 4009 and idle_reader.frames == [("one frame", began + 20)]
+    assert 20 + 32 <= idle_reader.ended_with[1] - began <= 20 + 32 + 2
+
+
+async def test_on_end_is_called_however_the_connection_ended(autojump_clock):
+    ended = []
+
+    class Gone(FakeWebsocket):
+        async def accept(self, subprotocol=None, keep_request=True):
+            raise ConnectionEnded(None, "the client left during the handshake")
+
+    await WsConnection(Gone(), heartbeat=10.0).run(lambda c: trio.sleep(0), on_end=lambda: ended.append("gone"))
+    await WsConnection(FakeWebsocket(), heartbeat=10.0).run(lambda c: trio.sleep(1), on_end=lambda: ended.append("done"))
+    assert ended == ["gone", "done"]

@@ -249,10 +249,11 @@ class DeviceSession:
             self.conn.request_close(CLOSE_BAD_MESSAGE, f"{self.errors} bad messages in a row")
 
     # -- the session --------------------------------------------------------------------------------------
-    async def serve(self, conn: WsConnection) -> None:
-        """The whole connection: the first frame (within `devices.register_timeout`) fixes the dialect;
-        terminals go to their own session, a device waits for a registration slot, registers, then
-        its frames are read until the connection ends."""
+    async def serve(self, conn: WsConnection) -> "DeviceSession | None":
+        """Up to the registration: the first frame (within `devices.register_timeout`) fixes the
+        dialect; terminals go to their own session, a device waits for a registration slot and
+        registers. A registered session is handed back: the connection then gives it every frame
+        (`on_frame`) until it ends (`frames_ended`), with nothing of this method waiting along."""
         core = self.core
         cfg = core.settings.devices
         now = trio.current_time()
@@ -283,21 +284,31 @@ class DeviceSession:
         self.dialect = dialect
         self.codec = device_xml if dialect == "xml" else device_json
         self.session_id = self.presence.new_session_id()
+        handed_over = False
         try:
             accepted = await self._register(first, deadline)
             slot.release()  # the registration is over, accepted or not
             self.ticket.registered()
             if accepted:
                 self.wake()
-                await conn.serve_frames(self._on_frame)
+                handed_over = True
+                return self  # the connection hands this session every later frame (on_frame)
         except ConnectionEnded:
             pass
         finally:
             slot.release()
-            if self._attached:
-                reason = conn.close_reason or "connection closed"
-                seen = datetime.fromtimestamp(self.last_frame, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-                self.presence.detach(self, reason=reason, code=conn.close_code, last_seen=seen)
+            if not handed_over:
+                self.frames_ended()
+        return None
+
+    def frames_ended(self) -> None:
+        """The connection is over (or the registration failed): end the device's presence."""
+        if self._attached:
+            self._attached = False
+            conn = self.conn
+            reason = conn.close_reason or "connection closed"
+            seen = datetime.fromtimestamp(self.last_frame, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            self.presence.detach(self, reason=reason, code=conn.close_code, last_seen=seen)
 
     async def _register(self, frame, deadline: float) -> bool:
         while True:
@@ -412,6 +423,8 @@ class DeviceSession:
 
     _handlers = {Telemetry: _telemetry, Event: _event, Attendance: _attendance, Ping: _ping,
                  CommandResult: _command_result, Register: _register_again}
+
+    on_frame = _on_frame  # (FrameReader, gatewayd/web/wsconn.py)
 
     # -- commands -----------------------------------------------------------------------------------------
     async def _deliver_commands(self) -> None:
