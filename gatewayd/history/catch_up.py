@@ -25,6 +25,7 @@ from typing import Callable, Collection
 import orjson
 
 from ..journal.reader import CorruptJournal, JournalReader
+from ..logs import level_name, setup_logging
 from .writer import HistoryWriter, open_writer
 
 log = logging.getLogger("gatewayd.history")
@@ -112,7 +113,8 @@ async def run_child(store: Path, journal_dir: Path, until_seq: int, comm_types: 
 
     request = orjson.dumps({"store": str(store), "journal": str(journal_dir), "until": until_seq,
                             "comm_types": None if comm_types is None else sorted(comm_types),
-                            "batch": batch_size or CATCH_UP_BATCH, "parent": os.getpid()})
+                            "batch": batch_size or CATCH_UP_BATCH, "parent": os.getpid(),
+                            "log_level": level_name(logging.getLogger().getEffectiveLevel())})
     stall_seconds = stall_seconds or STALL_SECONDS
     failure = None
     async with trio.open_nursery() as nursery:
@@ -158,13 +160,13 @@ def _stored_as_records(record) -> list:
 
 
 def main() -> int:
-    """The child: one JSON request on stdin (store, journal, until, comm_types, batch, parent);
+    """The child: one JSON request on stdin (store, journal, until, comm_types, batch, parent, log_level);
     prints `applied SEQ` as it goes and `done SEQ` at the end."""
     request = orjson.loads(sys.stdin.buffer.read())
     parent = request["parent"]
     if os.getppid() != parent:  # the daemon died before this process got going
         raise SystemExit("gatewayd history catch-up: the daemon is gone")
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging(request["log_level"])
     comm_types = request["comm_types"]
     writer = open_writer(Path(request["store"]), _stored_as_records if comm_types else None,
                          frozenset(comm_types or ()))

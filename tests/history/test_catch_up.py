@@ -121,7 +121,7 @@ def test_a_child_killed_mid_way_leaves_a_store_the_next_start_completes(tmp_path
     lock.acquire()
     types = sorted(comm_tables().comm_mappers)
     request = orjson.dumps({"store": str(schema.store_path(state)), "journal": str(state / "journal"),
-                            "until": last, "comm_types": types, "batch": 20, "parent": os.getpid()})
+                            "until": last, "comm_types": types, "batch": 20, "parent": os.getpid(), "log_level": "warning"})
     child = subprocess.Popen(catch_up.child_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              env=catch_up._child_environment(), pass_fds=(lock.fileno(),))
     try:
@@ -166,7 +166,8 @@ def test_a_child_whose_daemon_is_gone_writes_nothing(tmp_path):
     state = tmp_path / "state"
     last = _write_journal(state, 200)
     request = orjson.dumps({"store": str(schema.store_path(state)), "journal": str(state / "journal"),
-                            "until": last, "comm_types": [], "batch": 20, "parent": os.getpid() + 1_000_000})
+                            "until": last, "comm_types": [], "batch": 20, "parent": os.getpid() + 1_000_000,
+                            "log_level": "warning"})
     done = subprocess.run(catch_up.child_command(), input=request, capture_output=True,
                           env=catch_up._child_environment(), timeout=60)
     assert done.returncode != 0 and b"daemon is gone" in done.stderr
