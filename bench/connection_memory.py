@@ -1,13 +1,13 @@
 """Where the memory of one registered WebSocket device goes: a tracemalloc breakdown per connection,
 the stack (hypercorn, h11, wsproto, trio, the standard library) beside ours (gatewayd).
 
-    .venv/bin/python bench/connection_memory.py [--devices 500] [--top 6] [--references bare,bare-noping,wsproto]
+    .venv/bin/python bench/connection_memory.py [--devices 500] [--top 6] [--callers] [--references bare,bare-ping,wsproto]
 
 gatewayd runs in this process under tracemalloc (127.0.0.1, port chosen by the system); the devices
 connect from a bench/connections_ws.py worker process, so no client allocation is counted. Python
 allocations only: RSS (bench/connections_ws.py) also holds the kernel-side and allocator overhead.
 The same clients then hold connections on references served the same way (bench/raw_server.py's
-applications): hypercorn with a bare ASGI app, the same without hypercorn's ping task, and wsproto
+applications): hypercorn with a bare ASGI app, the same with hypercorn's ping task, and wsproto
 on a plain trio stream, so the figures show what the server stack costs before any of ours.
 """
 
@@ -56,9 +56,9 @@ def _where(filename: str) -> str:
     return path.name
 
 
-async def _held(port: int, creds: Path, devices: int) -> tuple[str, tracemalloc.Snapshot, tracemalloc.Snapshot]:
+async def _held(port: int, creds: Path, devices: int, depth: int = 1) -> tuple[str, tracemalloc.Snapshot, tracemalloc.Snapshot]:
     """Snapshots before and with `devices` registered connections held on 127.0.0.1:`port`."""
-    tracemalloc.start(1)
+    tracemalloc.start(depth)
     before = tracemalloc.take_snapshot()
     worker = spawn_worker(str(ROOT / "bench" / "connections_ws.py"),
                           [f"ws://127.0.0.1:{port}/ws", str(creds), "0", str(devices), "3600", "200"])
@@ -80,7 +80,29 @@ def _by_owner(before, after) -> Counter:
     return by_owner
 
 
-async def measure_gatewayd(devices: int, top: int) -> float:
+PLUMBING = {"trio", "stdlib", "attr", "outcome", "sniffio", "?"}
+
+
+def _caller(traceback: tracemalloc.Traceback) -> str:
+    """The most recent frame outside the plumbing (trio, the standard library): the line whose
+    connection, task or cancel scope made the allocation."""
+    for frame in reversed(list(traceback)):
+        if owner(frame.filename) not in PLUMBING and not frame.filename.startswith("<"):
+            return f"{_where(frame.filename)}:{frame.lineno}"
+    frame = traceback[-1]
+    return f"{_where(frame.filename)}:{frame.lineno}"
+
+
+def _print_callers(before, after, devices: int, top: int) -> None:
+    by_caller: Counter = Counter()
+    for stat in after.compare_to(before, "traceback"):
+        by_caller[_caller(stat.traceback)] += stat.size_diff
+    print(f"  by calling line (the innermost frame outside trio and the standard library):")
+    for where, size in by_caller.most_common(top):
+        print(f"    {size / devices:7.0f} B  {where}")
+
+
+async def measure_gatewayd(devices: int, top: int, callers: bool = False) -> float:
     from gatewayd import config
     from gatewayd.gateway import serve
 
@@ -96,7 +118,8 @@ async def measure_gatewayd(devices: int, top: int) -> float:
             core = await nursery.start(lambda task_status: serve(settings, handle_signals=False,
                                                                   task_status=task_status))
             await trio.sleep(0.5)
-            line, before, after = await _held(core.http_port, Path(tmp) / "devices.json", devices)
+            line, before, after = await _held(core.http_port, Path(tmp) / "devices.json", devices,
+                                              depth=40 if callers else 1)
             by_owner = _by_owner(before, after)
             total = sum(by_owner.values())
             print(f"gatewayd: {devices} devices registered ({line}); Python allocations per connection "
@@ -114,13 +137,15 @@ async def measure_gatewayd(devices: int, top: int) -> float:
                 for stat in sorted(lines, key=lambda st: -st.size_diff)[:top]:
                     frame = stat.traceback[0]
                     print(f"    {stat.size_diff / devices:7.0f} B  {_where(frame.filename)}:{frame.lineno}")
+            if callers:
+                _print_callers(before, after, devices, top)
             core.stopping.set()
     return total / devices
 
 
 REFERENCES = {
-    "bare": "hypercorn + bare ASGI app (the daemon's hypercorn settings)",
-    "bare-noping": "the same without hypercorn's per-connection ping task (websocket_ping_interval off)",
+    "bare": "hypercorn + bare ASGI app (the daemon's hypercorn settings: no per-connection ping task)",
+    "bare-ping": "the same with hypercorn's per-connection ping task (websocket_ping_interval 20 s, read_timeout 60 s)",
     "wsproto": "wsproto on a trio socket stream, one task per connection, no hypercorn",
 }
 
@@ -145,8 +170,8 @@ async def measure_reference(kind: str, devices: int) -> float:
                 config = _hypercorn_config(Settings())
                 config.bind = ["127.0.0.1:0"]
                 config.backlog = 1024
-                if kind == "bare-noping":
-                    config.websocket_ping_interval = None
+                if kind == "bare-ping":
+                    config.websocket_ping_interval, config.read_timeout = 20, 60
                 binds = await nursery.start(lambda task_status: hypercorn_serve(raw_server.bare_app, config,
                                                                                 task_status=task_status))
                 port = int(binds[0].rsplit(":", 1)[1])
@@ -156,8 +181,8 @@ async def measure_reference(kind: str, devices: int) -> float:
     return sum(_by_owner(before, after).values()) / devices
 
 
-async def measure(devices: int, top: int, references: list[str]) -> None:
-    ours = await measure_gatewayd(devices, top)
+async def measure(devices: int, top: int, references: list[str], callers: bool) -> None:
+    ours = await measure_gatewayd(devices, top, callers)
     if references:
         print(f"references, same clients, same run (Python allocations per connection):")
     for kind in references:
@@ -169,7 +194,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--devices", type=int, default=500)
     parser.add_argument("--top", type=int, default=6, help="largest allocating lines shown, ours and the stack's")
-    parser.add_argument("--references", default="bare,bare-noping,wsproto",
+    parser.add_argument("--callers", action="store_true",
+                        help="also attribute every allocation to its calling line outside trio and the standard "
+                             "library (deep tracebacks: slower)")
+    parser.add_argument("--references", default="bare,bare-ping,wsproto",
                         help=f"comma-separated, from {', '.join(REFERENCES)} ('' for none)")
     args = parser.parse_args()
     raise_nofile(args.devices + 1000)
@@ -178,7 +206,7 @@ def main() -> None:
     unknown = set(references) - set(REFERENCES)
     if unknown:
         parser.error(f"unknown references: {', '.join(sorted(unknown))}")
-    trio.run(measure, args.devices, args.top, references)
+    trio.run(measure, args.devices, args.top, references, args.callers)
     print(f"took {time.monotonic() - began:.0f} s")
 
 

@@ -6,8 +6,9 @@ Writes a journal (through the real encoder) holding `--punches` attendance punch
 100, as terminals send them) and `--values` telemetry values (`--keys` per message) from 100
 devices plus one "chart" device that reports once a minute, all spread over the last `--days`
 days. Then, in this process, it times the replay of that journal (`runtime.load_state`, the
-reference) and the history store's catch-up over the same records (what a start after a long stop
-or `gatewayd history rebuild` costs). Then it starts `gatewayd serve` on an empty state directory and on
+reference) and the history store's catch-up over the same records, once in this process (a worker
+thread's way) and once in a child process (how the daemon applies a long stretch at start or in
+`gatewayd history rebuild`), wall time and CPU time per record. Then it starts `gatewayd serve` on an empty state directory and on
 that journal (without a store: the first start replays the journal and builds the store), then
 once more (a restart from the snapshot the first one wrote), and reports, from the outside:
 - RSS of the daemons (target: within 10 MiB of the empty one: nothing of the history in memory);
@@ -124,14 +125,15 @@ def write_journal(directory: Path, punches: int, values: int, keys: int, days: f
             "bytes": sum(p.stat().st_size for p in directory.iterdir())}
 
 
-def catch_up(state_dir: Path) -> tuple[int, float]:
-    """The history store built from the journal the way the daemon does it at start."""
-    from gatewayd.history.service import CATCH_UP_BATCH
+def catch_up(state_dir: Path) -> tuple[int, float, float]:
+    """The history store built from the journal in this process (a worker thread's way).
+    Returns (records, seconds, CPU seconds)."""
+    from gatewayd.history.catch_up import CATCH_UP_BATCH
     from gatewayd.gateway import comm_tables
 
     tables = comm_tables()
     writer = HistoryWriter(schema.store_path(state_dir), tables.communications, tables.comm_mappers.keys())
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     batch = []
     count = 0
     for record in JournalReader(state_dir / "journal").records():
@@ -142,9 +144,35 @@ def catch_up(state_dir: Path) -> tuple[int, float]:
             batch = []
     writer.apply(batch)
     count += len(batch)
-    elapsed = time.perf_counter() - began
+    elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu
     writer.close()
-    return count, elapsed
+    return count, elapsed, cpu
+
+
+def catch_up_in_child(state_dir: Path, until_seq: int) -> tuple[float, float]:
+    """The same in a child process, as the daemon's first start does it. Returns (seconds, CPU seconds)."""
+    import resource
+
+    import trio
+
+    from gatewayd.history import catch_up as catching_up
+    from gatewayd.gateway import comm_tables
+
+    def children_cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    types = comm_tables().comm_mappers.keys()
+    began, cpu = time.perf_counter(), children_cpu()
+    done = trio.run(lambda: catching_up.run_child(schema.store_path(state_dir), state_dir / "journal", until_seq,
+                                                 types))
+    assert done, "the catch-up child failed"
+    return time.perf_counter() - began, children_cpu() - cpu
+
+
+def _drop_store(state_dir: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        schema.store_path(state_dir).with_name(schema.FILENAME + suffix).unlink(missing_ok=True)
 
 
 def api_key(state_dir: Path) -> str:
@@ -184,13 +212,17 @@ def main() -> None:
         began = time.perf_counter()
         _, replayed = load_state(state / "journal", cut_tail=False)
         replay_s = time.perf_counter() - began
-        applied, catch_up_s = catch_up(state)
+        applied, catch_up_s, catch_up_cpu = catch_up(state)
         store_bytes = schema.store_path(state).stat().st_size
-        for suffix in ("", "-wal", "-shm"):  # the daemon's first start builds its own (catch-up included)
-            schema.store_path(state).with_name(schema.FILENAME + suffix).unlink(missing_ok=True)
+        _drop_store(state)
+        child_s, child_cpu = catch_up_in_child(state, made["records"])
+        _drop_store(state)  # the daemon's first start builds its own (catch-up included)
         print(f"{'replay (reference)':34} {replayed / replay_s:12,.0f} records/s  ({replay_s:.1f} s)")
-        print(f"{'history store catch-up':34} {applied / catch_up_s:12,.0f} records/s  ({catch_up_s:.1f} s, "
-              f"ratio to replay {replay_s / catch_up_s:.2f})")
+        print(f"{'store catch-up in this process':34} {applied / catch_up_s:12,.0f} records/s  ({catch_up_s:.1f} s, "
+              f"ratio to replay {replay_s / catch_up_s:.2f}; CPU {catch_up_cpu / applied * 1e6:.1f} us/record)")
+        print(f"{'store catch-up in a child process':34} {applied / child_s:12,.0f} records/s  ({child_s:.1f} s, "
+              f"ratio to replay {replay_s / child_s:.2f}; CPU {child_cpu / applied * 1e6:.1f} us/record; "
+              "what a first start does)")
         print(f"{'history store size':34} {store_bytes / 1e6:12,.0f} MB  "
               f"({store_bytes / made['bytes']:.2f} of the journal's bytes)")
 

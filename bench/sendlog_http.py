@@ -6,6 +6,10 @@ processes over keep-alive connections, every request carrying 10 new punches, so
 (and fsyncs) all of them before it answers. Afterwards the journal is read back to check that
 every acknowledged punch is there.
 Usage: python bench/sendlog_http.py [--seconds 5] [--clients 50] [--processes 2] [--rounds 2]
+       [--compare-tree DIR]
+--compare-tree DIR also runs the gatewayd of another checkout (with its own .venv), in the same
+rounds: each round loads raw, this gatewayd and that one in turn, the servers not measured frozen
+(SIGSTOP), and the CPU per request of the two daemons is compared per round (median of the ratios).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import json
 import multiprocessing
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +27,7 @@ import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from statistics import median
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -215,10 +221,35 @@ def _stored_punches(state: Path) -> int:
                if r.type == "attendance.punches")
 
 
-def alternate(script: str, args, client_fn, report) -> tuple[list[dict], list[dict], float, int]:
+def _start_gatewayd(tree: Path, state: Path, config: Path) -> subprocess.Popen:
+    """The gatewayd of a checkout (its own .venv; this interpreter for this checkout)."""
+    python = sys.executable if tree == ROOT else str(tree / ".venv" / "bin" / "python")
+    return subprocess.Popen([python, "-m", "gatewayd", "serve", "--config", str(config), "--state-dir", str(state),
+                             "--host", "127.0.0.1", "--port", "0", "--udp-port", "0"],
+                            cwd=tree, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def _frozen_but(measured: subprocess.Popen, servers: list[subprocess.Popen], fn):
+    """fn() with every server but `measured` stopped (SIGSTOP), so no background work of another
+    server shares the cores during the round."""
+    frozen = [proc for proc in servers if proc is not measured]
+    for proc in frozen:
+        os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        return fn()
+    finally:
+        for proc in frozen:
+            os.kill(proc.pid, signal.SIGCONT)
+
+
+def alternate(script: str, args, client_fn, report, other_results: list | None = None
+              ) -> tuple[list[dict], list[dict], float, int]:
     """Start the raw server (`script --raw-server PORT_FILE`) and gatewayd (auto-accepting terminals)
     in their own processes, load them in turn for `args.rounds` rounds, stop both. Returns the raw
-    and gatewayd results, the fsyncs during gatewayd's rounds and the punches in its journal."""
+    and gatewayd results, the fsyncs during gatewayd's rounds and the punches in its journal. With
+    `args.compare_tree` the gatewayd of that checkout takes part in every round too (its results
+    appended to `other_results`); the servers not measured are frozen meanwhile."""
+    compare_tree = getattr(args, "compare_tree", None)
     with tempfile.TemporaryDirectory(dir=ROOT) as tmp:
         tmp = Path(tmp)
         port_file = tmp / "raw.port"
@@ -227,23 +258,35 @@ def alternate(script: str, args, client_fn, report) -> tuple[list[dict], list[di
         config = tmp / "gatewayd.toml"
         config.write_text('[terminals]\nauto_accept = true\n[log]\nlevel = "warning"\n')
         state = tmp / "state"
-        gateway = subprocess.Popen([sys.executable, "-m", "gatewayd", "serve", "--config", str(config),
-                                    "--state-dir", str(state), "--host", "127.0.0.1", "--port", "0",
-                                    "--udp-port", "0"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        gateway = _start_gatewayd(ROOT, state, config)
+        servers = [raw, gateway]
+        other = None
+        if compare_tree:
+            other = _start_gatewayd(Path(compare_tree).resolve(), tmp / "other-state", config)
+            servers.append(other)
         try:
             _wait_for_file(port_file, raw)
             _wait_for_file(state / "run.json", gateway)
             raw_port = int(port_file.read_text())
             gw_port = json.loads((state / "run.json").read_text())["http_port"]
+            if other is not None:
+                _wait_for_file(tmp / "other-state" / "run.json", other)
+                other_port = json.loads((tmp / "other-state" / "run.json").read_text())["http_port"]
             raw_results, gw_results, fsyncs = [], [], 0.0
             for n in range(args.rounds):
-                raw_results.append(_measured(raw, raw_port, f"raw{n}", args, client_fn))
+                raw_results.append(_frozen_but(raw, servers, lambda: _measured(raw, raw_port, f"raw{n}", args,
+                                                                               client_fn)))
                 before = _metric(gw_port, "gatewayd_journal_fsyncs_total")
-                gw_results.append(_measured(gateway, gw_port, f"gw{n}", args, client_fn))
+                gw_results.append(_frozen_but(gateway, servers, lambda: _measured(gateway, gw_port, f"gw{n}", args,
+                                                                                  client_fn)))
                 fsyncs += _metric(gw_port, "gatewayd_journal_fsyncs_total") - before
+                if other is not None:
+                    other_results.append(_frozen_but(other, servers, lambda: _measured(
+                        other, other_port, f"other{n}", args, client_fn)))
                 report(n, raw_results[-1], gw_results[-1])
         finally:
-            for proc in (raw, gateway):
+            for proc in servers:
+                os.kill(proc.pid, signal.SIGCONT)
                 proc.terminate()
                 try:
                     proc.wait(10)
@@ -260,6 +303,8 @@ def bench_args(doc: str, serve_raw_fn, rounds: int = 2) -> argparse.Namespace | 
     parser.add_argument("--clients", type=int, default=50, help="keep-alive clients (terminals) at once")
     parser.add_argument("--processes", type=int, default=2, help="load generator processes")
     parser.add_argument("--rounds", type=int, default=rounds, help="raw / gatewayd alternations")
+    parser.add_argument("--compare-tree", metavar="DIR",
+                        help="also run the gatewayd of this checkout (its own .venv) in the same rounds")
     parser.add_argument("--raw-server", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.raw_server:
@@ -284,7 +329,8 @@ def main() -> None:
         print(f"  round {n + 1}: raw {raw['rps']:.0f} req/s, gatewayd {gw['rps']:.0f} req/s "
               f"({gw['rps'] / raw['rps']:.0%})")
 
-    raw_results, gw_results, fsyncs, stored = alternate(__file__, args, _client, report)
+    other_results: list[dict] = []
+    raw_results, gw_results, fsyncs, stored = alternate(__file__, args, _client, report, other_results)
 
     def best(results):
         return max(results, key=lambda r: r["rps"])
@@ -308,6 +354,13 @@ def main() -> None:
     print(f"  punches acknowledged {acked * PUNCHES_PER_REQUEST}, found in the journal {stored}")
     print(f"  median ratio gatewayd / raw per round: {ratio:.0%}; targets >= 2000 req/s and >= 50 %: "
           f"{'met' if gw_best['rps'] >= 2000 and ratio >= 0.5 else 'NOT met'}")
+    if other_results:
+        ours = [r["cpu_per_request"] * 1e6 for r in gw_results]
+        theirs = [r["cpu_per_request"] * 1e6 for r in other_results]
+        ratios = [o / t for o, t in zip(ours, theirs)]
+        print(f"  server CPU per request, this gatewayd vs {args.compare_tree}, per round: "
+              + ", ".join(f"{o:.0f}/{t:.0f}" for o, t in zip(ours, theirs))
+              + f" us; medians {median(ours):.0f} vs {median(theirs):.0f} us, median ratio {median(ratios):.2f}")
     if stored < acked * PUNCHES_PER_REQUEST:
         sys.exit("an acknowledged punch is missing from the journal")
 

@@ -19,6 +19,9 @@ from typing import Any, Callable, Iterable, Mapping
 # record -> iterable of Communication; record -> Action or None (gatewayd.connectors.monitor.resiot)
 CommMapper = Callable[[Any], Iterable[Any]]
 ActionMapper = Callable[[Any], Any]
+# record -> [(CommHead, encode)], encode(record, zone) -> the envelope's JSON text: the live stream's
+# fast form of a comm mapper, for busy record types (the same communications, the same text).
+EnvelopeMapper = Callable[[Any], list]
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,8 @@ class Comms:
     communications: Mapping[str, CommMapper] = field(default_factory=dict)
     actions: Mapping[str, ActionMapper] = field(default_factory=dict)
     tx_handlers: tuple[Any, ...] = ()
+    # Optional, per record type that `communications` maps too (see EnvelopeMapper).
+    envelopes: Mapping[str, EnvelopeMapper] = field(default_factory=dict)
 
 
 def each(record_types: Iterable[str], mapper: Callable) -> dict[str, Callable]:
@@ -39,15 +44,20 @@ class CommTables:
     """Every connector's mappers and TX handlers, merged; never changed once built. A record costs
     one dict lookup per table."""
 
-    __slots__ = ("comm_mappers", "action_mappers", "tx_handlers")
+    __slots__ = ("comm_mappers", "action_mappers", "tx_handlers", "envelope_mappers")
 
     def __init__(self, parts: Iterable[Comms] = ()):
         comm_mappers: dict[str, CommMapper] = {}
         action_mappers: dict[str, ActionMapper] = {}
+        envelope_mappers: dict[str, EnvelopeMapper] = {}
         tx_handlers: list[Any] = []
         for part in parts:
             _merge(comm_mappers, part.communications, "communication")
             _merge(action_mappers, part.actions, "action")
+            _merge(envelope_mappers, part.envelopes, "envelope")
+            for record_type in part.envelopes:
+                if part.communications.get(record_type) is None:
+                    raise ValueError(f"an envelope mapper for {record_type!r} without its comm mapper")
             tx_handlers.extend(part.tx_handlers)
         names = [h.connector for h in tx_handlers]
         if len(set(names)) != len(names):
@@ -55,6 +65,7 @@ class CommTables:
         # Plain dicts, not read-only views: a view's lookup costs 40 % more, per record and stream.
         self.comm_mappers: dict[str, CommMapper] = comm_mappers
         self.action_mappers: dict[str, ActionMapper] = action_mappers
+        self.envelope_mappers: dict[str, EnvelopeMapper] = envelope_mappers
         self.tx_handlers: tuple[Any, ...] = tuple(tx_handlers)
 
     @classmethod

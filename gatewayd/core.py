@@ -47,6 +47,9 @@ class Core:
         self.access = AccessService(self)
         self.extras: dict[str, Any] = {}
         self.http_port: int | None = None
+        # The state directory's JournalLock (open_core sets it); a child process that writes to the
+        # state directory for the daemon holds it too.
+        self.journal_lock = None
         self.connectors = tuple(connectors)
         self.operations = ops.table([*GROUND_OPERATIONS, *(spec for c in self.connectors for spec in c.operations)])
         # The connectors' monitoring mappers and TX handlers, merged (read-only from here on).

@@ -118,11 +118,15 @@ def _hypercorn_config(settings: Settings) -> HypercornConfig:
     cfg.graceful_timeout = settings.server.graceful_timeout
     cfg.websocket_max_message_size = settings.devices.max_frame_bytes
     cfg.h11_max_incomplete_size = 16 * 1024
+    # Requests whose headers do not complete within keep_alive_timeout are cut (slowloris), and
+    # bodies are the application's (BODY_TIMEOUT, gatewayd/web/app.py). No read_timeout: it would
+    # also cut WebSockets that only listen, and keeping those within it took a ping task per
+    # connection (3 KB each). Dead peers are found by the kernel instead (keep-alive and
+    # TCP_USER_TIMEOUT on the listening socket, inherited by every accepted one); silent ones by
+    # each WebSocket's own heartbeat, or the shared pings of ConnectionSet.ping_periodically.
     cfg.keep_alive_timeout = 75
-    cfg.read_timeout = 60
-    # read_timeout also cuts WebSockets that send nothing (monitors only read): the peer's pongs
-    # to these pings keep them within it, and a peer that stops answering is cut after it.
-    cfg.websocket_ping_interval = 20
+    cfg.read_timeout = None
+    cfg.websocket_ping_interval = None
     cfg.accesslog = None
     cfg.errorlog = logging.getLogger("hypercorn.error")
     if settings.server.certfile:
@@ -240,6 +244,7 @@ async def serve(settings: Settings, config_path: str | None = None, overrides: d
                     if hasattr(service, "run"):
                         await nursery.start(service.run)
                 await nursery.start(control.serve, core)
+                await nursery.start(core.connections.ping_periodically)
                 await nursery.start(partial(
                     worker_serve, wrap_app(app, 16 * 1024 * 1024, None), _hypercorn_config(settings),
                     sockets=_hypercorn_sockets(settings, sock), shutdown_trigger=shutdown.wait))

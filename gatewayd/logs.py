@@ -104,6 +104,11 @@ def parse_level(level: str) -> int:
         ) from None
 
 
+def level_name(level: int) -> str:
+    """The name parse_level takes for `level`, or for the next level above it (e.g. for NOTSET)."""
+    return next((name for name, value in _LEVELS.items() if value >= level), "critical")
+
+
 def setup_logging(
     level: str,
     stream: TextIO | None = None,

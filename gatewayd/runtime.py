@@ -46,6 +46,7 @@ async def open_core(settings: Settings, *, online: bool, connectors: Sequence[Co
         )
         hub = Hub(state, writer, durable_timeout=settings.journal.durable_timeout)
         core = Core(settings, state, hub, writer, online=online, connectors=connectors)
+        core.journal_lock = lock
         await core.history.open()
         async with trio.open_nursery() as nursery:
             await nursery.start(writer.run)

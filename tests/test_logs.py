@@ -8,6 +8,7 @@ import pytest
 from gatewayd.logs import (
     RateLimitedLogger,
     SecretScrubber,
+    level_name,
     parse_level,
     scrub_secrets,
     setup_logging,
@@ -99,6 +100,8 @@ def test_levels():
     with pytest.raises(ValueError, match="unknown log level 'loud'; expected one of debug, info"):
         parse_level("loud")
     assert [syslog_priority(n) for n in (5, 10, 20, 25, 30, 40, 50, 60)] == [7, 7, 6, 6, 4, 3, 2, 2]
+    # a child process is handed the parent's level by name: what parse_level gives back covers it
+    assert [level_name(n) for n in (0, 10, 25, 30, 60)] == ["debug", "debug", "warning", "warning", "critical"]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ Tables
   `telemetry_recent` in bulk (a chart reads one device's range as one contiguous run).
 - `telemetry_hourly`: lowest, highest, total and count per device, key and hour once raw values are past
   `history.telemetry_raw_days`.
-- `punches`: every attendance punch; its id is assigned in arrival order and never reused.
+- `punches`: every attendance punch; its id is assigned in arrival order and never reused (each
+  punch of a record takes one, a resend the store leaves out too: ids may have gaps).
 - `communications`: the records the monitoring stream's items (RX, TX, joins ...) come from, for
   `history.communications_days`: the record's time, seq, type and data (JSON; a telemetry record
   without its payload, which its telemetry row holds), the records of one commit compressed

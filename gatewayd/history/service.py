@@ -25,16 +25,14 @@ from typing import Any, Callable, Collection
 import trio
 
 from ..gctune import release_free_memory
-from ..journal.reader import CorruptJournal, JournalReader
 from ..journal.follow import JournalFollower
 from ..journal.writer import JournalUnavailable
-from . import queries, retention, schema
+from . import catch_up as catching_up, queries, retention, schema
 from .writer import HistoryWriter, _json, open_writer, ts_us
 
 log = logging.getLogger("gatewayd.history")
 
 CURSOR = "history"
-CATCH_UP_BATCH = 5000
 MAX_PENDING = 20_000          # records gathered for one commit at most
 RETENTION_SECONDS = 3600.0
 QUERY_WAIT_SECONDS = 5.0
@@ -146,8 +144,8 @@ class HistoryService:
         legacy_telemetry = getattr(devices, "legacy_telemetry", None)
         started = time.monotonic()
         try:
-            caught_up = await trio.to_thread.run_sync(self._open_blocking, state.seq, legacy_punches,
-                                                      legacy_telemetry)
+            await trio.to_thread.run_sync(self._open_blocking, state.seq, legacy_punches, legacy_telemetry)
+            caught_up = await self._catch_up(state.seq)
         except sqlite3.OperationalError as exc:  # a full disk, an I/O error: start anyway, retry in run()
             self._close_connections()
             self.last_error = str(exc)
@@ -198,7 +196,6 @@ class HistoryService:
             self.writer = open_writer(self.path, self.comm_mapper, self.comm_types)
         if legacy_punches or legacy_telemetry:
             self._import_legacy(legacy_punches, legacy_telemetry)
-        return self.catch_up(until_seq)
 
     def _set_aside(self, reason: str, damaged: bool = True) -> None:
         """Move the store out of the way: a damaged one is kept beside it (one copy) for a post-mortem."""
@@ -246,40 +243,30 @@ class HistoryService:
 
     def catch_up(self, until_seq: int) -> int:
         """Blocking: apply the journal's records after the store's position up to `until_seq`."""
-        writer = self.writer
-        if writer.position >= until_seq:
-            return 0
-        before = writer.position
-        reader = JournalReader(self.core.journal_dir)
-        wants = writer.wants
-        batch = []
-        read_until = writer.position
-        first_seen = None
-        try:
-            for record in reader.records(after_seq=writer.position, until_seq=until_seq):
-                if first_seen is None:
-                    first_seen = record.seq
-                    if record.seq > writer.position + 1:
-                        log.warning("history store: records %d to %d are no longer in the journal; the store "
-                                    "starts after them", writer.position + 1, record.seq - 1)
-                read_until = record.seq
-                if wants(record.type):
-                    batch.append(record)
-                    if len(batch) >= CATCH_UP_BATCH:
-                        writer.apply(batch, read_until)
-                        batch = []
-        except CorruptJournal as exc:
-            # Replay did not need these lines (a snapshot covers them); the store does without them.
-            log.error("history store: the journal cannot be read past seq %d (%s); the store skips to seq %d "
-                      "(see `gatewayd journal verify`)", read_until, exc, until_seq)
-        if batch or read_until > writer.position:
-            writer.apply(batch, read_until)
-        if writer.position < until_seq:
-            writer.conn.execute("BEGIN IMMEDIATE")
-            writer.skip_to(until_seq)
-            writer.conn.execute("COMMIT")
-        self.records_applied += writer.position - before
-        return writer.position - before
+        applied = catching_up.apply_journal(self.writer, self.core.journal_dir, until_seq)
+        self.records_applied += applied
+        return applied
+
+    async def _catch_up(self, until_seq: int) -> int:
+        """Bring the open store to `until_seq`: a long stretch in a child process (see catch_up.py),
+        then the rest, or all of it, in a worker thread. Returns how many seqs the store moved past."""
+        before = self.writer.position
+        # The child stores communications by type; a mapper without its list of types is asked per record.
+        if catching_up.worth_a_child(until_seq - before) and (self.comm_mapper is None or self.comm_types is not None):
+            await trio.to_thread.run_sync(self._close_writer)
+            lock = self.core.journal_lock
+            await catching_up.run_child(self.path, self.core.journal_dir, until_seq,
+                                        None if self.comm_mapper is None else self.comm_types,
+                                        lock_fd=None if lock is None else lock.fileno())
+            self.writer = await trio.to_thread.run_sync(open_writer, self.path, self.comm_mapper, self.comm_types)
+            self.records_applied += self.writer.position - before
+            log.info("history store: %d records applied by a child process", self.writer.position - before)
+        await trio.to_thread.run_sync(self.catch_up, until_seq)
+        return self.writer.position - before
+
+    def _close_writer(self) -> None:
+        self.writer.close()
+        self.writer = None
 
     # -- live -------------------------------------------------------------------------------------
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
@@ -421,12 +408,12 @@ class HistoryService:
         started = time.monotonic()
         until = self.core.hub.fanned_seq
 
-        def build() -> int:
+        def build() -> None:
             self._set_aside(reason, damaged)
             self.writer = open_writer(self.path, self.comm_mapper, self.comm_types)
-            return self.catch_up(until)
 
-        applied = await trio.to_thread.run_sync(build)
+        await trio.to_thread.run_sync(build)
+        applied = await self._catch_up(until)
         release_free_memory()  # what reading the journal again freed
         self._damage = None
         self._opened()

@@ -40,6 +40,19 @@ _PUNCH_COLUMNS = ("id", "seq", "received", "source", "connector", "enrollid", "t
                   "utc_ts", "mode", "inout", "event", "temp", "verifymode", "image_chars", "skew", "held")
 _INSERT_PUNCH = (f"INSERT OR IGNORE INTO punches ({', '.join(_PUNCH_COLUMNS)}) "
                  f"VALUES ({', '.join('?' * len(_PUNCH_COLUMNS))})")
+# Punches go in as multi-row statements of at most this many rows: one SQLite step (and one GIL
+# hand-over by the worker thread) per statement instead of one per punch.
+PUNCH_ROWS_PER_STATEMENT = 200
+_punch_inserts: dict[int, str] = {}
+
+
+def _insert_punches_sql(rows: int) -> str:
+    sql = _punch_inserts.get(rows)
+    if sql is None:
+        one = f"({', '.join('?' * len(_PUNCH_COLUMNS))})"
+        sql = _punch_inserts[rows] = (f"INSERT OR IGNORE INTO punches ({', '.join(_PUNCH_COLUMNS)}) VALUES "
+                                      + ", ".join([one] * rows))
+    return sql
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -87,6 +100,7 @@ class HistoryWriter:
         self._telemetry_rows: list[tuple] = []
         self.telemetry_until = int(self._meta("telemetry_until", 0))  # the newest telemetry time applied (us)
         self._comm_rows: list[tuple] = []
+        self._punch_rows: list[tuple] = []
         self.compressor = zstandard.ZstdCompressor(level=comm_chunks.LEVEL)
         self.next_punch_id = int(self._meta("next_punch_id", 1))
         self.page_size = self.conn.execute("PRAGMA page_size").fetchone()[0]
@@ -132,7 +146,7 @@ class HistoryWriter:
         conn.execute("BEGIN IMMEDIATE")
         try:
             appliers = self._appliers
-            telemetry = appliers[TELEMETRY]
+            telemetry, punches = appliers[TELEMETRY], appliers["attendance.punches"]
             comm_mapper, comm_types = self.comm_mapper, self.comm_types
             if comm_mapper is None:
                 comm_types = ()
@@ -143,10 +157,10 @@ class HistoryWriter:
                     continue
                 record_type = record.type
                 applier = appliers.get(record_type)
-                if applier is telemetry:
-                    telemetry(record)
+                if applier is telemetry or applier is punches:
+                    applier(record)
                 elif applier is not None:
-                    self._flush_telemetry()  # a deletion, say, must see the telemetry before it
+                    self._flush_rows()  # a deletion, say, must see the rows before it
                     applier(record)
                 if record_type in comm_types if comm_types is not None else comm_mapper(record):
                     if record_type == TELEMETRY:
@@ -156,7 +170,7 @@ class HistoryWriter:
                     ts = ts_us(record.ts)
                     comm_rows.append((ts, seq, comm_chunks.line(ts, seq, record_type, text)))
                 position = seq
-            self._flush_telemetry()
+            self._flush_rows()
             if comm_rows:
                 comm_chunks.insert(conn, self.compressor, comm_rows)
             self._move_recent_telemetry()
@@ -174,6 +188,7 @@ class HistoryWriter:
             raise
         finally:
             self._telemetry_rows.clear()
+            self._punch_rows.clear()
             comm_rows.clear()
         self.position = position
         return position
@@ -210,11 +225,19 @@ class HistoryWriter:
         self._telemetry_rows.append((record.seq, self._device_number(data["device_id"]), ts,
                                      data.get("device_ts"), _json(data["payload"])))
 
-    def _flush_telemetry(self) -> None:
+    def _flush_rows(self) -> None:
+        """Insert the telemetry and punch rows gathered since the last flush."""
         if self._telemetry_rows:
             self.conn.executemany("INSERT OR IGNORE INTO telemetry_recent (seq, device, ts, device_ts, payload) "
                                   "VALUES (?, ?, ?, ?, ?)", self._telemetry_rows)
             self._telemetry_rows.clear()
+        rows = self._punch_rows
+        if rows:
+            execute = self.conn.execute
+            for start in range(0, len(rows), PUNCH_ROWS_PER_STATEMENT):
+                part = rows[start:start + PUNCH_ROWS_PER_STATEMENT]
+                execute(_insert_punches_sql(len(part)), [value for row in part for value in row])
+            rows.clear()
 
     def _move_recent_telemetry(self) -> None:
         conn = self.conn
@@ -252,18 +275,23 @@ class HistoryWriter:
             self.conn.execute(f"DELETE FROM {table} WHERE device = ?", (number,))
 
     def _punches(self, record: Record) -> None:
+        """Every punch of the record takes the next id, also one that is stored already (a resend,
+        left out by INSERT OR IGNORE): ids depend only on the records, never on what a batch held."""
         data = record.data
+        seq, received = record.seq, record.ts
         source, connector, tz, held = data["source"], data["connector"], data["tz"], int(bool(data.get("held")))
-        execute = self.conn.execute
+        punch_id = self.next_punch_id
+        append = self._punch_rows.append
         for item in data["punches"]:
             image = item.get("image")
             utc = item["utc"]
-            row = (self.next_punch_id, record.seq, record.ts, source, connector, item["enrollid"], item["time"],
-                   item.get("key_time") or item["time"], tz, utc, datetime.fromisoformat(utc).timestamp(),
-                   item["mode"], item["inout"], item["event"], item.get("temp"), item.get("verifymode"),
-                   len(image) if image else None, int(bool(item.get("skew"))), held)
-            if execute(_INSERT_PUNCH, row).rowcount:  # 0: the same punch is stored already
-                self.next_punch_id += 1
+            time_text = item["time"]
+            append((punch_id, seq, received, source, connector, item["enrollid"], time_text,
+                    item.get("key_time") or time_text, tz, utc, datetime.fromisoformat(utc).timestamp(),
+                    item["mode"], item["inout"], item["event"], item.get("temp"), item.get("verifymode"),
+                    len(image) if image else None, int(bool(item.get("skew"))), held))
+            punch_id += 1
+        self.next_punch_id = punch_id
 
     def _release_held(self, record: Record) -> None:
         self.conn.execute("UPDATE punches SET held = 0 WHERE source = ? AND held = 1", (record.data["sn"],))

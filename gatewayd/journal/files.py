@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import os
 import re
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO, Iterator
 
 _SEGMENT = re.compile(r"^segment-(\d{16})\.jsonl(\.zst)?$")
 COMPRESSED_SUFFIX = ".zst"
@@ -89,7 +91,11 @@ def compress_segment(path: Path) -> Path:
     import zstandard
 
     target = path.with_name(path.name + COMPRESSED_SUFFIX)
-    write_atomically(target, zstandard.ZstdCompressor(level=COMPRESSION_LEVEL).compress(path.read_bytes()))
+    # Streamed: a whole segment and its compressed copy were 19 MiB at once (16 MiB segments), this
+    # takes about 3 MiB for the same CPU time.
+    with open(path, "rb") as source, atomic_writer(target) as handle:
+        zstandard.ZstdCompressor(level=COMPRESSION_LEVEL).copy_stream(source, handle,
+                                                                     size=os.fstat(source.fileno()).st_size)
     path.unlink()
     fsync_directory(path.parent)
     return target
@@ -110,14 +116,18 @@ def fsync_directory(directory: Path) -> None:
 
 def write_atomically(path: Path, data: bytes) -> None:
     """temp file, fsync, rename, fsync the directory: the file is either old or new, never torn."""
+    with atomic_writer(path) as handle:
+        handle.write(data)
+
+
+@contextmanager
+def atomic_writer(path: Path) -> Iterator[BinaryIO]:
+    """A file to write `path`'s new content into, as write_atomically does: in place once the block
+    ends without an exception."""
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    with open(tmp, "wb", opener=lambda name, flags: os.open(name, flags, 0o600)) as handle:
+        yield handle
+        handle.flush()
+        os.fsync(handle.fileno())
     os.replace(tmp, path)
     fsync_directory(path.parent)

@@ -36,6 +36,10 @@ class JournalLock:
         os.write(fd, str(os.getpid()).encode())
         self._fd = fd
 
+    def fileno(self) -> int | None:
+        """The locked file's descriptor while held: a child process given it holds the lock too."""
+        return self._fd
+
     def release(self) -> None:
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)

@@ -22,7 +22,7 @@ import trio
 from werkzeug.datastructures import Headers
 from werkzeug.sansio.request import Request
 
-from .wsbatch import deliver_eagerly, queued_receive
+from .wsbatch import deliver_eagerly, queued_receive, release_handshake
 from .wsconn import ConnectionEnded
 
 Asgi = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
@@ -83,6 +83,7 @@ class AsgiWebSocket:
         if message["type"] != "websocket.connect":
             raise ConnectionEnded(None, "the client left during the handshake")
         await self._send({"type": "websocket.accept", "subprotocol": subprotocol})
+        release_handshake(self._send)
 
     async def refuse(self, status: int, text: str, headers: Iterable[tuple[str, str]] = (), *,
                      content_type: str = "text/plain; charset=utf-8") -> None:

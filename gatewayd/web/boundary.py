@@ -18,7 +18,8 @@ Two layers, because errors come from two places:
   by `GuardedTCPServer`, a subclass whose `run` catches what escapes the parent's `run`, reports
   it (`layer="connection"`) and closes the socket. The patch is process-wide, idempotent and
   carries no state: each connection finds the boundary through the application it serves.
-  `install()` refuses to start the daemon if hypercorn no longer has that seam.
+  `install()` refuses to start the daemon if hypercorn no longer has that seam. The same class
+  shields the close of a connection from a cancellation of the task that ends it.
 """
 
 from __future__ import annotations
@@ -154,6 +155,16 @@ def _guarded_server_class():
                     await self._close_quietly()
                 if cancelled is not None:
                     raise cancelled from None
+
+        async def _close(self) -> None:
+            # hypercorn closes the socket from whichever task ends the connection, often the
+            # application's own after its response (a request whose body never completed, a
+            # `Connection: close`). The framework may have cancelled that task's scope already
+            # (quart-trio does once the disconnect arrives), and the close would then stop at
+            # its first checkpoint and leave the socket open with only a read waiting on it (the
+            # server has no read timeout: see gatewayd/daemon.py). So the close is shielded.
+            with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
+                await super()._close()
 
         async def _close_quietly(self) -> None:
             with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):

@@ -7,7 +7,9 @@ ONE place that reaches behind ASGI: `queued_receive(receive)` takes a frame hype
 queued already, `deliver_eagerly(send)` lets hypercorn queue a busy peer's frames without a
 scheduler turn each, and `hypercorn_stream(send)` finds the hypercorn WebSocket stream
 whose `app_send` is the connection's ASGI `send`, and `BatchSender` hands it several encoded
-messages as one write through the same locked path its own sends take. Each message stays one
+messages as one write through the same locked path its own sends take; `send_ping` writes a
+WebSocket ping the same way (ASGI has no message for one); `release_handshake(send)` lets go of
+the HTTP/1.1 parser hypercorn keeps after the upgrade. Each message stays one
 WebSocket message (one final frame). A client that negotiated no extension gets frames encoded
 once for every client (`SharedText.frame`); otherwise the connection's wsproto encodes each
 message (compression has per-connection state). tests/monitor/test_batched_send.py pins what
@@ -30,7 +32,9 @@ from .wsframe import SharedText
 log = logging.getLogger("gatewayd.ws")
 
 try:
+    import h11
     from hypercorn.protocol.events import Data
+    from hypercorn.protocol.h11 import H11WSConnection
     from hypercorn.protocol.ws_stream import ASGIWebsocketState, WSStream
     from wsproto.connection import ConnectionState
     from wsproto.events import TextMessage
@@ -76,6 +80,53 @@ async def _put_eagerly(send_nowait, send, message) -> None:
         send_nowait(message)
     except trio.WouldBlock:
         await send(message)
+
+
+# A server's ping: FIN + opcode 9, unmasked, no payload (control frames are never compressed, so
+# this fits every connection whatever it negotiated).
+PING_FRAME = b"\x89\x00"
+
+
+async def send_ping(websocket) -> bool:
+    """Write a ping to `websocket` (an `AsgiWebSocket`); False when it cannot be done (closing, or
+    not hypercorn's stream). The peer's pong is consumed by the server."""
+    stream = hypercorn_stream(getattr(websocket, "send_callable", None))
+    if stream is None or not _stream_open(stream):
+        await trio.lowlevel.checkpoint()
+        return False
+    await stream.send(Data(stream_id=stream.stream_id, data=PING_FRAME))
+    return True
+
+
+def _stream_open(stream) -> bool:
+    # Like hypercorn's own send after a close, nothing goes out once the socket is closing.
+    return not stream.closed and stream.state == ASGIWebsocketState.CONNECTED \
+        and stream.connection.state == ConnectionState.OPEN
+
+
+def release_handshake(send) -> bool:
+    """Once a WebSocket is accepted, hypercorn keeps the HTTP/1.1 parser of its handshake (an h11
+    connection: state machine, buffers, ~1.5 KB) behind the connection for answers it never sends
+    again (only a handshake or a refusal goes through it). Drop it; True when done."""
+    stream = hypercorn_stream(send)
+    if stream is None or stream.state != ASGIWebsocketState.CONNECTED:
+        return False
+    protocol = getattr(stream.send, "__self__", None)  # hypercorn's H11Protocol (HTTP/1.1 only)
+    connection = getattr(protocol, "connection", None)
+    if not isinstance(connection, H11WSConnection) or not isinstance(connection.h11_connection, h11.Connection):
+        return False
+    connection.h11_connection = _HANDSHAKE_OVER
+    return True
+
+
+class _HandshakeOver:
+    """Stands in for the dropped h11 connection: nothing may be sent through it any more."""
+
+    def send(self, event):
+        raise RuntimeError("this WebSocket's HTTP/1.1 handshake is over; nothing more goes out as HTTP")
+
+
+_HANDSHAKE_OVER = _HandshakeOver()
 
 
 class BatchSender:
@@ -126,8 +177,5 @@ class BatchSender:
         await stream.send(Data(stream_id=stream.stream_id, data=data))
 
     def _open(self) -> bool:
-        # Like hypercorn's own send after a close, nothing goes out once the socket is closing;
-        # the callers' checkpoint keeps a loop that only sends from spinning.
-        stream = self._stream
-        return not stream.closed and stream.state == ASGIWebsocketState.CONNECTED \
-            and stream.connection.state == ConnectionState.OPEN
+        # The callers' checkpoint keeps a loop that only sends from spinning.
+        return _stream_open(self._stream)

@@ -21,6 +21,8 @@ from typing import Awaitable, Callable
 
 import trio
 
+from .wsbatch import send_ping
+
 log = logging.getLogger("gatewayd.ws")
 
 CLOSE_NORMAL = 1000
@@ -56,10 +58,10 @@ class WsConnection:
     __slots__ = ("websocket", "remote", "path", "subprotocols", "subprotocol", "heartbeat", "send_timeout",
                  "close_code", "close_reason", "_connections", "_outbox", "_queue_size", "_room", "_deadline",
                  "_receive_scope", "_receive_nowait", "_closed", "_done", "_nursery", "_writer_running",
-                 "_close_sent", "_helpers", "_session_over")
+                 "_close_sent", "_helpers", "_session_over", "_pinged")
 
     def __init__(self, websocket, *, heartbeat: float, queue_size: int = 64, send_timeout: float = 10.0,
-                 connections=None):
+                 connections=None, ping: bool = False):
         self.websocket = websocket
         self.remote: str = websocket.remote_addr or ""
         self.path: str = websocket.path
@@ -84,6 +86,7 @@ class WsConnection:
         self._close_sent = False
         self._helpers: set[trio.CancelScope] | None = None
         self._session_over = False
+        self._pinged = ping  # pinged by `connections` now and then (peers that may stay silent for long)
 
     # -- for the session ----------------------------------------------------------------------------
     async def receive(self) -> str | bytes:
@@ -225,6 +228,11 @@ class WsConnection:
                 self._closed = trio.Event()
             await self._closed.wait()
 
+    async def ping(self) -> None:
+        """A WebSocket ping (written beside the writer through the server's locked send path)."""
+        if not self._close_sent:
+            await send_ping(self.websocket)
+
     @property
     def ending(self) -> bool:
         return self.close_code is not None
@@ -252,7 +260,7 @@ class WsConnection:
         self.subprotocol = subprotocol
         await self.websocket.accept(subprotocol=subprotocol)
         if self._connections is not None:
-            self._connections.add(self)
+            self._connections.add(self, ping=self._pinged)
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery

@@ -49,26 +49,33 @@ def dump(conn: sqlite3.Connection) -> dict:
 
 
 def test_punches_are_stored_once_held_ones_released_or_dropped(tmp_path):
-    writer = HistoryWriter(tmp_path / "h.db")
-    writer.apply([
+    records = [
         punches(1, 0, "A", [(1, "2026-06-01 08:00:00"), (2, "2026-06-01 08:01:00")]),
         punches(2, 1, "A", [(1, "2026-06-01 08:00:00"), (3, "2026-06-01 08:02:00")]),  # one resend
         punches(3, 2, "P", [(1, "2026-06-01 08:00:00")], held=True),
         punches(4, 3, "Q", [(1, "2026-06-01 08:00:00")], held=True),
         Record(5, ts(4), "terminal.approved", {"sn": "P"}),
         Record(6, ts(5), "terminal.rejected", {"sn": "Q"}),
-        punches(7, 6, "A", [(4, "2026-06-01 08:03:00")]),
-    ])
+        punches(7, 6, "A", [(4, "2026-06-01 08:03:00"), (4, "2026-06-01 08:03:00")]),  # twice in one record
+    ]
+    writer = HistoryWriter(tmp_path / "h.db")
+    writer.apply(records)
     conn = writer.conn
     stored = [(p.id, p.source, p.enrollid, p.seq) for p in queries.select_punches(conn)]
-    assert stored == [(1, "A", 1, 1), (2, "A", 2, 1), (3, "A", 3, 2), (4, "P", 1, 3), (6, "A", 4, 7)]
+    # Ids go by punch in the records, the resends (3, 8) and the rejected one (6) included.
+    assert stored == [(1, "A", 1, 1), (2, "A", 2, 1), (4, "A", 3, 2), (5, "P", 1, 3), (7, "A", 4, 7)]
+    one_by_one = HistoryWriter(tmp_path / "one_by_one.db")
+    for record in records:
+        one_by_one.apply([record])
+    assert [(p.id, p.seq) for p in queries.select_punches(one_by_one.conn)] == [(i, s) for i, _, _, s in stored]
+    assert one_by_one.next_punch_id == writer.next_punch_id == 9
     many = [(9, f"2026-06-02 {n // 60:02d}:{n % 60:02d}:00", 0, 0) for n in range(2 * queries.PUNCH_KEYS_PER_QUERY)]
     assert queries.punch_seqs(conn, "A", [*many, (1, "2026-06-01 08:00:00", 0, 0), (3, "2026-06-01 08:02:00", 0, 0)]) \
         == {(1, "2026-06-01 08:00:00", 0, 0): (1, False), (3, "2026-06-01 08:02:00", 0, 0): (2, False)}
     assert queries.punch_seqs(conn, "Q", [(1, "2026-06-01 08:00:00", 0, 0)]) == {}  # dropped: its key is free
     assert queries.punch_seqs(conn, "P", [(1, "2026-06-01 08:00:00", 0, 0)]) == {(1, "2026-06-01 08:00:00", 0, 0): (3, False)}
-    assert [p.id for p in queries.select_punches(conn, after=3, limit=1)] == [4]
-    assert [p.id for p in queries.select_punches(conn, sn="A", newest_first=True, limit=2)] == [6, 3]
+    assert [p.id for p in queries.select_punches(conn, after=4, limit=1)] == [5]
+    assert [p.id for p in queries.select_punches(conn, sn="A", newest_first=True, limit=2)] == [7, 4]
     assert writer.position == 7
 
 
@@ -119,7 +126,8 @@ _payloads = st.dictionaries(st.sampled_from(["t", "h", "s"]),
                                       st.booleans()), max_size=3)
 _events = st.one_of(
     st.tuples(st.just("telemetry"), _devices, _payloads),
-    st.tuples(st.just("punch"), st.sampled_from(["A", "P"]), st.integers(1, 4), st.integers(0, 5), st.booleans()),
+    st.tuples(st.just("punch"), st.sampled_from(["A", "P"]),
+              st.lists(st.tuples(st.integers(1, 4), st.integers(0, 5)), min_size=1, max_size=4), st.booleans()),
     st.tuples(st.just("approve"), st.sampled_from(["A", "P"])),
     st.tuples(st.just("reject"), st.sampled_from(["A", "P"])),
     st.tuples(st.just("delete_device"), _devices),
@@ -134,8 +142,9 @@ def _records(events, gaps) -> list[Record]:
         if kind == "telemetry":
             records.append(telemetry(seq, at, event[1], event[2]))
         elif kind == "punch":
-            _, source, enrollid, minute, held = event
-            records.append(punches(seq, at, source, [(enrollid, f"2026-06-01 08:{minute:02d}:00")], held))
+            _, source, items, held = event  # a record may repeat a punch, or one stored already
+            records.append(punches(seq, at, source, [(e, f"2026-06-01 08:{minute:02d}:00") for e, minute in items],
+                                   held))
         elif kind in ("approve", "reject"):
             records.append(Record(seq, ts(at), f"terminal.{'approved' if kind == 'approve' else 'rejected'}",
                                   {"sn": event[1]}))

@@ -93,3 +93,22 @@ async def test_a_follower_catches_up_through_compressed_segments(tmp_path, nurse
         while len(seqs) < 301:
             seqs.extend(r.seq for r in await follower.next_batch())
     assert seqs == list(range(1, 302))
+
+
+def test_a_segment_is_compressed_in_pieces_not_held_whole(tmp_path):
+    import tracemalloc
+
+    path = tmp_path / "segment-0000000000000001.jsonl"
+    lines = b"".join(encode_line(Record(seq, "2026-12-02T00:00:00.000000Z", "test.add",
+                                        {"key": f"k{seq % 977}", "amount": seq})) for seq in range(1, 60_001))
+    path.write_bytes(lines)
+    tracemalloc.start()
+    try:
+        compressed = compress_segment(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(lines) > 4 << 20
+    assert peak < len(lines) // 8, f"{peak} bytes at once for a {len(lines)}-byte segment"
+    assert zstandard.ZstdDecompressor().decompressobj().decompress(compressed.read_bytes()) == lines
+    assert read_segment(compressed) == lines and not path.exists()

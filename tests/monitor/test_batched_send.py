@@ -131,3 +131,18 @@ async def test_without_hypercorn_each_message_is_one_asgi_send_in_order():
     assert not sender.batched and not sender.shared_frames
     await sender.send([SharedText("a"), SharedText("b" * 70_000), SharedText("")])
     assert send.messages == [{"type": "websocket.send", "text": text} for text in ("a", "b" * 70_000, "")]
+
+
+async def test_an_accepted_websocket_keeps_no_http_parser(daemon):
+    """wsbatch.release_handshake: hypercorn's h11 connection of the handshake is let go once the
+    upgrade is accepted, and frames still flow both ways."""
+    import h11
+
+    async with open_monitor(daemon) as ws:
+        conn = await wait_for(lambda: monitor_connection(daemon))
+        stream = wsbatch.hypercorn_stream(conn.ws.send_callable)
+        assert not isinstance(stream.send.__self__.connection.h11_connection, h11.Connection)
+        seqs = await publish_burst(daemon)
+        check([await next_frame(ws) for _ in seqs], seqs)
+        await ws.send_message("{}")  # a TX request it refuses: the read side works too
+        assert (await next_frame(ws))["Result"] == "Fail"

@@ -160,35 +160,3 @@ async def test_monitor_sessions_are_counted_and_released(daemon):
         assert sum(len(b.sessions) for b in monitor.broadcasts.values()) == 2
     from tests.conftest import wait_for
     await wait_for(lambda: sum(len(b.sessions) for b in monitor.broadcasts.values()) == 0)
-
-
-def test_pings_keep_silent_websockets_within_the_read_timeout(tmp_path):
-    from gatewayd.daemon import _hypercorn_config
-    from tests.conftest import make_settings
-
-    cfg = _hypercorn_config(make_settings(tmp_path))
-    assert cfg.websocket_ping_interval and cfg.websocket_ping_interval * 2 < cfg.read_timeout
-
-
-@pytest.fixture
-def fast_timeouts(monkeypatch):
-    """The daemon's HTTP timeouts scaled down 40 times (same ratio of ping interval to read timeout)."""
-    from gatewayd import daemon as daemon_module
-
-    original = daemon_module._hypercorn_config
-
-    def scaled(settings):
-        cfg = original(settings)
-        cfg.read_timeout /= 40
-        cfg.websocket_ping_interval /= 40
-        return cfg
-
-    monkeypatch.setattr(daemon_module, "_hypercorn_config", scaled)
-
-
-async def test_a_monitor_that_only_reads_stays_connected(fast_timeouts, daemon):
-    read_timeout = 60 / 40
-    async with open_monitor(daemon) as ws:
-        await trio.sleep(read_timeout * 2)  # silence longer than the read timeout, on purpose
-        record = await daemon.core.hub.publish(FAKE_RECORD, {})
-        assert (await next_frame(ws))["Seq"] == record.seq

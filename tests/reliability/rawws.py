@@ -25,6 +25,7 @@ class RawWebSocket:
         self.close_code: int | None = None
         self._pending: list[str | bytes] = []
         self._text = ""
+        self.pings = 0  # WebSocket pings the server sent (each answered)
 
     @classmethod
     async def connect(cls, port: int, path: str = "/ws", *, source: str = "127.0.0.1", host: str = "127.0.0.1",
@@ -66,26 +67,36 @@ class RawWebSocket:
         """The next message; raises ConnectionError (close_code set) when the server closed."""
         with trio.fail_after(timeout):
             while not self._pending:
-                if self.close_code is not None:
-                    raise ConnectionError(f"closed with {self.close_code}")
-                data = await self.sock.recv(65536)
-                if not data:
-                    self.close_code = self.close_code or 1006
-                    raise ConnectionError("connection dropped")
-                self.ws.receive_data(data)
-                for event in self.ws.events():
-                    if isinstance(event, TextMessage):
-                        self._text += event.data
-                        if event.message_finished:
-                            self._pending.append(self._text)
-                            self._text = ""
-                    elif isinstance(event, BytesMessage):
-                        self._pending.append(bytes(event.data))
-                    elif isinstance(event, Ping):
-                        await self._send(self.ws.send(event.response()))
-                    elif isinstance(event, CloseConnection):
-                        self.close_code = event.code
+                await self._read()
             return self._pending.pop(0)
+
+    async def wait_pings(self, count: int, timeout: float = 5.0) -> None:
+        """Read (keeping the messages for `receive`) until the server has sent `count` pings."""
+        with trio.fail_after(timeout):
+            while self.pings < count:
+                await self._read()
+
+    async def _read(self) -> None:
+        if self.close_code is not None:
+            raise ConnectionError(f"closed with {self.close_code}")
+        data = await self.sock.recv(65536)
+        if not data:
+            self.close_code = self.close_code or 1006
+            raise ConnectionError("connection dropped")
+        self.ws.receive_data(data)
+        for event in self.ws.events():
+            if isinstance(event, TextMessage):
+                self._text += event.data
+                if event.message_finished:
+                    self._pending.append(self._text)
+                    self._text = ""
+            elif isinstance(event, BytesMessage):
+                self._pending.append(bytes(event.data))
+            elif isinstance(event, Ping):
+                self.pings += 1
+                await self._send(self.ws.send(event.response()))
+            elif isinstance(event, CloseConnection):
+                self.close_code = event.code
 
     async def wait_closed(self, timeout: float = 5.0) -> int | None:
         """Read (and drop) until the server closes; its close code (1006: dropped without one)."""

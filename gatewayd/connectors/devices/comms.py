@@ -4,12 +4,17 @@ and actions, and TX requests for them turned into durable commands."""
 from __future__ import annotations
 
 import json
+from datetime import tzinfo
+from itertools import islice
 from typing import Any, Iterable
+
+import orjson
 
 from ...comm_tables import Comms, each
 from ...journal.record import Record, parse_ts
 from ...ops import OpError
-from ..monitor.resiot import COMM_JOIN, COMM_RX, COMM_TX, COMM_TXCONFIRM, Action, Communication
+from ..monitor.resiot import (COMM_JOIN, COMM_RX, COMM_TX, COMM_TXCONFIRM, Action, CommHead, Communication, json_text,
+                              extra_text, plain_envelope_text, record_dt_text)
 from ..monitor.tx_request import DEFAULT_TX_WINDOW, TxRequest
 
 CONNECTOR = "ws"
@@ -43,6 +48,11 @@ def _uplink(record: Record) -> Iterable[Communication]:
     data = record.data
     if data.get("connector", CONNECTOR) != CONNECTOR:
         return []
+    return [_comm(record, COMM_RX, payload=_json_bytes(data.get("payload", {})), extra=_uplink_extra(record))]
+
+
+def _uplink_extra(record: Record) -> dict[str, Any]:
+    data = record.data
     kind = record.type.split(".", 1)[1]
     extra: dict[str, Any] = {"type": kind}
     if kind == "event":
@@ -51,7 +61,103 @@ def _uplink(record: Record) -> Iterable[Communication]:
         if data.get(key) is not None:
             extra[key] = data[key]
     extra.update({k: v for k, v in _flat(data.get("payload")).items() if k not in extra})
-    return [_comm(record, COMM_RX, payload=_json_bytes(data.get("payload", {})), extra=extra)]
+    return extra
+
+
+# -- the live stream's fast form of an uplink (the same text as _uplink's envelope) ----------------
+def _uplink_heads(record: Record) -> list:
+    data = record.data
+    if data.get("connector", CONNECTOR) != CONNECTOR:
+        return []
+    return [(CommHead(COMM_RX, CONNECTOR, data["device_id"], record.seq), _uplink_envelope)]
+
+
+def _uplink_envelope(record: Record, zone: tzinfo) -> str:
+    data = record.data
+    payload = data.get("payload", {})
+    return plain_envelope_text(COMM_RX, CONNECTOR, data["device_id"], _payload_bytes(payload).hex(),
+                               json_text(_uplink_extra_text(record, payload)), record_dt_text(record.ts, zone),
+                               record.seq)
+
+
+def _uplink_extra_text(record: Record, payload: Any) -> dict[str, str]:
+    """stringified_extra(_uplink_extra(record)) in one pass."""
+    data = record.data
+    kind = record.type.split(".", 1)[1]
+    taken = ["type"]  # the keys before the payload's (those are distinct, so only these can clash)
+    out = {"type": kind}
+    fixed = ("event", "msg_id", "device_ts", "dialect") if kind == "event" else ("msg_id", "device_ts", "dialect")
+    for key in fixed:
+        value = data[key] if key == "event" else data.get(key)
+        if value is None:
+            if key == "event":
+                taken.append(key)  # in the Extra as None, which leaves it out
+            continue
+        taken.append(key)
+        text = value if type(value) is str else extra_text(value)
+        if text is not None:
+            out[key] = text
+    if isinstance(payload, dict):
+        for key, value in (payload.items() if len(payload) <= MAX_EXTRA_FIELDS
+                           else islice(payload.items(), MAX_EXTRA_FIELDS)):
+            if key in taken:
+                continue
+            value_kind = type(value)
+            if value_kind is str:
+                text = value
+            elif value_kind is int or value_kind is float:
+                text = str(value)
+            elif isinstance(value, (dict, list)):
+                continue
+            else:
+                text = extra_text(value)
+                if text is None:
+                    continue
+            out[key if type(key) is str else str(key)] = text
+    return out
+
+
+def _payload_bytes(payload: Any) -> bytes:
+    """_json_bytes(payload), by orjson where it writes the same bytes."""
+    if _orjson_writes_as_json_module(payload):
+        try:
+            return orjson.dumps(payload)
+        except TypeError:  # a lone surrogate, an integer past 64 bits
+            pass
+    return _json_bytes(payload)
+
+
+_PLAIN_SCALARS = (str, int, bool, type(None))
+
+
+def _orjson_writes_as_json_module(value: Any, depth: int = 0) -> bool:
+    """True when orjson writes `value` as _json_bytes does: dicts with text keys, lists, text,
+    integers, booleans, null, and floats that Python writes without an exponent (orjson writes
+    those digit for digit; 1e+16 would be 1e16). Text with a lone surrogate and integers past 64
+    bits make orjson refuse, so they are left to _json_bytes too (the caller falls back)."""
+    kind = type(value)
+    if kind is dict:
+        if depth > 16:
+            return False
+        for key, item in value.items():
+            if type(key) is not str:
+                return False
+            item_kind = type(item)
+            if item_kind in _PLAIN_SCALARS:
+                continue
+            if item_kind is float:
+                if not (1e-4 <= abs(item) < 1e16 or item == 0):
+                    return False
+            elif not _orjson_writes_as_json_module(item, depth + 1):
+                return False
+        return True
+    if kind is list:
+        return depth <= 16 and all(_orjson_writes_as_json_module(item, depth + 1) for item in value)
+    if kind in _PLAIN_SCALARS:
+        return True
+    if kind is float:
+        return 1e-4 <= abs(value) < 1e16 or value == 0
+    return False
 
 
 def _join(record: Record) -> Iterable[Communication]:
@@ -140,6 +246,7 @@ COMMS = Comms(
         "command.sent": _tx,
         "command.acknowledged": _txconfirm,
     },
+    envelopes={"device.telemetry": _uplink_heads, "device.event": _uplink_heads},
     actions=each(_ACTION_RECORDS, _action),
     tx_handlers=(WsTxHandler(),),
 )

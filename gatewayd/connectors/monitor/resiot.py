@@ -206,6 +206,87 @@ def encode_envelope(comm: Communication, local_tz: tzinfo) -> str:
     return data.decode() if data.isascii() and b"\x7f" not in data else compact_json(envelope)
 
 
+def json_text(value: object) -> str:
+    """compact_json(value), by orjson when that writes the same text (see encode_envelope). JSON
+    is written part by part, so an envelope put together from json_text parts is encode_envelope's
+    text."""
+    try:
+        data = _orjson_dumps(value)
+    except TypeError:
+        return compact_json(value)
+    return data.decode() if data.isascii() and b"\x7f" not in data else compact_json(value)
+
+
+# -- envelopes written straight from a record -------------------------------------------------
+# The live stream's fast form for busy record kinds (a device's telemetry): no Communication and
+# no envelope dict, the fixed part of the text kept per device, the time's text per second. It
+# must give encode_envelope's text to the byte (tests/monitor/test_envelope_text.py compares them).
+
+
+class CommHead:
+    """What a stream filter reads of a communication (StreamFilter.matches_comm), and its seq."""
+
+    __slots__ = ("comm_type", "connector", "dev_eui", "seq")
+
+    def __init__(self, comm_type: str, connector: str, dev_eui: str, seq: int):
+        self.comm_type = comm_type
+        self.connector = connector
+        self.dev_eui = dev_eui
+        self.seq = seq
+
+
+_PLAIN_HEADS: dict[tuple[str, str, str], str] = {}
+_MAX_PLAIN_HEADS = 20_000  # devices; past that the table starts again (it is only a cache)
+
+
+def plain_envelope_text(comm_type: str, connector: str, dev_eui: str, payload_hex: str,
+                        extra_text: str, dt_text: str, seq: int) -> str:
+    """encode_envelope's text of a communication with no AppEui, Port, gateways, Reference or
+    Error (comm_rx, comm_join...), from its parts: `extra_text` is json_text of the stringified
+    Extra, `dt_text` format_dt's text of its time."""
+    key = (comm_type, connector, dev_eui)
+    head = _PLAIN_HEADS.get(key)
+    if head is None:
+        if comm_type == COMM_TX or comm_type in _REFERENCED or comm_type in _WITH_ERROR:
+            raise ValueError(f"{comm_type} is not a plain communication")
+        if len(_PLAIN_HEADS) >= _MAX_PLAIN_HEADS:
+            _PLAIN_HEADS.clear()
+        kind = json_text(comm_type)
+        head = _PLAIN_HEADS[key] = (
+            f'{{"CommType":{kind},"MsgType":{kind},"Connector":"{connector.encode("utf-8").hex()}",'
+            f'"AppEui":"","DevEui":{json_text(normalize_device_key(dev_eui))},"Port":"","GatewayEUIs":[],'
+            f'"Payload":"')
+    return f'{head}{payload_hex}","Extra":{extra_text},"DT":"{dt_text}","Seq":{seq}}}'
+
+
+def extra_text(value: object) -> str | None:
+    """What an envelope's Extra shows for one of a communication's `extra` values (None: left out)."""
+    kind = type(value)
+    return str(value) if kind is int or kind is float else _extra_value(value)
+
+
+# (zone, "2026-11-22T03:04:05", the text before the microseconds, the text after them)
+_last_dt: tuple[Any, str, str, str] = (None, "", "", "")
+
+
+def record_dt_text(ts: str, local_tz: tzinfo) -> str:
+    """format_dt of a record's time ("2026-11-22T03:04:05.123456Z" or any ISO 8601 text with an
+    offset). Records come in time order: the text up to the second is kept from the last one."""
+    global _last_dt
+    if len(ts) != 27 or ts[19] != "." or ts[26] != "Z":
+        return format_dt(datetime.fromisoformat(ts), local_tz)
+    zone, second, before, after = _last_dt  # one read: worker threads render too
+    if zone is not local_tz or second != ts[:19]:
+        second = ts[:19]
+        # An offset changes on whole seconds only, and shifts no microseconds.
+        whole = format_dt(datetime.fromisoformat(f"{second}.000000Z"), local_tz)
+        if len(whole) < 27 or whole[19:27] != ".0000000":
+            return format_dt(datetime.fromisoformat(ts), local_tz)  # a year before 1000
+        before, after = whole[:20], whole[26:]
+        _last_dt = (local_tz, second, before, after)
+    return f"{before}{ts[20:26]}{after}"
+
+
 def quote(value: str, limit: int = 32) -> str:
     shown = value if len(value) <= limit else value[:limit] + "..."
     return json.dumps(shown)

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
-from functools import partial
+from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any, Callable, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -25,19 +24,21 @@ Rendered = list[tuple[Any, SharedText]]
 
 
 class _LazyText(SharedText):
-    """A frame whose text is written when first read: a communication no feed selects (a filter
-    asks for comm_rx only, say) is never encoded."""
+    """A frame whose text is written when first read, as encode(item, zone): a communication no
+    feed selects (a filter asks for comm_rx only, say) is never encoded."""
 
-    __slots__ = ("_encode",)
+    __slots__ = ("_encode", "_item", "_zone")
 
-    def __init__(self, encode: Callable[[], str]):
+    def __init__(self, encode: Callable[[Any, tzinfo], str], item: Any, zone: tzinfo):
         self._encode = encode
+        self._item = item
+        self._zone = zone
         self._frame = None
 
     def __getattr__(self, name: str) -> Any:
         if name != "text":
             raise AttributeError(name)
-        text = self.text = self._encode()
+        text = self.text = self._encode(self._item, self._zone)
         return text
 
 
@@ -78,6 +79,8 @@ class StreamKind:
     name: str
     mappers: dict  # record type -> mapper (one of the core's CommTables)
     known_types: Sequence[str] | None  # what `types=` may name (None: anything)
+    # record type -> the fast form of its comm mapper (comm_tables.EnvelopeMapper)
+    envelopes: dict = field(default_factory=dict)
 
     def accepts(self, record: Record) -> bool:
         return record.type in self.mappers
@@ -90,7 +93,10 @@ class StreamKind:
             return []
         try:
             if self.name == "communications":
-                return [(c, _LazyText(partial(encode_envelope, c, zone))) for c in mapper(record)]
+                envelopes = self.envelopes.get(record.type)
+                if envelopes is not None:
+                    return [(head, _LazyText(encode, record, zone)) for head, encode in envelopes(record)]
+                return [(c, _LazyText(encode_envelope, c, zone)) for c in mapper(record)]
             action = mapper(record)
             return [] if action is None else [(action, SharedText(encode_action(action, zone)))]
         except Exception:
@@ -122,7 +128,8 @@ class StreamKind:
 
 def stream_kinds(tables: CommTables) -> dict[str, StreamKind]:
     """The two streams, with the connectors' mappers (core.comms)."""
-    return {"communications": StreamKind("communications", tables.comm_mappers, COMM_TYPES),
+    return {"communications": StreamKind("communications", tables.comm_mappers, COMM_TYPES,
+                                         tables.envelope_mappers),
             "actions": StreamKind("actions", tables.action_mappers, None)}
 
 

@@ -23,7 +23,7 @@ from .session import ReplayFailed, SlowConsumer
 from .tx_dispatch import refuse_tx, submit_tx
 from ...web.asgi_ws import AsgiWebSocket, WsRoute
 from ...web.auth import identify
-from ...web.wsbatch import BatchSender
+from ...web.wsbatch import BatchSender, send_ping
 from ...web.wsconn import ConnectionEnded
 
 log = logging.getLogger("gatewayd.monitor")
@@ -58,7 +58,7 @@ async def _serve(core, ws: AsgiWebSocket, path: str) -> None:
         return
     await ws.accept()
     conn = MonitorConnection(core, ws, stream, monitor.session(stream, flt, since), source, operator.actor)
-    core.connections.add(conn)
+    core.connections.add(conn, ping=True)  # clients only read: pings keep quiet ones connected
     try:
         await conn.serve()
     finally:
@@ -92,6 +92,9 @@ class MonitorConnection:
 
     async def closed(self) -> None:
         await self._done.wait()
+
+    async def ping(self) -> None:
+        await send_ping(self.ws)
 
     async def serve(self) -> None:
         try:

@@ -22,7 +22,7 @@ from . import codec, session
 
 DISCOVERY_PATH = "/router-info"
 TOKEN_FAILURES = "gateway_token"  # failed attempts are limited per source like logins (security.*)
-DATA_HEARTBEAT = 86_400.0  # stations may be silent for long: liveness comes from WebSocket pings
+DATA_HEARTBEAT = 86_400.0  # stations may be silent for long: liveness comes from WebSocket pings (ping=True)
 _HOST = re.compile(r"[A-Za-z0-9.\-]{1,253}(:\d{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:\d{1,5})?")
 
 
@@ -74,7 +74,7 @@ async def data(core, ws: AsgiWebSocket, eui_text: str) -> None:
         else:
             await ws.refuse(403, reason)
         return
-    conn = WsConnection(ws, heartbeat=DATA_HEARTBEAT, queue_size=256, connections=core.connections)
+    conn = WsConnection(ws, heartbeat=DATA_HEARTBEAT, queue_size=256, connections=core.connections, ping=True)
     await conn.run(partial(session.data_connection, station, eui, ws.remote))
 
 
