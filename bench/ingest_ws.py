@@ -1,6 +1,7 @@
 """Telemetry ingest end to end over /ws, beside the raw stack, in the same run (127.0.0.1 only).
 
     .venv/bin/python bench/ingest_ws.py [--connections 100] [--messages 400] [--workers 2] [--rounds 2]
+                                        [--compare-tree DIR] [--no-references]
 
 gatewayd: each frame is decoded and validated, rate-limited, journaled (group commit; the last frame
 of each connection carries an `id`, acknowledged once durable, which also proves every earlier frame
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -124,41 +126,54 @@ def drive(url: str, creds: Path, args, server_pid: int) -> tuple[float, float]:
     return total / took, cpu / total * 1e6
 
 
-def run_gatewayd(tmp: Path, args) -> tuple[list[tuple[float, float]], dict, int]:
-    state = tmp / "state"
-    keys: list[str] = []
-    devices = trio.run(create_devices, state, args.connections, keys)
-    creds = tmp / "devices.json"
-    creds.write_text(json.dumps(devices))
-    config = write_config(tmp, {"log": {"level": "warning"},
-                                "devices": {"rate_per_second": 1e6, "rate_burst": 1_000_000},
-                                "monitor": {"queue_size": 1_000_000}})
-    server = Server(state, config).start()
-    counts = {"frames": 0, "open": False, "closed": None}
-    rates = []
+def run_gatewayd(tmp: Path, args, trees: tuple[Path, ...] = (ROOT,)) -> list[tuple[list[tuple[float, float]], dict, int]]:
+    """Each tree's daemon with its own state and monitoring client, all running at once; their
+    rounds alternate (one round each, the order swapped every round), so a busy shared box weighs on
+    every tree alike. Returns each tree's (rounds, subscriber counts, RSS after)."""
+    sides = []
+    for i, tree in enumerate(trees):
+        side = tmp / f"gatewayd-{i}"
+        side.mkdir()
+        keys: list[str] = []
+        devices = trio.run(create_devices, side / "state", args.connections, keys)
+        creds = side / "devices.json"
+        creds.write_text(json.dumps(devices))
+        config = write_config(side, {"log": {"level": "warning"},
+                                     "devices": {"rate_per_second": 1e6, "rate_burst": 1_000_000},
+                                     "monitor": {"queue_size": 1_000_000}})
+        sides.append({"server": Server(side / "state", config, root=tree), "key": keys[0], "creds": creds,
+                      "counts": {"frames": 0, "open": False, "closed": None}, "rates": [], "rss": 0})
     try:
-        async def with_subscriber() -> None:
+        for side in sides:
+            side["server"].start()
+
+        async def with_subscribers() -> None:
             stop = trio.Event()
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(subscriber, f"ws://127.0.0.1:{server.port}/monitor/communications?key={keys[0]}",
-                                   stop, counts)
+                for side in sides:
+                    nursery.start_soon(subscriber, f"ws://127.0.0.1:{side['server'].port}/monitor/communications"
+                                                   f"?key={side['key']}", stop, side["counts"])
                 with trio.fail_after(10):
-                    while not counts["open"] and counts["closed"] is None:
+                    while not all(side["counts"]["open"] or side["counts"]["closed"] for side in sides):
                         await trio.sleep(0.05)
-                for _ in range(args.rounds):
-                    rates.append(await trio.to_thread.run_sync(drive, f"ws://127.0.0.1:{server.port}/ws", creds, args,
-                                                                 server.pid))
-                with trio.move_on_after(30):  # let the subscriber catch up before counting
-                    while counts["frames"] < args.rounds * args.connections * args.messages \
-                            and counts["closed"] is None:
+                for round_ in range(args.rounds):
+                    for side in (sides if round_ % 2 == 0 else sides[::-1]):
+                        server = side["server"]
+                        side["rates"].append(await trio.to_thread.run_sync(
+                            drive, f"ws://127.0.0.1:{server.port}/ws", side["creds"], args, server.pid))
+                with trio.move_on_after(30):  # let the subscribers catch up before counting
+                    while any(side["counts"]["frames"] < args.rounds * args.connections * args.messages
+                              and side["counts"]["closed"] is None for side in sides):
                         await trio.sleep(0.1)
                 stop.set()
 
-        trio.run(with_subscriber)
-        rss = rss_kib(server.pid)
+        trio.run(with_subscribers)
+        for side in sides:
+            side["rss"] = rss_kib(side["server"].pid)
     finally:
-        server.stop()
-    return rates, counts, rss
+        for side in sides:
+            side["server"].stop()
+    return [(side["rates"], side["counts"], side["rss"]) for side in sides]
 
 
 def run_raw(tmp: Path, args, bare: bool = False) -> list[tuple[float, float]]:
@@ -187,28 +202,42 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=400, help="telemetry frames per connection per round")
     parser.add_argument("--workers", type=int, default=2, help="load-generator processes")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--compare-tree", action="append", default=[], metavar="DIR",
+                        help="also run the daemon of this checkout (with its own .venv), rounds alternating")
+    parser.add_argument("--no-references", action="store_true", help="skip the raw quart-trio and bare ASGI runs")
     args = parser.parse_args()
     raise_nofile(args.connections * 4 + 1000)
     total = args.connections * args.messages
     print(f"{args.connections} connections x {args.messages} telemetry frames ({total} per round), "
           f"{args.workers} generator processes, {args.rounds} rounds, best round reported; {os.cpu_count()} CPUs")
+    trees = (ROOT, *(Path(tree).resolve() for tree in args.compare_tree))
     with temp_dir("gatewayd-bench-ingest-") as tmp:
         tmp = Path(tmp)
-        raw = run_raw(tmp, args)
-        bare = run_raw(tmp, args, bare=True)
-        ours, counts, rss = run_gatewayd(tmp, args)
-    (best_raw, raw_cpu), (best_bare, bare_cpu), (best_ours, our_cpu) = max(raw), max(bare), max(ours)
-    print(f"raw quart-trio receive-only : {best_raw:9.0f} msg/s  (rounds: {', '.join(f'{r:.0f}' for r, _ in raw)}); "
-          f"server CPU {raw_cpu:.0f} us/msg")
-    print(f"raw bare ASGI receive-only  : {best_bare:9.0f} msg/s  (rounds: {', '.join(f'{r:.0f}' for r, _ in bare)}); "
-          f"server CPU {bare_cpu:.0f} us/msg")
-    print(f"gatewayd end to end         : {best_ours:9.0f} msg/s  (rounds: {', '.join(f'{r:.0f}' for r, _ in ours)}); "
-          f"server CPU {our_cpu:.0f} us/msg")
-    print(f"ratio gatewayd / raw        : {best_ours / best_raw:9.1%}  (target >= 70 %); gatewayd / bare ASGI "
-          f"{best_ours / best_bare:.1%} (target >= 45 %); load average now "
-          f"{os.getloadavg()[0]:.1f}")
-    print(f"subscriber: {counts['frames']} of {args.rounds * total} communications received"
-          + (f"; closed: {counts['closed']}" if counts["closed"] else "") + f"; server RSS after: {rss / 1024:.0f} MiB")
+        raw = run_raw(tmp, args) if not args.no_references else []
+        bare = run_raw(tmp, args, bare=True) if not args.no_references else []
+        sides = run_gatewayd(tmp, args, trees)
+    ours, counts, rss = sides[0]
+    best_ours = max(ours)[0]
+    if raw:
+        (best_raw, raw_cpu), (best_bare, bare_cpu) = max(raw), max(bare)
+        print(f"raw quart-trio receive-only : {best_raw:9.0f} msg/s  (rounds: {', '.join(f'{r:.0f}' for r, _ in raw)}); "
+              f"server CPU {raw_cpu:.0f} us/msg")
+        print(f"raw bare ASGI receive-only  : {best_bare:9.0f} msg/s  (rounds: {', '.join(f'{r:.0f}' for r, _ in bare)}); "
+              f"server CPU {bare_cpu:.0f} us/msg")
+    for tree, (rounds, _, _) in zip(trees, sides):
+        best, cpu = max(rounds)
+        label = "gatewayd end to end" if tree == ROOT else f"gatewayd of {tree}"
+        print(f"{label:28s}: {best:9.0f} msg/s  (rounds: {', '.join(f'{r:.0f}' for r, _ in rounds)}); "
+              f"server CPU {cpu:.0f} us/msg (rounds: {', '.join(f'{c:.1f}' for _, c in rounds)}; "
+              f"median {statistics.median(c for _, c in rounds):.1f})")
+    if raw:
+        print(f"ratio gatewayd / raw        : {best_ours / best_raw:9.1%}  (target >= 70 %); gatewayd / bare ASGI "
+              f"{best_ours / best_bare:.1%} (target >= 45 %)")
+    print(f"load average now {os.getloadavg()[0]:.1f}")
+    for tree, (_, side_counts, side_rss) in zip(trees, sides):
+        print(f"subscriber of {'gatewayd' if tree == ROOT else tree}: {side_counts['frames']} of {args.rounds * total} "
+              f"communications received" + (f"; closed: {side_counts['closed']}" if side_counts["closed"] else "")
+              + f"; server RSS after: {side_rss / 1024:.0f} MiB")
 
 
 if __name__ == "__main__":

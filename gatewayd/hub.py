@@ -16,33 +16,104 @@ from .state import State
 log = logging.getLogger("gatewayd.hub")
 
 
+class SubscriptionQueue:
+    """The receive side of a subscription (`Subscription.receive`): receive(), receive_nowait(),
+    `async for` and close(), as a trio memory channel's receive side offers them, but filled by
+    the hub a durable batch at a time, so a batch costs its subscriber one append and at most one
+    wakeup, not a channel send per record."""
+
+    __slots__ = ("_items", "_waiting", "_ended", "_closed")
+
+    def __init__(self) -> None:
+        self._items: deque[Any] = deque()
+        self._waiting = trio.lowlevel.ParkingLot()
+        self._ended = False  # the hub closed its side: what is queued can still be read
+        self._closed = False  # this side was closed: nothing more to read
+
+    def receive_nowait(self) -> Any:
+        if self._closed:
+            raise trio.ClosedResourceError
+        if self._items:
+            return self._items.popleft()
+        if self._ended:
+            raise trio.EndOfChannel
+        raise trio.WouldBlock
+
+    async def receive(self) -> Any:
+        await trio.lowlevel.checkpoint_if_cancelled()
+        try:
+            value = self.receive_nowait()
+        except trio.WouldBlock:
+            while not (self._items or self._ended or self._closed):
+                await self._waiting.park()  # (no timeout: a batch, the end or a close wakes it)
+            return self.receive_nowait()
+        await trio.lowlevel.cancel_shielded_checkpoint()
+        return value
+
+    def __aiter__(self) -> "SubscriptionQueue":
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            return await self.receive()
+        except trio.EndOfChannel:
+            raise StopAsyncIteration from None
+
+    def close(self) -> None:
+        self._closed = True
+        self._items.clear()
+        if self._waiting:
+            self._waiting.unpark_all()
+
+    def _end(self) -> None:
+        self._ended = True
+        if self._waiting:
+            self._waiting.unpark_all()
+
+
 class Subscription:
     """A bounded queue of durable records (with `lines`: (record, its journal line) pairs).
     Overflow ends it: the consumer must resume with `since`."""
 
     def __init__(self, hub: "Hub", size: int, accept: Callable[[Record], bool] | None, lines: bool = False):
         self._hub = hub
-        self._send, self.receive = trio.open_memory_channel[Any](size)
+        self.receive = SubscriptionQueue()
+        # A consumer waiting on an empty queue takes one item on top (as with a trio memory channel).
+        self._size = size
         self._accept = accept
         self._lines = lines
         self.overflowed = False
         # Everything up to this seq was fanned out before we joined; it is in the journal files.
         self.start_after = hub.fanned_seq
 
-    def offer(self, record: Record, line: bytes | None = None) -> None:
-        if self._accept is not None and not self._accept(record):
+    def offer(self, records: Sequence[Record], lines: Sequence[bytes] | None = None) -> None:
+        """Queue the records this subscription accepts, in order; those past its size end it."""
+        queue = self.receive
+        if queue._closed or queue._ended:
+            self.close()
             return
-        try:
-            self._send.send_nowait((record, line) if self._lines else record)
-        except trio.WouldBlock:
+        accept = self._accept
+        if self._lines:
+            pairs = zip(records, lines if lines is not None else repeat(None))
+            items = list(pairs) if accept is None else [pair for pair in pairs if accept(pair[0])]
+        else:
+            items = records if accept is None else [record for record in records if accept(record)]
+        if not items:
+            return
+        queued = queue._items
+        room = self._size - len(queued) + (1 if queue._waiting and not queued else 0)
+        if len(items) > room:
+            queued.extend(items[:room])
             self.overflowed = True
             self.close()
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            self.close()
+            return
+        queued.extend(items)
+        if queue._waiting:
+            queue._waiting.unpark_all()
 
     def close(self) -> None:
         self._hub._subscribers.discard(self)
-        self._send.close()
+        self.receive._end()
 
     def __enter__(self) -> "Subscription":
         return self
@@ -136,10 +207,8 @@ class Hub:
 
     def _fan_out(self, records: Sequence[Record], lines: Sequence[bytes] | None = None) -> None:
         if self._subscribers:
-            subscribers = list(self._subscribers)
-            for record, line in zip(records, lines if lines is not None else repeat(None)):
-                for subscription in subscribers:
-                    subscription.offer(record, line)
+            for subscription in list(self._subscribers):
+                subscription.offer(records, lines)
         self.recent.extend(records)
         self.fanned_seq = records[-1].seq
         if self._fanned:

@@ -118,46 +118,35 @@ def _uplink_extra_text(record: Record, payload: Any) -> dict[str, str]:
 
 
 def _payload_bytes(payload: Any) -> bytes:
-    """_json_bytes(payload), by orjson where it writes the same bytes."""
-    if _orjson_writes_as_json_module(payload):
+    """_json_bytes(payload), by orjson where it writes the same bytes: it does for text, integers,
+    booleans, null, dicts and lists, and for floats that Python writes without an exponent (digit
+    for digit; 1e+16 would be 1e16). What orjson refuses (a key that is not text, text with a lone
+    surrogate, an integer past 64 bits) is left to _json_bytes, and so is any other float."""
+    kind = type(payload)
+    if kind is dict or kind is list:
+        plain = _floats_written_alike(payload.values() if kind is dict else payload, 0)
+    else:
+        plain = kind is not float or 1e-4 <= abs(payload) < 1e16 or payload == 0
+    if plain:
         try:
             return orjson.dumps(payload)
-        except TypeError:  # a lone surrogate, an integer past 64 bits
+        except TypeError:
             pass
     return _json_bytes(payload)
 
 
-_PLAIN_SCALARS = (str, int, bool, type(None))
-
-
-def _orjson_writes_as_json_module(value: Any, depth: int = 0) -> bool:
-    """True when orjson writes `value` as _json_bytes does: dicts with text keys, lists, text,
-    integers, booleans, null, and floats that Python writes without an exponent (orjson writes
-    those digit for digit; 1e+16 would be 1e16). Text with a lone surrogate and integers past 64
-    bits make orjson refuse, so they are left to _json_bytes too (the caller falls back)."""
-    kind = type(value)
-    if kind is dict:
-        if depth > 16:
-            return False
-        for key, item in value.items():
-            if type(key) is not str:
+def _floats_written_alike(items: Iterable[Any], depth: int) -> bool:
+    for item in items:
+        kind = type(item)
+        if kind is float:
+            if not (1e-4 <= abs(item) < 1e16 or item == 0):
                 return False
-            item_kind = type(item)
-            if item_kind in _PLAIN_SCALARS:
-                continue
-            if item_kind is float:
-                if not (1e-4 <= abs(item) < 1e16 or item == 0):
-                    return False
-            elif not _orjson_writes_as_json_module(item, depth + 1):
+        elif kind is dict or kind is list:
+            if depth >= 64 or not _floats_written_alike(item.values() if kind is dict else item, depth + 1):
                 return False
-        return True
-    if kind is list:
-        return depth <= 16 and all(_orjson_writes_as_json_module(item, depth + 1) for item in value)
-    if kind in _PLAIN_SCALARS:
-        return True
-    if kind is float:
-        return 1e-4 <= abs(value) < 1e16 or value == 0
-    return False
+        elif not (kind is str or kind is int or kind is bool or item is None):
+            return False  # a subclass, a tuple...: _json_bytes decides
+    return True
 
 
 def _join(record: Record) -> Iterable[Communication]:
