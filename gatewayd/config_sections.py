@@ -193,10 +193,11 @@ class HistorySettings:
                           doc="The history store's data beyond this size: the oldest day of telemetry and "
                               "communications is dropped until it fits (a history.dropped record says what). "
                               "Punches are never dropped for it.")
-    commit_interval: float = _key(default=1.0, min=0.05, max=60, reload=True,
+    commit_interval: float = _key(default=5.0, min=0.05, max=60, reload=True,
                                   doc="Seconds between the history store's commits (fewer, larger writes for SD cards: "
-                                      "the journal is the durable record, the store catches up from it). "
-                                      "A query waits for at most one early commit.")
+                                      "the journal is the durable record, the store catches up from it). A query "
+                                      "first asks for an early commit of every record durable when it came, and "
+                                      "waits for it (up to 5 s), so it never reads older data.")
 
 
 @dataclass

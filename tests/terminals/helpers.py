@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import trio
+
 from gatewayd import ops
 
 
@@ -16,8 +18,21 @@ async def stored(core, sn: str | None = None) -> list:
 
 
 def stored_now(core, sn: str | None = None) -> list:
-    """What the history store holds right now (for conditions polled with wait_for)."""
+    """What the history store holds right now."""
     return list(core.service("attendance").select(sn=sn))
+
+
+async def wait_stored(core, sn: str, count: int, timeout: float = 10) -> list:
+    """Until the store holds `count` punches of `sn`: each time a record becomes durable the store is
+    asked to apply every durable record (an early commit, as a query does) and the punches counted."""
+    with trio.fail_after(timeout):
+        while True:
+            durable = core.hub.fanned_seq
+            await core.history.wait_applied(durable)
+            punches = stored_now(core, sn)
+            if len(punches) == count:
+                return punches
+            await core.hub.wait_fanned_past(durable)
 
 
 async def stored_keys(core, sn: str | None = None) -> list[tuple]:

@@ -11,7 +11,7 @@ import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
 
 from ..conftest import wait_for
-from .helpers import add_terminal, records_of, stored, stored_keys, stored_now
+from .helpers import add_terminal, records_of, stored, stored_keys, wait_stored
 from .termsim import SimTerminal, punches, quirky
 
 
@@ -39,7 +39,7 @@ async def test_reg_then_backlog_pulled_page_by_page(daemon, nursery):
     await add_terminal(daemon, "WS1", tz="Europe/Rome")
     sim = SimTerminal("WS1", backlog=punches(10))
     nursery.start_soon(sim.run_ws, daemon.ws_url + "/ws")
-    await wait_for(lambda: len(stored_now(daemon.core, "WS1")) == 10)
+    await wait_stored(daemon.core, "WS1", 10)
     reg = sim.replies[0]
     assert reg["ret"] == "reg" and reg["result"] is True and reg["nosenduser"] is True
     assert _commands(sim) == [("getnewlog", True), ("getnewlog", False), ("getnewlog", False),
@@ -145,14 +145,14 @@ async def test_reconnect_after_restart_pulls_the_backlog_once(daemon, nursery):
     sim = SimTerminal("WS6", backlog=punches(4))
     closed: list = []
     nursery.start_soon(lambda: sim.run_ws(daemon.ws_url + "/ws", closed=closed))
-    await wait_for(lambda: len(stored_now(daemon.core, "WS6")) == 4)
+    await wait_stored(daemon.core, "WS6", 4)
     await daemon.restart()
     await wait_for(lambda: closed == [1001])
     assert daemon.core.state.terminals.get("WS6")["online"] is False
     # punched while the server was away; the firmware also offers two old ones again
     sim.backlog = punches(4)[2:] + punches(5, start=datetime(2026, 6, 13, 8, 0))
     nursery.start_soon(sim.run_ws, daemon.ws_url + "/ws")
-    await wait_for(lambda: len(stored_now(daemon.core, "WS6")) == 9)
+    await wait_stored(daemon.core, "WS6", 9)
     await wait_for(lambda: sim.backlog == [])
     keys = await stored_keys(daemon.core, "WS6")
     assert len(keys) == len(set(keys)) == 9
@@ -171,7 +171,7 @@ async def test_pending_terminal_on_the_socket_is_served_once_approved(daemon, nu
             assert request == {"cmd": "getnewlog", "stn": True}
             await ws.send_message(json.dumps({"ret": "getnewlog", "result": True, "count": 2, "from": 0, "to": 1,
                                               "record": sim.backlog}))
-            await wait_for(lambda: len(stored_now(daemon.core, "WS7")) == 5)
+            await wait_stored(daemon.core, "WS7", 5)
     assert daemon.core.state.terminals.get("WS7")["status"] == "accepted"
 
 

@@ -2,7 +2,7 @@
 
 A punch is identified by (source, enrollid, normalised local time, inout, event) — PROTOCOLS.md
 3.1. Every punch is kept in the history store (gatewayd/history), which catches up with the
-journal at start and within about a second while running. The model keeps only
+journal at start and within `history.commit_interval` while running. The model keeps only
 - `recent`: the dedup keys of punches the store may not have yet (key -> seq), so that a resend is
   recognised before the store has it; the store's progress prunes them (`forget_until`). Not kept
   while replaying at start: the store catches up with every replayed record before anything is
