@@ -37,6 +37,7 @@ CLOSE_REGISTER_TIMEOUT = 4008
 CLOSE_IDLE_TIMEOUT = 4009
 
 FLUSH_TIMEOUT = 2.0  # queued frames get this long to go out before the close frame
+BATCH_MOST = 64  # frames handed to a FrameReader in one turn, at most
 
 
 class ConnectionEnded(Exception):
@@ -51,9 +52,13 @@ class ConnectionEnded(Exception):
 class FrameReader(Protocol):
     """What a session may hand back to `WsConnection.run` to be given every later frame."""
 
-    async def on_frame(self, data: str | bytes) -> None: ...
+    async def on_frames(self, frames: list[str | bytes]) -> None: ...
 
     def frames_ended(self) -> None: ...
+
+
+def _nothing_queued():
+    raise trio.WouldBlock
 
 
 class WsConnection:
@@ -218,10 +223,13 @@ class WsConnection:
                   subprotocol: str | None = None, on_end: Callable[[], None] | None = None) -> None:
         """Accept, run `session(self)`, then flush what is queued and close with `close_code`.
 
-        The session may hand back a `FrameReader`: every later frame then goes to its `on_frame`,
-        until the connection ends, and then `frames_ended()` is called. Read that way, a close
-        request interrupts only the wait for the next frame, never an `on_frame` under way (its
-        reply still goes out before the close frame), and nothing of the session waits along: the
+        The session may hand back a `FrameReader`: every later frame then goes to its `on_frames`,
+        oldest first, each turn the frame waited for and every frame the server has queued behind
+        it already (at most BATCH_MOST; those that came before the peer left are handed over
+        first), until the connection ends, and then `frames_ended()` is called. Read that way, a
+        close request interrupts only the wait for the next frames, never an `on_frames` under way
+        (its replies still go out before the close frame; a reader that must stop between frames
+        checks `ending`), and nothing of the session waits along: the
         many long-lived connections (devices) keep one coroutine and no cancel scope of their own
         (the heartbeat is the deadline of the connection's nursery, and a close request cancels
         that nursery while the reader waits; the writer shields itself and still flushes, helper
@@ -251,6 +259,7 @@ class WsConnection:
                         frame_of = getattr(websocket, "frame_of", None)
                         if receive is None or frame_of is None:
                             receive, frame_of = websocket.receive, None
+                        receive_nowait = getattr(websocket, "receive_nowait", None) or _nothing_queued
                         heartbeat = self.heartbeat
                         slack = heartbeat / 16
                         scope = nursery.cancel_scope
@@ -262,12 +271,24 @@ class WsConnection:
                                     data = await receive()
                                 finally:
                                     self._receive_scope = None
-                                if frame_of is not None:
-                                    data = frame_of(data)
+                                frames = [frame_of(data) if frame_of is not None else data]
+                                # ... and every frame the server has queued behind it already: a
+                                # busy peer's frames cost one wait per turn, not one each.
+                                left = None
+                                while len(frames) < BATCH_MOST:
+                                    try:
+                                        frames.append(receive_nowait())
+                                    except trio.WouldBlock:
+                                        break
+                                    except ConnectionEnded as exc:  # the peer left after these frames
+                                        left = exc
+                                        break
                                 self._deadline = deadline = trio.current_time() + heartbeat
                                 if deadline > scope.deadline:
                                     scope.deadline = deadline + slack
-                                await reader.on_frame(data)
+                                await reader.on_frames(frames)
+                                if left is not None:
+                                    raise left
                         except trio.Cancelled:
                             if not scope.cancel_called:
                                 raise  # not this connection's doing (the server is stopping)

@@ -1,6 +1,7 @@
 """WsConnection without a network: heartbeat deadline on a mock clock, close requests, the writer."""
 
 import trio
+import trio.testing
 
 from gatewayd.web.wsconn import ConnectionEnded, WsConnection
 
@@ -153,18 +154,18 @@ async def test_each_frame_hands_every_frame_on_and_ends_like_receive(autojump_cl
 
 
 class Reader:
-    """A session's FrameReader: records frames, and when the frames ended."""
+    """A session's FrameReader: records the frames of each turn, and when the frames ended."""
 
-    def __init__(self, conn, on_frame=None):
+    def __init__(self, conn, on_frames=None):
         self.conn = conn
-        self.frames: list = []
+        self.batches: list = []
         self.ended_with = None
-        self._on_frame = on_frame
+        self._on_frames = on_frames
 
-    async def on_frame(self, data):
-        self.frames.append((data, trio.current_time()))
-        if self._on_frame is not None:
-            await self._on_frame(data)
+    async def on_frames(self, frames):
+        self.batches.append((frames, trio.current_time()))
+        if self._on_frames is not None:
+            await self._on_frames(frames)
 
     def frames_ended(self):
         self.ended_with = (self.conn.close_code, trio.current_time())
@@ -175,7 +176,7 @@ async def test_a_reader_gets_every_frame_and_a_handler_under_way_finishes_before
     conn = WsConnection(ws, heartbeat=90.0, queue_size=4)
     helper = []
 
-    async def handle(frame):
+    async def handle(frames):
         await conn.send("ack")
         conn.request_close(4002, "superseded")  # arrives while this handler is under way
         await trio.sleep(1)  # not interrupted
@@ -200,7 +201,7 @@ async def test_a_reader_gets_every_frame_and_a_handler_under_way_finishes_before
     async with trio.open_nursery() as nursery:
         nursery.start_soon(peer)
         await conn.run(session)
-    assert reader.frames == [("store me", 10)] and reader.ended_with == (4002, 11)
+    assert reader.batches == [(["store me"], 10)] and reader.ended_with == (4002, 11)
     assert helper == ["handled", "ended"]
     assert ws.sent == ["ack"] and ws.closed_with == (4002, "superseded")
 
@@ -240,7 +241,7 @@ async def test_a_close_request_and_the_heartbeat_end_a_reader_s_wait(autojump_cl
         nursery.start_soon(peer)
         await idle.run(idle_session)
     # The heartbeat ends it 32 s after the last frame, up to a sixteenth of it late.
-    assert idle_ws.closed_with[0] == 4009 and idle_reader.frames == [("one frame", began + 20)]
+    assert idle_ws.closed_with[0] == 4009 and idle_reader.batches == [(["one frame"], began + 20)]
     assert 20 + 32 <= idle_reader.ended_with[1] - began <= 20 + 32 + 2
 
 
@@ -254,3 +255,63 @@ async def test_on_end_is_called_however_the_connection_ended(autojump_clock):
     await WsConnection(Gone(), heartbeat=10.0).run(lambda c: trio.sleep(0), on_end=lambda: ended.append("gone"))
     await WsConnection(FakeWebsocket(), heartbeat=10.0).run(lambda c: trio.sleep(1), on_end=lambda: ended.append("done"))
     assert ended == ["gone", "done"]
+
+
+async def test_a_reader_gets_what_is_queued_and_what_came_before_the_peer_left(autojump_clock, monkeypatch):
+    from gatewayd.web import wsconn
+
+    monkeypatch.setattr(wsconn, "BATCH_MOST", 3)
+    ws = FakeWebsocket()
+
+    def receive_nowait():
+        frame = ws.inbox.receive_nowait()
+        if frame is None:
+            raise ConnectionEnded(1000, "the peer left")
+        return frame
+
+    ws.receive_nowait = receive_nowait
+    conn = WsConnection(ws, heartbeat=90.0)
+
+    async def handle(frames):
+        await trio.sleep(1)
+        if frames[0] == "c":
+            conn.request_close(4000, "enough")
+
+    reader = Reader(conn, handle)
+
+    async def session(c):
+        return reader
+
+    async def peer():
+        await trio.sleep(10)
+        for frame in ("a", "b", "c", "d"):  # queued together: one batch of three, then one
+            ws.inbox_send.send_nowait(frame)
+        await trio.sleep(10)
+        for frame in ("c", "e", None):  # the last frames before the peer left are handled too
+            ws.inbox_send.send_nowait(frame)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(peer)
+        await conn.run(session)
+    assert reader.batches == [(["a", "b", "c"], 10), (["d"], 11), (["c", "e"], 20)]
+    assert reader.ended_with == (4000, 21)  # the close it asked for while the peer was leaving
+
+
+async def test_eager_delivery_queues_without_a_turn_and_waits_when_full():
+    from functools import partial
+
+    from gatewayd.web.wsbatch import _put_eagerly
+
+    send, receive = trio.open_memory_channel(2)
+    put = partial(_put_eagerly, send.send_nowait, send.send)
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await put("a")  # room: no checkpoint, so the cancelled scope does not stop it
+        await put("b")
+        await put("c")  # full: waits like the channel's own send (here: cancelled)
+    assert scope.cancelled_caught
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(put, "c")
+        await trio.testing.wait_all_tasks_blocked()
+        assert [receive.receive_nowait(), receive.receive_nowait()] == ["a", "b"]
+    assert receive.receive_nowait() == "c"
