@@ -22,8 +22,7 @@ On another server, or a hypercorn whose internals moved, `BatchSender.for_websoc
 from __future__ import annotations
 
 import logging
-from functools import partial
-from typing import Sequence
+from typing import Awaitable, Sequence
 
 import trio
 
@@ -73,8 +72,20 @@ def deliver_eagerly(send) -> bool:
     channel = getattr(put, "__self__", None)
     if not isinstance(channel, trio.MemorySendChannel):
         return False
-    stream.app_put = partial(_put_eagerly, channel.send_nowait, put)
+    stream.app_put = _EagerPut(channel)
     return True
+
+
+class _EagerPut:
+    """hypercorn's `app_put` for one connection: into the queue at once while it has room."""
+
+    __slots__ = ("_channel",)  # one per connection: nothing else kept
+
+    def __init__(self, channel: trio.MemorySendChannel):
+        self._channel = channel
+
+    def __call__(self, message) -> "Awaitable[None]":
+        return _put_eagerly(self._channel.send_nowait, self._channel.send, message)
 
 
 async def _put_eagerly(send_nowait, send, message) -> None:

@@ -252,6 +252,7 @@ class WsConnection:
                 reader = None
                 try:
                     reader = await session(self)
+                    session = None  # (not kept for the connection's life)
                     if reader is not None and self.close_code is None:
                         # -- the frame loop (inline: no coroutine of its own per connection) --
                         websocket = self.websocket
@@ -289,6 +290,7 @@ class WsConnection:
                                 await reader.on_frames(frames)
                                 if left is not None:
                                     raise left
+                                frames = data = None  # not kept while waiting for the next ones
                         except trio.Cancelled:
                             if not scope.cancel_called:
                                 raise  # not this connection's doing (the server is stopping)

@@ -73,7 +73,7 @@ async def test_a_burst_is_handled_in_batches_with_replies_in_frame_order(daemon,
             assert (await client.replies_until(1))[0]["type"] == "registered"
             conn = await wait_for(lambda: [c for c in daemon.core.connections._live if isinstance(c, ServerConnection)])
             stream_behind = wsbatch.hypercorn_stream(conn[0].websocket.send_callable)
-            assert stream_behind.app_put.func is wsbatch._put_eagerly  # hypercorn queues without a turn each
+            assert isinstance(stream_behind.app_put, wsbatch._EagerPut)  # hypercorn queues without a turn each
             await client.send_together(frames * 3)
             replies = await client.replies_until(1 + 3 * 7)
         stored = [records.receive.receive_nowait() for _ in range(3 * 7)]
