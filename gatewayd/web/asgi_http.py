@@ -4,7 +4,7 @@ A route here takes the request body and the client's address and returns the sta
 text; the web framework's routing, request and response objects and its hooks are skipped
 (most of what one small request cost). The framework keeps the same path registered, so the
 route map, other methods (405) and the route audit are unchanged. What the framework did for these
-requests is done here: the body limit (`server.max_body_bytes`), a time limit for the body,
+requests is done here: the body limit (`server.max_body_bytes`), its time limit for the body,
 `gatewayd_http_requests_total`, and a logged 500 for an unexpected error.
 """
 
@@ -24,7 +24,6 @@ Asgi = Callable[[dict, Callable, Callable], Awaitable[None]]
 # over cut at limit + 1 bytes: the handler refuses it (413) in its own words.
 Handler = Callable[[Any, bytes, str], Awaitable[tuple[int, str]]]
 
-BODY_TIMEOUT = 30.0  # seconds for the whole body, as the framework allowed
 
 
 @dataclass(frozen=True)
@@ -56,8 +55,9 @@ async def _read_body(receive, limit: int) -> bytes | None:
             return b"".join(parts)
 
 
-def http_front(app: Asgi, core, routes: Iterable[HttpRoute]) -> Asgi:
-    """`app` with `routes` (method, exact path) answered in front of it."""
+def http_front(app: Asgi, core, routes: Iterable[HttpRoute], body_timeout: Callable[[], float]) -> Asgi:
+    """`app` with `routes` (method, exact path) answered in front of it; `body_timeout()`: the
+    seconds a whole body may take (the framework's own setting, read per request)."""
     table = {(route.method, route.path): route for route in routes}
     if not table:
         return app
@@ -76,7 +76,7 @@ def http_front(app: Asgi, core, routes: Iterable[HttpRoute]) -> Asgi:
             await app(scope, receive, send)
             return
         body = None
-        with trio.move_on_after(BODY_TIMEOUT) as waited:
+        with trio.move_on_after(body_timeout()) as waited:
             body = await _read_body(receive, limit)
         if waited.cancelled_caught:
             await answer(send, 408, json.dumps({"code": "http_error", "message": "the request body took too long"}))
@@ -97,4 +97,4 @@ def http_front(app: Asgi, core, routes: Iterable[HttpRoute]) -> Asgi:
 def install(app, core, connectors) -> None:
     """Put the connectors' hot HTTP routes in front of `app.asgi_app`."""
     routes = [route for connector in connectors for route in connector.http_routes]
-    app.asgi_app = http_front(app.asgi_app, core, routes)
+    app.asgi_app = http_front(app.asgi_app, core, routes, lambda: app.config["BODY_TIMEOUT"])
