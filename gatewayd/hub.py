@@ -10,7 +10,7 @@ from typing import Any, Callable, Sequence
 import trio
 
 from .journal.record import Record, encode_line, utc_now_iso
-from .journal.writer import JournalUnavailable, JournalWriter
+from .journal.writer import Batch, JournalUnavailable, JournalWriter
 from .state import State
 
 log = logging.getLogger("gatewayd.hub")
@@ -152,14 +152,29 @@ class Hub:
 
     async def publish(self, type_: str, data: dict[str, Any], *, durable: bool = True) -> Record:
         """Append a record and apply it. With durable=True, return only once it is fsynced."""
-        if self.writer.pending_bytes > self.writer.max_pending_bytes:
-            with trio.fail_after(self.durable_timeout):
-                await self.writer.wait_for_space()
+        if self.crowded:
+            await self.wait_for_room()
         record, line = self._record(type_, data)
         batch = self.writer.append(record, line, durable)
         if durable:
             await batch.wait()
         return record
+
+    @property
+    def crowded(self) -> bool:
+        """Too much is waiting to be written: publishers wait (`wait_for_room`) before appending."""
+        return self.writer.pending_bytes > self.writer.max_pending_bytes
+
+    async def wait_for_room(self) -> None:
+        with trio.fail_after(self.durable_timeout):
+            await self.writer.wait_for_space()
+
+    def append(self, type_: str, data: dict[str, Any], durable: bool) -> Batch:
+        """`publish` without its waits, for a caller that handles many messages in one turn: append
+        and apply a record now; await the returned batch's `wait()` for durability. The caller
+        checks `crowded` (and waits for room) first."""
+        record, line = self._record(type_, data)
+        return self.writer.append(record, line, durable)
 
     def publish_nowait(self, type_: str, data: dict[str, Any]) -> Record:
         """Non-durable publish for places that cannot await (e.g. cleanup after cancellation)."""

@@ -22,7 +22,7 @@ import trio
 from werkzeug.datastructures import Headers
 from werkzeug.sansio.request import Request
 
-from .wsbatch import queued_receive, release_handshake
+from .wsbatch import deliver_eagerly, queued_receive, release_handshake
 from .wsconn import ConnectionEnded
 
 Asgi = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
@@ -73,6 +73,10 @@ class AsgiWebSocket:
     def send_callable(self):
         """The server's ASGI `send` for this connection (gatewayd/web/wsbatch.py looks behind it)."""
         return self._send
+
+    def deliver_eagerly(self) -> None:
+        """Frames arrive queued together instead of one scheduler turn each (wsbatch.deliver_eagerly)."""
+        deliver_eagerly(self._send)
 
     async def accept(self, subprotocol: str | None = None) -> None:
         message = await self._receive()  # websocket.connect

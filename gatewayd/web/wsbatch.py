@@ -4,7 +4,8 @@ ASGI has one message per WebSocket message: each `websocket.send` goes through h
 (a lock, a shielded write, wsproto) as one socket write with its scheduler turns, and a monitor
 receiving thousands of frames a second would spend most of its time there. So this module is the
 ONE place that reaches behind ASGI: `queued_receive(receive)` takes a frame hypercorn has
-queued already, and `hypercorn_stream(send)` finds the hypercorn WebSocket stream
+queued already, `deliver_eagerly(send)` lets hypercorn queue a busy peer's frames without a
+scheduler turn each, and `hypercorn_stream(send)` finds the hypercorn WebSocket stream
 whose `app_send` is the connection's ASGI `send`, and `BatchSender` hands it several encoded
 messages as one write through the same locked path its own sends take; `send_ping` writes a
 WebSocket ping the same way (ASGI has no message for one); `release_handshake(send)` lets go of
@@ -21,6 +22,7 @@ On another server, or a hypercorn whose internals moved, `BatchSender.for_websoc
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Sequence
 
 import trio
@@ -54,6 +56,30 @@ def queued_receive(receive):
     None behind any other `receive`."""
     channel = getattr(receive, "__self__", None)
     return channel.receive_nowait if isinstance(channel, trio.MemoryReceiveChannel) else None
+
+
+def deliver_eagerly(send) -> bool:
+    """Let hypercorn queue a connection's frames without a scheduler turn per frame.
+
+    hypercorn's read task hands each frame to the application with `await channel.send(...)`, which
+    yields once per frame even when the queue has room: a reader then wakes once per frame. With
+    this, a frame goes into the (bounded) queue at once and the read task yields only when the
+    queue is full or it waits for the socket, so the application finds every frame of one socket
+    read queued together. False (nothing changed) behind any other server."""
+    stream = hypercorn_stream(send)
+    put = getattr(stream, "app_put", None)
+    channel = getattr(put, "__self__", None)
+    if not isinstance(channel, trio.MemorySendChannel):
+        return False
+    stream.app_put = partial(_put_eagerly, channel.send_nowait, put)
+    return True
+
+
+async def _put_eagerly(send_nowait, send, message) -> None:
+    try:
+        send_nowait(message)
+    except trio.WouldBlock:
+        await send(message)
 
 
 # A server's ping: FIN + opcode 9, unmasked, no payload (control frames are never compressed, so

@@ -47,6 +47,10 @@ class ConnectionEnded(Exception):
         self.reason = reason
 
 
+def _nothing_queued():
+    raise trio.WouldBlock
+
+
 class WsConnection:
     # Tens of thousands of these live at once (one per device): slots, a plain list as the bounded
     # outbox (a memory channel costs ~1.7 KB per connection), and the rarely used parts (waiting
@@ -132,29 +136,47 @@ class WsConnection:
             self.request_close(CLOSE_IDLE_TIMEOUT, f"nothing received for {self.heartbeat:g} s")
         raise ConnectionEnded(self.close_code, self.close_reason)
 
-    async def serve_frames(self, handle: Callable[[str | bytes], Awaitable[None]]) -> None:
-        """Call `handle` with every frame until the connection ends, then raise ConnectionEnded like
-        `receive`. Unlike `each_frame`, a close request interrupts only the wait for the next frame,
-        never a `handle` under way (its reply still goes out before the close frame). One cancel
-        scope serves the whole loop and its deadline moves on only now and then, not per frame
-        (entering a scope with a deadline is a good part of a small frame's cost): the heartbeat
-        may end an idle connection up to a sixteenth of itself late."""
+    async def serve_batches(self, handle: Callable[[list[str | bytes]], Awaitable[None]], *,
+                            most: int = 64) -> None:
+        """Call `handle` with the frames that have arrived, oldest first: each turn the frame waited
+        for and every frame the server has queued behind it already (at most `most`), so a busy
+        peer's frames cost one wait per turn, not one each. Raises ConnectionEnded like `receive`
+        once the connection ends (frames that came before the peer left are handled first).
+
+        Unlike `each_frame`, a close request interrupts only the wait for the next frames, never a
+        `handle` under way (its replies still go out before the close frame); a handler that must
+        stop between frames checks `ending`. One cancel scope serves the whole loop and its deadline
+        moves on only now and then, not per turn (entering a scope with a deadline is a good part of
+        a small frame's cost): the heartbeat may end an idle connection up to a sixteenth of itself
+        late."""
         if self.close_code is not None:
             raise ConnectionEnded(self.close_code, self.close_reason)
         receive = self.websocket.receive
+        receive_nowait = self._receive_nowait or _nothing_queued
         heartbeat = self.heartbeat
         slack = heartbeat / 16
         with trio.CancelScope(deadline=self._deadline + slack) as scope:
             while self.close_code is None:
                 self._receive_scope = scope
                 try:
-                    data = await receive()
+                    frames = [await receive()]
                 finally:
                     self._receive_scope = None
+                left = None
+                while len(frames) < most:
+                    try:
+                        frames.append(receive_nowait())
+                    except trio.WouldBlock:
+                        break
+                    except ConnectionEnded as exc:  # the peer left after these frames
+                        left = exc
+                        break
                 self._deadline = deadline = trio.current_time() + heartbeat
                 if deadline > scope.deadline:
                     scope.deadline = deadline + slack
-                await handle(data)
+                await handle(frames)
+                if left is not None:
+                    raise left
         if self.close_code is None:  # the deadline passed: nothing arrived in time
             self.request_close(CLOSE_IDLE_TIMEOUT, f"nothing received for {heartbeat:g} s")
         raise ConnectionEnded(self.close_code, self.close_reason)

@@ -1,6 +1,7 @@
 """WsConnection without a network: heartbeat deadline on a mock clock, close requests, the writer."""
 
 import trio
+import trio.testing
 
 from gatewayd.web.wsconn import ConnectionEnded, WsConnection
 
@@ -148,3 +149,64 @@ async def test_each_frame_hands_every_frame_on_and_ends_like_receive(autojump_cl
     began = trio.current_time()
     await idle.run(lambda c: c.each_frame(handle))
     assert idle_ws.closed_with[0] == 4009 and trio.current_time() - began == 30
+
+
+async def test_serve_batches_hands_over_what_is_queued_and_what_came_before_the_peer_left(autojump_clock):
+    ws = FakeWebsocket()
+
+    def receive_nowait():
+        frame = ws.inbox.receive_nowait()
+        if frame is None:
+            raise ConnectionEnded(1000, "the peer left")
+        return frame
+
+    ws.receive_nowait = receive_nowait
+    conn = WsConnection(ws, heartbeat=90.0)
+    batches, ended = [], []
+
+    async def handle(frames):
+        batches.append((frames, trio.current_time()))
+        await trio.sleep(1)
+        if frames[0] == "c":
+            conn.request_close(4000, "enough")
+
+    async def session(c):
+        try:
+            await c.serve_batches(handle, most=3)
+        except ConnectionEnded as exc:
+            ended.append(exc.code)
+            raise
+
+    async def peer():
+        await trio.sleep(10)
+        for frame in ("a", "b", "c", "d"):  # queued together: one batch of three, then one
+            ws.inbox_send.send_nowait(frame)
+        await trio.sleep(10)
+        for frame in ("c", "e", None):  # the last frames before the peer left are handled too
+            ws.inbox_send.send_nowait(frame)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(peer)
+        await conn.run(session)
+    assert batches == [(["a", "b", "c"], 10), (["d"], 11), (["c", "e"], 20)]
+    assert ended == [1000]
+
+
+async def test_eager_delivery_queues_without_a_turn_and_waits_when_full():
+    from functools import partial
+
+    from gatewayd.web.wsbatch import _put_eagerly
+
+    send, receive = trio.open_memory_channel(2)
+    put = partial(_put_eagerly, send.send_nowait, send.send)
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await put("a")  # room: no checkpoint, so the cancelled scope does not stop it
+        await put("b")
+        await put("c")  # full: waits like the channel's own send (here: cancelled)
+    assert scope.cancelled_caught
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(put, "c")
+        await trio.testing.wait_all_tasks_blocked()
+        assert [receive.receive_nowait(), receive.receive_nowait()] == ["a", "b"]
+    assert receive.receive_nowait() == "c"

@@ -106,8 +106,31 @@ def check_payload(payload: object, where: str) -> None:
     """A JSON-compatible object within the depth, key and size limits."""
     if not isinstance(payload, dict):
         raise _invalid(f"{where} must be an object, got {describe(payload)}")
-    if _fits(payload, 1, MAX_NODES) < 0:
+    if not _flat_fits(payload) and _fits(payload, 1, MAX_NODES) < 0:
         _explain_payload(payload, where)
+
+
+def _flat_fits(payload: dict) -> bool:
+    """True for an object of plain values (no objects or lists inside) within every limit: most
+    payloads, checked in one loop. False for anything else, which `_fits` then decides."""
+    if len(payload) > MAX_KEYS:
+        return False
+    for key, item in payload.items():
+        if type(key) is not str or not 0 < len(key) <= MAX_KEY_CHARS or not key.isascii() and _has_surrogates(key):
+            return False
+        kind = type(item)
+        if kind is float:
+            if item - item != 0.0:  # infinite or NaN
+                return False
+        elif kind is int:
+            if not MIN_INT <= item <= MAX_INT:
+                return False
+        elif kind is str:
+            if not item.isascii() and _SURROGATES.search(item) is not None:
+                return False
+        elif kind is not bool and item is not None:
+            return False
+    return True
 
 
 def _has_surrogates(text: str) -> bool:

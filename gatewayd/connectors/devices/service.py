@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 from ... import secrets_ as sec
+from ...journal.writer import Batch
 from ...ops import OpError, not_found, operation
 
 TOKEN_PREFIX = "tok"
@@ -23,6 +24,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 KINDS = ("ws", "lorawan")
 PUBLIC_LORAWAN_FIELDS = ("dev_eui", "app_eui", "dev_addr", "relax_fcnt", "activation")
 _DUMMY_HASH = sec.hash_token("tok_not-a-device")
+
+
+_RECORD_TYPES = {"telemetry": "device.telemetry", "event": "device.event"}
 
 
 class AuthFailed(Exception):
@@ -66,6 +70,23 @@ class DeviceRegistry:
         if dialect:
             data["dialect"] = dialect
         return await self.core.hub.publish(f"device.{kind}", data, durable=durable)
+
+    def append(self, device: dict[str, Any], msg, durable: bool, *, connector: str = "ws",
+               dialect: str | None = None) -> Batch:
+        """`store` for a decoded Telemetry or Event (messages.py), without waiting: journal and apply
+        its record now through `hub.append` (the caller checked `hub.crowded`); the same record as
+        `store` writes. Await the returned batch's `wait()` for durability."""
+        data = {"device_id": device["id"], "name": device["name"], "connector": connector}
+        if msg.kind == "event":
+            data["event"] = msg.event
+        data["payload"] = msg.payload
+        if msg.ts is not None:
+            data["device_ts"] = msg.ts
+        if msg.msg_id is not None:
+            data["msg_id"] = msg.msg_id
+        if dialect:
+            data["dialect"] = dialect
+        return self.core.hub.append(_RECORD_TYPES[msg.kind], data, durable)
 
 
 # -- validation -----------------------------------------------------------------------------------------

@@ -54,6 +54,7 @@ async def _serve(core, ws: AsgiWebSocket, path: str, *, devices_allowed: bool = 
         await ws.refuse(503, f"{REFUSALS[ticket]}; retry in a few seconds", (("Retry-After", "5"),))
         return
     try:
+        ws.deliver_eagerly()
         conn = WsConnection(ws, heartbeat=core.settings.presence.ws_timeout,
                             queue_size=core.settings.devices.send_queue, connections=core.connections)
         subprotocol = select_subprotocol(conn.subprotocols) if devices_allowed else None
@@ -351,39 +352,63 @@ class DeviceSession:
 
     async def _read_loop(self) -> None:
         try:
-            await self.conn.serve_frames(self._on_frame)
+            await self.conn.serve_batches(self._on_frames)
         except ConnectionEnded:
             return
 
-    async def _on_frame(self, frame) -> None:
+    async def _on_frames(self, frames: list) -> None:
+        """Handle the frames that arrived together, in order. Telemetry and events are journaled and
+        applied as they come, without a wait each; the acks they owe go out once their records are
+        durable, before any later reply (so replies keep the order of the frames)."""
         self.last_frame = time.time()
-        if not self.presence.allow_message(self.device_id):
-            await self.error("rate_limited", "too many messages; this one was not stored")
-            return
-        try:
-            msg = self.codec.decode(frame, max_chars=self._max_chars)
-        except ProtocolError as exc:
-            await self.bad_message(exc)
-            return
-        self.errors = 0
-        await self._handlers[type(msg)](self, msg)
+        owed: list = []  # (msg_id, journal batch) of stored messages not acknowledged yet
+        hub = self.core.hub
+        for frame in frames:
+            if self.conn.ending:
+                break
+            if not self.presence.allow_message(self.device_id):
+                await self._acknowledge(owed)
+                await self.error("rate_limited", "too many messages; this one was not stored")
+                continue
+            try:
+                msg = self.codec.decode(frame, max_chars=self._max_chars)
+            except ProtocolError as exc:
+                await self._acknowledge(owed)
+                await self.bad_message(exc)
+                continue
+            self.errors = 0
+            kind = type(msg)
+            if kind is not Telemetry and kind is not Event:
+                await self._acknowledge(owed)
+                await self._handlers[kind](self, msg)
+                continue
+            if hub.crowded:
+                await self._acknowledge(owed)
+                await hub.wait_for_room()
+            msg_id = msg.msg_id
+            try:
+                batch = self.devices.append(self.device, msg, msg_id is not None, dialect=self.dialect)
+            except JournalUnavailable:
+                await self._acknowledge(owed)
+                await self.error("unavailable", "the server cannot store messages right now; retry later")
+                continue
+            if msg_id is not None:
+                owed.append((msg_id, batch))
+        await self._acknowledge(owed)
 
-    async def _store(self, kind: str, fields: dict, msg_id) -> None:
-        fields = {k: v for k, v in fields.items() if v is not None}
-        try:
-            await self.devices.store(self.device, kind, fields, durable=msg_id is not None, dialect=self.dialect)
-        except JournalUnavailable:
-            await self.error("unavailable", "the server cannot store messages right now; retry later")
+    async def _acknowledge(self, owed: list) -> None:
+        """Ack each stored message once its record is durable (or say it could not be stored)."""
+        if not owed:
             return
-        if msg_id is not None:
+        done = owed[:]
+        owed.clear()
+        for msg_id, batch in done:
+            try:
+                await batch.wait()
+            except JournalUnavailable:
+                await self.error("unavailable", "the server cannot store messages right now; retry later")
+                continue
             await self.reply(Ack(msg_id))
-
-    async def _telemetry(self, msg: Telemetry) -> None:
-        await self._store("telemetry", {"payload": msg.payload, "device_ts": msg.ts, "msg_id": msg.msg_id}, msg.msg_id)
-
-    async def _event(self, msg: Event) -> None:
-        await self._store("event", {"event": msg.event, "payload": msg.payload, "device_ts": msg.ts,
-                                    "msg_id": msg.msg_id}, msg.msg_id)
 
     async def _attendance(self, msg: Attendance) -> None:
         service = self.core.services.get("attendance")
@@ -413,7 +438,7 @@ class DeviceSession:
     async def _register_again(self, msg: Register) -> None:
         await self.error("invalid", "already registered on this connection")
 
-    _handlers = {Telemetry: _telemetry, Event: _event, Attendance: _attendance, Ping: _ping,
+    _handlers = {Attendance: _attendance, Ping: _ping,
                  CommandResult: _command_result, Register: _register_again}
 
     # -- commands -----------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ REPLAY_CHUNK = 512  # records read and rendered per worker-thread call
 CATCH_UP_SLACK = 256  # join the live stream once the replay is this close to it
 BATCH_ITEMS = 512  # queued items per write
 BATCH_BYTES = 256 * 1024  # text per write, so a batch of big frames stays a modest buffer
+TRIM_AFTER = 1024  # appends to a feed between trims at least (unless a quarter of its limit is less)
 
 Send = Callable[[Sequence[SharedText]], Awaitable[None]]  # writes frames in order, each one message
 SendFrames = Callable[[bytes], Awaitable[None]]  # writes encoded WebSocket frames as they are
@@ -48,6 +49,8 @@ class ReplayFailed(Exception):
 
 # -- sessions ---------------------------------------------------------------------------------------------
 def queue_item(seq: int | None, frames: list[SharedText]) -> Item:
+    if len(frames) == 1:  # the common case, without a generator
+        return seq, frames, len(frames[0].text)
     return seq, frames, sum(len(frame.text) for frame in frames)
 
 
@@ -55,10 +58,13 @@ class Feed:
     """The frames one filter selects, in record order, shared by every session with that filter.
 
     Each session reads at its own cursor (an absolute position: `base` is the position of
-    items[0]). The broadcaster appends once per record, whatever the number of sessions. Every
-    limit/4 appends, what every session has read is trimmed, and so is what is more than `limit`
-    items old: a session still behind that has lost its place (too slow) and is dropped. So a
-    feed holds at most limit + limit/4 items, and about limit/4 while its sessions keep up.
+    items[0]). The broadcaster appends once per record, whatever the number of sessions. Now and
+    then (every limit/4 appends at most), what every session has read is trimmed, and so is what
+    is more than `limit` items old: a session still behind that has lost its place (too slow) and
+    is dropped. So a feed holds at most limit + limit/4 items. While its sessions keep up it holds
+    few (a trim comes TRIM_AFTER appends after one that left the feed nearly empty, and at most a
+    quarter of what a trim kept later: each trim's work stays in proportion to the appends before
+    it), so a large monitor.queue_size costs memory only while a session lags.
 
     The feed also keeps every item's WebSocket frames back to back in one buffer (`_starts`
     holds each item's offset in it), so a session whose client negotiated no extension sends
@@ -73,7 +79,7 @@ class Feed:
         self._data = bytearray()
         self._data_base = 0  # the absolute offset of _data[0]
         self._starts: list[int] = []  # the absolute offset of each item's frames
-        self._next_trim = limit // 4 + 1  # trims look at every session, so only every limit/4 appends
+        self._next_trim = self._trim_interval()  # trims look at every session, so only now and then
 
     @property
     def end(self) -> int:
@@ -81,9 +87,10 @@ class Feed:
 
     def append(self, item: Item) -> None:
         self.items.append(item)
-        self._starts.append(self._data_base + len(self._data))
+        data = self._data
+        self._starts.append(self._data_base + len(data))
         for frame in item[1]:
-            self._data += frame.frame
+            data += frame.frame  # (in place)
         if len(self.items) >= self._next_trim:
             self._trim()
         if self.waiting:
@@ -105,7 +112,10 @@ class Feed:
         del self.items[:cut]
         del self._starts[:cut]
         self.base = keep_from
-        self._next_trim = len(self.items) + self.limit // 4 + 1
+        self._next_trim = len(self.items) + self._trim_interval()
+
+    def _trim_interval(self) -> int:
+        return min(self.limit // 4, max(TRIM_AFTER, len(self.items) // 4)) + 1
 
     def read(self, cursor: int, count: int) -> list[Item]:
         start = cursor - self.base
