@@ -49,6 +49,8 @@ class ReplayFailed(Exception):
 
 # -- sessions ---------------------------------------------------------------------------------------------
 def queue_item(seq: int | None, frames: list[SharedText]) -> Item:
+    if len(frames) == 1:  # the common case, without a generator
+        return seq, frames, len(frames[0].text)
     return seq, frames, sum(len(frame.text) for frame in frames)
 
 
@@ -85,9 +87,10 @@ class Feed:
 
     def append(self, item: Item) -> None:
         self.items.append(item)
-        self._starts.append(self._data_base + len(self._data))
+        data = self._data
+        self._starts.append(self._data_base + len(data))
         for frame in item[1]:
-            self._data += frame.frame
+            data += frame.frame  # (in place)
         if len(self.items) >= self._next_trim:
             self._trim()
         if self.waiting:

@@ -27,18 +27,20 @@ class _LazyText(SharedText):
     """A frame whose text is written when first read, as encode(item, zone): a communication no
     feed selects (a filter asks for comm_rx only, say) is never encoded."""
 
-    __slots__ = ("_encode", "_item", "_zone")
+    __slots__ = ("_encode", "_item", "_zone", "_text")
 
     def __init__(self, encode: Callable[[Any, tzinfo], str], item: Any, zone: tzinfo):
         self._encode = encode
         self._item = item
         self._zone = zone
+        self._text = None
         self._frame = None
 
-    def __getattr__(self, name: str) -> Any:
-        if name != "text":
-            raise AttributeError(name)
-        text = self.text = self._encode(self._item, self._zone)
+    @property
+    def text(self) -> str:  # (shadows SharedText's slot, which stays unused)
+        text = self._text
+        if text is None:
+            text = self._text = self._encode(self._item, self._zone)
         return text
 
 
