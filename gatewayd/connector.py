@@ -34,6 +34,9 @@ class Connector:
     # WebSocket routes answered as plain ASGI before the web framework sees them (hot paths;
     # gatewayd.web.asgi_ws.WsRoute).
     websockets: tuple[Any, ...] = ()
+    # HTTP routes answered as plain ASGI before the web framework (hot paths;
+    # gatewayd.web.asgi_http.HttpRoute); the same path stays registered with the framework.
+    http_routes: tuple[Any, ...] = ()
     # Command-line words for its operations, and commands with a parser of their own.
     commands: tuple[OpCommand, ...] = ()
     parsers: tuple[ParserHook, ...] = ()

@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..journal.writer import JournalUnavailable
 from ..ops import OpError
-from . import asgi_ws, dashboard, dashboard_settings, health, rest_history
+from . import asgi_http, asgi_ws, dashboard, dashboard_settings, health, rest_history
 from .auth import json_error
 from .rest import journal_unavailable
 
@@ -33,6 +33,7 @@ def create_app(core) -> QuartTrio:
     for bp in blueprints(core.connectors):
         app.register_blueprint(bp)
     asgi_ws.install(app, core, core.connectors)  # hot WebSocket paths, answered before quart
+    asgi_http.install(app, core, core.connectors)  # hot HTTP paths, likewise
 
     @app.errorhandler(OpError)
     async def op_error(exc: OpError):

@@ -246,3 +246,24 @@ async def test_dedup_survives_a_restart(daemon, client):
             assert (await sim.post(fresh, batch)).json()["result"] is True
     keys = await stored_keys(daemon.core, "RST1")
     assert len(keys) == 15 == len(set(keys))
+
+
+async def test_sendlog_is_answered_in_front_of_the_web_framework(daemon, client):
+    """POST /api/device-http is a plain-ASGI route (gatewayd/web/asgi_http.py): the framework's
+    own view for the path is never reached, and the answers are the same."""
+    app = daemon.core.extras["web_app"]
+    endpoint = next(rule.endpoint for rule in app.url_map.iter_rules() if rule.rule == "/api/device-http")
+
+    async def not_here():
+        raise AssertionError("the framework served a request the front answers")
+
+    app.view_functions[endpoint] = not_here
+    await add_terminal(daemon, "FRONT1")
+    sim = SimTerminal("FRONT1")
+    response = await sim.post(client, sim.sendlog_body(punches(3)))
+    assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+    assert response.json()["result"] is True and response.json()["count"] == 3
+    assert len(await stored(daemon.core, "FRONT1")) == 3
+    assert (await client.get("/api/device-http")).status_code == 405  # other methods: the framework's answer
+    bad = await client.post("/api/device-http", content=b"{not json")
+    assert bad.status_code == 400 and bad.json()["result"] is False

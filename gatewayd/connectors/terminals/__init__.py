@@ -22,6 +22,7 @@ CONNECTOR = Connector(
               ("attendance", attendance.AttendanceService), ("push", PushService)),
     operations=ops.collect(service, registry_ops, command_ops, attendance, users),
     blueprints=(http.blueprint, rest.blueprint, dashboard.blueprint, push_routes.blueprint),
+    http_routes=http.HTTP_ROUTES,
     commands=(*attendance.COMMANDS, *cli.COMMANDS, *command_ops.COMMANDS),
     comms=(comms.COMMS, command_comms.COMMS, attendance.COMMS),
 )
