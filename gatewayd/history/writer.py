@@ -112,7 +112,7 @@ class HistoryWriter:
             "terminal.approved": self._release_held,
             "terminal.rejected": self._drop_held,
             "terminal.deleted": self._drop_held,
-            TELEMETRY: self._telemetry,
+            TELEMETRY: None,  # apply() stores it itself
             "device.deleted": self._device_deleted,
         }
 
@@ -146,27 +146,40 @@ class HistoryWriter:
         conn.execute("BEGIN IMMEDIATE")
         try:
             appliers = self._appliers
-            telemetry, punches = appliers[TELEMETRY], appliers["attendance.punches"]
+            punches = appliers["attendance.punches"]
             comm_mapper, comm_types = self.comm_mapper, self.comm_types
             if comm_mapper is None:
                 comm_types = ()
             comm_rows = self._comm_rows
+            telemetry_rows, device_numbers = self._telemetry_rows, self._device_numbers
+            telemetry_comms = None if comm_types is None else TELEMETRY in comm_types  # None: ask the mapper
             for record, line in zip(records, lines if lines is not None else repeat(None)):
                 seq = record.seq
                 if seq <= position:
                     continue
                 record_type = record.type
+                if record_type == TELEMETRY:  # the busiest kind in one pass: its row and its communication's
+                    data = record.data
+                    ts = ts_us(record.ts)
+                    if ts > self.telemetry_until:
+                        self.telemetry_until = ts
+                    number = device_numbers.get(data["device_id"])
+                    if number is None:
+                        number = self._device_number(data["device_id"])
+                    telemetry_rows.append((seq, number, ts, data.get("device_ts"), _json(data["payload"])))
+                    if telemetry_comms or (telemetry_comms is None and comm_mapper(record)):
+                        text = _dumps({k: v for k, v in data.items() if k != "payload"})
+                        comm_rows.append((ts, seq, comm_chunks.line(ts, seq, TELEMETRY, text)))
+                    position = seq
+                    continue
                 applier = appliers.get(record_type)
-                if applier is telemetry or applier is punches:
+                if applier is punches:
                     applier(record)
                 elif applier is not None:
                     self._flush_rows()  # a deletion, say, must see the rows before it
                     applier(record)
                 if record_type in comm_types if comm_types is not None else comm_mapper(record):
-                    if record_type == TELEMETRY:
-                        text = _dumps({k: v for k, v in record.data.items() if k != "payload"})
-                    else:
-                        text = _dumps(record.data) if line is None else data_text(line)
+                    text = _dumps(record.data) if line is None else data_text(line)
                     ts = ts_us(record.ts)
                     comm_rows.append((ts, seq, comm_chunks.line(ts, seq, record_type, text)))
                 position = seq
@@ -216,14 +229,6 @@ class HistoryWriter:
             number = self.conn.execute("INSERT INTO device_ids (id) VALUES (?)", (device_id,)).lastrowid
             self._device_numbers[device_id] = number
         return number
-
-    def _telemetry(self, record: Record) -> None:
-        data = record.data
-        ts = ts_us(record.ts)
-        if ts > self.telemetry_until:
-            self.telemetry_until = ts
-        self._telemetry_rows.append((record.seq, self._device_number(data["device_id"]), ts,
-                                     data.get("device_ts"), _json(data["payload"])))
 
     def _flush_rows(self) -> None:
         """Insert the telemetry and punch rows gathered since the last flush."""
