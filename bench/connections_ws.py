@@ -126,15 +126,16 @@ def stop_workers(workers: list) -> None:
             p.wait(10)
 
 
-RAW_KINDS = {"": "quart-trio", "--bare": "bare ASGI", "--wsproto": "wsproto on a trio stream"}
+RAW_KINDS = {"": "quart-trio", "--bare": "bare ASGI", "--bare --ping": "bare ASGI with hypercorn's ping task",
+             "--wsproto": "wsproto on a trio stream"}
 
 
 def raw_baseline(tmp: Path, args, kind: str = "") -> float:
     """KiB per connection of the raw stack (bench/raw_server.py: quart-trio, a bare ASGI app under
     hypercorn, or wsproto on a trio stream without hypercorn) with the same clients."""
-    portfile = tmp / f"raw{kind}.json"
+    portfile = tmp / f"raw{kind.replace(' ', '')}.json"
     proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "raw_server.py"), str(portfile),
-                             *([kind] if kind else [])], cwd=ROOT,
+                             *kind.split()], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     workers = []
     try:
@@ -181,6 +182,7 @@ def main() -> None:
         tmp = Path(tmp)
         raw = raw_baseline(tmp, args) if args.raw_devices else None
         bare = raw_baseline(tmp, args, "--bare") if args.raw_devices else None
+        bare_ping = raw_baseline(tmp, args, "--bare --ping") if args.raw_devices else None
         floor = raw_baseline(tmp, args, "--wsproto") if args.raw_devices else None
         state = tmp / "state"
         began = time.monotonic()
@@ -205,7 +207,8 @@ def main() -> None:
             print(f"gatewayd RSS with all registered: {loaded / 1024:.1f} MiB -> {per_conn:.1f} KiB "
                   f"({per_conn * 1.024:.1f} KB) per connection above idle (target <= 25 KB)"
                   + (f"; quart-trio {raw:.1f} KiB (ratio {per_conn / raw:.2f}), bare ASGI {bare:.1f} KiB "
-                     f"(ratio {per_conn / bare:.2f}), wsproto on trio {floor:.1f} KiB" if raw and bare else ""))
+                     f"(ratio {per_conn / bare:.2f}), bare ASGI with hypercorn's ping task {bare_ping:.1f} KiB, "
+                     f"wsproto on trio {floor:.1f} KiB" if raw and bare else ""))
             time.sleep(args.hold)
             held = rss_kib(server.pid)
             print(f"after holding {args.hold:g} s: RSS {held / 1024:.1f} MiB -> "

@@ -117,14 +117,17 @@ async def wsproto_connection(stream) -> None:
         await stream.aclose()
 
 
-async def main(portfile: str, bare: bool = False, plain_wsproto: bool = False) -> None:
+async def main(portfile: str, bare: bool = False, plain_wsproto: bool = False, ping: bool = False) -> None:
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     sock.close()
-    # the daemon's own hypercorn settings (frame limit, timeouts, pings), so only the application differs
+    # the daemon's own hypercorn settings (frame limit, timeouts), so only the application differs;
+    # --ping: hypercorn's own ping task per connection and read timeout, as the daemon once had
     config = _hypercorn_config(defaults())
+    if ping:
+        config.websocket_ping_interval, config.read_timeout = 20, 60
     config.bind = [f"127.0.0.1:{port}"]
     config.backlog = 1024
     async with trio.open_nursery() as nursery:
@@ -139,4 +142,4 @@ async def main(portfile: str, bare: bool = False, plain_wsproto: bool = False) -
 
 
 if __name__ == "__main__":
-    trio.run(main, sys.argv[1], "--bare" in sys.argv[2:], "--wsproto" in sys.argv[2:])
+    trio.run(main, sys.argv[1], "--bare" in sys.argv[2:], "--wsproto" in sys.argv[2:], "--ping" in sys.argv[2:])

@@ -70,11 +70,15 @@ def http_front(app: Asgi, core, routes: Iterable[HttpRoute], body_timeout: Calla
         await send({"type": "http.response.body", "body": body})
         metrics.inc("gatewayd_http_requests_total", status=str(status))
 
-    async def front(scope: dict[str, Any], receive, send) -> None:
+    def front(scope: dict[str, Any], receive, send) -> Awaitable[None]:
+        # Not a coroutine function: what is not ours goes on as the application's own awaitable, so
+        # a long-lived connection (a WebSocket) keeps no frame of this front waiting for its life.
         route = table.get((scope.get("method"), scope.get("path"))) if scope["type"] == "http" else None
         if route is None:
-            await app(scope, receive, send)
-            return
+            return app(scope, receive, send)
+        return serve(route, scope, receive, send)
+
+    async def serve(route: HttpRoute, scope: dict[str, Any], receive, send) -> None:
         body = None
         with trio.move_on_after(body_timeout()) as waited:
             body = await _read_body(receive, limit)

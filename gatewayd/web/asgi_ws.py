@@ -28,22 +28,30 @@ from .wsconn import ConnectionEnded
 Asgi = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
 
 
+class _Released(tuple):
+    """The headers of a scope once let go (see AsgiWebSocket.accept): empty, and recognisable."""
+
+
+_RELEASED = _Released()
+
+
 class AsgiWebSocket:
     """A server WebSocket over raw ASGI messages, with the methods WsConnection uses."""
 
-    __slots__ = ("scope", "_receive", "_receive_nowait", "_send", "remote", "remote_addr", "path",
+    __slots__ = ("scope", "_receive", "_send", "remote", "remote_addr", "path",
                  "requested_subprotocols", "_headers", "_handshake", "gone")
 
     def __init__(self, scope: dict, receive, send):
         self.scope = scope
         self._receive = receive
-        self._receive_nowait = queued_receive(receive)
         self._send = send
         client = scope.get("client") or ("", 0)
-        self.remote = (str(client[0]), int(client[1] or 0))
+        self.remote = client if type(client) is tuple and type(client[0]) is str and type(client[1]) is int \
+            else (str(client[0]), int(client[1] or 0))
         self.remote_addr = self.remote[0]
         self.path: str = scope.get("path", "")
-        self.requested_subprotocols = list(scope.get("subprotocols") or ())
+        subprotocols = scope.get("subprotocols") or ()
+        self.requested_subprotocols = subprotocols if type(subprotocols) is list else list(subprotocols)
         self._headers: dict[str, str] | None = None
         self._handshake: Request | None = None
         self.gone = False
@@ -53,8 +61,15 @@ class AsgiWebSocket:
         """Request headers, lower-case names (built on first use: most connections never ask)."""
         if self._headers is None:
             self._headers = {k.decode("latin-1").lower(): v.decode("latin-1")
-                             for k, v in self.scope.get("headers", ())}
+                             for k, v in self._request_headers()}
         return self._headers
+
+    def _request_headers(self):
+        headers = self.scope.get("headers", ())
+        if headers is _RELEASED:
+            raise RuntimeError("the upgrade request's headers were let go when the WebSocket was accepted "
+                               "(accept(keep_request=False))")
+        return headers
 
     @property
     def handshake(self) -> Request:
@@ -65,7 +80,7 @@ class AsgiWebSocket:
             self._handshake = Request(
                 "GET", scope.get("scheme", "ws"), scope.get("server"), scope.get("root_path", ""), self.path,
                 scope.get("query_string", b""), Headers([(k.decode("latin-1"), v.decode("latin-1"))
-                                                         for k, v in scope.get("headers", ())]),
+                                                         for k, v in self._request_headers()]),
                 self.remote_addr)
         return self._handshake
 
@@ -78,12 +93,19 @@ class AsgiWebSocket:
         """Frames arrive queued together instead of one scheduler turn each (wsbatch.deliver_eagerly)."""
         deliver_eagerly(self._send)
 
-    async def accept(self, subprotocol: str | None = None) -> None:
+    async def accept(self, subprotocol: str | None = None, *, keep_request: bool = True) -> None:
+        """Raises ConnectionEnded when the client left during the handshake. With `keep_request`
+        False the upgrade request's headers are let go (`headers` and `handshake` then work only if
+        they were read before): for the many connections that never look at them again."""
         message = await self._receive()  # websocket.connect
         if message["type"] != "websocket.connect":
             raise ConnectionEnded(None, "the client left during the handshake")
         await self._send({"type": "websocket.accept", "subprotocol": subprotocol})
         release_handshake(self._send)
+        if not keep_request:
+            # The scope is shared with the server, which reads the headers only while the
+            # handshake is under way (its access log of the answer).
+            self.scope["headers"] = _RELEASED
 
     async def refuse(self, status: int, text: str, headers: Iterable[tuple[str, str]] = (), *,
                      content_type: str = "text/plain; charset=utf-8") -> None:
@@ -107,20 +129,30 @@ class AsgiWebSocket:
 
     def receive_nowait(self) -> str | bytes:
         """The next frame if the server has one queued already, else raise trio.WouldBlock."""
-        if self._receive_nowait is None:
+        take = queued_receive(self._receive)  # (looked up per call: no bound method kept per connection)
+        if take is None:
             raise trio.WouldBlock
         try:
-            message = self._receive_nowait()
+            message = take()
         except (trio.EndOfChannel, trio.ClosedResourceError):
             raise trio.WouldBlock from None  # the waiting receive reports the end
         return self._frame(message)
 
+    @property
+    def asgi_receive(self):
+        """The server's ASGI `receive`, for a read loop that turns messages into frames itself
+        (`frame_of`) and so keeps no coroutine of this class waiting per connection."""
+        return self._receive
+
     def _frame(self, message: dict) -> str | bytes:
+        """The frame an ASGI message carries; raises ConnectionEnded on a disconnect."""
         if message["type"] == "websocket.receive":
             text = message.get("text")
             return text if text is not None else message.get("bytes") or b""
         self.gone = True  # websocket.disconnect
         raise ConnectionEnded(message.get("code"), "the peer left")
+
+    frame_of = _frame
 
     async def send(self, data: str | bytes) -> None:
         if not self.gone:
@@ -169,19 +201,17 @@ def websocket_front(app: Asgi, core, routes: Iterable[WsRoute]) -> Asgi:
     if not exact and not prefixes:
         return app
 
-    async def front(scope: dict[str, Any], receive, send) -> None:
+    def front(scope: dict[str, Any], receive, send) -> Awaitable[None]:
+        # Not a coroutine function: it hands back the route's (or the application's) awaitable, so
+        # a connection served here keeps no frame of the front waiting for its whole life.
         if scope["type"] == "websocket":
             path = scope.get("path", "")
             route = exact.get(path)
             if route is None:
                 route = next((r for prefix, r in prefixes if path.startswith(prefix)), None)
             if route is not None:
-                try:
-                    await route.serve(core, AsgiWebSocket(scope, receive, send), path)
-                except ConnectionEnded:
-                    pass  # the peer left before the handshake finished
-                return
-        await app(scope, receive, send)
+                return route.serve(core, AsgiWebSocket(scope, receive, send), path)
+        return app(scope, receive, send)
 
     return front
 

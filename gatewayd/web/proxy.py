@@ -10,7 +10,7 @@ the left of what the proxies append). From any other peer these headers are igno
 from __future__ import annotations
 
 import ipaddress
-from typing import Iterable
+from typing import Awaitable, Iterable
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -45,7 +45,9 @@ class ProxyHeaders:
         ip = _address(address)
         return ip is not None and any(ip in network for network in self.trusted)
 
-    async def __call__(self, scope, receive, send) -> None:
+    def __call__(self, scope, receive, send) -> Awaitable[None]:
+        # Not a coroutine function: it hands back the application's awaitable, so a connection
+        # keeps no frame of this middleware waiting for its whole life.
         client = scope.get("client")
         if scope["type"] in ("http", "websocket") and client and self.is_trusted(str(client[0])):
             scope = dict(scope)
@@ -67,4 +69,4 @@ class ProxyHeaders:
                 if not any(ip in network for network in self.trusted):
                     scope["client"] = (str(ip), 0)
                     break
-        await self.app(scope, receive, send)
+        return self.app(scope, receive, send)

@@ -22,8 +22,7 @@ On another server, or a hypercorn whose internals moved, `BatchSender.for_websoc
 from __future__ import annotations
 
 import logging
-from functools import partial
-from typing import Sequence
+from typing import Awaitable, Sequence
 
 import trio
 
@@ -36,6 +35,8 @@ try:
     from hypercorn.protocol.events import Data
     from hypercorn.protocol.h11 import H11WSConnection
     from hypercorn.protocol.ws_stream import ASGIWebsocketState, WSStream
+    from hypercorn.trio.tcp_server import TCPServer
+    from hypercorn.trio.worker_context import TrioSingleTask
     from wsproto.connection import ConnectionState
     from wsproto.events import TextMessage
 except ImportError:  # pragma: no cover - hypercorn is the server this daemon ships with
@@ -71,8 +72,20 @@ def deliver_eagerly(send) -> bool:
     channel = getattr(put, "__self__", None)
     if not isinstance(channel, trio.MemorySendChannel):
         return False
-    stream.app_put = partial(_put_eagerly, channel.send_nowait, put)
+    stream.app_put = _EagerPut(channel)
     return True
+
+
+class _EagerPut:
+    """hypercorn's `app_put` for one connection: into the queue at once while it has room."""
+
+    __slots__ = ("_channel",)  # one per connection: nothing else kept
+
+    def __init__(self, channel: trio.MemorySendChannel):
+        self._channel = channel
+
+    def __call__(self, message) -> "Awaitable[None]":
+        return _put_eagerly(self._channel.send_nowait, self._channel.send, message)
 
 
 async def _put_eagerly(send_nowait, send, message) -> None:
@@ -105,25 +118,41 @@ def _stream_open(stream) -> bool:
 
 
 def release_handshake(send) -> bool:
-    """Once a WebSocket is accepted, hypercorn keeps the HTTP/1.1 parser of its handshake (an h11
-    connection: state machine, buffers, ~1.5 KB) behind the connection for answers it never sends
-    again (only a handshake or a refusal goes through it). Drop it; True when done."""
+    """Once a WebSocket is accepted, hypercorn keeps what only served its handshake: the HTTP/1.1
+    parser (an h11 connection: state machine, buffers, ~1 KB) for answers it never sends again,
+    the parsed handshake, of which it reads only `accepted` from then on, and the stopped
+    keep-alive timer of the connection. All are replaced by one shared stand-in; True when done."""
     stream = hypercorn_stream(send)
-    if stream is None or stream.state != ASGIWebsocketState.CONNECTED:
+    if stream is None or stream.state != ASGIWebsocketState.CONNECTED or not stream.handshake.accepted:
         return False
+    stream.handshake = _HANDSHAKE_OVER
     protocol = getattr(stream.send, "__self__", None)  # hypercorn's H11Protocol (HTTP/1.1 only)
     connection = getattr(protocol, "connection", None)
-    if not isinstance(connection, H11WSConnection) or not isinstance(connection.h11_connection, h11.Connection):
-        return False
-    connection.h11_connection = _HANDSHAKE_OVER
+    if isinstance(connection, H11WSConnection) and isinstance(connection.h11_connection, h11.Connection):
+        connection.h11_connection = _HANDSHAKE_OVER
+        # The connection's keep-alive timer (a task holder and its lock): stopped when the upgrade
+        # request arrived, and only an HTTP/1.1 exchange between requests starts it again.
+        server = getattr(protocol.send, "__self__", None)
+        idle = getattr(server, "idle_task", None)
+        if isinstance(server, TCPServer) and isinstance(idle, TrioSingleTask) and idle._handle is None:
+            server.idle_task = _HANDSHAKE_OVER
     return True
 
 
 class _HandshakeOver:
-    """Stands in for the dropped h11 connection: nothing may be sent through it any more."""
+    """Stands in for an accepted handshake and the dropped h11 connection: nothing may go out as
+    HTTP any more."""
+
+    accepted = True
 
     def send(self, event):
         raise RuntimeError("this WebSocket's HTTP/1.1 handshake is over; nothing more goes out as HTTP")
+
+    async def stop(self) -> None:  # the keep-alive timer: already stopped
+        pass
+
+    async def restart(self, task_group, action) -> None:
+        raise RuntimeError("a WebSocket connection has no HTTP keep-alive timer")
 
 
 _HANDSHAKE_OVER = _HandshakeOver()

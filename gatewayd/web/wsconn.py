@@ -17,7 +17,8 @@ When the peer vanishes, quart cancels the handler: the session sees `trio.Cancel
 from __future__ import annotations
 
 import logging
-from typing import Awaitable, Callable
+import math
+from typing import Awaitable, Callable, Protocol
 
 import trio
 
@@ -36,6 +37,7 @@ CLOSE_REGISTER_TIMEOUT = 4008
 CLOSE_IDLE_TIMEOUT = 4009
 
 FLUSH_TIMEOUT = 2.0  # queued frames get this long to go out before the close frame
+BATCH_MOST = 64  # frames handed to a FrameReader in one turn, at most
 
 
 class ConnectionEnded(Exception):
@@ -45,6 +47,14 @@ class ConnectionEnded(Exception):
         super().__init__(f"connection ended ({code}: {reason})" if code else "connection ended")
         self.code = code
         self.reason = reason
+
+
+class FrameReader(Protocol):
+    """What a session may hand back to `WsConnection.run` to be given every later frame."""
+
+    async def on_frames(self, frames: list[str | bytes]) -> None: ...
+
+    def frames_ended(self) -> None: ...
 
 
 def _nothing_queued():
@@ -57,7 +67,7 @@ class WsConnection:
     # senders, helper tasks, the closed event) made on first use.
     __slots__ = ("websocket", "remote", "path", "subprotocols", "subprotocol", "heartbeat", "send_timeout",
                  "close_code", "close_reason", "_connections", "_outbox", "_queue_size", "_room", "_deadline",
-                 "_receive_scope", "_receive_nowait", "_closed", "_done", "_nursery", "_writer_running",
+                 "_receive_scope", "_closed", "_done", "_nursery", "_writer_running",
                  "_close_sent", "_helpers", "_session_over", "_pinged")
 
     def __init__(self, websocket, *, heartbeat: float, queue_size: int = 64, send_timeout: float = 10.0,
@@ -78,7 +88,6 @@ class WsConnection:
         self._room: trio.lowlevel.ParkingLot | None = None  # senders waiting for room in the outbox
         self._deadline = trio.current_time() + heartbeat
         self._receive_scope: trio.CancelScope | None = None
-        self._receive_nowait = getattr(websocket, "receive_nowait", None)
         self._closed: trio.Event | None = None
         self._done = False
         self._nursery: trio.Nursery | None = None
@@ -93,12 +102,13 @@ class WsConnection:
         """The next frame. Raises ConnectionEnded once a close was requested or the heartbeat expired."""
         if self.close_code is not None:
             raise ConnectionEnded(self.close_code, self.close_reason)
-        if self._receive_nowait is not None:
+        receive_nowait = getattr(self.websocket, "receive_nowait", None)
+        if receive_nowait is not None:
             # A frame already waiting needs no cancel scope (entering one with a deadline is a
             # good part of a small frame's cost); it is no checkpoint either, but the server's
             # queue holds only a few frames, so the session soon waits below.
             try:
-                data = self._receive_nowait()
+                data = receive_nowait()
             except trio.WouldBlock:
                 pass
             else:
@@ -134,51 +144,6 @@ class WsConnection:
                 self._receive_scope = None
         if self.close_code is None:  # the deadline passed: nothing arrived in time
             self.request_close(CLOSE_IDLE_TIMEOUT, f"nothing received for {self.heartbeat:g} s")
-        raise ConnectionEnded(self.close_code, self.close_reason)
-
-    async def serve_batches(self, handle: Callable[[list[str | bytes]], Awaitable[None]], *,
-                            most: int = 64) -> None:
-        """Call `handle` with the frames that have arrived, oldest first: each turn the frame waited
-        for and every frame the server has queued behind it already (at most `most`), so a busy
-        peer's frames cost one wait per turn, not one each. Raises ConnectionEnded like `receive`
-        once the connection ends (frames that came before the peer left are handled first).
-
-        Unlike `each_frame`, a close request interrupts only the wait for the next frames, never a
-        `handle` under way (its replies still go out before the close frame); a handler that must
-        stop between frames checks `ending`. One cancel scope serves the whole loop and its deadline
-        moves on only now and then, not per turn (entering a scope with a deadline is a good part of
-        a small frame's cost): the heartbeat may end an idle connection up to a sixteenth of itself
-        late."""
-        if self.close_code is not None:
-            raise ConnectionEnded(self.close_code, self.close_reason)
-        receive = self.websocket.receive
-        receive_nowait = self._receive_nowait or _nothing_queued
-        heartbeat = self.heartbeat
-        slack = heartbeat / 16
-        with trio.CancelScope(deadline=self._deadline + slack) as scope:
-            while self.close_code is None:
-                self._receive_scope = scope
-                try:
-                    frames = [await receive()]
-                finally:
-                    self._receive_scope = None
-                left = None
-                while len(frames) < most:
-                    try:
-                        frames.append(receive_nowait())
-                    except trio.WouldBlock:
-                        break
-                    except ConnectionEnded as exc:  # the peer left after these frames
-                        left = exc
-                        break
-                self._deadline = deadline = trio.current_time() + heartbeat
-                if deadline > scope.deadline:
-                    scope.deadline = deadline + slack
-                await handle(frames)
-                if left is not None:
-                    raise left
-        if self.close_code is None:  # the deadline passed: nothing arrived in time
-            self.request_close(CLOSE_IDLE_TIMEOUT, f"nothing received for {heartbeat:g} s")
         raise ConnectionEnded(self.close_code, self.close_reason)
 
     def touch(self) -> None:
@@ -254,37 +219,115 @@ class WsConnection:
         self._nursery.start_soon(helper)
 
     # -- lifecycle ----------------------------------------------------------------------------------
-    async def run(self, session: Callable[["WsConnection"], Awaitable[None]], *,
-                  subprotocol: str | None = None) -> None:
-        """Accept, run `session(self)`, then flush what is queued and close with `close_code`."""
+    async def run(self, session: Callable[["WsConnection"], Awaitable["FrameReader | None"]], *,
+                  subprotocol: str | None = None, on_end: Callable[[], None] | None = None) -> None:
+        """Accept, run `session(self)`, then flush what is queued and close with `close_code`.
+
+        The session may hand back a `FrameReader`: every later frame then goes to its `on_frames`,
+        oldest first, each turn the frame waited for and every frame the server has queued behind
+        it already (at most BATCH_MOST; those that came before the peer left are handed over
+        first), until the connection ends, and then `frames_ended()` is called. Read that way, a
+        close request interrupts only the wait for the next frames, never an `on_frames` under way
+        (its replies still go out before the close frame; a reader that must stop between frames
+        checks `ending`), and nothing of the session waits along: the
+        many long-lived connections (devices) keep one coroutine and no cancel scope of their own
+        (the heartbeat is the deadline of the connection's nursery, and a close request cancels
+        that nursery while the reader waits; the writer shields itself and still flushes, helper
+        tasks end). The deadline moves on only now and then, not per frame (moving a deadline is
+        a good part of a small frame's cost): the heartbeat may end an idle connection up to a
+        sixteenth of itself late.
+
+        `on_end()` is called once the connection is over, however it ended (the peer may have
+        left during the handshake already)."""
         self.subprotocol = subprotocol
-        await self.websocket.accept(subprotocol=subprotocol)
-        if self._connections is not None:
-            self._connections.add(self, ping=self._pinged)
+        accepted = False
         try:
+            # Routes read what they need of the upgrade request before: its headers are let go.
+            await self.websocket.accept(subprotocol=subprotocol, keep_request=False)
+            accepted = True
+            if self._connections is not None:
+                self._connections.add(self, ping=self._pinged)
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
+                reader = None
                 try:
-                    await session(self)
+                    reader = await session(self)
+                    session = None  # (not kept for the connection's life)
+                    if reader is not None and self.close_code is None:
+                        # -- the frame loop (inline: no coroutine of its own per connection) --
+                        websocket = self.websocket
+                        receive = getattr(websocket, "asgi_receive", None)  # the server's own: one frame less
+                        frame_of = getattr(websocket, "frame_of", None)
+                        if receive is None or frame_of is None:
+                            receive, frame_of = websocket.receive, None
+                        receive_nowait = getattr(websocket, "receive_nowait", None) or _nothing_queued
+                        heartbeat = self.heartbeat
+                        slack = heartbeat / 16
+                        scope = nursery.cancel_scope
+                        scope.deadline = self._deadline + slack
+                        try:
+                            while self.close_code is None:
+                                self._receive_scope = scope
+                                try:
+                                    data = await receive()
+                                finally:
+                                    self._receive_scope = None
+                                frames = [frame_of(data) if frame_of is not None else data]
+                                # ... and every frame the server has queued behind it already: a
+                                # busy peer's frames cost one wait per turn, not one each.
+                                left = None
+                                while len(frames) < BATCH_MOST:
+                                    try:
+                                        frames.append(receive_nowait())
+                                    except trio.WouldBlock:
+                                        break
+                                    except ConnectionEnded as exc:  # the peer left after these frames
+                                        left = exc
+                                        break
+                                self._deadline = deadline = trio.current_time() + heartbeat
+                                if deadline > scope.deadline:
+                                    scope.deadline = deadline + slack
+                                await reader.on_frames(frames)
+                                if left is not None:
+                                    raise left
+                                frames = data = None  # not kept while waiting for the next ones
+                        except trio.Cancelled:
+                            if not scope.cancel_called:
+                                raise  # not this connection's doing (the server is stopping)
+                            # A close request or the heartbeat: the nursery stays cancelled, so the
+                            # rest of the session ends without waiting on anything.
+                            if self.close_code is None:  # the deadline passed: nothing arrived in time
+                                self.request_close(CLOSE_IDLE_TIMEOUT, f"nothing received for {heartbeat:g} s")
+                        finally:
+                            if not scope.cancel_called:
+                                scope.deadline = math.inf
                 except ConnectionEnded:
                     pass
                 except Exception:
                     log.exception("WebSocket session on %s from %s failed", self.path, self.remote)
                     self.request_close(1011, "internal error")
                 finally:
+                    if reader is not None:
+                        reader.frames_ended()
                     self.request_close(CLOSE_NORMAL, "")
-                    for scope in list(self._helpers or ()):
-                        scope.cancel()
+                    for helper in list(self._helpers or ()):
+                        helper.cancel()
                     self._session_over = True
                     if self._room is not None:
                         self._room.unpark_all()
                     self._ensure_writer()  # drains what is queued, then sends the close frame
+        except ConnectionEnded:
+            if accepted:
+                raise
+            # the peer left before the handshake finished
         finally:
             if self._connections is not None:
                 self._connections.discard(self)
             self._done = True
             if self._closed is not None:
                 self._closed.set()
+            if on_end is not None:
+                on_end()
 
     def _ensure_writer(self) -> None:
         if not self._writer_running and self._nursery is not None:
@@ -293,27 +336,30 @@ class WsConnection:
 
     async def _writer(self) -> None:
         """Send what is queued, then end (an idle connection holds no writer task; the next queued
-        frame starts one). Once the session is over and the outbox empty, send the close frame."""
+        frame starts one). Once the session is over and the outbox empty, send the close frame.
+        Shielded: a close cancels the connection's nursery (the frame loop of `run`), and what is queued
+        still goes out first, for at most FLUSH_TIMEOUT (the server's sends are shielded anyway)."""
         websocket = self.websocket
         outbox = self._outbox
         flush_until = None
         try:
-            while not self._close_sent:
-                if not outbox:
-                    if not self._session_over:
-                        return
-                    break
-                frame = outbox.pop(0)
-                if self._room is not None:
-                    self._room.unpark()
-                await websocket.send(frame)
-                await trio.lowlevel.checkpoint()  # a send to a vanished peer may not yield by itself
-                if self.close_code is not None:
-                    flush_until = flush_until or trio.current_time() + FLUSH_TIMEOUT
-                    if trio.current_time() > flush_until:
+            with trio.CancelScope(shield=True):
+                while not self._close_sent:
+                    if not outbox:
+                        if not self._session_over:
+                            return
                         break
-            if not self._close_sent:
-                self._close_sent = True
-                await websocket.close(self.close_code or CLOSE_NORMAL, self.close_reason)
+                    frame = outbox.pop(0)
+                    if self._room is not None:
+                        self._room.unpark()
+                    await websocket.send(frame)
+                    await trio.lowlevel.checkpoint()  # a send to a vanished peer may not yield by itself
+                    if self.close_code is not None:
+                        flush_until = flush_until or trio.current_time() + FLUSH_TIMEOUT
+                        if trio.current_time() > flush_until:
+                            break
+                if not self._close_sent:
+                    self._close_sent = True
+                    await websocket.close(self.close_code or CLOSE_NORMAL, self.close_reason)
         finally:
             self._writer_running = False

@@ -1,5 +1,5 @@
 """Frames a device sends back to back are handled together (wsbatch.deliver_eagerly queues them,
-WsConnection.serve_batches hands them over as one list), with the replies and records of frames
+WsConnection.run hands them to the session as one list), with the replies and records of frames
 handled one by one: same order, acks only once durable."""
 
 import json
@@ -51,13 +51,13 @@ def telemetry(n: int, **extra) -> str:
 
 async def test_a_burst_is_handled_in_batches_with_replies_in_frame_order(daemon, monkeypatch):
     batches: list[int] = []
-    handle = device_ws.DeviceSession._on_frames
+    handle = device_ws.DeviceSession.on_frames
 
     async def counting(self, frames):
         batches.append(len(frames))
         await handle(self, frames)
 
-    monkeypatch.setattr(device_ws.DeviceSession, "_on_frames", counting)
+    monkeypatch.setattr(device_ws.DeviceSession, "on_frames", counting)
     device = await create_device(daemon)
     frames = [telemetry(1), telemetry(2, id="a"), "{not json", telemetry(3),
               json.dumps({"type": "ping"}), telemetry(4, id=7), json.dumps({"type": "event", "event": "door",
@@ -73,7 +73,7 @@ async def test_a_burst_is_handled_in_batches_with_replies_in_frame_order(daemon,
             assert (await client.replies_until(1))[0]["type"] == "registered"
             conn = await wait_for(lambda: [c for c in daemon.core.connections._live if isinstance(c, ServerConnection)])
             stream_behind = wsbatch.hypercorn_stream(conn[0].websocket.send_callable)
-            assert stream_behind.app_put.func is wsbatch._put_eagerly  # hypercorn queues without a turn each
+            assert isinstance(stream_behind.app_put, wsbatch._EagerPut)  # hypercorn queues without a turn each
             await client.send_together(frames * 3)
             replies = await client.replies_until(1 + 3 * 7)
         stored = [records.receive.receive_nowait() for _ in range(3 * 7)]

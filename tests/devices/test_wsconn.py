@@ -17,17 +17,19 @@ class FakeWebsocket:
         self.closed_with = None
         self.accepted = None
 
-    async def accept(self, subprotocol=None):
+    async def accept(self, subprotocol=None, keep_request=True):
         self.accepted = subprotocol
 
     async def receive(self):
         return await self.inbox.receive()
 
     async def send(self, data):
+        await trio.lowlevel.checkpoint()  # as a real send: a cancelled writer would stop here
         self.sent.append(data)
 
     async def close(self, code, reason=""):
         assert self.closed_with is None, "closed twice"
+        await trio.lowlevel.checkpoint()
         self.closed_with = (code, reason)
 
 
@@ -151,7 +153,114 @@ async def test_each_frame_hands_every_frame_on_and_ends_like_receive(autojump_cl
     assert idle_ws.closed_with[0] == 4009 and trio.current_time() - began == 30
 
 
-async def test_serve_batches_hands_over_what_is_queued_and_what_came_before_the_peer_left(autojump_clock):
+class Reader:
+    """A session's FrameReader: records the frames of each turn, and when the frames ended."""
+
+    def __init__(self, conn, on_frames=None):
+        self.conn = conn
+        self.batches: list = []
+        self.ended_with = None
+        self._on_frames = on_frames
+
+    async def on_frames(self, frames):
+        self.batches.append((frames, trio.current_time()))
+        if self._on_frames is not None:
+            await self._on_frames(frames)
+
+    def frames_ended(self):
+        self.ended_with = (self.conn.close_code, trio.current_time())
+
+
+async def test_a_reader_gets_every_frame_and_a_handler_under_way_finishes_before_the_close(autojump_clock):
+    ws = FakeWebsocket()
+    conn = WsConnection(ws, heartbeat=90.0, queue_size=4)
+    helper = []
+
+    async def handle(frames):
+        await conn.send("ack")
+        conn.request_close(4002, "superseded")  # arrives while this handler is under way
+        await trio.sleep(1)  # not interrupted
+        helper.append("handled")
+
+    async def deliver():
+        try:
+            await trio.sleep_forever()
+        finally:
+            helper.append("ended")
+
+    reader = Reader(conn, handle)
+
+    async def session(c):
+        c.spawn(deliver)
+        return reader
+
+    async def peer():
+        await trio.sleep(10)
+        await ws.inbox_send.send("store me")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(peer)
+        await conn.run(session)
+    assert reader.batches == [(["store me"], 10)] and reader.ended_with == (4002, 11)
+    assert helper == ["handled", "ended"]
+    assert ws.sent == ["ack"] and ws.closed_with == (4002, "superseded")
+
+
+async def test_a_close_request_and_the_heartbeat_end_a_reader_s_wait(autojump_clock):
+    ws = FakeWebsocket()
+    conn = WsConnection(ws, heartbeat=90.0, queue_size=4)
+    reader = Reader(conn)
+
+    async def session(c):
+        c.send_nowait("queued before the close")
+        return reader
+
+    async def closer():
+        await trio.sleep(5)
+        conn.request_close(1001, "server going away")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(closer)
+        await conn.run(session)
+    assert reader.ended_with == (1001, 5)
+    assert ws.sent == ["queued before the close"] and ws.closed_with == (1001, "server going away")
+
+    idle_ws = FakeWebsocket()
+    idle = WsConnection(idle_ws, heartbeat=32.0)
+    idle_reader = Reader(idle)
+    began = trio.current_time()
+
+    async def peer():
+        await trio.sleep(20)
+        await idle_ws.inbox_send.send("one frame")
+
+    async def idle_session(c):
+        return idle_reader
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(peer)
+        await idle.run(idle_session)
+    # The heartbeat ends it 32 s after the last frame, up to a sixteenth of it late.
+    assert idle_ws.closed_with[0] == 4009 and idle_reader.batches == [(["one frame"], began + 20)]
+    assert 20 + 32 <= idle_reader.ended_with[1] - began <= 20 + 32 + 2
+
+
+async def test_on_end_is_called_however_the_connection_ended(autojump_clock):
+    ended = []
+
+    class Gone(FakeWebsocket):
+        async def accept(self, subprotocol=None, keep_request=True):
+            raise ConnectionEnded(None, "the client left during the handshake")
+
+    await WsConnection(Gone(), heartbeat=10.0).run(lambda c: trio.sleep(0), on_end=lambda: ended.append("gone"))
+    await WsConnection(FakeWebsocket(), heartbeat=10.0).run(lambda c: trio.sleep(1), on_end=lambda: ended.append("done"))
+    assert ended == ["gone", "done"]
+
+
+async def test_a_reader_gets_what_is_queued_and_what_came_before_the_peer_left(autojump_clock, monkeypatch):
+    from gatewayd.web import wsconn
+
+    monkeypatch.setattr(wsconn, "BATCH_MOST", 3)
     ws = FakeWebsocket()
 
     def receive_nowait():
@@ -162,20 +271,16 @@ async def test_serve_batches_hands_over_what_is_queued_and_what_came_before_the_
 
     ws.receive_nowait = receive_nowait
     conn = WsConnection(ws, heartbeat=90.0)
-    batches, ended = [], []
 
     async def handle(frames):
-        batches.append((frames, trio.current_time()))
         await trio.sleep(1)
         if frames[0] == "c":
             conn.request_close(4000, "enough")
 
+    reader = Reader(conn, handle)
+
     async def session(c):
-        try:
-            await c.serve_batches(handle, most=3)
-        except ConnectionEnded as exc:
-            ended.append(exc.code)
-            raise
+        return reader
 
     async def peer():
         await trio.sleep(10)
@@ -188,8 +293,8 @@ async def test_serve_batches_hands_over_what_is_queued_and_what_came_before_the_
     async with trio.open_nursery() as nursery:
         nursery.start_soon(peer)
         await conn.run(session)
-    assert batches == [(["a", "b", "c"], 10), (["d"], 11), (["c", "e"], 20)]
-    assert ended == [1000]
+    assert reader.batches == [(["a", "b", "c"], 10), (["d"], 11), (["c", "e"], 20)]
+    assert reader.ended_with == (4000, 21)  # the close it asked for while the peer was leaving
 
 
 async def test_eager_delivery_queues_without_a_turn_and_waits_when_full():

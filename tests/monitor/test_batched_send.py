@@ -134,15 +134,38 @@ async def test_without_hypercorn_each_message_is_one_asgi_send_in_order():
 
 
 async def test_an_accepted_websocket_keeps_no_http_parser(daemon):
-    """wsbatch.release_handshake: hypercorn's h11 connection of the handshake is let go once the
-    upgrade is accepted, and frames still flow both ways."""
+    """wsbatch.release_handshake: hypercorn's h11 connection and parsed handshake are let go once
+    the upgrade is accepted, and frames still flow both ways."""
     import h11
 
     async with open_monitor(daemon) as ws:
         conn = await wait_for(lambda: monitor_connection(daemon))
         stream = wsbatch.hypercorn_stream(conn.ws.send_callable)
         assert not isinstance(stream.send.__self__.connection.h11_connection, h11.Connection)
+        assert stream.handshake.accepted and not hasattr(stream.handshake, "key")  # the shared stand-in
+        from hypercorn.trio.worker_context import TrioSingleTask
+        assert not isinstance(stream.send.__self__.send.__self__.idle_task, TrioSingleTask)
         seqs = await publish_burst(daemon)
         check([await next_frame(ws) for _ in seqs], seqs)
         await ws.send_message("{}")  # a TX request it refuses: the read side works too
         assert (await next_frame(ws))["Result"] == "Fail"
+
+
+async def test_a_device_websocket_keeps_neither_the_handshake_nor_the_request_headers(daemon):
+    """A device connection lets go of the upgrade request's headers once accepted (a monitor keeps
+    them: its batching reads the negotiated extensions later), and still works."""
+    from trio_websocket import open_websocket_url
+
+    from gatewayd.web.wsconn import WsConnection
+    from tests.reliability.clients import create_device, register, telemetry
+
+    device = await create_device(daemon.base_url, daemon.auth, "lean")
+    async with open_websocket_url(daemon.ws_url + "/ws") as ws, open_monitor(daemon):
+        assert (await register(ws, device))["type"] == "registered"
+        conn = await wait_for(lambda: next((c for c in daemon.core.connections._live
+                                            if isinstance(c, WsConnection) and c.path == "/ws"), None))
+        assert list(conn.websocket.scope["headers"]) == []
+        assert wsbatch.hypercorn_stream(conn.websocket.send_callable).handshake.accepted
+        assert (await telemetry(ws, "t1"))["type"] == "ack"
+        monitor = await wait_for(lambda: monitor_connection(daemon))
+        assert monitor.ws.headers.get("authorization")

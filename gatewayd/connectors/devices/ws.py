@@ -14,6 +14,7 @@ import logging
 import time
 from datetime import datetime, timezone
 from functools import partial
+from typing import Awaitable
 
 import trio
 
@@ -46,21 +47,24 @@ def _setup(core) -> None:
                           "(HTTP 503 at the handshake) or busy (no registration slot in time: close 1013).")
 
 
-async def _serve(core, ws: AsgiWebSocket, path: str, *, devices_allowed: bool = True) -> None:
+def _serve(core, ws: AsgiWebSocket, path: str, *, devices_allowed: bool = True) -> Awaitable[None]:
+    # Not a coroutine function: it hands back what serves the connection (nothing of it waits
+    # along for the connection's whole life); the ticket is given back when the connection ends.
     admission = core.extras[ADMISSION]
     ticket = admission.enter(ws.remote_addr)
     if isinstance(ticket, str):
         core.metrics.inc(REFUSED_METRIC, reason=ticket)
-        await ws.refuse(503, f"{REFUSALS[ticket]}; retry in a few seconds", (("Retry-After", "5"),))
-        return
+        return ws.refuse(503, f"{REFUSALS[ticket]}; retry in a few seconds", (("Retry-After", "5"),))
     try:
         ws.deliver_eagerly()
         conn = WsConnection(ws, heartbeat=core.settings.presence.ws_timeout,
                             queue_size=core.settings.devices.send_queue, connections=core.connections)
         subprotocol = select_subprotocol(conn.subprotocols) if devices_allowed else None
-        await conn.run(partial(_session, core, devices_allowed, ticket), subprotocol=subprotocol)
-    finally:
+        return conn.run(DeviceSession(core, conn, ticket, devices_allowed).serve, subprotocol=subprotocol,
+                        on_end=ticket.leave)
+    except BaseException:
         ticket.leave()
+        raise
 
 
 def _terminal_paths(settings) -> list[str]:
@@ -158,45 +162,6 @@ class Slot:
             slots.release()
 
 
-async def _session(core, devices_allowed: bool, ticket: Ticket, conn: WsConnection) -> None:
-    cfg = core.settings.devices
-    now = trio.current_time()
-    deadline = now + cfg.register_timeout
-    first = None
-    with trio.move_on_at(min(deadline, now + cfg.first_frame_timeout)):
-        first = await conn.receive()
-    if first is None:
-        _send_error_json(conn, "not_registered", "no registration within the time limit")
-        conn.request_close(CLOSE_REGISTER_TIMEOUT, "registration timeout")
-        return
-    dialect = choose_dialect(conn.subprotocols if conn.subprotocol else None, first)
-    if dialect == "terminal":
-        ticket.registered()
-        await _serve_terminal(core, conn, first)
-        return
-    if not devices_allowed:
-        _send_error_json(conn, "unknown_type", f"only attendance terminals connect on {conn.path}; devices use /ws")
-        conn.request_close(CLOSE_BAD_MESSAGE, "not an attendance terminal")
-        return
-    admission = core.extras[ADMISSION]
-    slot = await admission.slot(_slot_deadline(cfg, dialect, first, deadline))
-    if slot is None:
-        core.metrics.inc(REFUSED_METRIC, reason="busy")
-        _send_error_json(conn, "unavailable", "too many devices are registering; retry in a few seconds")
-        conn.request_close(CLOSE_SLOW, "too many registrations at once")
-        return
-    conn.touch()  # the heartbeat runs from here: the time spent queued was the server's, not the device's
-
-    def registered() -> None:
-        slot.release()
-        ticket.registered()
-
-    try:
-        await DeviceSession(core, conn, dialect).run(first, deadline, registered=registered)
-    finally:
-        slot.release()
-
-
 def _slot_deadline(cfg, dialect: str, first, register_deadline: float) -> float:
     """How long a connection may wait for a registration slot. One whose first frame is a register
     message waits up to `register_queue_timeout` from now (a reconnect storm is served in turn instead
@@ -229,19 +194,23 @@ def _send_error_json(conn: WsConnection, code: str, message: str) -> None:
 class DeviceSession:
     """One registered (or registering) device connection."""
 
-    __slots__ = ("core", "conn", "dialect", "codec", "devices", "presence", "commands", "session_id", "device_id",
-                 "device", "errors", "last_frame", "_delivering", "_attached", "_max_chars")
+    # One per connection, from the handshake on (tens of thousands live at once): slots, and one
+    # coroutine (`serve`) for the whole connection, registration included.
+    __slots__ = ("core", "conn", "ticket", "devices_allowed", "dialect", "codec", "devices", "presence", "commands",
+                 "session_id", "device_id", "device", "errors", "last_frame", "_delivering", "_attached", "_max_chars")
     connector = "ws"
 
-    def __init__(self, core, conn: WsConnection, dialect: str):
+    def __init__(self, core, conn: WsConnection, ticket: Ticket, devices_allowed: bool = True):
         self.core = core
         self.conn = conn
-        self.dialect = dialect
-        self.codec = device_xml if dialect == "xml" else device_json
+        self.ticket = ticket
+        self.devices_allowed = devices_allowed
+        self.dialect = "json"
+        self.codec = device_json
         self.devices = core.service("devices")
         self.presence = core.service("presence")
         self.commands = core.service("commands")
-        self.session_id = self.presence.new_session_id()
+        self.session_id = ""
         self.device_id: str | None = None
         self.device: dict | None = None
         self.errors = 0
@@ -281,21 +250,66 @@ class DeviceSession:
             self.conn.request_close(CLOSE_BAD_MESSAGE, f"{self.errors} bad messages in a row")
 
     # -- the session --------------------------------------------------------------------------------------
-    async def run(self, first, register_deadline: float, registered=lambda: None) -> None:
-        """`registered` is called once the registration is over, accepted or not."""
+    async def serve(self, conn: WsConnection) -> "DeviceSession | None":
+        """Up to the registration: the first frame (within `devices.register_timeout`) fixes the
+        dialect; terminals go to their own session, a device waits for a registration slot and
+        registers. A registered session is handed back: the connection then gives it every frame
+        (`on_frames`) until it ends (`frames_ended`), with nothing of this method waiting along."""
+        core = self.core
+        cfg = core.settings.devices
+        now = trio.current_time()
+        deadline = now + cfg.register_timeout
+        first = None
+        with trio.move_on_at(min(deadline, now + cfg.first_frame_timeout)):
+            first = await conn.receive()
+        if first is None:
+            _send_error_json(conn, "not_registered", "no registration within the time limit")
+            conn.request_close(CLOSE_REGISTER_TIMEOUT, "registration timeout")
+            return
+        dialect = choose_dialect(conn.subprotocols if conn.subprotocol else None, first)
+        if dialect == "terminal":
+            self.ticket.registered()
+            await _serve_terminal(core, conn, first)
+            return
+        if not self.devices_allowed:
+            _send_error_json(conn, "unknown_type", f"only attendance terminals connect on {conn.path}; devices use /ws")
+            conn.request_close(CLOSE_BAD_MESSAGE, "not an attendance terminal")
+            return
+        slot = await core.extras[ADMISSION].slot(_slot_deadline(cfg, dialect, first, deadline))
+        if slot is None:
+            core.metrics.inc(REFUSED_METRIC, reason="busy")
+            _send_error_json(conn, "unavailable", "too many devices are registering; retry in a few seconds")
+            conn.request_close(CLOSE_SLOW, "too many registrations at once")
+            return
+        conn.touch()  # the heartbeat runs from here: the time spent queued was the server's, not the device's
+        self.dialect = dialect
+        self.codec = device_xml if dialect == "xml" else device_json
+        self.session_id = self.presence.new_session_id()
+        handed_over = False
         try:
-            accepted = await self._register(first, register_deadline)
-            registered()
+            accepted = await self._register(first, deadline)
+            slot.release()  # the registration is over, accepted or not
+            self.ticket.registered()
             if accepted:
                 self.wake()
-                await self._read_loop()
+                handed_over = True
+                return self  # the connection hands this session every later frame (on_frames)
         except ConnectionEnded:
             pass
         finally:
-            if self._attached:
-                reason = self.conn.close_reason or "connection closed"
-                seen = datetime.fromtimestamp(self.last_frame, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-                self.presence.detach(self, reason=reason, code=self.conn.close_code, last_seen=seen)
+            slot.release()
+            if not handed_over:
+                self.frames_ended()
+        return None
+
+    def frames_ended(self) -> None:
+        """The connection is over (or the registration failed): end the device's presence."""
+        if self._attached:
+            self._attached = False
+            conn = self.conn
+            reason = conn.close_reason or "connection closed"
+            seen = datetime.fromtimestamp(self.last_frame, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            self.presence.detach(self, reason=reason, code=conn.close_code, last_seen=seen)
 
     async def _register(self, frame, deadline: float) -> bool:
         while True:
@@ -349,12 +363,6 @@ class DeviceSession:
         self.errors = 0
         await self.reply(Registered(device["id"], utc_now_iso()))
         return True
-
-    async def _read_loop(self) -> None:
-        try:
-            await self.conn.serve_batches(self._on_frames)
-        except ConnectionEnded:
-            return
 
     async def _on_frames(self, frames: list) -> None:
         """Handle the frames that arrived together, in order. Telemetry and events are journaled and
@@ -440,6 +448,8 @@ class DeviceSession:
 
     _handlers = {Attendance: _attendance, Ping: _ping,
                  CommandResult: _command_result, Register: _register_again}
+
+    on_frames = _on_frames  # (FrameReader, gatewayd/web/wsconn.py)
 
     # -- commands -----------------------------------------------------------------------------------------
     async def _deliver_commands(self) -> None:

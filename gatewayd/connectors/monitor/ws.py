@@ -56,7 +56,10 @@ async def _serve(core, ws: AsgiWebSocket, path: str) -> None:
     except ValueError as exc:
         await ws.refuse_json(400, "invalid", str(exc))
         return
-    await ws.accept()
+    try:
+        await ws.accept()
+    except ConnectionEnded:  # the client left during the handshake
+        return
     conn = MonitorConnection(core, ws, stream, monitor.session(stream, flt, since), source, operator.actor)
     core.connections.add(conn, ping=True)  # clients only read: pings keep quiet ones connected
     try:
