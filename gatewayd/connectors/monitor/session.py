@@ -66,9 +66,11 @@ class Feed:
     quarter of what a trim kept later: each trim's work stays in proportion to the appends before
     it), so a large monitor.queue_size costs memory only while a session lags.
 
-    The feed also keeps every item's WebSocket frames back to back in one buffer (`_starts`
-    holds each item's offset in it), so a session whose client negotiated no extension sends
-    many records as one slice of that buffer, with no work per record."""
+    The feed also keeps every item's WebSocket frames as one bytes object (the frame a record's
+    SharedText encoded already, for the usual item of one frame) and their offsets in the stream
+    of all of them (`_starts`), so a session whose client negotiated no extension sends many
+    records as one join of those, with no work per record. (A growing buffer they were copied
+    into cost more: its reallocations and fresh pages.)"""
 
     def __init__(self, limit: int):
         self.items: list[Item] = []
@@ -76,9 +78,9 @@ class Feed:
         self.limit = limit
         self.sessions: list["Session"] = []
         self.waiting: list[trio.Event] = []  # writers that have read everything
-        self._data = bytearray()
-        self._data_base = 0  # the absolute offset of _data[0]
+        self._frames: list[bytes] = []  # each item's frames
         self._starts: list[int] = []  # the absolute offset of each item's frames
+        self._frames_end = 0  # the absolute offset after the last item's frames
         self._next_trim = self._trim_interval()  # trims look at every session, so only now and then
 
     @property
@@ -87,10 +89,11 @@ class Feed:
 
     def append(self, item: Item) -> None:
         self.items.append(item)
-        data = self._data
-        self._starts.append(self._data_base + len(data))
-        for frame in item[1]:
-            data += frame.frame  # (in place)
+        frames = item[1]
+        data = frames[0].frame if len(frames) == 1 else b"".join([frame.frame for frame in frames])
+        self._frames.append(data)
+        self._starts.append(self._frames_end)
+        self._frames_end += len(data)
         if len(self.items) >= self._next_trim:
             self._trim()
         if self.waiting:
@@ -106,10 +109,8 @@ class Feed:
                 if session.cursor < keep_from:
                     session.drop()  # at once: its writer may be stuck in a send to a stalled peer
         cut = keep_from - self.base
-        new_data_base = self._starts[cut] if cut < len(self._starts) else self._data_base + len(self._data)
-        del self._data[:new_data_base - self._data_base]
-        self._data_base = new_data_base
         del self.items[:cut]
+        del self._frames[:cut]
         del self._starts[:cut]
         self.base = keep_from
         self._next_trim = len(self.items) + self._trim_interval()
@@ -132,14 +133,11 @@ class Feed:
         limit = self._starts[first] + size
         if self._offset(last) > limit:
             last = max(first + 1, bisect_right(self._starts, limit, first + 1, last) - 1)
-        begin, stop = self._starts[first] - self._data_base, self._offset(last) - self._data_base
-        with memoryview(self._data) as view:  # one copy; the view must not outlive this call
-            data = bytes(view[begin:stop])
-        return data, last - first, self.items[last - 1][0]
+        return b"".join(self._frames[first:last]), last - first, self.items[last - 1][0]
 
     def _offset(self, index: int) -> int:
         """The absolute offset of item `index`'s frames (relative index; len(items): the end)."""
-        return self._starts[index] if index < len(self._starts) else self._data_base + len(self._data)
+        return self._starts[index] if index < len(self._starts) else self._frames_end
 
 
 class Session:
