@@ -197,13 +197,7 @@ def encode_envelope(comm: Communication, local_tz: tzinfo) -> str:
     """compact_json of the envelope. An envelope holds strings, integers, booleans and lists of
     strings only (Extra values are text), and for those orjson writes the very same text when it is
     printable ASCII, some ten times faster; anything else goes through the standard encoder."""
-    envelope = to_envelope(comm, local_tz)
-    try:
-        data = _orjson_dumps(envelope)
-    except TypeError:  # a lone surrogate, an integer beyond 64 bits
-        return compact_json(envelope)
-    # The standard encoder writes DEL and anything past ASCII as \u escapes.
-    return data.decode() if data.isascii() and b"\x7f" not in data else compact_json(envelope)
+    return json_text(to_envelope(comm, local_tz))
 
 
 def json_text(value: object) -> str:
@@ -212,8 +206,9 @@ def json_text(value: object) -> str:
     text."""
     try:
         data = _orjson_dumps(value)
-    except TypeError:
+    except TypeError:  # a lone surrogate, an integer beyond 64 bits
         return compact_json(value)
+    # The standard encoder writes DEL and anything past ASCII as \u escapes.
     return data.decode() if data.isascii() and b"\x7f" not in data else compact_json(value)
 
 
