@@ -2,8 +2,8 @@
 
 Records are kept one per line, `<ts> <seq> <type> <data JSON>` (the JSON has no raw newline), in
 chunks of at most CHUNK_RECORDS, each compressed with zstd: a record costs a few dozen bytes and a
-fraction of a row insert. A row's key is its first record's (ts, seq), with the time span it holds
-(`ts` to `last_ts`: records arrive in seq order, and their time may step back). Blocking code.
+fraction of a row insert. A row's key is the earliest time and seq of its records (a chunk holds records in any
+order), with the time span it holds (`ts` to `last_ts`: their time may step back). Blocking code.
 """
 
 from __future__ import annotations
@@ -26,13 +26,14 @@ def line(ts: int, seq: int, record_type: str, data: bytes) -> bytes:
     return b"%d %d %s %s" % (ts, seq, record_type.encode(), data)
 
 
-def insert(conn: sqlite3.Connection, compressor: zstandard.ZstdCompressor, rows: list[tuple[int, int, bytes]]) -> None:
-    """Store (ts, seq, line) rows, in seq order, as chunks."""
+def insert(conn: sqlite3.Connection, compressor: zstandard.ZstdCompressor, rows: list[tuple]) -> None:
+    """Store (ts, seq, line, ...) rows as chunks, in the order given (records of one commit: the
+    seqs of a later call are all higher)."""
     chunks = []
     for start in range(0, len(rows), CHUNK_RECORDS):
         part = rows[start:start + CHUNK_RECORDS]
         times = [row[0] for row in part]
-        chunks.append((min(times), part[0][1], max(times), len(part),
+        chunks.append((min(times), min(row[1] for row in part), max(times), len(part),
                        compressor.compress(b"\n".join([row[2] for row in part]))))
     conn.executemany(_INSERT, chunks)
 

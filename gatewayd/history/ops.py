@@ -21,10 +21,11 @@ async def history_status(core) -> dict[str, Any]:
     history = core.history
 
     def counts(conn) -> dict[str, Any]:
-        tables = ("telemetry", "telemetry_recent", "telemetry_hourly", "punches", "communications")
-        rows = {t: conn.execute(f"SELECT {'sum(count)' if t == 'communications' else 'count(*)'} FROM {t}")
-                .fetchone()[0] or 0 for t in tables}
-        rows["telemetry"] += rows.pop("telemetry_recent")
+        counted = {"telemetry": "sum(count) FROM telemetry_windows", "telemetry_hourly": "count(*) FROM telemetry_hourly",
+                   "punches": "count(*) FROM punches", "communications": "sum(count) FROM communications"}
+        rows = {name: conn.execute(f"SELECT {what}").fetchone()[0] or 0 for name, what in counted.items()}
+        pending = conn.execute("SELECT value FROM meta WHERE name = 'pending_telemetry'").fetchone()
+        rows["telemetry"] += int(pending[0] or 0) if pending else 0  # not regrouped yet
         return {"rows": rows, "bytes": retention.used_bytes(conn)}
 
     return {"path": str(history.path), "seq": history.position, "journal_seq": core.hub.fanned_seq,

@@ -6,17 +6,19 @@ or returns an iterator the caller drains in chunks; nothing here writes.
 
 from __future__ import annotations
 
-import sqlite3
+import heapq
 import logging
+import sqlite3
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
 import orjson
 
 from ..journal.record import Record
-from . import comm_chunks, retention
-from .retention import HOUR_US
-from .writer import _PUNCH_COLUMNS, TELEMETRY
+from . import comm_chunks, retention, telemetry_windows as windows
+from .telemetry_windows import HOUR_US
+from .writer import _PUNCH_COLUMNS
 
 log = logging.getLogger("gatewayd.history")
 
@@ -103,30 +105,68 @@ def select_punches(conn: sqlite3.Connection, *, start: float | None = None, end:
 
 # -- telemetry ------------------------------------------------------------------------------------
 def _device_number(conn: sqlite3.Connection, device_id: str) -> int | None:
-    row = conn.execute("SELECT n FROM device_ids WHERE id = ?", (device_id,)).fetchone()
+    row = conn.execute("SELECT n FROM device_ids WHERE id = ? AND retired_seq IS NULL", (device_id,)).fetchone()
     return None if row is None else row[0]
 
 
 iso_us = retention.iso
 
+_TELEMETRY_META = ("regrouped_seq", "recent_from_ts", "hourly_until", "raw_from_hour")
+
+
+@contextmanager
+def _snapshot(conn: sqlite3.Connection) -> Iterator[dict[str, Any]]:
+    """One read transaction (the writer may regroup meanwhile: the reads must see one state), and
+    the store's telemetry bookkeeping as of it."""
+    conn.execute("BEGIN")
+    try:
+        meta = dict(conn.execute(f"SELECT name, value FROM meta WHERE name IN {_TELEMETRY_META}"))
+        yield meta
+    finally:
+        conn.execute("COMMIT")
+
+
+def _recent(conn: sqlite3.Connection, meta: dict[str, Any], device_id: str, low: int,
+            high: int) -> list[windows.Entry]:
+    """The device's telemetry not regrouped yet, in [low, high]: (ts, seq, device_ts, payload)."""
+    found = []
+    for ts, seq, text in windows.pending_records(conn, int(meta.get("regrouped_seq") or 0), meta.get("recent_from_ts"),
+                                                 windows.device_needle(device_id)):
+        if low <= ts <= high:
+            data = orjson.loads(text)
+            if data.get("device_id") == device_id:
+                found.append((ts, seq, data.get("device_ts"), data.get("payload")))
+    return found
+
 
 def telemetry_messages(conn: sqlite3.Connection, device_id: str, start_us: int | None, end_us: int | None,
                        limit: int) -> list[dict[str, Any]]:
     """The last `limit` messages in [start, end], oldest first: {seq, ts, payload, device_ts?}."""
-    device = _device_number(conn, device_id)
-    if device is None or limit <= 0:
+    if limit <= 0:
         return []
     low = -(1 << 62) if start_us is None else start_us
     high = 1 << 62 if end_us is None else end_us
-    rows = conn.execute(
-        "SELECT seq, ts, device_ts, payload FROM ("
-        " SELECT seq, ts, device_ts, payload FROM telemetry WHERE device = ?1 AND ts BETWEEN ?2 AND ?3"
-        " UNION ALL"
-        " SELECT seq, ts, device_ts, payload FROM telemetry_recent WHERE device = ?1 AND ts BETWEEN ?2 AND ?3)"
-        " ORDER BY ts DESC, seq DESC LIMIT ?4", (device, low, high, limit)).fetchall()
+    with _snapshot(conn) as meta:
+        device = _device_number(conn, device_id)
+        if device is None:
+            return []
+        newest: list[tuple[int, int, Any, Any]] = []  # a heap of the `limit` latest (ts, seq) so far
+
+        def offer(entries: Iterable[windows.Entry]) -> None:
+            for entry in entries:
+                if low <= entry[0] <= high:
+                    if len(newest) < limit:
+                        heapq.heappush(newest, entry)
+                    elif entry[:2] > newest[0][:2]:
+                        heapq.heapreplace(newest, entry)
+
+        offer(_recent(conn, meta, device_id, low, high))
+        for first_ts, last_ts, blob in windows.device_rows(conn, device, low, high, newest_first=True):
+            if len(newest) < limit or last_ts >= newest[0][0]:  # a row of older values only is not read
+                offer(windows.decode(blob))
     items = []
-    for seq, ts, device_ts, payload in reversed(rows):
-        item = {"seq": seq, "ts": iso_us(ts), "payload": orjson.loads(payload)}
+    for ts, seq, device_ts, payload in sorted(newest, key=lambda e: e[:2]):
+        item = {"seq": seq, "ts": iso_us(ts), "payload": payload}
         if device_ts is not None:
             item["device_ts"] = device_ts
         items.append(item)
@@ -152,45 +192,40 @@ class Bucket:
                 "count": self.count}
 
 
-def key_path(key: str) -> str:
-    """The JSON path of a top-level payload key (the caller refuses keys with a double quote)."""
-    return '$."' + key + '"'
-
-
 def telemetry_series(conn: sqlite3.Connection, device_id: str, key: str, start_us: int, end_us: int,
                      every_us: int) -> list[dict[str, Any]]:
     """Numeric values of `key` in [start, end) as buckets of `every_us` (aligned to the epoch): mean,
     min, max and count each. Buckets of whole hours come from the hourly figures wherever an hour has
     them (a month is 720 rows, not 43,200 messages), smaller ones from the messages wherever they are
     kept; an hour kept only as figures counts as one bucket at its start."""
-    device = _device_number(conn, device_id)
-    if device is None:
-        return []
-    buckets: dict[int, Bucket] = {}
-    path = key_path(key)
-    meta = dict(conn.execute("SELECT name, value FROM meta WHERE name IN ('hourly_until', 'raw_from_hour')"))
-    split_hour = int(meta.get("hourly_until" if every_us % HOUR_US == 0 else "raw_from_hour", 0))
-    raw_start = max(start_us, split_hour * HOUR_US)
-    raw = conn.execute(
-        "SELECT ts / ?4 AS b, min(v), max(v), total(v), count(v) FROM ("
-        " SELECT ts, json_extract(payload, ?5) AS v, json_type(payload, ?5) AS t FROM telemetry"
-        "  WHERE device = ?1 AND ts >= ?2 AND ts < ?3"
-        " UNION ALL"
-        " SELECT ts, json_extract(payload, ?5), json_type(payload, ?5) FROM telemetry_recent"
-        "  WHERE device = ?1 AND ts >= ?2 AND ts < ?3)"
-        " WHERE t IN ('integer', 'real') GROUP BY b", (device, raw_start, end_us, every_us, path))
-    for bucket, low, high, total, count in raw:
-        buckets[bucket] = Bucket(bucket * every_us, low, high, total, count)
-    hourly = conn.execute(
-        "SELECT hour, low, high, total, count FROM telemetry_hourly WHERE device = ? AND key = ? "
-        "AND hour >= ? AND hour < ?", (device, key, start_us // HOUR_US, min(-(-end_us // HOUR_US), split_hour)))
-    for hour, low, high, total, count in hourly:
-        bucket = hour * HOUR_US // every_us
-        found = buckets.get(bucket)
-        if found is None:
-            buckets[bucket] = Bucket(bucket * every_us, low, high, total, count)
-        else:
-            found.merge(low, high, total, count)
+    with _snapshot(conn) as meta:
+        device = _device_number(conn, device_id)
+        if device is None:
+            return []
+        figures: dict[int, list] = {}  # bucket -> [low, high, total, count]
+        split_hour = int(meta.get("hourly_until" if every_us % HOUR_US == 0 else "raw_from_hour") or 0)
+        raw_start = max(start_us, split_hour * HOUR_US)
+        if raw_start < end_us:
+            add = windows.add_value
+            for ts, _seq, _device_ts, payload in _recent(conn, meta, device_id, raw_start, end_us - 1):
+                if isinstance(payload, dict) and key in payload:
+                    add(figures, ts // every_us, payload[key])
+            for _first, _last, blob in windows.device_rows(conn, device, raw_start, end_us - 1):
+                for ts, _seq, _device_ts, payload in windows.decode(blob):
+                    if raw_start <= ts < end_us and isinstance(payload, dict) and key in payload:
+                        add(figures, ts // every_us, payload[key])
+        buckets = {bucket: Bucket(bucket * every_us, *values) for bucket, values in figures.items()}
+        hourly = conn.execute(
+            "SELECT hour, low, high, total, count FROM telemetry_hourly WHERE hour >= ? AND hour < ? "
+            "AND device = ? AND key = ?",
+            (start_us // HOUR_US, min(-(-end_us // HOUR_US), split_hour), device, key))
+        for hour, low, high, total, count in hourly:
+            bucket = hour * HOUR_US // every_us
+            found = buckets.get(bucket)
+            if found is None:
+                buckets[bucket] = Bucket(bucket * every_us, low, high, total, count)
+            else:
+                found.merge(low, high, total, count)
     return [buckets[b].public() for b in sorted(buckets)]
 
 
@@ -227,7 +262,7 @@ def communications(conn: sqlite3.Connection, *, start_us: int | None, end_us: in
         if needle is not None and needle not in data:
             continue
         first_item = after[2] + 1 if after is not None and (ts, seq) == after[:2] else 0
-        for index, comm in enumerate(_render(conn, mapper, ts, seq, record_type, data)):
+        for index, comm in enumerate(_render(mapper, ts, seq, record_type, data)):
             if index < first_item or (device is not None and comm.dev_eui != device) or \
                     (comm_type is not None and comm.comm_type != comm_type):
                 continue
@@ -237,15 +272,10 @@ def communications(conn: sqlite3.Connection, *, start_us: int | None, end_us: in
     return items, None
 
 
-def _render(conn: sqlite3.Connection, mapper: Callable[[Record], Iterable[Any]], ts: int, seq: int,
-            record_type: str, data: bytes) -> list[Any]:
-    fields = orjson.loads(data)
-    if record_type == TELEMETRY:
-        payload = _telemetry_payload(conn, fields.get("device_id"), ts, seq)
-        if payload is not None:
-            fields["payload"] = orjson.loads(payload)
+def _render(mapper: Callable[[Record], Iterable[Any]], ts: int, seq: int, record_type: str,
+            data: bytes) -> list[Any]:
     try:
-        return list(mapper(Record(seq, iso_us(ts), record_type, fields)))
+        return list(mapper(Record(seq, iso_us(ts), record_type, orjson.loads(data))))
     except Exception as exc:  # a record this version cannot render: the others still can
         log.warning("history store: record %d (%s) cannot be shown as communications: %r", seq, record_type, exc)
         return []
@@ -266,11 +296,3 @@ def _entry(ts: int, seq: int, index: int, comm: Any) -> dict[str, Any]:
     if extra:
         entry["extra"] = extra
     return entry
-
-
-def _telemetry_payload(conn: sqlite3.Connection, device_id: Any, ts: int, seq: int) -> str | None:
-    row = conn.execute("SELECT payload FROM telemetry_recent WHERE seq = ?", (seq,)).fetchone()
-    if row is None:
-        row = conn.execute("SELECT payload FROM telemetry WHERE device = (SELECT n FROM device_ids WHERE id = ?) "
-                           "AND ts = ? AND seq = ?", (device_id, ts, seq)).fetchone()
-    return None if row is None else row[0]

@@ -11,11 +11,11 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from . import comm_chunks
+from . import comm_chunks, telemetry_windows
+from .telemetry_windows import HOUR_US
 
 log = logging.getLogger("gatewayd.history")
 
-HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
 # Rounds of "drop the oldest day" at most per run: a budget far below the data is reached over several runs.
 MAX_BYTE_ROUNDS = 400
@@ -49,41 +49,11 @@ def used_bytes(conn: sqlite3.Connection) -> int:
     return pages * conn.execute("PRAGMA page_size").fetchone()[0]
 
 
-def add_hour_figures(conn: sqlite3.Connection, table: str, where: str, args: tuple) -> None:
-    """Merge the numeric values of `table`'s rows matching `where` into the hourly figures."""
-    conn.execute(
-        "INSERT INTO telemetry_hourly (device, key, hour, low, high, total, count) "
-        "SELECT t.device, j.key, t.ts / ?, min(j.value), max(j.value), total(j.value), count(*) "
-        f"FROM {table} AS t, json_each(t.payload) AS j WHERE {where} AND j.type IN ('integer', 'real') "
-        "GROUP BY t.device, j.key, t.ts / ? "
-        "ON CONFLICT (device, key, hour) DO UPDATE SET low = min(low, excluded.low), "
-        "high = max(high, excluded.high), total = total + excluded.total, count = count + excluded.count",
-        (HOUR_US, *args, HOUR_US))
-
-
-def aggregate_hours(writer, until_hour: int) -> None:
-    """Figures for every hour before `until_hour` that has none yet (its rows are all in `telemetry`):
-    charts over weeks read these instead of every message."""
-    conn = writer.conn
-    done_until = int(writer.meta("hourly_until", 0))
-    if until_hour <= done_until:
-        return
-    if done_until == 0:  # a new store: start at its first row
-        first = conn.execute("SELECT min(ts) FROM telemetry").fetchone()[0]
-        done_until = until_hour if first is None else min(first // HOUR_US, until_hour)
-    for (device,) in conn.execute("SELECT n FROM device_ids").fetchall():
-        add_hour_figures(conn, "telemetry", "t.device = ? AND t.ts >= ? AND t.ts < ?",
-                         (device, done_until * HOUR_US, until_hour * HOUR_US))
-    writer.set_meta("hourly_until", until_hour)
-
-
 def drop_raw_before(writer, cutoff_us: int) -> int:
     """Raw messages older than `cutoff_us` (an hour boundary) go; their hours keep their figures."""
-    conn = writer.conn
-    aggregate_hours(writer, cutoff_us // HOUR_US)
-    removed = 0
-    for (device,) in conn.execute("SELECT n FROM device_ids").fetchall():
-        removed += conn.execute("DELETE FROM telemetry WHERE device = ? AND ts < ?", (device, cutoff_us)).rowcount
+    writer.regroup_all()
+    writer.close_hours(cutoff_us // HOUR_US)
+    removed = telemetry_windows.drop_before(writer.conn, writer.compressor, cutoff_us)
     if cutoff_us // HOUR_US > int(writer.meta("raw_from_hour", 0)):
         writer.set_meta("raw_from_hour", cutoff_us // HOUR_US)
     return removed
@@ -95,7 +65,7 @@ def enforce(writer, policy: RetentionPolicy, now_us: int) -> list[dict]:
     dropped: list[dict] = []
     conn.execute("BEGIN IMMEDIATE")
     try:
-        writer.move_all_recent()
+        writer.regroup_all()
         raw_cutoff = (now_us - int(policy.telemetry_raw_days * DAY_US)) // HOUR_US * HOUR_US
         drop_raw_before(writer, raw_cutoff)
         hourly_cutoff = (now_us - int(policy.telemetry_hourly_days * DAY_US)) // HOUR_US
@@ -109,6 +79,7 @@ def enforce(writer, policy: RetentionPolicy, now_us: int) -> list[dict]:
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
+        writer.rolled_back()
         raise
     conn.execute("PRAGMA incremental_vacuum")
     return dropped
@@ -116,8 +87,7 @@ def enforce(writer, policy: RetentionPolicy, now_us: int) -> list[dict]:
 
 def _oldest_us(conn: sqlite3.Connection) -> int | None:
     candidates = [
-        conn.execute("SELECT min(ts) FROM telemetry").fetchone()[0],
-        conn.execute("SELECT min(ts) FROM telemetry_recent").fetchone()[0],
+        conn.execute("SELECT min(first_ts) FROM telemetry_windows").fetchone()[0],
         conn.execute("SELECT min(ts) FROM communications").fetchone()[0],
     ]
     hour = conn.execute("SELECT min(hour) FROM telemetry_hourly").fetchone()[0]
@@ -140,8 +110,7 @@ def _within_budget(writer, max_bytes: int) -> list[dict]:
             break
         before = (oldest // DAY_US + 1) * DAY_US
         rows = {
-            "telemetry": conn.execute("DELETE FROM telemetry WHERE ts < ?", (before,)).rowcount
-            + conn.execute("DELETE FROM telemetry_recent WHERE ts < ?", (before,)).rowcount,
+            "telemetry": telemetry_windows.drop_before(conn, writer.compressor, before),
             "telemetry_hourly": conn.execute("DELETE FROM telemetry_hourly WHERE hour < ?",
                                              (before // HOUR_US,)).rowcount,
             "communications": comm_chunks.drop_before(conn, writer.compressor, before),

@@ -5,21 +5,25 @@ thread) and any number of readers (queries on the event loop, exports on their o
 never wait for each other.
 
 Tables
-- `meta`: the last journal seq applied (`position`), the next punch id, the schema version.
-- `device_ids`: device id text -> a small integer, so telemetry rows stay short.
-- `telemetry_recent`: telemetry messages in arrival order (rowid = the record's seq). Appending
-  touches a few pages per commit whatever the number of devices.
-- `telemetry`: the same messages clustered by (device, ts, seq), moved over from
-  `telemetry_recent` in bulk (a chart reads one device's range as one contiguous run).
-- `telemetry_hourly`: lowest, highest, total and count per device, key and hour once raw values are past
-  `history.telemetry_raw_days`.
+- `meta`: the last journal seq applied (`position`), the next punch id, the schema version, and
+  how far telemetry has been regrouped (`regrouped_seq`) and summed up per hour (`hourly_until`).
+- `device_ids`: device id text -> a small integer, so telemetry rows stay short. A deleted device's
+  number is retired (`retired_seq`): its rows become unreachable at once and go with retention, and
+  the id gets a new number if it sends again.
+- `communications`: the records the monitoring stream's items (RX, TX, joins ...) come from, and
+  every telemetry record, for `history.communications_days`: the record's time, seq, type and
+  data (JSON, as in the journal), the records of one commit compressed together in rows of at most
+  CHUNK_RECORDS (comm_chunks.py). Reads render them with the monitor's comm mappers. The telemetry
+  records not yet regrouped (seq > `regrouped_seq`) are the recent part of the telemetry history.
+- `telemetry_windows` and `telemetry`: telemetry regrouped by device. Once REGROUP_RECORDS
+  telemetry records (or an hour of them) have come, they are read back from `communications` and
+  written once more as one row per device (`telemetry`: window, device, times, count, the values
+  compressed), the window's row saying which times and seqs it spans. Both tables only grow at
+  their end: a commit writes the pages its data fills, however many devices sent.
+- `telemetry_hourly`: lowest, highest, total and count per hour, device and key, written once per
+  hour when the hour is over (hour first: appended, like the others).
 - `punches`: every attendance punch; its id is assigned in arrival order and never reused (each
   punch of a record takes one, a resend the store leaves out too: ids may have gaps).
-- `communications`: the records the monitoring stream's items (RX, TX, joins ...) come from, for
-  `history.communications_days`: the record's time, seq, type and data (JSON; a telemetry record
-  without its payload, which its telemetry row holds), the records of one commit compressed
-  together in rows of at most 1,000 (comm_chunks.py). Reads render them with the monitor's comm
-  mappers.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 CACHE_KIB = 1024
 # The writer checkpoints once the WAL holds this many pages (SQLite's default: 1,000). A checkpoint
 # copies each page once however many commits wrote it, so a longer WAL copies fewer pages per
@@ -37,18 +41,20 @@ SOFT_HEAP_LIMIT = 4 * 1024 * 1024
 DIRECTORY = "history"
 FILENAME = "history.db"
 
-_TABLES = """
+TABLES = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS device_ids (n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE);
-CREATE TABLE IF NOT EXISTS telemetry_recent (
-    seq INTEGER PRIMARY KEY, device INTEGER NOT NULL, ts INTEGER NOT NULL, device_ts TEXT, payload TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS device_ids (n INTEGER PRIMARY KEY, id TEXT NOT NULL, retired_seq INTEGER);
+CREATE UNIQUE INDEX IF NOT EXISTS device_ids_live ON device_ids (id) WHERE retired_seq IS NULL;
+CREATE TABLE IF NOT EXISTS telemetry_windows (
+    id INTEGER PRIMARY KEY, first_ts INTEGER NOT NULL, last_ts INTEGER NOT NULL,
+    first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL, count INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS telemetry (
-    device INTEGER NOT NULL, ts INTEGER NOT NULL, seq INTEGER NOT NULL, device_ts TEXT, payload TEXT NOT NULL,
-    PRIMARY KEY (device, ts, seq)) WITHOUT ROWID;
+    window INTEGER NOT NULL, device INTEGER NOT NULL, first_ts INTEGER NOT NULL, last_ts INTEGER NOT NULL,
+    count INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (window, device)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS telemetry_hourly (
-    device INTEGER NOT NULL, key TEXT NOT NULL, hour INTEGER NOT NULL,
+    hour INTEGER NOT NULL, device INTEGER NOT NULL, key TEXT NOT NULL,
     low REAL NOT NULL, high REAL NOT NULL, total REAL NOT NULL, count INTEGER NOT NULL,
-    PRIMARY KEY (device, key, hour)) WITHOUT ROWID;
+    PRIMARY KEY (hour, device, key)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS punches (
     id INTEGER PRIMARY KEY, seq INTEGER NOT NULL, received TEXT NOT NULL, source TEXT NOT NULL,
     connector TEXT, enrollid INTEGER NOT NULL, time TEXT NOT NULL, key_time TEXT NOT NULL, tz TEXT NOT NULL,
@@ -98,7 +104,7 @@ def create(conn: sqlite3.Connection) -> None:
     # never corrupt the file; the journal replays what was lost (the stored position says where).
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
-    conn.executescript("BEGIN;" + _TABLES + f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+    conn.executescript("BEGIN;" + TABLES + f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
 
 
 def integrity_problems(conn: sqlite3.Connection, *, quick: bool = False) -> list[str]:

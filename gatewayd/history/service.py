@@ -25,10 +25,11 @@ from typing import Any, Callable, Collection
 import trio
 
 from ..gctune import release_free_memory
+from ..journal.files import list_segments
 from ..journal.follow import JournalFollower
 from ..journal.writer import JournalUnavailable
 from . import catch_up as catching_up, queries, retention, schema
-from .writer import HistoryWriter, _json, open_writer, ts_us
+from .writer import HistoryWriter, open_writer
 
 log = logging.getLogger("gatewayd.history")
 
@@ -96,6 +97,12 @@ class _Pending:
             self.until = until
             self.arrived.unpark_all()
         return ended
+
+
+def _first_journal_seq(journal_dir) -> int | None:
+    """The seq the journal's oldest segment starts at (None: no segment)."""
+    segments = list_segments(journal_dir)
+    return segments[0][0] if segments else None
 
 
 def _is_damage(exc: BaseException) -> bool:
@@ -230,15 +237,12 @@ class HistoryService:
                                               punches["next_id"])
                 if added:
                     log.info("history store: imported %d punches from the snapshot", added)
-            for device_id, items in (telemetry or {}).items():
-                number = writer._device_number(device_id)
-                writer.conn.executemany(
-                    "INSERT OR IGNORE INTO telemetry_recent (seq, device, ts, device_ts, payload) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    [(i["seq"], number, ts_us(i["ts"]), i.get("device_ts"), _json(i["payload"])) for i in items])
+            if telemetry:
+                writer.import_telemetry(telemetry, _first_journal_seq(self.core.journal_dir))
             writer.conn.execute("COMMIT")
         except BaseException:
             writer.conn.execute("ROLLBACK")
+            writer.rolled_back()
             raise
 
     def catch_up(self, until_seq: int) -> int:

@@ -4,9 +4,10 @@ Blocking code for the projection's worker thread (and for `gatewayd history rebu
 the same records in the same order gives the same rows however they are cut into batches: a
 record's rows depend only on the record and on what earlier records stored.
 
-Communications are stored as the records they come from (type and data, one row per record) and
-rendered by the monitor's comm mappers when they are read: a record costs one compact row here,
+Communications are stored as the records they come from (type and data, compressed in chunks) and
+rendered by the monitor's comm mappers when they are read: a record costs a few dozen bytes here,
 whatever its communications look like, and reads show exactly what the monitoring stream shows.
+Telemetry records are always stored that way first (telemetry_windows.py says what follows).
 """
 
 from __future__ import annotations
@@ -18,23 +19,24 @@ import struct
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from itertools import repeat
+from operator import itemgetter
 from typing import Any, Callable, Collection, Iterable, Sequence
 
 import orjson
 import zstandard
 
 from ..journal.record import Record, data_text
-from . import comm_chunks, schema
+from . import comm_chunks, migrate, schema, telemetry_windows as windows
+from .telemetry_windows import HOUR_US, TELEMETRY
 
 log = logging.getLogger("gatewayd.history")
 
 CommMapper = Callable[[Record], Iterable[Any]]
 
-# A telemetry record's communication row leaves its payload out: the telemetry row has it.
-TELEMETRY = "device.telemetry"
-
-# A batch moves telemetry_recent into the clustered table once its oldest row is this old (us).
-MOVE_AFTER_US = 60_000_000
+# Records of a commit are stored ordered by device (then seq): a device's lines side by side
+# compress better. Records of no device (as far as the store knows) come first.
+_NO_DEVICE = -1
+_by_device = itemgetter(3, 1)
 
 _PUNCH_COLUMNS = ("id", "seq", "received", "source", "connector", "enrollid", "time", "key_time", "tz", "utc",
                   "utc_ts", "mode", "inout", "event", "temp", "verifymode", "image_chars", "skew", "held")
@@ -91,14 +93,13 @@ class HistoryWriter:
         self.path = Path(path)
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.conn = schema.connect(self.path)
+        migrate.upgrade(self.conn)
         schema.create(self.conn)
         self.comm_mapper = comm_mapper
         self.comm_types = comm_types
-        self._device_numbers: dict[str, int] = dict(
-            (device_id, n) for n, device_id in self.conn.execute("SELECT n, id FROM device_ids"))
+        self._device_numbers: dict[str, int] = {}
         self.position = int(self._meta("position", 0))
-        self._telemetry_rows: list[tuple] = []
-        self.telemetry_until = int(self._meta("telemetry_until", 0))  # the newest telemetry time applied (us)
+        self.rolled_back()
         self._comm_rows: list[tuple] = []
         self._punch_rows: list[tuple] = []
         self.compressor = zstandard.ZstdCompressor(level=comm_chunks.LEVEL)
@@ -142,7 +143,7 @@ class HistoryWriter:
         lines where known (their data is stored as it is there, not encoded again)."""
         conn = self.conn
         position = self.position
-        next_punch_id, telemetry_until = self.next_punch_id, self.telemetry_until
+        next_punch_id = self.next_punch_id
         conn.execute("BEGIN IMMEDIATE")
         try:
             appliers = self._appliers
@@ -151,14 +152,13 @@ class HistoryWriter:
             if comm_mapper is None:
                 comm_types = ()
             comm_rows = self._comm_rows
-            telemetry_rows, device_numbers = self._telemetry_rows, self._device_numbers
-            telemetry_comms = None if comm_types is None else TELEMETRY in comm_types  # None: ask the mapper
+            device_numbers = self._device_numbers
             for record, line in zip(records, lines if lines is not None else repeat(None)):
                 seq = record.seq
                 if seq <= position:
                     continue
                 record_type = record.type
-                if record_type == TELEMETRY:  # the busiest kind in one pass: its row and its communication's
+                if record_type == TELEMETRY:  # the busiest kind: one line, whoever renders it
                     data = record.data
                     ts = ts_us(record.ts)
                     if ts > self.telemetry_until:
@@ -166,10 +166,9 @@ class HistoryWriter:
                     number = device_numbers.get(data["device_id"])
                     if number is None:
                         number = self._device_number(data["device_id"])
-                    telemetry_rows.append((seq, number, ts, data.get("device_ts"), _json(data["payload"])))
-                    if telemetry_comms or (telemetry_comms is None and comm_mapper(record)):
-                        text = _dumps({k: v for k, v in data.items() if k != "payload"})
-                        comm_rows.append((ts, seq, comm_chunks.line(ts, seq, TELEMETRY, text)))
+                    text = _dumps(data) if line is None else data_text(line)
+                    comm_rows.append((ts, seq, comm_chunks.line(ts, seq, TELEMETRY, text), number))
+                    self.pending_telemetry += 1
                     position = seq
                     continue
                 applier = appliers.get(record_type)
@@ -181,30 +180,50 @@ class HistoryWriter:
                 if record_type in comm_types if comm_types is not None else comm_mapper(record):
                     text = _dumps(record.data) if line is None else data_text(line)
                     ts = ts_us(record.ts)
-                    comm_rows.append((ts, seq, comm_chunks.line(ts, seq, record_type, text)))
+                    comm_rows.append((ts, seq, comm_chunks.line(ts, seq, record_type, text), _NO_DEVICE))
                 position = seq
             self._flush_rows()
-            if comm_rows:
-                comm_chunks.insert(conn, self.compressor, comm_rows)
-            self._move_recent_telemetry()
+            if self.pending_telemetry >= windows.REGROUP_RECORDS or (
+                    self.recent_from_ts is not None
+                    and self.telemetry_until - self.recent_from_ts >= windows.REGROUP_SPAN_US):
+                self.regroup()
             position = max(position, until_seq)
             self._set_meta("position", position)
-            self._set_meta("telemetry_until", self.telemetry_until)
+            self._save_telemetry_meta()
             self._set_meta("next_punch_id", self.next_punch_id)
             conn.execute("COMMIT")
             self._count_wal_writes()
         except BaseException:
             self.next_punch_id = next_punch_id
-            self.telemetry_until = telemetry_until
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            self.rolled_back()
             raise
         finally:
-            self._telemetry_rows.clear()
             self._punch_rows.clear()
             comm_rows.clear()
         self.position = position
         return position
+
+    def _load_telemetry_meta(self) -> None:
+        self.telemetry_until = int(self._meta("telemetry_until", 0))  # the newest telemetry time applied (us)
+        # Telemetry records stored in `communications` and not regrouped yet: the seq before them,
+        # how many, and the earliest time of the chunks that hold them.
+        self.regrouped_seq = int(self._meta("regrouped_seq", 0))
+        self.pending_telemetry = int(self._meta("pending_telemetry", 0))
+        self.recent_from_ts: int | None = self._meta("recent_from_ts", None)
+
+    def rolled_back(self) -> None:
+        """After a transaction that was rolled back: what is kept in memory as the file says."""
+        self._load_telemetry_meta()
+        self._device_numbers = dict((device_id, n) for n, device_id in self.conn.execute(
+            "SELECT n, id FROM device_ids WHERE retired_seq IS NULL"))
+
+    def _save_telemetry_meta(self) -> None:
+        self._set_meta("telemetry_until", self.telemetry_until)
+        self._set_meta("regrouped_seq", self.regrouped_seq)
+        self._set_meta("pending_telemetry", self.pending_telemetry)
+        self._set_meta("recent_from_ts", self.recent_from_ts)
 
     def _count_wal_writes(self) -> None:
         """Add what the last commit wrote to the WAL, and what checkpoints copied, to the counters."""
@@ -231,11 +250,15 @@ class HistoryWriter:
         return number
 
     def _flush_rows(self) -> None:
-        """Insert the telemetry and punch rows gathered since the last flush."""
-        if self._telemetry_rows:
-            self.conn.executemany("INSERT OR IGNORE INTO telemetry_recent (seq, device, ts, device_ts, payload) "
-                                  "VALUES (?, ?, ?, ?, ?)", self._telemetry_rows)
-            self._telemetry_rows.clear()
+        """Insert the communication and punch rows gathered since the last flush."""
+        rows = self._comm_rows
+        if rows:
+            rows.sort(key=_by_device)
+            comm_chunks.insert(self.conn, self.compressor, rows)
+            first = min(row[0] for row in rows)
+            if self.recent_from_ts is None or first < self.recent_from_ts:
+                self.recent_from_ts = first
+            rows.clear()
         rows = self._punch_rows
         if rows:
             execute = self.conn.execute
@@ -244,40 +267,67 @@ class HistoryWriter:
                 execute(_insert_punches_sql(len(part)), [value for row in part for value in row])
             rows.clear()
 
-    def _move_recent_telemetry(self) -> None:
-        conn = self.conn
-        oldest = conn.execute("SELECT ts FROM telemetry_recent ORDER BY seq LIMIT 1").fetchone()
-        if oldest is None:
-            return
-        newest = conn.execute("SELECT seq, ts FROM telemetry_recent ORDER BY seq DESC LIMIT 1").fetchone()
-        if newest[1] - oldest[0] < MOVE_AFTER_US:
-            return
-        self.move_all_recent()
-
-    def move_all_recent(self) -> None:
-        """Move telemetry_recent into the clustered table; every hour that is over gets its figures."""
-        from .retention import HOUR_US, add_hour_figures, aggregate_hours
-
-        conn = self.conn
-        newest = conn.execute("SELECT max(ts) FROM telemetry_recent").fetchone()[0]
-        if newest is not None:
-            done_until = int(self._meta("hourly_until", 0))
-            # Rows for hours that have their figures already (the clock went back): merge them in.
-            add_hour_figures(conn, "telemetry_recent", "ts < ?", (done_until * HOUR_US,))
-            conn.execute("INSERT OR IGNORE INTO telemetry (device, ts, seq, device_ts, payload) "
-                         "SELECT device, ts, seq, device_ts, payload FROM telemetry_recent ORDER BY device, ts, seq")
-            conn.execute("DELETE FROM telemetry_recent")
+    def regroup(self) -> None:
+        """Write the telemetry records not regrouped yet as a window (one row per device), then
+        give every hour that is over its figures. Inside a transaction, after _flush_rows."""
+        if self.pending_telemetry:
+            groups: dict[int, list[tuple[int, int, bytes, bytes]]] = {}
+            late: dict[int, list[tuple[int, int, Any]]] = {}
+            hourly_until = int(self._meta("hourly_until", 0))
+            numbers = self._device_numbers
+            last_seq = self.regrouped_seq
+            for ts, seq, text in windows.pending_records(self.conn, self.regrouped_seq, self.recent_from_ts):
+                data = orjson.loads(text)
+                number = numbers.get(data["device_id"])
+                if number is None:
+                    number = self._device_number(data["device_id"])
+                groups.setdefault(number, []).append((ts, seq, *windows.entry_parts(data)))
+                if ts // HOUR_US < hourly_until:
+                    late.setdefault(number, []).append((ts, seq, data.get("payload")))
+                last_seq = max(last_seq, seq)
+            windows.write_window(self.conn, self.compressor, groups)
+            for number, entries in sorted(late.items()):
+                windows.merge_late_values(self.conn, number, sorted(entries, key=itemgetter(1)))
+            self.regrouped_seq = last_seq
+        self.pending_telemetry = 0
+        self.recent_from_ts = None
         # An hour is over once a later telemetry message came, even if that one was deleted since:
         # the same hours get figures however the records were cut into batches.
         if self.telemetry_until:
-            aggregate_hours(self, max(newest or 0, self.telemetry_until) // HOUR_US)
+            self.close_hours(self.telemetry_until // HOUR_US)
+
+    def regroup_all(self) -> None:
+        """regroup() in a transaction of its own (retention, shutdown)."""
+        self.regroup()
+        self._save_telemetry_meta()
+
+    def close_hours(self, until_hour: int) -> None:
+        """Figures for every hour before `until_hour` that has none yet (its values are all regrouped):
+        charts over weeks read these instead of every message."""
+        conn = self.conn
+        hour = int(self._meta("hourly_until", 0))
+        if until_hour <= hour:
+            return
+        if hour == 0:  # a new store: start at its first values
+            first = conn.execute("SELECT min(first_ts) FROM telemetry_windows").fetchone()[0]
+            hour = until_hour if first is None else min(first // HOUR_US, until_hour)
+        while hour < until_hour:
+            figures = windows.hour_figures(conn, hour)
+            if figures:
+                windows.store_hour(conn, hour, figures)
+            following = windows.next_hour_with_data(conn, hour)
+            hour = until_hour if following is None else min(max(following, hour + 1), until_hour)
+        self._set_meta("hourly_until", until_hour)
 
     def _device_deleted(self, record: Record) -> None:
+        """The device's history becomes unreachable at once (its number is retired; a later message
+        from the same id gets a new one); its rows go with retention."""
         number = self._device_numbers.get(record.data["device_id"])
         if number is None:
             return
-        for table in ("telemetry_recent", "telemetry", "telemetry_hourly"):
-            self.conn.execute(f"DELETE FROM {table} WHERE device = ?", (number,))
+        self.regroup()  # its records not regrouped yet go with the number they were sent under
+        self.conn.execute("UPDATE device_ids SET retired_seq = ? WHERE n = ?", (record.seq, number))
+        del self._device_numbers[record.data["device_id"]]
 
     def _punches(self, record: Record) -> None:
         """Every punch of the record takes the next id, also one that is stored already (a resend,
@@ -320,6 +370,18 @@ class HistoryWriter:
         self.next_punch_id = max(self.next_punch_id, next_id)
         self._set_meta("next_punch_id", self.next_punch_id)
         return added
+
+    def import_telemetry(self, items_by_device: dict[str, list[dict[str, Any]]], journal_from: int | None) -> int:
+        """Telemetry an earlier version kept in the model's snapshot ({seq, ts, device_ts?, payload} by
+        device), as one window; the messages the journal still holds (seq >= `journal_from`) are
+        left to it. Returns how many were stored."""
+        groups: dict[int, list[tuple[int, int, bytes, bytes]]] = {}
+        for device_id, items in items_by_device.items():
+            kept = [i for i in items if journal_from is None or i["seq"] < journal_from]
+            if kept:
+                groups[self._device_number(device_id)] = [
+                    (ts_us(i["ts"]), i["seq"], *windows.entry_parts(i)) for i in kept]
+        return windows.write_window(self.conn, self.compressor, groups)
 
     def set_meta(self, name: str, value: Any) -> None:
         self._set_meta(name, value)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import random
 import sqlite3
+import string
 from datetime import datetime, timedelta, timezone
+from unittest.mock import patch
 
 from hypothesis import given, settings, strategies as st
 
-from gatewayd.history import comm_chunks, queries, retention
+import orjson
+
+from gatewayd.history import comm_chunks, queries, retention, telemetry_windows
 from gatewayd.history.writer import HistoryWriter
 from gatewayd.journal.record import Record
 from gatewayd.connectors.monitor.resiot import COMM_RX, Communication
@@ -37,14 +42,31 @@ def comm_mapper(record: Record):
                           dt=datetime.fromisoformat(record.ts), seq=record.seq, payload=b"x", extra={"n": 1})]
 
 
+# Bookkeeping that depends on how the records were cut into batches, not on what is stored.
+_BATCH_META = ("hourly_until", "raw_from_hour", "regrouped_seq", "pending_telemetry", "recent_from_ts")
+
+
+def telemetry_entries(conn: sqlite3.Connection) -> list[tuple]:
+    """Every telemetry message stored, wherever it sits: (device, ts, seq, device_ts, payload)."""
+    out = [(device, ts, seq, device_ts, payload)
+           for device, blob in conn.execute("SELECT device, data FROM telemetry")
+           for ts, seq, device_ts, payload in telemetry_windows.decode(blob)]
+    meta = dict(conn.execute("SELECT name, value FROM meta"))
+    numbers = dict(conn.execute("SELECT id, n FROM device_ids WHERE retired_seq IS NULL"))
+    for ts, seq, text in telemetry_windows.pending_records(conn, int(meta.get("regrouped_seq") or 0),
+                                                           meta.get("recent_from_ts")):
+        data = orjson.loads(text)
+        out.append((numbers[data["device_id"]], ts, seq, data.get("device_ts"), data["payload"]))
+    return sorted(out, key=repr)
+
+
 def dump(conn: sqlite3.Connection) -> dict:
     """Every row of every table, in a fixed order (telemetry as one set, wherever it sits)."""
-    out = {"meta": sorted(conn.execute("SELECT * FROM meta WHERE name NOT IN ('hourly_until', 'raw_from_hour')"))}
+    out = {"meta": sorted(conn.execute(f"SELECT * FROM meta WHERE name NOT IN {_BATCH_META}"))}
     for table in ("device_ids", "telemetry_hourly", "punches"):
         out[table] = sorted(conn.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
     out["communications"] = comm_chunks.every_record(conn)  # however they were cut into chunks
-    out["telemetry"] = sorted(conn.execute("SELECT device, ts, seq, device_ts, payload FROM telemetry UNION ALL "
-                                           "SELECT device, ts, seq, device_ts, payload FROM telemetry_recent"))
+    out["telemetry"] = telemetry_entries(conn)
     return out
 
 
@@ -106,8 +128,10 @@ def test_telemetry_messages_and_buckets_span_recent_clustered_and_hourly(tmp_pat
 
 def test_byte_budget_drops_the_oldest_day_first_never_punches(tmp_path):
     writer = HistoryWriter(tmp_path / "h.db")
-    big = "y" * 2000
-    writer.apply([telemetry(i + 1, i * 3600, "d1", {"v": i, "pad": big}) for i in range(24 * 5)]
+    def noise(i: int) -> str:  # the store compresses: padding that does not
+        return "".join(random.Random(i).choices(string.ascii_letters, k=3000))
+
+    writer.apply([telemetry(i + 1, i * 3600, "d1", {"v": i, "pad": noise(i)}) for i in range(24 * 5)]
                  + [punches(1000, 0, "A", [(1, "2026-06-01 08:00:00")])])
     policy = retention.RetentionPolicy(telemetry_raw_days=1000, telemetry_hourly_days=1000,
                                        communications_days=1000, max_bytes=200_000)
@@ -153,6 +177,19 @@ def _records(events, gaps) -> list[Record]:
     return records
 
 
+def _messages_of(records: list[Record], device: str) -> list[dict]:
+    """What the telemetry query should give for a device: its messages since it was last deleted."""
+    messages = []
+    for record in records:
+        if record.data.get("device_id") != device:
+            continue
+        if record.type == "device.deleted":
+            messages = []
+        else:
+            messages.append({"seq": record.seq, "ts": record.ts, "payload": record.data["payload"]})
+    return sorted(messages, key=lambda m: (m["ts"], m["seq"]))
+
+
 @settings(max_examples=60)
 @given(events=st.lists(_events, max_size=60), data=st.data())
 def test_store_rebuilt_from_the_journal_equals_the_store_fed_live(tmp_path_factory, events, data):
@@ -161,12 +198,19 @@ def test_store_rebuilt_from_the_journal_equals_the_store_fed_live(tmp_path_facto
     cuts = sorted(data.draw(st.sets(st.integers(0, len(records)), max_size=6)))
     directory = tmp_path_factory.mktemp("history")
     live = HistoryWriter(directory / "live.db", comm_mapper)
-    for start, end in zip([0, *cuts], [*cuts, len(records)]):
-        live.apply(records[start:end])
-        if data.draw(st.booleans()):
-            live.apply(records[max(0, start - 3):end])  # a batch seen again after a restart: no effect
+    # The live store regroups its telemetry every few records, the rebuilt one only when an hour passed.
+    with patch.object(telemetry_windows, "REGROUP_RECORDS", data.draw(st.integers(1, 5))):
+        for start, end in zip([0, *cuts], [*cuts, len(records)]):
+            live.apply(records[start:end])
+            if data.draw(st.booleans()):
+                live.apply(records[max(0, start - 3):end])  # a batch seen again after a restart: no effect
     rebuilt = HistoryWriter(directory / "rebuilt.db", comm_mapper)
     rebuilt.apply(records)
+    for device in ("d1", "d2", "d3"):
+        expected = _messages_of(records, device)
+        for writer in (live, rebuilt):
+            assert queries.telemetry_messages(writer.conn, device, None, None, 1000) == expected
+            assert queries.telemetry_messages(writer.conn, device, None, None, 2) == expected[-2:]
     policy = retention.RetentionPolicy(telemetry_raw_days=1, telemetry_hourly_days=2, communications_days=1)
     now = int((T0 + timedelta(days=data.draw(st.integers(0, 30)) / 10)).timestamp() * 1_000_000)
     for writer in (live, rebuilt):
@@ -239,8 +283,10 @@ def test_communications_read_back_as_the_monitoring_stream_shows_them(tmp_path):
     assert [(s["seq"], s["type"], bytes.fromhex(s["payload_hex"]), s.get("extra", {})) for s in stored] == \
         [(c.seq, c.comm_type, c.payload, c.extra) for c in expected]
     assert resume is None
-    # the telemetry message's communication row leaves the payload to the telemetry row
-    assert b"21.5" not in comm_chunks.every_record(writer.conn)[0][3]
+    # the telemetry record is stored once, as its line (the telemetry query reads it from there)
+    assert comm_chunks.every_record(writer.conn)[0][3].count(b"21.5") == 1
+    assert [i["payload"] for i in queries.telemetry_messages(writer.conn, "d1", None, None, 5)] == \
+        [records[0].data["payload"]]
     assert queries.communications(writer.conn, start_us=None, end_us=None, device="d2", comm_type=None, limit=10,
                                   mapper=communications) == ([], None)
 
@@ -257,3 +303,104 @@ def test_communications_come_back_in_time_order_when_the_clock_stepped_back(tmp_
     start = int((T0 + timedelta(seconds=25)).timestamp() * 1_000_000)
     dropped = comm_chunks.drop_before(writer.conn, writer.compressor, start)
     assert dropped == 2 and [r[1] for r in comm_chunks.every_record(writer.conn)] == [4, 2, 5]
+
+
+def test_a_deleted_device_history_is_gone_at_once_and_its_id_starts_afresh(tmp_path):
+    writer = HistoryWriter(tmp_path / "h.db")
+    writer.apply([telemetry(1, 0, "d1", {"t": 1}), telemetry(2, 1, "d2", {"t": 2})])
+    writer.apply([telemetry(3, 2, "d1", {"t": 3}), Record(4, ts(3), "device.deleted", {"device_id": "d1"}),
+                  telemetry(5, 4, "d1", {"t": 5})])
+    conn = writer.conn
+    assert [i["payload"]["t"] for i in queries.telemetry_messages(conn, "d1", None, None, 10)] == [5]
+    assert [i["payload"]["t"] for i in queries.telemetry_messages(conn, "d2", None, None, 10)] == [2]
+    series = queries.telemetry_series(conn, "d1", "t", 0, 1 << 60, 3_600_000_000)
+    assert [(p["count"], p["min"]) for p in series] == [(1, 5)]
+    # the old number is retired, never given again; its rows were regrouped under it before it was
+    assert conn.execute("SELECT id, retired_seq FROM device_ids ORDER BY n").fetchall() == \
+        [("d1", 4), ("d2", None), ("d1", None)]
+    assert conn.execute("SELECT device, count FROM telemetry").fetchall() == [(1, 2), (2, 1)]
+
+
+def test_values_of_an_hour_that_has_its_figures_are_folded_in_when_the_clock_stepped_back(tmp_path):
+    writer = HistoryWriter(tmp_path / "h.db")
+    writer.apply([telemetry(1, 0, "d1", {"t": 10}), telemetry(2, 3600, "d1", {"t": 20})])  # hour 0 is over
+    writer.apply([telemetry(3, 7300, "d1", {"t": 30})])
+    assert writer.meta("hourly_until") > int(T0.timestamp()) // 3600  # hour 0 has its figures
+    writer.apply([telemetry(4, 60, "d1", {"t": 4})])  # back in hour 0
+    writer.regroup_all()
+    start = int(T0.timestamp() * 1_000_000)
+    hours = queries.telemetry_series(writer.conn, "d1", "t", start, start + 3 * 3_600_000_000, 3_600_000_000)
+    assert [(p["min"], p["max"], p["count"]) for p in hours] == [(4, 10, 2), (20, 20, 1), (30, 30, 1)]
+    assert [i["payload"]["t"] for i in queries.telemetry_messages(writer.conn, "d1", None, None, 10)] == \
+        [10, 4, 20, 30]
+
+
+def test_telemetry_an_earlier_version_kept_is_imported_where_the_journal_no_longer_has_it(tmp_path):
+    writer = HistoryWriter(tmp_path / "h.db")
+    kept = {"d1": [{"seq": s, "ts": ts(s), "payload": {"t": s}, **({"device_ts": "x"} if s == 2 else {})}
+                   for s in (2, 3, 8, 9)]}
+    writer.conn.execute("BEGIN")
+    assert writer.import_telemetry(kept, journal_from=8) == 2
+    writer.conn.execute("COMMIT")
+    writer.apply([telemetry(8, 8, "d1", {"t": 8}), telemetry(9, 9, "d1", {"t": 9})])  # from the journal
+    items = queries.telemetry_messages(writer.conn, "d1", None, None, 10)
+    assert [(i["seq"], i.get("device_ts")) for i in items] == [(2, "x"), (3, None), (8, None), (9, None)]
+
+
+LAYOUT_4 = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS device_ids (n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS telemetry_recent (
+    seq INTEGER PRIMARY KEY, device INTEGER NOT NULL, ts INTEGER NOT NULL, device_ts TEXT, payload TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS telemetry (
+    device INTEGER NOT NULL, ts INTEGER NOT NULL, seq INTEGER NOT NULL, device_ts TEXT, payload TEXT NOT NULL,
+    PRIMARY KEY (device, ts, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS telemetry_hourly (
+    device INTEGER NOT NULL, key TEXT NOT NULL, hour INTEGER NOT NULL,
+    low REAL NOT NULL, high REAL NOT NULL, total REAL NOT NULL, count INTEGER NOT NULL,
+    PRIMARY KEY (device, key, hour)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS punches (
+    id INTEGER PRIMARY KEY, seq INTEGER NOT NULL, received TEXT NOT NULL, source TEXT NOT NULL,
+    connector TEXT, enrollid INTEGER NOT NULL, time TEXT NOT NULL, key_time TEXT NOT NULL, tz TEXT NOT NULL,
+    utc TEXT NOT NULL, utc_ts REAL NOT NULL, mode INTEGER, inout INTEGER NOT NULL, event INTEGER NOT NULL,
+    temp, verifymode, image_chars INTEGER, skew INTEGER NOT NULL, held INTEGER NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS punches_key ON punches (source, enrollid, key_time, inout, event);
+CREATE INDEX IF NOT EXISTS punches_source ON punches (source, id);
+CREATE INDEX IF NOT EXISTS punches_enrollid ON punches (enrollid, id);
+CREATE INDEX IF NOT EXISTS punches_held ON punches (source) WHERE held = 1;
+CREATE TABLE IF NOT EXISTS communications (
+    ts INTEGER NOT NULL, seq INTEGER NOT NULL, last_ts INTEGER NOT NULL, count INTEGER NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (ts, seq)) WITHOUT ROWID;
+"""
+
+
+def test_a_store_of_layout_4_is_brought_forward_with_everything_it_held(tmp_path):
+    path = tmp_path / "h.db"
+    old = sqlite3.connect(path, isolation_level=None)
+    old.executescript(LAYOUT_4 + "PRAGMA user_version = 4;")
+    hour = int(T0.timestamp()) // 3600
+    start = int(T0.timestamp() * 1_000_000)
+    old.executescript(f"""
+        INSERT INTO meta VALUES ('position', 40), ('hourly_until', {hour + 1}), ('next_punch_id', 2);
+        INSERT INTO device_ids VALUES (1, 'd1'), (2, 'd2');
+        INSERT INTO telemetry VALUES (1, {start}, 3, NULL, '{{"t":1}}'), (1, {start + 60_000_000}, 5, 'x', '{{"t":2}}');
+        INSERT INTO telemetry_recent VALUES (30, 2, {start + 3_700_000_000}, NULL, '{{"t":7}}');
+        INSERT INTO telemetry_hourly VALUES (1, 't', {hour}, 1, 2, 3, 2);
+    """)
+    old.execute("INSERT INTO punches VALUES (1, 2, ?, 'A', 'http', 1, '2026-06-01 08:00:00', '2026-06-01 08:00:00', "
+                "'UTC', '2026-06-01T08:00:00Z', 0, 1, 0, 0, NULL, NULL, NULL, 0, 0)", (ts(0),))
+    old.close()
+    writer = HistoryWriter(path)  # a punch the journal may no longer hold: it must stay
+    conn = writer.conn
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 5 and writer.position == 40
+    assert [(i["seq"], i["payload"], i.get("device_ts")) for i in queries.telemetry_messages(conn, "d1", None, None, 9)] \
+        == [(3, {"t": 1}, None), (5, {"t": 2}, "x")]
+    assert [i["payload"] for i in queries.telemetry_messages(conn, "d2", None, None, 9)] == [{"t": 7}]
+    hours = queries.telemetry_series(conn, "d1", "t", start, start + 3_600_000_000, 3_600_000_000)
+    assert [(p["min"], p["max"], p["count"]) for p in hours] == [(1, 2, 2)]
+    writer.apply([telemetry(41, 3800, "d1", {"t": 9}), Record(42, ts(3801), "device.deleted", {"device_id": "d2"}),
+                  telemetry(43, 3802, "d2", {"t": 8})])
+    assert [i["seq"] for i in queries.telemetry_messages(conn, "d1", None, None, 9)] == [3, 5, 41]
+    assert [i["seq"] for i in queries.telemetry_messages(conn, "d2", None, None, 9)] == [43]
+    assert len(list(queries.select_punches(conn))) == 1
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -1,0 +1,213 @@
+"""Telemetry history: recent records in `communications`, then regrouped by device, then per hour.
+
+A telemetry record is stored with the commit that applies it, as a line of a `communications`
+chunk (comm_chunks.py): that is all a commit writes for it. Once REGROUP_RECORDS telemetry records
+(or REGROUP_SPAN_US of their time) are waiting, they are read back and written once more, grouped
+by device: a window (`telemetry_windows`) and one row per device in it (`telemetry`: the values
+of that device, compressed together). An hour gets its figures (`telemetry_hourly`) once it is
+over, read from the windows. Every table grows at its end only, so the pages a commit writes are
+about the pages its data fills, whatever the number of devices: what an SD card is spared.
+
+A window row holds `[[ts delta, seq delta, device_ts, payload], ...]` in seq order (deltas from
+the entry before, the first from 0), as JSON compressed with zstd. Blocking code for the
+history worker thread and for readers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Iterator
+
+import orjson
+import zstandard
+
+from . import comm_chunks
+
+TELEMETRY = "device.telemetry"
+HOUR_US = 3_600_000_000
+# Records regrouped together: about this many divided by the devices sending is what one row of
+# `telemetry` holds (values compress well in rows of dozens), and what a query reads from
+# `communications` at most (a few milliseconds of decoding).
+REGROUP_RECORDS = 20_000
+# ... or the records of this much time, at a slow rate.
+REGROUP_SPAN_US = HOUR_US
+
+Entry = tuple[int, int, Any, Any]  # (ts us, seq, device_ts, payload)
+
+
+def encode(compressor: zstandard.ZstdCompressor, entries: list[tuple[int, int, bytes, bytes]]) -> bytes:
+    """(ts, seq, device_ts JSON, payload JSON) in seq order -> a row's data."""
+    parts, last_ts, last_seq = [], 0, 0
+    for ts, seq, device_ts, payload in entries:
+        parts.append(b"[%d,%d,%s,%s]" % (ts - last_ts, seq - last_seq, device_ts, payload))
+        last_ts, last_seq = ts, seq
+    return compressor.compress(b"[" + b",".join(parts) + b"]")
+
+
+def decode(blob: bytes) -> list[Entry]:
+    entries, ts, seq = [], 0, 0
+    for ts_delta, seq_delta, device_ts, payload in orjson.loads(zstandard.ZstdDecompressor().decompress(blob)):
+        ts += ts_delta
+        seq += seq_delta
+        entries.append((ts, seq, device_ts, payload))
+    return entries
+
+
+def pending_chunks(conn, regrouped_seq: int, recent_from_ts: int | None) -> Iterable[tuple[bytes]]:
+    """The `communications` rows that may hold telemetry not regrouped yet, in seq order."""
+    if recent_from_ts is None:
+        return ()
+    return conn.execute("SELECT data FROM communications WHERE ts >= ? AND seq > ? ORDER BY seq",
+                        (recent_from_ts, regrouped_seq))
+
+
+def pending_records(conn, regrouped_seq: int, recent_from_ts: int | None,
+                    needle: bytes | None = None) -> Iterator[tuple[int, int, bytes]]:
+    """(ts, seq, data JSON) of the telemetry records not regrouped yet; with `needle`, only those
+    whose data holds it."""
+    for (blob,) in pending_chunks(conn, regrouped_seq, recent_from_ts):
+        for ts, seq, record_type, data in comm_chunks.decode(blob):
+            if seq > regrouped_seq and record_type == TELEMETRY and (needle is None or needle in data):
+                yield ts, seq, data
+
+
+def device_needle(device_id: str) -> bytes:
+    """What a telemetry record's data JSON holds for this device (a quick filter before parsing)."""
+    return orjson.dumps(device_id)
+
+
+# -- regrouping -----------------------------------------------------------------------------------
+def write_window(conn, compressor: zstandard.ZstdCompressor,
+                 groups: dict[int, list[tuple[int, int, bytes, bytes]]]) -> int:
+    """Store one window: for each device number, its (ts, seq, device_ts JSON, payload JSON) entries.
+    Returns how many entries it holds."""
+    groups = {n: sorted(entries, key=lambda e: e[1]) for n, entries in groups.items() if entries}
+    if not groups:
+        return 0
+    times = [e[0] for entries in groups.values() for e in entries]
+    seqs = [e[1] for entries in groups.values() for e in entries]
+    window = conn.execute(
+        "INSERT INTO telemetry_windows (first_ts, last_ts, first_seq, last_seq, count) VALUES (?, ?, ?, ?, ?)",
+        (min(times), max(times), min(seqs), max(seqs), len(seqs))).lastrowid
+    conn.executemany(
+        "INSERT INTO telemetry (window, device, first_ts, last_ts, count, data) VALUES (?, ?, ?, ?, ?, ?)",
+        [(window, n, min(e[0] for e in entries), max(e[0] for e in entries), len(entries),
+          encode(compressor, entries)) for n, entries in sorted(groups.items())])
+    return len(seqs)
+
+
+def entry_parts(data: dict[str, Any]) -> tuple[bytes, bytes]:
+    """A telemetry record's (device_ts JSON, payload JSON)."""
+    return orjson.dumps(data.get("device_ts")), orjson.dumps(data.get("payload"))
+
+
+# -- hourly figures --------------------------------------------------------------------------------
+def add_value(figures: dict, key: tuple, value: Any) -> None:
+    """Fold one value into figures[key] = [low, high, total, count] (numbers only, not booleans)."""
+    if type(value) is not int and type(value) is not float:
+        return
+    found = figures.get(key)
+    if found is None:
+        figures[key] = [value, value, float(value), 1]
+    else:
+        if value < found[0]:
+            found[0] = value
+        if value > found[1]:
+            found[1] = value
+        found[2] += value
+        found[3] += 1
+
+
+def hour_figures(conn, hour: int) -> dict[tuple[int, str], list]:
+    """{(device, key): [low, high, total, count]} of the numeric values of one hour, each added in seq
+    order (so the totals are the same however the values were cut into windows)."""
+    start, end = hour * HOUR_US, (hour + 1) * HOUR_US
+    figures: dict[tuple[int, str], list] = {}
+    rows = conn.execute(
+        "SELECT t.device, t.data FROM telemetry_windows AS w JOIN telemetry AS t ON t.window = w.id "
+        "WHERE w.last_ts >= ? AND w.first_ts < ? AND t.last_ts >= ? AND t.first_ts < ? ORDER BY w.id, t.device",
+        (start, end, start, end))
+    for device, blob in rows:
+        for ts, _seq, _device_ts, payload in decode(blob):
+            if start <= ts < end and isinstance(payload, dict):
+                for key, value in payload.items():
+                    add_value(figures, (device, key), value)
+    return figures
+
+
+def next_hour_with_data(conn, after_hour: int) -> int | None:
+    """The first hour after `after_hour` that a window's values may fall in."""
+    start = (after_hour + 1) * HOUR_US
+    row = conn.execute("SELECT min(max(first_ts, ?)) FROM telemetry_windows WHERE last_ts >= ?",
+                       (start, start)).fetchone()
+    return None if row[0] is None else row[0] // HOUR_US
+
+
+def store_hour(conn, hour: int, figures: dict[tuple[int, str], list]) -> None:
+    conn.executemany(
+        "INSERT INTO telemetry_hourly (hour, device, key, low, high, total, count) VALUES (?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (hour, device, key) DO UPDATE SET low = min(low, excluded.low), "
+        "high = max(high, excluded.high), total = total + excluded.total, count = count + excluded.count",
+        [(hour, device, key, *values) for (device, key), values in sorted(figures.items())])
+
+
+def merge_late_values(conn, device: int, entries: list[tuple[int, int, Any]]) -> None:
+    """Values of hours that have their figures already (the clock stepped back), in seq order:
+    each folded into its hour's row."""
+    for ts, _seq, payload in entries:
+        if not isinstance(payload, dict):
+            continue
+        hour = ts // HOUR_US
+        for key, value in payload.items():
+            row = conn.execute("SELECT low, high, total, count FROM telemetry_hourly "
+                               "WHERE hour = ? AND device = ? AND key = ?", (hour, device, key)).fetchone()
+            figures = {} if row is None else {key: list(row)}
+            add_value(figures, key, value)
+            if key in figures:
+                conn.execute("INSERT OR REPLACE INTO telemetry_hourly (hour, device, key, low, high, total, count) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?)", (hour, device, key, *figures[key]))
+
+
+# -- dropping old values ---------------------------------------------------------------------------
+def drop_before(conn, compressor: zstandard.ZstdCompressor, cutoff: int) -> int:
+    """Remove the regrouped values older than `cutoff`; returns how many. A row holding values on
+    both sides keeps the newer ones."""
+    removed = 0
+    for window, count in conn.execute("SELECT id, count FROM telemetry_windows WHERE last_ts < ?",
+                                      (cutoff,)).fetchall():
+        conn.execute("DELETE FROM telemetry WHERE window = ?", (window,))
+        conn.execute("DELETE FROM telemetry_windows WHERE id = ?", (window,))
+        removed += count
+    for (window,) in conn.execute("SELECT id FROM telemetry_windows WHERE first_ts < ?", (cutoff,)).fetchall():
+        for device, blob in conn.execute("SELECT device, data FROM telemetry WHERE window = ? AND first_ts < ?",
+                                         (window, cutoff)).fetchall():
+            entries = decode(blob)
+            kept = [e for e in entries if e[0] >= cutoff]
+            removed += len(entries) - len(kept)
+            if kept:
+                conn.execute("UPDATE telemetry SET first_ts = ?, last_ts = ?, count = ?, data = ? "
+                             "WHERE window = ? AND device = ?",
+                             (min(e[0] for e in kept), max(e[0] for e in kept), len(kept),
+                              encode(compressor, [(t, s, orjson.dumps(d), orjson.dumps(p)) for t, s, d, p in kept]),
+                              window, device))
+            else:
+                conn.execute("DELETE FROM telemetry WHERE window = ? AND device = ?", (window, device))
+        first, count = conn.execute("SELECT min(first_ts), sum(count) FROM telemetry WHERE window = ?",
+                                    (window,)).fetchone()
+        if first is None:
+            conn.execute("DELETE FROM telemetry_windows WHERE id = ?", (window,))
+        else:
+            conn.execute("UPDATE telemetry_windows SET first_ts = ?, count = ? WHERE id = ?", (first, count, window))
+    return removed
+
+
+# -- reading ---------------------------------------------------------------------------------------
+def device_rows(conn, device: int, low: int, high: int, newest_first: bool = False) -> Iterator[
+        tuple[int, int, bytes]]:
+    """(first_ts, last_ts, data) of one device's rows that may hold values in [low, high], in window
+    order (the newest first if asked)."""
+    order = "DESC" if newest_first else ""
+    return conn.execute(
+        "SELECT t.first_ts, t.last_ts, t.data FROM telemetry_windows AS w "
+        "JOIN telemetry AS t ON t.window = w.id AND t.device = ? "
+        f"WHERE w.last_ts >= ? AND w.first_ts <= ? AND t.last_ts >= ? AND t.first_ts <= ? ORDER BY w.id {order}",
+        (device, low, high, low, high))
