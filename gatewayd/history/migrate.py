@@ -45,7 +45,7 @@ def _from_4(conn: sqlite3.Connection) -> None:
                 break
             groups: dict[int, list] = {}
             for device, ts, seq, device_ts, payload in rows:
-                groups.setdefault(device, []).append((ts, seq, orjson.dumps(device_ts), payload.encode()))
+                groups.setdefault(device, []).append((ts, seq, device_ts, orjson.loads(payload)))
             moved += windows.write_window(conn, compressor, groups)
         conn.execute("INSERT INTO telemetry_hourly (hour, device, key, low, high, total, count) "
                      "SELECT hour, device, key, low, high, total, count FROM telemetry_hourly_4 "

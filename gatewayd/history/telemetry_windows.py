@@ -15,7 +15,8 @@ history worker thread and for readers.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator
+from operator import itemgetter
+from typing import Any, Callable, Iterable, Iterator
 
 import orjson
 import zstandard
@@ -34,13 +35,14 @@ REGROUP_SPAN_US = HOUR_US
 Entry = tuple[int, int, Any, Any]  # (ts us, seq, device_ts, payload)
 
 
-def encode(compressor: zstandard.ZstdCompressor, entries: list[tuple[int, int, bytes, bytes]]) -> bytes:
-    """(ts, seq, device_ts JSON, payload JSON) in seq order -> a row's data."""
-    parts, last_ts, last_seq = [], 0, 0
+def encode(compressor: zstandard.ZstdCompressor, entries: Iterable[Entry]) -> bytes:
+    """(ts, seq, device_ts, payload) in seq order -> a row's data."""
+    rows, last_ts, last_seq = [], 0, 0
     for ts, seq, device_ts, payload in entries:
-        parts.append(b"[%d,%d,%s,%s]" % (ts - last_ts, seq - last_seq, device_ts, payload))
+        rows.append((ts - last_ts, seq - last_seq, device_ts, payload))
         last_ts, last_seq = ts, seq
-    return compressor.compress(b"[" + b",".join(parts) + b"]")
+    # One dumps per row: a bytes object from orjson takes a 4 KiB block however short it is.
+    return compressor.compress(orjson.dumps(rows))
 
 
 def decode(blob: bytes) -> list[Entry]:
@@ -70,34 +72,51 @@ def pending_records(conn, regrouped_seq: int, recent_from_ts: int | None,
                 yield ts, seq, data
 
 
+_DEVICE_FIRST = b'{"device_id":"'
+
+
+def device_of(text: bytes) -> str:
+    """The device id of a telemetry record's data JSON. The daemon writes it first: read without
+    parsing the rest unless it holds an escape."""
+    if text.startswith(_DEVICE_FIRST):
+        end = text.find(b'"', len(_DEVICE_FIRST))
+        if end > 0 and b"\\" not in text[len(_DEVICE_FIRST):end]:
+            return text[len(_DEVICE_FIRST):end].decode()
+    return orjson.loads(text)["device_id"]
+
+
 def device_needle(device_id: str) -> bytes:
     """What a telemetry record's data JSON holds for this device (a quick filter before parsing)."""
     return orjson.dumps(device_id)
 
 
 # -- regrouping -----------------------------------------------------------------------------------
-def write_window(conn, compressor: zstandard.ZstdCompressor,
-                 groups: dict[int, list[tuple[int, int, bytes, bytes]]]) -> int:
-    """Store one window: for each device number, its (ts, seq, device_ts JSON, payload JSON) entries.
-    Returns how many entries it holds."""
-    groups = {n: sorted(entries, key=lambda e: e[1]) for n, entries in groups.items() if entries}
+def write_window(conn, compressor: zstandard.ZstdCompressor, groups: dict[int, list[tuple]],
+                 parse: Callable[[tuple], Entry] | None = None) -> int:
+    """Store one window: for each device number, its (ts, seq, device_ts, payload) entries, or its
+    (ts, seq, ...) items that `parse` makes entries of (one row at a time). Returns how many."""
+    groups = {n: sorted(entries, key=itemgetter(1)) for n, entries in groups.items() if entries}
     if not groups:
         return 0
-    times = [e[0] for entries in groups.values() for e in entries]
-    seqs = [e[1] for entries in groups.values() for e in entries]
+    firsts = [min(e[0] for e in entries) for entries in groups.values()]
+    lasts = [max(e[0] for e in entries) for entries in groups.values()]
+    count = sum(len(entries) for entries in groups.values())
     window = conn.execute(
         "INSERT INTO telemetry_windows (first_ts, last_ts, first_seq, last_seq, count) VALUES (?, ?, ?, ?, ?)",
-        (min(times), max(times), min(seqs), max(seqs), len(seqs))).lastrowid
+        (min(firsts), max(lasts), min(e[0][1] for e in groups.values()), max(e[-1][1] for e in groups.values()),
+         count)).lastrowid
     conn.executemany(
         "INSERT INTO telemetry (window, device, first_ts, last_ts, count, data) VALUES (?, ?, ?, ?, ?, ?)",
-        [(window, n, min(e[0] for e in entries), max(e[0] for e in entries), len(entries),
-          encode(compressor, entries)) for n, entries in sorted(groups.items())])
-    return len(seqs)
+        ((window, n, first, last, len(entries), encode(compressor, entries if parse is None else map(parse, entries)))
+         for (n, entries), first, last in sorted(zip(groups.items(), firsts, lasts))))
+    return count
 
 
-def entry_parts(data: dict[str, Any]) -> tuple[bytes, bytes]:
-    """A telemetry record's (device_ts JSON, payload JSON)."""
-    return orjson.dumps(data.get("device_ts")), orjson.dumps(data.get("payload"))
+def parse_record(item: tuple[int, int, bytes]) -> Entry:
+    """(ts, seq, a telemetry record's data JSON) -> its entry."""
+    ts, seq, text = item
+    data = orjson.loads(text)
+    return ts, seq, data.get("device_ts"), data.get("payload")
 
 
 # -- hourly figures --------------------------------------------------------------------------------
@@ -187,7 +206,7 @@ def drop_before(conn, compressor: zstandard.ZstdCompressor, cutoff: int) -> int:
                 conn.execute("UPDATE telemetry SET first_ts = ?, last_ts = ?, count = ?, data = ? "
                              "WHERE window = ? AND device = ?",
                              (min(e[0] for e in kept), max(e[0] for e in kept), len(kept),
-                              encode(compressor, [(t, s, orjson.dumps(d), orjson.dumps(p)) for t, s, d, p in kept]),
+                              encode(compressor, kept),
                               window, device))
             else:
                 conn.execute("DELETE FROM telemetry WHERE window = ? AND device = ?", (window, device))

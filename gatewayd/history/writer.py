@@ -271,21 +271,24 @@ class HistoryWriter:
         """Write the telemetry records not regrouped yet as a window (one row per device), then
         give every hour that is over its figures. Inside a transaction, after _flush_rows."""
         if self.pending_telemetry:
-            groups: dict[int, list[tuple[int, int, bytes, bytes]]] = {}
+            # The records' data as stored (bytes) until their device's row is written: parsed, a
+            # record takes ten times the memory.
+            texts: dict[int, list[tuple[int, int, bytes]]] = {}
             late: dict[int, list[tuple[int, int, Any]]] = {}
             hourly_until = int(self._meta("hourly_until", 0))
             numbers = self._device_numbers
             last_seq = self.regrouped_seq
             for ts, seq, text in windows.pending_records(self.conn, self.regrouped_seq, self.recent_from_ts):
-                data = orjson.loads(text)
-                number = numbers.get(data["device_id"])
+                device_id = windows.device_of(text)
+                number = numbers.get(device_id)
                 if number is None:
-                    number = self._device_number(data["device_id"])
-                groups.setdefault(number, []).append((ts, seq, *windows.entry_parts(data)))
+                    number = self._device_number(device_id)
+                texts.setdefault(number, []).append((ts, seq, text))
                 if ts // HOUR_US < hourly_until:
-                    late.setdefault(number, []).append((ts, seq, data.get("payload")))
-                last_seq = max(last_seq, seq)
-            windows.write_window(self.conn, self.compressor, groups)
+                    late.setdefault(number, []).append((ts, seq, orjson.loads(text).get("payload")))
+                if seq > last_seq:
+                    last_seq = seq
+            windows.write_window(self.conn, self.compressor, texts, windows.parse_record)
             for number, entries in sorted(late.items()):
                 windows.merge_late_values(self.conn, number, sorted(entries, key=itemgetter(1)))
             self.regrouped_seq = last_seq
@@ -375,12 +378,12 @@ class HistoryWriter:
         """Telemetry an earlier version kept in the model's snapshot ({seq, ts, device_ts?, payload} by
         device), as one window; the messages the journal still holds (seq >= `journal_from`) are
         left to it. Returns how many were stored."""
-        groups: dict[int, list[tuple[int, int, bytes, bytes]]] = {}
+        groups: dict[int, list[windows.Entry]] = {}
         for device_id, items in items_by_device.items():
             kept = [i for i in items if journal_from is None or i["seq"] < journal_from]
             if kept:
                 groups[self._device_number(device_id)] = [
-                    (ts_us(i["ts"]), i["seq"], *windows.entry_parts(i)) for i in kept]
+                    (ts_us(i["ts"]), i["seq"], i.get("device_ts"), i.get("payload")) for i in kept]
         return windows.write_window(self.conn, self.compressor, groups)
 
     def set_meta(self, name: str, value: Any) -> None:
