@@ -92,9 +92,11 @@ def device_needle(device_id: str) -> bytes:
 
 # -- regrouping -----------------------------------------------------------------------------------
 def write_window(conn, compressor: zstandard.ZstdCompressor, groups: dict[int, list[tuple]],
-                 parse: Callable[[tuple], Entry] | None = None) -> int:
+                 parse: Callable[[tuple], Entry] | None = None,
+                 seen: Callable[[int, list[Entry]], None] | None = None) -> int:
     """Store one window: for each device number, its (ts, seq, device_ts, payload) entries, or its
-    (ts, seq, ...) items that `parse` makes entries of (one row at a time). Returns how many."""
+    (ts, seq, ...) items that `parse` makes entries of (one row at a time). `seen` is shown each
+    device's entries, in seq order, as they are written. Returns how many."""
     groups = {n: sorted(entries, key=itemgetter(1)) for n, entries in groups.items() if entries}
     if not groups:
         return 0
@@ -105,10 +107,16 @@ def write_window(conn, compressor: zstandard.ZstdCompressor, groups: dict[int, l
         "INSERT INTO telemetry_windows (first_ts, last_ts, first_seq, last_seq, count) VALUES (?, ?, ?, ?, ?)",
         (min(firsts), max(lasts), min(e[0][1] for e in groups.values()), max(e[-1][1] for e in groups.values()),
          count)).lastrowid
+
+    def rows() -> Iterator[tuple]:
+        for (n, items), first, last in sorted(zip(groups.items(), firsts, lasts)):
+            entries = items if parse is None else list(map(parse, items))
+            if seen is not None:
+                seen(n, entries)
+            yield window, n, first, last, len(entries), encode(compressor, entries)
+
     conn.executemany(
-        "INSERT INTO telemetry (window, device, first_ts, last_ts, count, data) VALUES (?, ?, ?, ?, ?, ?)",
-        ((window, n, first, last, len(entries), encode(compressor, entries if parse is None else map(parse, entries)))
-         for (n, entries), first, last in sorted(zip(groups.items(), firsts, lasts))))
+        "INSERT INTO telemetry (window, device, first_ts, last_ts, count, data) VALUES (?, ?, ?, ?, ?, ?)", rows())
     return count
 
 
@@ -136,37 +144,30 @@ def add_value(figures: dict, key: tuple, value: Any) -> None:
         found[3] += 1
 
 
-def hour_figures(conn, hour: int) -> dict[tuple[int, str], list]:
-    """{(device, key): [low, high, total, count]} of the numeric values of one hour, each added in seq
-    order (so the totals are the same however the values were cut into windows)."""
-    start, end = hour * HOUR_US, (hour + 1) * HOUR_US
-    figures: dict[tuple[int, str], list] = {}
+def open_hour_figures(conn, from_hour: int) -> dict[tuple[int, int, str], list]:
+    """{(hour, device, key): [low, high, total, count]} of the regrouped numeric values of the hours
+    from `from_hour` on, each added in seq order (as regrouping adds them: the totals are the same
+    however the values were cut into windows)."""
+    start = from_hour * HOUR_US
+    figures: dict[tuple[int, int, str], list] = {}
     rows = conn.execute(
         "SELECT t.device, t.data FROM telemetry_windows AS w JOIN telemetry AS t ON t.window = w.id "
-        "WHERE w.last_ts >= ? AND w.first_ts < ? AND t.last_ts >= ? AND t.first_ts < ? ORDER BY w.id, t.device",
-        (start, end, start, end))
+        "WHERE w.last_ts >= ? AND t.last_ts >= ? ORDER BY w.id, t.device", (start, start))
     for device, blob in rows:
         for ts, _seq, _device_ts, payload in decode(blob):
-            if start <= ts < end and isinstance(payload, dict):
+            if ts >= start and type(payload) is dict:
+                hour = ts // HOUR_US
                 for key, value in payload.items():
-                    add_value(figures, (device, key), value)
+                    add_value(figures, (hour, device, key), value)
     return figures
 
 
-def next_hour_with_data(conn, after_hour: int) -> int | None:
-    """The first hour after `after_hour` that a window's values may fall in."""
-    start = (after_hour + 1) * HOUR_US
-    row = conn.execute("SELECT min(max(first_ts, ?)) FROM telemetry_windows WHERE last_ts >= ?",
-                       (start, start)).fetchone()
-    return None if row[0] is None else row[0] // HOUR_US
-
-
-def store_hour(conn, hour: int, figures: dict[tuple[int, str], list]) -> None:
+def store_figures(conn, rows: list[tuple]) -> None:
+    """(hour, device, key, low, high, total, count) rows, in that order, into `telemetry_hourly`."""
     conn.executemany(
         "INSERT INTO telemetry_hourly (hour, device, key, low, high, total, count) VALUES (?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (hour, device, key) DO UPDATE SET low = min(low, excluded.low), "
-        "high = max(high, excluded.high), total = total + excluded.total, count = count + excluded.count",
-        [(hour, device, key, *values) for (device, key), values in sorted(figures.items())])
+        "high = max(high, excluded.high), total = total + excluded.total, count = count + excluded.count", rows)
 
 
 def merge_late_values(conn, device: int, entries: list[tuple[int, int, Any]]) -> None:

@@ -216,6 +216,10 @@ class HistoryWriter:
     def rolled_back(self) -> None:
         """After a transaction that was rolled back: what is kept in memory as the file says."""
         self._load_telemetry_meta()
+        self.hourly_until = int(self._meta("hourly_until", 0))
+        # {(hour, device, key): [low, high, total, count]} of the regrouped values of hours without
+        # figures yet (about an hour's worth: a few per device and key), rebuilt from the windows.
+        self._open_hours = windows.open_hour_figures(self.conn, self.hourly_until)
         self._device_numbers = dict((device_id, n) for n, device_id in self.conn.execute(
             "SELECT n, id FROM device_ids WHERE retired_seq IS NULL"))
 
@@ -274,8 +278,6 @@ class HistoryWriter:
             # The records' data as stored (bytes) until their device's row is written: parsed, a
             # record takes ten times the memory.
             texts: dict[int, list[tuple[int, int, bytes]]] = {}
-            late: dict[int, list[tuple[int, int, Any]]] = {}
-            hourly_until = int(self._meta("hourly_until", 0))
             numbers = self._device_numbers
             last_seq = self.regrouped_seq
             for ts, seq, text in windows.pending_records(self.conn, self.regrouped_seq, self.recent_from_ts):
@@ -284,13 +286,13 @@ class HistoryWriter:
                 if number is None:
                     number = self._device_number(device_id)
                 texts.setdefault(number, []).append((ts, seq, text))
-                if ts // HOUR_US < hourly_until:
-                    late.setdefault(number, []).append((ts, seq, orjson.loads(text).get("payload")))
                 if seq > last_seq:
                     last_seq = seq
-            windows.write_window(self.conn, self.compressor, texts, windows.parse_record)
-            for number, entries in sorted(late.items()):
-                windows.merge_late_values(self.conn, number, sorted(entries, key=itemgetter(1)))
+            late: list[tuple[int, list[windows.Entry]]] = []
+            windows.write_window(self.conn, self.compressor, texts, windows.parse_record,
+                                 seen=lambda number, entries: self._add_to_hours(number, entries, late))
+            for number, entries in late:
+                windows.merge_late_values(self.conn, number, entries)
             self.regrouped_seq = last_seq
         self.pending_telemetry = 0
         self.recent_from_ts = None
@@ -299,27 +301,36 @@ class HistoryWriter:
         if self.telemetry_until:
             self.close_hours(self.telemetry_until // HOUR_US)
 
+    def _add_to_hours(self, number: int, entries: list[windows.Entry], late: list) -> None:
+        """Fold a device's regrouped values (in seq order) into the figures of their open hours; those
+        of hours that have their figures already go to `late`."""
+        figures, add = self._open_hours, windows.add_value
+        closed_before = self.hourly_until
+        late_ones = []
+        for ts, seq, _device_ts, payload in entries:
+            hour = ts // HOUR_US
+            if hour < closed_before:
+                late_ones.append((ts, seq, payload))
+            elif type(payload) is dict:
+                for key, value in payload.items():
+                    add(figures, (hour, number, key), value)
+        if late_ones:
+            late.append((number, late_ones))
+
     def regroup_all(self) -> None:
-        """regroup() in a transaction of its own (retention, shutdown)."""
+        """regroup(), with the telemetry bookkeeping saved (for callers other than apply())."""
         self.regroup()
         self._save_telemetry_meta()
 
     def close_hours(self, until_hour: int) -> None:
-        """Figures for every hour before `until_hour` that has none yet (its values are all regrouped):
+        """Store the figures of every open hour before `until_hour` (their values are all regrouped):
         charts over weeks read these instead of every message."""
-        conn = self.conn
-        hour = int(self._meta("hourly_until", 0))
-        if until_hour <= hour:
+        if until_hour <= self.hourly_until:
             return
-        if hour == 0:  # a new store: start at its first values
-            first = conn.execute("SELECT min(first_ts) FROM telemetry_windows").fetchone()[0]
-            hour = until_hour if first is None else min(first // HOUR_US, until_hour)
-        while hour < until_hour:
-            figures = windows.hour_figures(conn, hour)
-            if figures:
-                windows.store_hour(conn, hour, figures)
-            following = windows.next_hour_with_data(conn, hour)
-            hour = until_hour if following is None else min(max(following, hour + 1), until_hour)
+        figures = self._open_hours
+        closing = sorted(key for key in figures if key[0] < until_hour)
+        windows.store_figures(self.conn, [(*key, *figures.pop(key)) for key in closing])
+        self.hourly_until = until_hour
         self._set_meta("hourly_until", until_hour)
 
     def _device_deleted(self, record: Record) -> None:
