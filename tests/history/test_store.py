@@ -422,3 +422,21 @@ def test_a_telemetry_row_gives_back_the_entries_it_was_made_of(entries):
 
     blob = telemetry_windows.encode(zstandard.ZstdCompressor(), entries)
     assert telemetry_windows.decode(blob) == [tuple(e) for e in entries]
+
+
+def test_an_hours_total_adds_its_values_in_seq_order_across_windows_and_restarts(tmp_path):
+    records = [telemetry(1, 0, "d1", {"t": 0.1}), telemetry(2, 1, "d1", {"t": 0.2}), telemetry(3, 2, "d1", {"t": 0.3}),
+               telemetry(4, 3600, "d1", {"t": 1})]  # hour 0 is over
+    live = HistoryWriter(tmp_path / "live.db")
+    with patch.object(telemetry_windows, "REGROUP_RECORDS", 1):  # a window per message
+        for record in records[:3]:
+            live.apply([record])
+        assert live.conn.execute("SELECT count(*) FROM telemetry_windows").fetchone()[0] == 3
+        live.close()
+        live = HistoryWriter(tmp_path / "live.db")  # hour 0's figures so far come back from three windows
+        live.apply(records[3:])
+    rebuilt = HistoryWriter(tmp_path / "rebuilt.db")
+    rebuilt.apply(records)
+    rebuilt.regroup_all()
+    totals = [w.conn.execute("SELECT total FROM telemetry_hourly").fetchall() for w in (live, rebuilt)]
+    assert totals[0] == totals[1] == [((0.1 + 0.2) + 0.3,)] != [((0.3 + 0.2) + 0.1,)]
