@@ -15,6 +15,7 @@ history worker thread and for readers.
 
 from __future__ import annotations
 
+import time
 from operator import itemgetter
 from typing import Any, Callable, Iterable, Iterator
 
@@ -31,6 +32,11 @@ HOUR_US = 3_600_000_000
 REGROUP_RECORDS = 20_000
 # ... or the records of this much time, at a slow rate.
 REGROUP_SPAN_US = HOUR_US
+# The worker thread lets the event loop have the interpreter lock after this many items of Python
+# work (about a millisecond): otherwise the loop waits up to the 5 ms switch interval each time
+# it wants the lock back after a system call, for as long as a regrouping runs.
+YIELD_EVERY = 256
+let_others_run = time.sleep  # let_others_run(0): release the lock; a thread waiting for it takes it
 
 Entry = tuple[int, int, Any, Any]  # (ts us, seq, device_ts, payload)
 
@@ -67,6 +73,7 @@ def pending_records(conn, regrouped_seq: int, recent_from_ts: int | None,
     """(ts, seq, data JSON) of the telemetry records not regrouped yet; with `needle`, only those
     whose data holds it."""
     for (blob,) in pending_chunks(conn, regrouped_seq, recent_from_ts):
+        let_others_run(0)
         for ts, seq, record_type, data in comm_chunks.decode(blob):
             if seq > regrouped_seq and record_type == TELEMETRY and (needle is None or needle in data):
                 yield ts, seq, data
@@ -109,7 +116,12 @@ def write_window(conn, compressor: zstandard.ZstdCompressor, groups: dict[int, l
          count)).lastrowid
 
     def rows() -> Iterator[tuple]:
+        done = 0
         for (n, items), first, last in sorted(zip(groups.items(), firsts, lasts)):
+            done += len(items)
+            if done >= YIELD_EVERY:
+                let_others_run(0)
+                done = 0
             entries = items if parse is None else list(map(parse, items))
             if seen is not None:
                 seen(n, entries)

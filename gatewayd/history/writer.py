@@ -153,7 +153,9 @@ class HistoryWriter:
                 comm_types = ()
             comm_rows = self._comm_rows
             device_numbers = self._device_numbers
-            for record, line in zip(records, lines if lines is not None else repeat(None)):
+            for done, (record, line) in enumerate(zip(records, lines if lines is not None else repeat(None))):
+                if done % windows.YIELD_EVERY == 0:
+                    windows.let_others_run(0)
                 seq = record.seq
                 if seq <= position:
                     continue
@@ -280,7 +282,10 @@ class HistoryWriter:
             texts: dict[int, list[tuple[int, int, bytes]]] = {}
             numbers = self._device_numbers
             last_seq = self.regrouped_seq
-            for ts, seq, text in windows.pending_records(self.conn, self.regrouped_seq, self.recent_from_ts):
+            for done, (ts, seq, text) in enumerate(windows.pending_records(self.conn, self.regrouped_seq,
+                                                                           self.recent_from_ts)):
+                if done % windows.YIELD_EVERY == 0:
+                    windows.let_others_run(0)
                 device_id = windows.device_of(text)
                 number = numbers.get(device_id)
                 if number is None:
