@@ -79,31 +79,16 @@ def pending_records(conn, regrouped_seq: int, recent_from_ts: int | None,
                 yield ts, seq, data
 
 
-_DEVICE_FIRST = b'{"device_id":"'
-
-
-def device_of(text: bytes) -> str:
-    """The device id of a telemetry record's data JSON. The daemon writes it first: read without
-    parsing the rest unless it holds an escape."""
-    if text.startswith(_DEVICE_FIRST):
-        end = text.find(b'"', len(_DEVICE_FIRST))
-        if end > 0 and b"\\" not in text[len(_DEVICE_FIRST):end]:
-            return text[len(_DEVICE_FIRST):end].decode()
-    return orjson.loads(text)["device_id"]
-
-
 def device_needle(device_id: str) -> bytes:
     """What a telemetry record's data JSON holds for this device (a quick filter before parsing)."""
     return orjson.dumps(device_id)
 
 
 # -- regrouping -----------------------------------------------------------------------------------
-def write_window(conn, compressor: zstandard.ZstdCompressor, groups: dict[int, list[tuple]],
-                 parse: Callable[[tuple], Entry] | None = None,
+def write_window(conn, compressor: zstandard.ZstdCompressor, groups: dict[int, list[Entry]],
                  seen: Callable[[int, list[Entry]], None] | None = None) -> int:
-    """Store one window: for each device number, its (ts, seq, device_ts, payload) entries, or its
-    (ts, seq, ...) items that `parse` makes entries of (one row at a time). `seen` is shown each
-    device's entries, in seq order, as they are written. Returns how many."""
+    """Store one window: for each device number, its (ts, seq, device_ts, payload) entries. `seen`
+    is shown each device's entries, in seq order, as they are written. Returns how many."""
     groups = {n: sorted(entries, key=itemgetter(1)) for n, entries in groups.items() if entries}
     if not groups:
         return 0
@@ -117,12 +102,11 @@ def write_window(conn, compressor: zstandard.ZstdCompressor, groups: dict[int, l
 
     def rows() -> Iterator[tuple]:
         done = 0
-        for (n, items), first, last in sorted(zip(groups.items(), firsts, lasts)):
-            done += len(items)
+        for (n, entries), first, last in sorted(zip(groups.items(), firsts, lasts)):
+            done += len(entries)
             if done >= YIELD_EVERY:
                 let_others_run(0)
                 done = 0
-            entries = items if parse is None else list(map(parse, items))
             if seen is not None:
                 seen(n, entries)
             yield window, n, first, last, len(entries), encode(compressor, entries)
@@ -130,13 +114,6 @@ def write_window(conn, compressor: zstandard.ZstdCompressor, groups: dict[int, l
     conn.executemany(
         "INSERT INTO telemetry (window, device, first_ts, last_ts, count, data) VALUES (?, ?, ?, ?, ?, ?)", rows())
     return count
-
-
-def parse_record(item: tuple[int, int, bytes]) -> Entry:
-    """(ts, seq, a telemetry record's data JSON) -> its entry."""
-    ts, seq, text = item
-    data = orjson.loads(text)
-    return ts, seq, data.get("device_ts"), data.get("payload")
 
 
 # -- hourly figures --------------------------------------------------------------------------------

@@ -277,24 +277,25 @@ class HistoryWriter:
         """Write the telemetry records not regrouped yet as a window (one row per device), then
         give every hour that is over its figures. Inside a transaction, after _flush_rows."""
         if self.pending_telemetry:
-            # The records' data as stored (bytes) until their device's row is written: parsed, a
-            # record takes ten times the memory.
-            texts: dict[int, list[tuple[int, int, bytes]]] = {}
-            numbers = self._device_numbers
+            groups: dict[int, list[windows.Entry]] = {}
+            numbers, loads = self._device_numbers, orjson.loads
             last_seq = self.regrouped_seq
             for done, (ts, seq, text) in enumerate(windows.pending_records(self.conn, self.regrouped_seq,
                                                                            self.recent_from_ts)):
                 if done % windows.YIELD_EVERY == 0:
                     windows.let_others_run(0)
-                device_id = windows.device_of(text)
-                number = numbers.get(device_id)
+                data = loads(text)
+                number = numbers.get(data["device_id"])
                 if number is None:
-                    number = self._device_number(device_id)
-                texts.setdefault(number, []).append((ts, seq, text))
+                    number = self._device_number(data["device_id"])
+                entries = groups.get(number)
+                if entries is None:
+                    entries = groups[number] = []
+                entries.append((ts, seq, data.get("device_ts"), data.get("payload")))
                 if seq > last_seq:
                     last_seq = seq
             late: list[tuple[int, list[windows.Entry]]] = []
-            windows.write_window(self.conn, self.compressor, texts, windows.parse_record,
+            windows.write_window(self.conn, self.compressor, groups,
                                  seen=lambda number, entries: self._add_to_hours(number, entries, late))
             for number, entries in late:
                 windows.merge_late_values(self.conn, number, entries)
@@ -318,7 +319,8 @@ class HistoryWriter:
                 late_ones.append((ts, seq, payload))
             elif type(payload) is dict:
                 for key, value in payload.items():
-                    add(figures, (hour, number, key), value)
+                    if type(value) is float or type(value) is int:
+                        add(figures, (hour, number, key), value)
         if late_ones:
             late.append((number, late_ones))
 

@@ -408,13 +408,6 @@ def test_a_store_of_layout_4_is_brought_forward_with_everything_it_held(tmp_path
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
-@given(device_id=st.text(max_size=40), rest=st.dictionaries(st.text(max_size=5), st.integers(-1000, 1000), max_size=3))
-def test_a_records_device_is_read_as_the_json_says_whatever_it_holds(device_id, rest):
-    text = orjson.dumps({"device_id": device_id, **{k: v for k, v in rest.items() if k != "device_id"}})
-    assert telemetry_windows.device_of(text) == device_id
-    assert telemetry_windows.device_of(orjson.dumps({"name": "n", "device_id": device_id})) == device_id
-
-
 @given(entries=st.lists(st.tuples(st.integers(-(1 << 60), 1 << 60), st.integers(1, 1 << 40),
                                   st.one_of(st.none(), st.text(max_size=10)), _payloads), max_size=30))
 def test_a_telemetry_row_gives_back_the_entries_it_was_made_of(entries):
