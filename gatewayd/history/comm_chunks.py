@@ -38,10 +38,16 @@ def insert(conn: sqlite3.Connection, compressor: zstandard.ZstdCompressor, rows:
     conn.executemany(_INSERT, chunks)
 
 
-def decode(blob: bytes) -> list[Row]:
+def decode(blob: bytes, needle: bytes | None = None) -> list[Row]:
+    """A chunk's records; with `needle`, only those whose line holds it (a chunk without it is not split)."""
+    text = zstandard.ZstdDecompressor().decompress(blob)
+    if needle is not None and needle not in text:
+        return []
     out = []
-    for text in zstandard.ZstdDecompressor().decompress(blob).split(b"\n"):
-        ts, seq, record_type, data = text.split(b" ", 3)
+    for line in text.split(b"\n"):
+        if needle is not None and needle not in line:
+            continue
+        ts, seq, record_type, data = line.split(b" ", 3)
         out.append((int(ts), int(seq), record_type.decode(), data))
     return out
 

@@ -74,7 +74,7 @@ def pending_records(conn, regrouped_seq: int, recent_from_ts: int | None,
     whose data holds it."""
     for (blob,) in pending_chunks(conn, regrouped_seq, recent_from_ts):
         let_others_run(0)
-        for ts, seq, record_type, data in comm_chunks.decode(blob):
+        for ts, seq, record_type, data in comm_chunks.decode(blob, needle):
             if seq > regrouped_seq and record_type == TELEMETRY and (needle is None or needle in data):
                 yield ts, seq, data
 

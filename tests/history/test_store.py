@@ -433,3 +433,13 @@ def test_an_hours_total_adds_its_values_in_seq_order_across_windows_and_restarts
     rebuilt.regroup_all()
     totals = [w.conn.execute("SELECT total FROM telemetry_hourly").fetchall() for w in (live, rebuilt)]
     assert totals[0] == totals[1] == [((0.1 + 0.2) + 0.3,)] != [((0.3 + 0.2) + 0.1,)]
+
+
+def test_a_device_id_that_json_escapes_is_found_before_and_after_regrouping(tmp_path):
+    writer = HistoryWriter(tmp_path / "h.db")
+    odd = 'ü "q" \\ /\t'
+    writer.apply([telemetry(1, 0, odd, {"t": 1}), telemetry(2, 1, "plain", {"t": 2})])
+    assert [i["seq"] for i in queries.telemetry_messages(writer.conn, odd, None, None, 9)] == [1]  # not regrouped yet
+    writer.regroup_all()
+    writer.apply([telemetry(3, 2, odd, {"t": 3})])
+    assert [i["seq"] for i in queries.telemetry_messages(writer.conn, odd, None, None, 9)] == [1, 3]
