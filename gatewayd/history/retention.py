@@ -79,7 +79,7 @@ def enforce(writer, policy: RetentionPolicy, now_us: int) -> list[dict]:
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
-        writer.rolled_back()
+        writer.reload()
         raise
     conn.execute("PRAGMA incremental_vacuum")
     return dropped

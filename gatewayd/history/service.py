@@ -242,7 +242,7 @@ class HistoryService:
             writer.conn.execute("COMMIT")
         except BaseException:
             writer.conn.execute("ROLLBACK")
-            writer.rolled_back()
+            writer.reload()
             raise
 
     def catch_up(self, until_seq: int) -> int:

@@ -97,9 +97,8 @@ class HistoryWriter:
         schema.create(self.conn)
         self.comm_mapper = comm_mapper
         self.comm_types = comm_types
-        self._device_numbers: dict[str, int] = {}
         self.position = int(self._meta("position", 0))
-        self.rolled_back()
+        self.reload()
         self._comm_rows: list[tuple] = []
         self._punch_rows: list[tuple] = []
         self.compressor = zstandard.ZstdCompressor(level=comm_chunks.LEVEL)
@@ -199,7 +198,7 @@ class HistoryWriter:
             self.next_punch_id = next_punch_id
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            self.rolled_back()
+            self.reload()
             raise
         finally:
             self._punch_rows.clear()
@@ -207,17 +206,14 @@ class HistoryWriter:
         self.position = position
         return position
 
-    def _load_telemetry_meta(self) -> None:
+    def reload(self) -> None:
+        """What the writer keeps in memory, as the file says (at open, and after a rollback)."""
         self.telemetry_until = int(self._meta("telemetry_until", 0))  # the newest telemetry time applied (us)
         # Telemetry records stored in `communications` and not regrouped yet: the seq before them,
         # how many, and the earliest time of the chunks that hold them.
         self.regrouped_seq = int(self._meta("regrouped_seq", 0))
         self.pending_telemetry = int(self._meta("pending_telemetry", 0))
         self.recent_from_ts: int | None = self._meta("recent_from_ts", None)
-
-    def rolled_back(self) -> None:
-        """After a transaction that was rolled back: what is kept in memory as the file says."""
-        self._load_telemetry_meta()
         self.hourly_until = int(self._meta("hourly_until", 0))
         # {(hour, device, key): [low, high, total, count]} of the regrouped values of hours without
         # figures yet (about an hour's worth: a few per device and key), rebuilt from the windows.
